@@ -1,0 +1,43 @@
+# Unit tests: every tests/unit/test-<module>.c is one cmocka executable.
+# End-to-end tests: every tests/e2e/test-<name>.sh runs the real binaries against the sandbox.
+# Fuzz corpora are replayed by the fuzz preset (tests/fuzz), not here.
+
+if(NOT CMOCKA_FOUND)
+  message(WARNING "cmocka not found: unit tests are not built")
+endif()
+
+set(CANARYD_TEST_ENV
+    "CANARYD_SOURCE_DIR=${CMAKE_SOURCE_DIR}"
+    "CANARYD_BUILD_DIR=${CMAKE_BINARY_DIR}"
+    "CANARYD_FIXTURES=${CMAKE_SOURCE_DIR}/tests/data/fixtures"
+    "ASAN_OPTIONS=detect_stack_use_after_return=1:detect_leaks=1"
+    "UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1")
+
+file(GLOB UNIT_TESTS CONFIGURE_DEPENDS tests/unit/test-*.c)
+foreach(src ${UNIT_TESTS})
+  if(NOT CMOCKA_FOUND)
+    break()
+  endif()
+  get_filename_component(name ${src} NAME_WE)
+  string(REPLACE "test-" "" short ${name})
+  add_executable(${name} ${src})
+  target_link_libraries(${name} PRIVATE canaryd-io PkgConfig::CMOCKA)
+  add_test(NAME unit/${short} COMMAND ${name})
+  set_tests_properties(unit/${short} PROPERTIES LABELS unit ENVIRONMENT "${CANARYD_TEST_ENV}"
+                       WORKING_DIRECTORY ${CMAKE_SOURCE_DIR}/tests/data)
+endforeach()
+
+file(GLOB E2E_TESTS CONFIGURE_DEPENDS tests/e2e/test-*.sh)
+foreach(src ${E2E_TESTS})
+  get_filename_component(name ${src} NAME_WE)
+  string(REPLACE "test-" "" short ${name})
+  add_test(NAME e2e/${short} COMMAND bash ${src})
+  set_tests_properties(e2e/${short} PROPERTIES LABELS e2e TIMEOUT 180
+                       ENVIRONMENT "${CANARYD_TEST_ENV}")
+endforeach()
+
+find_program(CLANG_FORMAT clang-format)
+if(CLANG_FORMAT)
+  add_test(NAME lint/clang-format COMMAND bash ${CMAKE_SOURCE_DIR}/scripts/check-format.sh)
+  set_tests_properties(lint/clang-format PROPERTIES LABELS lint)
+endif()

@@ -1,0 +1,168 @@
+/* The typed configuration of SPEC §3 (reference: docs/configuration.md). Parsed from YAML by
+ * config_parse() (src/codec/config-yaml.c); names, config_free() and printing live in
+ * src/core/config.c, durations in src/core/duration.c. config_parse() collects every problem with
+ * its line and column instead of stopping at the first. Every string is owned by the struct config
+ * and freed by config_free(). Unset optional strings are NULL; unset optional numbers are NAN. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "canaryd/util.h"
+
+#define CONFIG_MAX_STEPS 100
+
+enum judge_kind { JUDGE_THRESHOLD, JUDGE_RATIO, JUDGE_MANN_WHITNEY, _JUDGE_KIND_MAX };
+enum reducer {
+        REDUCER_AVG,
+        REDUCER_LAST,
+        REDUCER_MIN,
+        REDUCER_MAX,
+        REDUCER_SUM,
+        REDUCER_P50,
+        REDUCER_P90,
+        REDUCER_P95,
+        REDUCER_P99,
+        _REDUCER_MAX
+};
+enum direction { DIRECTION_INCREASE, DIRECTION_DECREASE, DIRECTION_EITHER, _DIRECTION_MAX };
+enum on_no_data { NO_DATA_INCONCLUSIVE, NO_DATA_FAIL, NO_DATA_PASS, _NO_DATA_MAX };
+enum datadog_api { DATADOG_API_V1, DATADOG_API_V2 };
+
+/* Names as written in YAML and shown in status output; NULL for out-of-range values. */
+const char *judge_kind_to_string(enum judge_kind k);
+const char *reducer_to_string(enum reducer r);
+const char *direction_to_string(enum direction d);
+const char *on_no_data_to_string(enum on_no_data o);
+const char *datadog_api_to_string(enum datadog_api a); /* "v1" | "v2" */
+
+struct metric_config {
+        char *name;
+        char *query; /* template: {{scope}} {{name}} {{namespace}} {{interval}} */
+        enum judge_kind judge;
+        enum reducer reducer;        /* default avg */
+        double min, max;             /* threshold: NAN = unbounded on that side */
+        double max_ratio, min_ratio; /* ratio: NAN = unbounded; at least one set */
+        bool critical;
+        char *group;                /* NULL: none */
+        enum direction direction;   /* default increase */
+        double confidence;          /* default 0.98 */
+        double allowed_increase;    /* default 1.0 */
+        double allowed_decrease;    /* default 1.0 */
+        double tolerance;           /* default 0.25 */
+        unsigned min_samples;       /* default 10 for mann_whitney, 1 otherwise */
+        enum on_no_data on_no_data; /* default inconclusive */
+};
+
+struct destination_config {
+        char *host;
+        char *subset; /* NULL: no subset */
+};
+
+struct score_weight {
+        char *group;
+        double weight;
+};
+
+struct canary_config {
+        char *name;
+        char *namespace_;
+        char *virtual_service;
+        char **routes; /* NULL-terminated; NULL or empty: every route holding both destinations */
+        size_t n_routes;
+        struct destination_config stable, canary;
+        unsigned steps[CONFIG_MAX_STEPS]; /* strictly increasing in 1..100; the last may be < 100:
+                                           * passing its analysis then promotes (weight 100) */
+        size_t n_steps;
+        usec_t interval_usec;        /* default 5m */
+        unsigned failure_limit;      /* default 1 */
+        unsigned inconclusive_limit; /* default 3 */
+        char *runbook_url;
+        char *trigger_deployment; /* NULL: manual start only */
+        bool has_score;
+        double score_pass, score_marginal; /* 0..100, marginal <= pass (default: = pass) */
+        struct score_weight *score_weights;
+        size_t n_score_weights;
+        char *scope_canary, *scope_baseline;
+        struct metric_config *metrics;
+        size_t n_metrics;
+};
+
+struct config {
+        struct {
+                char *site; /* default datadoghq.com */
+                char *url;  /* NULL: https://api.<site> */
+                enum datadog_api api;
+                usec_t query_lag_usec; /* default 30s */
+                usec_t timeout_usec;   /* default 10s */
+                char *api_key_file;    /* NULL: $DD_API_KEY */
+                char *app_key_file;    /* NULL: $DD_APP_KEY */
+        } datadog;
+        struct {
+                char *kubeconfig; /* NULL: in-cluster service account */
+                char *context;
+        } kubernetes;
+        struct {
+                char *webhook_url_file;
+                char *token_file;
+                char *channel;
+                char *url; /* base URL override */
+        } slack;
+        struct {
+                char *socket; /* default /run/canaryd/control.sock */
+        } control;
+        char *state_dir; /* default /var/lib/canaryd */
+        struct {
+                bool enabled; /* true when the ha mapping is present (unless enabled: false) */
+                char *namespace_;
+                unsigned shards;            /* default 16 */
+                usec_t lease_duration_usec; /* default 15s */
+        } ha;
+        struct canary_config *canaries;
+        size_t n_canaries;
+};
+
+struct config_problem {
+        unsigned line, column; /* 1-based, as printed */
+        char *message;
+};
+
+struct config_problems {
+        struct config_problem *items; /* sorted by line, then column */
+        size_t n;
+        size_t allocated; /* capacity of items; internal */
+};
+
+/* Largest configuration file config_load() reads. */
+#define CONFIG_FILE_MAX (4U * 1024U * 1024U)
+
+/* Parses YAML text (not NUL-terminated necessarily) into a config. Returns 0 and *ret (owned by
+ * the caller: config_free) on success. On any problem returns -EINVAL, leaves *ret untouched and
+ * appends every problem found to *problems (which the caller frees with config_problems_free),
+ * then sorts them by position. Each problem points at the offending token (a missing key: at the
+ * mapping that lacks it). Secret files (*_file) are not read; relative paths stay as written. */
+int config_parse(const char *text, size_t len, struct config **ret,
+                 struct config_problems *problems);
+
+/* Reads (at most CONFIG_FILE_MAX bytes) and parses a file; an I/O error becomes one problem at
+ * 0:0 whose message includes strerror, and returns -errno (-EFBIG when too large). */
+int config_load(const char *path, struct config **ret, struct config_problems *problems);
+
+struct config *config_free(struct config *c);         /* NULL-safe, returns NULL */
+void config_problems_free(struct config_problems *p); /* frees the items, leaves it empty */
+
+/* Prints every problem as "PATH:LINE:COLUMN: message\n" (what --check-config shows). */
+void config_problems_print(const struct config_problems *p, const char *path, FILE *f);
+
+/* The canary called name, or NULL. Borrowed from c. */
+const struct canary_config *config_find_canary(const struct config *c, const char *name);
+
+/* Parses "250ms", "30s", "5m", "1h" (also "0", "us", and sums like "1m30s" or "1h30m").
+ * Non-negative integers only, no spaces. Returns 0, -EINVAL (syntax, negative, unknown or
+ * missing unit) or -ERANGE (overflows usec_t). */
+int duration_parse(const char *s, usec_t *ret);
+/* Formats into buf as the shortest exact form ("90s", "5m", "250ms", "25h30s"; "0" for 0) that
+ * duration_parse() reads back; cut to fit size (always NUL-terminated when size > 0). Returns
+ * buf. */
+char *duration_format(usec_t u, char *buf, size_t size);

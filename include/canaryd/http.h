@@ -1,0 +1,73 @@
+/* HTTP client on the sd-event loop: libcurl's multi interface driven by io and time sources
+ * (STYLE.md §4). Nothing here blocks. One struct http_client per daemon. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <systemd/sd-event.h>
+
+struct http_client;
+struct http_request;
+
+struct http_header {
+        char *name;  /* as received */
+        char *value; /* trimmed */
+};
+
+struct http_response {
+        long status; /* 0 when the transfer failed before a status line */
+        char *body;  /* NUL-terminated, may contain NULs; never NULL */
+        size_t body_len;
+        struct http_header *headers; /* of the final response */
+        size_t n_headers;
+};
+
+/* Case-insensitive header lookup; NULL when absent. */
+const char *http_response_header(const struct http_response *r, const char *name);
+
+/* Called once per submitted request, from the event loop, never from inside curl.
+ * error: 0 when an HTTP response arrived (any status), else a negative errno:
+ * -ETIMEDOUT, -ECONNREFUSED, -EHOSTUNREACH, -EPROTO (TLS, malformed), -EFBIG (body over cap),
+ * -ECANCELED (client shut down). resp is borrowed for the call and NULL when error != 0.
+ * errmsg is a short human description of a transport error (borrowed; NULL when error == 0). */
+typedef void http_done_fn(int error, const struct http_response *resp, const char *errmsg,
+                          void *userdata);
+
+struct http_request_opts {
+        const char *method;         /* "GET", "PUT", "POST", "PATCH", "DELETE"; NULL = GET */
+        const char *url;            /* required */
+        const char *const *headers; /* NULL-terminated "Name: value" strings, or NULL */
+        const char *body;           /* copied; NULL = none */
+        size_t body_len;
+        long timeout_ms;              /* whole transfer; 0 = 10000 */
+        long connect_timeout_ms;      /* 0 = min(timeout, 5000) */
+        size_t max_body;              /* 0 = 8 MiB */
+        const char *ca_file;          /* PEM bundle for https, or NULL for the system store */
+        const char *ca_pem;           /* in-memory PEM (kubeconfig *-data), or NULL */
+        const char *client_cert_file; /* optional mTLS */
+        const char *client_key_file;
+        const char *client_cert_pem; /* in-memory PEM alternatives (kubeconfig *-data) */
+        const char *client_key_pem;
+        bool insecure_skip_verify;
+};
+
+/* Takes a reference on event. Returns -EOPNOTSUPP when libcurl lacks an asynchronous resolver
+ * (name lookups would block the loop). main() must call curl_global_init() first and ignore
+ * SIGPIPE (requests use CURLOPT_NOSIGNAL). */
+int http_client_new(sd_event *event, struct http_client **ret);
+/* Cancels every in-flight request (their callbacks run with -ECANCELED before this returns),
+ * then frees. NULL-safe; returns NULL. May be called from a done callback; a callback that runs
+ * with -ECANCELED must not free the client again, and http_submit from it fails. */
+struct http_client *http_client_free(struct http_client *c);
+
+/* Starts a request. All strings in opts are copied. Returns 0 (done will be called exactly
+ * once, later, from the loop) or a negative errno (done is never called). */
+int http_submit(struct http_client *c, const struct http_request_opts *opts, http_done_fn *done,
+                void *userdata);
+
+/* Number of requests in flight (for graceful shutdown). */
+size_t http_client_in_flight(const struct http_client *c);
+
+/* Percent-encodes s for a query string component. Caller owns the result. */
+char *http_escape(const char *s);

@@ -1,0 +1,131 @@
+/* The rollout engine of SPEC §4 as a pure state machine:
+ *     (spec, state, event, now) -> (new state, actions)
+ * No I/O, no clock (now is an argument), no allocation, no globals, no logging. The driver
+ * (src/daemon/driver.c) turns actions into I/O and I/O results back into events.
+ *
+ * Durability rule: every change of state is accompanied by exactly one ACT_WRITE, which the
+ * driver performs as one Kubernetes update carrying both the weights and the state annotation.
+ * Until that write succeeds the new state is only a proposal: on failure the driver re-reads the
+ * VirtualService and re-decides from what the cluster says. Notifications are emitted only
+ * together with the write that makes them true, and the driver sends them after it lands. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "canaryd/config.h"
+#include "canaryd/judge.h"
+#include "canaryd/util.h"
+
+enum rollout_phase {
+        ROLLOUT_IDLE,
+        ROLLOUT_PROGRESSING,
+        ROLLOUT_PAUSED,
+        ROLLOUT_PROMOTED,
+        ROLLOUT_ROLLED_BACK,
+        _ROLLOUT_PHASE_MAX
+};
+const char *rollout_phase_to_string(enum rollout_phase p); /* "Idle", "Progressing", ... */
+int rollout_phase_from_string(const char *s, enum rollout_phase *ret);
+
+#define ROLLOUT_REVISION_MAX 128
+#define ROLLOUT_ACTOR_MAX    64
+#define ROLLOUT_REASON_MAX   160
+
+struct rollout_state {
+        enum rollout_phase phase;
+        unsigned step;   /* 1-based index into spec steps while a rollout runs; 0 when idle */
+        unsigned weight; /* canary weight in percent, 0..100, as written to the routes */
+        char revision[ROLLOUT_REVISION_MAX];
+        unsigned failed_checks;
+        unsigned inconclusive_checks;
+        unsigned analyses;        /* analyses completed in this rollout */
+        usec_t started_usec;      /* wall clock: rollout start */
+        usec_t step_started_usec; /* wall clock: current weight written; the analysis window
+                                     starts here */
+        usec_t updated_usec;      /* wall clock: last state change */
+        char last_actor[ROLLOUT_ACTOR_MAX];   /* who caused the last transition ("" = daemon) */
+        char last_reason[ROLLOUT_REASON_MAX]; /* why, for rollbacks, pauses and aborts */
+};
+
+enum rollout_event_kind {
+        EV_TICK,        /* a timer fired or the driver (re)loaded the state */
+        EV_ANALYSIS,    /* an analysis finished: .analysis */
+        EV_DRIFT,       /* the routes hold weights the state did not write: .observed_weight */
+        EV_CMD_START,   /* .revision (may be empty) */
+        EV_CMD_PROMOTE, /* .full */
+        EV_CMD_ABORT,   /* .reason */
+        EV_CMD_PAUSE,
+        EV_CMD_RESUME,
+        EV_CMD_RETRY,
+        _ROLLOUT_EVENT_KIND_MAX
+};
+
+struct rollout_event {
+        enum rollout_event_kind kind;
+        enum analysis_result analysis;
+        bool full;
+        unsigned observed_weight;
+        const char *revision; /* borrowed */
+        const char *reason;   /* borrowed */
+        const char *actor;    /* borrowed: "uid:1000" for control commands; NULL = daemon */
+};
+
+enum rollout_action_kind {
+        ACT_WRITE,     /* persist state; set weights to .weight when .set_weights */
+        ACT_QUERY,     /* run an analysis over [.window_start_usec, .window_end_usec] */
+        ACT_ARM_TIMER, /* deliver EV_TICK at .at_usec (wall clock); replaces any earlier timer */
+        ACT_NOTIFY,    /* post .notify to Slack once ACT_WRITE has landed */
+        _ROLLOUT_ACTION_KIND_MAX
+};
+
+enum rollout_notify {
+        NOTIFY_STARTED,
+        NOTIFY_PROGRESSED,
+        NOTIFY_ANALYSIS_FAILED,
+        NOTIFY_PAUSED,
+        NOTIFY_RESUMED,
+        NOTIFY_PROMOTED,
+        NOTIFY_ROLLED_BACK,
+        NOTIFY_ABORTED,
+        NOTIFY_DRIFT,
+        _ROLLOUT_NOTIFY_MAX
+};
+const char *rollout_notify_to_string(enum rollout_notify n); /* "started", "progressed", ... */
+
+struct rollout_action {
+        enum rollout_action_kind kind;
+        bool set_weights;
+        unsigned weight;
+        usec_t window_start_usec, window_end_usec;
+        usec_t at_usec;
+        enum rollout_notify notify;
+};
+
+#define ROLLOUT_ACTIONS_MAX 6
+
+struct rollout_actions {
+        struct rollout_action items[ROLLOUT_ACTIONS_MAX];
+        size_t n;
+        const char *refused; /* static string: why a command was refused; NULL when accepted */
+};
+
+/* What the engine needs from a canary's configuration. */
+struct rollout_spec {
+        const unsigned *steps; /* strictly increasing, 1..100, last one may be < 100 */
+        size_t n_steps;
+        usec_t interval_usec;
+        usec_t query_lag_usec;
+        unsigned failure_limit;
+        unsigned inconclusive_limit;
+};
+
+void rollout_spec_from_config(const struct canary_config *c, usec_t query_lag_usec,
+                              struct rollout_spec *ret);
+
+/* Applies one event. *state is updated in place; *out is overwritten. */
+void rollout_step(const struct rollout_spec *spec, struct rollout_state *state,
+                  const struct rollout_event *ev, usec_t now, struct rollout_actions *out);
+
+/* The state of a canary that has never run. */
+void rollout_state_init(struct rollout_state *s);

@@ -1,0 +1,22 @@
+/* The canaryd.io/state annotation: struct rollout_state <-> JSON (src/codec/state-json.c).
+ * Timestamps are RFC 3339 UTC with microseconds, so a restart recomputes step timing exactly.
+ *   {"version":1,"phase":"Progressing","step":2,"weight":10,"revision":"abc",
+ *    "failed_checks":0,"inconclusive_checks":0,"analyses":1,
+ *    "started_at":"...","step_started_at":"...","updated_at":"...","actor":"","reason":""} */
+#pragma once
+
+#include <stddef.h>
+
+#include "canaryd/rollout.h"
+
+/* Caller owns the result. */
+char *state_to_json(const struct rollout_state *s);
+
+/* Parses and validates (phase known, weight 0..100, step <= n_steps, timestamps valid). Returns
+ * 0, or -EINVAL with *ret_error (owned). *ret is written only on success. */
+int state_from_json(const char *json, size_t len, size_t n_steps, struct rollout_state *ret,
+                    char **ret_error);
+
+/* RFC 3339 with microseconds, UTC. buf needs 32 bytes. */
+char *format_rfc3339(usec_t t, char *buf, size_t size);
+int parse_rfc3339(const char *s, usec_t *ret);

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The whole test suite: installs what it needs, builds with ASan + UBSan, and runs every unit
+# and end-to-end test through CTest. Extra arguments go to ctest (e.g. -L unit, -R rollout).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/deps.sh --test
+build=${CANARYD_TEST_BUILD:-build-asan}
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Debug -DCANARYD_SANITIZE=ON >/dev/null
+cmake --build "$build" -j"$(nproc)"
+ctest --test-dir "$build" --output-on-failure -j2 "$@"

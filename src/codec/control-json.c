@@ -1,0 +1,723 @@
+/* The control protocol's JSON codec (docs/control-protocol.md): request and reply lines, and
+ * the status table canaryctl shows to people. Pure: works on buffers, no I/O. Every input is
+ * untrusted: NUL bytes, invalid UTF-8, escaped NULs, unknown or duplicate members and wrong
+ * types are refused with a message that never echoes more than a short, sanitized excerpt. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "canaryd/control.h"
+#include "canaryd/util.h"
+
+#define NAME_MAX_LEN     253
+#define REVISION_MAX_LEN 1024
+#define REASON_MAX_LEN   4096
+
+static const char *const command_names[_CONTROL_COMMAND_MAX] = {
+    [CONTROL_STATUS] = "status", [CONTROL_START] = "start", [CONTROL_PROMOTE] = "promote",
+    [CONTROL_ABORT] = "abort",   [CONTROL_PAUSE] = "pause", [CONTROL_RESUME] = "resume",
+    [CONTROL_RETRY] = "retry",
+};
+
+const char *control_command_to_string(enum control_command c)
+{
+        if ((unsigned)c >= _CONTROL_COMMAND_MAX)
+                return NULL;
+        return command_names[c];
+}
+
+int control_command_from_string(const char *s)
+{
+        if (!s)
+                return -EINVAL;
+        for (int i = 0; i < _CONTROL_COMMAND_MAX; i++)
+                if (strcmp(command_names[i], s) == 0)
+                        return i;
+        return -EINVAL;
+}
+
+void control_request_done(struct control_request *r)
+{
+        if (!r)
+                return;
+        free(r->name);
+        free(r->revision);
+        free(r->reason);
+        *r = (struct control_request){0};
+}
+
+void control_reply_done(struct control_reply *r)
+{
+        if (!r)
+                return;
+        free(r->message);
+        free(r->error);
+        free(r->status_json);
+        *r = (struct control_reply){0};
+}
+
+/* Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing above U+10FFFF. */
+static bool utf8_valid(const unsigned char *s, size_t len)
+{
+        size_t i = 0;
+        while (i < len) {
+                unsigned char c = s[i];
+                size_t n;
+                unsigned cp;
+                if (c < 0x80) {
+                        i++;
+                        continue;
+                } else if (c >= 0xc2 && c <= 0xdf) {
+                        n = 1;
+                        cp = c & 0x1f;
+                } else if (c >= 0xe0 && c <= 0xef) {
+                        n = 2;
+                        cp = c & 0x0f;
+                } else if (c >= 0xf0 && c <= 0xf4) {
+                        n = 3;
+                        cp = c & 0x07;
+                } else {
+                        return false;
+                }
+                if (len - i - 1 < n)
+                        return false;
+                for (size_t k = 1; k <= n; k++) {
+                        if ((s[i + k] & 0xc0) != 0x80)
+                                return false;
+                        cp = (cp << 6) | (s[i + k] & 0x3f);
+                }
+                if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
+                    (cp >= 0xd800 && cp <= 0xdfff))
+                        return false;
+                i += n + 1;
+        }
+        return true;
+}
+
+/* True when a JSON string in the text holds the escape \u0000, which cJSON would turn into a
+ * silently truncated C string. Tracks string and escape state so "\\u0000" is not a hit. */
+static bool has_escaped_nul(const char *s, size_t len)
+{
+        bool in_string = false;
+        for (size_t i = 0; i < len; i++) {
+                if (!in_string) {
+                        if (s[i] == '"')
+                                in_string = true;
+                        continue;
+                }
+                if (s[i] == '"') {
+                        in_string = false;
+                } else if (s[i] == '\\' && i + 1 < len) {
+                        if (s[i + 1] == 'u' && i + 5 < len && strncmp(s + i + 2, "0000", 4) == 0)
+                                return true;
+                        i++; /* skip the escaped character */
+                }
+        }
+        return false;
+}
+
+/* Appends a short excerpt of untrusted text: printable ASCII only, at most 40 bytes. */
+static void buf_put_excerpt(struct buf *b, const char *s)
+{
+        size_t i;
+        buf_puts(b, "\"");
+        for (i = 0; s[i] && i < 40; i++) {
+                unsigned char c = (unsigned char)s[i];
+                char ch = (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') ? (char)c : '?';
+                buf_append(b, &ch, 1);
+        }
+        buf_puts(b, s[i] ? "...\"" : "\"");
+}
+
+static char *excerpt_error(const char *fmt_before, const char *s, const char *after)
+{
+        struct buf b = {0};
+        buf_puts(&b, fmt_before);
+        buf_put_excerpt(&b, s);
+        buf_puts(&b, after);
+        return buf_steal(&b);
+}
+
+static bool has_control_chars(const char *s)
+{
+        for (; *s; s++)
+                if ((unsigned char)*s < 0x20 || *s == 0x7f)
+                        return true;
+        return false;
+}
+
+/* Common checks of a received line, then the JSON parse. Returns the tree or NULL with
+ * *ret_error set. what = "request" or "reply". */
+static cJSON *parse_line(const char *line, size_t len, size_t max, const char *what,
+                         char **ret_error)
+{
+        if (!line) {
+                *ret_error = xasprintf("empty %s", what);
+                return NULL;
+        }
+        if (len > max) {
+                *ret_error = xasprintf("%s line too long (max %zu bytes)", what, max);
+                return NULL;
+        }
+        if (memchr(line, '\0', len)) {
+                *ret_error = xasprintf("%s contains a NUL byte", what);
+                return NULL;
+        }
+        if (!utf8_valid((const unsigned char *)line, len)) {
+                *ret_error = xasprintf("%s is not valid UTF-8", what);
+                return NULL;
+        }
+        if (has_escaped_nul(line, len)) {
+                *ret_error = xasprintf("%s contains an escaped NUL (\\u0000)", what);
+                return NULL;
+        }
+        size_t i = 0;
+        while (i < len && strchr(" \t\r\n", line[i]))
+                i++;
+        if (i == len) {
+                *ret_error = xasprintf("empty %s", what);
+                return NULL;
+        }
+
+        /* A NUL-terminated copy: no reliance on cJSON's length handling. */
+        char *copy = xstrndup(line, len);
+        const char *end = NULL;
+        cJSON *root = cJSON_ParseWithOpts(copy, &end, false);
+        if (!root) {
+                const char *at = cJSON_GetErrorPtr();
+                size_t off = (at && at >= copy && at <= copy + len) ? (size_t)(at - copy) : 0;
+                *ret_error = xasprintf("%s is not valid JSON (near byte %zu)", what, off + 1);
+                free(copy);
+                return NULL;
+        }
+        size_t off = end ? (size_t)(end - copy) : len;
+        free(copy);
+        while (off < len && strchr(" \t\r\n", line[off]))
+                off++;
+        if (off < len) {
+                cJSON_Delete(root);
+                *ret_error = xasprintf("%s has trailing data after the JSON value (byte %zu)", what,
+                                       off + 1);
+                return NULL;
+        }
+        if (!cJSON_IsObject(root)) {
+                cJSON_Delete(root);
+                *ret_error = xasprintf("%s must be a JSON object", what);
+                return NULL;
+        }
+        return root;
+}
+
+enum {
+        M_COMMAND = 1 << 0,
+        M_NAME = 1 << 1,
+        M_REVISION = 1 << 2,
+        M_REASON = 1 << 3,
+        M_FULL = 1 << 4,
+};
+
+static const struct {
+        const char *key;
+        unsigned bit;
+} request_members[] = {
+    {"command", M_COMMAND}, {"name", M_NAME}, {"revision", M_REVISION},
+    {"reason", M_REASON},   {"full", M_FULL},
+};
+
+/* Members each command accepts besides "command". */
+static unsigned allowed_members(enum control_command c)
+{
+        switch (c) {
+        case CONTROL_STATUS:
+                return M_NAME;
+        case CONTROL_START:
+                return M_NAME | M_REVISION;
+        case CONTROL_PROMOTE:
+                return M_NAME | M_FULL;
+        case CONTROL_ABORT:
+                return M_NAME | M_REASON;
+        case CONTROL_PAUSE:
+        case CONTROL_RESUME:
+        case CONTROL_RETRY:
+        case _CONTROL_COMMAND_MAX:
+                break;
+        }
+        return M_NAME;
+}
+
+/* Copies a string member after checking type, length and content. */
+static int take_string(const cJSON *item, const char *key, size_t max, char **ret, char **ret_error)
+{
+        if (!cJSON_IsString(item) || !item->valuestring) {
+                *ret_error = xasprintf("\"%s\" must be a string", key);
+                return -EINVAL;
+        }
+        size_t n = strlen(item->valuestring);
+        if (n == 0) {
+                *ret_error = xasprintf("\"%s\" must not be empty", key);
+                return -EINVAL;
+        }
+        if (n > max) {
+                *ret_error = xasprintf("\"%s\" is too long (max %zu bytes)", key, max);
+                return -EINVAL;
+        }
+        if (has_control_chars(item->valuestring)) {
+                *ret_error = xasprintf("\"%s\" must not contain control characters", key);
+                return -EINVAL;
+        }
+        *ret = xstrdup(item->valuestring);
+        return 0;
+}
+
+int control_request_parse(const char *line, size_t len, struct control_request *ret,
+                          char **ret_error)
+{
+        char *error = NULL;
+        struct control_request req = {0};
+        unsigned seen = 0;
+        int r = -EINVAL;
+
+        cJSON *root = parse_line(line, len, CONTROL_LINE_MAX, "request", &error);
+        if (!root)
+                goto fail;
+
+        /* First pass: every member known, none twice. */
+        const cJSON *item;
+        cJSON_ArrayForEach (item, root) {
+                unsigned bit = 0;
+                for (size_t i = 0; i < ELEMENTSOF(request_members); i++)
+                        if (item->string && strcmp(item->string, request_members[i].key) == 0)
+                                bit = request_members[i].bit;
+                if (!bit) {
+                        error =
+                            excerpt_error("unknown member ", item->string ? item->string : "", "");
+                        goto fail;
+                }
+                if (seen & bit) {
+                        error = xasprintf("duplicate member \"%s\"", item->string);
+                        goto fail;
+                }
+                seen |= bit;
+        }
+
+        const cJSON *cmd = cJSON_GetObjectItemCaseSensitive(root, "command");
+        if (!cmd) {
+                error = xstrdup("missing \"command\"");
+                goto fail;
+        }
+        if (!cJSON_IsString(cmd) || !cmd->valuestring) {
+                error = xstrdup("\"command\" must be a string");
+                goto fail;
+        }
+        int c = control_command_from_string(cmd->valuestring);
+        if (c < 0) {
+                error = excerpt_error("unknown command ", cmd->valuestring,
+                                      " (expected status, start, promote, abort, pause, "
+                                      "resume or retry)");
+                goto fail;
+        }
+        req.command = (enum control_command)c;
+
+        unsigned allowed = allowed_members(req.command) | M_COMMAND;
+        for (size_t i = 0; i < ELEMENTSOF(request_members); i++)
+                if ((seen & request_members[i].bit) && !(allowed & request_members[i].bit)) {
+                        error = xasprintf("\"%s\" is not valid for command \"%s\"",
+                                          request_members[i].key, command_names[c]);
+                        goto fail;
+                }
+
+        item = cJSON_GetObjectItemCaseSensitive(root, "name");
+        if (item) {
+                if (take_string(item, "name", NAME_MAX_LEN, &req.name, &error) < 0)
+                        goto fail;
+        } else if (req.command != CONTROL_STATUS) {
+                error = xasprintf("command \"%s\" requires \"name\"", command_names[c]);
+                goto fail;
+        }
+        item = cJSON_GetObjectItemCaseSensitive(root, "revision");
+        if (item && take_string(item, "revision", REVISION_MAX_LEN, &req.revision, &error) < 0)
+                goto fail;
+        item = cJSON_GetObjectItemCaseSensitive(root, "reason");
+        if (item && take_string(item, "reason", REASON_MAX_LEN, &req.reason, &error) < 0)
+                goto fail;
+        item = cJSON_GetObjectItemCaseSensitive(root, "full");
+        if (item) {
+                if (!cJSON_IsBool(item)) {
+                        error = xstrdup("\"full\" must be true or false");
+                        goto fail;
+                }
+                req.full = cJSON_IsTrue(item);
+        }
+
+        cJSON_Delete(root);
+        *ret = req;
+        return 0;
+fail:
+        cJSON_Delete(root);
+        control_request_done(&req);
+        if (ret_error)
+                *ret_error = error;
+        else
+                free(error);
+        return r;
+}
+
+/* cJSON allocates with malloc (default hooks), so its strings are free()-able. */
+static char *print_or_die(cJSON *root)
+{
+        char *s = cJSON_PrintUnformatted(root);
+        cJSON_Delete(root);
+        if (!s)
+                abort(); /* only on OOM: same policy as xmalloc */
+        return s;
+}
+
+static cJSON *new_object_or_die(void)
+{
+        cJSON *o = cJSON_CreateObject();
+        if (!o)
+                abort();
+        return o;
+}
+
+char *control_request_format(const struct control_request *r)
+{
+        cJSON *root = new_object_or_die();
+        const char *cmd = control_command_to_string(r->command);
+        cJSON_AddStringToObject(root, "command", cmd ? cmd : "");
+        if (r->name)
+                cJSON_AddStringToObject(root, "name", r->name);
+        if (r->revision)
+                cJSON_AddStringToObject(root, "revision", r->revision);
+        if (r->reason)
+                cJSON_AddStringToObject(root, "reason", r->reason);
+        if (r->full)
+                cJSON_AddTrueToObject(root, "full");
+        return print_or_die(root);
+}
+
+char *control_reply_error(int code, const char *error)
+{
+        cJSON *root = new_object_or_die();
+        cJSON_AddFalseToObject(root, "ok");
+        cJSON_AddNumberToObject(root, "code", code >= 1 ? code : 1);
+        cJSON_AddStringToObject(root, "error", error ? error : "unknown error");
+        return print_or_die(root);
+}
+
+char *control_reply_ok(const char *message, const char *data_json)
+{
+        cJSON *status = NULL;
+        if (data_json) {
+                status = cJSON_Parse(data_json);
+                if (!status || !cJSON_IsObject(status)) {
+                        cJSON_Delete(status);
+                        return control_reply_error(
+                            1, "internal error: the daemon built an invalid status document");
+                }
+        }
+        cJSON *root = new_object_or_die();
+        cJSON_AddTrueToObject(root, "ok");
+        cJSON_AddStringToObject(root, "message", message ? message : "");
+        if (status)
+                cJSON_AddItemToObject(root, "status", status);
+        return print_or_die(root);
+}
+
+int control_reply_parse(const char *line, size_t len, struct control_reply *ret, char **ret_error)
+{
+        char *error = NULL;
+        struct control_reply rep = {0};
+
+        cJSON *root = parse_line(line, len, CONTROL_REPLY_MAX, "reply", &error);
+        if (!root)
+                goto fail;
+        const cJSON *ok = cJSON_GetObjectItemCaseSensitive(root, "ok");
+        if (!cJSON_IsBool(ok)) {
+                error = xstrdup("reply has no boolean \"ok\"");
+                goto fail;
+        }
+        rep.ok = cJSON_IsTrue(ok);
+        if (rep.ok) {
+                const cJSON *msg = cJSON_GetObjectItemCaseSensitive(root, "message");
+                if (cJSON_IsString(msg) && msg->valuestring[0])
+                        rep.message = xstrdup(msg->valuestring);
+                else if (msg && !cJSON_IsString(msg) && !cJSON_IsNull(msg)) {
+                        error = xstrdup("reply \"message\" must be a string");
+                        goto fail;
+                }
+                const cJSON *status = cJSON_GetObjectItemCaseSensitive(root, "status");
+                if (cJSON_IsObject(status)) {
+                        rep.status_json = cJSON_PrintUnformatted(status);
+                        if (!rep.status_json)
+                                abort();
+                } else if (status && !cJSON_IsNull(status)) {
+                        error = xstrdup("reply \"status\" must be an object");
+                        goto fail;
+                }
+        } else {
+                const cJSON *code = cJSON_GetObjectItemCaseSensitive(root, "code");
+                rep.code = 1;
+                if (cJSON_IsNumber(code) && code->valuedouble >= 1 && code->valuedouble <= 255)
+                        rep.code = (int)code->valuedouble;
+                const cJSON *err = cJSON_GetObjectItemCaseSensitive(root, "error");
+                rep.error = xstrdup(cJSON_IsString(err) && err->valuestring[0]
+                                        ? err->valuestring
+                                        : "request refused (no reason given)");
+        }
+        cJSON_Delete(root);
+        *ret = rep;
+        return 0;
+fail:
+        cJSON_Delete(root);
+        control_reply_done(&rep);
+        if (ret_error)
+                *ret_error = error;
+        else
+                free(error);
+        return -EINVAL;
+}
+
+/* ---- status table ---- */
+
+struct table {
+        size_t ncols, nrows; /* nrows includes the header */
+        char **cells;        /* row-major, owned */
+};
+
+static void table_add_row(struct table *t, char **row /* ncols strings, taken */)
+{
+        t->cells = xrealloc(t->cells, (t->nrows + 1) * t->ncols * sizeof(char *));
+        memcpy(t->cells + t->nrows * t->ncols, row, t->ncols * sizeof(char *));
+        t->nrows++;
+}
+
+static void table_free(struct table *t)
+{
+        for (size_t i = 0; i < t->nrows * t->ncols; i++)
+                free(t->cells[i]);
+        free(t->cells);
+        *t = (struct table){0};
+}
+
+/* Display width: code points, as the text is valid UTF-8. */
+static size_t text_width(const char *s)
+{
+        size_t w = 0;
+        for (; *s; s++)
+                if (((unsigned char)*s & 0xc0) != 0x80)
+                        w++;
+        return w;
+}
+
+static void table_render(const struct table *t, struct buf *out)
+{
+        size_t *width = xcalloc(t->ncols, sizeof(size_t));
+        for (size_t r = 0; r < t->nrows; r++)
+                for (size_t c = 0; c < t->ncols; c++) {
+                        size_t w = text_width(t->cells[r * t->ncols + c]);
+                        if (w > width[c])
+                                width[c] = w;
+                }
+        for (size_t r = 0; r < t->nrows; r++) {
+                for (size_t c = 0; c < t->ncols; c++) {
+                        const char *cell = t->cells[r * t->ncols + c];
+                        buf_puts(out, cell);
+                        if (c + 1 == t->ncols)
+                                break;
+                        for (size_t pad = text_width(cell); pad < width[c] + 2; pad++)
+                                buf_puts(out, " ");
+                }
+                buf_puts(out, "\n");
+        }
+        free(width);
+}
+
+/* Cell text of a string member: control characters become '?', absent or null becomes "-". */
+static char *cell_string(const cJSON *obj, const char *key)
+{
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+        if (!cJSON_IsString(v) || !v->valuestring[0])
+                return xstrdup("-");
+        char *s = xstrdup(v->valuestring);
+        for (char *p = s; *p; p++)
+                if ((unsigned char)*p < 0x20 || *p == 0x7f)
+                        *p = '?';
+        return s;
+}
+
+static char *format_number(double v)
+{
+        if (isnan(v))
+                return xstrdup("nan");
+        if (v == floor(v) && fabs(v) < 1e15)
+                return xasprintf("%.0f", v);
+        return xasprintf("%.6g", v);
+}
+
+/* A number, or a string shown as is (e.g. "nan"), else "-". */
+static char *cell_value(const cJSON *obj, const char *key)
+{
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+        if (cJSON_IsNumber(v))
+                return format_number(v->valuedouble);
+        return cell_string(obj, key);
+}
+
+static bool get_number(const cJSON *obj, const char *key, double *ret)
+{
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+        if (!cJSON_IsNumber(v))
+                return false;
+        *ret = v->valuedouble;
+        return true;
+}
+
+static char *cell_step(const cJSON *c)
+{
+        double step, steps;
+        const cJSON *sv = cJSON_GetObjectItemCaseSensitive(c, "steps");
+        bool have_steps = get_number(c, "steps", &steps);
+        if (cJSON_IsArray(sv)) { /* tolerate the list of weights */
+                steps = cJSON_GetArraySize(sv);
+                have_steps = true;
+        }
+        if (!get_number(c, "step", &step))
+                return xstrdup("-");
+        char *a = format_number(step);
+        if (!have_steps)
+                return a;
+        char *b = format_number(steps);
+        char *s = xasprintf("%s/%s", a, b);
+        free(a);
+        free(b);
+        return s;
+}
+
+static char *cell_weight(const cJSON *c)
+{
+        double w;
+        if (!get_number(c, "canary_weight", &w))
+                return xstrdup("-");
+        char *n = format_number(w);
+        char *s = xasprintf("%s%%", n);
+        free(n);
+        return s;
+}
+
+static char *cell_last_analysis(const cJSON *c)
+{
+        const cJSON *la = cJSON_GetObjectItemCaseSensitive(c, "last_analysis");
+        if (!cJSON_IsObject(la))
+                return xstrdup("-");
+        char *result = cell_string(la, "result");
+        char *at = cell_string(la, "at");
+        char *s = xasprintf("%s %s", result, at);
+        free(result);
+        free(at);
+        return s;
+}
+
+static void render_metrics(const cJSON *c, struct buf *out)
+{
+        const cJSON *la = cJSON_GetObjectItemCaseSensitive(c, "last_analysis");
+        char *name = cell_string(c, "name");
+        if (!cJSON_IsObject(la)) {
+                buf_printf(out, "\n%s: no analysis yet\n", name);
+                free(name);
+                return;
+        }
+        char *at = cell_string(la, "at");
+        char *result = cell_string(la, "result");
+        buf_printf(out, "\n%s: last analysis at %s: %s\n", name, at, result);
+        free(name);
+        free(at);
+        free(result);
+
+        const cJSON *metrics = cJSON_GetObjectItemCaseSensitive(la, "metrics");
+        if (!cJSON_IsArray(metrics) || cJSON_GetArraySize(metrics) == 0) {
+                buf_puts(out, "no metrics\n");
+                return;
+        }
+        static const char *const header[] = {"METRIC",   "JUDGE",  "CANARY",
+                                             "BASELINE", "RESULT", "DETAIL"};
+        struct table t = {.ncols = ELEMENTSOF(header)};
+        char *row[ELEMENTSOF(header)];
+        for (size_t i = 0; i < ELEMENTSOF(header); i++)
+                row[i] = xstrdup(header[i]);
+        table_add_row(&t, row);
+        const cJSON *m;
+        cJSON_ArrayForEach (m, metrics) {
+                row[0] = cell_string(m, "name");
+                row[1] = cell_string(m, "judge");
+                row[2] = cell_value(m, "canary");
+                row[3] = cell_value(m, "baseline");
+                row[4] = cell_string(m, "result");
+                row[5] = cell_string(m, "detail");
+                table_add_row(&t, row);
+        }
+        table_render(&t, out);
+        table_free(&t);
+}
+
+int control_status_format_table(const char *json, size_t len, bool details, char **ret,
+                                char **ret_error)
+{
+        char *error = NULL;
+        cJSON *root = parse_line(json, len, CONTROL_REPLY_MAX, "status document", &error);
+        if (!root)
+                goto fail;
+        const cJSON *canaries = cJSON_GetObjectItemCaseSensitive(root, "canaries");
+        if (!cJSON_IsArray(canaries)) {
+                error = xstrdup("status document has no \"canaries\" array");
+                goto fail;
+        }
+        const cJSON *c;
+        cJSON_ArrayForEach (c, canaries) {
+                if (!cJSON_IsObject(c)) {
+                        error = xstrdup("status document: every canary must be an object");
+                        goto fail;
+                }
+        }
+
+        static const char *const header[] = {"NAME",    "NAMESPACE", "PHASE",
+                                             "STEP",    "WEIGHT",    "FAILED",
+                                             "INCONCL", "REVISION",  "LAST-ANALYSIS"};
+        struct table t = {.ncols = ELEMENTSOF(header)};
+        char *row[ELEMENTSOF(header)];
+        for (size_t i = 0; i < ELEMENTSOF(header); i++)
+                row[i] = xstrdup(header[i]);
+        table_add_row(&t, row);
+        cJSON_ArrayForEach (c, canaries) {
+                row[0] = cell_string(c, "name");
+                row[1] = cell_string(c, "namespace");
+                row[2] = cell_string(c, "phase");
+                row[3] = cell_step(c);
+                row[4] = cell_weight(c);
+                row[5] = cell_value(c, "failed_checks");
+                row[6] = cell_value(c, "inconclusive_checks");
+                row[7] = cell_string(c, "revision");
+                row[8] = cell_last_analysis(c);
+                table_add_row(&t, row);
+        }
+        struct buf out = {0};
+        table_render(&t, &out);
+        table_free(&t);
+        if (details)
+                cJSON_ArrayForEach (c, canaries)
+                        render_metrics(c, &out);
+        cJSON_Delete(root);
+        *ret = buf_steal(&out);
+        return 0;
+fail:
+        cJSON_Delete(root);
+        if (ret_error)
+                *ret_error = error;
+        else
+                free(error);
+        return -EINVAL;
+}

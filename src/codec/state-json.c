@@ -1,0 +1,159 @@
+/* canaryd.io/state annotation codec; see state-json.h. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cjson/cJSON.h>
+
+#include "canaryd/state-json.h"
+#include "canaryd/util.h"
+
+#define STATE_VERSION 1
+
+char *format_rfc3339(usec_t t, char *buf, size_t size)
+{
+        time_t sec = (time_t)(t / USEC_PER_SEC);
+        struct tm tm;
+        char date[32];
+        gmtime_r(&sec, &tm);
+        strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm);
+        snprintf(buf, size, "%s.%06uZ", date, (unsigned)(t % USEC_PER_SEC));
+        return buf;
+}
+
+int parse_rfc3339(const char *s, usec_t *ret)
+{
+        struct tm tm = {0};
+        const char *p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+        if (!p)
+                return -EINVAL;
+        usec_t frac = 0;
+        if (*p == '.') {
+                unsigned digits = 0;
+                for (p++; *p >= '0' && *p <= '9'; p++, digits++)
+                        if (digits < 6)
+                                frac = frac * 10 + (usec_t)(*p - '0');
+                if (digits == 0)
+                        return -EINVAL;
+                for (; digits < 6; digits++)
+                        frac *= 10;
+        }
+        if (strcmp(p, "Z") != 0)
+                return -EINVAL;
+        time_t sec = timegm(&tm);
+        if (sec < 0)
+                return -EINVAL;
+        *ret = (usec_t)sec * USEC_PER_SEC + frac;
+        return 0;
+}
+
+char *state_to_json(const struct rollout_state *s)
+{
+        char t[40];
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "version", STATE_VERSION);
+        cJSON_AddStringToObject(o, "phase", rollout_phase_to_string(s->phase));
+        cJSON_AddNumberToObject(o, "step", s->step);
+        cJSON_AddNumberToObject(o, "weight", s->weight);
+        cJSON_AddStringToObject(o, "revision", s->revision);
+        cJSON_AddNumberToObject(o, "failed_checks", s->failed_checks);
+        cJSON_AddNumberToObject(o, "inconclusive_checks", s->inconclusive_checks);
+        cJSON_AddNumberToObject(o, "analyses", s->analyses);
+        cJSON_AddStringToObject(o, "started_at", format_rfc3339(s->started_usec, t, sizeof(t)));
+        cJSON_AddStringToObject(o, "step_started_at",
+                                format_rfc3339(s->step_started_usec, t, sizeof(t)));
+        cJSON_AddStringToObject(o, "updated_at", format_rfc3339(s->updated_usec, t, sizeof(t)));
+        cJSON_AddStringToObject(o, "actor", s->last_actor);
+        cJSON_AddStringToObject(o, "reason", s->last_reason);
+        char *json = cJSON_PrintUnformatted(o);
+        cJSON_Delete(o);
+        if (!json)
+                abort(); /* cJSON fails only on OOM */
+        char *copy = xstrdup(json);
+        cJSON_free(json);
+        return copy;
+}
+
+static int get_uint(const cJSON *o, const char *key, unsigned max, unsigned *ret, char **err)
+{
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+        if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble > max ||
+            v->valuedouble != (double)(unsigned)v->valuedouble) {
+                *err = xasprintf("state: \"%s\" must be an integer in 0..%u", key, max);
+                return -EINVAL;
+        }
+        *ret = (unsigned)v->valuedouble;
+        return 0;
+}
+
+static int get_string(const cJSON *o, const char *key, char *dst, size_t size, char **err)
+{
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+        if (!v) {
+                dst[0] = '\0';
+                return 0;
+        }
+        if (!cJSON_IsString(v) || strlen(v->valuestring) >= size) {
+                *err = xasprintf("state: \"%s\" must be a string under %zu bytes", key, size);
+                return -EINVAL;
+        }
+        snprintf(dst, size, "%s", v->valuestring);
+        return 0;
+}
+
+static int get_time(const cJSON *o, const char *key, usec_t *ret, char **err)
+{
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+        if (!cJSON_IsString(v) || parse_rfc3339(v->valuestring, ret) < 0) {
+                *err = xasprintf("state: \"%s\" must be an RFC 3339 UTC time", key);
+                return -EINVAL;
+        }
+        return 0;
+}
+
+int state_from_json(const char *json, size_t len, size_t n_steps, struct rollout_state *ret,
+                    char **ret_error)
+{
+        struct rollout_state s;
+        char *err = NULL;
+        int r = -EINVAL;
+
+        rollout_state_init(&s);
+        cJSON *o = cJSON_ParseWithLength(json, len);
+        if (!cJSON_IsObject(o)) {
+                err = xstrdup("state: not a JSON object");
+                goto out;
+        }
+        const cJSON *phase = cJSON_GetObjectItemCaseSensitive(o, "phase");
+        if (!cJSON_IsString(phase) || rollout_phase_from_string(phase->valuestring, &s.phase) < 0) {
+                err = xstrdup("state: unknown \"phase\"");
+                goto out;
+        }
+        if (get_uint(o, "step", (unsigned)n_steps, &s.step, &err) < 0 ||
+            get_uint(o, "weight", 100, &s.weight, &err) < 0 ||
+            get_uint(o, "failed_checks", 1000000, &s.failed_checks, &err) < 0 ||
+            get_uint(o, "inconclusive_checks", 1000000, &s.inconclusive_checks, &err) < 0 ||
+            get_uint(o, "analyses", 100000000, &s.analyses, &err) < 0 ||
+            get_string(o, "revision", s.revision, sizeof(s.revision), &err) < 0 ||
+            get_string(o, "actor", s.last_actor, sizeof(s.last_actor), &err) < 0 ||
+            get_string(o, "reason", s.last_reason, sizeof(s.last_reason), &err) < 0 ||
+            get_time(o, "started_at", &s.started_usec, &err) < 0 ||
+            get_time(o, "step_started_at", &s.step_started_usec, &err) < 0 ||
+            get_time(o, "updated_at", &s.updated_usec, &err) < 0)
+                goto out;
+        if ((s.phase == ROLLOUT_PROGRESSING || s.phase == ROLLOUT_PAUSED) && s.step == 0) {
+                err = xstrdup("state: a running rollout needs a step >= 1");
+                goto out;
+        }
+        *ret = s;
+        r = 0;
+out:
+        cJSON_Delete(o);
+        if (r < 0 && ret_error)
+                *ret_error = err;
+        else
+                free(err);
+        return r;
+}

@@ -1,0 +1,408 @@
+/* Istio VirtualService codec (WIRE.md §3): selects the canary's routes in spec.http, spec.tls
+ * and spec.tcp, reads their weights, and rewrites only those weights and the canaryd.io/state
+ * annotation. Pure: cJSON on a buffer. Every other member of the object is carried through
+ * untouched (cJSON keeps member order; numbers are re-printed with the same value).
+ *
+ * Weight rules (Istio >= 1.15): an absent weight is 0; a route with a single destination sends
+ * it all traffic whatever its weight. We always write explicit integers that sum to 100, which
+ * every Istio version accepts. */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "canaryd/util.h"
+#include "canaryd/vs.h"
+
+static const char *const route_kinds[] = {"http", "tls", "tcp"};
+
+enum dest_role { DEST_OTHER, DEST_STABLE, DEST_CANARY };
+
+struct rule {
+        cJSON *rule;  /* the HTTPRoute / TLSRoute / TCPRoute object */
+        cJSON *route; /* its route[] array (may be NULL: a named rule without destinations) */
+        char *label;  /* "primary" or "spec.http[2]", for messages */
+        unsigned stable_weight, canary_weight;
+        cJSON *stable, *canary; /* the RouteDestination objects, or NULL when absent */
+};
+
+struct selection {
+        struct rule *rules;
+        size_t n;
+};
+
+static void selection_done(struct selection *s)
+{
+        for (size_t i = 0; i < s->n; i++)
+                free(s->rules[i].label);
+        free(s->rules);
+        *s = (struct selection){0};
+}
+
+static int fail(char **ret_error, int r, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int fail(char **ret_error, int r, const char *fmt, ...)
+{
+        va_list ap;
+        va_start(ap, fmt);
+        char *msg;
+        if (vasprintf(&msg, fmt, ap) < 0)
+                msg = xstrdup("VirtualService: error");
+        va_end(ap);
+        if (ret_error)
+                *ret_error = msg;
+        else
+                free(msg);
+        return r;
+}
+
+static bool dest_equal(const struct destination_config *a, const struct destination_config *b)
+{
+        return streq_ptr(a->host, b->host) && streq_ptr(a->subset, b->subset);
+}
+
+static bool dest_matches(const cJSON *destination, const struct destination_config *d)
+{
+        const cJSON *host = cJSON_GetObjectItemCaseSensitive(destination, "host");
+        const cJSON *subset = cJSON_GetObjectItemCaseSensitive(destination, "subset");
+        if (!cJSON_IsString(host) || strcmp(host->valuestring, d->host) != 0)
+                return false;
+        if (!d->subset)
+                return subset == NULL;
+        return cJSON_IsString(subset) && strcmp(subset->valuestring, d->subset) == 0;
+}
+
+static enum dest_role dest_role(const cJSON *destination, const struct canary_config *c)
+{
+        if (dest_matches(destination, &c->stable))
+                return DEST_STABLE;
+        if (dest_matches(destination, &c->canary))
+                return DEST_CANARY;
+        return DEST_OTHER;
+}
+
+/* Does route[] hold both destinations? Used to find routes when none are named. */
+static bool route_holds_both(const cJSON *route, const struct canary_config *c)
+{
+        bool stable = false, canary = false;
+        const cJSON *rd;
+        cJSON_ArrayForEach (rd, route) {
+                enum dest_role role =
+                    dest_role(cJSON_GetObjectItemCaseSensitive(rd, "destination"), c);
+                stable |= role == DEST_STABLE;
+                canary |= role == DEST_CANARY;
+        }
+        return stable && canary;
+}
+
+static cJSON *rules_of(cJSON *spec, const char *kind)
+{
+        cJSON *a = cJSON_GetObjectItemCaseSensitive(spec, kind);
+        return cJSON_IsArray(a) ? a : NULL;
+}
+
+static int read_weight(const cJSON *rd, const char *label, unsigned *ret, char **ret_error)
+{
+        const cJSON *w = cJSON_GetObjectItemCaseSensitive(rd, "weight");
+        if (!w || cJSON_IsNull(w)) {
+                *ret = 0;
+                return 0;
+        }
+        if (!cJSON_IsNumber(w) || !isfinite(w->valuedouble) ||
+            w->valuedouble != floor(w->valuedouble))
+                return fail(ret_error, -EINVAL, "route \"%s\": weight is not an integer", label);
+        if (w->valuedouble < 0 || w->valuedouble > 100)
+                return fail(ret_error, -EINVAL, "route \"%s\": weight %.0f is outside 0..100",
+                            label, w->valuedouble);
+        *ret = (unsigned)w->valuedouble;
+        return 0;
+}
+
+static const char *str_or(const cJSON *obj, const char *name, const char *dflt)
+{
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
+        return cJSON_IsString(v) ? v->valuestring : dflt;
+}
+
+/* Checks one selected rule: every destination is the stable or the canary one, each at most
+ * once, with a valid weight. */
+static int rule_examine(struct rule *r, const struct canary_config *c, char **ret_error)
+{
+        if (!cJSON_IsArray(r->route) || cJSON_GetArraySize(r->route) == 0)
+                return fail(ret_error, -EINVAL,
+                            "route \"%s\" has no destinations (route[] is empty)", r->label);
+        size_t n = (size_t)cJSON_GetArraySize(r->route), i = 0;
+        cJSON *rd;
+        cJSON_ArrayForEach (rd, r->route) {
+                const cJSON *d = cJSON_GetObjectItemCaseSensitive(rd, "destination");
+                if (!cJSON_IsObject(d) ||
+                    !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(d, "host")))
+                        return fail(ret_error, -EBADMSG,
+                                    "route \"%s\": route[%zu] has no destination.host", r->label,
+                                    i);
+                unsigned w;
+                int k = read_weight(rd, r->label, &w, ret_error);
+                if (k < 0)
+                        return k;
+                if (n == 1)
+                        w = 100; /* a single destination takes all traffic (Istio >= 1.15) */
+
+                switch (dest_role(d, c)) {
+                case DEST_STABLE:
+                case DEST_CANARY: {
+                        bool stable = dest_role(d, c) == DEST_STABLE;
+                        cJSON **slot = stable ? &r->stable : &r->canary;
+                        if (*slot)
+                                return fail(ret_error, -EINVAL,
+                                            "route \"%s\" lists the %s destination twice", r->label,
+                                            stable ? "stable" : "canary");
+                        *slot = rd;
+                        if (stable)
+                                r->stable_weight = w;
+                        else
+                                r->canary_weight = w;
+                        break;
+                }
+                case DEST_OTHER:
+                        return fail(ret_error, -EINVAL,
+                                    "route \"%s\" also sends traffic to %s (subset %s), which is "
+                                    "neither the stable nor the canary destination",
+                                    r->label, str_or(d, "host", "?"), str_or(d, "subset", "none"));
+                }
+                i++;
+        }
+        return 0;
+}
+
+static void selection_add(struct selection *s, cJSON *rule, char *label)
+{
+        s->rules = xrealloc(s->rules, (s->n + 1) * sizeof(*s->rules));
+        s->rules[s->n++] = (struct rule){
+            .rule = rule,
+            .route = cJSON_GetObjectItemCaseSensitive(rule, "route"),
+            .label = label,
+        };
+}
+
+static int select_routes(cJSON *spec, const struct canary_config *c, struct selection *sel,
+                         char **ret_error)
+{
+        bool named = c->routes && c->routes[0];
+
+        if (!c->stable.host || !c->canary.host)
+                return fail(ret_error, -EINVAL, "stable and canary destinations need a host");
+        if (dest_equal(&c->stable, &c->canary))
+                return fail(ret_error, -EINVAL, "stable and canary destinations are the same");
+
+        if (named) {
+                for (char **name = c->routes; *name; name++) {
+                        bool found = false;
+                        for (size_t k = 0; k < ELEMENTSOF(route_kinds); k++) {
+                                cJSON *rule;
+                                cJSON_ArrayForEach (rule, rules_of(spec, route_kinds[k])) {
+                                        if (streq_ptr(str_or(rule, "name", NULL), *name)) {
+                                                selection_add(sel, rule, xstrdup(*name));
+                                                found = true;
+                                        }
+                                }
+                        }
+                        if (!found)
+                                return fail(ret_error, -EINVAL,
+                                            "route \"%s\" not found in spec.http/tls/tcp", *name);
+                }
+        } else {
+                for (size_t k = 0; k < ELEMENTSOF(route_kinds); k++) {
+                        size_t i = 0;
+                        cJSON *rule;
+                        cJSON_ArrayForEach (rule, rules_of(spec, route_kinds[k])) {
+                                const cJSON *route =
+                                    cJSON_GetObjectItemCaseSensitive(rule, "route");
+                                if (cJSON_IsArray(route) && route_holds_both(route, c)) {
+                                        const char *name = str_or(rule, "name", NULL);
+                                        selection_add(
+                                            sel, rule,
+                                            name ? xstrdup(name)
+                                                 : xasprintf("spec.%s[%zu]", route_kinds[k], i));
+                                }
+                                i++;
+                        }
+                }
+                if (sel->n == 0)
+                        return fail(ret_error, -EINVAL,
+                                    "no route in spec.http/tls/tcp sends traffic to both %s%s%s "
+                                    "and %s%s%s",
+                                    c->stable.host, c->stable.subset ? " subset " : "",
+                                    c->stable.subset ? c->stable.subset : "", c->canary.host,
+                                    c->canary.subset ? " subset " : "",
+                                    c->canary.subset ? c->canary.subset : "");
+        }
+
+        for (size_t i = 0; i < sel->n; i++) {
+                int r = rule_examine(&sel->rules[i], c, ret_error);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* Parses the object and checks the members every caller needs. */
+static int vs_open(const char *json, size_t len, cJSON **ret_root, cJSON **ret_metadata,
+                   cJSON **ret_spec, char **ret_error)
+{
+        if (!json)
+                return fail(ret_error, -EBADMSG, "VirtualService: no body");
+        cJSON *root = cJSON_ParseWithLength(json, len);
+        if (!root)
+                return fail(ret_error, -EBADMSG, "VirtualService: invalid JSON");
+        if (!cJSON_IsObject(root)) {
+                cJSON_Delete(root);
+                return fail(ret_error, -EBADMSG, "VirtualService: not a JSON object");
+        }
+        cJSON *metadata = cJSON_GetObjectItemCaseSensitive(root, "metadata");
+        cJSON *spec = cJSON_GetObjectItemCaseSensitive(root, "spec");
+        const char *err = !cJSON_IsObject(metadata) ? "VirtualService: metadata is missing"
+                          : !cJSON_IsObject(spec)   ? "VirtualService: spec is missing"
+                                                    : NULL;
+        const cJSON *ann = cJSON_GetObjectItemCaseSensitive(metadata, "annotations");
+        if (!err && ann && !cJSON_IsNull(ann) && !cJSON_IsObject(ann))
+                err = "VirtualService: metadata.annotations is not an object";
+        if (err) {
+                cJSON_Delete(root);
+                return fail(ret_error, -EBADMSG, "%s", err);
+        }
+        *ret_root = root;
+        *ret_metadata = metadata;
+        *ret_spec = spec;
+        return 0;
+}
+
+void vs_view_done(struct vs_view *v)
+{
+        if (!v)
+                return;
+        free(v->resource_version);
+        free(v->state_json);
+        *v = (struct vs_view){0};
+}
+
+int vs_inspect(const char *json, size_t len, const struct canary_config *c, struct vs_view *ret,
+               char **ret_error)
+{
+        cJSON *root, *metadata, *spec;
+        struct selection sel = {0};
+
+        int r = vs_open(json, len, &root, &metadata, &spec, ret_error);
+        if (r < 0)
+                return r;
+        r = select_routes(spec, c, &sel, ret_error);
+        if (r < 0)
+                goto out;
+
+        const cJSON *ann = cJSON_GetObjectItemCaseSensitive(metadata, "annotations");
+        const char *state = str_or(ann, VS_STATE_ANNOTATION, NULL);
+        struct vs_view v = {
+            .resource_version = xstrdup(str_or(metadata, "resourceVersion", NULL)),
+            .state_json = xstrdup(state),
+            .canary_weight = sel.rules[0].canary_weight,
+            .stable_weight = sel.rules[0].stable_weight,
+            .n_routes = sel.n,
+            .weights_consistent = true,
+        };
+        for (size_t i = 1; i < sel.n; i++)
+                if (sel.rules[i].canary_weight != v.canary_weight ||
+                    sel.rules[i].stable_weight != v.stable_weight)
+                        v.weights_consistent = false;
+        *ret = v;
+out:
+        selection_done(&sel);
+        cJSON_Delete(root);
+        return r;
+}
+
+static cJSON *destination_new(const struct destination_config *d)
+{
+        cJSON *rd = cJSON_CreateObject();
+        cJSON *dest = cJSON_AddObjectToObject(rd, "destination");
+        cJSON_AddStringToObject(dest, "host", d->host);
+        if (d->subset)
+                cJSON_AddStringToObject(dest, "subset", d->subset);
+        return rd;
+}
+
+static void set_weight(cJSON *rd, unsigned w)
+{
+        cJSON *num = cJSON_CreateNumber(w);
+        if (cJSON_GetObjectItemCaseSensitive(rd, "weight"))
+                cJSON_ReplaceItemInObjectCaseSensitive(rd, "weight", num);
+        else
+                cJSON_AddItemToObject(rd, "weight", num);
+}
+
+/* Writes canary / 100 - canary on one rule; a named rule that lacks one of the two destinations
+ * gets it appended (Istio then splits between both). */
+static void rule_set_weights(struct rule *r, const struct canary_config *c, unsigned canary_pct)
+{
+        if (!r->stable) {
+                r->stable = destination_new(&c->stable);
+                cJSON_AddItemToArray(r->route, r->stable);
+        }
+        if (!r->canary) {
+                r->canary = destination_new(&c->canary);
+                cJSON_AddItemToArray(r->route, r->canary);
+        }
+        set_weight(r->stable, 100 - canary_pct);
+        set_weight(r->canary, canary_pct);
+}
+
+int vs_update(const char *json, size_t len, const struct canary_config *c, int canary_pct,
+              const char *state_json, char **ret_json, char **ret_error)
+{
+        cJSON *root, *metadata, *spec;
+        struct selection sel = {0};
+
+        if (canary_pct > 100)
+                return fail(ret_error, -EINVAL, "canary weight %d is outside 0..100", canary_pct);
+        int r = vs_open(json, len, &root, &metadata, &spec, ret_error);
+        if (r < 0)
+                return r;
+        r = select_routes(spec, c, &sel, ret_error);
+        if (r < 0)
+                goto out;
+
+        if (canary_pct >= 0)
+                for (size_t i = 0; i < sel.n; i++)
+                        rule_set_weights(&sel.rules[i], c, (unsigned)canary_pct);
+
+        if (state_json) {
+                cJSON *ann = cJSON_GetObjectItemCaseSensitive(metadata, "annotations");
+                if (!cJSON_IsObject(ann)) {
+                        cJSON_DeleteItemFromObjectCaseSensitive(metadata, "annotations");
+                        ann = cJSON_AddObjectToObject(metadata, "annotations");
+                }
+                cJSON *value = cJSON_CreateString(state_json);
+                if (!ann || !value) {
+                        cJSON_Delete(value);
+                        r = fail(ret_error, -ENOMEM, "VirtualService: out of memory");
+                        goto out;
+                }
+                if (cJSON_GetObjectItemCaseSensitive(ann, VS_STATE_ANNOTATION))
+                        cJSON_ReplaceItemInObjectCaseSensitive(ann, VS_STATE_ANNOTATION, value);
+                else
+                        cJSON_AddItemToObject(ann, VS_STATE_ANNOTATION, value);
+        }
+
+        char *out = cJSON_PrintUnformatted(root);
+        if (!out) {
+                r = fail(ret_error, -ENOMEM, "VirtualService: out of memory");
+                goto out;
+        }
+        *ret_json = xstrdup(out);
+        cJSON_free(out);
+out:
+        selection_done(&sel);
+        cJSON_Delete(root);
+        return r;
+}

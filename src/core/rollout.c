@@ -1,0 +1,381 @@
+/* Rollout state machine (SPEC §4). Pure: no I/O, no clock, no allocation, no logging.
+ *
+ * Every accepted event that changes the state emits exactly one ACT_WRITE first; the driver
+ * performs it as one guarded Kubernetes update (weights + canaryd.io/state) and only then runs
+ * the notifications and timers that follow it. Counters: failed_checks accumulates over the whole
+ * rollout (as Flagger's threshold); inconclusive_checks counts consecutive analyses without a
+ * verdict and resets on any conclusive one, on resume and on a new step. */
+#include <stdio.h>
+#include <string.h>
+
+#include "canaryd/rollout.h"
+
+static const char *const phase_names[_ROLLOUT_PHASE_MAX] = {
+    [ROLLOUT_IDLE] = "Idle",
+    [ROLLOUT_PROGRESSING] = "Progressing",
+    [ROLLOUT_PAUSED] = "Paused",
+    [ROLLOUT_PROMOTED] = "Promoted",
+    [ROLLOUT_ROLLED_BACK] = "RolledBack",
+};
+
+static const char *const notify_names[_ROLLOUT_NOTIFY_MAX] = {
+    [NOTIFY_STARTED] = "started",
+    [NOTIFY_PROGRESSED] = "progressed",
+    [NOTIFY_ANALYSIS_FAILED] = "analysis failed",
+    [NOTIFY_PAUSED] = "paused",
+    [NOTIFY_RESUMED] = "resumed",
+    [NOTIFY_PROMOTED] = "promoted",
+    [NOTIFY_ROLLED_BACK] = "rolled back",
+    [NOTIFY_ABORTED] = "aborted",
+    [NOTIFY_DRIFT] = "drift",
+};
+
+const char *rollout_phase_to_string(enum rollout_phase p)
+{
+        return (unsigned)p < _ROLLOUT_PHASE_MAX ? phase_names[p] : NULL;
+}
+
+int rollout_phase_from_string(const char *s, enum rollout_phase *ret)
+{
+        for (unsigned i = 0; i < _ROLLOUT_PHASE_MAX; i++)
+                if (s && strcmp(s, phase_names[i]) == 0) {
+                        *ret = (enum rollout_phase)i;
+                        return 0;
+                }
+        return -1;
+}
+
+const char *rollout_notify_to_string(enum rollout_notify n)
+{
+        return (unsigned)n < _ROLLOUT_NOTIFY_MAX ? notify_names[n] : NULL;
+}
+
+void rollout_state_init(struct rollout_state *s)
+{
+        memset(s, 0, sizeof(*s));
+        s->phase = ROLLOUT_IDLE;
+}
+
+void rollout_spec_from_config(const struct canary_config *c, usec_t query_lag_usec,
+                              struct rollout_spec *ret)
+{
+        *ret = (struct rollout_spec){
+            .steps = c->steps,
+            .n_steps = c->n_steps,
+            .interval_usec = c->interval_usec,
+            .query_lag_usec = query_lag_usec,
+            .failure_limit = c->failure_limit,
+            .inconclusive_limit = c->inconclusive_limit,
+        };
+}
+
+static void push(struct rollout_actions *out, struct rollout_action a)
+{
+        /* ROLLOUT_ACTIONS_MAX is larger than any transition emits; dropping would be our bug. */
+        if (out->n < ROLLOUT_ACTIONS_MAX)
+                out->items[out->n++] = a;
+}
+
+static void emit_write(struct rollout_actions *out, const struct rollout_state *s, bool weights)
+{
+        push(out, (struct rollout_action){
+                      .kind = ACT_WRITE, .set_weights = weights, .weight = s->weight});
+}
+
+static void emit_notify(struct rollout_actions *out, enum rollout_notify n)
+{
+        push(out, (struct rollout_action){.kind = ACT_NOTIFY, .notify = n});
+}
+
+static void emit_timer(struct rollout_actions *out, usec_t at)
+{
+        push(out, (struct rollout_action){.kind = ACT_ARM_TIMER, .at_usec = at});
+}
+
+static void set_text(char *dst, size_t size, const char *src)
+{
+        snprintf(dst, size, "%s", src ? src : "");
+}
+
+/* Records who caused this transition and why; the daemon itself is "". */
+static void touch(struct rollout_state *s, const struct rollout_event *ev, const char *reason,
+                  usec_t now)
+{
+        s->updated_usec = now;
+        set_text(s->last_actor, sizeof(s->last_actor), ev->actor);
+        set_text(s->last_reason, sizeof(s->last_reason), reason);
+}
+
+static usec_t analysis_due(const struct rollout_spec *spec, const struct rollout_state *s)
+{
+        return s->step_started_usec + spec->interval_usec;
+}
+
+/* Puts the canary at 1-based step `step` and starts that step's wait. */
+static void enter_step(const struct rollout_spec *spec, struct rollout_state *s, unsigned step,
+                       usec_t now, struct rollout_actions *out, enum rollout_notify n)
+{
+        s->phase = ROLLOUT_PROGRESSING;
+        s->step = step;
+        s->weight = spec->steps[step - 1];
+        s->step_started_usec = now;
+        s->inconclusive_checks = 0;
+        if (s->weight >= 100) {
+                s->phase = ROLLOUT_PROMOTED;
+                s->weight = 100;
+                emit_write(out, s, true);
+                emit_notify(out, NOTIFY_PROMOTED);
+                return;
+        }
+        emit_write(out, s, true);
+        emit_notify(out, n);
+        emit_timer(out, analysis_due(spec, s));
+}
+
+static void promote_fully(const struct rollout_spec *spec, struct rollout_state *s,
+                          struct rollout_actions *out)
+{
+        s->phase = ROLLOUT_PROMOTED;
+        s->step = (unsigned)spec->n_steps;
+        s->weight = 100;
+        s->inconclusive_checks = 0;
+        emit_write(out, s, true);
+        emit_notify(out, NOTIFY_PROMOTED);
+}
+
+static void advance(const struct rollout_spec *spec, struct rollout_state *s, usec_t now,
+                    struct rollout_actions *out)
+{
+        if (s->step >= spec->n_steps)
+                promote_fully(spec, s, out); /* last step below 100: promotion writes 100 */
+        else
+                enter_step(spec, s, s->step + 1, now, out, NOTIFY_PROGRESSED);
+}
+
+static void roll_back(struct rollout_state *s, struct rollout_actions *out, enum rollout_notify n)
+{
+        s->phase = ROLLOUT_ROLLED_BACK;
+        s->weight = 0;
+        emit_write(out, s, true);
+        emit_notify(out, n);
+}
+
+static void begin(const struct rollout_spec *spec, struct rollout_state *s, const char *revision,
+                  usec_t now, struct rollout_actions *out)
+{
+        if (revision)
+                set_text(s->revision, sizeof(s->revision), revision);
+        s->failed_checks = 0;
+        s->inconclusive_checks = 0;
+        s->analyses = 0;
+        s->started_usec = now;
+        enter_step(spec, s, 1, now, out, NOTIFY_STARTED);
+}
+
+/* Stays at the current weight and opens a new analysis window. */
+static void retry_step(const struct rollout_spec *spec, struct rollout_state *s, usec_t now,
+                       struct rollout_actions *out, bool notify_failed)
+{
+        s->step_started_usec = now;
+        emit_write(out, s, false);
+        if (notify_failed)
+                emit_notify(out, NOTIFY_ANALYSIS_FAILED);
+        emit_timer(out, analysis_due(spec, s));
+}
+
+static void on_tick(const struct rollout_spec *spec, struct rollout_state *s, usec_t now,
+                    struct rollout_actions *out)
+{
+        switch (s->phase) {
+        case ROLLOUT_PROGRESSING: {
+                usec_t due = analysis_due(spec, s);
+                if (now < due) {
+                        emit_timer(out, due);
+                        return;
+                }
+                usec_t end = now > spec->query_lag_usec ? now - spec->query_lag_usec : 0;
+                if (end <= s->step_started_usec)
+                        end = s->step_started_usec + 1; /* lag longer than the step: tiny window,
+                                                           judged as no data */
+                push(out, (struct rollout_action){.kind = ACT_QUERY,
+                                                  .window_start_usec = s->step_started_usec,
+                                                  .window_end_usec = end});
+                return;
+        }
+        case ROLLOUT_IDLE:
+        case ROLLOUT_PAUSED:
+        case ROLLOUT_PROMOTED:
+        case ROLLOUT_ROLLED_BACK:
+        case _ROLLOUT_PHASE_MAX:
+                return;
+        }
+}
+
+static void on_analysis(const struct rollout_spec *spec, struct rollout_state *s,
+                        const struct rollout_event *ev, usec_t now, struct rollout_actions *out)
+{
+        char reason[ROLLOUT_REASON_MAX];
+
+        if (s->phase != ROLLOUT_PROGRESSING)
+                return; /* paused, aborted or promoted while the analysis ran: stale */
+        s->analyses++;
+        switch (ev->analysis) {
+        case ANALYSIS_PASS:
+                touch(s, ev, "analysis passed", now);
+                advance(spec, s, now, out);
+                return;
+        case ANALYSIS_FAIL_CRITICAL:
+                s->failed_checks++;
+                touch(s, ev, "a critical metric failed", now);
+                roll_back(s, out, NOTIFY_ROLLED_BACK);
+                return;
+        case ANALYSIS_FAIL:
+                s->failed_checks++;
+                s->inconclusive_checks = 0;
+                if (s->failed_checks > spec->failure_limit) {
+                        snprintf(reason, sizeof(reason), "%u failed analyses (failure_limit %u)",
+                                 s->failed_checks, spec->failure_limit);
+                        touch(s, ev, reason, now);
+                        roll_back(s, out, NOTIFY_ROLLED_BACK);
+                        return;
+                }
+                snprintf(reason, sizeof(reason), "analysis failed (%u of %u tolerated)",
+                         s->failed_checks, spec->failure_limit);
+                touch(s, ev, reason, now);
+                retry_step(spec, s, now, out, true);
+                return;
+        case ANALYSIS_INCONCLUSIVE:
+                s->inconclusive_checks++;
+                if (s->inconclusive_checks > spec->inconclusive_limit) {
+                        snprintf(reason, sizeof(reason),
+                                 "%u inconclusive analyses in a row (inconclusive_limit %u)",
+                                 s->inconclusive_checks, spec->inconclusive_limit);
+                        touch(s, ev, reason, now);
+                        s->phase = ROLLOUT_PAUSED;
+                        emit_write(out, s, false);
+                        emit_notify(out, NOTIFY_PAUSED);
+                        return;
+                }
+                touch(s, ev, "analysis inconclusive", now);
+                retry_step(spec, s, now, out, false);
+                return;
+        case _ANALYSIS_RESULT_MAX:
+                return;
+        }
+}
+
+static bool running(const struct rollout_state *s)
+{
+        return s->phase == ROLLOUT_PROGRESSING || s->phase == ROLLOUT_PAUSED;
+}
+
+void rollout_step(const struct rollout_spec *spec, struct rollout_state *s,
+                  const struct rollout_event *ev, usec_t now, struct rollout_actions *out)
+{
+        char reason[ROLLOUT_REASON_MAX];
+
+        memset(out, 0, sizeof(*out));
+        if (spec->n_steps == 0) {
+                out->refused = "canary has no steps";
+                return;
+        }
+
+        switch (ev->kind) {
+        case EV_TICK:
+                on_tick(spec, s, now, out);
+                return;
+
+        case EV_ANALYSIS:
+                on_analysis(spec, s, ev, now, out);
+                return;
+
+        case EV_DRIFT:
+                if (!running(s) || ev->observed_weight == s->weight)
+                        return;
+                snprintf(reason, sizeof(reason),
+                         "weights changed outside canaryd: canary at %u%%, expected %u%%",
+                         ev->observed_weight, s->weight);
+                touch(s, ev, reason, now);
+                s->phase = ROLLOUT_PAUSED;
+                emit_write(out, s, false);
+                emit_notify(out, NOTIFY_DRIFT);
+                return;
+
+        case EV_CMD_START: {
+                const char *rev = ev->revision && *ev->revision ? ev->revision : NULL;
+                if (running(s)) {
+                        if (!rev || strcmp(rev, s->revision) == 0) {
+                                out->refused = "a rollout of this revision is already running";
+                                return;
+                        }
+                        snprintf(reason, sizeof(reason), "new revision %.60s replaces %.60s", rev,
+                                 s->revision);
+                        touch(s, ev, reason, now);
+                } else {
+                        touch(s, ev, ev->reason, now);
+                }
+                if (!rev)
+                        s->revision[0] = '\0';
+                begin(spec, s, rev, now, out);
+                return;
+        }
+
+        case EV_CMD_PROMOTE:
+                if (!running(s)) {
+                        out->refused = "not progressing: nothing to promote";
+                        return;
+                }
+                touch(s, ev, ev->full ? "promoted fully by hand" : "promoted by hand", now);
+                if (ev->full)
+                        promote_fully(spec, s, out);
+                else
+                        advance(spec, s, now, out);
+                return;
+
+        case EV_CMD_ABORT:
+                if (!running(s)) {
+                        out->refused = "not progressing or paused: nothing to abort";
+                        return;
+                }
+                touch(s, ev, ev->reason && *ev->reason ? ev->reason : "aborted by hand", now);
+                roll_back(s, out, NOTIFY_ABORTED);
+                return;
+
+        case EV_CMD_PAUSE:
+                if (s->phase != ROLLOUT_PROGRESSING) {
+                        out->refused = "not progressing: nothing to pause";
+                        return;
+                }
+                touch(s, ev, ev->reason && *ev->reason ? ev->reason : "paused by hand", now);
+                s->phase = ROLLOUT_PAUSED;
+                emit_write(out, s, false);
+                emit_notify(out, NOTIFY_PAUSED);
+                return;
+
+        case EV_CMD_RESUME:
+                if (s->phase != ROLLOUT_PAUSED) {
+                        out->refused = "not paused: nothing to resume";
+                        return;
+                }
+                touch(s, ev, "resumed", now);
+                s->phase = ROLLOUT_PROGRESSING;
+                s->inconclusive_checks = 0;
+                s->step_started_usec = now;
+                emit_write(out, s, true); /* restores our weights after drift */
+                emit_notify(out, NOTIFY_RESUMED);
+                emit_timer(out, analysis_due(spec, s));
+                return;
+
+        case EV_CMD_RETRY:
+                if (s->phase != ROLLOUT_ROLLED_BACK) {
+                        out->refused = "not rolled back: nothing to retry";
+                        return;
+                }
+                touch(s, ev, "retry", now);
+                begin(spec, s, NULL, now, out);
+                return;
+
+        case _ROLLOUT_EVENT_KIND_MAX:
+                return;
+        }
+}

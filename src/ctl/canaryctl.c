@@ -1,0 +1,340 @@
+/* canaryctl: the command-line companion of canaryd (SPEC §5, docs/canaryctl.1). One table of
+ * subcommands, like tmux's cmd_entry; each parses its own options with getopt_long (options may
+ * come before or after NAME), sends one request over the control socket and maps the reply to
+ * the exit codes of SPEC §2: 0 done, 1 refused, 2 usage, 3 daemon unreachable. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "canaryd/control.h"
+#include "canaryd/util.h"
+#include "ctl.h"
+
+#define DEFAULT_SOCKET  "/run/canaryd/control.sock"
+#define CALL_TIMEOUT_MS 10000L
+
+enum {
+        OPT_REVISION = 0x100,
+        OPT_REASON,
+        OPT_FULL,
+};
+
+struct ctl_args {
+        const char *name; /* NULL when the command takes none */
+        const char *revision;
+        const char *reason;
+        bool full;
+        bool json;
+};
+
+struct ctl_command {
+        const char *name;
+        const char *usage; /* after "canaryctl [--socket PATH] " */
+        const char *summary;
+        int args_min, args_max; /* positional arguments (NAME) */
+        const char *shortopts;
+        const struct option *longopts;
+        enum control_command request;          /* what is sent to the daemon */
+        int (*run_raw)(int argc, char **argv); /* instead of the above: own parsing */
+};
+
+static const char *socket_path = DEFAULT_SOCKET;
+
+static const struct option opts_status[] = {
+    {"output", required_argument, NULL, 'o'},
+    {"help", no_argument, NULL, 'h'},
+    {0},
+};
+static const struct option opts_start[] = {
+    {"revision", required_argument, NULL, OPT_REVISION},
+    {"help", no_argument, NULL, 'h'},
+    {0},
+};
+static const struct option opts_promote[] = {
+    {"full", no_argument, NULL, OPT_FULL},
+    {"help", no_argument, NULL, 'h'},
+    {0},
+};
+static const struct option opts_abort[] = {
+    {"reason", required_argument, NULL, OPT_REASON},
+    {"help", no_argument, NULL, 'h'},
+    {0},
+};
+static const struct option opts_plain[] = {
+    {"help", no_argument, NULL, 'h'},
+    {0},
+};
+
+static const struct ctl_command commands[] = {
+    {"status", "status [NAME] [-o json|table]", "show every canary, or one with its metrics", 0, 1,
+     ":ho:", opts_status, CONTROL_STATUS, NULL},
+    {"start", "start NAME [--revision REV]", "start a rollout at step 1", 1, 1, ":h", opts_start,
+     CONTROL_START, NULL},
+    {"promote", "promote NAME [--full]", "go to the next step now (--full: to 100%)", 1, 1, ":h",
+     opts_promote, CONTROL_PROMOTE, NULL},
+    {"abort", "abort NAME [--reason TEXT]", "roll back now", 1, 1, ":h", opts_abort, CONTROL_ABORT,
+     NULL},
+    {"pause", "pause NAME", "hold the current weight", 1, 1, ":h", opts_plain, CONTROL_PAUSE, NULL},
+    {"resume", "resume NAME", "continue a paused rollout", 1, 1, ":h", opts_plain, CONTROL_RESUME,
+     NULL},
+    {"retry", "retry NAME", "restart a rolled-back canary from step 1", 1, 1, ":h", opts_plain,
+     CONTROL_RETRY, NULL},
+    {"judge",
+     "judge --canary FILE --baseline FILE [--judge mann_whitney|ratio|threshold] "
+     "[--direction increase|decrease|either] [--confidence C] [--allowed-increase R] "
+     "[--allowed-decrease R] [-o json]",
+     "judge two samples offline (no daemon needed)", 0, 0, NULL, NULL, 0, ctl_judge},
+};
+
+static void print_help(FILE *f)
+{
+        fprintf(f,
+                "usage: canaryctl [--socket PATH] [--version] [--help] COMMAND ...\n"
+                "\n"
+                "Controls canaryd over its control socket (default %s,\n"
+                "or $CANARYCTL_SOCKET).\n"
+                "\n"
+                "Commands:\n",
+                DEFAULT_SOCKET);
+        for (size_t i = 0; i < ELEMENTSOF(commands); i++)
+                fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
+        fprintf(f, "\nRun 'canaryctl COMMAND --help' for a command's usage.\n"
+                   "Exit status: 0 done, 1 refused, 2 usage error, 3 daemon unreachable.\n");
+}
+
+static int usage_error(const struct ctl_command *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static int usage_error(const struct ctl_command *cmd, const char *fmt, ...)
+{
+        va_list ap;
+        fputs("canaryctl: ", stderr);
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fputc('\n', stderr);
+        if (cmd)
+                fprintf(stderr, "usage: canaryctl [--socket PATH] %s\n", cmd->usage);
+        else
+                fprintf(stderr, "usage: canaryctl [--socket PATH] [--version] [--help] "
+                                "COMMAND ...\n       (see canaryctl --help)\n");
+        return CTL_EXIT_USAGE;
+}
+
+static const struct ctl_command *command_find(const char *name)
+{
+        for (size_t i = 0; i < ELEMENTSOF(commands); i++)
+                if (strcmp(commands[i].name, name) == 0)
+                        return &commands[i];
+        return NULL;
+}
+
+static int unreachable(int r)
+{
+        switch (-r) {
+        case ENOENT:
+                fprintf(stderr, "canaryctl: canaryd is not running: no socket at %s\n",
+                        socket_path);
+                break;
+        case ECONNREFUSED:
+                fprintf(stderr, "canaryctl: canaryd is not listening on %s\n", socket_path);
+                break;
+        case EACCES:
+        case EPERM:
+                fprintf(stderr,
+                        "canaryctl: permission denied on %s (is this user in canaryd's "
+                        "group?)\n",
+                        socket_path);
+                break;
+        case ETIMEDOUT:
+                fprintf(stderr, "canaryctl: canaryd on %s did not answer within %ld s\n",
+                        socket_path, CALL_TIMEOUT_MS / 1000);
+                break;
+        case EPROTO:
+                fprintf(stderr, "canaryctl: canaryd on %s closed the connection without a reply\n",
+                        socket_path);
+                break;
+        default:
+                fprintf(stderr, "canaryctl: cannot talk to canaryd on %s: %s\n", socket_path,
+                        strerror(-r));
+                break;
+        }
+        return CTL_EXIT_UNREACHABLE;
+}
+
+static int print_status(const char *status_json, bool json, bool details)
+{
+        if (!status_json) {
+                fprintf(stderr, "canaryctl: canaryd's reply holds no status\n");
+                return CTL_EXIT_REFUSED;
+        }
+        if (json) {
+                puts(status_json);
+                return CTL_EXIT_OK;
+        }
+        char *table = NULL, *error = NULL;
+        if (control_status_format_table(status_json, strlen(status_json), details, &table, &error) <
+            0) {
+                fprintf(stderr, "canaryctl: invalid status from canaryd: %s\n", error);
+                free(error);
+                return CTL_EXIT_REFUSED;
+        }
+        fputs(table, stdout);
+        free(table);
+        return CTL_EXIT_OK;
+}
+
+static int run_request(const struct ctl_command *cmd, const struct ctl_args *a)
+{
+        struct control_request req = {
+            .command = cmd->request,
+            .name = (char *)(uintptr_t)a->name,
+            .revision = (char *)(uintptr_t)a->revision,
+            .reason = (char *)(uintptr_t)a->reason,
+            .full = a->full,
+        };
+        char *line = control_request_format(&req);
+        size_t len = strlen(line);
+        free(line);
+        if (len > CONTROL_LINE_MAX)
+                return usage_error(cmd, "%s", "request too long (is --reason very long?)");
+
+        char *reply_line = NULL;
+        int r = control_call(socket_path, &req, CALL_TIMEOUT_MS, &reply_line);
+        if (r < 0)
+                return unreachable(r);
+
+        struct control_reply rep;
+        char *error = NULL;
+        r = control_reply_parse(reply_line, strlen(reply_line), &rep, &error);
+        free(reply_line);
+        if (r < 0) {
+                fprintf(stderr, "canaryctl: invalid reply from canaryd on %s: %s\n", socket_path,
+                        error);
+                free(error);
+                return CTL_EXIT_REFUSED;
+        }
+        int ret = CTL_EXIT_OK;
+        if (!rep.ok) {
+                fprintf(stderr, "canaryctl: %s\n", rep.error);
+                ret = rep.code == CTL_EXIT_USAGE ? CTL_EXIT_USAGE : CTL_EXIT_REFUSED;
+        } else if (cmd->request == CONTROL_STATUS) {
+                ret = print_status(rep.status_json, a->json, a->name != NULL);
+        } else if (rep.message) {
+                puts(rep.message);
+        }
+        control_reply_done(&rep);
+        return ret;
+}
+
+static int run_command(const struct ctl_command *cmd, int argc, char **argv)
+{
+        struct ctl_args a = {0};
+        int c;
+
+        optind = 0; /* GNU: full re-initialisation for this argv */
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, cmd->shortopts, cmd->longopts, NULL)) != -1) {
+                switch (c) {
+                case 'h':
+                        printf("usage: canaryctl [--socket PATH] %s\n  %s\n", cmd->usage,
+                               cmd->summary);
+                        return CTL_EXIT_OK;
+                case 'o':
+                        if (strcmp(optarg, "json") == 0)
+                                a.json = true;
+                        else if (strcmp(optarg, "table") == 0)
+                                a.json = false;
+                        else
+                                return usage_error(cmd,
+                                                   "unknown output format '%s' "
+                                                   "(expected json or table)",
+                                                   optarg);
+                        break;
+                case OPT_REVISION:
+                        a.revision = optarg;
+                        break;
+                case OPT_REASON:
+                        a.reason = optarg;
+                        break;
+                case OPT_FULL:
+                        a.full = true;
+                        break;
+                case ':':
+                        return usage_error(cmd, "option '%s' needs a value", argv[optind - 1]);
+                default:
+                        if (optopt) {
+                                char opt[3] = {'-', (char)optopt, '\0'};
+                                return usage_error(cmd, "unknown option '%s'", opt);
+                        }
+                        return usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
+                }
+        }
+        int nargs = argc - optind;
+        if (nargs < cmd->args_min)
+                return usage_error(cmd, "%s: missing canary NAME", cmd->name);
+        if (nargs > cmd->args_max)
+                return usage_error(cmd, "unexpected argument '%s'", argv[optind + cmd->args_max]);
+        if (nargs > 0) {
+                a.name = argv[optind];
+                if (!a.name[0])
+                        return usage_error(cmd, "%s", "NAME must not be empty");
+        }
+        if (a.revision && !a.revision[0])
+                return usage_error(cmd, "%s", "--revision must not be empty");
+        if (a.reason && !a.reason[0])
+                return usage_error(cmd, "%s", "--reason must not be empty");
+        return run_request(cmd, &a);
+}
+
+int main(int argc, char **argv)
+{
+        static const struct option global[] = {
+            {"socket", required_argument, NULL, 's'},
+            {"help", no_argument, NULL, 'h'},
+            {"version", no_argument, NULL, 'V'},
+            {0},
+        };
+        const char *env = getenv("CANARYCTL_SOCKET");
+        if (env && env[0])
+                socket_path = env;
+
+        int c;
+        opterr = 0;
+        /* '+': stop at the command; its options are its own. */
+        while ((c = getopt_long(argc, argv, "+:h", global, NULL)) != -1) {
+                switch (c) {
+                case 's':
+                        if (!optarg[0])
+                                return usage_error(NULL, "%s", "--socket must not be empty");
+                        socket_path = optarg;
+                        break;
+                case 'h':
+                        print_help(stdout);
+                        return CTL_EXIT_OK;
+                case 'V':
+                        printf("canaryctl %s\n", CANARYD_VERSION);
+                        return CTL_EXIT_OK;
+                case ':':
+                        return usage_error(NULL, "option '%s' needs a value", argv[optind - 1]);
+                default:
+                        return usage_error(NULL, "unknown option '%s'", argv[optind - 1]);
+                }
+        }
+        if (optind >= argc)
+                return usage_error(NULL, "%s", "no command given");
+
+        const struct ctl_command *cmd = command_find(argv[optind]);
+        if (!cmd)
+                return usage_error(NULL, "unknown command '%s'", argv[optind]);
+        int sub_argc = argc - optind;
+        char **sub_argv = argv + optind;
+        int ret =
+            cmd->run_raw ? cmd->run_raw(sub_argc, sub_argv) : run_command(cmd, sub_argc, sub_argv);
+        if (fflush(stdout) != 0 && ret == CTL_EXIT_OK)
+                ret = CTL_EXIT_REFUSED;
+        return ret;
+}

@@ -1,0 +1,506 @@
+/* The driver: runs the rollout engine's actions and turns I/O results back into events.
+ *
+ * Each canary handles one event at a time in a Kubernetes cycle:
+ *   GET the VirtualService -> read canaryd.io/state and the weights -> drift? -> rollout_step()
+ *   -> PUT weights + state in one update guarded by resourceVersion -> GET again to verify
+ *   -> only then notify Slack, arm timers, start analyses.
+ * A 409 re-reads and re-decides; any other failure holds the weights and retries the cycle with
+ * backoff. Nothing here blocks: every step is a callback on the sd-event loop. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "canaryd/kube.h"
+#include "canaryd/log.h"
+#include "canaryd/slack.h"
+#include "canaryd/state-json.h"
+#include "canaryd/vs.h"
+#include "daemon.h"
+
+#define RESYNC_USEC      (15 * USEC_PER_SEC)
+#define CONFLICT_RETRIES 5
+#define BACKOFF_MAX_USEC (30 * USEC_PER_SEC)
+#define TIMER_ACCURACY   (10 * USEC_PER_MSEC)
+
+static void cycle_begin(struct canary *c);
+static void cycle_get(struct canary *c);
+
+static bool is_running(const struct rollout_state *s)
+{
+        return s->phase == ROLLOUT_PROGRESSING || s->phase == ROLLOUT_PAUSED;
+}
+
+static void set_error(struct canary *c, char *msg /* owned */)
+{
+        free(c->last_error);
+        c->last_error = msg;
+}
+
+static void copy_event(struct queued_event *q, const struct rollout_event *ev)
+{
+        memset(q, 0, sizeof(*q));
+        q->ev = *ev;
+        snprintf(q->revision, sizeof(q->revision), "%s", ev->revision ? ev->revision : "");
+        snprintf(q->reason, sizeof(q->reason), "%s", ev->reason ? ev->reason : "");
+        snprintf(q->actor, sizeof(q->actor), "%s", ev->actor ? ev->actor : "");
+        q->ev.revision = NULL;
+        q->ev.reason = NULL;
+        q->ev.actor = NULL;
+}
+
+/* Points the event's strings at the queue entry's own copies (entries move in the queue). */
+static struct rollout_event event_of(const struct queued_event *q)
+{
+        struct rollout_event ev = q->ev;
+        ev.revision = q->revision;
+        ev.reason = q->reason;
+        ev.actor = q->actor[0] ? q->actor : NULL;
+        return ev;
+}
+
+static bool queued(const struct canary *c, enum rollout_event_kind kind)
+{
+        for (size_t i = 0; i < c->n_queue; i++)
+                if (c->queue[i].ev.kind == kind)
+                        return true;
+        return false;
+}
+
+void canary_submit(struct canary *c, const struct rollout_event *ev)
+{
+        if (c->d->stopping)
+                return;
+        /* One pending tick is as good as many. */
+        if (ev->kind == EV_TICK &&
+            (queued(c, EV_TICK) || (c->busy && c->current.ev.kind == EV_TICK)))
+                return;
+        if (c->n_queue == EVENT_QUEUE_MAX) {
+                log_canary(LOG_WARNING, c, NULL, NULL, "event queue full, dropping %s event",
+                           ev->kind == EV_TICK ? "tick" : "queued");
+                return;
+        }
+        struct queued_event q;
+        copy_event(&q, ev);
+        if (ev->kind == EV_CMD_ABORT) {
+                /* abort always wins: it goes first, ahead of queued promotions */
+                memmove(&c->queue[1], &c->queue[0], c->n_queue * sizeof(c->queue[0]));
+                c->queue[0] = q;
+        } else {
+                c->queue[c->n_queue] = q;
+        }
+        c->n_queue++;
+        if (!c->busy)
+                cycle_begin(c);
+}
+
+void canary_submit_analysis(struct canary *c, enum analysis_result result, unsigned step,
+                            usec_t step_started_usec)
+{
+        size_t before = c->n_queue;
+        bool was_busy = c->busy;
+        c->busy = true; /* queue without starting, then tag the entry */
+        canary_submit(c, &(struct rollout_event){.kind = EV_ANALYSIS, .analysis = result});
+        c->busy = was_busy;
+        if (c->n_queue > before) {
+                c->queue[c->n_queue - 1].for_step = step;
+                c->queue[c->n_queue - 1].for_step_started_usec = step_started_usec;
+        }
+        if (!c->busy)
+                cycle_begin(c);
+}
+
+const char *canary_check_command(const struct canary *c, const struct rollout_event *ev)
+{
+        struct rollout_state s = c->state;
+        struct rollout_actions out;
+        if (!c->loaded)
+                return "state not known yet: the VirtualService has not been read";
+        rollout_step(&c->spec, &s, ev, now_realtime_usec(), &out);
+        return out.refused;
+}
+
+static int on_tick(sd_event_source *s, uint64_t usec, void *userdata)
+{
+        struct canary *c = userdata;
+        canary_submit(c, &(struct rollout_event){.kind = EV_TICK});
+        return 0;
+}
+
+/* Arms the realtime tick for `at`, but no later than a resync while a rollout runs, so drift
+ * and state changes made elsewhere are seen within RESYNC_USEC. */
+static void arm_tick(struct canary *c, usec_t at)
+{
+        usec_t now = now_realtime_usec();
+        if (is_running(&c->state) && at > now + RESYNC_USEC)
+                at = now + RESYNC_USEC;
+        if (!c->tick) {
+                int r = sd_event_add_time(c->d->event, &c->tick, CLOCK_REALTIME, at, TIMER_ACCURACY,
+                                          on_tick, c);
+                if (r < 0)
+                        log_error_errno(r, "cannot add timer: %m");
+                return;
+        }
+        sd_event_source_set_time(c->tick, at);
+        sd_event_source_set_enabled(c->tick, SD_EVENT_ONESHOT);
+}
+
+static void notify(struct canary *c, enum rollout_notify n)
+{
+        struct daemon *d = c->d;
+        const char *event = rollout_notify_to_string(n);
+        bool failure = n == NOTIFY_ROLLED_BACK || n == NOTIFY_ABORTED || n == NOTIFY_PAUSED ||
+                       n == NOTIFY_DRIFT || n == NOTIFY_ANALYSIS_FAILED;
+        bool with_metrics = c->last.valid && (n == NOTIFY_PROGRESSED || n == NOTIFY_PROMOTED ||
+                                              n == NOTIFY_ANALYSIS_FAILED ||
+                                              n == NOTIFY_ROLLED_BACK || n == NOTIFY_PAUSED);
+        struct slack_notice notice = {
+            .canary = c->cfg->name,
+            .namespace_ = c->cfg->namespace_,
+            .event = event,
+            .weight = c->state.weight,
+            .step = c->state.step,
+            .n_steps = (unsigned)c->cfg->n_steps,
+            .revision = c->state.revision[0] ? c->state.revision : NULL,
+            .reason = c->state.last_reason[0] ? c->state.last_reason : NULL,
+            .actor = c->state.last_actor[0] ? c->state.last_actor : NULL,
+            .runbook_url = failure ? c->cfg->runbook_url : NULL,
+            .metrics = with_metrics ? c->last.reports : NULL,
+            .n_metrics = with_metrics ? c->last.n : 0,
+        };
+        static const char *const ids[_ROLLOUT_NOTIFY_MAX] = {
+            [NOTIFY_STARTED] = "5b1c1a9e4d2f4a6b9f0e0c7d3a2b1c01",
+            [NOTIFY_PROMOTED] = "5b1c1a9e4d2f4a6b9f0e0c7d3a2b1c02",
+            [NOTIFY_ROLLED_BACK] = "5b1c1a9e4d2f4a6b9f0e0c7d3a2b1c03",
+            [NOTIFY_ABORTED] = "5b1c1a9e4d2f4a6b9f0e0c7d3a2b1c04",
+        };
+        int prio = failure ? LOG_WARNING : LOG_NOTICE;
+        log_canary(prio, c, ids[n], NULL, "%s at %u%%%s%s", event, c->state.weight,
+                   c->state.last_reason[0] ? ": " : "", c->state.last_reason);
+
+        if (!d->slack)
+                return;
+        char *payload = slack_render(&notice, d->config->slack.channel);
+        char *key = xasprintf("%s/%s/%s/%u/%u", c->cfg->name, c->state.revision, event,
+                              c->state.step, c->state.analyses);
+        slack_enqueue(d->slack, payload, key);
+        free(key);
+}
+
+static void run_post_write_actions(struct canary *c)
+{
+        for (size_t i = 0; i < c->actions.n; i++) {
+                const struct rollout_action *a = &c->actions.items[i];
+                switch (a->kind) {
+                case ACT_WRITE:
+                        break;
+                case ACT_NOTIFY:
+                        notify(c, a->notify);
+                        break;
+                case ACT_ARM_TIMER:
+                        arm_tick(c, a->at_usec);
+                        break;
+                case ACT_QUERY:
+                        analysis_start(c, a->window_start_usec, a->window_end_usec);
+                        break;
+                case _ROLLOUT_ACTION_KIND_MAX:
+                        break;
+                }
+        }
+        if (is_running(&c->state) && c->tick) {
+                int enabled = SD_EVENT_OFF;
+                sd_event_source_get_enabled(c->tick, &enabled);
+                if (enabled == SD_EVENT_OFF)
+                        arm_tick(c, now_realtime_usec() + RESYNC_USEC);
+        } else if (is_running(&c->state) && !c->tick) {
+                arm_tick(c, now_realtime_usec() + RESYNC_USEC);
+        }
+}
+
+static void cycle_end(struct canary *c)
+{
+        c->busy = false;
+        c->conflicts = 0;
+        c->written_body = (free(c->written_body), NULL);
+        status_notify(c->d);
+        if (c->d->stopping || c->d->reload_pending) {
+                daemon_maybe_finish(c->d);
+                return;
+        }
+        if (c->n_queue > 0)
+                cycle_begin(c);
+}
+
+static int on_retry(sd_event_source *s, uint64_t usec, void *userdata)
+{
+        struct canary *c = userdata;
+        if (c->d->stopping) {
+                cycle_end(c);
+                return 0;
+        }
+        cycle_get(c);
+        return 0;
+}
+
+/* Holds the weights and retries the whole cycle (re-read, re-decide) after a backoff. */
+static void retry_later(struct canary *c)
+{
+        if (c->d->stopping) {
+                cycle_end(c);
+                return;
+        }
+        unsigned k = c->kube_failures < 6 ? c->kube_failures : 6;
+        usec_t delay = USEC_PER_SEC << k;
+        if (delay > BACKOFF_MAX_USEC)
+                delay = BACKOFF_MAX_USEC;
+        c->kube_failures++;
+        if (!c->retry) {
+                int r = sd_event_add_time_relative(c->d->event, &c->retry, CLOCK_MONOTONIC, delay,
+                                                   TIMER_ACCURACY, on_retry, c);
+                if (r < 0) {
+                        log_error_errno(r, "cannot add retry timer: %m");
+                        cycle_end(c);
+                }
+                return;
+        }
+        sd_event_source_set_time_relative(c->retry, delay);
+        sd_event_source_set_enabled(c->retry, SD_EVENT_ONESHOT);
+}
+
+static void kube_failed(struct canary *c, const char *what, const struct kube_result *res)
+{
+        const char *why = res->message && *res->message ? res->message : strerror(-res->error);
+        char *msg = res->status ? xasprintf("kubernetes %s %s: HTTP %ld: %s", what, c->vs_path,
+                                            res->status, why)
+                                : xasprintf("kubernetes %s %s: %s", what, c->vs_path, why);
+        log_canary(LOG_WARNING, c, NULL, NULL, "%s; holding weights, will retry", msg);
+        set_error(c, msg);
+        retry_later(c);
+}
+
+static void on_verify(const struct kube_result *res, void *userdata)
+{
+        struct canary *c = userdata;
+        const struct rollout_action *w = &c->actions.items[0];
+
+        if (res->error == 0) {
+                struct vs_view view = {0};
+                char *err = NULL;
+                if (vs_inspect(res->body, res->body_len, c->cfg, &view, &err) < 0) {
+                        log_canary(LOG_ERR, c, NULL, NULL, "read-back after write: %s", err);
+                        set_error(c, err);
+                } else if (w->kind == ACT_WRITE && w->set_weights &&
+                           (view.canary_weight != w->weight || !view.weights_consistent)) {
+                        set_error(c, xasprintf("read-back after write: canary weight %u%%, "
+                                               "wrote %u%%",
+                                               view.canary_weight, w->weight));
+                        log_canary(LOG_ERR, c, NULL, NULL, "%s", c->last_error);
+                } else {
+                        set_error(c, NULL);
+                }
+                vs_view_done(&view);
+        } else {
+                /* The write itself succeeded; the next cycle re-reads anyway. */
+                log_canary(LOG_WARNING, c, NULL, NULL, "read-back after write failed: %s",
+                           res->message ? res->message : "");
+        }
+        run_post_write_actions(c);
+        cycle_end(c);
+}
+
+static void on_put(const struct kube_result *res, void *userdata)
+{
+        struct canary *c = userdata;
+
+        if (res->error == -ESTALE) {
+                /* 409: someone else updated the object; re-read and decide again */
+                c->conflicts++;
+                log_canary(LOG_NOTICE, c, NULL, NULL, "conflict writing %s (%u), re-reading",
+                           c->vs_path, c->conflicts);
+                if (c->conflicts <= CONFLICT_RETRIES && !c->d->stopping)
+                        cycle_get(c);
+                else
+                        retry_later(c);
+                return;
+        }
+        if (res->error < 0) {
+                kube_failed(c, "PUT", res);
+                return;
+        }
+        c->kube_failures = 0;
+        c->state = c->proposed;
+        if (c->d->stopping) {
+                /* the write landed: state is durable; skip read-back and side effects */
+                cycle_end(c);
+                return;
+        }
+        int r = kube_get(c->d->kube, c->vs_path, on_verify, c);
+        if (r < 0) {
+                run_post_write_actions(c);
+                cycle_end(c);
+        }
+}
+
+static void decide(struct canary *c, const struct vs_view *view, const char *body, size_t len)
+{
+        struct rollout_event ev = event_of(&c->current);
+        usec_t now = now_realtime_usec();
+
+        /* Drift first: weights someone else wrote pause the rollout; the event waits. */
+        if (is_running(&c->state) &&
+            (view->canary_weight != c->state.weight || !view->weights_consistent) &&
+            c->state.phase != ROLLOUT_PAUSED) {
+                if (ev.kind != EV_TICK && ev.kind != EV_ANALYSIS && c->n_queue < EVENT_QUEUE_MAX) {
+                        memmove(&c->queue[1], &c->queue[0], c->n_queue * sizeof(c->queue[0]));
+                        c->queue[0] = c->current;
+                        c->n_queue++;
+                }
+                copy_event(&c->current, &(struct rollout_event){
+                                            .kind = EV_DRIFT,
+                                            .observed_weight = view->canary_weight,
+                                        });
+                ev = event_of(&c->current);
+                if (!view->weights_consistent)
+                        ev.observed_weight = 101; /* routes disagree: never equal to ours */
+        }
+
+        /* A verdict for a step we have left (promote, abort, restart) is stale. */
+        if (ev.kind == EV_ANALYSIS &&
+            (c->current.for_step != c->state.step ||
+             c->current.for_step_started_usec != c->state.step_started_usec ||
+             c->state.phase != ROLLOUT_PROGRESSING)) {
+                log_canary(LOG_INFO, c, NULL, NULL, "dropping analysis result of an earlier step");
+                cycle_end(c);
+                return;
+        }
+
+        c->proposed = c->state;
+        rollout_step(&c->spec, &c->proposed, &ev, now, &c->actions);
+        if (c->actions.refused) {
+                log_canary(LOG_NOTICE, c, NULL, NULL, "command refused: %s", c->actions.refused);
+                cycle_end(c);
+                return;
+        }
+        if (c->actions.n == 0 || c->actions.items[0].kind != ACT_WRITE) {
+                run_post_write_actions(c);
+                cycle_end(c);
+                return;
+        }
+
+        const struct rollout_action *w = &c->actions.items[0];
+        char *state = state_to_json(&c->proposed);
+        char *out = NULL, *err = NULL;
+        int r =
+            vs_update(body, len, c->cfg, w->set_weights ? (int)w->weight : -1, state, &out, &err);
+        free(state);
+        if (r < 0) {
+                log_canary(LOG_ERR, c, NULL, NULL, "cannot update %s: %s", c->vs_path, err);
+                set_error(c, err);
+                cycle_end(c);
+                return;
+        }
+        free(c->written_body);
+        c->written_body = out;
+        r = kube_put(c->d->kube, c->vs_path, out, on_put, c);
+        if (r < 0) {
+                log_error_errno(r, "cannot submit PUT: %m");
+                retry_later(c);
+        }
+}
+
+static void on_get(const struct kube_result *res, void *userdata)
+{
+        struct canary *c = userdata;
+        struct vs_view view = {0};
+        char *err = NULL;
+
+        if (res->error < 0) {
+                kube_failed(c, "GET", res);
+                return;
+        }
+        if (c->d->stopping) {
+                cycle_end(c);
+                return;
+        }
+        if (vs_inspect(res->body, res->body_len, c->cfg, &view, &err) < 0) {
+                log_canary(LOG_ERR, c, NULL, NULL, "%s: %s", c->vs_path, err);
+                set_error(c, err);
+                retry_later(c);
+                return;
+        }
+
+        struct rollout_state s;
+        rollout_state_init(&s);
+        if (view.state_json && state_from_json(view.state_json, strlen(view.state_json),
+                                               c->cfg->n_steps, &s, &err) < 0) {
+                /* Never guess: a state we cannot read holds everything until a human looks. */
+                log_canary(LOG_ERR, c, NULL, NULL, "%s: annotation %s unreadable: %s", c->vs_path,
+                           VS_STATE_ANNOTATION, err);
+                set_error(c, err);
+                vs_view_done(&view);
+                retry_later(c);
+                return;
+        }
+        if (!view.state_json)
+                s.weight = view.canary_weight;
+        c->kube_failures = 0;
+        c->state = s;
+        c->loaded = true;
+        decide(c, &view, res->body, res->body_len);
+        vs_view_done(&view);
+}
+
+static void cycle_get(struct canary *c)
+{
+        int r = kube_get(c->d->kube, c->vs_path, on_get, c);
+        if (r < 0) {
+                log_error_errno(r, "cannot submit GET: %m");
+                retry_later(c);
+        }
+}
+
+static void cycle_begin(struct canary *c)
+{
+        if (c->busy || c->n_queue == 0 || c->d->stopping)
+                return;
+        c->busy = true;
+        c->current = c->queue[0];
+        memmove(&c->queue[0], &c->queue[1], (c->n_queue - 1) * sizeof(c->queue[0]));
+        c->n_queue--;
+        c->conflicts = 0;
+        cycle_get(c);
+}
+
+int canary_init(struct canary *c, struct daemon *d, const struct canary_config *cfg)
+{
+        memset(c, 0, sizeof(*c));
+        c->d = d;
+        c->cfg = cfg;
+        rollout_spec_from_config(cfg, d->config->datadog.query_lag_usec, &c->spec);
+        rollout_state_init(&c->state);
+        c->vs_path = kube_virtual_service_path(cfg->namespace_, cfg->virtual_service);
+        if (!c->vs_path)
+                return -EINVAL;
+        return 0;
+}
+
+void canary_done(struct canary *c)
+{
+        analysis_cancel(c);
+        analysis_done(&c->analysis, c->cfg ? c->cfg->n_metrics : 0);
+        last_analysis_done(&c->last);
+        c->tick = sd_event_source_disable_unref(c->tick);
+        c->retry = sd_event_source_disable_unref(c->retry);
+        free(c->vs_path);
+        free(c->last_error);
+        free(c->written_body);
+        memset(c, 0, sizeof(*c));
+}
+
+bool daemon_busy(const struct daemon *d)
+{
+        for (size_t i = 0; i < d->n_canaries; i++)
+                if (d->canaries[i].busy)
+                        return true;
+        return false;
+}

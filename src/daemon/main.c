@@ -1,0 +1,496 @@
+/* canaryd: the composition root. Parses flags, loads the config, wires the clients onto one
+ * sd-event loop, answers the control socket, and stops gracefully (SPEC §2). */
+#include <errno.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-event.h>
+
+#include "canaryd/control.h"
+#include "canaryd/datadog.h"
+#include "canaryd/http.h"
+#include "canaryd/kube.h"
+#include "canaryd/log.h"
+#include "canaryd/slack.h"
+#include "daemon.h"
+
+#define DEFAULT_CONFIG "/etc/canaryd/canaryd.yaml"
+#define SECRET_MAX     (64 * 1024)
+#define STOP_DEADLINE  (8 * USEC_PER_SEC)
+
+static void usage(FILE *f)
+{
+        fprintf(f, "Usage: canaryd [--config PATH] [--check-config] [--version] [--help]\n"
+                   "\n"
+                   "Drives Istio canary releases from Datadog metrics (see canaryd(8)).\n"
+                   "  -c, --config PATH   configuration file (default " DEFAULT_CONFIG ")\n"
+                   "      --check-config  validate the configuration and exit: 0 valid, 2 not\n"
+                   "  -V, --version       print the version and exit\n"
+                   "  -h, --help          print this help and exit\n");
+}
+
+static int check_config(const char *path)
+{
+        struct config *cfg = NULL;
+        struct config_problems problems = {0};
+        int r = config_load(path, &cfg, &problems);
+        if (r < 0) {
+                config_problems_print(&problems, path, stderr);
+                config_problems_free(&problems);
+                return 2;
+        }
+        printf("%s: valid, %zu %s\n", path, cfg->n_canaries,
+               cfg->n_canaries == 1 ? "canary" : "canaries");
+        config_problems_free(&problems);
+        config_free(cfg);
+        return 0;
+}
+
+/* Secrets come from files; a relative path is resolved against $CREDENTIALS_DIRECTORY
+ * (systemd LoadCredential=), else against the config file's directory. The value is trimmed of
+ * surrounding whitespace. Returns NULL (and logs the path, never the content) on failure. */
+static char *read_secret(const struct daemon *d, const char *file, const char *what)
+{
+        char *path;
+        const char *creds = getenv("CREDENTIALS_DIRECTORY");
+        if (file[0] == '/') {
+                path = xstrdup(file);
+        } else if (creds && *creds) {
+                path = xasprintf("%s/%s", creds, file);
+        } else {
+                char *copy = xstrdup(d->config_path);
+                path = xasprintf("%s/%s", dirname(copy), file);
+                free(copy);
+        }
+        char *value = NULL;
+        int r = read_file(path, SECRET_MAX, &value, NULL);
+        if (r < 0) {
+                log_errno(LOG_ERR, r, "cannot read %s from %s: %m", what, path);
+                free(path);
+                return NULL;
+        }
+        free(path);
+        char *start = value;
+        while (*start == ' ' || *start == '\t' || *start == '\n' || *start == '\r')
+                start++;
+        size_t n = strlen(start);
+        while (n > 0 && (start[n - 1] == ' ' || start[n - 1] == '\t' || start[n - 1] == '\n' ||
+                         start[n - 1] == '\r'))
+                n--;
+        char *secret = xstrndup(start, n);
+        explicit_bzero(value, strlen(value));
+        free(value);
+        if (!*secret) {
+                log_error("%s file %s is empty", what, file);
+                free(secret);
+                return NULL;
+        }
+        return secret;
+}
+
+static char *secret_or_env(const struct daemon *d, const char *file, const char *env,
+                           const char *what)
+{
+        if (file)
+                return read_secret(d, file, what);
+        const char *v = getenv(env);
+        if (v && *v)
+                return xstrdup(v);
+        log_error("no %s: set datadog.%s_file or $%s", what,
+                  strcmp(env, "DD_API_KEY") == 0 ? "api_key" : "app_key", env);
+        return NULL;
+}
+
+static void free_secret(char *s)
+{
+        if (s)
+                explicit_bzero(s, strlen(s));
+        free(s);
+}
+
+static void clients_free(struct daemon *d)
+{
+        d->datadog = datadog_client_free(d->datadog);
+        d->slack = slack_client_free(d->slack);
+        d->kube = kube_client_free(d->kube);
+}
+
+static void slack_dropped(const char *key, const char *reason, void *userdata)
+{
+        log_warning("slack: message %s not delivered: %s", key, reason);
+}
+
+/* Builds the Datadog, Kubernetes and Slack clients for cfg. */
+static int clients_new(struct daemon *d, const struct config *cfg)
+{
+        int r = -EINVAL;
+        char *api_key =
+            secret_or_env(d, cfg->datadog.api_key_file, "DD_API_KEY", "Datadog API key");
+        char *app_key =
+            secret_or_env(d, cfg->datadog.app_key_file, "DD_APP_KEY", "Datadog application key");
+        char *base =
+            cfg->datadog.url ? xstrdup(cfg->datadog.url) : datadog_site_url(cfg->datadog.site);
+        char *webhook = NULL, *token = NULL, *err = NULL;
+
+        if (!api_key || !app_key || !base)
+                goto out;
+        if (cfg->datadog.api != DATADOG_API_V1) {
+                log_error("datadog.api v2 is not supported by this version yet; use v1");
+                goto out;
+        }
+        struct datadog_settings ds = {
+            .base_url = base,
+            .api_key = api_key,
+            .app_key = app_key,
+            .timeout_ms = (long)(cfg->datadog.timeout_usec / USEC_PER_MSEC),
+        };
+        r = datadog_client_new(d->http, &ds, &d->datadog);
+        if (r < 0) {
+                log_error_errno(r, "cannot create the Datadog client: %m");
+                goto out;
+        }
+
+        r = kube_client_new(d->http, cfg->kubernetes.kubeconfig, cfg->kubernetes.context,
+                            (long)(cfg->datadog.timeout_usec / USEC_PER_MSEC), &d->kube, &err);
+        if (r < 0) {
+                log_error("kubernetes: %s", err ? err : strerror(-r));
+                goto out;
+        }
+
+        if (cfg->slack.webhook_url_file || cfg->slack.token_file) {
+                r = -EINVAL;
+                if (cfg->slack.webhook_url_file &&
+                    !(webhook = read_secret(d, cfg->slack.webhook_url_file, "Slack webhook URL")))
+                        goto out;
+                if (cfg->slack.token_file &&
+                    !(token = read_secret(d, cfg->slack.token_file, "Slack token")))
+                        goto out;
+                struct slack_settings ss = {
+                    .webhook_url = webhook,
+                    .token = token,
+                    .channel = cfg->slack.channel,
+                    .api_base_url = cfg->slack.url,
+                    .timeout_ms = 10000,
+                };
+                r = slack_client_new(d->event, d->http, &ss, &d->slack);
+                if (r < 0) {
+                        log_error_errno(r, "cannot create the Slack client: %m");
+                        goto out;
+                }
+                slack_set_failed_callback(d->slack, slack_dropped, d);
+        }
+        r = 0;
+out:
+        free_secret(api_key);
+        free_secret(app_key);
+        free_secret(webhook);
+        free_secret(token);
+        free(base);
+        free(err);
+        if (r < 0)
+                clients_free(d);
+        return r;
+}
+
+static void canaries_free(struct daemon *d)
+{
+        for (size_t i = 0; i < d->n_canaries; i++)
+                canary_done(&d->canaries[i]);
+        free(d->canaries);
+        d->canaries = NULL;
+        d->n_canaries = 0;
+}
+
+/* Takes ownership of cfg. Canaries start by reading their state from the cluster. */
+static int apply_config(struct daemon *d, struct config *cfg)
+{
+        struct config *old = d->config;
+        canaries_free(d);
+        clients_free(d);
+        d->config = cfg;
+        int r = clients_new(d, cfg);
+        if (r < 0) {
+                d->config = old;
+                return r;
+        }
+        config_free(old);
+        d->canaries = xcalloc(cfg->n_canaries, sizeof(*d->canaries));
+        d->n_canaries = cfg->n_canaries;
+        for (size_t i = 0; i < cfg->n_canaries; i++) {
+                r = canary_init(&d->canaries[i], d, &cfg->canaries[i]);
+                if (r < 0)
+                        return log_error_errno(r, "canary %s: cannot set up: %m",
+                                               cfg->canaries[i].name);
+        }
+        for (size_t i = 0; i < d->n_canaries; i++)
+                canary_submit(&d->canaries[i], &(struct rollout_event){.kind = EV_TICK});
+        status_notify(d);
+        return 0;
+}
+
+void daemon_reload(struct daemon *d)
+{
+        struct config *cfg = NULL;
+        struct config_problems problems = {0};
+        if (config_load(d->config_path, &cfg, &problems) < 0) {
+                for (size_t i = 0; i < problems.n; i++)
+                        log_error("reload refused: %s:%u:%u: %s", d->config_path,
+                                  problems.items[i].line, problems.items[i].column,
+                                  problems.items[i].message);
+                config_problems_free(&problems);
+                d->reload_pending = false;
+                return;
+        }
+        config_problems_free(&problems);
+        if (daemon_busy(d)) {
+                /* a write is in flight: apply once every canary is between cycles */
+                config_free(cfg);
+                d->reload_pending = true;
+                return;
+        }
+        d->reload_pending = false;
+        if (apply_config(d, cfg) < 0) {
+                log_error("reload refused: the new configuration's clients could not be "
+                          "created; keeping the old one");
+                config_free(cfg);
+                /* restore the old canaries on the old config */
+                struct config *keep = d->config;
+                d->config = NULL;
+                if (apply_config(d, keep) < 0)
+                        log_error("could not restore the previous configuration");
+                return;
+        }
+        log_notice("configuration reloaded: %zu canaries", d->n_canaries);
+}
+
+void daemon_maybe_finish(struct daemon *d)
+{
+        if (d->stopping) {
+                if (!daemon_busy(d))
+                        sd_event_exit(d->event, 0);
+                return;
+        }
+        if (d->reload_pending && !daemon_busy(d))
+                daemon_reload(d);
+}
+
+static struct canary *find_canary(struct daemon *d, const char *name)
+{
+        for (size_t i = 0; name && i < d->n_canaries; i++)
+                if (strcmp(d->canaries[i].cfg->name, name) == 0)
+                        return &d->canaries[i];
+        return NULL;
+}
+
+static char *on_control(const struct control_request *req, uid_t uid, void *userdata)
+{
+        struct daemon *d = userdata;
+        if (req->command == CONTROL_STATUS) {
+                if (req->name && !find_canary(d, req->name))
+                        return control_reply_error(1, "no such canary");
+                char *status = status_json(d, req->name);
+                char *reply = control_reply_ok(NULL, status);
+                free(status);
+                return reply;
+        }
+        struct canary *c = find_canary(d, req->name);
+        if (!c)
+                return control_reply_error(1, "no such canary");
+        if (d->stopping)
+                return control_reply_error(1, "daemon is stopping");
+
+        static const enum rollout_event_kind kinds[_CONTROL_COMMAND_MAX] = {
+            [CONTROL_START] = EV_CMD_START,   [CONTROL_PROMOTE] = EV_CMD_PROMOTE,
+            [CONTROL_ABORT] = EV_CMD_ABORT,   [CONTROL_PAUSE] = EV_CMD_PAUSE,
+            [CONTROL_RESUME] = EV_CMD_RESUME, [CONTROL_RETRY] = EV_CMD_RETRY,
+        };
+        char actor[32];
+        snprintf(actor, sizeof(actor), "uid:%u", (unsigned)uid);
+        struct rollout_event ev = {
+            .kind = kinds[req->command],
+            .full = req->full,
+            .revision = req->revision,
+            .reason = req->reason,
+            .actor = actor,
+        };
+        const char *refused = canary_check_command(c, &ev);
+        if (refused) {
+                log_canary(LOG_NOTICE, c, NULL, NULL, "%s by %s refused: %s",
+                           control_command_to_string(req->command), actor, refused);
+                return control_reply_error(1, refused);
+        }
+        log_canary(LOG_NOTICE, c, NULL, NULL, "%s requested by %s",
+                   control_command_to_string(req->command), actor);
+        canary_submit(c, &ev);
+        char *msg =
+            xasprintf("%s %s: accepted", control_command_to_string(req->command), c->cfg->name);
+        char *reply = control_reply_ok(msg, NULL);
+        free(msg);
+        return reply;
+}
+
+static int on_stop_deadline(sd_event_source *s, uint64_t usec, void *userdata)
+{
+        struct daemon *d = userdata;
+        log_warning("stop deadline reached with a Kubernetes request still in flight; exiting "
+                    "(the state on the VirtualService is whatever that request left)");
+        sd_event_exit(d->event, 0);
+        return 0;
+}
+
+static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+{
+        struct daemon *d = userdata;
+        if (si->ssi_signo == SIGHUP) {
+                sd_notify(0, "RELOADING=1");
+                log_notice("SIGHUP: reloading %s", d->config_path);
+                daemon_reload(d);
+                sd_notify(0, "READY=1");
+                return 0;
+        }
+        if (d->stopping)
+                return 0;
+        log_notice("%s: stopping", si->ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+        sd_notify(0, "STOPPING=1");
+        d->stopping = true;
+        for (size_t i = 0; i < d->n_canaries; i++)
+                analysis_cancel(&d->canaries[i]);
+        sd_event_add_time_relative(d->event, NULL, CLOCK_MONOTONIC, STOP_DEADLINE,
+                                   100 * USEC_PER_MSEC, on_stop_deadline, d);
+        daemon_maybe_finish(d);
+        return 0;
+}
+
+static int open_control(struct daemon *d)
+{
+        int n = sd_listen_fds(1);
+        if (n > 1)
+                log_warning("socket activation passed %d fds; using the first", n);
+        if (n >= 1)
+                return control_server_new_from_fd(d->event, SD_LISTEN_FDS_START, on_control, d,
+                                                  &d->control);
+        return control_server_new(d->event, d->config->control.socket, on_control, d, &d->control);
+}
+
+int main(int argc, char **argv)
+{
+        static const struct option options[] = {
+            {"config", required_argument, NULL, 'c'},
+            {"check-config", no_argument, NULL, 'C'},
+            {"version", no_argument, NULL, 'V'},
+            {"help", no_argument, NULL, 'h'},
+            {0},
+        };
+        const char *config_path = DEFAULT_CONFIG;
+        bool check = false;
+        int opt;
+        while ((opt = getopt_long(argc, argv, "c:Vh", options, NULL)) != -1) {
+                switch (opt) {
+                case 'c':
+                        config_path = optarg;
+                        break;
+                case 'C':
+                        check = true;
+                        break;
+                case 'V':
+                        printf("canaryd %s\n", CANARYD_VERSION);
+                        return 0;
+                case 'h':
+                        usage(stdout);
+                        return 0;
+                default:
+                        usage(stderr);
+                        return 2;
+                }
+        }
+        if (optind < argc) {
+                fprintf(stderr, "canaryd: unexpected argument '%s'\n", argv[optind]);
+                usage(stderr);
+                return 2;
+        }
+        if (check)
+                return check_config(config_path);
+
+        log_setup(-1, getenv("CANARYD_DEBUG") ? LOG_DEBUG : LOG_INFO);
+        signal(SIGPIPE, SIG_IGN); /* CURLOPT_NOSIGNAL leaves SIGPIPE to us */
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+                log_error("curl_global_init failed");
+                return 1;
+        }
+
+        struct daemon d = {.config_path = xstrdup(config_path)};
+        struct config *cfg = NULL;
+        struct config_problems problems = {0};
+        int r = config_load(config_path, &cfg, &problems);
+        if (r < 0) {
+                for (size_t i = 0; i < problems.n; i++)
+                        log_error("%s:%u:%u: %s", config_path, problems.items[i].line,
+                                  problems.items[i].column, problems.items[i].message);
+                config_problems_free(&problems);
+                return 1;
+        }
+        config_problems_free(&problems);
+
+        sigset_t mask;
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGHUP);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+
+        r = sd_event_default(&d.event);
+        if (r < 0)
+                return log_error_errno(r, "cannot create the event loop: %m"), 1;
+        sd_event_add_signal(d.event, NULL, SIGTERM, on_signal, &d);
+        sd_event_add_signal(d.event, NULL, SIGINT, on_signal, &d);
+        sd_event_add_signal(d.event, NULL, SIGHUP, on_signal, &d);
+        sd_event_set_watchdog(d.event, true); /* WATCHDOG=1 at half WATCHDOG_USEC when set */
+
+        r = http_client_new(d.event, &d.http);
+        if (r < 0) {
+                log_error_errno(r, "cannot create the HTTP client (libcurl needs an "
+                                   "asynchronous resolver): %m");
+                return 1;
+        }
+
+        d.config = cfg;
+        r = open_control(&d);
+        if (r < 0) {
+                log_error_errno(r, "cannot listen on control socket %s: %m", cfg->control.socket);
+                return 1;
+        }
+        d.config = NULL;
+        r = apply_config(&d, cfg);
+        if (r < 0) {
+                log_error("startup failed");
+                config_free(d.config ? d.config : cfg);
+                return 1;
+        }
+        log_notice("canaryd %s started: %zu canaries, control socket %s", CANARYD_VERSION,
+                   d.n_canaries, cfg->control.socket);
+        sd_notify(0, "READY=1");
+
+        r = sd_event_loop(d.event);
+        if (r < 0)
+                log_error_errno(r, "event loop failed: %m");
+
+        /* Cancel transfers first, while every object their callbacks reach is still alive. */
+        d.http = http_client_free(d.http);
+        canaries_free(&d);
+        d.control = control_server_free(d.control);
+        clients_free(&d);
+        config_free(d.config);
+        free(d.config_path);
+        free(d.last_status);
+        sd_event_unref(d.event);
+        curl_global_cleanup();
+        log_notice("stopped");
+        return r < 0 ? 1 : 0;
+}

@@ -1,0 +1,137 @@
+/* What the daemon says about itself: the status document of SPEC §5 for canaryctl, the one-line
+ * STATUS= for systemd, and per-canary structured log lines. */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+#include <systemd/sd-daemon.h>
+
+#include "canaryd/log.h"
+#include "canaryd/state-json.h"
+#include "daemon.h"
+
+void log_canary(int priority, const struct canary *c, const char *message_id,
+                const char *const *extra, const char *fmt, ...)
+{
+        char msg[2048];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        struct log_fields f = {
+            .canary = c->cfg->name,
+            .namespace_ = c->cfg->namespace_,
+            .phase = c->loaded ? rollout_phase_to_string(c->state.phase) : "Unknown",
+            .step = c->loaded ? (int)c->state.step : -1,
+            .weight = c->loaded ? (int)c->state.weight : -1,
+            .message_id = message_id,
+            .extra = extra,
+        };
+        log_fields_full(priority, &f, "%s: %s", c->cfg->name, msg);
+}
+
+static void add_number_or_null(cJSON *o, const char *key, double v)
+{
+        if (isfinite(v))
+                cJSON_AddNumberToObject(o, key, v);
+        else
+                cJSON_AddNullToObject(o, key);
+}
+
+static cJSON *canary_json(const struct canary *c)
+{
+        char t[40];
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "name", c->cfg->name);
+        cJSON_AddStringToObject(o, "namespace", c->cfg->namespace_);
+        cJSON_AddStringToObject(o, "phase",
+                                c->loaded ? rollout_phase_to_string(c->state.phase) : "Unknown");
+        cJSON_AddNumberToObject(o, "step", c->state.step);
+        cJSON_AddNumberToObject(o, "steps", (double)c->cfg->n_steps);
+        cJSON_AddNumberToObject(o, "canary_weight", c->state.weight);
+        cJSON_AddNumberToObject(o, "failed_checks", c->state.failed_checks);
+        cJSON_AddNumberToObject(o, "inconclusive_checks", c->state.inconclusive_checks);
+        cJSON_AddStringToObject(o, "revision", c->state.revision);
+        cJSON *weights = cJSON_AddArrayToObject(o, "step_weights");
+        for (size_t i = 0; i < c->cfg->n_steps; i++)
+                cJSON_AddItemToArray(weights, cJSON_CreateNumber(c->cfg->steps[i]));
+        if (c->state.updated_usec)
+                cJSON_AddStringToObject(o, "updated_at",
+                                        format_rfc3339(c->state.updated_usec, t, sizeof(t)));
+        cJSON_AddStringToObject(o, "reason", c->state.last_reason);
+        if (c->last_error)
+                cJSON_AddStringToObject(o, "error", c->last_error);
+        else
+                cJSON_AddNullToObject(o, "error");
+
+        if (!c->last.valid) {
+                cJSON_AddNullToObject(o, "last_analysis");
+                return o;
+        }
+        cJSON *la = cJSON_AddObjectToObject(o, "last_analysis");
+        cJSON_AddStringToObject(la, "at", format_rfc3339(c->last.at_usec, t, sizeof(t)));
+        cJSON_AddStringToObject(la, "result", analysis_result_to_string(c->last.result));
+        cJSON *metrics = cJSON_AddArrayToObject(la, "metrics");
+        for (size_t i = 0; i < c->last.n; i++) {
+                const struct metric_report *r = &c->last.reports[i];
+                cJSON *m = cJSON_CreateObject();
+                cJSON_AddStringToObject(m, "name", r->name);
+                cJSON_AddStringToObject(m, "judge", judge_kind_to_string(r->judge));
+                add_number_or_null(m, "canary", r->canary);
+                add_number_or_null(m, "baseline", r->baseline);
+                cJSON_AddStringToObject(m, "result", verdict_to_string(r->verdict));
+                cJSON_AddStringToObject(m, "detail", r->detail);
+                cJSON_AddItemToArray(metrics, m);
+        }
+        return o;
+}
+
+char *status_json(const struct daemon *d, const char *name)
+{
+        cJSON *root = cJSON_CreateObject();
+        cJSON *list = cJSON_AddArrayToObject(root, "canaries");
+        for (size_t i = 0; i < d->n_canaries; i++)
+                if (!name || strcmp(name, d->canaries[i].cfg->name) == 0)
+                        cJSON_AddItemToArray(list, canary_json(&d->canaries[i]));
+        char *s = cJSON_PrintUnformatted(root);
+        cJSON_Delete(root);
+        if (!s)
+                abort();
+        char *copy = xstrdup(s);
+        cJSON_free(s);
+        return copy;
+}
+
+/* "2 canaries: checkout 25% progressing, search idle" */
+void status_notify(struct daemon *d)
+{
+        struct buf b = {0};
+        buf_printf(&b, "%zu %s:", d->n_canaries, d->n_canaries == 1 ? "canary" : "canaries");
+        for (size_t i = 0; i < d->n_canaries; i++) {
+                const struct canary *c = &d->canaries[i];
+                const char *phase = c->loaded ? rollout_phase_to_string(c->state.phase) : "unknown";
+                char lower[32];
+                size_t j = 0;
+                for (; phase[j] && j < sizeof(lower) - 1; j++)
+                        lower[j] =
+                            (char)(phase[j] >= 'A' && phase[j] <= 'Z' ? phase[j] + 32 : phase[j]);
+                lower[j] = '\0';
+                if (strcmp(lower, "rolledback") == 0)
+                        snprintf(lower, sizeof(lower), "rolled back");
+                if (c->state.phase == ROLLOUT_PROGRESSING || c->state.phase == ROLLOUT_PAUSED)
+                        buf_printf(&b, "%s %s %u%% %s", i ? "," : "", c->cfg->name, c->state.weight,
+                                   lower);
+                else
+                        buf_printf(&b, "%s %s %s", i ? "," : "", c->cfg->name, lower);
+        }
+        if (!d->last_status || strcmp(d->last_status, b.data) != 0) {
+                sd_notifyf(0, "STATUS=%s", b.data);
+                free(d->last_status);
+                d->last_status = buf_steal(&b);
+        } else {
+                buf_free(&b);
+        }
+}

@@ -1,0 +1,551 @@
+/* The control socket (docs/control-protocol.md): an sd-event server that reads one request line
+ * per connection, asks the handler for the reply and writes it back; and the blocking client
+ * canaryctl uses. Each connection is bounded by CONTROL_LINE_MAX and a deadline, so a slow or
+ * hostile peer costs one fd and a little memory for at most that long. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-event.h>
+
+#include "canaryd/control.h"
+#include "canaryd/util.h"
+
+struct control_conn {
+        struct control_server *server;
+        struct control_conn *prev, *next;
+        int fd;
+        uid_t peer_uid;
+        bool have_peer;
+        sd_event_source *io, *timer;
+        struct buf in;
+        char *out; /* reply with its newline */
+        size_t out_len, out_off;
+};
+
+struct control_server {
+        sd_event *event;
+        sd_event_source *listen_io;
+        sd_event_source *accept_retry; /* re-enables listen_io after EMFILE and the like */
+        int fd;
+        char *path; /* bound by us; unlinked on free. NULL for an inherited fd */
+        control_handler_fn *handler;
+        void *userdata;
+        uint64_t timeout_usec;
+        struct control_conn *conns;
+};
+
+static void conn_free(struct control_conn *c)
+{
+        if (!c)
+                return;
+        if (c->prev)
+                c->prev->next = c->next;
+        else if (c->server)
+                c->server->conns = c->next;
+        if (c->next)
+                c->next->prev = c->prev;
+        sd_event_source_disable_unref(c->io);
+        sd_event_source_disable_unref(c->timer);
+        if (c->fd >= 0)
+                close(c->fd);
+        buf_free(&c->in);
+        free(c->out);
+        free(c);
+}
+
+/* Writes as much of the reply as the socket takes; 1 when done, 0 to wait, -errno. */
+static int conn_flush(struct control_conn *c)
+{
+        while (c->out_off < c->out_len) {
+                ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
+                                 MSG_NOSIGNAL | MSG_DONTWAIT);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        if (errno == EAGAIN || errno == EWOULDBLOCK)
+                                return 0;
+                        return -errno;
+                }
+                c->out_off += (size_t)n;
+        }
+        return 1;
+}
+
+/* Queues the reply (taken) and starts writing; frees the connection when done or failed. */
+static void conn_reply(struct control_conn *c, char *reply)
+{
+        size_t n = strlen(reply);
+        c->out = xrealloc(reply, n + 2);
+        c->out[n] = '\n';
+        c->out[n + 1] = '\0';
+        c->out_len = n + 1;
+        c->out_off = 0;
+        buf_free(&c->in);
+
+        int r = conn_flush(c);
+        if (r != 0) {
+                conn_free(c);
+                return;
+        }
+        if (sd_event_source_set_io_events(c->io, EPOLLOUT) < 0)
+                conn_free(c);
+}
+
+static void conn_handle_line(struct control_conn *c, const char *line, size_t len)
+{
+        struct control_request req;
+        char *error = NULL;
+        char *reply;
+
+        if (control_request_parse(line, len, &req, &error) < 0) {
+                reply = control_reply_error(2, error);
+                free(error);
+        } else if (!c->have_peer) {
+                reply = control_reply_error(1, "cannot identify the peer (SO_PEERCRED)");
+                control_request_done(&req);
+        } else {
+                reply = c->server->handler(&req, c->peer_uid, c->server->userdata);
+                if (!reply)
+                        reply = control_reply_error(1, "internal error: no reply");
+                control_request_done(&req);
+        }
+        conn_reply(c, reply);
+}
+
+static int on_conn_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+        struct control_conn *c = userdata;
+
+        if (c->out) {
+                if (revents & (EPOLLERR | EPOLLHUP)) {
+                        conn_free(c);
+                        return 0;
+                }
+                if (conn_flush(c) != 0)
+                        conn_free(c);
+                return 0;
+        }
+
+        /* Never buffer more than one byte past the limit: enough to see it was exceeded. */
+        char chunk[4096];
+        size_t room = CONTROL_LINE_MAX + 1 - c->in.len;
+        ssize_t n = recv(fd, chunk, room < sizeof(chunk) ? room : sizeof(chunk), MSG_DONTWAIT);
+        if (n < 0) {
+                if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)
+                        return 0;
+                conn_free(c);
+                return 0;
+        }
+        if (n == 0) {
+                /* EOF: a request without its newline still counts; nothing at all is a probe. */
+                if (c->in.len == 0) {
+                        conn_free(c);
+                        return 0;
+                }
+                conn_handle_line(c, c->in.data, c->in.len);
+                return 0;
+        }
+        size_t old = c->in.len;
+        buf_append(&c->in, chunk, (size_t)n);
+        char *nl = memchr(c->in.data + old, '\n', (size_t)n);
+        if (nl) {
+                size_t len = (size_t)(nl - c->in.data);
+                if (len > 0 && c->in.data[len - 1] == '\r')
+                        len--;
+                /* Bytes after the newline are ignored: one request per connection. */
+                char *line = xstrndup(c->in.data, len);
+                conn_handle_line(c, line, len);
+                free(line);
+                return 0;
+        }
+        if (c->in.len > CONTROL_LINE_MAX) {
+                char *e = xasprintf("request line too long (max %d bytes)", CONTROL_LINE_MAX);
+                char *reply = control_reply_error(2, e);
+                free(e);
+                conn_reply(c, reply);
+        }
+        return 0;
+}
+
+static int on_conn_timeout(sd_event_source *s, uint64_t usec, void *userdata)
+{
+        struct control_conn *c = userdata;
+        if (c->out) {
+                conn_free(c); /* the peer does not read its reply */
+                return 0;
+        }
+        /* Best effort: tell the peer why, once, without waiting for it. */
+        char *reply = control_reply_error(2, "timed out waiting for the request line");
+        size_t n = strlen(reply);
+        reply = xrealloc(reply, n + 2);
+        memcpy(reply + n, "\n", 2);
+        ssize_t w = send(c->fd, reply, n + 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+        (void)w;
+        free(reply);
+        conn_free(c);
+        return 0;
+}
+
+static void server_accept_one(struct control_server *s, int cfd)
+{
+        struct control_conn *c = xcalloc(1, sizeof(*c));
+        c->server = s;
+        c->fd = cfd;
+
+        struct ucred cred;
+        socklen_t len = sizeof(cred);
+        if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 && len == sizeof(cred)) {
+                c->peer_uid = cred.uid;
+                c->have_peer = true;
+        }
+
+        c->next = s->conns;
+        if (s->conns)
+                s->conns->prev = c;
+        s->conns = c;
+
+        if (sd_event_add_io(s->event, &c->io, cfd, EPOLLIN, on_conn_io, c) < 0 ||
+            sd_event_add_time_relative(s->event, &c->timer, CLOCK_MONOTONIC, s->timeout_usec,
+                                       10 * USEC_PER_MSEC, on_conn_timeout, c) < 0) {
+                conn_free(c);
+                return;
+        }
+}
+
+static int on_accept_retry(sd_event_source *src, uint64_t usec, void *userdata)
+{
+        struct control_server *s = userdata;
+        sd_event_source_set_enabled(s->listen_io, SD_EVENT_ON);
+        return 0;
+}
+
+static int on_listen_io(sd_event_source *src, int fd, uint32_t revents, void *userdata)
+{
+        struct control_server *s = userdata;
+
+        /* A bounded batch per wake-up keeps other sources fair; the source is level-triggered. */
+        for (int i = 0; i < 16; i++) {
+                int cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+                if (cfd >= 0) {
+                        server_accept_one(s, cfd);
+                        continue;
+                }
+                if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                        /* Out of resources: the pending connection would wake us at once, again
+                         * and again. Stop accepting for a moment instead of spinning. */
+                        sd_event_source_set_enabled(s->listen_io, SD_EVENT_OFF);
+                        if (s->accept_retry) {
+                                sd_event_source_set_time_relative(s->accept_retry,
+                                                                  100 * USEC_PER_MSEC);
+                                sd_event_source_set_enabled(s->accept_retry, SD_EVENT_ONESHOT);
+                        } else if (sd_event_add_time_relative(s->event, &s->accept_retry,
+                                                              CLOCK_MONOTONIC, 100 * USEC_PER_MSEC,
+                                                              10 * USEC_PER_MSEC, on_accept_retry,
+                                                              s) < 0) {
+                                sd_event_source_set_enabled(s->listen_io, SD_EVENT_ON);
+                        }
+                }
+                return 0; /* EAGAIN: drained; ECONNABORTED and the like: next wake-up */
+        }
+        return 0;
+}
+
+static int server_start(sd_event *event, int fd, control_handler_fn *handler, void *userdata,
+                        struct control_server **ret)
+{
+        struct control_server *s = xcalloc(1, sizeof(*s));
+        s->event = sd_event_ref(event);
+        s->fd = fd;
+        s->handler = handler;
+        s->userdata = userdata;
+        s->timeout_usec = CONTROL_TIMEOUT_USEC;
+        int r = sd_event_add_io(event, &s->listen_io, fd, EPOLLIN, on_listen_io, s);
+        if (r < 0) {
+                s->fd = -1; /* the caller still owns it */
+                control_server_free(s);
+                return r;
+        }
+        *ret = s;
+        return 0;
+}
+
+/* Refuses to take over a socket another live process serves: connect succeeds only then. */
+static bool socket_is_live(const struct sockaddr_un *sa)
+{
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0)
+                return false;
+        int r = connect(fd, (const struct sockaddr *)sa, sizeof(*sa));
+        bool live = r == 0 || errno == EAGAIN || errno == EINPROGRESS;
+        close(fd);
+        return live;
+}
+
+int control_server_new(sd_event *event, const char *path, control_handler_fn *handler,
+                       void *userdata, struct control_server **ret)
+{
+        if (!event || !path || !handler || !ret)
+                return -EINVAL;
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        size_t plen = strlen(path);
+        if (plen == 0)
+                return -EINVAL;
+        if (plen >= sizeof(sa.sun_path))
+                return -ENAMETOOLONG;
+        memcpy(sa.sun_path, path, plen + 1);
+
+        struct stat st;
+        if (lstat(path, &st) == 0) {
+                if (!S_ISSOCK(st.st_mode))
+                        return -EEXIST; /* never delete something that is not a socket */
+                if (socket_is_live(&sa))
+                        return -EADDRINUSE;
+                if (unlink(path) < 0 && errno != ENOENT)
+                        return -errno;
+        } else if (errno != ENOENT) {
+                return -errno;
+        }
+
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0)
+                return -errno;
+        /* Created 0660 from the start (no window with a wider mode); chmod makes it exact. */
+        mode_t old_umask = umask(0117);
+        int r = bind(fd, (const struct sockaddr *)&sa, sizeof(sa));
+        int bind_errno = errno;
+        umask(old_umask);
+        if (r < 0) {
+                close(fd);
+                return -bind_errno;
+        }
+        if (chmod(path, 0660) < 0 || listen(fd, SOMAXCONN) < 0) {
+                r = -errno;
+                unlink(path);
+                close(fd);
+                return r;
+        }
+        struct control_server *s;
+        r = server_start(event, fd, handler, userdata, &s);
+        if (r < 0) {
+                unlink(path);
+                close(fd);
+                return r;
+        }
+        s->path = xstrdup(path);
+        *ret = s;
+        return 0;
+}
+
+int control_server_new_from_fd(sd_event *event, int fd, control_handler_fn *handler, void *userdata,
+                               struct control_server **ret)
+{
+        if (!event || fd < 0 || !handler || !ret)
+                return -EINVAL;
+        int r = sd_is_socket_unix(fd, SOCK_STREAM, 1, NULL, 0);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return -ENOTSOCK;
+        int flags = fcntl(fd, F_GETFL);
+        if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
+                return -errno;
+        return server_start(event, fd, handler, userdata, ret);
+}
+
+void control_server_set_timeout(struct control_server *s, uint64_t usec)
+{
+        if (s)
+                s->timeout_usec = usec;
+}
+
+struct control_server *control_server_free(struct control_server *s)
+{
+        if (!s)
+                return NULL;
+        while (s->conns)
+                conn_free(s->conns);
+        sd_event_source_disable_unref(s->listen_io);
+        sd_event_source_disable_unref(s->accept_retry);
+        if (s->fd >= 0)
+                close(s->fd);
+        if (s->path) {
+                unlink(s->path);
+                free(s->path);
+        }
+        sd_event_unref(s->event);
+        free(s);
+        return NULL;
+}
+
+/* ---- client ---- */
+
+static long long now_msec(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Waits for events on fd until the deadline. Returns revents, or -ETIMEDOUT / -errno. */
+static int wait_fd(int fd, short events, long long deadline)
+{
+        for (;;) {
+                long long left = deadline - now_msec();
+                if (left <= 0)
+                        return -ETIMEDOUT;
+                struct pollfd p = {.fd = fd, .events = events};
+                int r = poll(&p, 1, left > 60000 ? 60000 : (int)left);
+                if (r < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (r > 0)
+                        return p.revents;
+        }
+}
+
+static int client_connect(int fd, const struct sockaddr_un *sa, long long deadline)
+{
+        for (;;) {
+                if (connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0)
+                        return 0;
+                if (errno == EINTR)
+                        continue;
+                if (errno == EAGAIN) {
+                        /* AF_UNIX: the listen backlog is full; retry shortly. */
+                        if (now_msec() >= deadline)
+                                return -ETIMEDOUT;
+                        struct timespec ts = {.tv_nsec = 10 * 1000000};
+                        nanosleep(&ts, NULL);
+                        continue;
+                }
+                if (errno != EINPROGRESS)
+                        return -errno;
+                int r = wait_fd(fd, POLLOUT, deadline);
+                if (r < 0)
+                        return r;
+                int err = 0;
+                socklen_t len = sizeof(err);
+                if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+                        return -errno;
+                return err ? -err : 0;
+        }
+}
+
+int control_call(const char *path, const struct control_request *req, long timeout_ms,
+                 char **ret_reply)
+{
+        if (!path || !req || !ret_reply)
+                return -EINVAL;
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        size_t plen = strlen(path);
+        if (plen == 0)
+                return -EINVAL;
+        if (plen >= sizeof(sa.sun_path))
+                return -ENAMETOOLONG;
+        memcpy(sa.sun_path, path, plen + 1);
+
+        char *line = control_request_format(req);
+        size_t len = strlen(line);
+        if (len > CONTROL_LINE_MAX) {
+                free(line);
+                return -EMSGSIZE;
+        }
+        line = xrealloc(line, len + 2);
+        memcpy(line + len, "\n", 2);
+        len++;
+
+        long long deadline = now_msec() + (timeout_ms > 0 ? timeout_ms : 1);
+        struct buf in = {0};
+        int r;
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0) {
+                free(line);
+                return -errno;
+        }
+        r = client_connect(fd, &sa, deadline);
+        if (r < 0)
+                goto out;
+
+        /* Send the line. A peer that stops reading (it refused the line) may already have
+         * replied: on EPIPE/ECONNRESET go on to read that reply. */
+        for (size_t off = 0; off < len;) {
+                ssize_t n = send(fd, line + off, len - off, MSG_NOSIGNAL);
+                if (n >= 0) {
+                        off += (size_t)n;
+                        continue;
+                }
+                if (errno == EINTR)
+                        continue;
+                if (errno == EPIPE || errno == ECONNRESET)
+                        break;
+                if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                        r = -errno;
+                        goto out;
+                }
+                r = wait_fd(fd, POLLOUT | POLLIN, deadline);
+                if (r < 0)
+                        goto out;
+                if ((r & POLLIN) && !(r & POLLOUT))
+                        break; /* an early reply */
+        }
+
+        for (;;) {
+                char chunk[4096];
+                ssize_t n = recv(fd, chunk, sizeof(chunk), 0);
+                if (n > 0) {
+                        size_t old = in.len;
+                        buf_append(&in, chunk, (size_t)n);
+                        char *nl = memchr(in.data + old, '\n', (size_t)n);
+                        if (nl) {
+                                in.len = (size_t)(nl - in.data);
+                                in.data[in.len] = '\0';
+                                break;
+                        }
+                        if (in.len > CONTROL_REPLY_MAX) {
+                                r = -EMSGSIZE;
+                                goto out;
+                        }
+                        continue;
+                }
+                if (n == 0) {
+                        if (in.len == 0) {
+                                r = -EPROTO;
+                                goto out;
+                        }
+                        break; /* a reply without its newline */
+                }
+                if (errno == EINTR)
+                        continue;
+                if (errno == ECONNRESET && in.len > 0)
+                        break;
+                if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                        r = -errno;
+                        goto out;
+                }
+                r = wait_fd(fd, POLLIN, deadline);
+                if (r < 0)
+                        goto out;
+        }
+        if (in.len > CONTROL_REPLY_MAX) {
+                r = -EMSGSIZE;
+                goto out;
+        }
+        *ret_reply = buf_steal(&in);
+        r = 0;
+out:
+        close(fd);
+        free(line);
+        buf_free(&in);
+        return r;
+}

@@ -1,0 +1,51 @@
+/* Fuzzes config_parse() on arbitrary bytes: it must never crash, leak or read out of bounds,
+ * must either succeed with no problem or fail with at least one, and every problem must print. */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "canaryd/config.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+        /* An exact-size copy, so that ASan catches any read past len. */
+        char *text = malloc(size ? size : 1);
+        if (!text)
+                return 0;
+        for (size_t i = 0; i < size; i++)
+                text[i] = (char)data[i];
+
+        struct config *c = NULL;
+        struct config_problems p = {0};
+        int r = config_parse(text, size, &c, &p);
+        if (r == 0) {
+                if (!c || p.n != 0)
+                        abort();
+                for (size_t i = 0; i < c->n_canaries; i++) {
+                        const struct canary_config *cc = &c->canaries[i];
+                        if (cc->n_steps == 0 || cc->n_steps > CONFIG_MAX_STEPS)
+                                abort();
+                        for (size_t j = 0; j < cc->n_steps; j++)
+                                if (cc->steps[j] < 1 || cc->steps[j] > 100 ||
+                                    (j > 0 && cc->steps[j] <= cc->steps[j - 1]))
+                                        abort();
+                        if (config_find_canary(c, cc->name) != cc)
+                                abort();
+                }
+        } else if (r != -EINVAL || c || p.n == 0) {
+                abort();
+        }
+
+        FILE *f = fopen("/dev/null", "w");
+        if (f) {
+                config_problems_print(&p, "fuzz.yaml", f);
+                fclose(f);
+        }
+        config_problems_free(&p);
+        config_free(c);
+        free(text);
+        return 0;
+}

@@ -1,0 +1,345 @@
+/* The rollout engine as a specification: table rows of (state, event, now) -> (expected state,
+ * expected actions), then a few properties checked over random event sequences. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "canaryd/rollout.h"
+
+#define S(x) ((usec_t)(x)*USEC_PER_SEC)
+
+static const unsigned steps[] = {5, 25, 50, 100};
+static const struct rollout_spec spec = {
+    .steps = steps,
+    .n_steps = 4,
+    .interval_usec = S(60),
+    .query_lag_usec = S(10),
+    .failure_limit = 1,
+    .inconclusive_limit = 2,
+};
+
+static struct rollout_state at(enum rollout_phase phase, unsigned step, unsigned weight,
+                               usec_t step_started)
+{
+        struct rollout_state s;
+        rollout_state_init(&s);
+        s.phase = phase;
+        s.step = step;
+        s.weight = weight;
+        s.step_started_usec = step_started;
+        strcpy(s.revision, "r1");
+        return s;
+}
+
+struct row {
+        const char *name;
+        struct rollout_state before;
+        struct rollout_event ev;
+        usec_t now;
+        /* expectations */
+        const char *refused; /* substring, or NULL when accepted */
+        enum rollout_phase phase;
+        unsigned step, weight;
+        unsigned failed, inconclusive;
+        /* the action kinds in order, terminated by _ROLLOUT_ACTION_KIND_MAX */
+        enum rollout_action_kind acts[ROLLOUT_ACTIONS_MAX + 1];
+        enum rollout_notify notify; /* checked when an ACT_NOTIFY is expected */
+        bool set_weights;           /* checked when the first action is ACT_WRITE */
+        usec_t timer_at;            /* checked when an ACT_ARM_TIMER is expected */
+};
+
+#define END _ROLLOUT_ACTION_KIND_MAX
+
+static const struct row rows[] = {
+    {"start from idle writes step 1 and waits an interval", .before = {.phase = ROLLOUT_IDLE},
+     .ev = {.kind = EV_CMD_START, .revision = "r2"}, .now = S(1000), .phase = ROLLOUT_PROGRESSING,
+     .step = 1, .weight = 5, .acts = {ACT_WRITE, ACT_NOTIFY, ACT_ARM_TIMER, END},
+     .notify = NOTIFY_STARTED, .set_weights = true, .timer_at = S(1060)},
+    {"tick before the interval re-arms the timer, nothing else",
+     .before = {.phase = ROLLOUT_PROGRESSING, .step = 1, .weight = 5, .step_started_usec = S(1000)},
+     .ev = {.kind = EV_TICK}, .now = S(1030), .phase = ROLLOUT_PROGRESSING, .step = 1, .weight = 5,
+     .acts = {ACT_ARM_TIMER, END}, .timer_at = S(1060)},
+    {"tick after the interval queries the step's window",
+     .before = {.phase = ROLLOUT_PROGRESSING, .step = 1, .weight = 5, .step_started_usec = S(1000)},
+     .ev = {.kind = EV_TICK}, .now = S(1061), .phase = ROLLOUT_PROGRESSING, .step = 1, .weight = 5,
+     .acts = {ACT_QUERY, END}},
+    {"pass advances to the next weight",
+     .before = {.phase = ROLLOUT_PROGRESSING, .step = 1, .weight = 5},
+     .ev = {.kind = EV_ANALYSIS, .analysis = ANALYSIS_PASS}, .now = S(2000),
+     .phase = ROLLOUT_PROGRESSING, .step = 2, .weight = 25,
+     .acts = {ACT_WRITE, ACT_NOTIFY, ACT_ARM_TIMER, END}, .notify = NOTIFY_PROGRESSED,
+     .set_weights = true, .timer_at = S(2060)},
+    {"pass at the step before 100 promotes",
+     .before = {.phase = ROLLOUT_PROGRESSING, .step = 3, .weight = 50},
+     .ev = {.kind = EV_ANALYSIS, .analysis = ANALYSIS_PASS}, .now = S(2000),
+     .phase = ROLLOUT_PROMOTED, .step = 4, .weight = 100, .acts = {ACT_WRITE, ACT_NOTIFY, END},
+     .notify = NOTIFY_PROMOTED, .set_weights = true},
+    {"critical failure rolls back at once",
+     .before = {.phase = ROLLOUT_PROGRESSING, .step = 2, .weight = 25},
+     .ev = {.kind = EV_ANALYSIS, .analysis = ANALYSIS_FAIL_CRITICAL}, .now = S(2000),
+     .phase = ROLLOUT_ROLLED_BACK, .step = 2, .weight = 0, .failed = 1,
+     .acts = {ACT_WRITE, ACT_NOTIFY, END}, .notify = NOTIFY_ROLLED_BACK, .set_weights = true},
+    {"first non-critical failure is tolerated and the step is analysed again",
+     .before = {.phase = ROLLOUT_PROGRESSING, .step = 2, .weight = 25},
+     .ev = {.kind = EV_ANALYSIS, .analysis = ANALYSIS_FAIL}, .now = S(2000),
+     .phase = ROLLOUT_PROGRESSING, .step = 2, .weight = 25, .failed = 1,
+     .acts = {ACT_WRITE, ACT_NOTIFY, ACT_ARM_TIMER, END}, .notify = NOTIFY_ANALYSIS_FAILED,
+     .set_weights = false, .timer_at = S(2060)},
+    {"failure past failure_limit rolls back",
+     .before = {.phase = ROLLOUT_PROGRESSING, .step = 2, .weight = 25, .failed_checks = 1},
+     .ev = {.kind = EV_ANALYSIS, .analysis = ANALYSIS_FAIL}, .now = S(2000),
+     .phase = ROLLOUT_ROLLED_BACK, .step = 2, .weight = 0, .failed = 2,
+     .acts = {ACT_WRITE, ACT_NOTIFY, END}, .notify = NOTIFY_ROLLED_BACK, .set_weights = true},
+    {"inconclusive holds the weight and counts",
+     .before = {.phase = ROLLOUT_PROGRESSING, .step = 2, .weight = 25},
+     .ev = {.kind = EV_ANALYSIS, .analysis = ANALYSIS_INCONCLUSIVE}, .now = S(2000),
+     .phase = ROLLOUT_PROGRESSING, .step = 2, .weight = 25, .inconclusive = 1,
+     .acts = {ACT_WRITE, ACT_ARM_TIMER, END}, .set_weights = false, .timer_at = S(2060)},
+    {"inconclusive past inconclusive_limit pauses",
+     .before = {.phase = ROLLOUT_PROGRESSING, .step = 2, .weight = 25, .inconclusive_checks = 2},
+     .ev = {.kind = EV_ANALYSIS, .analysis = ANALYSIS_INCONCLUSIVE}, .now = S(2000),
+     .phase = ROLLOUT_PAUSED, .step = 2, .weight = 25, .inconclusive = 3,
+     .acts = {ACT_WRITE, ACT_NOTIFY, END}, .notify = NOTIFY_PAUSED, .set_weights = false},
+    {"a verdict arriving while paused is ignored",
+     .before = {.phase = ROLLOUT_PAUSED, .step = 2, .weight = 25},
+     .ev = {.kind = EV_ANALYSIS, .analysis = ANALYSIS_PASS}, .now = S(2000),
+     .phase = ROLLOUT_PAUSED, .step = 2, .weight = 25, .acts = {END}},
+    {"promote skips to the next step now",
+     .before = {.phase = ROLLOUT_PROGRESSING, .step = 1, .weight = 5},
+     .ev = {.kind = EV_CMD_PROMOTE}, .now = S(2000), .phase = ROLLOUT_PROGRESSING, .step = 2,
+     .weight = 25, .acts = {ACT_WRITE, ACT_NOTIFY, ACT_ARM_TIMER, END}, .notify = NOTIFY_PROGRESSED,
+     .set_weights = true, .timer_at = S(2060)},
+    {"promote --full goes to 100 now",
+     .before = {.phase = ROLLOUT_PROGRESSING, .step = 1, .weight = 5},
+     .ev = {.kind = EV_CMD_PROMOTE, .full = true}, .now = S(2000), .phase = ROLLOUT_PROMOTED,
+     .step = 4, .weight = 100, .acts = {ACT_WRITE, ACT_NOTIFY, END}, .notify = NOTIFY_PROMOTED,
+     .set_weights = true},
+    {"promote refused while idle", .before = {.phase = ROLLOUT_IDLE},
+     .ev = {.kind = EV_CMD_PROMOTE}, .now = S(2000), .refused = "not progressing",
+     .phase = ROLLOUT_IDLE, .acts = {END}},
+    {"promote refused once rolled back", .before = {.phase = ROLLOUT_ROLLED_BACK, .step = 2},
+     .ev = {.kind = EV_CMD_PROMOTE}, .now = S(2000), .refused = "not progressing",
+     .phase = ROLLOUT_ROLLED_BACK, .step = 2, .acts = {END}},
+    {"abort rolls back now and says aborted",
+     .before = {.phase = ROLLOUT_PROGRESSING, .step = 3, .weight = 50},
+     .ev = {.kind = EV_CMD_ABORT, .reason = "bad deploy"}, .now = S(2000),
+     .phase = ROLLOUT_ROLLED_BACK, .step = 3, .weight = 0, .acts = {ACT_WRITE, ACT_NOTIFY, END},
+     .notify = NOTIFY_ABORTED, .set_weights = true},
+    {"abort works while paused", .before = {.phase = ROLLOUT_PAUSED, .step = 3, .weight = 50},
+     .ev = {.kind = EV_CMD_ABORT}, .now = S(2000), .phase = ROLLOUT_ROLLED_BACK, .step = 3,
+     .weight = 0, .acts = {ACT_WRITE, ACT_NOTIFY, END}, .notify = NOTIFY_ABORTED,
+     .set_weights = true},
+    {"abort refused once promoted", .before = {.phase = ROLLOUT_PROMOTED, .step = 4, .weight = 100},
+     .ev = {.kind = EV_CMD_ABORT}, .now = S(2000), .refused = "nothing to abort",
+     .phase = ROLLOUT_PROMOTED, .step = 4, .weight = 100, .acts = {END}},
+    {"pause holds the weight", .before = {.phase = ROLLOUT_PROGRESSING, .step = 2, .weight = 25},
+     .ev = {.kind = EV_CMD_PAUSE}, .now = S(2000), .phase = ROLLOUT_PAUSED, .step = 2, .weight = 25,
+     .acts = {ACT_WRITE, ACT_NOTIFY, END}, .notify = NOTIFY_PAUSED, .set_weights = false},
+    {"pause refused while paused", .before = {.phase = ROLLOUT_PAUSED, .step = 2, .weight = 25},
+     .ev = {.kind = EV_CMD_PAUSE}, .now = S(2000), .refused = "not progressing",
+     .phase = ROLLOUT_PAUSED, .step = 2, .weight = 25, .acts = {END}},
+    {"resume restores our weights and starts a fresh window",
+     .before = {.phase = ROLLOUT_PAUSED, .step = 2, .weight = 25, .inconclusive_checks = 3},
+     .ev = {.kind = EV_CMD_RESUME}, .now = S(3000), .phase = ROLLOUT_PROGRESSING, .step = 2,
+     .weight = 25, .acts = {ACT_WRITE, ACT_NOTIFY, ACT_ARM_TIMER, END}, .notify = NOTIFY_RESUMED,
+     .set_weights = true, .timer_at = S(3060)},
+    {"resume refused while progressing",
+     .before = {.phase = ROLLOUT_PROGRESSING, .step = 2, .weight = 25},
+     .ev = {.kind = EV_CMD_RESUME}, .now = S(2000), .refused = "not paused",
+     .phase = ROLLOUT_PROGRESSING, .step = 2, .weight = 25, .acts = {END}},
+    {"retry restarts a rolled-back canary from step 1",
+     .before = {.phase = ROLLOUT_ROLLED_BACK, .step = 3, .weight = 0, .failed_checks = 2},
+     .ev = {.kind = EV_CMD_RETRY}, .now = S(2000), .phase = ROLLOUT_PROGRESSING, .step = 1,
+     .weight = 5, .acts = {ACT_WRITE, ACT_NOTIFY, ACT_ARM_TIMER, END}, .notify = NOTIFY_STARTED,
+     .set_weights = true, .timer_at = S(2060)},
+    {"retry refused unless rolled back",
+     .before = {.phase = ROLLOUT_PROMOTED, .step = 4, .weight = 100}, .ev = {.kind = EV_CMD_RETRY},
+     .now = S(2000), .refused = "not rolled back", .phase = ROLLOUT_PROMOTED, .step = 4,
+     .weight = 100, .acts = {END}},
+    {"start of the running revision is refused",
+     .before = {.phase = ROLLOUT_PROGRESSING, .step = 2, .weight = 25},
+     .ev = {.kind = EV_CMD_START, .revision = "r1"}, .now = S(2000), .refused = "already running",
+     .phase = ROLLOUT_PROGRESSING, .step = 2, .weight = 25, .acts = {END}},
+    {"a new revision during a rollout starts over at step 1",
+     .before = {.phase = ROLLOUT_PROGRESSING, .step = 3, .weight = 50, .failed_checks = 1},
+     .ev = {.kind = EV_CMD_START, .revision = "r2"}, .now = S(2000), .phase = ROLLOUT_PROGRESSING,
+     .step = 1, .weight = 5, .acts = {ACT_WRITE, ACT_NOTIFY, ACT_ARM_TIMER, END},
+     .notify = NOTIFY_STARTED, .set_weights = true, .timer_at = S(2060)},
+    {"a promoted canary can start a new release",
+     .before = {.phase = ROLLOUT_PROMOTED, .step = 4, .weight = 100},
+     .ev = {.kind = EV_CMD_START, .revision = "r3"}, .now = S(2000), .phase = ROLLOUT_PROGRESSING,
+     .step = 1, .weight = 5, .acts = {ACT_WRITE, ACT_NOTIFY, ACT_ARM_TIMER, END},
+     .notify = NOTIFY_STARTED, .set_weights = true, .timer_at = S(2060)},
+    {"drift pauses without touching the weights",
+     .before = {.phase = ROLLOUT_PROGRESSING, .step = 2, .weight = 25},
+     .ev = {.kind = EV_DRIFT, .observed_weight = 40}, .now = S(2000), .phase = ROLLOUT_PAUSED,
+     .step = 2, .weight = 25, .acts = {ACT_WRITE, ACT_NOTIFY, END}, .notify = NOTIFY_DRIFT,
+     .set_weights = false},
+    {"drift is ignored when idle", .before = {.phase = ROLLOUT_IDLE},
+     .ev = {.kind = EV_DRIFT, .observed_weight = 40}, .now = S(2000), .phase = ROLLOUT_IDLE,
+     .acts = {END}},
+    {"ticks do nothing in terminal phases", .before = {.phase = ROLLOUT_ROLLED_BACK, .step = 2},
+     .ev = {.kind = EV_TICK}, .now = S(99999), .phase = ROLLOUT_ROLLED_BACK, .step = 2,
+     .acts = {END}},
+};
+
+static void table(void **unused)
+{
+        for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+                const struct row *r = &rows[i];
+                struct rollout_state s = r->before;
+                if (!s.revision[0] && s.phase != ROLLOUT_IDLE)
+                        strcpy(s.revision, "r1");
+                struct rollout_actions out;
+                rollout_step(&spec, &s, &r->ev, r->now, &out);
+                print_message("row: %s\n", r->name);
+                if (r->refused) {
+                        assert_non_null(out.refused);
+                        assert_non_null(strstr(out.refused, r->refused));
+                } else {
+                        assert_null(out.refused);
+                }
+                assert_int_equal(s.phase, r->phase);
+                assert_int_equal(s.step, r->step);
+                assert_int_equal(s.weight, r->weight);
+                assert_int_equal(s.failed_checks, r->failed);
+                assert_int_equal(s.inconclusive_checks, r->inconclusive);
+                size_t n = 0;
+                while (r->acts[n] != END)
+                        n++;
+                assert_int_equal(out.n, n);
+                for (size_t k = 0; k < n; k++) {
+                        const struct rollout_action *a = &out.items[k];
+                        assert_int_equal(a->kind, r->acts[k]);
+                        if (a->kind == ACT_NOTIFY)
+                                assert_int_equal(a->notify, r->notify);
+                        if (a->kind == ACT_ARM_TIMER)
+                                assert_int_equal(a->at_usec, r->timer_at);
+                        if (a->kind == ACT_WRITE) {
+                                assert_int_equal(k, 0); /* the write always comes first */
+                                assert_int_equal(a->set_weights, r->set_weights);
+                                assert_int_equal(a->weight, s.weight);
+                        }
+                }
+                if (!r->refused && n > 0)
+                        assert_true(out.items[0].kind != ACT_WRITE || s.updated_usec == r->now);
+        }
+}
+
+static void query_window_ends_query_lag_before_now(void **unused)
+{
+        struct rollout_state s = at(ROLLOUT_PROGRESSING, 2, 25, S(1000));
+        struct rollout_actions out;
+        rollout_step(&spec, &s, &(struct rollout_event){.kind = EV_TICK}, S(1070), &out);
+        assert_int_equal(out.n, 1);
+        assert_int_equal(out.items[0].kind, ACT_QUERY);
+        assert_int_equal(out.items[0].window_start_usec, S(1000));
+        assert_int_equal(out.items[0].window_end_usec, S(1060));
+}
+
+static void restart_neither_shortens_nor_repeats_the_wait(void **unused)
+{
+        /* a daemon restarted 40 s into a 60 s step waits the remaining 20 s, not 60 */
+        struct rollout_state s = at(ROLLOUT_PROGRESSING, 2, 25, S(1000));
+        struct rollout_actions out;
+        rollout_step(&spec, &s, &(struct rollout_event){.kind = EV_TICK}, S(1040), &out);
+        assert_int_equal(out.n, 1);
+        assert_int_equal(out.items[0].kind, ACT_ARM_TIMER);
+        assert_int_equal(out.items[0].at_usec, S(1060));
+}
+
+static void last_step_below_100_promotes_to_100(void **unused)
+{
+        static const unsigned short_steps[] = {10, 50};
+        struct rollout_spec sp = spec;
+        sp.steps = short_steps;
+        sp.n_steps = 2;
+        struct rollout_state s = at(ROLLOUT_PROGRESSING, 2, 50, S(1000));
+        struct rollout_actions out;
+        rollout_step(&sp, &s,
+                     &(struct rollout_event){.kind = EV_ANALYSIS, .analysis = ANALYSIS_PASS},
+                     S(2000), &out);
+        assert_int_equal(s.phase, ROLLOUT_PROMOTED);
+        assert_int_equal(s.weight, 100);
+        assert_int_equal(out.items[0].kind, ACT_WRITE);
+        assert_int_equal(out.items[0].weight, 100);
+}
+
+static void actor_and_reason_are_recorded(void **unused)
+{
+        struct rollout_state s = at(ROLLOUT_PROGRESSING, 2, 25, S(1000));
+        struct rollout_actions out;
+        rollout_step(&spec, &s,
+                     &(struct rollout_event){
+                         .kind = EV_CMD_ABORT, .reason = "pager fired", .actor = "uid:1000"},
+                     S(2000), &out);
+        assert_string_equal(s.last_actor, "uid:1000");
+        assert_string_equal(s.last_reason, "pager fired");
+}
+
+/* Properties over random sequences: weights stay in 0..100 and equal a step weight, 0 or 100;
+ * terminal phases absorb everything but start/retry; nothing reaches a higher weight without
+ * a passing verdict or a promote command. */
+static void random_sequences_keep_invariants(void **unused)
+{
+        srand(42);
+        for (int run = 0; run < 2000; run++) {
+                struct rollout_state s;
+                rollout_state_init(&s);
+                usec_t now = S(1000);
+                for (int i = 0; i < 60; i++) {
+                        struct rollout_event ev = {
+                            .kind = (enum rollout_event_kind)(rand() % _ROLLOUT_EVENT_KIND_MAX),
+                            .analysis = (enum analysis_result)(rand() % _ANALYSIS_RESULT_MAX),
+                            .full = rand() % 2,
+                            .observed_weight = (unsigned)(rand() % 101),
+                            .revision = rand() % 2 ? "a" : "b"};
+                        now += (usec_t)(rand() % 120) * USEC_PER_SEC;
+                        struct rollout_state before = s;
+                        struct rollout_actions out;
+                        rollout_step(&spec, &s, &ev, now, &out);
+                        assert_true(s.weight <= 100);
+                        bool is_step = s.weight == 0 || s.weight == 100;
+                        for (size_t k = 0; k < spec.n_steps; k++)
+                                is_step |= s.weight == spec.steps[k];
+                        assert_true(is_step);
+                        if (s.weight > before.weight && before.phase != ROLLOUT_IDLE &&
+                            before.phase != ROLLOUT_ROLLED_BACK &&
+                            before.phase != ROLLOUT_PROMOTED) {
+                                bool allowed =
+                                    (ev.kind == EV_ANALYSIS && ev.analysis == ANALYSIS_PASS) ||
+                                    ev.kind == EV_CMD_PROMOTE || ev.kind == EV_CMD_RESUME ||
+                                    ev.kind == EV_CMD_START;
+                                assert_true(allowed);
+                        }
+                        if (before.phase == ROLLOUT_ROLLED_BACK && ev.kind != EV_CMD_START &&
+                            ev.kind != EV_CMD_RETRY)
+                                assert_int_equal(s.phase, ROLLOUT_ROLLED_BACK);
+                        if (before.phase == ROLLOUT_PROMOTED && ev.kind != EV_CMD_START)
+                                assert_int_equal(s.phase, ROLLOUT_PROMOTED);
+                        /* a state change is always written, and the write comes first */
+                        if (memcmp(&before, &s, sizeof(s)) != 0) {
+                                assert_true(out.n > 0);
+                                assert_int_equal(out.items[0].kind, ACT_WRITE);
+                        }
+                }
+        }
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test(table),
+            cmocka_unit_test(query_window_ends_query_lag_before_now),
+            cmocka_unit_test(restart_neither_shortens_nor_repeats_the_wait),
+            cmocka_unit_test(last_step_below_100_promotes_to_100),
+            cmocka_unit_test(actor_and_reason_are_recorded),
+            cmocka_unit_test(random_sequences_keep_invariants),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}

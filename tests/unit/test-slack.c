@@ -1,0 +1,737 @@
+/* Tests for Slack: slack_render output (parsed back with cJSON) and the delivery queue of
+ * src/io/slack.c on a real sd-event loop against a scripted loopback HTTP server (one thread,
+ * one connection per request, answers in script order and records what it received). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+#include <cmocka.h>
+#include <curl/curl.h>
+#include <systemd/sd-event.h>
+
+#include "canaryd/http.h"
+#include "canaryd/slack.h"
+#include "canaryd/util.h"
+
+/* ---- scripted loopback server ------------------------------------------------------------- */
+
+#define FAKE_MAX 32
+
+struct fake_resp {
+        int status;
+        const char *headers; /* extra "Name: value\r\n" lines, or NULL */
+        const char *body;
+};
+
+struct fake_req {
+        char *head; /* request line + headers */
+        char *body;
+        usec_t at; /* CLOCK_MONOTONIC, when fully received */
+};
+
+struct fake {
+        int listen_fd, port;
+        pthread_t thread;
+        pthread_mutex_t lock;
+        struct fake_resp script[FAKE_MAX];
+        size_t n_script;
+        struct fake_req reqs[FAKE_MAX];
+        size_t n_reqs;
+};
+
+static usec_t mono_usec(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (usec_t)ts.tv_sec * USEC_PER_SEC + (usec_t)ts.tv_nsec / 1000;
+}
+
+static void send_all(int fd, const char *p, size_t n)
+{
+        while (n > 0) {
+                ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+                if (w <= 0)
+                        return;
+                p += w;
+                n -= (size_t)w;
+        }
+}
+
+static void *fake_main(void *arg)
+{
+        struct fake *f = arg;
+
+        for (;;) {
+                struct buf in = {0};
+                char chunk[4096], *end = NULL, *cl;
+                size_t head_len = 0, body_len = 0;
+                struct fake_resp resp = {200, NULL, "ok"};
+                int fd = accept(f->listen_fd, NULL, NULL);
+
+                if (fd < 0)
+                        return NULL;
+                for (;;) {
+                        ssize_t r;
+
+                        if (in.data && (end = strstr(in.data, "\r\n\r\n"))) {
+                                head_len = (size_t)(end - in.data) + 4;
+                                cl = strcasestr(in.data, "\r\nContent-Length:");
+                                body_len = cl && cl < end ? strtoul(cl + 17, NULL, 10) : 0;
+                                if (in.len >= head_len + body_len)
+                                        break;
+                        }
+                        r = recv(fd, chunk, sizeof(chunk), 0);
+                        if (r <= 0)
+                                break;
+                        buf_append(&in, chunk, (size_t)r);
+                }
+                if (end && in.len >= head_len + body_len) {
+                        char *out;
+
+                        pthread_mutex_lock(&f->lock);
+                        if (f->n_reqs < FAKE_MAX) {
+                                struct fake_req *q = &f->reqs[f->n_reqs];
+
+                                q->head = xstrndup(in.data, head_len);
+                                q->body = xstrndup(in.data + head_len, body_len);
+                                q->at = mono_usec();
+                                if (f->n_reqs < f->n_script)
+                                        resp = f->script[f->n_reqs];
+                                f->n_reqs++;
+                        }
+                        pthread_mutex_unlock(&f->lock);
+                        out = xasprintf("HTTP/1.1 %d X\r\nConnection: close\r\nContent-Length: "
+                                        "%zu\r\n%s\r\n%s",
+                                        resp.status, strlen(resp.body),
+                                        resp.headers ? resp.headers : "", resp.body);
+                        send_all(fd, out, strlen(out));
+                        free(out);
+                }
+                buf_free(&in);
+                shutdown(fd, SHUT_RDWR);
+                close(fd);
+        }
+}
+
+static void fake_start(struct fake *f, const struct fake_resp *script, size_t n)
+{
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        socklen_t len = sizeof(a);
+
+        *f = (struct fake){0};
+        assert_true(n <= FAKE_MAX);
+        if (n > 0)
+                memcpy(f->script, script, n * sizeof(*script));
+        f->n_script = n;
+        pthread_mutex_init(&f->lock, NULL);
+        f->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        assert_true(f->listen_fd >= 0);
+        assert_int_equal(bind(f->listen_fd, (struct sockaddr *)&a, sizeof(a)), 0);
+        assert_int_equal(getsockname(f->listen_fd, (struct sockaddr *)&a, &len), 0);
+        f->port = ntohs(a.sin_port);
+        assert_int_equal(listen(f->listen_fd, 16), 0);
+        pthread_create(&f->thread, NULL, fake_main, f);
+}
+
+static void fake_stop(struct fake *f)
+{
+        shutdown(f->listen_fd, SHUT_RDWR);
+        pthread_join(f->thread, NULL);
+        close(f->listen_fd);
+        for (size_t i = 0; i < f->n_reqs; i++) {
+                free(f->reqs[i].head);
+                free(f->reqs[i].body);
+        }
+        pthread_mutex_destroy(&f->lock);
+}
+
+static size_t fake_count(struct fake *f)
+{
+        size_t n;
+
+        pthread_mutex_lock(&f->lock);
+        n = f->n_reqs;
+        pthread_mutex_unlock(&f->lock);
+        return n;
+}
+
+/* ---- helpers -------------------------------------------------------------------------------- */
+
+static size_t utf8_chars(const char *s)
+{
+        size_t n = 0;
+
+        for (; *s; s++)
+                if (((unsigned char)*s & 0xc0) != 0x80)
+                        n++;
+        return n;
+}
+
+static struct metric_report metric(const char *name, double c, double b, enum verdict v)
+{
+        struct metric_report m = {.judge = JUDGE_RATIO,
+                                  .canary = c,
+                                  .baseline = b,
+                                  .n_canary = 30,
+                                  .n_baseline = 31,
+                                  .verdict = v};
+
+        snprintf(m.name, sizeof(m.name), "%s", name);
+        snprintf(m.detail, sizeof(m.detail), "ratio %.3g > 1.2", c / b);
+        return m;
+}
+
+static cJSON *render_parse(const struct slack_notice *n, const char *channel)
+{
+        char *s = slack_render(n, channel);
+        cJSON *root;
+
+        assert_non_null(s);
+        root = cJSON_Parse(s);
+        free(s);
+        assert_non_null(root);
+        return root;
+}
+
+static const char *text_of(const cJSON *root)
+{
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(root, "text");
+
+        assert_true(cJSON_IsString(t));
+        return t->valuestring;
+}
+
+/* The whole payload as one string, to look for things anywhere in the blocks. */
+static char *flat(const cJSON *root)
+{
+        char *s = cJSON_PrintUnformatted(root), *out = xstrdup(s);
+
+        cJSON_free(s);
+        return out;
+}
+
+static void check_limits(const cJSON *root)
+{
+        const cJSON *blocks = cJSON_GetObjectItemCaseSensitive(root, "blocks"), *b;
+        const cJSON *hdr;
+
+        assert_true(cJSON_IsArray(blocks));
+        assert_true(cJSON_GetArraySize(blocks) <= 50);
+        hdr = cJSON_GetArrayItem(blocks, 0);
+        assert_string_equal(cJSON_GetObjectItem(hdr, "type")->valuestring, "header");
+        hdr = cJSON_GetObjectItem(hdr, "text");
+        assert_string_equal(cJSON_GetObjectItem(hdr, "type")->valuestring, "plain_text");
+        assert_true(utf8_chars(cJSON_GetObjectItem(hdr, "text")->valuestring) <= 150);
+        cJSON_ArrayForEach (b, blocks) {
+                const cJSON *fields = cJSON_GetObjectItem(b, "fields");
+
+                if (fields)
+                        assert_true(cJSON_GetArraySize(fields) <= 10);
+        }
+}
+
+/* ---- render tests --------------------------------------------------------------------------- */
+
+static void render_rollback_names_everything(void **state)
+{
+        struct metric_report m[2] = {metric("error-rate", 0.001, 0.001, VERDICT_PASS),
+                                     metric("latency-p99", 1.23456789, 0.5, VERDICT_FAIL)};
+        struct slack_notice n = {.canary = "search",
+                                 .namespace_ = "shop",
+                                 .event = "rolled back",
+                                 .weight = 0,
+                                 .step = 2,
+                                 .n_steps = 5,
+                                 .revision = "abc123",
+                                 .runbook_url = "https://wiki.example.com/search?a=1&b=2",
+                                 .metrics = m,
+                                 .n_metrics = 2};
+        cJSON *root = render_parse(&n, "#releases");
+        char *all = flat(root);
+
+        assert_string_equal(text_of(root), "search (shop): rolled back at 0% \u2014 latency-p99 "
+                                           "failed");
+        assert_string_equal(cJSON_GetObjectItem(root, "channel")->valuestring, "#releases");
+        check_limits(root);
+        /* header + facts + 2 metrics + runbook */
+        assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(root, "blocks")), 5);
+        assert_non_null(strstr(all, "<https://wiki.example.com/search?a=1&amp;b=2|"));
+        assert_non_null(strstr(all, "`1.235`")); /* %.4g */
+        assert_non_null(strstr(all, "*Step*\\n2/5"));
+        assert_non_null(strstr(all, "`abc123`"));
+        assert_non_null(strstr(all, "latency-p99"));
+        assert_null(strstr(all, "Re-sent"));
+        free(all);
+        cJSON_Delete(root);
+}
+
+static void render_runbook_only_on_failures(void **state)
+{
+        static const char *const events[] = {"started",     "progressed", "analysis failed",
+                                             "paused",      "resumed",    "promoted",
+                                             "rolled back", "aborted",    "drift"};
+        static const bool failure[] = {false, false, true, true, false, false, true, true, true};
+
+        for (size_t i = 0; i < ELEMENTSOF(events); i++) {
+                struct slack_notice n = {.canary = "cart-api",
+                                         .namespace_ = "cart",
+                                         .event = events[i],
+                                         .weight = 25,
+                                         .step = 3,
+                                         .n_steps = 5,
+                                         .runbook_url = "https://rb.example/x"};
+                cJSON *root = render_parse(&n, NULL);
+                char *all = flat(root);
+                char *want = xasprintf("cart-api (cart): %s at 25%%", events[i]);
+
+                assert_string_equal(text_of(root), want);
+                assert_null(cJSON_GetObjectItem(root, "channel"));
+                check_limits(root);
+                if (failure[i])
+                        assert_non_null(strstr(all, "https://rb.example/x"));
+                else
+                        assert_null(strstr(all, "https://rb.example/x"));
+                free(want);
+                free(all);
+                cJSON_Delete(root);
+        }
+}
+
+static void render_escapes_user_text(void **state)
+{
+        struct slack_notice n = {.canary = "a<!channel>&b",
+                                 .namespace_ = "ns",
+                                 .event = "aborted",
+                                 .weight = 0,
+                                 .actor = "uid 1000 <x>",
+                                 .reason = "bad > worse",
+                                 .n_steps = 3};
+        cJSON *root = render_parse(&n, NULL);
+        char *all = flat(root);
+
+        assert_string_equal(text_of(root),
+                            "a&lt;!channel&gt;&amp;b (ns): aborted at 0% \u2014 bad &gt; worse");
+        /* Raw only in the header, which is plain_text (Slack shows it literally there). */
+        assert_non_null(strstr(all, "\"plain_text\",\"text\":\":octagonal_sign: a<!channel>&b"));
+        assert_null(strstr(strstr(all, "<!channel>") + 1, "<!channel>"));
+        assert_non_null(strstr(all, "uid 1000 &lt;x&gt;"));
+        /* No runbook configured: no runbook block even on a failure. */
+        assert_null(strstr(all, "Runbook"));
+        free(all);
+        cJSON_Delete(root);
+}
+
+static void render_truncates_long_and_invalid_text(void **state)
+{
+        struct buf b = {0};
+        char *canary;
+        cJSON *root;
+
+        for (int i = 0; i < 200; i++)
+                buf_puts(&b, "\u00e9"); /* 2 bytes, 1 character */
+        canary = buf_steal(&b);
+        struct slack_notice n = {.canary = canary,
+                                 .namespace_ = "ns",
+                                 .event = "promoted",
+                                 .weight = 100,
+                                 .reason = "bad \xff\xfe utf8 \xc3"};
+        root = render_parse(&n, NULL); /* broken bytes were replaced: it parses */
+        check_limits(root);
+        assert_non_null(strstr(text_of(root), "\ufffd"));
+        free(canary);
+        cJSON_Delete(root);
+}
+
+static void render_caps_blocks_and_keeps_failures(void **state)
+{
+        struct metric_report m[60];
+        cJSON *root, *blocks;
+        char *all;
+
+        for (int i = 0; i < 60; i++) {
+                char name[32];
+
+                snprintf(name, sizeof(name), "metric-%02d", i);
+                m[i] = metric(name, 1, 1, i == 59 ? VERDICT_FAIL : VERDICT_PASS);
+        }
+        m[10].canary = NAN;
+        struct slack_notice n = {.canary = "c",
+                                 .namespace_ = "n",
+                                 .event = "paused",
+                                 .runbook_url = "https://rb",
+                                 .metrics = m,
+                                 .n_metrics = 60,
+                                 .resend = 1};
+        root = render_parse(&n, NULL);
+        all = flat(root);
+        check_limits(root);
+        blocks = cJSON_GetObjectItem(root, "blocks");
+        assert_int_equal(cJSON_GetArraySize(blocks), 50);
+        assert_non_null(strstr(all, "metric-59")); /* the failure survives the cut */
+        assert_non_null(strstr(all, "more metrics not shown"));
+        assert_non_null(strstr(all, "`n/a`"));
+        /* Last block is the re-send marker, before it the runbook. */
+        assert_string_equal(
+            cJSON_GetObjectItem(cJSON_GetArrayItem(blocks, 49), "type")->valuestring, "context");
+        assert_non_null(strstr(text_of(root), "re-sent"));
+        free(all);
+        cJSON_Delete(root);
+}
+
+static void parse_post_response_fixture(void **state)
+{
+        char *body, *ts = NULL, *err = NULL, *p;
+        size_t len;
+        const char *dir = getenv("CANARYD_FIXTURES");
+        char *path =
+            xasprintf("%s/slack_chat_postMessage_response_ok.json", dir ? dir : "fixtures");
+        cJSON *root;
+
+        assert_int_equal(read_file(path, 1 << 20, &body, &len), 0);
+        assert_int_equal(slack_parse_post_response(body, len, &ts, &err), 0);
+        assert_string_equal(ts, "1503435956.000247");
+        free(ts);
+        free(body);
+        free(path);
+
+        assert_int_equal(slack_parse_post_response("{\"ok\":false,\"error\":\"channel_not_found\"}",
+                                                   40, &ts, &err),
+                         -EREMOTEIO);
+        assert_string_equal(err, "channel_not_found");
+        free(err);
+        assert_int_equal(
+            slack_parse_post_response("<html>Server Error | Slack</html>", 33, &ts, &err),
+            -EBADMSG);
+        assert_int_equal(slack_parse_post_response("", 0, &ts, &err), -EBADMSG);
+        assert_int_equal(slack_parse_post_response("{\"ok\":\"yes\"}", 12, &ts, &err), -EBADMSG);
+
+        p = slack_payload_set_channel("{\"text\":\"x\"}", "#c");
+        root = cJSON_Parse(p);
+        assert_string_equal(cJSON_GetObjectItem(root, "channel")->valuestring, "#c");
+        cJSON_Delete(root);
+        free(p);
+        p = slack_payload_set_channel("{\"channel\":\"#keep\"}", "#c");
+        assert_string_equal(p, "{\"channel\":\"#keep\"}");
+        free(p);
+        assert_null(slack_payload_set_channel("[1]", "#c"));
+        assert_null(slack_payload_set_channel("nope", "#c"));
+}
+
+/* ---- queue tests ---------------------------------------------------------------------------- */
+
+struct drops {
+        size_t n;
+        char keys[8][64];
+        char reasons[8][256];
+};
+
+static void on_failed(const char *key, const char *reason, void *ud)
+{
+        struct drops *d = ud;
+
+        if (d->n < 8) {
+                snprintf(d->keys[d->n], sizeof(d->keys[0]), "%s", key ? key : "(null)");
+                snprintf(d->reasons[d->n], sizeof(d->reasons[0]), "%s", reason);
+        }
+        d->n++;
+}
+
+struct env {
+        sd_event *event;
+        struct http_client *http;
+        struct slack_client *slack;
+        struct fake fake;
+        struct drops drops;
+        char *url;
+};
+
+static void env_start(struct env *e, const struct fake_resp *script, size_t n,
+                      struct slack_settings *s, const char *path)
+{
+        *e = (struct env){0};
+        fake_start(&e->fake, script, n);
+        e->url = xasprintf("http://127.0.0.1:%d%s", e->fake.port, path);
+        if (s->token)
+                s->api_base_url = e->url;
+        else
+                s->webhook_url = e->url;
+        assert_int_equal(sd_event_new(&e->event), 0);
+        assert_int_equal(http_client_new(e->event, &e->http), 0);
+        assert_int_equal(slack_client_new(e->event, e->http, s, &e->slack), 0);
+        slack_set_failed_callback(e->slack, on_failed, &e->drops);
+}
+
+static void env_stop(struct env *e)
+{
+        e->slack = slack_client_free(e->slack);
+        e->http = http_client_free(e->http);
+        e->event = sd_event_unref(e->event);
+        fake_stop(&e->fake);
+        free(e->url);
+}
+
+/* Runs the loop until the queue is empty (fails after 8 s). */
+static void drain(struct env *e)
+{
+        usec_t deadline = mono_usec() + 8 * USEC_PER_SEC;
+
+        while (slack_queue_length(e->slack) > 0) {
+                assert_true(mono_usec() < deadline);
+                assert_true(sd_event_run(e->event, 50 * USEC_PER_MSEC) >= 0);
+        }
+}
+
+static void enqueue(struct env *e, const char *text, const char *key, int want)
+{
+        assert_int_equal(slack_enqueue(e->slack, xasprintf("{\"text\":\"%s\"}", text), key), want);
+}
+
+static void queue_paces_one_per_second(void **state)
+{
+        struct slack_settings s = {.timeout_ms = 2000};
+        struct env e;
+
+        env_start(&e, NULL, 0, &s, "/services/T0/B0/secret");
+        enqueue(&e, "A", "c/r/started/1", 0);
+        enqueue(&e, "B", "c/r/progressed/2", 0);
+        enqueue(&e, "C", "c/r/progressed/3", 0);
+        enqueue(&e, "B again", "c/r/progressed/2", -EEXIST); /* queued: not twice */
+        assert_int_equal(slack_queue_length(e.slack), 3);
+        assert_int_equal(fake_count(&e.fake), 0); /* enqueue never sends by itself */
+        drain(&e);
+
+        assert_int_equal(fake_count(&e.fake), 3);
+        assert_string_equal(e.fake.reqs[0].body, "{\"text\":\"A\"}");
+        assert_string_equal(e.fake.reqs[1].body, "{\"text\":\"B\"}");
+        assert_string_equal(e.fake.reqs[2].body, "{\"text\":\"C\"}");
+        assert_non_null(strstr(e.fake.reqs[0].head, "POST /services/T0/B0/secret HTTP/1.1"));
+        assert_non_null(strcasestr(e.fake.reqs[0].head, "\r\nContent-Type: application/json\r\n"));
+        /* Paced: at least ~1 s between sends (loose bound: ordering, not tight timing). */
+        assert_true(e.fake.reqs[1].at - e.fake.reqs[0].at >= 900 * USEC_PER_MSEC);
+        assert_true(e.fake.reqs[2].at - e.fake.reqs[1].at >= 900 * USEC_PER_MSEC);
+        assert_true(e.fake.reqs[2].at - e.fake.reqs[0].at >= 1900 * USEC_PER_MSEC);
+        assert_int_equal(slack_delivered_count(e.slack), 3);
+        assert_int_equal(e.drops.n, 0);
+        /* Delivered keys are remembered. */
+        enqueue(&e, "A again", "c/r/started/1", -EEXIST);
+        assert_int_equal(slack_queue_length(e.slack), 0);
+        env_stop(&e);
+}
+
+static void queue_retries_and_drops(void **state)
+{
+        static const struct fake_resp script[] = {
+            {429, "Retry-After: 1\r\n", ""},                  /* A: rate limited */
+            {200, NULL, "ok"},                                /* A */
+            {500, NULL, "rollup_error"},                      /* B: retried */
+            {200, NULL, "ok"},                                /* B */
+            {400, NULL, "invalid_payload"},                   /* C: permanent */
+            {503, NULL, "<html>Server Error | Slack</html>"}, /* D x6: dropped */
+            {500, NULL, "x"},
+            {500, NULL, "x"},
+            {500, NULL, "x"},
+            {500, NULL, "x"},
+            {500, NULL, "x"},
+            {200, NULL, "ok"}, /* C again: its key was forgotten on the drop */
+        };
+        struct slack_settings s = {.timeout_ms = 2000,
+                                   .pace_usec = 10 * USEC_PER_MSEC,
+                                   .backoff_base_usec = 10 * USEC_PER_MSEC};
+        struct env e;
+
+        env_start(&e, script, ELEMENTSOF(script), &s, "/hook");
+        enqueue(&e, "A", "k/A", 0);
+        enqueue(&e, "B", "k/B", 0);
+        enqueue(&e, "C", "k/C", 0);
+        enqueue(&e, "D", "k/D", 0);
+        enqueue(&e, "B2", "k/B", -EEXIST);
+        drain(&e);
+
+        assert_int_equal(fake_count(&e.fake), 11);
+        assert_string_equal(e.fake.reqs[0].body, "{\"text\":\"A\"}");
+        assert_string_equal(e.fake.reqs[1].body, "{\"text\":\"A\"}");
+        assert_true(e.fake.reqs[1].at - e.fake.reqs[0].at >= 900 * USEC_PER_MSEC); /* Retry-After */
+        assert_string_equal(e.fake.reqs[2].body, "{\"text\":\"B\"}");
+        assert_string_equal(e.fake.reqs[3].body, "{\"text\":\"B\"}");
+        assert_string_equal(e.fake.reqs[4].body, "{\"text\":\"C\"}");
+        for (int i = 5; i < 11; i++)
+                assert_string_equal(e.fake.reqs[i].body, "{\"text\":\"D\"}");
+        /* Backoff doubles: the 6th attempt of D waits longer than the 2nd. */
+        assert_true(e.fake.reqs[10].at - e.fake.reqs[9].at > e.fake.reqs[6].at - e.fake.reqs[5].at);
+
+        assert_int_equal(slack_delivered_count(e.slack), 2);
+        assert_int_equal(slack_dropped_count(e.slack), 2);
+        assert_int_equal(e.drops.n, 2);
+        assert_string_equal(e.drops.keys[0], "k/C");
+        assert_non_null(strstr(e.drops.reasons[0], "HTTP 400: invalid_payload"));
+        assert_non_null(strstr(e.drops.reasons[0], "after 1 attempt"));
+        assert_string_equal(e.drops.keys[1], "k/D");
+        assert_non_null(strstr(e.drops.reasons[1], "HTTP 500"));
+        assert_non_null(strstr(e.drops.reasons[1], "after 6 attempts"));
+
+        /* A dropped key may be queued again; a delivered one may not. */
+        enqueue(&e, "C", "k/C", 0);
+        enqueue(&e, "A", "k/A", -EEXIST);
+        drain(&e);
+        assert_int_equal(fake_count(&e.fake), 12);
+        assert_int_equal(slack_delivered_count(e.slack), 3);
+        env_stop(&e);
+}
+
+static void queue_token_mode(void **state)
+{
+        static const struct fake_resp script[] = {
+            {200, "Content-Type: application/json\r\n", "{\"ok\":true,\"ts\":\"1.000200\"}"},
+            {429, "Retry-After: 0\r\n", "{\"ok\":false,\"error\":\"ratelimited\"}"},
+            {200, NULL, "{\"ok\":false,\"error\":\"channel_not_found\"}"},
+            {200, NULL, "<html>proxy</html>"}, /* not an API answer: retried */
+            {200, NULL, "{\"ok\":true,\"ts\":\"2.5\"}"},
+        };
+        struct slack_settings s = {.token = "xoxb-secret-token",
+                                   .channel = "#releases",
+                                   .timeout_ms = 2000,
+                                   .pace_usec = 10 * USEC_PER_MSEC,
+                                   .backoff_base_usec = 10 * USEC_PER_MSEC};
+        struct env e;
+        cJSON *body;
+
+        env_start(&e, script, ELEMENTSOF(script), &s, "/api/");
+        enqueue(&e, "one", "t/1", 0);
+        enqueue(&e, "two", "t/2", 0);
+        enqueue(&e, "three", NULL, 0);
+        assert_int_equal(slack_enqueue(e.slack, xstrdup("not json"), "t/4"), -EINVAL);
+        drain(&e);
+
+        assert_int_equal(fake_count(&e.fake), 5);
+        assert_non_null(strstr(e.fake.reqs[0].head, "POST /api/chat.postMessage HTTP/1.1"));
+        assert_non_null(strcasestr(e.fake.reqs[0].head, "\r\nAuthorization: Bearer "
+                                                        "xoxb-secret-token\r\n"));
+        assert_non_null(strcasestr(e.fake.reqs[0].head,
+                                   "\r\nContent-Type: application/json; charset=utf-8\r\n"));
+        body = cJSON_Parse(e.fake.reqs[0].body);
+        assert_string_equal(cJSON_GetObjectItem(body, "channel")->valuestring, "#releases");
+        assert_string_equal(cJSON_GetObjectItem(body, "text")->valuestring, "one");
+        cJSON_Delete(body);
+        /* two: 429 then ok:false channel_not_found (permanent). three: HTML, then ok. */
+        assert_non_null(strstr(e.fake.reqs[1].body, "two"));
+        assert_non_null(strstr(e.fake.reqs[2].body, "two"));
+        assert_non_null(strstr(e.fake.reqs[3].body, "three"));
+        assert_non_null(strstr(e.fake.reqs[4].body, "three"));
+        assert_int_equal(e.drops.n, 1);
+        assert_string_equal(e.drops.keys[0], "t/2");
+        assert_non_null(strstr(e.drops.reasons[0], "channel_not_found"));
+        assert_null(strstr(e.drops.reasons[0], "xoxb"));
+        assert_string_equal(slack_last_ts(e.slack), "2.5");
+        assert_int_equal(slack_delivered_count(e.slack), 2);
+        env_stop(&e);
+}
+
+static void queue_transport_errors_dropped_without_secrets(void **state)
+{
+        struct slack_settings s = {.timeout_ms = 1000,
+                                   .pace_usec = 5 * USEC_PER_MSEC,
+                                   .backoff_base_usec = 5 * USEC_PER_MSEC};
+        struct env e;
+        char *dead;
+        int fd, port;
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        socklen_t len = sizeof(a);
+
+        /* A port nobody listens on. */
+        fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+        assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+        port = ntohs(a.sin_port);
+        close(fd);
+
+        env_start(&e, NULL, 0, &s, "/unused");
+        slack_client_free(e.slack);
+        dead = xasprintf("http://127.0.0.1:%d/services/T/B/very-secret", port);
+        s.webhook_url = dead;
+        assert_int_equal(slack_client_new(e.event, e.http, &s, &e.slack), 0);
+        slack_set_failed_callback(e.slack, on_failed, &e.drops);
+        enqueue(&e, "lost", "x/1", 0);
+        drain(&e);
+        assert_int_equal(e.drops.n, 1);
+        assert_non_null(strstr(e.drops.reasons[0], "transport error"));
+        assert_non_null(strstr(e.drops.reasons[0], "after 6 attempts"));
+        assert_null(strstr(e.drops.reasons[0], "very-secret"));
+        free(dead);
+        env_stop(&e);
+}
+
+static void queue_free_with_request_in_flight(void **state)
+{
+        struct slack_settings s = {.timeout_ms = 2000};
+        struct env e;
+
+        env_start(&e, NULL, 0, &s, "/hook");
+        enqueue(&e, "A", "f/1", 0);
+        enqueue(&e, "B", "f/2", 0);
+        for (int i = 0; i < 100 && http_client_in_flight(e.http) == 0; i++)
+                assert_true(sd_event_run(e.event, 10 * USEC_PER_MSEC) >= 0);
+        assert_int_equal(http_client_in_flight(e.http), 1);
+        e.slack = slack_client_free(e.slack); /* the request outlives the client */
+        for (int i = 0; i < 200 && http_client_in_flight(e.http) > 0; i++)
+                assert_true(sd_event_run(e.event, 10 * USEC_PER_MSEC) >= 0);
+        assert_int_equal(http_client_in_flight(e.http), 0);
+        env_stop(&e);
+}
+
+static void client_new_rejects_bad_settings(void **state)
+{
+        sd_event *ev;
+        struct http_client *http;
+        struct slack_client *c = NULL;
+        struct slack_settings none = {0};
+        struct slack_settings token_no_channel = {.token = "xoxb"};
+        struct slack_settings crlf = {.token = "xoxb\r\nX: y", .channel = "#c"};
+
+        assert_int_equal(sd_event_new(&ev), 0);
+        assert_int_equal(http_client_new(ev, &http), 0);
+        assert_int_equal(slack_client_new(ev, http, &none, &c), -EINVAL);
+        assert_int_equal(slack_client_new(ev, http, &token_no_channel, &c), -EINVAL);
+        assert_int_equal(slack_client_new(ev, http, &crlf, &c), -EINVAL);
+        assert_null(c);
+        http_client_free(http);
+        sd_event_unref(ev);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test(render_rollback_names_everything),
+            cmocka_unit_test(render_runbook_only_on_failures),
+            cmocka_unit_test(render_escapes_user_text),
+            cmocka_unit_test(render_truncates_long_and_invalid_text),
+            cmocka_unit_test(render_caps_blocks_and_keeps_failures),
+            cmocka_unit_test(parse_post_response_fixture),
+            cmocka_unit_test(client_new_rejects_bad_settings),
+            cmocka_unit_test(queue_paces_one_per_second),
+            cmocka_unit_test(queue_retries_and_drops),
+            cmocka_unit_test(queue_token_mode),
+            cmocka_unit_test(queue_transport_errors_dropped_without_secrets),
+            cmocka_unit_test(queue_free_with_request_in_flight),
+        };
+        int r;
+
+        curl_global_init(CURL_GLOBAL_DEFAULT);
+        r = cmocka_run_group_tests(tests, NULL, NULL);
+        curl_global_cleanup();
+        return r;
+}

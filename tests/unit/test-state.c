@@ -1,0 +1,86 @@
+/* The canaryd.io/state annotation round-trips exactly and refuses anything it cannot trust. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "canaryd/state-json.h"
+
+static void round_trip_is_exact(void **unused)
+{
+        struct rollout_state s, back;
+        rollout_state_init(&s);
+        s.phase = ROLLOUT_PAUSED;
+        s.step = 3;
+        s.weight = 50;
+        strcpy(s.revision, "7d9f\"quoted\"");
+        s.failed_checks = 1;
+        s.inconclusive_checks = 4;
+        s.analyses = 9;
+        s.started_usec = 1763780000123456ULL;
+        s.step_started_usec = 1763780100000001ULL;
+        s.updated_usec = 1763780200999999ULL;
+        strcpy(s.last_actor, "uid:1000");
+        strcpy(s.last_reason, "drift: canary at 40%");
+        char *json = state_to_json(&s);
+        char *err = NULL;
+        assert_int_equal(state_from_json(json, strlen(json), 5, &back, &err), 0);
+        assert_memory_equal(&s, &back, sizeof(s));
+        free(json);
+}
+
+static void rfc3339_keeps_microseconds(void **unused)
+{
+        char buf[40];
+        usec_t t;
+        assert_string_equal(format_rfc3339(1589290278000000ULL, buf, sizeof(buf)),
+                            "2020-05-12T13:31:18.000000Z");
+        assert_int_equal(parse_rfc3339("2023-07-04T21:58:48.065888Z", &t), 0);
+        assert_int_equal(t, 1688507928065888ULL);
+        assert_int_equal(parse_rfc3339("2023-07-04T21:58:48Z", &t), 0);
+        assert_int_equal(parse_rfc3339("2023-07-04T21:58:48+02:00", &t), -EINVAL);
+        assert_int_equal(parse_rfc3339("yesterday", &t), -EINVAL);
+}
+
+static void bad_states_are_refused(void **unused)
+{
+        static const char *const bad[] = {
+            "",
+            "[]",
+            "{\"phase\":\"Flying\"}",
+            "{\"phase\":\"Progressing\",\"step\":2,\"weight\":101}",
+            "{\"phase\":\"Progressing\",\"step\":9,\"weight\":10}",
+            "{\"phase\":\"Progressing\",\"step\":0,\"weight\":10,\"failed_checks\":0,"
+            "\"inconclusive_checks\":0,\"analyses\":0,\"started_at\":\"2020-01-01T00:00:00Z\","
+            "\"step_started_at\":\"2020-01-01T00:00:00Z\",\"updated_at\":\"2020-01-01T00:00:00Z\"}",
+            "{\"phase\":\"Progressing\",\"step\":1,\"weight\":-5}",
+            "{\"phase\":\"Progressing\",\"step\":1,\"weight\":2.5}",
+            "{\"phase\":\"Idle\",\"step\":0,\"weight\":0,\"failed_checks\":0,"
+            "\"inconclusive_checks\":0,\"analyses\":0,\"started_at\":\"never\"}",
+        };
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                struct rollout_state s;
+                memset(&s, 0x5a, sizeof(s));
+                struct rollout_state untouched = s;
+                char *err = NULL;
+                assert_int_equal(state_from_json(bad[i], strlen(bad[i]), 5, &s, &err), -EINVAL);
+                assert_non_null(err);
+                assert_memory_equal(&s, &untouched, sizeof(s)); /* written only on success */
+                free(err);
+        }
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test(round_trip_is_exact),
+            cmocka_unit_test(rfc3339_keeps_microseconds),
+            cmocka_unit_test(bad_states_are_refused),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,379 @@
+/* Tests for src/codec/vs-json.c on VirtualServices as the API server returns them
+ * (tests/data/kube/vs-*.json, JSON forms of the Istio fixtures plus match blocks, headers,
+ * retries, fault, mirror, tls and tcp routes). After an update, the whole tree must equal the
+ * input with only the expected weights and the annotation changed (cJSON_Compare). */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+#include <cmocka.h>
+
+#include "canaryd/util.h"
+#include "canaryd/vs.h"
+
+static char *load(const char *name, size_t *len)
+{
+        char *path = xasprintf("kube/%s", name), *text = NULL;
+        assert_int_equal(read_file(path, 1 << 20, &text, len), 0);
+        free(path);
+        return text;
+}
+
+static struct canary_config canary(const char *host, const char *stable_subset,
+                                   const char *canary_subset, char **routes)
+{
+        size_t n = 0;
+        while (routes && routes[n])
+                n++;
+        return (struct canary_config){
+            .name = (char *)(uintptr_t) "test",
+            .routes = routes,
+            .n_routes = n,
+            .stable = {.host = (char *)(uintptr_t)host, .subset = (char *)(uintptr_t)stable_subset},
+            .canary = {.host = (char *)(uintptr_t)host, .subset = (char *)(uintptr_t)canary_subset},
+        };
+}
+
+/* Follows "spec/http/1/route/0": object members by name, array items by index. */
+static cJSON *at(cJSON *root, const char *path)
+{
+        char *copy = xstrdup(path), *save = NULL;
+        cJSON *n = root;
+        for (char *tok = strtok_r(copy, "/", &save); tok && n; tok = strtok_r(NULL, "/", &save))
+                n = cJSON_IsArray(n) ? cJSON_GetArrayItem(n, atoi(tok))
+                                     : cJSON_GetObjectItemCaseSensitive(n, tok);
+        free(copy);
+        assert_non_null(n);
+        return n;
+}
+
+static void set_member(cJSON *obj, const char *name, cJSON *value)
+{
+        if (cJSON_GetObjectItemCaseSensitive(obj, name))
+                cJSON_ReplaceItemInObjectCaseSensitive(obj, name, value);
+        else
+                cJSON_AddItemToObject(obj, name, value);
+}
+
+static void expect_weight(cJSON *root, const char *route_dest, int w)
+{
+        set_member(at(root, route_dest), "weight", cJSON_CreateNumber(w));
+}
+
+static void expect_state(cJSON *root, const char *state)
+{
+        cJSON *md = at(root, "metadata");
+        cJSON *ann = cJSON_GetObjectItemCaseSensitive(md, "annotations");
+        if (!cJSON_IsObject(ann)) {
+                cJSON_DeleteItemFromObjectCaseSensitive(md, "annotations");
+                ann = cJSON_AddObjectToObject(md, "annotations");
+        }
+        set_member(ann, VS_STATE_ANNOTATION, cJSON_CreateString(state));
+}
+
+static void assert_same_tree(cJSON *expected, const char *actual_json)
+{
+        cJSON *actual = cJSON_Parse(actual_json);
+        assert_non_null(actual);
+        if (!cJSON_Compare(expected, actual, true)) {
+                char *e = cJSON_PrintUnformatted(expected);
+                print_error("expected %s\nactual   %s\n", e, actual_json);
+                cJSON_free(e);
+                fail();
+        }
+        cJSON_Delete(actual);
+}
+
+static void inspect_ok(const char *json, size_t len, const struct canary_config *c,
+                       struct vs_view *v)
+{
+        char *err = NULL;
+        int r = vs_inspect(json, len, c, v, &err);
+        if (r < 0)
+                print_error("vs_inspect: %s\n", err);
+        assert_int_equal(r, 0);
+        assert_null(err);
+}
+
+/* ---- inspect ------------------------------------------------------------------------------- */
+
+static void inspect_finds_unnamed_route_holding_both(void **state)
+{
+        size_t len;
+        char *json = load("vs-reviews-80-20.json", &len);
+        struct canary_config c = canary("reviews", "v1", "v2", NULL);
+        struct vs_view v;
+        inspect_ok(json, len, &c, &v);
+        assert_int_equal(v.stable_weight, 80);
+        assert_int_equal(v.canary_weight, 20);
+        assert_int_equal(v.n_routes, 1);
+        assert_true(v.weights_consistent);
+        assert_string_equal(v.resource_version, "334899");
+        assert_null(v.state_json);
+        vs_view_done(&v);
+        free(json);
+}
+
+static void inspect_named_route_and_annotation(void **state)
+{
+        size_t len;
+        char *json = load("vs-ratings-fault-abort.json", &len);
+        char *routes[] = {(char *)(uintptr_t) "primary", NULL};
+        struct canary_config c = canary("ratings", "v1", "v2", routes);
+        struct vs_view v;
+        inspect_ok(json, len, &c, &v);
+        /* A single destination takes all traffic whatever its (absent) weight. */
+        assert_int_equal(v.stable_weight, 100);
+        assert_int_equal(v.canary_weight, 0);
+        assert_int_equal(v.n_routes, 1);
+        assert_string_equal(v.state_json, "{\"phase\":\"Idle\"}");
+        assert_string_equal(v.resource_version, "5");
+        vs_view_done(&v);
+        free(json);
+}
+
+static void inspect_tcp_and_tls_routes(void **state)
+{
+        size_t len;
+        char *json = load("vs-tcp-tls.json", &len);
+        struct canary_config c = canary("tcp-echo", "v1", "v2", NULL);
+        struct vs_view v;
+        inspect_ok(json, len, &c, &v);
+        assert_int_equal(v.n_routes, 2);        /* tls "sni" and the tcp route; not http "web" */
+        assert_int_equal(v.stable_weight, 100); /* tls first: 100 and an absent weight (0) */
+        assert_int_equal(v.canary_weight, 0);
+        assert_false(v.weights_consistent); /* the tcp route is 80/20 */
+        vs_view_done(&v);
+
+        char *routes[] = {(char *)(uintptr_t) "sni", NULL};
+        c = canary("tcp-echo", "v1", "v2", routes);
+        inspect_ok(json, len, &c, &v);
+        assert_int_equal(v.n_routes, 1);
+        assert_true(v.weights_consistent);
+        vs_view_done(&v);
+        free(json);
+}
+
+static void subset_null_matches_only_destinations_without_subset(void **state)
+{
+        size_t len;
+        char *json = load("vs-reviews-80-20.json", &len);
+        struct canary_config c = canary("reviews", NULL, "v2", NULL);
+        struct vs_view v;
+        char *err = NULL;
+        assert_int_equal(vs_inspect(json, len, &c, &v, &err), -EINVAL);
+        assert_non_null(strstr(err, "no route in spec.http/tls/tcp sends traffic to both"));
+        free(err);
+        free(json);
+}
+
+/* ---- update -------------------------------------------------------------------------------- */
+
+static void update_reviews_changes_only_weights_and_state(void **state)
+{
+        size_t len;
+        char *json = load("vs-reviews-80-20.json", &len), *out = NULL, *err = NULL;
+        struct canary_config c = canary("reviews", "v1", "v2", NULL);
+        assert_int_equal(vs_update(json, len, &c, 25, "{\"step\":2}", &out, &err), 0);
+
+        cJSON *expected = cJSON_Parse(json);
+        expect_weight(expected, "spec/http/0/route/0", 75);
+        expect_weight(expected, "spec/http/0/route/1", 25);
+        expect_state(expected, "{\"step\":2}");
+        assert_same_tree(expected, out);
+
+        struct vs_view v;
+        inspect_ok(out, strlen(out), &c, &v);
+        assert_int_equal(v.canary_weight, 25);
+        assert_int_equal(v.stable_weight, 75);
+        assert_string_equal(v.state_json, "{\"step\":2}");
+        assert_string_equal(v.resource_version, "334899"); /* the PUT stays guarded */
+        vs_view_done(&v);
+        cJSON_Delete(expected);
+        free(out);
+        free(json);
+}
+
+static void update_named_route_keeps_everything_else(void **state)
+{
+        size_t len;
+        char *json = load("vs-reviews-named.json", &len), *out = NULL, *err = NULL;
+        char *routes[] = {(char *)(uintptr_t) "primary", NULL};
+        struct canary_config c = canary("reviews", "v1", "v2", routes);
+        assert_int_equal(vs_update(json, len, &c, 50, "{\"phase\":\"Progressing\"}", &out, &err),
+                         0);
+
+        cJSON *expected = cJSON_Parse(json);
+        expect_weight(expected, "spec/http/1/route/0", 50);
+        expect_weight(expected, "spec/http/1/route/1", 50);
+        expect_state(expected, "{\"phase\":\"Progressing\"}");
+        assert_same_tree(expected, out);
+        /* Other annotations survive, including one holding JSON with a newline. */
+        cJSON *actual = cJSON_Parse(out);
+        assert_string_equal(at(actual, "metadata/annotations/team")->valuestring, "reviews");
+        const cJSON *last = cJSON_GetObjectItemCaseSensitive(
+            at(actual, "metadata/annotations"), "kubectl.kubernetes.io/last-applied-configuration");
+        assert_true(cJSON_IsString(last));
+        assert_non_null(strchr(last->valuestring, '\n'));
+        cJSON_Delete(actual);
+        cJSON_Delete(expected);
+        free(out);
+        free(json);
+}
+
+static void update_tcp_tls_writes_every_selected_route(void **state)
+{
+        size_t len;
+        char *json = load("vs-tcp-tls.json", &len), *out = NULL, *err = NULL;
+        struct canary_config c = canary("tcp-echo", "v1", "v2", NULL);
+        assert_int_equal(vs_update(json, len, &c, 10, "{}", &out, &err), 0);
+
+        cJSON *expected = cJSON_Parse(json);
+        expect_weight(expected, "spec/tls/0/route/0", 90);
+        expect_weight(expected, "spec/tls/0/route/1", 10); /* was absent: now explicit */
+        expect_weight(expected, "spec/tcp/0/route/0", 90);
+        expect_weight(expected, "spec/tcp/0/route/1", 10);
+        expect_state(expected, "{}"); /* "annotations": null became an object */
+        assert_same_tree(expected, out);
+
+        struct vs_view v;
+        inspect_ok(out, strlen(out), &c, &v);
+        assert_true(v.weights_consistent);
+        assert_int_equal(v.canary_weight, 10);
+        vs_view_done(&v);
+        cJSON_Delete(expected);
+        free(out);
+        free(json);
+}
+
+static void update_appends_missing_canary_to_named_route(void **state)
+{
+        size_t len;
+        char *json = load("vs-ratings-fault-abort.json", &len), *out = NULL, *err = NULL;
+        char *routes[] = {(char *)(uintptr_t) "primary", NULL};
+        struct canary_config c = canary("ratings", "v1", "v2", routes);
+        assert_int_equal(vs_update(json, len, &c, 5, "{\"phase\":\"Progressing\"}", &out, &err), 0);
+
+        cJSON *expected = cJSON_Parse(json);
+        expect_weight(expected, "spec/http/1/route/0", 95);
+        cJSON_AddItemToArray(
+            at(expected, "spec/http/1/route"),
+            cJSON_Parse("{\"destination\":{\"host\":\"ratings\",\"subset\":\"v2\"},"
+                        "\"weight\":5}"));
+        expect_state(expected, "{\"phase\":\"Progressing\"}");
+        assert_same_tree(expected, out);
+        cJSON_Delete(expected);
+        free(out);
+        free(json);
+}
+
+static void update_negative_pct_leaves_weights(void **state)
+{
+        size_t len;
+        char *json = load("vs-reviews-named.json", &len), *out = NULL, *err = NULL;
+        char *routes[] = {(char *)(uintptr_t) "primary", NULL};
+        struct canary_config c = canary("reviews", "v1", "v2", routes);
+        assert_int_equal(vs_update(json, len, &c, -1, "{\"paused\":true}", &out, &err), 0);
+        cJSON *expected = cJSON_Parse(json);
+        expect_state(expected, "{\"paused\":true}");
+        assert_same_tree(expected, out);
+        cJSON_Delete(expected);
+        free(out);
+        free(json);
+}
+
+/* ---- rejections ---------------------------------------------------------------------------- */
+
+static void expect_error(const char *json, const struct canary_config *c, int pct, int want,
+                         const char *want_msg)
+{
+        char *out = NULL, *err = NULL;
+        struct vs_view v;
+        assert_int_equal(vs_update(json, strlen(json), c, pct, "{}", &out, &err), want);
+        assert_null(out);
+        assert_non_null(err);
+        if (!strstr(err, want_msg)) {
+                print_error("error \"%s\" lacks \"%s\"\n", err, want_msg);
+                fail();
+        }
+        free(err);
+        err = NULL;
+        if (pct <= 100) { /* the same input is refused by inspect */
+                assert_int_equal(vs_inspect(json, strlen(json), c, &v, &err), want);
+                assert_non_null(err);
+                free(err);
+        }
+}
+
+#define ROUTE(w1, w2)                                                                              \
+        "{\"metadata\":{\"resourceVersion\":\"1\"},\"spec\":{\"http\":[{\"name\":\"primary\","     \
+        "\"route\":[{\"destination\":{\"host\":\"r\",\"subset\":\"v1\"}," w1 "},"                  \
+        "{\"destination\":{\"host\":\"r\",\"subset\":\"v2\"}," w2 "}]}]}}"
+
+static void rejects_bad_input(void **state)
+{
+        char *routes[] = {(char *)(uintptr_t) "primary", NULL};
+        char *missing[] = {(char *)(uintptr_t) "primary", (char *)(uintptr_t) "secondary", NULL};
+        struct canary_config c = canary("r", "v1", "v2", routes);
+        struct canary_config c_missing = canary("r", "v1", "v2", missing);
+        struct canary_config c_same = canary("r", "v1", "v1", routes);
+
+        expect_error(ROUTE("\"weight\":150", "\"weight\":0"), &c, 10, -EINVAL,
+                     "weight 150 is outside 0..100");
+        expect_error(ROUTE("\"weight\":-1", "\"weight\":0"), &c, 10, -EINVAL,
+                     "weight -1 is outside 0..100");
+        expect_error(ROUTE("\"weight\":12.5", "\"weight\":0"), &c, 10, -EINVAL,
+                     "weight is not an integer");
+        expect_error(ROUTE("\"weight\":\"50\"", "\"weight\":0"), &c, 10, -EINVAL,
+                     "weight is not an integer");
+        expect_error("{\"metadata\":{},\"spec\":{\"http\":[{\"name\":\"primary\",\"route\":["
+                     "{\"destination\":{\"host\":\"r\",\"subset\":\"v1\"},\"weight\":50},"
+                     "{\"destination\":{\"host\":\"r\",\"subset\":\"v2\"},\"weight\":40},"
+                     "{\"destination\":{\"host\":\"other\"},\"weight\":10}]}]}}",
+                     &c, 10, -EINVAL,
+                     "route \"primary\" also sends traffic to other (subset none), which is "
+                     "neither the stable nor the canary destination");
+        expect_error(ROUTE("\"weight\":50", "\"weight\":50"), &c_missing, 10, -EINVAL,
+                     "route \"secondary\" not found in spec.http/tls/tcp");
+        expect_error(ROUTE("\"weight\":50", "\"weight\":50"), &c_same, 10, -EINVAL,
+                     "stable and canary destinations are the same");
+        expect_error(ROUTE("\"weight\":50", "\"weight\":50"), &c, 101, -EINVAL,
+                     "canary weight 101 is outside 0..100");
+        expect_error("[1,2]", &c, 10, -EBADMSG, "not a JSON object");
+        expect_error("{\"metadata\":", &c, 10, -EBADMSG, "invalid JSON");
+        expect_error("", &c, 10, -EBADMSG, "invalid JSON");
+        expect_error("{\"spec\":{}}", &c, 10, -EBADMSG, "metadata is missing");
+        expect_error("{\"metadata\":{}}", &c, 10, -EBADMSG, "spec is missing");
+        expect_error("{\"metadata\":{\"annotations\":[]},\"spec\":{}}", &c, 10, -EBADMSG,
+                     "metadata.annotations is not an object");
+        expect_error("{\"metadata\":{},\"spec\":{\"http\":[{\"name\":\"primary\",\"route\":["
+                     "{\"destination\":{\"subset\":\"v1\"}}]}]}}",
+                     &c, 10, -EBADMSG, "route \"primary\": route[0] has no destination.host");
+        expect_error("{\"metadata\":{},\"spec\":{\"http\":[{\"name\":\"primary\","
+                     "\"redirect\":{\"uri\":\"/x\"}}]}}",
+                     &c, 10, -EINVAL, "route \"primary\" has no destinations");
+        expect_error("{\"metadata\":{},\"spec\":{\"http\":{\"name\":\"primary\"}}}", &c, 10,
+                     -EINVAL, "route \"primary\" not found");
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test(inspect_finds_unnamed_route_holding_both),
+            cmocka_unit_test(inspect_named_route_and_annotation),
+            cmocka_unit_test(inspect_tcp_and_tls_routes),
+            cmocka_unit_test(subset_null_matches_only_destinations_without_subset),
+            cmocka_unit_test(update_reviews_changes_only_weights_and_state),
+            cmocka_unit_test(update_named_route_keeps_everything_else),
+            cmocka_unit_test(update_tcp_tls_writes_every_selected_route),
+            cmocka_unit_test(update_appends_missing_canary_to_named_route),
+            cmocka_unit_test(update_negative_pct_leaves_weights),
+            cmocka_unit_test(rejects_bad_input),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
