@@ -945,9 +945,9 @@ static void walk_slack(struct walker *w, const struct ynode *m, struct config *c
 
         const struct ynode *webhook = map_get_key(m, "webhook_url_file");
         const struct ynode *token = map_get_key(m, "token_file");
-        if (webhook && token)
-                PROBLEM_AT(w, token, "slack: give either webhook_url_file or token_file, not both");
-        else if (!webhook && !token)
+        /* Both may be given (SPEC §3 lists them side by side): the bot token wins, since it can
+         * thread a rollout's messages; the webhook is then unused. */
+        if (!webhook && !token)
                 PROBLEM_AT(w, m, "slack needs webhook_url_file or token_file");
         else if (token && !map_get(m, "channel"))
                 PROBLEM_AT(w, m,
@@ -1029,7 +1029,7 @@ static void walk_score(struct walker *w, const struct ynode *m, struct canary_co
         static const char *const keys[] = {"pass", "marginal", "weights", NULL};
         check_keys(w, m, "score", keys);
         cc->has_score = true;
-        cc->score_pass = NAN;
+        cc->score_pass = (double)NAN;
         bool pass_ok = as_number_in(w, require(w, m, "pass", "score"), "pass", 0, false, 100, false,
                                     "from 0 to 100", &cc->score_pass);
         const struct ynode *marginal = map_get(m, "marginal");
@@ -1056,8 +1056,8 @@ static void walk_score(struct walker *w, const struct ynode *m, struct canary_co
                         n++;
                 }
                 bool ok = as_simple_name(w, k, "weights group", &group);
-                if (as_number_in(w, v, "weight", 0, false, INFINITY, false, "a non-negative number",
-                                 &weight) &&
+                if (as_number_in(w, v, "weight", 0, false, (double)INFINITY, false,
+                                 "a non-negative number", &weight) &&
                     ok) {
                         cc->score_weights[cc->n_score_weights++] =
                             (struct score_weight){.group = group, .weight = weight};
@@ -1163,10 +1163,10 @@ static bool walk_metric(struct walker *w, const struct ynode *m, struct metric_c
         *mc = (struct metric_config){
             .judge = _JUDGE_KIND_MAX,
             .reducer = REDUCER_AVG,
-            .min = NAN,
-            .max = NAN,
-            .max_ratio = NAN,
-            .min_ratio = NAN,
+            .min = (double)NAN,
+            .max = (double)NAN,
+            .max_ratio = (double)NAN,
+            .min_ratio = (double)NAN,
             .direction = DIRECTION_INCREASE,
             .confidence = 0.98,
             .allowed_increase = 1.0,
@@ -1206,10 +1206,10 @@ static bool walk_metric(struct walker *w, const struct ynode *m, struct metric_c
                 PROBLEM_AT(w, max, "max (%g) must not be less than min (%g)", mc->max, mc->min);
 
         const struct ynode *max_ratio = map_get(m, "max_ratio");
-        bool min_ratio_ok = as_number_in(w, map_get(m, "min_ratio"), "min_ratio", 0, true, INFINITY,
-                                         false, "greater than 0", &mc->min_ratio);
-        if (as_number_in(w, max_ratio, "max_ratio", 0, true, INFINITY, false, "greater than 0",
-                         &mc->max_ratio) &&
+        bool min_ratio_ok = as_number_in(w, map_get(m, "min_ratio"), "min_ratio", 0, true,
+                                         (double)INFINITY, false, "greater than 0", &mc->min_ratio);
+        if (as_number_in(w, max_ratio, "max_ratio", 0, true, (double)INFINITY, false,
+                         "greater than 0", &mc->max_ratio) &&
             min_ratio_ok && mc->max_ratio < mc->min_ratio)
                 PROBLEM_AT(w, max_ratio, "max_ratio (%g) must not be less than min_ratio (%g)",
                            mc->max_ratio, mc->min_ratio);
@@ -1220,11 +1220,11 @@ static bool walk_metric(struct walker *w, const struct ynode *m, struct metric_c
                 mc->direction = (enum direction)e;
         as_number_in(w, map_get(m, "confidence"), "confidence", 0, true, 1, true,
                      "between 0 and 1 (exclusive)", &mc->confidence);
-        as_number_in(w, map_get(m, "allowed_increase"), "allowed_increase", 1, false, INFINITY,
-                     false, "at least 1.0", &mc->allowed_increase);
+        as_number_in(w, map_get(m, "allowed_increase"), "allowed_increase", 1, false,
+                     (double)INFINITY, false, "at least 1.0", &mc->allowed_increase);
         as_number_in(w, map_get(m, "allowed_decrease"), "allowed_decrease", 0, true, 1, false,
                      "greater than 0 and at most 1.0", &mc->allowed_decrease);
-        as_number_in(w, map_get(m, "tolerance"), "tolerance", 0, false, INFINITY, false,
+        as_number_in(w, map_get(m, "tolerance"), "tolerance", 0, false, (double)INFINITY, false,
                      "a non-negative number", &mc->tolerance);
         mc->min_samples = mc->judge == JUDGE_MANN_WHITNEY ? 10 : 1;
         as_uint(w, map_get(m, "min_samples"), "min_samples", 1, UINT_MAX, &mc->min_samples);
@@ -1305,8 +1305,8 @@ static void walk_canary(struct walker *w, const struct ynode *m, struct canary_c
         cc->interval_usec = 5 * 60 * USEC_PER_SEC;
         cc->failure_limit = 1;
         cc->inconclusive_limit = 3;
-        cc->score_pass = NAN;
-        cc->score_marginal = NAN;
+        cc->score_pass = (double)NAN;
+        cc->score_marginal = (double)NAN;
 
         const struct ynode *name = map_get(m, "name");
         char *what = name && name->type == YNODE_SCALAR && !scalar_is_null(name)

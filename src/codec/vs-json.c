@@ -143,7 +143,7 @@ static int rule_examine(struct rule *r, const struct canary_config *c, char **re
                         return fail(ret_error, -EBADMSG,
                                     "route \"%s\": route[%zu] has no destination.host", r->label,
                                     i);
-                unsigned w;
+                unsigned w = 0;
                 int k = read_weight(rd, r->label, &w, ret_error);
                 if (k < 0)
                         return k;

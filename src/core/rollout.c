@@ -226,21 +226,24 @@ static void on_analysis(const struct rollout_spec *spec, struct rollout_state *s
                 return;
         case ANALYSIS_FAIL_CRITICAL:
                 s->failed_checks++;
-                touch(s, ev, "a critical metric failed", now);
+                snprintf(reason, sizeof(reason), "critical metric failed: %s",
+                         ev->reason && *ev->reason ? ev->reason : "(unnamed)");
+                touch(s, ev, reason, now);
                 roll_back(s, out, NOTIFY_ROLLED_BACK);
                 return;
         case ANALYSIS_FAIL:
                 s->failed_checks++;
                 s->inconclusive_checks = 0;
                 if (s->failed_checks > spec->failure_limit) {
-                        snprintf(reason, sizeof(reason), "%u failed analyses (failure_limit %u)",
-                                 s->failed_checks, spec->failure_limit);
+                        snprintf(reason, sizeof(reason), "%u failed analyses (failure_limit %u): %s",
+                                 s->failed_checks, spec->failure_limit,
+                                 ev->reason ? ev->reason : "");
                         touch(s, ev, reason, now);
                         roll_back(s, out, NOTIFY_ROLLED_BACK);
                         return;
                 }
-                snprintf(reason, sizeof(reason), "analysis failed (%u of %u tolerated)",
-                         s->failed_checks, spec->failure_limit);
+                snprintf(reason, sizeof(reason), "analysis failed (%u of %u tolerated): %s",
+                         s->failed_checks, spec->failure_limit, ev->reason ? ev->reason : "");
                 touch(s, ev, reason, now);
                 retry_step(spec, s, now, out, true);
                 return;

@@ -135,10 +135,19 @@ static void finish(struct canary *c)
                    analysis_result_to_string(result), from, to,
                    result == ANALYSIS_FAIL_CRITICAL ? " (critical metric)" : "");
 
+        /* Name what failed, critical metrics first, for the state's reason and Slack. */
+        struct buf why = {0};
+        for (int pass = 0; pass < 2; pass++)
+                for (size_t i = 0; i < cfg->n_metrics; i++)
+                        if (reports[i].verdict == VERDICT_FAIL &&
+                            cfg->metrics[i].critical == (pass == 0))
+                                buf_printf(&why, "%s%s (%s)", why.len ? "; " : "",
+                                           reports[i].name, reports[i].detail);
         unsigned step = a->step;
         usec_t started = a->window_start_usec;
         analysis_done(a, cfg->n_metrics);
-        canary_submit_analysis(c, result, step, started);
+        canary_submit_analysis(c, result, why.data, step, started);
+        buf_free(&why);
 }
 
 static void deliver(struct pending_query *q, const struct datadog_result *res, bool ok)
@@ -229,7 +238,7 @@ void analysis_start(struct canary *c, usec_t window_start, usec_t window_end)
         if (a->running)
                 return; /* one analysis per canary at a time */
         if (cfg->n_metrics == 0) {
-                canary_submit_analysis(c, ANALYSIS_INCONCLUSIVE, c->state.step,
+                canary_submit_analysis(c, ANALYSIS_INCONCLUSIVE, "no metrics", c->state.step,
                                        c->state.step_started_usec);
                 return;
         }

@@ -106,8 +106,8 @@ int canary_init(struct canary *c, struct daemon *d, const struct canary_config *
 void canary_done(struct canary *c);
 /* Queues an event (abort jumps the queue) and runs it when the canary is free. */
 void canary_submit(struct canary *c, const struct rollout_event *ev);
-void canary_submit_analysis(struct canary *c, enum analysis_result result, unsigned step,
-                            usec_t step_started_usec);
+void canary_submit_analysis(struct canary *c, enum analysis_result result, const char *reason,
+                            unsigned step, usec_t step_started_usec);
 /* Dry run against the known state: NULL when the command would be accepted, else why not. */
 const char *canary_check_command(const struct canary *c, const struct rollout_event *ev);
 bool daemon_busy(const struct daemon *d);

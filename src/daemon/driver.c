@@ -94,13 +94,14 @@ void canary_submit(struct canary *c, const struct rollout_event *ev)
                 cycle_begin(c);
 }
 
-void canary_submit_analysis(struct canary *c, enum analysis_result result, unsigned step,
-                            usec_t step_started_usec)
+void canary_submit_analysis(struct canary *c, enum analysis_result result, const char *reason,
+                            unsigned step, usec_t step_started_usec)
 {
         size_t before = c->n_queue;
         bool was_busy = c->busy;
         c->busy = true; /* queue without starting, then tag the entry */
-        canary_submit(c, &(struct rollout_event){.kind = EV_ANALYSIS, .analysis = result});
+        canary_submit(c, &(struct rollout_event){
+                                 .kind = EV_ANALYSIS, .analysis = result, .reason = reason});
         c->busy = was_busy;
         if (c->n_queue > before) {
                 c->queue[c->n_queue - 1].for_step = step;

@@ -53,6 +53,17 @@ static int check_config(const char *path)
         return 0;
 }
 
+/* A relative path in the config is relative to the config file's directory. Caller owns it. */
+static char *config_relative(const struct daemon *d, const char *path)
+{
+        if (!path || path[0] == '/')
+                return xstrdup(path);
+        char *copy = xstrdup(d->config_path);
+        char *p = xasprintf("%s/%s", dirname(copy), path);
+        free(copy);
+        return p;
+}
+
 /* Secrets come from files; a relative path is resolved against $CREDENTIALS_DIRECTORY
  * (systemd LoadCredential=), else against the config file's directory. The value is trimmed of
  * surrounding whitespace. Returns NULL (and logs the path, never the content) on failure. */
@@ -65,9 +76,7 @@ static char *read_secret(const struct daemon *d, const char *file, const char *w
         } else if (creds && *creds) {
                 path = xasprintf("%s/%s", creds, file);
         } else {
-                char *copy = xstrdup(d->config_path);
-                path = xasprintf("%s/%s", dirname(copy), file);
-                free(copy);
+                path = config_relative(d, file);
         }
         char *value = NULL;
         int r = read_file(path, SECRET_MAX, &value, NULL);
@@ -137,7 +146,7 @@ static int clients_new(struct daemon *d, const struct config *cfg)
             secret_or_env(d, cfg->datadog.app_key_file, "DD_APP_KEY", "Datadog application key");
         char *base =
             cfg->datadog.url ? xstrdup(cfg->datadog.url) : datadog_site_url(cfg->datadog.site);
-        char *webhook = NULL, *token = NULL, *err = NULL;
+        char *webhook = NULL, *token = NULL, *err = NULL, *kubeconfig = NULL;
 
         if (!api_key || !app_key || !base)
                 goto out;
@@ -157,7 +166,8 @@ static int clients_new(struct daemon *d, const struct config *cfg)
                 goto out;
         }
 
-        r = kube_client_new(d->http, cfg->kubernetes.kubeconfig, cfg->kubernetes.context,
+        kubeconfig = config_relative(d, cfg->kubernetes.kubeconfig);
+        r = kube_client_new(d->http, kubeconfig, cfg->kubernetes.context,
                             (long)(cfg->datadog.timeout_usec / USEC_PER_MSEC), &d->kube, &err);
         if (r < 0) {
                 log_error("kubernetes: %s", err ? err : strerror(-r));
@@ -194,6 +204,7 @@ out:
         free_secret(token);
         free(base);
         free(err);
+        free(kubeconfig);
         if (r < 0)
                 clients_free(d);
         return r;

@@ -78,7 +78,14 @@ admin() { # METHOD PATH [BODY]
 }
 
 # ---- start -----------------------------------------------------------------------------------
-python3 "$SANDBOX" --scenario "$SCENARIO" --port-file "$TMP/ports" --log "$TMP/log" &
+# The demo scenario with its point spacing pinned to 10 s (the demo may tune it).
+python3 - "$SCENARIO" "$TMP/base.json" <<'EOF'
+import json, sys
+sc = json.load(open(sys.argv[1]))
+sc["datadog"]["step_seconds"] = 10
+json.dump(sc, open(sys.argv[2], "w"))
+EOF
+python3 "$SANDBOX" --scenario "$TMP/base.json" --port-file "$TMP/ports" --log "$TMP/log" &
 PID=$!
 for _ in $(seq 100); do
         [[ -s $TMP/ports ]] && break
@@ -198,7 +205,7 @@ expect_status rl "$s" 429
 expect_json rl "d=={'errors':['Rate limit of 5 requests in 3600 seconds reached. Please try again later.']}"
 expect_header rl X-RateLimit-Remaining 0
 ok "datadog: 429 once the rate limit is exhausted"
-admin POST /scenario "{\"path\":\"$SCENARIO\"}" >/dev/null
+admin POST /scenario "{\"path\":\"$TMP/base.json\"}" >/dev/null
 
 # ---- Kubernetes --------------------------------------------------------------------------------
 VS=$KUBE/apis/networking.istio.io/v1/namespaces/shop/virtualservices
@@ -294,7 +301,20 @@ json.dump(o, open(sys.argv[1], "w"))
 EOF
 s=$(req fc2 PUT "$VS/checkout" "${J[@]}" --data-binary @"$TMP/cur.json")
 expect_status fc2 "$s" 200
-ok "kube: admin-forced conflict gives 409 once, then the re-read PUT succeeds"
+admin POST /faults/conflict '{"ns":"shop","name":"checkout","count":1}' >/dev/null
+s=$(req fc3 PATCH "$VS/checkout" -H 'Content-Type: application/merge-patch+json' \
+        --data-binary '{"metadata":{"labels":{"z":"1"}}}')
+expect_status fc3 "$s" 200
+RV3=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["metadata"]["resourceVersion"])' "$TMP/fc3.body")
+s=$(req fc4 PATCH "$VS/checkout" -H 'Content-Type: application/merge-patch+json' \
+        --data-binary "{\"metadata\":{\"labels\":{\"z\":\"2\"},\"resourceVersion\":\"$RV3\"}}")
+expect_status fc4 "$s" 409
+curl -sS "$VS/checkout" >"$TMP/cur.json"
+sed -i 's/"x":"y"/"x":"y2"/' "$TMP/cur.json"
+s=$(req fc5 PUT "$VS/checkout" "${J[@]}" --data-binary @"$TMP/cur.json")
+expect_status fc5 "$s" 200
+expect_json fc5 "d['metadata']['labels']=={'app':'checkout','team':'shop','x':'y2','z':'1'}"
+ok "kube: forced conflict: 409 once for a PUT or RV-carrying PATCH; RV-less PATCH unaffected"
 
 # Watch from an old resourceVersion replays the modifications.
 s=$(req watch GET "$VS?watch=true&resourceVersion=$RV&timeoutSeconds=1")
@@ -303,7 +323,7 @@ python3 - "$TMP/watch.body" <<'EOF' || fail "watch stream: $(cat "$TMP/watch.bod
 import json, sys
 ev = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 assert ev and all(e["type"] == "MODIFIED" and e["object"]["kind"] == "VirtualService" for e in ev), ev
-assert ev[-1]["object"]["metadata"]["labels"]["x"] == "y"
+assert ev[-1]["object"]["metadata"]["labels"]["x"] == "y2"
 EOF
 s=$(req w410 GET "$VS?watch=1&resourceVersion=5")
 expect_status w410 "$s" 200

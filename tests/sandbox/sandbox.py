@@ -232,6 +232,7 @@ class Recorder:
     """Every request to every service, with an increasing `seq`."""
 
     MAX_BODY = 256 * 1024
+    MAX_ITEMS = 100000  # oldest records are dropped past this (long demos)
 
     def __init__(self):
         self.lock = threading.Lock()
@@ -251,6 +252,8 @@ class Recorder:
             self.seq += 1
             rec["seq"] = self.seq
             self.items.append(rec)
+            if len(self.items) > self.MAX_ITEMS:
+                del self.items[: len(self.items) - self.MAX_ITEMS]
         return rec
 
     def select(self, service=None, since=0, method=None, path_regex=None):
@@ -1551,6 +1554,10 @@ class Kube:
                                 "reason": "FieldValueRequired",
                                 "message": "Required value: is required for apply patch",
                                 "field": "fieldManager"}]))
+        with self.sb.store.lock:  # patch the latest object; no lost update in between
+            self.patch_locked(h, ctx, ctype, patch)
+
+    def patch_locked(self, h, ctx, ctype, patch):
         current = self.must_get(ctx)
         stamped = self.stamp(current, ctx["group"], ctx["version"], ctx["res"])
         if ctype == "application/json-patch+json":
@@ -1574,7 +1581,13 @@ class Kube:
             raise KubeError(422, "the server rejected our request due to an error in our request",
                             "Invalid")
         self.check_kind(ctx, new)
-        rv = (new.get("metadata") or {}).get("resourceVersion") or None
+        if ctype == "application/json-patch+json":
+            conditional = any(isinstance(op, dict) and op.get("path") == "/metadata/resourceVersion"
+                              and op.get("op") in ("add", "replace") for op in patch)
+        else:
+            md = patch.get("metadata")
+            conditional = isinstance(md, dict) and "resourceVersion" in md
+        rv = (new.get("metadata") or {}).get("resourceVersion") or None if conditional else None
         if rv is not None:
             # The patched object carries a resourceVersion: it is a precondition, so a concurrent
             # write (or a forced conflict from the admin API) yields 409.

@@ -1,0 +1,234 @@
+/* Fuzzes the rollout state machine (rollout_step, SPEC §4) with random specs and random event
+ * sequences, checking after every event the invariants the daemon relies on; any violation
+ * aborts. The input is decoded as:
+ *
+ *   byte 0      number of steps (1..8)
+ *   1 byte/step gap to the next step weight; weights stay strictly increasing in 1..100
+ *   4 bytes     failure_limit, inconclusive_limit (0..3 each), interval (1..64 s), query lag
+ *   3 bytes/ev  event kind, parameter (analysis result, full, observed weight, revision, reason,
+ *               actor), seconds of wall clock that pass before it (0..255)
+ *
+ * Invariants: the weight stays in 0..100 and is always 0, 100 or a step weight (in the state and
+ * in every ACT_WRITE); phases and weights agree; Promoted and RolledBack leave only on
+ * EV_CMD_START or EV_CMD_RETRY, and nothing else changes them; only an EV_ANALYSIS pass,
+ * EV_CMD_PROMOTE, EV_CMD_RESUME, EV_CMD_START or EV_CMD_RETRY (a restart from step 1) raises
+ * the weight; a state change comes with exactly one ACT_WRITE, and it is the first action; a
+ * refused command changes nothing and emits nothing; timers lie in the future and analysis
+ * windows are non-empty and in the past. */
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "canaryd/rollout.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define MAX_STEPS  8
+#define MAX_EVENTS 256
+#define START_USEC ((usec_t)1700000000 * USEC_PER_SEC)
+
+#define CHECK(cond)                                                                                \
+        do {                                                                                       \
+                if (!(cond))                                                                       \
+                        abort();                                                                   \
+        } while (0)
+
+struct reader {
+        const uint8_t *p;
+        size_t left;
+};
+
+static uint8_t next_byte(struct reader *r)
+{
+        if (r->left == 0)
+                return 0;
+        r->left--;
+        return *r->p++;
+}
+
+static bool same_state(const struct rollout_state *a, const struct rollout_state *b)
+{
+        return a->phase == b->phase && a->step == b->step && a->weight == b->weight &&
+               strcmp(a->revision, b->revision) == 0 && a->failed_checks == b->failed_checks &&
+               a->inconclusive_checks == b->inconclusive_checks && a->analyses == b->analyses &&
+               a->started_usec == b->started_usec && a->step_started_usec == b->step_started_usec &&
+               a->updated_usec == b->updated_usec && strcmp(a->last_actor, b->last_actor) == 0 &&
+               strcmp(a->last_reason, b->last_reason) == 0;
+}
+
+static bool is_step_weight(const struct rollout_spec *spec, unsigned w)
+{
+        for (size_t i = 0; i < spec->n_steps; i++)
+                if (spec->steps[i] == w)
+                        return true;
+        return false;
+}
+
+static bool valid_weight(const struct rollout_spec *spec, unsigned w)
+{
+        return w == 0 || w == 100 || (w < 100 && is_step_weight(spec, w));
+}
+
+static bool terminal(enum rollout_phase p)
+{
+        return p == ROLLOUT_PROMOTED || p == ROLLOUT_ROLLED_BACK;
+}
+
+static bool may_raise_weight(const struct rollout_event *ev)
+{
+        switch (ev->kind) {
+        case EV_ANALYSIS:
+                return ev->analysis == ANALYSIS_PASS;
+        case EV_CMD_PROMOTE:
+        case EV_CMD_RESUME:
+        case EV_CMD_START:
+        case EV_CMD_RETRY:
+                return true;
+        case EV_TICK:
+        case EV_DRIFT:
+        case EV_CMD_ABORT:
+        case EV_CMD_PAUSE:
+        case _ROLLOUT_EVENT_KIND_MAX:
+                return false;
+        }
+        return false;
+}
+
+/* What must hold of any state, whatever happened before. */
+static void check_state(const struct rollout_spec *spec, const struct rollout_state *s)
+{
+        CHECK((unsigned)s->phase < _ROLLOUT_PHASE_MAX);
+        CHECK(s->weight <= 100 && valid_weight(spec, s->weight));
+        CHECK(memchr(s->revision, '\0', sizeof(s->revision)));
+        CHECK(memchr(s->last_actor, '\0', sizeof(s->last_actor)));
+        CHECK(memchr(s->last_reason, '\0', sizeof(s->last_reason)));
+        CHECK(s->failed_checks <= spec->failure_limit + 1);
+        CHECK(s->inconclusive_checks <= spec->inconclusive_limit + 1);
+        switch (s->phase) {
+        case ROLLOUT_IDLE:
+                CHECK(s->step == 0 && s->weight == 0);
+                break;
+        case ROLLOUT_PROGRESSING:
+        case ROLLOUT_PAUSED:
+                CHECK(s->step >= 1 && s->step <= spec->n_steps);
+                CHECK(s->weight == spec->steps[s->step - 1] && s->weight < 100);
+                break;
+        case ROLLOUT_PROMOTED:
+                CHECK(s->weight == 100);
+                CHECK(s->step >= 1 && s->step <= spec->n_steps);
+                break;
+        case ROLLOUT_ROLLED_BACK:
+                CHECK(s->weight == 0);
+                CHECK(s->step >= 1 && s->step <= spec->n_steps);
+                break;
+        case _ROLLOUT_PHASE_MAX:
+                abort();
+        }
+}
+
+/* What must hold of one transition. */
+static void check_step(const struct rollout_spec *spec, const struct rollout_state *before,
+                       const struct rollout_state *after, const struct rollout_event *ev,
+                       usec_t now, const struct rollout_actions *out)
+{
+        bool changed = !same_state(before, after);
+        size_t writes = 0;
+
+        check_state(spec, after);
+        CHECK(out->n < ROLLOUT_ACTIONS_MAX); /* push() drops silently at the limit */
+
+        if (out->refused) {
+                CHECK(ev->kind >= EV_CMD_START);
+                CHECK(!changed && out->n == 0);
+        }
+        if (terminal(before->phase) && ev->kind != EV_CMD_START && ev->kind != EV_CMD_RETRY)
+                CHECK(!changed); /* absorbing, not only "the phase stays" */
+        if (after->weight > before->weight)
+                CHECK(may_raise_weight(ev));
+        if (changed)
+                CHECK(out->n >= 1 && out->items[0].kind == ACT_WRITE);
+
+        for (size_t i = 0; i < out->n; i++) {
+                const struct rollout_action *a = &out->items[i];
+                switch (a->kind) {
+                case ACT_WRITE:
+                        writes++;
+                        CHECK(i == 0 && changed);
+                        if (a->set_weights)
+                                CHECK(a->weight == after->weight && valid_weight(spec, a->weight));
+                        break;
+                case ACT_QUERY:
+                        CHECK(after->phase == ROLLOUT_PROGRESSING);
+                        CHECK(a->window_start_usec == after->step_started_usec);
+                        CHECK(a->window_start_usec < a->window_end_usec);
+                        CHECK(a->window_end_usec <= now);
+                        break;
+                case ACT_ARM_TIMER:
+                        CHECK(a->at_usec > now);
+                        CHECK(after->phase == ROLLOUT_PROGRESSING);
+                        break;
+                case ACT_NOTIFY:
+                        CHECK(writes == 1); /* a notice only rides on the write making it true */
+                        CHECK(rollout_notify_to_string(a->notify));
+                        break;
+                case _ROLLOUT_ACTION_KIND_MAX:
+                        abort();
+                }
+        }
+        CHECK(writes == (changed ? 1 : 0));
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+        static const char *const revisions[] = {NULL, "", "rev-a", "rev-b"};
+        static const char *const actors[] = {NULL, "uid:1000"};
+        static const char long_reason[] =
+            "a reason longer than the state keeps: 0123456789012345678901234567890123456789"
+            "0123456789012345678901234567890123456789012345678901234567890123456789012345"
+            "0123456789012345678901234567890123456789012345678901234567890123456789012345";
+        static const char *const reasons[] = {NULL, "", "bad deploy", long_reason};
+
+        struct reader rd = {data, size};
+        unsigned steps[MAX_STEPS];
+        size_t n_steps = 1 + next_byte(&rd) % MAX_STEPS;
+        unsigned prev = 0;
+        for (size_t i = 0; i < n_steps; i++) {
+                unsigned room = 100 - (unsigned)(n_steps - 1 - i) - prev; /* >= 1 */
+                steps[i] = prev + 1 + next_byte(&rd) % room;
+                prev = steps[i];
+        }
+        struct rollout_spec spec = {
+            .steps = steps,
+            .n_steps = n_steps,
+            .failure_limit = next_byte(&rd) % 4,
+            .inconclusive_limit = next_byte(&rd) % 4,
+        };
+        spec.interval_usec = (usec_t)(1 + next_byte(&rd) % 64) * USEC_PER_SEC;
+        spec.query_lag_usec = (usec_t)(next_byte(&rd) % 8) * 10 * USEC_PER_SEC;
+
+        struct rollout_state s;
+        rollout_state_init(&s);
+        check_state(&spec, &s);
+        usec_t now = START_USEC;
+
+        for (size_t n = 0; n < MAX_EVENTS && rd.left > 0; n++) {
+                uint8_t kind = next_byte(&rd), param = next_byte(&rd);
+                now += (usec_t)next_byte(&rd) * USEC_PER_SEC;
+
+                struct rollout_event ev = {
+                    .kind = (enum rollout_event_kind)(kind % _ROLLOUT_EVENT_KIND_MAX),
+                    .analysis = (enum analysis_result)(param % _ANALYSIS_RESULT_MAX),
+                    .full = param & 1,
+                    .observed_weight = param, /* 0..255: a drifted route may hold anything */
+                    .revision = revisions[param % 4],
+                    .reason = reasons[(param >> 2) % 4],
+                    .actor = actors[(param >> 4) & 1],
+                };
+                struct rollout_state before = s;
+                struct rollout_actions out;
+                rollout_step(&spec, &s, &ev, now, &out);
+                check_step(&spec, &before, &s, &ev, now, &out);
+        }
+        return 0;
+}
