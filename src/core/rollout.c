@@ -235,9 +235,9 @@ static void on_analysis(const struct rollout_spec *spec, struct rollout_state *s
                 s->failed_checks++;
                 s->inconclusive_checks = 0;
                 if (s->failed_checks > spec->failure_limit) {
-                        snprintf(reason, sizeof(reason), "%u failed analyses (failure_limit %u): %s",
-                                 s->failed_checks, spec->failure_limit,
-                                 ev->reason ? ev->reason : "");
+                        snprintf(reason, sizeof(reason),
+                                 "%u failed analyses (failure_limit %u): %s", s->failed_checks,
+                                 spec->failure_limit, ev->reason ? ev->reason : "");
                         touch(s, ev, reason, now);
                         roll_back(s, out, NOTIFY_ROLLED_BACK);
                         return;

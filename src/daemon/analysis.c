@@ -141,8 +141,8 @@ static void finish(struct canary *c)
                 for (size_t i = 0; i < cfg->n_metrics; i++)
                         if (reports[i].verdict == VERDICT_FAIL &&
                             cfg->metrics[i].critical == (pass == 0))
-                                buf_printf(&why, "%s%s (%s)", why.len ? "; " : "",
-                                           reports[i].name, reports[i].detail);
+                                buf_printf(&why, "%s%s (%s)", why.len ? "; " : "", reports[i].name,
+                                           reports[i].detail);
         unsigned step = a->step;
         usec_t started = a->window_start_usec;
         analysis_done(a, cfg->n_metrics);

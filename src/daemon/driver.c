@@ -18,7 +18,7 @@
 #include "canaryd/vs.h"
 #include "daemon.h"
 
-#define RESYNC_USEC      (15 * USEC_PER_SEC)
+#define RESYNC_MAX_USEC  (15 * USEC_PER_SEC)
 #define CONFLICT_RETRIES 5
 #define BACKOFF_MAX_USEC (30 * USEC_PER_SEC)
 #define TIMER_ACCURACY   (10 * USEC_PER_MSEC)
@@ -100,8 +100,8 @@ void canary_submit_analysis(struct canary *c, enum analysis_result result, const
         size_t before = c->n_queue;
         bool was_busy = c->busy;
         c->busy = true; /* queue without starting, then tag the entry */
-        canary_submit(c, &(struct rollout_event){
-                                 .kind = EV_ANALYSIS, .analysis = result, .reason = reason});
+        canary_submit(
+            c, &(struct rollout_event){.kind = EV_ANALYSIS, .analysis = result, .reason = reason});
         c->busy = was_busy;
         if (c->n_queue > before) {
                 c->queue[c->n_queue - 1].for_step = step;
@@ -128,13 +128,22 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *userdata)
         return 0;
 }
 
-/* Arms the realtime tick for `at`, but no later than a resync while a rollout runs, so drift
- * and state changes made elsewhere are seen within RESYNC_USEC. */
+/* While a rollout runs the VirtualService is re-read at least twice per interval (at most every
+ * 15 s, at least every second), so drift and changes made elsewhere are seen within a step. */
+static usec_t resync_usec(const struct canary *c)
+{
+        usec_t r = c->cfg->interval_usec / 2;
+        if (r > RESYNC_MAX_USEC)
+                r = RESYNC_MAX_USEC;
+        return r < USEC_PER_SEC ? USEC_PER_SEC : r;
+}
+
+/* Arms the realtime tick for `at`, but no later than the next resync while a rollout runs. */
 static void arm_tick(struct canary *c, usec_t at)
 {
         usec_t now = now_realtime_usec();
-        if (is_running(&c->state) && at > now + RESYNC_USEC)
-                at = now + RESYNC_USEC;
+        if (is_running(&c->state) && at > now + resync_usec(c))
+                at = now + resync_usec(c);
         if (!c->tick) {
                 int r = sd_event_add_time(c->d->event, &c->tick, CLOCK_REALTIME, at, TIMER_ACCURACY,
                                           on_tick, c);
@@ -212,9 +221,9 @@ static void run_post_write_actions(struct canary *c)
                 int enabled = SD_EVENT_OFF;
                 sd_event_source_get_enabled(c->tick, &enabled);
                 if (enabled == SD_EVENT_OFF)
-                        arm_tick(c, now_realtime_usec() + RESYNC_USEC);
+                        arm_tick(c, now_realtime_usec() + resync_usec(c));
         } else if (is_running(&c->state) && !c->tick) {
-                arm_tick(c, now_realtime_usec() + RESYNC_USEC);
+                arm_tick(c, now_realtime_usec() + resync_usec(c));
         }
 }
 

@@ -151,7 +151,7 @@ e2e_write_config() {
 		    steps: [10, 25, 50, 100]
 		    interval: $interval
 		    failure_limit: $failure_limit
-		    inconclusive_limit: 3
+		    inconclusive_limit: ${E2E_INCONCLUSIVE_LIMIT:-3}
 		    runbook_url: https://runbooks.example.com/$name
 		    scopes:
 		      canary: "kube_deployment:$name-canary"

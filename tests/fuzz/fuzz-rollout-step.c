@@ -12,9 +12,9 @@
  * in every ACT_WRITE); phases and weights agree; Promoted and RolledBack leave only on
  * EV_CMD_START or EV_CMD_RETRY, and nothing else changes them; only an EV_ANALYSIS pass,
  * EV_CMD_PROMOTE, EV_CMD_RESUME, EV_CMD_START or EV_CMD_RETRY (a restart from step 1) raises
- * the weight; a state change comes with exactly one ACT_WRITE, and it is the first action; a
- * refused command changes nothing and emits nothing; timers lie in the future and analysis
- * windows are non-empty and in the past. */
+ * the weight; a state change comes with exactly one ACT_WRITE, and it is the first action (a
+ * write without a change is allowed, two writes never are); a refused command changes nothing
+ * and emits nothing; timers lie in the future and analysis windows are non-empty and past. */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -153,8 +153,10 @@ static void check_step(const struct rollout_spec *spec, const struct rollout_sta
                 const struct rollout_action *a = &out->items[i];
                 switch (a->kind) {
                 case ACT_WRITE:
+                        /* A write need not change anything: "start" again on a canary
+                         * promoted in one step, in the same microsecond, rewrites the same. */
                         writes++;
-                        CHECK(i == 0 && changed);
+                        CHECK(i == 0);
                         if (a->set_weights)
                                 CHECK(a->weight == after->weight && valid_weight(spec, a->weight));
                         break;
@@ -176,7 +178,7 @@ static void check_step(const struct rollout_spec *spec, const struct rollout_sta
                         abort();
                 }
         }
-        CHECK(writes == (changed ? 1 : 0));
+        CHECK(writes <= 1 && (writes == 1 || !changed));
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

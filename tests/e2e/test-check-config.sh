@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# canaryd --check-config: 0 for a valid file, 2 with every problem as PATH:LINE:COLUMN.
+. "$(dirname "$0")/lib.sh"
+
+"$CANARYD" --check-config --config "$SRC/config/canaryd.yaml.example" >/dev/null ||
+	fail "the shipped example is not valid"
+"$CANARYD" --check-config --config "$SRC/config/demo.yaml" >/dev/null || fail "demo.yaml invalid"
+
+cat >"$E2E/bad.yaml" <<'YAML'
+datadog:
+  site: datadoghq.com
+  timeout: 10 parsecs
+canaries:
+  - name: cart-api
+    namespace: cart
+    virtual_service: cart-api
+    stable: {host: cart-api, subset: stable}
+    canary: {host: cart-api, subset: canary}
+    steps: [5, 25, 10, 100]
+    colour: blue
+    metrics:
+      - name: errors
+        query: "sum:errors{{{scope}}}"
+        judge: threshold
+        max: 0.01
+  - name: cart-api
+    namespace: cart
+    virtual_service: cart-api
+    stable: {host: cart-api}
+    canary: {host: cart-api, subset: canary}
+    steps: [50, 100]
+    metrics: []
+YAML
+rc=0
+"$CANARYD" --check-config --config "$E2E/bad.yaml" 2>"$E2E/err" >/dev/null || rc=$?
+[ $rc = 2 ] || fail "exit $rc for an invalid config, expected 2"
+cat "$E2E/err"
+grep -q "^$E2E/bad.yaml:3:12: " "$E2E/err" || fail "bad duration not reported at 3:12"
+grep -q "^$E2E/bad.yaml:10:" "$E2E/err" || fail "steps not reported on line 10"
+grep -q "^$E2E/bad.yaml:11:5: " "$E2E/err" || fail "unknown key not reported at 11:5"
+grep -q "^$E2E/bad.yaml:17:" "$E2E/err" || fail "duplicate name not reported on line 17"
+n=$(grep -c "^$E2E/bad.yaml:[0-9]*:[0-9]*: " "$E2E/err")
+[ "$n" -ge 4 ] || fail "expected every problem, got $n lines"
+pass "every problem reported with line and column"
+
+rc=0; "$CANARYD" --check-config --config "$E2E/missing.yaml" 2>/dev/null || rc=$?
+[ $rc = 2 ] || fail "missing file: exit $rc, expected 2"
+rc=0; "$CANARYD" --bogus 2>/dev/null || rc=$?
+[ $rc = 2 ] || fail "unknown flag: exit $rc"
+"$CANARYD" --version | grep -q "^canaryd " || fail "--version"
+"$CANARYD" --help | grep -q -- "--check-config" || fail "--help"
+"$CANARYCTL" --version | grep -q "canaryctl" || fail "canaryctl --version"
+pass "flags"
