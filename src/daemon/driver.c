@@ -199,6 +199,12 @@ static void notify(struct canary *c, enum rollout_notify n)
 
 static void run_post_write_actions(struct canary *c)
 {
+        /* An analysis of a step we have left (promote, abort, pause, restart) is moot. */
+        const struct analysis *an = &c->analysis;
+        if (an->running && (c->state.phase != ROLLOUT_PROGRESSING || an->step != c->state.step ||
+                            an->window_start_usec != c->state.step_started_usec))
+                analysis_cancel(c);
+
         for (size_t i = 0; i < c->actions.n; i++) {
                 const struct rollout_action *a = &c->actions.items[i];
                 switch (a->kind) {
@@ -211,7 +217,9 @@ static void run_post_write_actions(struct canary *c)
                         arm_tick(c, a->at_usec);
                         break;
                 case ACT_QUERY:
-                        analysis_start(c, a->window_start_usec, a->window_end_usec);
+                        /* a verdict already waiting in the queue answers this tick */
+                        if (!queued(c, EV_ANALYSIS))
+                                analysis_start(c, a->window_start_usec, a->window_end_usec);
                         break;
                 case _ROLLOUT_ACTION_KIND_MAX:
                         break;

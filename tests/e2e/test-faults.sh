@@ -32,6 +32,7 @@ done
 grep -q "datadog query .* failed.*retrying" "$E2E/canaryd.log" || fail "datadog retry not logged"
 pass "transient Datadog errors retried"
 ctl abort search >/dev/null
+wait_phase search RolledBack 10
 
 # 3. Datadog down for good: inconclusive, then paused; weights held
 admin DELETE /faults >/dev/null

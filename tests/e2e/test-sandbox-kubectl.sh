@@ -65,6 +65,12 @@ contexts:
 current-context: sandbox
 EOF
 K=(kubectl --kubeconfig "$TMP/kubeconfig" --cache-dir "$TMP/cache" --request-timeout 10s)
+# The sandbox serves OpenAPI v3 only. kubectl before 1.27 (Debian 12 ships 1.20) validates edits
+# against protobuf OpenAPI v2, so those clients edit with --validate=false (WIRE.md §2.8).
+minor=$(kubectl version --client -o json 2>/dev/null |
+        python3 -c 'import json,sys; print(int("".join(c for c in json.load(sys.stdin)["clientVersion"]["minor"] if c.isdigit())))' 2>/dev/null || echo 99)
+EDIT_FLAGS=()
+[ "$minor" -lt 27 ] && EDIT_FLAGS=(--validate=false)
 
 # get (table output)
 "${K[@]}" get virtualservice -n shop >"$TMP/get.txt" 2>"$TMP/get.err" || fail "kubectl get: $(cat "$TMP/get.err")"
@@ -95,7 +101,7 @@ ok "kubectl get -o yaml, -o json (v1beta1), get deployments"
 # edit with a non-interactive editor: canary 20%, stable 80%
 RV0=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["metadata"]["resourceVersion"])' "$TMP/search.json")
 KUBE_EDITOR="sed -i -e 's/weight: 100\$/weight: 80/' -e 's/weight: 0\$/weight: 20/'" \
-        "${K[@]}" edit vs search >"$TMP/edit.out" 2>&1 || fail "kubectl edit: $(cat "$TMP/edit.out")"
+        "${K[@]}" edit "${EDIT_FLAGS[@]}" vs search >"$TMP/edit.out" 2>&1 || fail "kubectl edit: $(cat "$TMP/edit.out")"
 grep -q 'virtualservice.networking.istio.io/search edited' "$TMP/edit.out" || fail "edit output: $(cat "$TMP/edit.out")"
 curl -sS -f "$ADMIN/kube/object?ns=shop&name=search" >"$TMP/after.json"
 python3 - "$TMP/search.json" "$TMP/after.json" "$RV0" <<'EOF' || fail "after edit: $(cat "$TMP/after.json")"

@@ -8,6 +8,8 @@
 #     $CREDENTIALS_DIRECTORY, NOTIFY_SOCKET (READY/STATUS/WATCHDOG/RELOADING/STOPPING), SIGHUP
 #     reload (bad file refused), SIGTERM exit 0, inherited socket path left alone.
 # Exits non-zero on any failure; "SKIP" and 0 only when bash tools it needs are absent.
+# ok() never fails, so `A && ok || fail` is an if; '$MAINPID' is meant literally.
+# shellcheck disable=SC2015,SC2016
 set -euo pipefail
 
 SRC=${CANARYD_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
@@ -185,6 +187,26 @@ else
 	echo "note: systemd-analyze not installed; static checks only"
 fi
 
+# sysusers and tmpfiles snippets apply cleanly to an empty root (tmpfiles chowns: root only).
+if [ -f "$UNITS/canaryd.sysusers" ] && command -v systemd-sysusers >/dev/null; then
+	mkdir -p "$T/root/etc"
+	if out=$(systemd-sysusers --root="$T/root" "$UNITS/canaryd.sysusers" 2>&1) &&
+		grep -q '^canaryd:' "$T/root/etc/passwd" && grep -q '^canaryd:' "$T/root/etc/group"; then
+		ok "canaryd.sysusers creates user and group canaryd"
+	else
+		fail "systemd-sysusers: $out"
+	fi
+	if [ -f "$UNITS/canaryd.tmpfiles" ] && [ "$(id -u)" = 0 ] &&
+		command -v systemd-tmpfiles >/dev/null; then
+		if out=$(systemd-tmpfiles --root="$T/root" --create "$UNITS/canaryd.tmpfiles" 2>&1) &&
+			[ "$(stat -c %a "$T/root/etc/canaryd/credentials")" = 700 ]; then
+			ok "canaryd.tmpfiles creates /etc/canaryd/credentials 0700"
+		else
+			fail "systemd-tmpfiles: $out"
+		fi
+	fi
+fi
+
 # ---------------------------------------------------------------- 3. the contract at run time
 if [ ! -x "$CANARYD" ] || [ ! -x "$CANARYCTL" ]; then
 	echo "note: no build in $BUILD; run-time checks skipped"
@@ -242,7 +264,7 @@ else
 		-E WATCHDOG_USEC=400000 -E ASAN_OPTIONS \
 		"$CANARYD" --config "$T/canaryd.yaml" 2>"$T/daemon.log" &
 	DPID=$!
-	PIDS+=($DPID)
+	PIDS+=("$DPID")
 	for _ in $(seq 100); do [ -S "$T/control.sock" ] && break; sleep 0.05; done
 
 	# The first connection starts the daemon (like canaryd.socket) and is answered.

@@ -21,6 +21,7 @@ import os
 import random
 import re
 import signal
+import ssl
 import socket
 import sys
 import threading
@@ -2227,6 +2228,8 @@ def main(argv=None):
     for svc in ("datadog", "kube", "slack", "admin"):
         ap.add_argument("--%s-port" % svc, type=int, default=0, help="0 = any free port")
     ap.add_argument("--log", help="request log file (default: stderr)")
+    ap.add_argument("--kube-tls-cert", help="serve the Kubernetes API over https with this PEM")
+    ap.add_argument("--kube-tls-key", help="private key for --kube-tls-cert")
     args = ap.parse_args(argv)
 
     try:
@@ -2245,6 +2248,12 @@ def main(argv=None):
     except OSError as e:
         print("sandbox: cannot listen: %s" % e, file=sys.stderr)
         return 1
+    if args.kube_tls_cert:
+        # The handshake runs in the handler thread, on the first read, not in accept().
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(args.kube_tls_cert, args.kube_tls_key)
+        servers["kube"].socket = ctx.wrap_socket(servers["kube"].socket, server_side=True,
+                                                 do_handshake_on_connect=False)
     sb.ports = {svc: s.server_address[1] for svc, s in servers.items()}
     threads = []
     for svc, s in servers.items():
