@@ -59,20 +59,25 @@ for t in "${targets[@]}"; do
 	seeds="tests/fuzz/corpus/$t"
 	[ -x "$bin" ] || { echo "no such target: $t" >&2; exit 2; }
 	mkdir -p "$tmp/$t/new" "$tmp/$t/crashes"
-	[ -d "$seeds" ] || { echo "warning: $seeds missing: fuzzing from nothing" >&2; seeds=""; }
+	dirs=("$tmp/$t/new")
+	if [ -d "$seeds" ]; then
+		dirs+=("$seeds")
+	else
+		echo "warning: $seeds missing: fuzzing from nothing" >&2
+	fi
 	log="$tmp/$t/log"
 	echo "== $t"
 	rc=0
 	"$bin" -max_total_time="$secs" -print_final_stats=1 -timeout=10 -rss_limit_mb=2048 \
-		-artifact_prefix="$tmp/$t/crashes/" "$tmp/$t/new" $seeds >"$log" 2>&1 || rc=$?
+		-artifact_prefix="$tmp/$t/crashes/" "${dirs[@]}" >"$log" 2>&1 || rc=$?
 
 	execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
 	rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
 	added=$(sed -n 's/^stat::new_units_added: *//p' "$log" | tail -1)
 	took=$(sed -n 's/^Done [0-9]* runs in \([0-9]*\) second.*/\1/p' "$log" | tail -1)
 	cov0=$(sed -n 's/.*INITED cov: \([0-9]*\) ft: \([0-9]*\).*/\1/p' "$log" | head -1)
-	cov1=$(grep -oE 'cov: [0-9]+' "$log" | tail -1 | cut -d' ' -f2)
-	ft1=$(grep -oE 'ft: [0-9]+' "$log" | tail -1 | cut -d' ' -f2)
+	cov1=$(grep -oE 'cov: [0-9]+' "$log" | tail -1 | cut -d' ' -f2 || true)
+	ft1=$(grep -oE 'ft: [0-9]+' "$log" | tail -1 | cut -d' ' -f2 || true)
 	ncrash=$(find "$tmp/$t/crashes" -type f | wc -l)
 	line=$(printf '%-14s execs %-9s exec/s %-7s secs %-4s cov %s->%s ft %s new-inputs %s crashes %s' \
 		"$t" "${execs:-?}" "${rate:-?}" "${took:-?}" "${cov0:-?}" "${cov1:-?}" "${ft1:-?}" \
@@ -80,7 +85,7 @@ for t in "${targets[@]}"; do
 	if [ "$rc" != 0 ] || [ "$ncrash" != 0 ]; then
 		crashed=1
 		line+="  CRASH (exit $rc): $(find "$tmp/$t/crashes" -type f | head -3 | tr '\n' ' ')"
-		grep -E "ERROR: |runtime error|SUMMARY" "$log" | head -3 || true
+		grep -E "ERROR: |runtime error|invariant violated|SUMMARY" "$log" | head -3 || true
 		echo "   log: $log"
 	fi
 	echo "$line"

@@ -253,18 +253,21 @@ static void add_runbook(cJSON *blocks, const char *url)
         char *t;
 
         buf_puts(&b, ":book: *Runbook:* ");
-        if (strncmp(url, "https://", 8) == 0 || strncmp(url, "http://", 7) == 0) {
-                /* <url|label>: a '|' would end the URL early. */
+        /* A link only for a URL that stays well inside a section's 3000 characters once
+         * escaped; anything longer is shown (truncated) as text rather than lose the message. */
+        if ((strncmp(url, "https://", 8) == 0 || strncmp(url, "http://", 7) == 0) &&
+            strlen(url) <= 900) {
+                /* <url|label>: '|', '<', '>' and controls would break the link; other bytes,
+                 * UTF-8 included, go through as they are (& escaped as Slack requires). */
                 buf_puts(&b, "<");
                 for (const char *p = url; *p; p++) {
-                        if (*p == '|')
-                                buf_puts(&b, "%7C");
-                        else if ((unsigned char)*p <= 0x20)
-                                buf_printf(&b, "%%%02X", (unsigned char)*p);
-                        else {
-                                char one[2] = {*p, 0};
-                                put_text(&b, one, 2, true);
-                        }
+                        unsigned char ch = (unsigned char)*p;
+                        if (ch <= 0x20 || ch == 0x7f || ch == '|' || ch == '<' || ch == '>')
+                                buf_printf(&b, "%%%02X", ch);
+                        else if (ch == '&')
+                                buf_puts(&b, "&amp;");
+                        else
+                                buf_append(&b, p, 1);
                 }
                 buf_puts(&b, "|");
                 put_text(&b, url, 200, true);

@@ -295,9 +295,15 @@ void rollout_step(const struct rollout_spec *spec, struct rollout_state *s,
         case EV_DRIFT:
                 if (!running(s) || ev->observed_weight == s->weight)
                         return;
-                snprintf(reason, sizeof(reason),
-                         "weights changed outside canaryd: canary at %u%%, expected %u%%",
-                         ev->observed_weight, s->weight);
+                if (ev->observed_weight > 100)
+                        snprintf(reason, sizeof(reason),
+                                 "weights changed outside canaryd: the routes disagree, "
+                                 "expected canary %u%% on each",
+                                 s->weight);
+                else
+                        snprintf(reason, sizeof(reason),
+                                 "weights changed outside canaryd: canary at %u%%, expected %u%%",
+                                 ev->observed_weight, s->weight);
                 touch(s, ev, reason, now);
                 s->phase = ROLLOUT_PAUSED;
                 emit_write(out, s, false);

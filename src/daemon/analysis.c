@@ -127,6 +127,8 @@ static void finish(struct canary *c)
         c->last = (struct last_analysis){
             .valid = true,
             .at_usec = now_realtime_usec(),
+            .window_start_usec = a->window_start_usec,
+            .window_end_usec = a->window_end_usec,
             .result = result,
             .reports = reports,
             .n = cfg->n_metrics,

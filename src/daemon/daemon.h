@@ -53,6 +53,7 @@ struct analysis {
 struct last_analysis {
         bool valid;
         usec_t at_usec;
+        usec_t window_start_usec, window_end_usec;
         enum analysis_result result;
         struct metric_report *reports; /* owned, n_metrics */
         size_t n;

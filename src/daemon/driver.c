@@ -191,8 +191,11 @@ static void notify(struct canary *c, enum rollout_notify n)
         if (!d->slack)
                 return;
         char *payload = slack_render(&notice, d->config->slack.channel);
-        char *key = xasprintf("%s/%s/%s/%u/%u", c->cfg->name, c->state.revision, event,
-                              c->state.step, c->state.analyses);
+        /* canary, revision, event, step, plus the rollout's start time and analysis count, so
+         * that a retry of the same revision is announced again */
+        char *key =
+            xasprintf("%s/%s/%s/%u/%llu/%u", c->cfg->name, c->state.revision, event, c->state.step,
+                      (unsigned long long)c->state.started_usec, c->state.analyses);
         slack_enqueue(d->slack, payload, key);
         free(key);
 }
@@ -347,6 +350,7 @@ static void on_put(const struct kube_result *res, void *userdata)
         }
         c->kube_failures = 0;
         c->state = c->proposed;
+        status_notify(c->d); /* the cluster now says so */
         if (c->d->stopping) {
                 /* the write landed: state is durable; skip read-back and side effects */
                 cycle_end(c);
@@ -462,6 +466,7 @@ static void on_get(const struct kube_result *res, void *userdata)
         if (!view.state_json)
                 s.weight = view.canary_weight;
         c->kube_failures = 0;
+        set_error(c, NULL); /* the cluster answered and we can read it */
         c->state = s;
         c->loaded = true;
         decide(c, &view, res->body, res->body_len);

@@ -64,6 +64,21 @@ static char *config_relative(const struct daemon *d, const char *path)
         return p;
 }
 
+/* The kubeconfig may be a credential (LoadCredential=kubeconfig:..., so that it can stay
+ * root-only): a relative name that exists in $CREDENTIALS_DIRECTORY is taken from there, any
+ * other relative name from the config file's directory. Caller owns the result (NULL: none). */
+static char *kubeconfig_path(const struct daemon *d, const char *path)
+{
+        const char *creds = getenv("CREDENTIALS_DIRECTORY");
+        if (path && path[0] != '/' && creds && *creds) {
+                char *p = xasprintf("%s/%s", creds, path);
+                if (access(p, F_OK) == 0)
+                        return p;
+                free(p);
+        }
+        return config_relative(d, path);
+}
+
 /* Secrets come from files; a relative path is resolved against $CREDENTIALS_DIRECTORY
  * (systemd LoadCredential=), else against the config file's directory. The value is trimmed of
  * surrounding whitespace. Returns NULL (and logs the path, never the content) on failure. */
@@ -166,7 +181,7 @@ static int clients_new(struct daemon *d, const struct config *cfg)
                 goto out;
         }
 
-        kubeconfig = config_relative(d, cfg->kubernetes.kubeconfig);
+        kubeconfig = kubeconfig_path(d, cfg->kubernetes.kubeconfig);
         r = kube_client_new(d->http, kubeconfig, cfg->kubernetes.context,
                             (long)(cfg->datadog.timeout_usec / USEC_PER_MSEC), &d->kube, &err);
         if (r < 0) {
@@ -176,7 +191,8 @@ static int clients_new(struct daemon *d, const struct config *cfg)
 
         if (cfg->slack.webhook_url_file || cfg->slack.token_file) {
                 r = -EINVAL;
-                if (cfg->slack.webhook_url_file &&
+                /* with both, the bot token is used and the webhook file is not read */
+                if (cfg->slack.webhook_url_file && !cfg->slack.token_file &&
                     !(webhook = read_secret(d, cfg->slack.webhook_url_file, "Slack webhook URL")))
                         goto out;
                 if (cfg->slack.token_file &&

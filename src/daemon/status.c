@@ -74,6 +74,11 @@ static cJSON *canary_json(const struct canary *c)
         cJSON *la = cJSON_AddObjectToObject(o, "last_analysis");
         cJSON_AddStringToObject(la, "at", format_rfc3339(c->last.at_usec, t, sizeof(t)));
         cJSON_AddStringToObject(la, "result", analysis_result_to_string(c->last.result));
+        cJSON *window = cJSON_AddObjectToObject(la, "window");
+        cJSON_AddStringToObject(window, "start",
+                                format_rfc3339(c->last.window_start_usec, t, sizeof(t)));
+        cJSON_AddStringToObject(window, "end",
+                                format_rfc3339(c->last.window_end_usec, t, sizeof(t)));
         cJSON *metrics = cJSON_AddArrayToObject(la, "metrics");
         for (size_t i = 0; i < c->last.n; i++) {
                 const struct metric_report *r = &c->last.reports[i];
@@ -109,7 +114,8 @@ char *status_json(const struct daemon *d, const char *name)
 void status_notify(struct daemon *d)
 {
         struct buf b = {0};
-        buf_printf(&b, "%zu %s:", d->n_canaries, d->n_canaries == 1 ? "canary" : "canaries");
+        buf_printf(&b, "%zu %s%s", d->n_canaries, d->n_canaries == 1 ? "canary" : "canaries",
+                   d->n_canaries ? ":" : "");
         for (size_t i = 0; i < d->n_canaries; i++) {
                 const struct canary *c = &d->canaries[i];
                 const char *phase = c->loaded ? rollout_phase_to_string(c->state.phase) : "unknown";

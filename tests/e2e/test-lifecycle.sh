@@ -26,6 +26,7 @@ ctl start checkout --revision v1 >/dev/null
 wait_phase checkout Promoted 40
 grep -q "STATUS=2 canaries:.*checkout 10% progressing" "$E2E/notify.log" ||
 	fail "no STATUS= line with the progressing canary: $(cat "$E2E/notify.log")"
+for _ in $(seq 50); do grep -q "STATUS=.*checkout promoted" "$E2E/notify.log" && break; sleep 0.1; done
 grep -q "STATUS=.*checkout promoted" "$E2E/notify.log" || fail "no STATUS= for promoted"
 grep -q "WATCHDOG=1" "$E2E/notify.log" || fail "no WATCHDOG=1 with WATCHDOG_USEC set"
 pass "READY=1, STATUS=, WATCHDOG=1"

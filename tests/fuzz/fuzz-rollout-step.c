@@ -17,6 +17,7 @@
  * and emits nothing; timers lie in the future and analysis windows are non-empty and past. */
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,10 +29,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define MAX_EVENTS 256
 #define START_USEC ((usec_t)1700000000 * USEC_PER_SEC)
 
+/* Aborts, which is what libFuzzer and the replay test catch, naming the broken invariant. */
 #define CHECK(cond)                                                                                \
         do {                                                                                       \
-                if (!(cond))                                                                       \
+                if (!(cond)) {                                                                     \
+                        fprintf(stderr, "%s:%d: invariant violated: %s\n", __FILE__, __LINE__,     \
+                                #cond);                                                            \
                         abort();                                                                   \
+                }                                                                                  \
         } while (0)
 
 struct reader {

@@ -16,6 +16,7 @@
 #include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,10 +26,14 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* Aborts, which is what libFuzzer and the replay test catch, naming the broken invariant. */
 #define CHECK(cond)                                                                                \
         do {                                                                                       \
-                if (!(cond))                                                                       \
+                if (!(cond)) {                                                                     \
+                        fprintf(stderr, "%s:%d: invariant violated: %s\n", __FILE__, __LINE__,     \
+                                #cond);                                                            \
                         abort();                                                                   \
+                }                                                                                  \
         } while (0)
 
 #define N_PIECES 9

@@ -5,6 +5,7 @@
  * known, weight 0..100, step <= n_steps, strings terminated), and state_to_json followed by
  * state_from_json gives back the identical struct, and the identical JSON. */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,10 +13,14 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* Aborts, which is what libFuzzer and the replay test catch, naming the broken invariant. */
 #define CHECK(cond)                                                                                \
         do {                                                                                       \
-                if (!(cond))                                                                       \
+                if (!(cond)) {                                                                     \
+                        fprintf(stderr, "%s:%d: invariant violated: %s\n", __FILE__, __LINE__,     \
+                                #cond);                                                            \
                         abort();                                                                   \
+                }                                                                                  \
         } while (0)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
