@@ -1,11 +1,16 @@
-/* Benchmark of mann_whitney() (src/core/mannwhitney.c): n = 100, 1000, 10000 values per arm of
- * latency-like data (log-normal-ish, rounded to 0.1 ms so there are ties, canary 3% slower).
- * Also 49 per arm without ties: the slowest exact-path case. Prints the median wall time of
- * repeated runs. Not built by CMake; see bench/README.md. */
+/* Benchmark of the full mann_whitney judge (src/core/mannwhitney.c: rank test, p-value,
+ * Hodges-Lehmann estimate and interval, effect size, classification) for n = m = 10^4, 10^5 and
+ * 10^6 values per arm of latency-like data (log-normal, canary 3% slower; once continuous, the
+ * hardest case for the selection, once rounded to 0.01 ms, with ties as real metrics have them),
+ * printing beside it, in the same run, the time of one qsort() of the pooled
+ * 2n values. Median of 5 runs each (--runs N to change). Also the largest exact-path case (49
+ * per arm, no ties). Not a test: built by CMake (target bench-mannwhitney) so that it keeps
+ * compiling, run by hand; see bench/README.md. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "canaryd/mannwhitney.h"
@@ -20,13 +25,11 @@ static double uniform(void)
         return ((double)(rng_state >> 11) + 0.5) / 9007199254740992.0;
 }
 
-static int round_values = 1;
-
-static double latency_ms(double scale)
+static double latency_ms(double scale, int rounded)
 {
         double z = sqrt(-2 * log(uniform())) * cos(6.283185307179586 * uniform());
         double v = scale * 20 * exp(0.4 * z);
-        return round_values ? round(10 * v) / 10 : v;
+        return rounded ? round(100 * v) / 100 : v;
 }
 
 static double now_s(void)
@@ -42,46 +45,88 @@ static int cmp_double(const void *a, const void *b)
         return (x > y) - (x < y);
 }
 
-int main(void)
+static double median(double *t, int runs)
 {
-        /* 49 per arm without ties is R's largest exact-path case (null distribution by DP). */
-        static const size_t sizes[] = {49, 100, 1000, 10000};
-        const struct mw_params p = {
+        qsort(t, (size_t)runs, sizeof(double), cmp_double);
+        return t[runs / 2];
+}
+
+int main(int argc, char **argv)
+{
+        static const size_t sizes[] = {49, 10000, 10000, 100000, 100000, 1000000, 1000000};
+        int runs = 5;
+        struct mw_params p = {
             .confidence = 0.98,
             .direction = DIRECTION_INCREASE,
             .allowed_increase = 1.0,
             .allowed_decrease = 1.0,
+            .critical_increase = 1.0,
+            .critical_decrease = 1.0,
             .tolerance = 0.25,
             .min_samples = 10,
+            .effect_size = EFFECT_SIZE_MEAN_RATIO,
         };
 
-        printf("%8s %6s %12s %12s %10s %s\n", "n/arm", "runs", "median_ms", "min_ms", "p_value",
-               "class");
+        if (argc == 3 && strcmp(argv[1], "--runs") == 0)
+                runs = atoi(argv[2]);
+        if (runs < 1 || runs > 1000) {
+                fprintf(stderr, "usage: bench-mannwhitney [--runs N]\n");
+                return 2;
+        }
+        printf("median of %d runs; judge = mann_whitney() (test + estimate + interval + effect "
+               "size), qsort = one qsort() of the pooled 2n doubles\n",
+               runs);
+        printf("%9s %6s %5s %10s %10s %7s %9s %10s %s\n", "n=m", "path", "ties", "judge_ms",
+               "qsort_ms", "ratio", "cles_ms", "p_value", "class");
         for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
                 size_t n = sizes[s];
-                round_values = n != 49;
-                int runs = n >= 10000 ? 21 : 101;
+                int rounded = n != 49 && sizes[s - 1] == n; /* each size twice: then with ties */
                 double *c = malloc(n * sizeof(double)), *b = malloc(n * sizeof(double));
-                double *t = malloc((size_t)runs * sizeof(double));
+                double *pool = malloc(2 * n * sizeof(double));
+                double *tj = malloc((size_t)runs * sizeof(double));
+                double *tc = malloc((size_t)runs * sizeof(double));
+                double *tq = malloc((size_t)runs * sizeof(double));
                 struct mw_result r = {0};
-                if (!c || !b || !t)
+                if (!c || !b || !pool || !tj || !tc || !tq)
                         return 1;
                 for (size_t i = 0; i < n; i++) {
-                        b[i] = latency_ms(1.0);
-                        c[i] = latency_ms(1.03);
+                        b[i] = latency_ms(1.0, rounded);
+                        c[i] = latency_ms(1.03, rounded);
                 }
                 for (int k = 0; k < runs; k++) {
                         double t0 = now_s();
+                        p.effect_size = EFFECT_SIZE_MEAN_RATIO;
+                        p.allowed_increase = p.critical_increase = 1.0;
+                        p.allowed_decrease = p.critical_decrease = 1.0;
                         if (mann_whitney(c, n, b, n, &p, &r) < 0)
                                 return 1;
-                        t[k] = now_s() - t0;
+                        tj[k] = now_s() - t0;
+
+                        t0 = now_s();
+                        p.effect_size = EFFECT_SIZE_CLES; /* Kayenta's cles bounds */
+                        p.allowed_increase = p.critical_increase = 0.5;
+                        p.allowed_decrease = p.critical_decrease = 0.5;
+                        struct mw_result rc;
+                        if (mann_whitney(c, n, b, n, &p, &rc) < 0)
+                                return 1;
+                        tc[k] = now_s() - t0;
+
+                        memcpy(pool, c, n * sizeof(double));
+                        memcpy(pool + n, b, n * sizeof(double));
+                        t0 = now_s();
+                        qsort(pool, 2 * n, sizeof(double), cmp_double);
+                        tq[k] = now_s() - t0;
                 }
-                qsort(t, (size_t)runs, sizeof(double), cmp_double);
-                printf("%8zu %6d %12.3f %12.3f %10.3g %s\n", n, runs, t[runs / 2] * 1e3, t[0] * 1e3,
-                       r.p_value, mw_class_to_string(r.classification));
+                double mj = median(tj, runs), mq = median(tq, runs), mc = median(tc, runs);
+                printf("%9zu %6s %5s %10.3f %10.3f %7.2f %9.3f %10.3g %s\n", n,
+                       r.exact ? "exact" : "normal", rounded ? "yes" : "no", mj * 1e3, mq * 1e3,
+                       mj / mq, mc * 1e3, r.p_value, mw_class_to_string(r.classification));
                 free(c);
                 free(b);
-                free(t);
+                free(pool);
+                free(tj);
+                free(tc);
+                free(tq);
         }
         return 0;
 }

@@ -2,7 +2,8 @@
 # Installs the Debian packages canaryd needs to build, test and run its demo, if any are
 # missing. Run as root on Debian 12 (it calls apt-get); does nothing when all are present.
 #   scripts/deps.sh          build + demo dependencies
-#   scripts/deps.sh --test   also the test tools (cmocka, clang's sanitizer runtime, kubectl)
+#   scripts/deps.sh --test   also the test tools (cmocka, clang's sanitizer runtime, kubectl,
+#                            systemd-analyze, dpkg-dev, groff)
 set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config libcurl4-openssl-dev libcjson-dev libyaml-dev
@@ -11,6 +12,9 @@ if [ "${1:-}" = --test ]; then
 	pkgs+=(libcmocka-dev clang libclang-rt-14-dev clang-format openssl)
 	# stock kubectl for the Kubernetes emulation test; Debian ships it as kubernetes-client
 	command -v kubectl >/dev/null 2>&1 || pkgs+=(kubernetes-client)
+	# unit checks (systemd-analyze, sysusers, tmpfiles, socket-activate), the .deb (cpack needs
+	# dpkg-shlibdeps from dpkg-dev), man page lint (groff)
+	pkgs+=(systemd dpkg-dev groff-base gzip)
 fi
 
 missing=()

@@ -28,7 +28,22 @@ enum reducer {
 };
 enum direction { DIRECTION_INCREASE, DIRECTION_DECREASE, DIRECTION_EITHER, _DIRECTION_MAX };
 enum on_no_data { NO_DATA_INCONCLUSIVE, NO_DATA_FAIL, NO_DATA_PASS, _NO_DATA_MAX };
+/* Kayenta's per-arm preprocessing and effect size (names: include/canaryd/preprocess.h and
+ * include/canaryd/mannwhitney.h). */
+enum nan_strategy { NAN_STRATEGY_REMOVE, NAN_STRATEGY_REPLACE, _NAN_STRATEGY_MAX };
+enum outlier_strategy { OUTLIERS_KEEP, OUTLIERS_REMOVE, _OUTLIERS_MAX };
+enum effect_size { EFFECT_SIZE_MEAN_RATIO, EFFECT_SIZE_CLES, _EFFECT_SIZE_MAX };
 enum datadog_api { DATADOG_API_V1, DATADOG_API_V2 };
+/* How several series answering one query (a `by {tag}` query) become one list of values. */
+enum combine {
+        COMBINE_NONE, /* several series are an error naming the query (the default) */
+        COMBINE_SUM,  /* point by point over equal timestamps */
+        COMBINE_AVG,
+        COMBINE_MIN,
+        COMBINE_MAX,
+        COMBINE_POOL, /* every point of every series, as separate samples */
+        _COMBINE_MAX
+};
 
 /* Names as written in YAML and shown in status output; NULL for out-of-range values. */
 const char *judge_kind_to_string(enum judge_kind k);
@@ -36,6 +51,7 @@ const char *reducer_to_string(enum reducer r);
 const char *direction_to_string(enum direction d);
 const char *on_no_data_to_string(enum on_no_data o);
 const char *datadog_api_to_string(enum datadog_api a); /* "v1" | "v2" */
+const char *combine_to_string(enum combine c);
 
 struct metric_config {
         char *name;
@@ -53,6 +69,15 @@ struct metric_config {
         double tolerance;           /* default 0.25 */
         unsigned min_samples;       /* default 10 for mann_whitney, 1 otherwise */
         enum on_no_data on_no_data; /* default inconclusive */
+        enum combine combine;       /* default none: several series are an error */
+
+        /* Kayenta's preprocessing (any judge) and effect size (mann_whitney). */
+        enum nan_strategy nan_strategy; /* default remove (replace: NaN -> 0) */
+        enum outlier_strategy outliers; /* default keep */
+        double outlier_factor;          /* IQR multiplier of the outlier fences, default 3.0 */
+        enum effect_size effect_size;   /* mann_whitney: default mean_ratio */
+        double critical_increase;       /* critical High needs effect >= this (= allowed_*) */
+        double critical_decrease;       /* critical Low needs effect <= this (= allowed_*) */
 };
 
 struct destination_config {
@@ -102,17 +127,24 @@ struct config {
         struct {
                 char *kubeconfig; /* NULL: in-cluster service account */
                 char *context;
+                /* "v1", "v1beta1", "v1alpha3"; NULL ("auto", the default): discovery */
+                char *virtual_service_version;
         } kubernetes;
         struct {
                 char *webhook_url_file;
                 char *token_file;
                 char *channel;
                 char *url; /* base URL override */
+                /* token mode: events of a severity also go to this channel (NULL: not) */
+                char *channel_info, *channel_warn, *channel_error;
+                char *mention; /* "<!subteam^ID>", "<!here>", "<@U...>": put on error events */
         } slack;
         struct {
                 char *socket; /* default /run/canaryd/control.sock */
+                char *group;  /* group name or number owning the socket; NULL: the daemon's */
         } control;
-        char *state_dir; /* default /var/lib/canaryd */
+        char *state_dir;           /* default /var/lib/canaryd */
+        unsigned journal_max_size; /* bytes; the decision journal rotates beyond (default 1 MiB) */
         struct {
                 bool enabled; /* true when the ha mapping is present (unless enabled: false) */
                 char *namespace_;

@@ -1,7 +1,9 @@
-/* Datadog metrics: the v1 query response codec (pure, src/codec/datadog-json.c) and the client
- * (src/io/datadog.c) that runs GET /api/v1/query on the event loop. WIRE.md §1. */
+/* Datadog metrics: the response codecs for GET /api/v1/query and POST /api/v2/query/timeseries
+ * (pure, src/codec/datadog-json.c) and the client (src/io/datadog.c) that runs one request for a
+ * batch of queries on the event loop, plus GET /api/v1/validate. WIRE.md §1; docs/datadog.md. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -10,44 +12,89 @@
 
 struct http_client;
 
-/* Points of every series in a response, pooled in series order. A JSON null value is NAN. */
-struct datadog_points {
+/* Caps on what one response may hold (the body itself is capped at 8 MiB by http.c). */
+#define DATADOG_MAX_SERIES 4096
+#define DATADOG_MAX_POINTS (2u * 1024 * 1024) /* over all series */
+
+/* Request size limits: a batch of queries is split into several requests only when one
+ * request would exceed them (docs/datadog.md, "Query economy"). */
+#define DATADOG_V1_URL_MAX  8000         /* bytes of the whole GET URL */
+#define DATADOG_V2_BODY_MAX (256 * 1024) /* bytes of the POST body */
+#define DATADOG_MAX_QUERIES 1024         /* per request, either API */
+
+/* One series of a response. timestamps_ms are finite; a JSON null value is NAN (missing). */
+struct datadog_series {
+        size_t query_index; /* index of the query in the request */
+        char *tags;         /* owned: tag_set (v1) / group_tags (v2) joined with ",", or "" */
         double *timestamps_ms;
         double *values;
         size_t n;
+};
+
+struct datadog_response {
+        struct datadog_series *series; /* owned */
         size_t n_series;
 };
-void datadog_points_free(struct datadog_points *p);
+void datadog_response_free(struct datadog_response *r); /* NULL-safe, leaves it zeroed */
 
-/* Parses a 200 body of GET /api/v1/query. Returns 0, or -EBADMSG with *ret_error (owned) saying
- * what is wrong (not JSON, status != "ok", malformed pointlist). */
-int datadog_parse_query(const char *body, size_t len, struct datadog_points *ret, char **ret_error);
+/* Parse a 200 body of GET /api/v1/query (datadog_parse_v1) or of POST /api/v2/query/timeseries
+ * (datadog_parse_v2) for a request of n_queries queries. Every series must name a query_index
+ * below n_queries (v1 may omit it only when n_queries is 1). Returns 0, or -EBADMSG with
+ * *ret_error (owned) saying what is wrong and where. */
+int datadog_parse_v1(const char *body, size_t len, size_t n_queries, struct datadog_response *ret,
+                     char **ret_error);
+int datadog_parse_v2(const char *body, size_t len, size_t n_queries, struct datadog_response *ret,
+                     char **ret_error);
 
-/* Joins the strings of an error body {"errors":[...]} with "; ". Returns NULL when the body
- * has no such array (empty, HTML, ...). Caller owns the result. */
+/* The values of query q with timestamps in [from_ms, to_ms]; a null point stays NAN (missing
+ * data, never 0: the judge drops it, or applies the metric's nan_strategy); combine is as in
+ * config.h, and combining skips NANs (a timestamp where every series is null stays NAN). No series:
+ * 0 values (no data). Several series and COMBINE_NONE: -ENOTUNIQ and *ret_error names how many and
+ * their tags. *ret_values is owned (never NULL on 0). */
+int datadog_select(const struct datadog_response *r, size_t q, enum combine combine, double from_ms,
+                   double to_ms, double **ret_values, size_t *ret_n, char **ret_error);
+
+/* Joins the strings of an error body {"errors":[...]} (or a v2 top-level "errors" string) with
+ * "; ". Returns NULL when the body has no such field (empty, HTML, ...). Caller owns it. */
 char *datadog_parse_errors(const char *body, size_t len);
 
 /* Base URL for a site: "https://api.datadoghq.com", "https://api.datadoghq.eu", ...
  * Caller owns the result; NULL for an unknown site. */
 char *datadog_site_url(const char *site);
 
+/* Builds the v2 request body for the queries (named q0, q1, ...). Caller owns it. */
+char *datadog_v2_request_body(const char *const *queries, size_t n, int64_t from_ms, int64_t to_ms);
+
+/* Bytes one query adds to a request: its encoded length plus separators (v1: in the URL;
+ * v2: in the body). The fixed part is datadog_request_overhead(). */
+size_t datadog_query_cost(enum datadog_api api, const char *query);
+size_t datadog_request_overhead(enum datadog_api api, const char *base_url);
+size_t datadog_request_limit(enum datadog_api api);
+
 struct datadog_settings {
         const char *base_url; /* no trailing slash needed */
         const char *api_key;  /* secret: never logged */
         const char *app_key;  /* secret: never logged */
+        enum datadog_api api;
         long timeout_ms;
 };
 
+/* X-RateLimit-* of a response, names matched case-insensitively; -1 when absent. */
+struct datadog_ratelimit {
+        long limit, period, remaining, reset;
+        char name[64]; /* "" when absent */
+};
+
 struct datadog_result {
-        /* 0: points valid. Else: -EAGAIN rate limited or 5xx (retry after retry_after_usec),
-         * -EACCES 401/403, -EINVAL 400 (bad query), -EBADMSG malformed body, or a transport
-         * errno from http.h. */
+        /* 0: response valid. Else: -EAGAIN rate limited (status 429, wait retry_after_usec) or
+         * 5xx, -EACCES 401/403, -EINVAL 400 (bad query), -EBADMSG malformed body, -EPROTO
+         * another status, or a transport errno from http.h (status 0). */
         int error;
         long status;
-        struct datadog_points points; /* borrowed for the call */
-        const char *message;          /* borrowed; human text for errors, never a secret */
-        usec_t retry_after_usec;      /* from X-RateLimit-Reset, when rate limited */
-        long ratelimit_remaining;     /* -1 when absent */
+        struct datadog_response response; /* borrowed for the call */
+        const char *message;              /* borrowed; human text for errors, never a secret */
+        usec_t retry_after_usec;          /* 429: X-RateLimit-Reset, else -Period, else 10 s */
+        struct datadog_ratelimit ratelimit;
 };
 
 typedef void datadog_done_fn(const struct datadog_result *res, void *userdata);
@@ -56,7 +103,14 @@ struct datadog_client;
 int datadog_client_new(struct http_client *http, const struct datadog_settings *s,
                        struct datadog_client **ret);
 struct datadog_client *datadog_client_free(struct datadog_client *d); /* NULL-safe */
+enum datadog_api datadog_client_api(const struct datadog_client *d);
+const char *datadog_client_base_url(const struct datadog_client *d);
 
-/* Queries [from_s, to_s] (epoch seconds). done is called exactly once on 0. */
-int datadog_query(struct datadog_client *d, const char *query, int64_t from_s, int64_t to_s,
-                  datadog_done_fn *done, void *userdata);
+/* Runs the n queries in ONE request over [from_s, to_s] (epoch seconds): v1 joins them with
+ * commas, v2 sends them as named queries. The response's series carry the query's index.
+ * done is called exactly once, later, when this returns 0. */
+int datadog_query_batch(struct datadog_client *d, const char *const *queries, size_t n,
+                        int64_t from_s, int64_t to_s, datadog_done_fn *done, void *userdata);
+
+/* GET /api/v1/validate: error 0 when the API key is valid, -EACCES when it is refused. */
+int datadog_validate(struct datadog_client *d, datadog_done_fn *done, void *userdata);

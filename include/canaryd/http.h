@@ -34,17 +34,28 @@ const char *http_response_header(const struct http_response *r, const char *name
 typedef void http_done_fn(int error, const struct http_response *resp, const char *errmsg,
                           void *userdata);
 
+/* Streaming (opts.on_data): receives the body of a 2xx response piece by piece as it arrives,
+ * from the event loop (never from inside curl), in order, before the request's done callback.
+ * data is borrowed for the call. The body of any other status is buffered as usual and handed
+ * to done. The callback may submit requests and cancel any request, this one included; it must
+ * not free the client. */
+typedef void http_data_fn(const char *data, size_t len, void *userdata);
+
 struct http_request_opts {
         const char *method;         /* "GET", "PUT", "POST", "PATCH", "DELETE"; NULL = GET */
         const char *url;            /* required */
         const char *const *headers; /* NULL-terminated "Name: value" strings, or NULL */
         const char *body;           /* copied; NULL = none */
         size_t body_len;
-        long timeout_ms;              /* whole transfer; 0 = 10000 */
-        long connect_timeout_ms;      /* 0 = min(timeout, 5000) */
-        size_t max_body;              /* 0 = 8 MiB */
-        const char *ca_file;          /* PEM bundle for https, or NULL for the system store */
-        const char *ca_pem;           /* in-memory PEM (kubeconfig *-data), or NULL */
+        long timeout_ms;         /* whole transfer; 0 = 10000 (streaming: 0 = none) */
+        long connect_timeout_ms; /* 0 = min(timeout, 5000) */
+        size_t max_body; /* 0 = 8 MiB; streaming: cap on the bytes received but not delivered */
+        http_data_fn *on_data; /* NULL: buffer the body; else stream it (a watch). A streaming
+                                  request also gets TCP keep-alive probes. */
+        long idle_timeout_ms;  /* > 0: fail with -ETIMEDOUT when fewer bytes than its seconds
+                                  arrive over that many seconds (curl's low-speed limit) */
+        const char *ca_file;   /* PEM bundle for https, or NULL for the system store */
+        const char *ca_pem;    /* in-memory PEM (kubeconfig *-data), or NULL */
         const char *client_cert_file; /* optional mTLS */
         const char *client_key_file;
         const char *client_cert_pem; /* in-memory PEM alternatives (kubeconfig *-data) */
@@ -65,6 +76,15 @@ struct http_client *http_client_free(struct http_client *c);
  * once, later, from the loop) or a negative errno (done is never called). */
 int http_submit(struct http_client *c, const struct http_request_opts *opts, http_done_fn *done,
                 void *userdata);
+
+/* http_submit that also returns the request's handle in *ret (may be NULL), for http_cancel.
+ * The handle is valid until done starts running. */
+int http_submit_handle(struct http_client *c, const struct http_request_opts *opts,
+                       http_done_fn *done, void *userdata, struct http_request **ret);
+/* Stops a request: its transfer is dropped and neither done nor on_data runs afterwards. May be
+ * called from any callback, including the request's own on_data, but not with a handle whose
+ * done has started. NULL-safe. */
+void http_cancel(struct http_client *c, struct http_request *req);
 
 /* Number of requests in flight (for graceful shutdown). */
 size_t http_client_in_flight(const struct http_client *c);

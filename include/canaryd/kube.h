@@ -1,10 +1,28 @@
-/* Kubernetes API client (src/io/kube.c): kubeconfig or in-cluster credentials, GET and PUT of
- * objects by path, errors decoded from Status bodies. WIRE.md §2. */
+/* Kubernetes API client (src/io/kube.c): kubeconfig or in-cluster credentials (token, tokenFile,
+ * client certificates, exec credential plugins), GET/PUT/POST of objects by path, errors decoded
+ * from Status bodies, the VirtualService API version by discovery, and watches
+ * (src/io/kube-watch.c). WIRE.md §2. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 
+#include <systemd/sd-event.h>
+
+#include "canaryd/util.h"
+
 struct http_client;
+
+/* users[].user.exec of a kubeconfig (WIRE.md §2.7). Every member is owned. */
+struct kube_exec_config {
+        char *api_version;  /* client.authentication.k8s.io/v1 or .../v1beta1 */
+        char *command;      /* resolved against the kubeconfig's directory when it has a '/' */
+        char **args;        /* NULL-terminated (possibly empty) */
+        char **env;         /* NULL-terminated "NAME=value" strings, added to our environment */
+        char *install_hint; /* or NULL; shown when the command cannot be run */
+        bool provide_cluster_info;
+        char *cluster_config_json; /* the cluster's client.authentication.k8s.io/exec extension */
+};
 
 /* Parsed kubeconfig, for the chosen context (src/codec/kubeconfig.c, pure). */
 struct kube_credentials {
@@ -17,16 +35,35 @@ struct kube_credentials {
         char *client_cert_pem, *client_key_pem; /* decoded client-*-data (the key is secret) */
         char *namespace_;                       /* context namespace, or NULL */
         int insecure_skip_verify;
+        struct kube_exec_config *exec; /* owned; NULL: no exec plugin */
 };
 /* Frees every member (NULL-safe) and zeroes the struct. */
 void kube_credentials_done(struct kube_credentials *c);
 
 /* Parses kubeconfig YAML text. dir resolves relative paths. context NULL = current-context.
  * Returns 0 or -EINVAL/-EOPNOTSUPP with *ret_error (owned), which names the missing context,
- * cluster or user and never contains a credential. exec and auth-provider users are refused
- * (-EOPNOTSUPP) with "exec credential plugins are not supported yet". */
+ * cluster or user and never contains a credential. auth-provider users, basic auth and exec
+ * plugins with interactiveMode Always (a daemon has no terminal) are refused (-EOPNOTSUPP). */
 int kubeconfig_parse(const char *text, size_t len, const char *dir, const char *context,
                      struct kube_credentials *ret, char **ret_error);
+
+/* What an exec credential plugin printed (ExecCredential.status). Strings are owned secrets. */
+struct kube_exec_credential {
+        char *token;                            /* or NULL */
+        char *client_cert_pem, *client_key_pem; /* both or neither (PEM text, not base64) */
+        usec_t expires_usec;                    /* 0: no expirationTimestamp */
+};
+void kube_exec_credential_done(struct kube_exec_credential *c);
+/* Parses an ExecCredential (src/codec/kubeconfig.c, pure). Its apiVersion must equal
+ * api_version; status must hold a token or a certificate and key pair; expirationTimestamp is
+ * RFC 3339 with any offset. Returns 0, or -EBADMSG with *ret_error (owned, never a secret). */
+int kube_exec_credential_parse(const char *json, size_t len, const char *api_version,
+                               struct kube_exec_credential *ret, char **ret_error);
+/* The KUBERNETES_EXEC_INFO document for a plugin: {"apiVersion":…,"kind":"ExecCredential",
+ * "spec":{"interactive":false[,"cluster":{…}]}}. ca_pem (may be NULL) is sent base64-encoded
+ * when provide_cluster_info is set. Caller owns the result. */
+char *kube_exec_info_json(const struct kube_exec_config *e, const char *server, const char *ca_pem,
+                          bool insecure_skip_verify);
 
 /* A decoded metav1.Status (src/codec/kube-status.c, pure). Strings are owned. */
 struct kube_status {
@@ -42,9 +79,14 @@ void kube_status_done(struct kube_status *s);
 /* The errno of kube_result.error for an HTTP status (0 for 2xx). */
 int kube_errno_from_status(long status);
 
+/* The newest of v1, v1beta1, v1alpha3 that an APIGroup discovery document
+ * (GET /apis/networking.istio.io) lists, as a static string; NULL when none or unparsable. */
+const char *kube_vs_version_from_discovery(const char *json, size_t len);
+
 struct kube_result {
         /* 0 for 2xx. Else: -ESTALE 409 Conflict, -ENOENT 404, -EACCES 401/403, -EINVAL 400/422,
-         * -EAGAIN 429/5xx, or a transport errno from http.h. */
+         * -EAGAIN 429/5xx, -EEXIST 409 AlreadyExists (POST), or a transport errno from http.h;
+         * -ENOKEY when the exec credential plugin failed. */
         int error;
         long status;
         const char *body; /* borrowed: the response body (object JSON or Status) */
@@ -58,21 +100,131 @@ typedef void kube_done_fn(const struct kube_result *res, void *userdata);
 struct kube_client;
 /* kubeconfig_path NULL: in-cluster (KUBERNETES_SERVICE_HOST/PORT and the service account in
  * /var/run/secrets/kubernetes.io/serviceaccount, or $CANARYD_SERVICEACCOUNT_DIR for tests).
- * timeout_ms 0 = http default. http is borrowed and must outlive the client.
- * Returns 0, or a negative errno with *ret_error (owned) describing the problem. */
-int kube_client_new(struct http_client *http, const char *kubeconfig_path, const char *context,
-                    long timeout_ms, struct kube_client **ret, char **ret_error);
-/* NULL-safe; returns NULL. Requests in flight still complete (their callbacks do not use k). */
+ * timeout_ms 0 = http default. event and http are borrowed and must outlive the client; event
+ * runs exec credential plugins. Returns 0, or a negative errno with *ret_error (owned). */
+int kube_client_new(sd_event *event, struct http_client *http, const char *kubeconfig_path,
+                    const char *context, long timeout_ms, struct kube_client **ret,
+                    char **ret_error);
+/* NULL-safe; returns NULL. Requests in flight still complete (they hold their own reference);
+ * requests still waiting for an exec credential plugin are dropped without their callback, and
+ * the plugin is killed. */
 struct kube_client *kube_client_free(struct kube_client *k);
 /* The namespace of the kubeconfig context or the service account; NULL when unknown. */
 const char *kube_client_namespace(const struct kube_client *k);
+/* True when the kubeconfig turns TLS verification off (the daemon warns loudly). */
+bool kube_client_insecure(const struct kube_client *k);
+/* "exec plugin", "client certificate", "token file", "token", "in-cluster service account" or
+ * "none": for the start-up log line, never the credential itself. */
+const char *kube_client_auth_kind(const struct kube_client *k);
+
+/* Adds the HA identity to the User-Agent ("canaryd/0.1.0 (host-1a2b3c4d)"), so that the API
+ * server's audit log shows which replica wrote. */
+void kube_client_set_identity(struct kube_client *k, const char *identity);
+
+/* The VirtualService API version: "v1", "v1beta1" or "v1alpha3" fixes it; NULL (the default)
+ * discovers it before the first VirtualService request (GET /apis/networking.istio.io; the
+ * newest served). Paths from kube_virtual_service_path() are rewritten to it. Returns -EINVAL
+ * for another string. */
+int kube_client_set_vs_version(struct kube_client *k, const char *version);
+/* The version in use, or NULL while not discovered yet. */
+const char *kube_client_vs_version(const struct kube_client *k);
+/* The event loop the client runs on (borrowed), for watches. */
+sd_event *kube_client_event(const struct kube_client *k);
 
 /* path is absolute ("/apis/..."); json is copied. Returns 0 (done runs once, later, from the
- * loop) or a negative errno (done never runs). The token never appears in any message. */
+ * loop) or a negative errno (done never runs). The token never appears in any message. A 401
+ * with an exec plugin's credential re-runs the plugin and retries the request once. */
 int kube_get(struct kube_client *k, const char *path, kube_done_fn *done, void *userdata);
 int kube_put(struct kube_client *k, const char *path, const char *json, kube_done_fn *done,
              void *userdata);
+int kube_post(struct kube_client *k, const char *path, const char *json, kube_done_fn *done,
+              void *userdata);
+
+/* A streaming GET (watches): a 2xx body goes to on_data piece by piece as it arrives (data
+ * borrowed), then done runs once with res->body empty; any other status or a transport error
+ * goes to done as for kube_get. No overall timeout: only idle_timeout_ms (> 0: fewer bytes than
+ * its seconds over that many seconds fail it with -ETIMEDOUT). *ret is a handle for
+ * kube_cancel, valid until done starts. */
+struct kube_call;
+typedef void kube_data_fn(const char *data, size_t len, void *userdata);
+int kube_get_stream(struct kube_client *k, const char *path, long idle_timeout_ms,
+                    kube_data_fn *on_data, kube_done_fn *done, void *userdata,
+                    struct kube_call **ret);
+/* Stops a streaming GET; neither on_data nor done runs afterwards. Safe inside its own on_data.
+ * Call it before kube_client_free. */
+void kube_cancel(struct kube_call *c);
+
+/* ---- watches (src/io/kube-watch.c; WIRE.md §2.4) ----
+ *
+ * A watch keeps a local view of a collection current: LIST, then
+ * GET ?watch=true&resourceVersion=<list RV>&allowWatchBookmarks=true&timeoutSeconds=N
+ * (N random in 300..600, as client-go spreads them), one JSON event per line, all on the event
+ * loop. BOOKMARKs only move the resourceVersion. An in-stream ERROR with code 410 (Expired), or
+ * an HTTP 410, re-LISTs and watches from the list's resourceVersion. A stream the server ends
+ * cleanly (timeoutSeconds) is re-opened at once from the last resourceVersion; transport
+ * errors, other errors and undecodable lines re-LIST after a backoff of 1, 2, 4 ... 30 s with
+ * jitter (reset once a stream has lasted 5 s or delivered a line). A line over 8 MiB is
+ * treated as a broken stream.
+ *
+ * Usage (the Deployment trigger, SPEC §4):
+ *
+ *     char *path = kube_deployments_path(ns);            // .../apps/v1/namespaces/NS/deployments
+ *     char *sel = xasprintf("metadata.name=%s", name);   // or NULL: every object
+ *     r = kube_watch_new(kube, path, sel, on_event, canary, &canary->watch);
+ *     ...
+ *     static void on_event(const struct kube_watch_event *ev, void *userdata) {
+ *             switch (ev->type) {
+ *             case KUBE_WATCH_LISTED: case KUBE_WATCH_ADDED: case KUBE_WATCH_MODIFIED:
+ *                     deployment_inspect(ev->object, ev->object_len, ...); ...
+ *             case KUBE_WATCH_DELETED: ...   // the object as last seen
+ *             case KUBE_WATCH_SYNCED: ...    // a (re-)LIST is complete
+ *             case KUBE_WATCH_FAILED: ...    // log ev->message once; the watch retries by itself
+ *             }
+ *     }
+ *     canary->watch = kube_watch_free(canary->watch);  // before kube_client_free
+ *
+ * Events may repeat an object already seen (after a re-LIST every object comes again as
+ * LISTED), so a consumer compares with what it knows rather than counting events. The watch
+ * never blocks; RBAC needs `list` and `watch` besides `get`. */
+enum kube_watch_type {
+        KUBE_WATCH_ADDED,
+        KUBE_WATCH_MODIFIED,
+        KUBE_WATCH_DELETED,
+        KUBE_WATCH_LISTED, /* an object of a (re-)LIST: its current state */
+        KUBE_WATCH_SYNCED, /* the (re-)LIST is complete (no object): unlisted objects are gone */
+        KUBE_WATCH_FAILED, /* a LIST or the stream failed (message); the watch retries itself */
+};
+struct kube_watch_event {
+        enum kube_watch_type type;
+        const char *object; /* borrowed JSON of the object; NULL for SYNCED and FAILED */
+        size_t object_len;
+        const char *namespace_, *name, *resource_version; /* borrowed; "" when absent */
+        int error;           /* FAILED: negative errno (-EACCES, -EAGAIN, -ECONNREFUSED, ...) */
+        const char *message; /* FAILED: why, never a credential; NULL otherwise */
+};
+/* Runs from the event loop. May free the watch (kube_watch_free) but not the kube client. */
+typedef void kube_watch_fn(const struct kube_watch_event *ev, void *userdata);
+
+struct kube_watch;
+/* Starts a watch of collection_path ("/apis/<group>/<version>/namespaces/<ns>/<resource>", no
+ * query), optionally narrowed by field_selector ("metadata.name=checkout"; copied). The first
+ * LIST is sent at once. k must outlive the watch. Returns 0, or -EINVAL. */
+int kube_watch_new(struct kube_client *k, const char *collection_path, const char *field_selector,
+                   kube_watch_fn *on_event, void *userdata, struct kube_watch **ret);
+/* Stops it (no callback runs afterwards). NULL-safe; returns NULL. */
+struct kube_watch *kube_watch_free(struct kube_watch *w);
+/* The last resourceVersion seen ("" before the first LIST), for tests and status. */
+const char *kube_watch_resource_version(const struct kube_watch *w);
+/* Collections: ".../networking.istio.io/v1/namespaces/<ns>/virtualservices" and
+ * "/apis/apps/v1/namespaces/<ns>/deployments"; NULL for an invalid namespace. Caller owns. */
+char *kube_virtual_services_path(const char *namespace_);
+char *kube_deployments_path(const char *namespace_);
 
 /* "/apis/networking.istio.io/v1/namespaces/<ns>/virtualservices/<name>"; caller owns it.
  * NULL when namespace_ is not a DNS-1123 label or name not a DNS-1123 subdomain. */
 char *kube_virtual_service_path(const char *namespace_, const char *name);
+/* "/apis/coordination.k8s.io/v1/namespaces/<ns>/leases[/<name>]" (name may be NULL). */
+char *kube_lease_path(const char *namespace_, const char *name);
+/* True for a DNS-1123 label (namespaces) / subdomain (object names). */
+bool kube_name_is_label(const char *s);
+bool kube_name_is_subdomain(const char *s);

@@ -29,10 +29,13 @@ enum mw_method { MW_METHOD_AUTO, MW_METHOD_ASYMPTOTIC, _MW_METHOD_MAX };
 struct mw_params {
         double confidence;        /* interval level, in (0, 1), e.g. 0.98 (Kayenta) */
         enum direction direction; /* which change is a regression: increase | decrease | either */
-        double allowed_increase;  /* High needs mean ratio >= this (or an undefined ratio) */
-        double allowed_decrease;  /* Low needs mean ratio <= this (or an undefined ratio) */
+        double allowed_increase;  /* High needs effect >= this (or an undefined effect) */
+        double allowed_decrease;  /* Low needs effect <= this (or an undefined effect) */
+        double critical_increase; /* a High is critical when effect >= this (or undefined) */
+        double critical_decrease; /* a Low is critical when effect <= this (or undefined) */
         double tolerance;         /* interval must clear tolerance * |hl_estimate|, >= 0 */
         size_t min_samples;       /* fewer values (after NaN removal) on a side = NoData; 0 = 1 */
+        enum effect_size effect_size;    /* default (0) mean_ratio; or cles */
         enum mw_alternative alternative; /* default (0) two-sided */
         enum mw_method method;           /* default (0) R's choice */
 };
@@ -44,21 +47,36 @@ struct mw_result {
         double hl_estimate;          /* median of canary_i - baseline_j */
         double ci_low, ci_high;      /* order statistics of those differences (see judges.md) */
         double mean_ratio;           /* mean(canary) / mean(baseline); NaN if either mean is 0 */
+        double cles;                 /* P(canary > baseline) + P(equal) / 2 = u / (n m) */
+        double effect;               /* mean_ratio or cles, as p->effect_size chose */
         bool exact;                  /* exact null distribution used (else normal approximation) */
+        bool critical;               /* High/Low with the effect past critical_increase/decrease */
         enum mw_class classification;
 };
+
+/* "mean_ratio" | "cles"; NULL for out-of-range values. */
+const char *effect_size_to_string(enum effect_size e);
 
 /* Runs the test on canary (x) against baseline (y). NaN values are removed first; +-Inf are
  * ranked as the largest/smallest values. Samples may be NULL when their length is 0. When a
  * side has no values every number in *ret is NaN (u too) and the class is NoData; with at least
  * one value on each side the numbers are always computed, even when the class is NoData because
- * of min_samples. Returns 0 and fills *ret, or -EINVAL for bad parameters (confidence outside
- * (0, 1), a NaN or negative tolerance, NaN allowed ratios, unknown enum values, NULL pointers). */
+ * of min_samples. Time O(N log N) for N = nc + nb values (never O(nc * nb)), memory O(N).
+ * Returns 0 and fills *ret, -EINVAL for bad parameters (confidence outside (0, 1), a NaN or
+ * negative tolerance, NaN allowed or critical bounds, unknown enum values, NULL pointers), or
+ * -E2BIG when nc * nb exceeds 2^53 (U would no longer be exact). */
 int mann_whitney(const double *canary, size_t nc, const double *baseline, size_t nb,
                  const struct mw_params *p, struct mw_result *ret);
 
 /* The k-th smallest (1-based, 1 <= k <= n*m) of the n*m differences x_i - y_j, where x and y are
  * sorted ascending and hold no NaN; equal infinities differ by 0. Exactly the value a sorted
- * array of the computed differences would hold at that rank, found without building it
- * (bisection over the ordered doubles, O(64 (n + m))). Exposed for tests and the benchmark. */
+ * array of the computed differences would hold at that rank, found without building it:
+ * sampled pivots narrow a window per row of the sorted difference matrix (STATS.md §3.3), each
+ * round one O(n + m) staircase count, until the few candidates left are collected and selected.
+ * Deterministic (fixed pseudo-random seed); O((n + m) log(nm)) expected time, O(n + m) memory.
+ * NAN for bad arguments. Exposed for tests and the benchmark. */
 double mw_diff_select(const double *x, size_t n, const double *y, size_t m, uint64_t k);
+
+/* The same by bisection over the ordered doubles (at most 64 staircase counts): the simple
+ * reference the fast selection is tested against. */
+double mw_diff_select_bisect(const double *x, size_t n, const double *y, size_t m, uint64_t k);

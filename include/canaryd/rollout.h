@@ -31,6 +31,7 @@ int rollout_phase_from_string(const char *s, enum rollout_phase *ret);
 #define ROLLOUT_REVISION_MAX 128
 #define ROLLOUT_ACTOR_MAX    64
 #define ROLLOUT_REASON_MAX   160
+#define ROLLOUT_SLACK_TS_MAX 32
 
 struct rollout_state {
         enum rollout_phase phase;
@@ -46,6 +47,13 @@ struct rollout_state {
         usec_t updated_usec;      /* wall clock: last state change */
         char last_actor[ROLLOUT_ACTOR_MAX];   /* who caused the last transition ("" = daemon) */
         char last_reason[ROLLOUT_REASON_MAX]; /* why, for rollbacks, pauses and aborts */
+        /* trigger: the Deployment template revision last acted on ("" = none seen yet). The
+         * first one seen is only recorded (it is what runs already); each later change starts
+         * a rollout of it, replacing a running one in one write. */
+        char trigger_revision[ROLLOUT_REVISION_MAX];
+        /* ts of this rollout's Slack thread parent ("" = none yet). Not used by the engine:
+         * the driver fills it in (src/daemon/driver.c) and clears it for a new rollout. */
+        char slack_thread_ts[ROLLOUT_SLACK_TS_MAX];
 };
 
 enum rollout_event_kind {
@@ -58,6 +66,7 @@ enum rollout_event_kind {
         EV_CMD_PAUSE,
         EV_CMD_RESUME,
         EV_CMD_RETRY,
+        EV_TRIGGER, /* the watched Deployment is fully available with template .revision */
         _ROLLOUT_EVENT_KIND_MAX
 };
 

@@ -16,6 +16,8 @@
 #include <yaml.h>
 
 #include "canaryd/config.h"
+#include "canaryd/mannwhitney.h"
+#include "canaryd/preprocess.h"
 
 #define MAX_DEPTH 64
 
@@ -39,6 +41,26 @@ static const char *direction_name(unsigned i)
 static const char *on_no_data_name(unsigned i)
 {
         return on_no_data_to_string((enum on_no_data)i);
+}
+
+static const char *combine_name(unsigned i)
+{
+        return combine_to_string((enum combine)i);
+}
+
+static const char *nan_strategy_name(unsigned i)
+{
+        return nan_strategy_to_string((enum nan_strategy)i);
+}
+
+static const char *outliers_name(unsigned i)
+{
+        return outlier_strategy_to_string((enum outlier_strategy)i);
+}
+
+static const char *effect_size_name(unsigned i)
+{
+        return effect_size_to_string((enum effect_size)i);
 }
 
 static const char *api_name(unsigned i)
@@ -924,24 +946,64 @@ static void walk_datadog(struct walker *w, const struct ynode *m, struct config 
         as_string(w, map_get(m, "app_key_file"), "app_key_file", &c->datadog.app_key_file);
 }
 
+static const char *vs_version_name(unsigned i)
+{
+        static const char *const names[] = {"auto", "v1", "v1beta1", "v1alpha3"};
+        return i < ELEMENTSOF(names) ? names[i] : NULL;
+}
+
 static void walk_kubernetes(struct walker *w, const struct ynode *m, struct config *c)
 {
-        static const char *const keys[] = {"kubeconfig", "context", NULL};
+        static const char *const keys[] = {"kubeconfig", "context", "virtual_service_version",
+                                           NULL};
         check_keys(w, m, "kubernetes", keys);
         as_string(w, map_get(m, "kubeconfig"), "kubeconfig", &c->kubernetes.kubeconfig);
         as_string(w, map_get(m, "context"), "context", &c->kubernetes.context);
+        int e;
+        if (as_enum(w, map_get(m, "virtual_service_version"), "virtual_service_version",
+                    vs_version_name, 4, &e) &&
+            e > 0) {
+                free(c->kubernetes.virtual_service_version);
+                c->kubernetes.virtual_service_version = xstrdup(vs_version_name((unsigned)e));
+        }
 }
 
 static void walk_slack(struct walker *w, const struct ynode *m, struct config *c)
 {
         static const char *const keys[] = {"webhook_url_file", "token_file", "channel", "url",
-                                           NULL};
+                                           "channels",         "mention",    NULL};
         check_keys(w, m, "slack", keys);
         as_string(w, map_get(m, "webhook_url_file"), "webhook_url_file",
                   &c->slack.webhook_url_file);
         as_string(w, map_get(m, "token_file"), "token_file", &c->slack.token_file);
         as_string(w, map_get(m, "channel"), "channel", &c->slack.channel);
         as_url(w, map_get(m, "url"), "url", &c->slack.url);
+
+        /* Severity routing (docs/slack.md): a channel per severity, and a mention on errors. */
+        const struct ynode *channels = map_get(m, "channels");
+        if (as_mapping(w, channels, "channels")) {
+                static const char *const sev[] = {"info", "warn", "error", NULL};
+                check_keys(w, channels, "slack.channels", sev);
+                as_string(w, map_get(channels, "info"), "info", &c->slack.channel_info);
+                as_string(w, map_get(channels, "warn"), "warn", &c->slack.channel_warn);
+                as_string(w, map_get(channels, "error"), "error", &c->slack.channel_error);
+                if (!map_get_key(m, "token_file"))
+                        PROBLEM_AT(w, channels,
+                                   "slack.channels needs token_file (a webhook posts to one "
+                                   "channel)");
+        }
+        const struct ynode *mention = map_get(m, "mention");
+        if (as_string(w, mention, "mention", &c->slack.mention)) {
+                const char *s = c->slack.mention;
+                size_t n = strlen(s);
+                if (n < 4 || n > 100 || s[0] != '<' || (s[1] != '!' && s[1] != '@') ||
+                    s[n - 1] != '>' ||
+                    strspn(s + 2, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                  "0123456789^_-.") != n - 3)
+                        PROBLEM_AT(w, mention,
+                                   "mention must be a Slack mention such as <!subteam^S0123>, "
+                                   "<!here> or <@U0123>");
+        }
 
         const struct ynode *webhook = map_get_key(m, "webhook_url_file");
         const struct ynode *token = map_get_key(m, "token_file");
@@ -956,9 +1018,10 @@ static void walk_slack(struct walker *w, const struct ynode *m, struct config *c
 
 static void walk_control(struct walker *w, const struct ynode *m, struct config *c)
 {
-        static const char *const keys[] = {"socket", NULL};
+        static const char *const keys[] = {"socket", "group", NULL};
         check_keys(w, m, "control", keys);
         as_absolute_path(w, map_get(m, "socket"), "socket", &c->control.socket);
+        as_string(w, map_get(m, "group"), "group", &c->control.group);
 }
 
 static void walk_ha(struct walker *w, const struct ynode *m, struct config *c)
@@ -1133,6 +1196,9 @@ static const struct {
     {"allowed_increase", FOR_MANN_WHITNEY},
     {"allowed_decrease", FOR_MANN_WHITNEY},
     {"tolerance", FOR_MANN_WHITNEY},
+    {"effect_size", FOR_MANN_WHITNEY},
+    {"critical_increase", FOR_MANN_WHITNEY},
+    {"critical_decrease", FOR_MANN_WHITNEY},
 };
 
 /* Returns whether the metric's query uses {{scope}}; *scope_node is set to that query. */
@@ -1156,6 +1222,13 @@ static bool walk_metric(struct walker *w, const struct ynode *m, struct metric_c
                                            "tolerance",
                                            "min_samples",
                                            "on_no_data",
+                                           "combine",
+                                           "nan_strategy",
+                                           "outliers",
+                                           "outlier_factor",
+                                           "effect_size",
+                                           "critical_increase",
+                                           "critical_decrease",
                                            NULL};
         bool uses_scope = false;
         int e;
@@ -1173,6 +1246,7 @@ static bool walk_metric(struct walker *w, const struct ynode *m, struct metric_c
             .allowed_decrease = 1.0,
             .tolerance = 0.25,
             .on_no_data = NO_DATA_INCONCLUSIVE,
+            .outlier_factor = 3.0,
         };
 
         const struct ynode *name = map_get(m, "name");
@@ -1220,16 +1294,58 @@ static bool walk_metric(struct walker *w, const struct ynode *m, struct metric_c
                 mc->direction = (enum direction)e;
         as_number_in(w, map_get(m, "confidence"), "confidence", 0, true, 1, true,
                      "between 0 and 1 (exclusive)", &mc->confidence);
-        as_number_in(w, map_get(m, "allowed_increase"), "allowed_increase", 1, false,
-                     (double)INFINITY, false, "at least 1.0", &mc->allowed_increase);
-        as_number_in(w, map_get(m, "allowed_decrease"), "allowed_decrease", 0, true, 1, false,
-                     "greater than 0 and at most 1.0", &mc->allowed_decrease);
+        /* Effect-size bounds: mean ratios around 1, CLES (a probability) around 0.5. The
+         * critical bounds default to the allowed ones (every High/Low of a critical metric is
+         * critical) and may only be further out. */
+        if (as_enum(w, map_get(m, "effect_size"), "effect_size", effect_size_name, _EFFECT_SIZE_MAX,
+                    &e))
+                mc->effect_size = (enum effect_size)e;
+        bool cles = mc->effect_size == EFFECT_SIZE_CLES;
+        double neutral = cles ? 0.5 : 1.0, top = cles ? 1.0 : (double)INFINITY;
+        const char *up = cles ? "from 0.5 to 1 with effect_size cles" : "at least 1.0";
+        const char *down =
+            cles ? "from 0 to 0.5 with effect_size cles" : "greater than 0 and at most 1.0";
+        mc->allowed_increase = mc->allowed_decrease = neutral;
+        as_number_in(w, map_get(m, "allowed_increase"), "allowed_increase", neutral, false, top,
+                     false, up, &mc->allowed_increase);
+        as_number_in(w, map_get(m, "allowed_decrease"), "allowed_decrease", 0, !cles, neutral,
+                     false, down, &mc->allowed_decrease);
+        mc->critical_increase = mc->allowed_increase;
+        mc->critical_decrease = mc->allowed_decrease;
+        const struct ynode *crit = map_get(m, "critical_increase");
+        if (as_number_in(w, crit, "critical_increase", neutral, false, top, false, up,
+                         &mc->critical_increase) &&
+            mc->critical_increase < mc->allowed_increase)
+                PROBLEM_AT(w, crit,
+                           "critical_increase (%s) must not be less than allowed_increase "
+                           "(%g)",
+                           crit->value, mc->allowed_increase);
+        crit = map_get(m, "critical_decrease");
+        if (as_number_in(w, crit, "critical_decrease", 0, !cles, neutral, false, down,
+                         &mc->critical_decrease) &&
+            mc->critical_decrease > mc->allowed_decrease)
+                PROBLEM_AT(w, crit,
+                           "critical_decrease (%s) must not be greater than "
+                           "allowed_decrease (%g)",
+                           crit->value, mc->allowed_decrease);
+        if (as_enum(w, map_get(m, "nan_strategy"), "nan_strategy", nan_strategy_name,
+                    _NAN_STRATEGY_MAX, &e))
+                mc->nan_strategy = (enum nan_strategy)e;
+        if (as_enum(w, map_get(m, "outliers"), "outliers", outliers_name, _OUTLIERS_MAX, &e))
+                mc->outliers = (enum outlier_strategy)e;
+        const struct ynode *factor = map_get(m, "outlier_factor");
+        if (as_number_in(w, factor, "outlier_factor", 0, false, (double)INFINITY, false,
+                         "a non-negative number", &mc->outlier_factor) &&
+            mc->outliers != OUTLIERS_REMOVE)
+                PROBLEM_AT(w, factor, "outlier_factor applies only with outliers: remove");
         as_number_in(w, map_get(m, "tolerance"), "tolerance", 0, false, (double)INFINITY, false,
                      "a non-negative number", &mc->tolerance);
         mc->min_samples = mc->judge == JUDGE_MANN_WHITNEY ? 10 : 1;
         as_uint(w, map_get(m, "min_samples"), "min_samples", 1, UINT_MAX, &mc->min_samples);
         if (as_enum(w, map_get(m, "on_no_data"), "on_no_data", on_no_data_name, _NO_DATA_MAX, &e))
                 mc->on_no_data = (enum on_no_data)e;
+        if (as_enum(w, map_get(m, "combine"), "combine", combine_name, _COMBINE_MAX, &e))
+                mc->combine = (enum combine)e;
 
         if (judge_ok && mc->judge == JUDGE_THRESHOLD && !map_get(m, "min") && !map_get(m, "max"))
                 PROBLEM_AT(w, m, "%s with judge threshold needs min or max", what);
@@ -1387,8 +1503,9 @@ static const struct ynode *section(const struct ynode *root, const char *key)
 
 static void walk_root(struct walker *w, const struct ynode *root, struct config *c)
 {
-        static const char *const keys[] = {"datadog",   "kubernetes", "slack",    "control",
-                                           "state_dir", "ha",         "canaries", NULL};
+        static const char *const keys[] = {"datadog",  "kubernetes",       "slack",
+                                           "control",  "state_dir",        "ha",
+                                           "canaries", "journal_max_size", NULL};
         if (root->type != YNODE_MAPPING) {
                 if (root->type != YNODE_ALIAS)
                         PROBLEM_AT(w, root, "the configuration must be a mapping, not %s",
@@ -1410,6 +1527,8 @@ static void walk_root(struct walker *w, const struct ynode *root, struct config 
         if (as_mapping(w, v, "control"))
                 walk_control(w, v, c);
         as_absolute_path(w, map_get(root, "state_dir"), "state_dir", &c->state_dir);
+        as_uint(w, map_get(root, "journal_max_size"), "journal_max_size", 4096, 1U << 30,
+                &c->journal_max_size);
         v = section(root, "ha");
         if (as_mapping(w, v, "ha"))
                 walk_ha(w, v, c);
@@ -1427,6 +1546,7 @@ static struct config *config_new_defaults(void)
         c->datadog.timeout_usec = 10 * USEC_PER_SEC;
         c->control.socket = xstrdup("/run/canaryd/control.sock");
         c->state_dir = xstrdup("/var/lib/canaryd");
+        c->journal_max_size = 1024 * 1024;
         c->ha.enabled = false;
         c->ha.shards = 16;
         c->ha.lease_duration_usec = 15 * USEC_PER_SEC;

@@ -18,9 +18,9 @@
 #define REASON_MAX_LEN   4096
 
 static const char *const command_names[_CONTROL_COMMAND_MAX] = {
-    [CONTROL_STATUS] = "status", [CONTROL_START] = "start", [CONTROL_PROMOTE] = "promote",
-    [CONTROL_ABORT] = "abort",   [CONTROL_PAUSE] = "pause", [CONTROL_RESUME] = "resume",
-    [CONTROL_RETRY] = "retry",
+    [CONTROL_STATUS] = "status", [CONTROL_START] = "start",     [CONTROL_PROMOTE] = "promote",
+    [CONTROL_ABORT] = "abort",   [CONTROL_PAUSE] = "pause",     [CONTROL_RESUME] = "resume",
+    [CONTROL_RETRY] = "retry",   [CONTROL_HISTORY] = "history",
 };
 
 const char *control_command_to_string(enum control_command c)
@@ -57,6 +57,7 @@ void control_reply_done(struct control_reply *r)
         free(r->message);
         free(r->error);
         free(r->status_json);
+        free(r->history_json);
         *r = (struct control_reply){0};
 }
 
@@ -218,6 +219,7 @@ enum {
         M_REVISION = 1 << 2,
         M_REASON = 1 << 3,
         M_FULL = 1 << 4,
+        M_ALL = 1 << 5,
 };
 
 static const struct {
@@ -225,7 +227,7 @@ static const struct {
         unsigned bit;
 } request_members[] = {
     {"command", M_COMMAND}, {"name", M_NAME}, {"revision", M_REVISION},
-    {"reason", M_REASON},   {"full", M_FULL},
+    {"reason", M_REASON},   {"full", M_FULL}, {"all", M_ALL},
 };
 
 /* Members each command accepts besides "command". */
@@ -240,6 +242,8 @@ static unsigned allowed_members(enum control_command c)
                 return M_NAME | M_FULL;
         case CONTROL_ABORT:
                 return M_NAME | M_REASON;
+        case CONTROL_HISTORY:
+                return M_NAME | M_ALL;
         case CONTROL_PAUSE:
         case CONTROL_RESUME:
         case CONTROL_RETRY:
@@ -317,7 +321,7 @@ int control_request_parse(const char *line, size_t len, struct control_request *
         if (c < 0) {
                 error = excerpt_error("unknown command ", cmd->valuestring,
                                       " (expected status, start, promote, abort, pause, "
-                                      "resume or retry)");
+                                      "resume, retry or history)");
                 goto fail;
         }
         req.command = (enum control_command)c;
@@ -351,6 +355,14 @@ int control_request_parse(const char *line, size_t len, struct control_request *
                         goto fail;
                 }
                 req.full = cJSON_IsTrue(item);
+        }
+        item = cJSON_GetObjectItemCaseSensitive(root, "all");
+        if (item) {
+                if (!cJSON_IsBool(item)) {
+                        error = xstrdup("\"all\" must be true or false");
+                        goto fail;
+                }
+                req.all = cJSON_IsTrue(item);
         }
 
         cJSON_Delete(root);
@@ -397,6 +409,8 @@ char *control_request_format(const struct control_request *r)
                 cJSON_AddStringToObject(root, "reason", r->reason);
         if (r->full)
                 cJSON_AddTrueToObject(root, "full");
+        if (r->all)
+                cJSON_AddTrueToObject(root, "all");
         return print_or_die(root);
 }
 
@@ -425,6 +439,25 @@ char *control_reply_ok(const char *message, const char *data_json)
         cJSON_AddStringToObject(root, "message", message ? message : "");
         if (status)
                 cJSON_AddItemToObject(root, "status", status);
+        return print_or_die(root);
+}
+
+char *control_reply_history(const char *message, const char *history_json)
+{
+        cJSON *history = NULL;
+        if (history_json) {
+                history = cJSON_Parse(history_json);
+                if (!history || !cJSON_IsObject(history)) {
+                        cJSON_Delete(history);
+                        return control_reply_error(
+                            1, "internal error: the daemon built an invalid history document");
+                }
+        }
+        cJSON *root = new_object_or_die();
+        cJSON_AddTrueToObject(root, "ok");
+        cJSON_AddStringToObject(root, "message", message ? message : "");
+        if (history)
+                cJSON_AddItemToObject(root, "history", history);
         return print_or_die(root);
 }
 
@@ -457,6 +490,15 @@ int control_reply_parse(const char *line, size_t len, struct control_reply *ret,
                                 abort();
                 } else if (status && !cJSON_IsNull(status)) {
                         error = xstrdup("reply \"status\" must be an object");
+                        goto fail;
+                }
+                const cJSON *history = cJSON_GetObjectItemCaseSensitive(root, "history");
+                if (cJSON_IsObject(history)) {
+                        rep.history_json = cJSON_PrintUnformatted(history);
+                        if (!rep.history_json)
+                                abort();
+                } else if (history && !cJSON_IsNull(history)) {
+                        error = xstrdup("reply \"history\" must be an object");
                         goto fail;
                 }
         } else {

@@ -1,5 +1,11 @@
-/* Datadog wire formats (WIRE.md §1): the body of GET /api/v1/query, the {"errors":[...]} error
- * body and the site -> API base URL table. Pure: parses buffers, no I/O.
+/* Datadog wire formats (WIRE.md §1): the 200 bodies of GET /api/v1/query and of
+ * POST /api/v2/query/timeseries, the {"errors":[...]} error body, the v2 request body, the
+ * request size arithmetic used to split batches, and the site -> API base URL table. Pure:
+ * parses and builds buffers, no I/O.
+ *
+ * Never guesses: a series must say which query it answers (query_index), JSON null is missing
+ * data (NAN here, dropped by datadog_select, never 0), several series for one query are an
+ * error unless the caller says how to combine them, and sizes are capped.
  *
  * NaN policy: the schema marks point values nullable and we map JSON null to NAN. A bare `NaN`
  * token (claimed by one unverified third-party test) is not JSON; cJSON rejects it and so do we,
@@ -19,14 +25,20 @@
 
 /* Longest text we keep from an error body; the rest is cut with "...". */
 #define ERRORS_MAX 1024
+/* Longest tag list we keep per series (for error messages only). */
+#define TAGS_MAX 256
 
-void datadog_points_free(struct datadog_points *p)
+void datadog_response_free(struct datadog_response *r)
 {
-        if (!p)
+        if (!r)
                 return;
-        free(p->timestamps_ms);
-        free(p->values);
-        *p = (struct datadog_points){0};
+        for (size_t i = 0; i < r->n_series; i++) {
+                free(r->series[i].tags);
+                free(r->series[i].timestamps_ms);
+                free(r->series[i].values);
+        }
+        free(r->series);
+        *r = (struct datadog_response){0};
 }
 
 static int fail(char **ret_error, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -35,7 +47,7 @@ static int fail(char **ret_error, const char *fmt, ...)
 {
         if (ret_error) {
                 va_list ap;
-                char tmp[256];
+                char tmp[512];
 
                 va_start(ap, fmt);
                 vsnprintf(tmp, sizeof(tmp), fmt, ap);
@@ -56,11 +68,105 @@ static void clip(char *dst, size_t size, const char *s)
         dst[i] = 0;
 }
 
-int datadog_parse_query(const char *body, size_t len, struct datadog_points *ret, char **ret_error)
+/* A JSON number that is a whole number in [0, limit). */
+static bool as_index(const cJSON *n, size_t limit, size_t *ret)
 {
-        struct datadog_points p = {0};
-        const cJSON *status, *series, *s;
-        size_t cap = 0, idx = 0;
+        if (!cJSON_IsNumber(n) || !isfinite(n->valuedouble) || n->valuedouble < 0 ||
+            n->valuedouble != floor(n->valuedouble) || n->valuedouble >= (double)limit)
+                return false;
+        *ret = (size_t)n->valuedouble;
+        return true;
+}
+
+/* Joins a JSON array of strings with ","; "" for null or absent; false for another shape. */
+static bool join_tags(const cJSON *a, char **ret)
+{
+        struct buf b = {0};
+        const cJSON *t;
+
+        if (!a || cJSON_IsNull(a)) {
+                *ret = xstrdup("");
+                return true;
+        }
+        if (!cJSON_IsArray(a))
+                return false;
+        cJSON_ArrayForEach (t, a) {
+                if (!cJSON_IsString(t)) {
+                        buf_free(&b);
+                        return false;
+                }
+                if (b.len < TAGS_MAX) {
+                        char clipped[128];
+
+                        clip(clipped, sizeof(clipped), t->valuestring);
+                        buf_printf(&b, "%s%s", b.len ? "," : "", clipped);
+                }
+        }
+        *ret = b.len ? buf_steal(&b) : xstrdup("");
+        buf_free(&b);
+        return true;
+}
+
+/* Which query a series answers. Absent is accepted only when there is a single query. */
+static int series_query_index(const cJSON *s, size_t idx, size_t n_queries, size_t *ret,
+                              char **ret_error)
+{
+        const cJSON *qi = cJSON_GetObjectItemCaseSensitive(s, "query_index");
+        size_t limit = n_queries ? n_queries : SIZE_MAX;
+
+        if (!qi) {
+                if (n_queries > 1)
+                        return fail(ret_error,
+                                    "series[%zu] has no query_index: cannot tell which of the %zu "
+                                    "queries it answers",
+                                    idx, n_queries);
+                *ret = 0;
+                return 0;
+        }
+        if (!as_index(qi, limit, ret)) {
+                if (cJSON_IsNumber(qi) && n_queries)
+                        return fail(ret_error,
+                                    "series[%zu].query_index %g is not one of the %zu queries "
+                                    "sent",
+                                    idx, qi->valuedouble, n_queries);
+                return fail(ret_error, "series[%zu].query_index is not a whole number", idx);
+        }
+        return 0;
+}
+
+static void series_reserve(struct datadog_series *s, size_t n)
+{
+        s->timestamps_ms = xrealloc(s->timestamps_ms, (n ? n : 1) * sizeof(double));
+        s->values = xrealloc(s->values, (n ? n : 1) * sizeof(double));
+}
+
+/* Common check of the status field of a v1 body. */
+static int v1_status(const cJSON *root, char **ret_error)
+{
+        /* A missing status is tolerated (the shape is otherwise that of a query result). */
+        const cJSON *status = cJSON_GetObjectItemCaseSensitive(root, "status");
+        if (status && !(cJSON_IsString(status) && strcmp(status->valuestring, "ok") == 0)) {
+                const cJSON *e = cJSON_GetObjectItemCaseSensitive(root, "error");
+                char what[128];
+
+                if (cJSON_IsString(e))
+                        clip(what, sizeof(what), e->valuestring);
+                else
+                        clip(what, sizeof(what),
+                             cJSON_IsString(status) ? status->valuestring : "(not a string)");
+                return fail(ret_error, "query failed: status %s%s%s",
+                            cJSON_IsString(status) ? "not ok: " : "is not a string: ",
+                            cJSON_IsString(e) ? "error: " : "", what);
+        }
+        return 0;
+}
+
+int datadog_parse_v1(const char *body, size_t len, size_t n_queries, struct datadog_response *ret,
+                     char **ret_error)
+{
+        struct datadog_response out = {0};
+        const cJSON *series, *s;
+        size_t idx = 0, total = 0;
         cJSON *root;
         int r;
 
@@ -73,23 +179,9 @@ int datadog_parse_query(const char *body, size_t len, struct datadog_points *ret
                 r = fail(ret_error, "response is not a JSON object");
                 goto out;
         }
-
-        /* A missing status is tolerated (the shape is otherwise that of a query result). */
-        status = cJSON_GetObjectItemCaseSensitive(root, "status");
-        if (status && !(cJSON_IsString(status) && strcmp(status->valuestring, "ok") == 0)) {
-                const cJSON *e = cJSON_GetObjectItemCaseSensitive(root, "error");
-                char what[128];
-
-                if (cJSON_IsString(e))
-                        clip(what, sizeof(what), e->valuestring);
-                else
-                        clip(what, sizeof(what),
-                             cJSON_IsString(status) ? status->valuestring : "(not a string)");
-                r = fail(ret_error, "query failed: status %s%s%s",
-                         cJSON_IsString(status) ? "not ok: " : "is not a string: ",
-                         cJSON_IsString(e) ? "error: " : "", what);
+        r = v1_status(root, ret_error);
+        if (r < 0)
                 goto out;
-        }
 
         series = cJSON_GetObjectItemCaseSensitive(root, "series");
         if (!cJSON_IsArray(series)) {
@@ -97,8 +189,16 @@ int datadog_parse_query(const char *body, size_t len, struct datadog_points *ret
                          series ? "\"series\" is not an array" : "response has no \"series\"");
                 goto out;
         }
+        size_t n_series = (size_t)cJSON_GetArraySize(series);
+        if (n_series > DATADOG_MAX_SERIES) {
+                r = fail(ret_error, "response has %zu series, more than the %d accepted", n_series,
+                         DATADOG_MAX_SERIES);
+                goto out;
+        }
+        out.series = xcalloc(n_series ? n_series : 1, sizeof(*out.series));
 
         cJSON_ArrayForEach (s, series) {
+                struct datadog_series *o = &out.series[out.n_series];
                 const cJSON *pl, *pt;
                 size_t j = 0;
 
@@ -106,8 +206,17 @@ int datadog_parse_query(const char *body, size_t len, struct datadog_points *ret
                         r = fail(ret_error, "series[%zu] is not an object", idx);
                         goto out;
                 }
+                out.n_series++;
+                r = series_query_index(s, idx, n_queries, &o->query_index, ret_error);
+                if (r < 0)
+                        goto out;
+                if (!join_tags(cJSON_GetObjectItemCaseSensitive(s, "tag_set"), &o->tags)) {
+                        r = fail(ret_error, "series[%zu].tag_set is not an array of strings", idx);
+                        goto out;
+                }
                 pl = cJSON_GetObjectItemCaseSensitive(s, "pointlist");
                 if (!pl || cJSON_IsNull(pl)) {
+                        series_reserve(o, 0);
                         idx++;
                         continue; /* no points */
                 }
@@ -115,6 +224,13 @@ int datadog_parse_query(const char *body, size_t len, struct datadog_points *ret
                         r = fail(ret_error, "series[%zu].pointlist is not an array", idx);
                         goto out;
                 }
+                size_t n = (size_t)cJSON_GetArraySize(pl);
+                if (n > DATADOG_MAX_POINTS - total) {
+                        r = fail(ret_error, "response has more than %u points", DATADOG_MAX_POINTS);
+                        goto out;
+                }
+                total += n;
+                series_reserve(o, n);
                 cJSON_ArrayForEach (pt, pl) {
                         const cJSON *ts, *v;
 
@@ -133,33 +249,257 @@ int datadog_parse_query(const char *body, size_t len, struct datadog_points *ret
                                          idx, j);
                                 goto out;
                         }
-                        if (!cJSON_IsNumber(v) && !cJSON_IsNull(v)) {
+                        if (!(cJSON_IsNumber(v) && isfinite(v->valuedouble)) && !cJSON_IsNull(v)) {
                                 r = fail(ret_error,
-                                         "series[%zu].pointlist[%zu]: value is neither a number "
-                                         "nor null",
+                                         "series[%zu].pointlist[%zu]: value is neither a finite "
+                                         "number nor null",
                                          idx, j);
                                 goto out;
                         }
-                        if (p.n == cap) {
-                                cap = cap ? cap * 2 : 64;
-                                p.timestamps_ms = xrealloc(p.timestamps_ms, cap * sizeof(double));
-                                p.values = xrealloc(p.values, cap * sizeof(double));
-                        }
-                        p.timestamps_ms[p.n] = ts->valuedouble;
-                        p.values[p.n] = cJSON_IsNull(v) ? (double)NAN : v->valuedouble;
-                        p.n++;
-                        j++;
+                        o->timestamps_ms[j] = ts->valuedouble;
+                        o->values[j] = cJSON_IsNull(v) ? (double)NAN : v->valuedouble;
+                        o->n = ++j;
                 }
                 idx++;
         }
-        p.n_series = idx;
-        *ret = p;
-        p = (struct datadog_points){0};
+        *ret = out;
+        out = (struct datadog_response){0};
         r = 0;
 out:
-        datadog_points_free(&p);
+        datadog_response_free(&out);
         cJSON_Delete(root);
         return r;
+}
+
+int datadog_parse_v2(const char *body, size_t len, size_t n_queries, struct datadog_response *ret,
+                     char **ret_error)
+{
+        struct datadog_response out = {0};
+        const cJSON *data, *attrs, *series, *times, *values, *e, *s, *t;
+        size_t idx = 0, n_times, total = 0;
+        double *ts = NULL;
+        cJSON *root;
+        int r;
+
+        if (!body || len == 0)
+                return fail(ret_error, "empty response body");
+        root = cJSON_ParseWithLength(body, len);
+        if (!root)
+                return fail(ret_error, "response is not valid JSON");
+        if (!cJSON_IsObject(root)) {
+                r = fail(ret_error, "response is not a JSON object");
+                goto out;
+        }
+        e = cJSON_GetObjectItemCaseSensitive(root, "errors");
+        if (cJSON_IsString(e) && *e->valuestring) {
+                char what[128];
+
+                clip(what, sizeof(what), e->valuestring);
+                r = fail(ret_error, "query failed: errors: %s", what);
+                goto out;
+        }
+        data = cJSON_GetObjectItemCaseSensitive(root, "data");
+        if (!cJSON_IsObject(data)) {
+                r = fail(ret_error,
+                         data ? "\"data\" is not an object" : "response has no \"data\"");
+                goto out;
+        }
+        attrs = cJSON_GetObjectItemCaseSensitive(data, "attributes");
+        if (!cJSON_IsObject(attrs)) {
+                r = fail(ret_error, attrs ? "data.attributes is not an object"
+                                          : "response has no data.attributes");
+                goto out;
+        }
+        series = cJSON_GetObjectItemCaseSensitive(attrs, "series");
+        times = cJSON_GetObjectItemCaseSensitive(attrs, "times");
+        values = cJSON_GetObjectItemCaseSensitive(attrs, "values");
+        if (!cJSON_IsArray(series)) {
+                r = fail(ret_error, series ? "data.attributes.series is not an array"
+                                           : "response has no data.attributes.series");
+                goto out;
+        }
+        size_t n_series = (size_t)cJSON_GetArraySize(series);
+        if (n_series > DATADOG_MAX_SERIES) {
+                r = fail(ret_error, "response has %zu series, more than the %d accepted", n_series,
+                         DATADOG_MAX_SERIES);
+                goto out;
+        }
+        if (n_series == 0 && (!times || cJSON_IsArray(times)) &&
+            (!values || cJSON_IsArray(values))) {
+                *ret = (struct datadog_response){.series = xcalloc(1, sizeof(*out.series))};
+                r = 0;
+                goto out;
+        }
+        if (!cJSON_IsArray(times) || !cJSON_IsArray(values)) {
+                r = fail(ret_error, "data.attributes.%s is missing or not an array",
+                         cJSON_IsArray(times) ? "values" : "times");
+                goto out;
+        }
+        if ((size_t)cJSON_GetArraySize(values) != n_series) {
+                r = fail(ret_error, "data.attributes has %zu series but %d value lists", n_series,
+                         cJSON_GetArraySize(values));
+                goto out;
+        }
+        n_times = (size_t)cJSON_GetArraySize(times);
+        if (n_times > DATADOG_MAX_POINTS) {
+                r = fail(ret_error, "response has more than %u points", DATADOG_MAX_POINTS);
+                goto out;
+        }
+        ts = xmalloc((n_times ? n_times : 1) * sizeof(double));
+        cJSON_ArrayForEach (t, times) {
+                if (!cJSON_IsNumber(t) || !isfinite(t->valuedouble)) {
+                        r = fail(ret_error, "data.attributes.times[%zu] is not a number", idx);
+                        goto out;
+                }
+                ts[idx++] = t->valuedouble;
+        }
+
+        out.series = xcalloc(n_series ? n_series : 1, sizeof(*out.series));
+        idx = 0;
+        const cJSON *vl = values->child;
+        cJSON_ArrayForEach (s, series) {
+                struct datadog_series *o = &out.series[out.n_series];
+                const cJSON *v;
+                size_t j = 0;
+
+                if (!cJSON_IsObject(s)) {
+                        r = fail(ret_error, "data.attributes.series[%zu] is not an object", idx);
+                        goto out;
+                }
+                out.n_series++;
+                r = series_query_index(s, idx, n_queries, &o->query_index, ret_error);
+                if (r < 0)
+                        goto out;
+                if (!join_tags(cJSON_GetObjectItemCaseSensitive(s, "group_tags"), &o->tags)) {
+                        r = fail(ret_error,
+                                 "data.attributes.series[%zu].group_tags is not an array of "
+                                 "strings",
+                                 idx);
+                        goto out;
+                }
+                if (!cJSON_IsArray(vl) || (size_t)cJSON_GetArraySize(vl) != n_times) {
+                        r = fail(ret_error,
+                                 "data.attributes.values[%zu] is not an array of %zu values (one "
+                                 "per time)",
+                                 idx, n_times);
+                        goto out;
+                }
+                if (n_times > DATADOG_MAX_POINTS - total) {
+                        r = fail(ret_error, "response has more than %u points", DATADOG_MAX_POINTS);
+                        goto out;
+                }
+                total += n_times;
+                series_reserve(o, n_times);
+                cJSON_ArrayForEach (v, vl) {
+                        if (!(cJSON_IsNumber(v) && isfinite(v->valuedouble)) && !cJSON_IsNull(v)) {
+                                r = fail(ret_error,
+                                         "data.attributes.values[%zu][%zu] is neither a finite "
+                                         "number nor null",
+                                         idx, j);
+                                goto out;
+                        }
+                        o->timestamps_ms[j] = ts[j];
+                        o->values[j] = cJSON_IsNull(v) ? (double)NAN : v->valuedouble;
+                        o->n = ++j;
+                }
+                vl = vl->next;
+                idx++;
+        }
+        *ret = out;
+        out = (struct datadog_response){0};
+        r = 0;
+out:
+        free(ts);
+        datadog_response_free(&out);
+        cJSON_Delete(root);
+        return r;
+}
+
+struct point {
+        double ts, v;
+};
+
+static int point_cmp(const void *a, const void *b)
+{
+        const struct point *x = a, *y = b;
+        return (x->ts > y->ts) - (x->ts < y->ts);
+}
+
+int datadog_select(const struct datadog_response *r, size_t q, enum combine combine, double from_ms,
+                   double to_ms, double **ret_values, size_t *ret_n, char **ret_error)
+{
+        size_t matching = 0, total = 0, n = 0;
+        struct point *pts;
+
+        for (size_t i = 0; i < r->n_series; i++)
+                if (r->series[i].query_index == q) {
+                        matching++;
+                        total += r->series[i].n;
+                }
+        if (matching > 1 && combine == COMBINE_NONE) {
+                struct buf b = {0};
+
+                for (size_t i = 0, k = 0; i < r->n_series && b.len < 300; i++)
+                        if (r->series[i].query_index == q)
+                                buf_printf(&b, "%s{%s}", k++ ? ", " : "",
+                                           *r->series[i].tags ? r->series[i].tags : "no tags");
+                if (ret_error)
+                        *ret_error =
+                            xasprintf("the query returned %zu series (%s%s) where one was "
+                                      "expected: a by {...} query needs the metric's "
+                                      "combine: (sum, avg, min, max or pool)",
+                                      matching, b.data ? b.data : "", b.len >= 300 ? ", ..." : "");
+                buf_free(&b);
+                return -ENOTUNIQ;
+        }
+
+        pts = xmalloc((total ? total : 1) * sizeof(*pts));
+        for (size_t i = 0; i < r->n_series; i++) {
+                const struct datadog_series *s = &r->series[i];
+                if (s->query_index != q)
+                        continue;
+                for (size_t j = 0; j < s->n; j++)
+                        if (s->timestamps_ms[j] >= from_ms && s->timestamps_ms[j] <= to_ms)
+                                pts[n++] = (struct point){s->timestamps_ms[j], s->values[j]};
+        }
+
+        double *out = xmalloc((n ? n : 1) * sizeof(double));
+        size_t m = 0;
+        if (matching <= 1 || combine == COMBINE_POOL) {
+                for (size_t i = 0; i < n; i++)
+                        out[m++] = pts[i].v;
+        } else {
+                /* stable enough: equal timestamps are reduced together, order by time */
+                qsort(pts, n, sizeof(*pts), point_cmp);
+                for (size_t i = 0; i < n;) {
+                        size_t j = i;
+                        double acc = combine == COMBINE_MIN   ? (double)INFINITY
+                                     : combine == COMBINE_MAX ? -(double)INFINITY
+                                                              : 0;
+                        size_t finite = 0;
+                        for (; j < n && pts[j].ts == pts[i].ts; j++) {
+                                if (isnan(pts[j].v))
+                                        continue;
+                                finite++;
+                                if (combine == COMBINE_MIN)
+                                        acc = fmin(acc, pts[j].v);
+                                else if (combine == COMBINE_MAX)
+                                        acc = fmax(acc, pts[j].v);
+                                else
+                                        acc += pts[j].v;
+                        }
+                        if (finite == 0)
+                                acc = (double)NAN;
+                        else if (combine == COMBINE_AVG)
+                                acc /= (double)finite;
+                        out[m++] = acc;
+                        i = j;
+                }
+        }
+        free(pts);
+        *ret_values = out;
+        *ret_n = m;
+        return 0;
 }
 
 char *datadog_parse_errors(const char *body, size_t len)
@@ -174,22 +514,23 @@ char *datadog_parse_errors(const char *body, size_t len)
         if (!root)
                 return NULL;
         errors = cJSON_GetObjectItemCaseSensitive(root, "errors");
-        if (cJSON_IsArray(errors)) {
-                cJSON_ArrayForEach (e, errors) {
-                        if (!cJSON_IsString(e))
-                                continue;
-                        if (b.len > 0)
-                                buf_puts(&b, "; ");
-                        /* One log line: control characters (the parser's \n) become spaces. */
-                        for (const char *c = e->valuestring; *c && b.len < ERRORS_MAX; c++) {
-                                char ch = (unsigned char)*c < 0x20 ? ' ' : *c;
-                                buf_append(&b, &ch, 1);
-                        }
-                        if (b.len >= ERRORS_MAX) {
-                                buf_puts(&b, "...");
-                                break;
-                        }
+        /* An array of strings; the v2 schema also allows one string. */
+        for (e = cJSON_IsArray(errors) ? errors->child : errors; e; e = e->next) {
+                if (!cJSON_IsString(e))
+                        continue;
+                if (b.len > 0)
+                        buf_puts(&b, "; ");
+                /* One log line: control characters (the parser's \n) become spaces. */
+                for (const char *c = e->valuestring; *c && b.len < ERRORS_MAX; c++) {
+                        char ch = (unsigned char)*c < 0x20 ? ' ' : *c;
+                        buf_append(&b, &ch, 1);
                 }
+                if (b.len >= ERRORS_MAX) {
+                        buf_puts(&b, "...");
+                        break;
+                }
+                if (!cJSON_IsArray(errors))
+                        break;
         }
         cJSON_Delete(root);
         if (b.len == 0) {
@@ -197,6 +538,66 @@ char *datadog_parse_errors(const char *body, size_t len)
                 return NULL;
         }
         return buf_steal(&b);
+}
+
+char *datadog_v2_request_body(const char *const *queries, size_t n, int64_t from_ms, int64_t to_ms)
+{
+        cJSON *root = cJSON_CreateObject();
+        cJSON *data = cJSON_AddObjectToObject(root, "data");
+        cJSON_AddStringToObject(data, "type", "timeseries_request");
+        cJSON *attrs = cJSON_AddObjectToObject(data, "attributes");
+        cJSON_AddNumberToObject(attrs, "from", (double)from_ms);
+        cJSON_AddNumberToObject(attrs, "to", (double)to_ms);
+        cJSON *qs = cJSON_AddArrayToObject(attrs, "queries");
+        for (size_t i = 0; i < n; i++) {
+                char name[32];
+                cJSON *q = cJSON_CreateObject();
+
+                snprintf(name, sizeof(name), "q%zu", i);
+                cJSON_AddStringToObject(q, "data_source", "metrics");
+                cJSON_AddStringToObject(q, "name", name);
+                cJSON_AddStringToObject(q, "query", queries[i]);
+                cJSON_AddItemToArray(qs, q);
+        }
+        /* No formulas: series[].query_index then indexes queries[] (WIRE.md §1.5). */
+        char *s = cJSON_PrintUnformatted(root);
+        cJSON_Delete(root);
+        if (!s)
+                abort(); /* out of memory, as xmalloc */
+        char *copy = xstrdup(s);
+        cJSON_free(s);
+        return copy;
+}
+
+size_t datadog_query_cost(enum datadog_api api, const char *query)
+{
+        size_t n = 0;
+
+        for (const unsigned char *p = (const unsigned char *)query; p && *p; p++) {
+                bool plain = (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+                             (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' || *p == '_' ||
+                             *p == '~';
+                if (api == DATADOG_API_V1)
+                        n += plain ? 1 : 3; /* percent-encoded */
+                else
+                        n += *p < 0x20 ? 6 : (*p == '"' || *p == '\\') ? 2 : 1; /* JSON */
+        }
+        /* v1: the "%2C" separator; v2: {"data_source":"metrics","name":"q1023","query":""}, */
+        return n + (api == DATADOG_API_V1 ? 3 : 52);
+}
+
+size_t datadog_request_overhead(enum datadog_api api, const char *base_url)
+{
+        if (api == DATADOG_API_V1) /* /api/v1/query?from=<20>&to=<20>&query= */
+                return (base_url ? strlen(base_url) : 0) + 70;
+        /* {"data":{"type":"timeseries_request","attributes":{"from":<20>,"to":<20>,"queries":[]}}}
+         */
+        return 120;
+}
+
+size_t datadog_request_limit(enum datadog_api api)
+{
+        return api == DATADOG_API_V1 ? DATADOG_V1_URL_MAX : DATADOG_V2_BODY_MAX;
 }
 
 char *datadog_site_url(const char *site)

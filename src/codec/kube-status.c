@@ -1,5 +1,6 @@
-/* Kubernetes metav1.Status decoding (WIRE.md §2.3) and the HTTP status -> errno mapping of
- * kube.h. Pure: works on a buffer with cJSON. */
+/* Kubernetes metav1.Status decoding (WIRE.md §2.3), the HTTP status -> errno mapping of kube.h,
+ * and the VirtualService version from an APIGroup discovery document (§2.8). Pure: works on a
+ * buffer with cJSON. */
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -80,4 +81,24 @@ int kube_errno_from_status(long status)
         default:
                 return status >= 500 ? -EAGAIN : -EIO;
         }
+}
+
+const char *kube_vs_version_from_discovery(const char *json, size_t len)
+{
+        static const char *const newest_first[] = {"v1", "v1beta1", "v1alpha3"};
+        cJSON *root = json ? cJSON_ParseWithLength(json, len) : NULL;
+        const cJSON *versions = cJSON_GetObjectItemCaseSensitive(root, "versions");
+        const char *found = NULL;
+        if (!cJSON_IsArray(versions))
+                versions = NULL;
+        for (size_t i = 0; i < ELEMENTSOF(newest_first) && !found; i++) {
+                const cJSON *v;
+                cJSON_ArrayForEach (v, versions) {
+                        const cJSON *name = cJSON_GetObjectItemCaseSensitive(v, "version");
+                        if (cJSON_IsString(name) && strcmp(name->valuestring, newest_first[i]) == 0)
+                                found = newest_first[i];
+                }
+        }
+        cJSON_Delete(root);
+        return found;
 }

@@ -1,13 +1,19 @@
 /* kubeconfig parser (WIRE.md §2.7): picks a context and returns the server, TLS material and
- * credentials it names. Pure: parses a buffer with libyaml, reads no files (paths are resolved,
- * not opened). exec and auth-provider users are refused with a clear message. Error texts name
- * contexts, clusters, users and fields, never a credential value. */
+ * credentials it names, including exec credential plugin settings; also the ExecCredential
+ * output of such a plugin and its KUBERNETES_EXEC_INFO input. Pure: parses buffers with libyaml
+ * and cJSON, reads no files (paths are resolved, not opened). auth-provider users are refused
+ * with a clear message. Error texts name contexts, clusters, users and fields, never a
+ * credential value. */
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include <cjson/cJSON.h>
 #include <yaml.h>
 
 #include "canaryd/kube.h"
@@ -20,10 +26,34 @@ static void secret_free(char *s)
         free(s);
 }
 
+static void strv_free(char **v)
+{
+        for (char **p = v; p && *p; p++)
+                free(*p);
+        free(v);
+}
+
+static void exec_config_free(struct kube_exec_config *e)
+{
+        if (!e)
+                return;
+        free(e->api_version);
+        free(e->command);
+        strv_free(e->args);
+        /* env values may carry secrets (some plugins take keys this way) */
+        for (char **p = e->env; p && *p; p++)
+                explicit_bzero(*p, strlen(*p));
+        strv_free(e->env);
+        free(e->install_hint);
+        free(e->cluster_config_json);
+        free(e);
+}
+
 void kube_credentials_done(struct kube_credentials *c)
 {
         if (!c)
                 return;
+        exec_config_free(c->exec);
         free(c->server);
         free(c->ca_file);
         free(c->ca_pem);
@@ -170,6 +200,7 @@ struct parse {
         const char *dir;
         struct kube_credentials *creds;
         char *error;
+        yaml_node_t *cluster; /* the chosen cluster's body, for the exec extension */
 };
 
 static int fail(struct parse *p, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -207,6 +238,7 @@ static int parse_cluster(struct parse *p, const char *cluster_name, const char *
                             "cluster \"%s\" (of context \"%s\") not found in kubeconfig",
                             cluster_name, context_name);
 
+        p->cluster = cl;
         const char *server = map_str(p->doc, cl, "server");
         if (!server)
                 return fail(p, -EINVAL, "cluster \"%s\" has no server", cluster_name);
@@ -230,6 +262,174 @@ static int parse_cluster(struct parse *p, const char *cluster_name, const char *
         return 0;
 }
 
+/* A YAML node as JSON, the way kubectl turns an extension into KUBERNETES_EXEC_INFO: plain
+ * scalars that read as booleans, null or numbers become those; everything else is a string. */
+static cJSON *yaml_to_json(yaml_document_t *doc, yaml_node_t *n, unsigned depth)
+{
+        if (!n || depth > 32)
+                return cJSON_CreateNull();
+        switch (n->type) {
+        case YAML_SCALAR_NODE: {
+                const char *v = (const char *)n->data.scalar.value;
+                if (n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE) {
+                        if (strcmp(v, "true") == 0 || strcmp(v, "false") == 0)
+                                return cJSON_CreateBool(v[0] == 't');
+                        if (strcmp(v, "null") == 0 || strcmp(v, "~") == 0 || !*v)
+                                return cJSON_CreateNull();
+                        char *end;
+                        double d = strtod(v, &end);
+                        if (*end == '\0' && end != v && isfinite(d) &&
+                            strspn(v, "+-0123456789.eE") == strlen(v))
+                                return cJSON_CreateNumber(d);
+                }
+                return cJSON_CreateString(v);
+        }
+        case YAML_SEQUENCE_NODE: {
+                cJSON *a = cJSON_CreateArray();
+                for (yaml_node_item_t *i = n->data.sequence.items.start;
+                     i < n->data.sequence.items.top; i++)
+                        cJSON_AddItemToArray(
+                            a, yaml_to_json(doc, yaml_document_get_node(doc, *i), depth + 1));
+                return a;
+        }
+        case YAML_MAPPING_NODE: {
+                cJSON *o = cJSON_CreateObject();
+                for (yaml_node_pair_t *q = n->data.mapping.pairs.start;
+                     q < n->data.mapping.pairs.top; q++) {
+                        const char *k = scalar(yaml_document_get_node(doc, q->key));
+                        if (k)
+                                cJSON_AddItemToObject(
+                                    o, k,
+                                    yaml_to_json(doc, yaml_document_get_node(doc, q->value),
+                                                 depth + 1));
+                }
+                return o;
+        }
+        default:
+                return cJSON_CreateNull();
+        }
+}
+
+/* clusters[].cluster.extensions[] entry "client.authentication.k8s.io/exec", as JSON. */
+static char *cluster_exec_extension(struct parse *p)
+{
+        yaml_node_t *ext = map_get(p->doc, p->cluster, "extensions");
+        if (!ext || ext->type != YAML_SEQUENCE_NODE)
+                return NULL;
+        for (yaml_node_item_t *i = ext->data.sequence.items.start; i < ext->data.sequence.items.top;
+             i++) {
+                yaml_node_t *e = yaml_document_get_node(p->doc, *i);
+                const char *name = map_str(p->doc, e, "name");
+                if (!name || strcmp(name, "client.authentication.k8s.io/exec") != 0)
+                        continue;
+                cJSON *j = yaml_to_json(p->doc, map_get(p->doc, e, "extension"), 0);
+                char *out = cJSON_PrintUnformatted(j);
+                cJSON_Delete(j);
+                char *copy = xstrdup(out);
+                cJSON_free(out);
+                return copy;
+        }
+        return NULL;
+}
+
+static char **string_list(struct parse *p, yaml_node_t *seq)
+{
+        size_t n = 0;
+        char **v = xcalloc(1, sizeof(char *));
+        if (!seq || seq->type != YAML_SEQUENCE_NODE)
+                return v;
+        for (yaml_node_item_t *i = seq->data.sequence.items.start; i < seq->data.sequence.items.top;
+             i++) {
+                const char *s = scalar(yaml_document_get_node(p->doc, *i));
+                if (!s) {
+                        strv_free(v);
+                        return NULL;
+                }
+                v = xrealloc(v, (n + 2) * sizeof(char *));
+                v[n++] = xstrdup(s);
+                v[n] = NULL;
+        }
+        return v;
+}
+
+static int parse_exec(struct parse *p, yaml_node_t *exec, const char *user_name)
+{
+        struct kube_exec_config *e = xcalloc(1, sizeof(*e));
+        p->creds->exec = e; /* freed with the credentials on any error */
+
+        if (exec->type != YAML_MAPPING_NODE)
+                return fail(p, -EINVAL, "user \"%s\": exec must be a mapping", user_name);
+        const char *command = map_str(p->doc, exec, "command");
+        const char *api = map_str(p->doc, exec, "apiVersion");
+        if (!command)
+                return fail(p, -EINVAL, "user \"%s\": exec.command is required", user_name);
+        if (!api)
+                return fail(p, -EINVAL, "user \"%s\": exec.apiVersion is required", user_name);
+        if (strcmp(api, "client.authentication.k8s.io/v1") != 0 &&
+            strcmp(api, "client.authentication.k8s.io/v1beta1") != 0)
+                return fail(p, -EOPNOTSUPP,
+                            "user \"%s\": exec.apiVersion %s is not supported (use "
+                            "client.authentication.k8s.io/v1 or v1beta1)",
+                            user_name, api);
+        e->api_version = xstrdup(api);
+        /* A bare name is looked up in $PATH; one with a slash is a path (WIRE.md §2.7). */
+        e->command = strchr(command, '/') ? resolve_path(p->dir, command) : xstrdup(command);
+
+        e->args = string_list(p, map_get(p->doc, exec, "args"));
+        if (!e->args)
+                return fail(p, -EINVAL, "user \"%s\": exec.args must be a list of strings",
+                            user_name);
+        yaml_node_t *env = map_get(p->doc, exec, "env");
+        size_t n = 0;
+        e->env = xcalloc(1, sizeof(char *));
+        if (env && env->type != YAML_SEQUENCE_NODE)
+                return fail(p, -EINVAL, "user \"%s\": exec.env must be a list", user_name);
+        for (yaml_node_item_t *i = env ? env->data.sequence.items.start : NULL;
+             env && i < env->data.sequence.items.top; i++) {
+                yaml_node_t *item = yaml_document_get_node(p->doc, *i);
+                const char *name = map_str(p->doc, item, "name");
+                const char *value = scalar(map_get(p->doc, item, "value"));
+                if (!name || strchr(name, '=') || !value)
+                        return fail(p, -EINVAL,
+                                    "user \"%s\": exec.env[%zu] needs a name (without '=') and "
+                                    "a value",
+                                    user_name, n);
+                e->env = xrealloc(e->env, (n + 2) * sizeof(char *));
+                e->env[n++] = xasprintf("%s=%s", name, value);
+                e->env[n] = NULL;
+        }
+        e->install_hint = xstrdup(map_str(p->doc, exec, "installHint"));
+
+        int b = 0;
+        if (parse_bool(map_str(p->doc, exec, "provideClusterInfo"), &b) < 0)
+                return fail(p, -EINVAL,
+                            "user \"%s\": exec.provideClusterInfo must be true or false",
+                            user_name);
+        e->provide_cluster_info = b;
+        if (b)
+                e->cluster_config_json = cluster_exec_extension(p);
+
+        const char *mode = map_str(p->doc, exec, "interactiveMode");
+        bool v1 = strcmp(api, "client.authentication.k8s.io/v1") == 0;
+        if (!mode && v1)
+                return fail(p, -EINVAL,
+                            "user \"%s\": exec.interactiveMode is required for "
+                            "client.authentication.k8s.io/v1 (use Never)",
+                            user_name);
+        if (mode && strcmp(mode, "Never") != 0 && strcmp(mode, "IfAvailable") != 0 &&
+            strcmp(mode, "Always") != 0)
+                return fail(p, -EINVAL,
+                            "user \"%s\": exec.interactiveMode must be Never, IfAvailable or "
+                            "Always",
+                            user_name);
+        if (mode && strcmp(mode, "Always") == 0)
+                return fail(p, -EOPNOTSUPP,
+                            "user \"%s\": exec.interactiveMode Always needs a terminal, and "
+                            "canaryd runs without one",
+                            user_name);
+        return 0;
+}
+
 static int parse_user(struct parse *p, const char *user_name, const char *context_name)
 {
         struct kube_credentials *c = p->creds;
@@ -238,10 +438,12 @@ static int parse_user(struct parse *p, const char *user_name, const char *contex
                 return fail(p, -EINVAL, "user \"%s\" (of context \"%s\") not found in kubeconfig",
                             user_name, context_name);
 
-        if (map_get(p->doc, u, "exec"))
-                return fail(p, -EOPNOTSUPP,
-                            "user \"%s\": exec credential plugins are not supported yet",
-                            user_name);
+        yaml_node_t *exec = map_get(p->doc, u, "exec");
+        if (exec) {
+                int k = parse_exec(p, exec, user_name);
+                if (k < 0)
+                        return k;
+        }
         if (map_get(p->doc, u, "auth-provider"))
                 return fail(p, -EOPNOTSUPP,
                             "user \"%s\": auth-provider plugins are not supported; use a token, "
@@ -275,7 +477,7 @@ static int parse_user(struct parse *p, const char *user_name, const char *contex
                             "user \"%s\": client-certificate and client-key must be "
                             "given together",
                             user_name);
-        if (!c->token && !c->token_file && !has_cert &&
+        if (!c->token && !c->token_file && !has_cert && !c->exec &&
             (map_get(p->doc, u, "username") || map_get(p->doc, u, "password")))
                 return fail(p, -EOPNOTSUPP,
                             "user \"%s\": basic authentication (username/password) is not "
@@ -347,4 +549,225 @@ int kubeconfig_parse(const char *text, size_t len, const char *dir, const char *
         }
         *ret = creds;
         return 0;
+}
+
+/* ---- ExecCredential ------------------------------------------------------------------------ */
+
+void kube_exec_credential_done(struct kube_exec_credential *c)
+{
+        if (!c)
+                return;
+        secret_free(c->token);
+        free(c->client_cert_pem);
+        secret_free(c->client_key_pem);
+        *c = (struct kube_exec_credential){0};
+}
+
+static bool digits(const char *s, size_t n)
+{
+        for (size_t i = 0; i < n; i++)
+                if (s[i] < '0' || s[i] > '9')
+                        return false;
+        return true;
+}
+
+static int num(const char *s, size_t n)
+{
+        int v = 0;
+        for (size_t i = 0; i < n; i++)
+                v = v * 10 + (s[i] - '0');
+        return v;
+}
+
+/* RFC 3339: "2018-03-05T17:30:20-08:00", "…20.123Z", "…20+01:00" (Go's time.RFC3339). */
+static int parse_timestamp(const char *s, usec_t *ret)
+{
+        if (strlen(s) < 20 || !digits(s, 4) || s[4] != '-' || !digits(s + 5, 2) || s[7] != '-' ||
+            !digits(s + 8, 2) || (s[10] != 'T' && s[10] != 't') || !digits(s + 11, 2) ||
+            s[13] != ':' || !digits(s + 14, 2) || s[16] != ':' || !digits(s + 17, 2))
+                return -EINVAL;
+        struct tm tm = {
+            .tm_year = num(s, 4) - 1900,
+            .tm_mon = num(s + 5, 2) - 1,
+            .tm_mday = num(s + 8, 2),
+            .tm_hour = num(s + 11, 2),
+            .tm_min = num(s + 14, 2),
+            .tm_sec = num(s + 17, 2),
+        };
+        if (tm.tm_mon > 11 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 ||
+            tm.tm_min > 59 || tm.tm_sec > 60)
+                return -EINVAL;
+        const char *p = s + 19;
+        usec_t frac = 0;
+        if (*p == '.') {
+                unsigned n = 0;
+                for (p++; *p >= '0' && *p <= '9'; p++, n++)
+                        if (n < 6)
+                                frac = frac * 10 + (usec_t)(*p - '0');
+                if (n == 0)
+                        return -EINVAL;
+                for (; n < 6; n++)
+                        frac *= 10;
+        }
+        long offset = 0;
+        if (*p == 'Z' || *p == 'z') {
+                p++;
+        } else if ((*p == '+' || *p == '-') && digits(p + 1, 2) && p[3] == ':' &&
+                   digits(p + 4, 2)) {
+                offset = (num(p + 1, 2) * 60L + num(p + 4, 2)) * 60L;
+                if (*p == '-')
+                        offset = -offset;
+                p += 6;
+        } else {
+                return -EINVAL;
+        }
+        if (*p)
+                return -EINVAL;
+        time_t t = timegm(&tm);
+        if (t == (time_t)-1 || (long long)t - offset < 0)
+                return -EINVAL;
+        *ret = (usec_t)((long long)t - offset) * USEC_PER_SEC + frac;
+        return 0;
+}
+
+static char *json_fail(char **ret_error, const char *msg)
+{
+        if (ret_error)
+                *ret_error = xstrdup(msg);
+        return NULL;
+}
+
+int kube_exec_credential_parse(const char *json, size_t len, const char *api_version,
+                               struct kube_exec_credential *ret, char **ret_error)
+{
+        struct kube_exec_credential c = {0};
+        const char *err = NULL;
+        const cJSON *token = NULL, *key = NULL;
+        cJSON *root = json ? cJSON_ParseWithLength(json, len) : NULL;
+        if (!cJSON_IsObject(root)) {
+                cJSON_Delete(root);
+                json_fail(ret_error, "exec plugin output is not a JSON object");
+                return -EBADMSG;
+        }
+        const cJSON *api = cJSON_GetObjectItemCaseSensitive(root, "apiVersion");
+        const cJSON *kind = cJSON_GetObjectItemCaseSensitive(root, "kind");
+        const cJSON *status = cJSON_GetObjectItemCaseSensitive(root, "status");
+        if (!cJSON_IsString(kind) || strcmp(kind->valuestring, "ExecCredential") != 0) {
+                err = "exec plugin output is not an ExecCredential";
+                goto out;
+        }
+        if (!cJSON_IsString(api) || !api_version || strcmp(api->valuestring, api_version) != 0) {
+                if (ret_error)
+                        *ret_error = xasprintf(
+                            "exec plugin returned apiVersion %s, the kubeconfig asks for %s",
+                            cJSON_IsString(api) ? api->valuestring : "(none)",
+                            api_version ? api_version : "(none)");
+                cJSON_Delete(root);
+                return -EBADMSG;
+        }
+        if (!cJSON_IsObject(status)) {
+                err = "exec plugin output has no status";
+                goto out;
+        }
+        token = cJSON_GetObjectItemCaseSensitive(status, "token");
+        key = cJSON_GetObjectItemCaseSensitive(status, "clientKeyData");
+        const cJSON *cert = cJSON_GetObjectItemCaseSensitive(status, "clientCertificateData");
+        const cJSON *exp = cJSON_GetObjectItemCaseSensitive(status, "expirationTimestamp");
+        if ((token && !cJSON_IsString(token)) || (cert && !cJSON_IsString(cert)) ||
+            (key && !cJSON_IsString(key))) {
+                err = "exec plugin status: token, clientCertificateData and clientKeyData must "
+                      "be strings";
+                goto out;
+        }
+        bool has_token = token && *token->valuestring;
+        bool has_cert = cert && *cert->valuestring, has_key = key && *key->valuestring;
+        if (has_cert != has_key) {
+                err = "exec plugin status: clientCertificateData and clientKeyData must be given "
+                      "together";
+                goto out;
+        }
+        if (!has_token && !has_cert) {
+                err = "exec plugin status holds neither a token nor a client certificate and key";
+                goto out;
+        }
+        if (has_token && strpbrk(token->valuestring, "\r\n")) {
+                err = "exec plugin status: token contains a line break";
+                goto out;
+        }
+        if (exp && !cJSON_IsNull(exp) &&
+            (!cJSON_IsString(exp) || parse_timestamp(exp->valuestring, &c.expires_usec) < 0)) {
+                err = "exec plugin status: expirationTimestamp is not an RFC 3339 time";
+                goto out;
+        }
+        if (has_token)
+                c.token = xstrdup(token->valuestring);
+        if (has_cert) {
+                c.client_cert_pem = xstrdup(cert->valuestring);
+                c.client_key_pem = xstrdup(key->valuestring);
+        }
+out:
+        /* the parsed tree holds the secret too */
+        if (cJSON_IsString(token) && token->valuestring)
+                explicit_bzero(token->valuestring, strlen(token->valuestring));
+        if (cJSON_IsString(key) && key->valuestring)
+                explicit_bzero(key->valuestring, strlen(key->valuestring));
+        cJSON_Delete(root);
+        if (err) {
+                kube_exec_credential_done(&c);
+                json_fail(ret_error, err);
+                return -EBADMSG;
+        }
+        *ret = c;
+        return 0;
+}
+
+static char *base64_encode(const char *s)
+{
+        static const char tbl[] =
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        size_t n = strlen(s);
+        char *out = xmalloc((n + 2) / 3 * 4 + 1), *o = out;
+        const unsigned char *p = (const unsigned char *)s;
+        for (size_t i = 0; i < n; i += 3) {
+                unsigned v = (unsigned)p[i] << 16;
+                if (i + 1 < n)
+                        v |= (unsigned)p[i + 1] << 8;
+                if (i + 2 < n)
+                        v |= p[i + 2];
+                *o++ = tbl[(v >> 18) & 63];
+                *o++ = tbl[(v >> 12) & 63];
+                *o++ = i + 1 < n ? tbl[(v >> 6) & 63] : '=';
+                *o++ = i + 2 < n ? tbl[v & 63] : '=';
+        }
+        *o = '\0';
+        return out;
+}
+
+char *kube_exec_info_json(const struct kube_exec_config *e, const char *server, const char *ca_pem,
+                          bool insecure_skip_verify)
+{
+        cJSON *root = cJSON_CreateObject();
+        cJSON_AddStringToObject(root, "apiVersion", e->api_version);
+        cJSON_AddStringToObject(root, "kind", "ExecCredential");
+        cJSON *spec = cJSON_AddObjectToObject(root, "spec");
+        if (e->provide_cluster_info) {
+                cJSON *cl = cJSON_AddObjectToObject(spec, "cluster");
+                cJSON_AddStringToObject(cl, "server", server ? server : "");
+                if (ca_pem) {
+                        char *b = base64_encode(ca_pem);
+                        cJSON_AddStringToObject(cl, "certificate-authority-data", b);
+                        free(b);
+                }
+                if (insecure_skip_verify)
+                        cJSON_AddBoolToObject(cl, "insecure-skip-tls-verify", true);
+                cJSON *config = e->cluster_config_json ? cJSON_Parse(e->cluster_config_json) : NULL;
+                if (config)
+                        cJSON_AddItemToObject(cl, "config", config);
+        }
+        cJSON_AddBoolToObject(spec, "interactive", false);
+        char *out = cJSON_PrintUnformatted(root);
+        cJSON_Delete(root);
+        char *copy = xstrdup(out);
+        cJSON_free(out);
+        return copy;
 }

@@ -1,6 +1,8 @@
 /* Slack wire formats (WIRE.md §4, SPEC §6): renders a rollout notice as {"text", "blocks"}
  * within Block Kit's limits (50 blocks, header plain_text <= 150 characters, 10 fields per
- * section), adds a channel to a rendered payload, and reads chat.postMessage responses.
+ * section), renders the rollout's parent message and its timeline, prepares payloads for
+ * chat.postMessage / chat.update (channel, thread, metadata), reads Web API answers, and
+ * encodes the outbox file.
  * Pure: buffers in, buffers out. User text is made valid UTF-8 and, in mrkdwn, &, < and > are
  * escaped so that nobody's reason string can ping @channel or forge a link. */
 
@@ -9,9 +11,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cjson/cJSON.h>
 
+#include "canaryd/query.h"
 #include "canaryd/slack.h"
 
 #define MAX_BLOCKS         50
@@ -118,36 +122,6 @@ static const char *event_emoji(const char *event)
         return ":information_source:";
 }
 
-static const char *verdict_label(enum verdict v)
-{
-        switch (v) {
-        case VERDICT_PASS:
-                return ":white_check_mark: pass";
-        case VERDICT_FAIL:
-                return ":x: *fail*";
-        case VERDICT_INCONCLUSIVE:
-                return ":grey_question: inconclusive";
-        case _VERDICT_MAX:
-                break;
-        }
-        return "?";
-}
-
-static const char *judge_label(enum judge_kind k)
-{
-        switch (k) {
-        case JUDGE_THRESHOLD:
-                return "threshold";
-        case JUDGE_RATIO:
-                return "ratio";
-        case JUDGE_MANN_WHITNEY:
-                return "mann_whitney";
-        case _JUDGE_KIND_MAX:
-                break;
-        }
-        return "?";
-}
-
 /* Compact number: %.4g, "n/a" for NaN. */
 static void fmt_num(char *dst, size_t size, double v)
 {
@@ -189,33 +163,354 @@ static cJSON *section_text(const char *text)
         return s;
 }
 
-static cJSON *metric_block(const struct metric_report *m)
+/* ---- pieces ---------------------------------------------------------------------------------- */
+
+static const char *severity_names[_SLACK_SEVERITY_MAX] = {"info", "warn", "error"};
+
+const char *slack_severity_to_string(enum slack_severity s)
 {
-        char name[sizeof(m->name) + 1], detail[sizeof(m->detail) + 1], c[32], bl[32];
+        return (unsigned)s < _SLACK_SEVERITY_MAX ? severity_names[s] : NULL;
+}
+
+enum slack_severity slack_event_severity(const char *event)
+{
+        if (!event)
+                return SLACK_INFO;
+        if (strcmp(event, "rolled back") == 0 || strcmp(event, "aborted") == 0)
+                return SLACK_ERROR;
+        if (strcmp(event, "analysis failed") == 0 || strcmp(event, "paused") == 0 ||
+            strcmp(event, "drift") == 0)
+                return SLACK_WARN;
+        return SLACK_INFO;
+}
+
+static const char *phase_emoji(const char *phase)
+{
+        if (!phase)
+                return ":information_source:";
+        if (strcmp(phase, "Progressing") == 0)
+                return ":arrows_counterclockwise:";
+        if (strcmp(phase, "Paused") == 0)
+                return ":double_vertical_bar:";
+        if (strcmp(phase, "Promoted") == 0)
+                return ":white_check_mark:";
+        if (strcmp(phase, "RolledBack") == 0)
+                return ":rewind:";
+        return ":information_source:";
+}
+
+/* A mention is put in the message as written, so only Slack's own forms are accepted:
+ * <!here>, <!channel>, <!subteam^ID>, <@U123>. Anything else is shown escaped. */
+static bool mention_ok(const char *m)
+{
+        size_t n = m ? strlen(m) : 0;
+
+        if (n < 4 || n > 100 || m[0] != '<' || (m[1] != '!' && m[1] != '@') || m[n - 1] != '>')
+                return false;
+        for (size_t i = 2; i + 1 < n; i++)
+                if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789^_-.",
+                            m[i]))
+                        return false;
+        return true;
+}
+
+/* "`████░░░░░░░░░░░░░░░░` *20%* canary · 80% stable" (20 cells, rounded). */
+static void put_bar(struct buf *b, unsigned weight)
+{
+        unsigned w = weight > 100 ? 100 : weight, cells = (w * 20 + 50) / 100;
+
+        buf_puts(b, "`");
+        for (unsigned i = 0; i < 20; i++)
+                buf_puts(b, i < cells ? "\u2588" : "\u2591");
+        buf_printf(b, "` *%u%%* canary \u00b7 %u%% stable", w, 100 - w);
+}
+
+enum time_format { TIME_HMS, TIME_DATE_HMS, TIME_DATE_HMS_UTC };
+
+static void fmt_time(char *dst, size_t size, usec_t t, enum time_format f)
+{
+        time_t sec = (time_t)(t / USEC_PER_SEC);
+        struct tm tm;
+
+        gmtime_r(&sec, &tm);
+        if (f == TIME_HMS)
+                strftime(dst, size, "%H:%M:%S", &tm);
+        else if (f == TIME_DATE_HMS)
+                strftime(dst, size, "%Y-%m-%d %H:%M:%S", &tm);
+        else
+                strftime(dst, size, "%Y-%m-%d %H:%M:%S UTC", &tm);
+}
+
+static char *window_text(usec_t start, usec_t end)
+{
+        char a[32], z[32];
+
+        if (start == 0 || end <= start)
+                return NULL;
+        fmt_time(a, sizeof(a), start, TIME_DATE_HMS);
+        fmt_time(z, sizeof(z), end, TIME_HMS);
+        return xasprintf("%s\u2013%s UTC (%llu s)", a, z,
+                         (unsigned long long)((end - start) / USEC_PER_SEC));
+}
+
+static const struct metric_config *metric_cfg(const struct slack_notice *n, const char *name)
+{
+        for (size_t i = 0; n->cfg && i < n->cfg->n_metrics; i++)
+                if (n->cfg->metrics[i].name && strcmp(n->cfg->metrics[i].name, name) == 0)
+                        return &n->cfg->metrics[i];
+        return NULL;
+}
+
+/* The pass condition as people read it: "<= 0.05", "ratio <= 1.3", "MW increase @95%". */
+static void threshold_text(char *dst, size_t size, const struct metric_config *m)
+{
+        char a[32], z[32];
+        double lo, hi;
+        const char *pre = "";
+
+        if (!m) {
+                snprintf(dst, size, "-");
+                return;
+        }
+        if (m->judge == JUDGE_MANN_WHITNEY) {
+                snprintf(dst, size, "MW %s @%g%%",
+                         direction_to_string(m->direction) ? direction_to_string(m->direction)
+                                                           : "?",
+                         m->confidence * 100);
+                return;
+        }
+        lo = m->judge == JUDGE_RATIO ? m->min_ratio : m->min;
+        hi = m->judge == JUDGE_RATIO ? m->max_ratio : m->max;
+        if (m->judge == JUDGE_RATIO)
+                pre = "ratio ";
+        fmt_num(a, sizeof(a), lo);
+        fmt_num(z, sizeof(z), hi);
+        if (!isnan(lo) && !isnan(hi))
+                snprintf(dst, size, "%sin [%s, %s]", pre, a, z);
+        else if (!isnan(hi))
+                snprintf(dst, size, "%s<= %s", pre, z);
+        else if (!isnan(lo))
+                snprintf(dst, size, "%s>= %s", pre, a);
+        else
+                snprintf(dst, size, "-");
+}
+
+static void put_pct_encoded(struct buf *b, const char *s)
+{
+        for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+                if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                    (*p >= '0' && *p <= '9') || strchr("-._~", *p))
+                        buf_append(b, p, 1);
+                else
+                        buf_printf(b, "%%%02X", *p);
+        }
+}
+
+/* Datadog's web app for a site: app.datadoghq.com, app.datadoghq.eu, app.ddog-gov.com; the
+ * other sites (us3, us5, ap1, ...) serve it on the site name itself. */
+static void put_app_base(struct buf *b, const char *site)
+{
+        if (!site || !*site)
+                site = "datadoghq.com";
+        buf_puts(b, "https://");
+        if (strcmp(site, "datadoghq.com") == 0 || strcmp(site, "datadoghq.eu") == 0 ||
+            strcmp(site, "ddog-gov.com") == 0)
+                buf_puts(b, "app.");
+        put_pct_encoded(b, site); /* a site is a host name: unchanged */
+}
+
+/* The metrics explorer for the canary's query over the window. The explorer's URL parameters
+ * are not documented by Datadog (see docs/slack.md). Caller owns the result; NULL without a
+ * configured query. */
+static char *explorer_url(const struct slack_notice *n, const struct metric_config *m)
+{
         struct buf b = {0};
-        cJSON *s;
+        char *q;
+
+        if (!m || !m->query || !n->cfg)
+                return NULL;
+        q = query_expand(m->query, n->cfg->scope_canary ? n->cfg->scope_canary : "*", n->cfg);
+        if (!q)
+                return NULL;
+        put_app_base(&b, n->datadog_site);
+        buf_puts(&b, "/metric/explorer?");
+        if (n->window_start_usec && n->window_end_usec > n->window_start_usec)
+                buf_printf(&b, "from_ts=%llu&to_ts=%llu&live=false&",
+                           (unsigned long long)(n->window_start_usec / 1000),
+                           (unsigned long long)(n->window_end_usec / 1000));
+        buf_puts(&b, "exp_query=");
+        put_pct_encoded(&b, q);
+        free(q);
+        return buf_steal(&b);
+}
+
+/* Characters as Slack shows them: an escaped &amp; &lt; &gt; is one. */
+static size_t text_chars(const char *s)
+{
+        size_t n = 0;
+
+        for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+                if (*p == '&') {
+                        const char *q = (const char *)p;
+                        size_t skip = strncmp(q, "&amp;", 5) == 0 ? 4
+                                      : strncmp(q, "&lt;", 4) == 0 || strncmp(q, "&gt;", 4) == 0
+                                          ? 3
+                                          : 0;
+                        p += skip;
+                }
+                if ((*p & 0xc0) != 0x80)
+                        n++;
+        }
+        return n;
+}
+
+static void put_padded(struct buf *b, const char *s, size_t width)
+{
+        buf_puts(b, s);
+        for (size_t i = text_chars(s); i < width; i++)
+                buf_puts(b, " ");
+}
+
+static const char *verdict_word(enum verdict v)
+{
+        switch (v) {
+        case VERDICT_PASS:
+                return "pass";
+        case VERDICT_FAIL:
+                return "FAIL";
+        case VERDICT_INCONCLUSIVE:
+                return "inconclusive";
+        case _VERDICT_MAX:
+                break;
+        }
+        return "?";
+}
+
+#define COL_NAME 24
+#define N_COLS   5
+
+struct row {
+        char cells[N_COLS][80];
+};
+
+static void metric_row(const struct slack_notice *n, const struct metric_report *m, struct row *r)
+{
+        char name[sizeof(m->name) + 1], *t;
+
+        snprintf(name, sizeof(name), "%.*s", (int)sizeof(m->name), m->name);
+        t = text_dup(name, COL_NAME, true);
+        snprintf(r->cells[0], sizeof(r->cells[0]), "%s", t);
+        free(t);
+        fmt_num(r->cells[1], sizeof(r->cells[1]), m->canary);
+        fmt_num(r->cells[2], sizeof(r->cells[2]), m->baseline);
+        threshold_text(r->cells[3], sizeof(r->cells[3]), metric_cfg(n, name));
+        t = text_dup(r->cells[3], 40, true);
+        snprintf(r->cells[3], sizeof(r->cells[3]), "%s", t);
+        free(t);
+        snprintf(r->cells[4], sizeof(r->cells[4]), "%s", verdict_word(m->verdict));
+}
+
+/* The metric table: a monospace block (Block Kit has no table) with aligned columns, failures
+ * first when it must be cut to fit one section. */
+static void add_metric_table(cJSON *blocks, const struct slack_notice *n)
+{
+        static const char *const head[N_COLS] = {"metric", "canary", "baseline", "threshold",
+                                                 "verdict"};
+        size_t width[N_COLS], shown = 0, count = n->n_metrics;
+        struct row *rows = xcalloc(count, sizeof(*rows));
+        size_t *order = xcalloc(count, sizeof(*order)), k = 0;
+        struct buf b = {0};
         char *t;
 
-        /* The report's arrays need not be NUL-terminated. */
-        snprintf(name, sizeof(name), "%.*s", (int)sizeof(m->name), m->name);
-        snprintf(detail, sizeof(detail), "%.*s", (int)sizeof(m->detail), m->detail);
-        fmt_num(c, sizeof(c), m->canary);
-        fmt_num(bl, sizeof(bl), m->baseline);
-
-        buf_puts(&b, "*");
-        put_text(&b, name, 64, true);
-        buf_printf(&b, "* (%s) | canary `%s` (n=%zu) | baseline `%s` (n=%zu) | %s",
-                   judge_label(m->judge), c, m->n_canary, bl, m->n_baseline,
-                   verdict_label(m->verdict));
-        if (detail[0]) {
-                buf_puts(&b, "\n_");
-                put_text(&b, detail, 200, true);
-                buf_puts(&b, "_");
+        for (size_t c = 0; c < N_COLS; c++)
+                width[c] = strlen(head[c]);
+        for (size_t i = 0; i < count; i++) {
+                metric_row(n, &n->metrics[i], &rows[i]);
+                for (size_t c = 0; c < N_COLS; c++)
+                        if (text_chars(rows[i].cells[c]) > width[c])
+                                width[c] = text_chars(rows[i].cells[c]);
         }
+        for (int pass = 0; pass < 2; pass++)
+                for (size_t i = 0; i < count; i++)
+                        if ((n->metrics[i].verdict != VERDICT_PASS) == (pass == 0))
+                                order[k++] = i;
+
+        buf_puts(&b, "```\n");
+        for (size_t c = 0; c < N_COLS; c++)
+                put_padded(&b, head[c], c + 1 < N_COLS ? width[c] + 2 : 0);
+        buf_puts(&b, "\n");
+        for (size_t j = 0; j < count; j++) {
+                const struct row *r = &rows[order[j]];
+                size_t line = 0;
+
+                for (size_t c = 0; c < N_COLS; c++)
+                        line += width[c] + 2;
+                if (b.len + line * 3 + 64 > TEXT_MAX_CHARS)
+                        break; /* bytes >= characters: a safe bound */
+                for (size_t c = 0; c < N_COLS; c++)
+                        put_padded(&b, r->cells[c], c + 1 < N_COLS ? width[c] + 2 : 0);
+                buf_puts(&b, "\n");
+                shown++;
+        }
+        if (shown < count)
+                buf_printf(&b, "\u2026and %zu more metrics\n", count - shown);
+        buf_puts(&b, "```");
         t = buf_steal(&b);
-        s = section_text(t);
+        cJSON_AddItemToArray(blocks, section_text(t));
         free(t);
-        return s;
+        free(rows);
+        free(order);
+}
+
+/* Why each failed or inconclusive metric was judged so, and the Datadog links. */
+static void add_metric_details(cJSON *blocks, const struct slack_notice *n)
+{
+        struct buf b = {0}, links = {0};
+        size_t n_links = 0;
+        char *t;
+
+        for (size_t i = 0; i < n->n_metrics; i++) {
+                const struct metric_report *m = &n->metrics[i];
+                char name[sizeof(m->name) + 1], detail[sizeof(m->detail) + 1], *url;
+
+                snprintf(name, sizeof(name), "%.*s", (int)sizeof(m->name), m->name);
+                snprintf(detail, sizeof(detail), "%.*s", (int)sizeof(m->detail), m->detail);
+                /* escaping makes a character up to 5 ("&amp;"): room for a whole line */
+                if (m->verdict != VERDICT_PASS && detail[0] &&
+                    b.len + 5 * (64 + 200) + 16 < TEXT_MAX_CHARS) {
+                        buf_puts(&b, b.len ? "\n\u2022 *" : "\u2022 *");
+                        put_text(&b, name, 64, true);
+                        buf_puts(&b, "*: ");
+                        put_text(&b, detail, 200, true);
+                }
+                url = explorer_url(n, metric_cfg(n, name));
+                if (url && links.len + strlen(url) + 5 * 64 + 32 < TEXT_MAX_CHARS) {
+                        buf_puts(&links, n_links ? " \u00b7 <" : ":bar_chart: Datadog: <");
+                        buf_puts(&links, url);
+                        buf_puts(&links, "|");
+                        put_text(&links, name, 64, true);
+                        buf_puts(&links, ">");
+                        n_links++;
+                }
+                free(url);
+        }
+        if (b.len) {
+                t = buf_steal(&b);
+                cJSON_AddItemToArray(blocks, section_text(t));
+                free(t);
+        }
+        if (links.len) {
+                cJSON *blk = cJSON_CreateObject(), *elems;
+
+                t = buf_steal(&links);
+                cJSON_AddStringToObject(blk, "type", "context");
+                elems = cJSON_AddArrayToObject(blk, "elements");
+                cJSON_AddItemToArray(elems, mrkdwn(t));
+                cJSON_AddItemToArray(blocks, blk);
+                free(t);
+        }
+        buf_free(&b);
+        buf_free(&links);
 }
 
 /* "latency-p99 failed", "a, b, c and 2 more failed", or NULL when nothing failed. */
@@ -247,47 +542,92 @@ static char *failed_names(const struct slack_notice *n)
         return buf_steal(&b);
 }
 
+static void put_link(struct buf *b, const char *url, const char *label)
+{
+        buf_puts(b, "<");
+        for (const char *p = url; *p; p++) {
+                if (*p == '|')
+                        buf_puts(b, "%7C");
+                else if ((unsigned char)*p <= 0x20)
+                        buf_printf(b, "%%%02X", (unsigned char)*p);
+                else {
+                        char one[2] = {*p, 0};
+                        put_text(b, one, 2, true);
+                }
+        }
+        buf_puts(b, "|");
+        put_text(b, label, 200, true);
+        buf_puts(b, ">");
+}
+
 static void add_runbook(cJSON *blocks, const char *url)
 {
         struct buf b = {0};
         char *t;
 
         buf_puts(&b, ":book: *Runbook:* ");
-        /* A link only for a URL that stays well inside a section's 3000 characters once
-         * escaped; anything longer is shown (truncated) as text rather than lose the message. */
+        /* A link holds the URL twice, each character escaped to at most 5: a long one is
+         * shown as (cut) text so the section stays under Slack's 3000 characters. */
         if ((strncmp(url, "https://", 8) == 0 || strncmp(url, "http://", 7) == 0) &&
-            strlen(url) <= 900) {
-                /* <url|label>: '|', '<', '>' and controls would break the link; other bytes,
-                 * UTF-8 included, go through as they are (& escaped as Slack requires). */
-                buf_puts(&b, "<");
-                for (const char *p = url; *p; p++) {
-                        unsigned char ch = (unsigned char)*p;
-                        if (ch <= 0x20 || ch == 0x7f || ch == '|' || ch == '<' || ch == '>')
-                                buf_printf(&b, "%%%02X", ch);
-                        else if (ch == '&')
-                                buf_puts(&b, "&amp;");
-                        else
-                                buf_append(&b, p, 1);
-                }
-                buf_puts(&b, "|");
-                put_text(&b, url, 200, true);
-                buf_puts(&b, ">");
-        } else {
+            strlen(url) <= 250)
+                put_link(&b, url, url); /* <url|label>: a '|' would end the URL early */
+        else
                 put_text(&b, url, 500, true);
-        }
         t = buf_steal(&b);
         cJSON_AddItemToArray(blocks, section_text(t));
         free(t);
 }
 
+static void add_header(cJSON *blocks, const char *emoji, const char *title)
+{
+        cJSON *blk = cJSON_CreateObject(), *txt;
+        char *t = xasprintf("%s %s", emoji, title);
+        char *s = text_dup(t, HEADER_MAX_CHARS, false);
+
+        cJSON_AddStringToObject(blk, "type", "header");
+        txt = cJSON_AddObjectToObject(blk, "text");
+        cJSON_AddStringToObject(txt, "type", "plain_text");
+        cJSON_AddStringToObject(txt, "text", s);
+        cJSON_AddBoolToObject(txt, "emoji", true);
+        cJSON_AddItemToArray(blocks, blk);
+        free(s);
+        free(t);
+}
+
+static void add_context(cJSON *blocks, const char *text)
+{
+        cJSON *blk = cJSON_CreateObject(), *elems;
+
+        cJSON_AddStringToObject(blk, "type", "context");
+        elems = cJSON_AddArrayToObject(blk, "elements");
+        cJSON_AddItemToArray(elems, mrkdwn(text));
+        cJSON_AddItemToArray(blocks, blk);
+}
+
+static char *print_free(cJSON *root)
+{
+        char *s = cJSON_PrintUnformatted(root), *out;
+
+        cJSON_Delete(root);
+        if (!s)
+                return NULL;
+        out = xstrdup(s);
+        cJSON_free(s);
+        return out;
+}
+
+#define RESENT_NOTE                                                                                \
+        ":repeat: Re-sent after a daemon restart: this may duplicate an earlier message."
+
+/* ---- messages ------------------------------------------------------------------------------ */
+
 char *slack_render(const struct slack_notice *n, const char *channel)
 {
         const char *canary, *ns, *event;
-        bool runbook, truncate;
+        bool runbook, mention;
         struct buf b = {0};
-        cJSON *root, *blocks, *blk, *fields, *txt;
-        size_t fixed, budget, shown = 0;
-        char *t, *failed, *out, *s;
+        cJSON *root, *blocks, *blk, *fields;
+        char *t, *failed, *s;
 
         if (!n)
                 return NULL;
@@ -295,6 +635,7 @@ char *slack_render(const struct slack_notice *n, const char *channel)
         ns = n->namespace_ ? n->namespace_ : "?";
         event = n->event ? n->event : "event";
         runbook = is_failure_event(n->event) && n->runbook_url && *n->runbook_url;
+        mention = n->mention && *n->mention;
         failed = failed_names(n);
 
         root = cJSON_CreateObject();
@@ -302,6 +643,13 @@ char *slack_render(const struct slack_notice *n, const char *channel)
                 cJSON_AddStringToObject(root, "channel", channel);
 
         /* Fallback / notification text. */
+        if (mention) {
+                if (mention_ok(n->mention))
+                        buf_puts(&b, n->mention);
+                else
+                        put_text(&b, n->mention, 100, true);
+                buf_puts(&b, " ");
+        }
         put_text(&b, canary, 200, true);
         buf_puts(&b, " (");
         put_text(&b, ns, 200, true);
@@ -323,86 +671,209 @@ char *slack_render(const struct slack_notice *n, const char *channel)
         blocks = cJSON_AddArrayToObject(root, "blocks");
 
         /* Header: plain_text, <= 150 characters, no escaping. */
-        t = xasprintf("%s %s (%s): %s", event_emoji(n->event), canary, ns, event);
-        s = text_dup(t, HEADER_MAX_CHARS, false);
+        t = xasprintf("%s (%s): %s", canary, ns, event);
+        add_header(blocks, event_emoji(n->event), t);
         free(t);
-        blk = cJSON_CreateObject();
-        cJSON_AddStringToObject(blk, "type", "header");
-        txt = cJSON_AddObjectToObject(blk, "text");
-        cJSON_AddStringToObject(txt, "type", "plain_text");
-        cJSON_AddStringToObject(txt, "text", s);
-        cJSON_AddBoolToObject(txt, "emoji", true);
-        cJSON_AddItemToArray(blocks, blk);
-        free(s);
 
-        /* Facts: at most 5 of Slack's 10 fields. */
+        if (mention) {
+                t = mention_ok(n->mention) ? xstrdup(n->mention) : text_dup(n->mention, 100, true);
+                cJSON_AddItemToArray(blocks, section_text(t));
+                free(t);
+        }
+
+        /* The weight as a progress bar. */
+        put_bar(&b, n->weight);
+        if (n->n_steps)
+                buf_printf(&b, " \u00b7 step %u/%u", n->step, n->n_steps);
+        t = buf_steal(&b);
+        cJSON_AddItemToArray(blocks, section_text(t));
+        free(t);
+
+        /* Facts: at most 6 of Slack's 10 fields. */
         blk = cJSON_CreateObject();
         cJSON_AddStringToObject(blk, "type", "section");
         fields = cJSON_AddArrayToObject(blk, "fields");
-        t = xasprintf("%u%%", n->weight);
-        add_field(fields, "Weight", t, false);
-        free(t);
-        t = xasprintf("%u/%u", n->step, n->n_steps);
-        add_field(fields, "Step", t, false);
-        free(t);
+        if (n->phase && *n->phase)
+                add_field(fields, "Phase", n->phase, false);
         if (n->revision && *n->revision)
                 add_field(fields, "Revision", n->revision, true);
         add_field(fields, "By", n->actor && *n->actor ? n->actor : "canaryd", false);
         if (n->reason && *n->reason)
                 add_field(fields, "Reason", n->reason, false);
+        if ((t = window_text(n->window_start_usec, n->window_end_usec))) {
+                add_field(fields, "Window", t, false);
+                free(t);
+        }
+        if (n->at_usec) {
+                char when[40];
+
+                fmt_time(when, sizeof(when), n->at_usec, TIME_DATE_HMS_UTC);
+                add_field(fields, "At", when, false);
+        }
         cJSON_AddItemToArray(blocks, blk);
 
-        /* Metric table: one section per metric, within the 50-block budget. Failures first
-         * when some must be cut, so a truncated message still shows why. */
-        fixed = 2 + (runbook ? 1 : 0) + (n->resend ? 1 : 0);
-        budget = MAX_BLOCKS - fixed;
-        truncate = n->metrics && n->n_metrics > budget;
-        if (truncate)
-                budget--; /* room for the note */
-        for (int pass = truncate ? 0 : 1; pass < 2 && n->metrics; pass++)
-                for (size_t i = 0; i < n->n_metrics && shown < budget; i++) {
-                        bool fail = n->metrics[i].verdict == VERDICT_FAIL;
-
-                        if (truncate && (pass == 0) != fail)
-                                continue;
-                        cJSON_AddItemToArray(blocks, metric_block(&n->metrics[i]));
-                        shown++;
-                }
-        if (truncate) {
-                t = xasprintf("_\u2026and %zu more metrics not shown (Slack allows %d blocks)_",
-                              n->n_metrics - shown, MAX_BLOCKS);
-                cJSON_AddItemToArray(blocks, section_text(t));
-                free(t);
+        if (n->metrics && n->n_metrics > 0) {
+                add_metric_table(blocks, n);
+                add_metric_details(blocks, n);
         }
 
         if (runbook)
                 add_runbook(blocks, n->runbook_url);
 
-        if (n->resend) {
-                cJSON *elems;
+        if (n->resend)
+                add_context(blocks, RESENT_NOTE);
 
-                blk = cJSON_CreateObject();
-                cJSON_AddStringToObject(blk, "type", "context");
-                elems = cJSON_AddArrayToObject(blk, "elements");
-                cJSON_AddItemToArray(elems, mrkdwn(":repeat: Re-sent after a daemon restart: "
-                                                   "this may duplicate an earlier message."));
-                cJSON_AddItemToArray(blocks, blk);
-        }
-
-        s = cJSON_PrintUnformatted(root);
-        cJSON_Delete(root);
         free(failed);
-        if (!s)
-                return NULL;
-        out = xstrdup(s);
-        cJSON_free(s);
-        return out;
+        return print_free(root);
 }
 
-char *slack_payload_set_channel(const char *payload, const char *channel)
+char *slack_render_summary(const struct slack_notice *n)
+{
+        const char *canary, *ns, *phase;
+        struct buf b = {0};
+        cJSON *root, *blocks, *blk, *fields;
+        char *t, *s;
+
+        if (!n)
+                return NULL;
+        canary = n->canary ? n->canary : "?";
+        ns = n->namespace_ ? n->namespace_ : "?";
+        phase = n->phase && *n->phase ? n->phase : "Progressing";
+
+        root = cJSON_CreateObject();
+        put_text(&b, canary, 200, true);
+        buf_puts(&b, " (");
+        put_text(&b, ns, 200, true);
+        buf_printf(&b, "): rollout ");
+        put_text(&b, phase, 40, true);
+        buf_printf(&b, " at %u%%", n->weight);
+        if (n->revision && *n->revision) {
+                buf_puts(&b, ", revision ");
+                put_text(&b, n->revision, 128, true);
+        }
+        t = buf_steal(&b);
+        s = text_dup(t, TEXT_MAX_CHARS, false);
+        cJSON_AddStringToObject(root, "text", s);
+        free(s);
+        free(t);
+
+        blocks = cJSON_AddArrayToObject(root, "blocks");
+        t = xasprintf("%s (%s): %s", canary, ns, phase);
+        add_header(blocks, phase_emoji(phase), t);
+        free(t);
+
+        put_bar(&b, n->weight);
+        if (n->n_steps)
+                buf_printf(&b, " \u00b7 step %u/%u", n->step, n->n_steps);
+        t = buf_steal(&b);
+        cJSON_AddItemToArray(blocks, section_text(t));
+        free(t);
+
+        blk = cJSON_CreateObject();
+        cJSON_AddStringToObject(blk, "type", "section");
+        fields = cJSON_AddArrayToObject(blk, "fields");
+        if (n->revision && *n->revision)
+                add_field(fields, "Revision", n->revision, true);
+        add_field(fields, "Last event", n->event ? n->event : "-", false);
+        add_field(fields, "By", n->actor && *n->actor ? n->actor : "canaryd", false);
+        if (n->reason && *n->reason)
+                add_field(fields, "Reason", n->reason, false);
+        cJSON_AddItemToArray(blocks, blk);
+
+        if (n->runbook_url && *n->runbook_url && is_failure_event(n->event))
+                add_runbook(blocks, n->runbook_url);
+        add_context(blocks, "canaryd keeps this message up to date; every event is in the thread.");
+        return print_free(root);
+}
+
+char *slack_timeline_line(const struct slack_notice *n)
+{
+        struct buf b = {0};
+
+        if (!n)
+                return NULL;
+        if (n->at_usec) {
+                char when[16];
+
+                fmt_time(when, sizeof(when), n->at_usec, TIME_HMS);
+                buf_printf(&b, "`%s` ", when);
+        }
+        buf_printf(&b, "%s ", event_emoji(n->event));
+        put_text(&b, n->event ? n->event : "event", 40, true);
+        buf_printf(&b, " at %u%%", n->weight);
+        if (n->reason && *n->reason) {
+                buf_puts(&b, " \u2014 ");
+                put_text(&b, n->reason, 100, true);
+        }
+        return buf_steal(&b);
+}
+
+char *slack_summary_with_timeline(const char *summary, const char *const *lines, size_t n)
+{
+        cJSON *root, *blocks, *blk;
+        struct buf b = {0};
+        size_t first = n, used = 0;
+        char *t;
+        int count;
+
+        if (!summary)
+                return NULL;
+        root = cJSON_Parse(summary);
+        blocks = cJSON_GetObjectItemCaseSensitive(root, "blocks");
+        if (!cJSON_IsObject(root) || !cJSON_IsArray(blocks)) {
+                cJSON_Delete(root);
+                return NULL;
+        }
+        if (n == 0)
+                return print_free(root);
+        /* The newest lines that fit in one section. */
+        while (first > 0 &&
+               used + strlen(lines[first - 1] ? lines[first - 1] : "") + 64 < TEXT_MAX_CHARS) {
+                used += strlen(lines[first - 1] ? lines[first - 1] : "") + 1;
+                first--;
+        }
+        buf_puts(&b, "*Timeline*");
+        if (first > 0)
+                buf_printf(&b, "\n_%zu earlier events not shown_", first);
+        for (size_t i = first; i < n; i++) {
+                buf_puts(&b, "\n");
+                buf_puts(&b, lines[i] ? lines[i] : "");
+        }
+        t = buf_steal(&b);
+        blk = section_text(t);
+        free(t);
+        /* before the closing context block */
+        count = cJSON_GetArraySize(blocks);
+        if (count > 0 && count < MAX_BLOCKS) {
+                cJSON *last = cJSON_GetArrayItem(blocks, count - 1);
+                const cJSON *type = cJSON_GetObjectItemCaseSensitive(last, "type");
+
+                /* not cJSON_InsertItemInArray: Debian 12's cJSON loses the item */
+                if (cJSON_IsString(type) && strcmp(type->valuestring, "context") == 0) {
+                        last = cJSON_DetachItemFromArray(blocks, count - 1);
+                        cJSON_AddItemToArray(blocks, blk);
+                        cJSON_AddItemToArray(blocks, last);
+                } else {
+                        cJSON_AddItemToArray(blocks, blk);
+                }
+        } else if (count < MAX_BLOCKS) {
+                cJSON_AddItemToArray(blocks, blk);
+        } else {
+                cJSON_Delete(blk);
+        }
+        return print_free(root);
+}
+
+static void set_member(cJSON *root, const char *name, cJSON *value)
+{
+        cJSON_DeleteItemFromObjectCaseSensitive(root, name);
+        cJSON_AddItemToObject(root, name, value);
+}
+
+char *slack_payload_prepare(const char *payload, const char *channel, const char *thread_ts,
+                            bool reply_broadcast, const char *ts, const char *key)
 {
         cJSON *root;
-        char *s, *out;
 
         if (!payload)
                 return NULL;
@@ -413,41 +884,411 @@ char *slack_payload_set_channel(const char *payload, const char *channel)
         }
         if (channel && !cJSON_GetObjectItemCaseSensitive(root, "channel"))
                 cJSON_AddStringToObject(root, "channel", channel);
-        s = cJSON_PrintUnformatted(root);
-        cJSON_Delete(root);
-        if (!s)
-                return NULL;
-        out = xstrdup(s);
-        cJSON_free(s);
-        return out;
+        if (thread_ts)
+                set_member(root, "thread_ts", cJSON_CreateString(thread_ts));
+        if (reply_broadcast)
+                set_member(root, "reply_broadcast", cJSON_CreateTrue());
+        if (ts)
+                set_member(root, "ts", cJSON_CreateString(ts));
+        if (key) {
+                cJSON *md = cJSON_CreateObject(), *ep;
+
+                cJSON_AddStringToObject(md, "event_type", "canaryd_notification");
+                ep = cJSON_AddObjectToObject(md, "event_payload");
+                cJSON_AddStringToObject(ep, "key", key);
+                set_member(root, "metadata", md);
+        }
+        return print_free(root);
 }
 
-int slack_parse_post_response(const char *body, size_t len, char **ret_ts, char **ret_error)
+char *slack_payload_set_channel(const char *payload, const char *channel)
 {
-        const cJSON *ok, *ts, *err;
+        return slack_payload_prepare(payload, channel, NULL, false, NULL, NULL);
+}
+
+char *slack_payload_mark_resent(const char *payload)
+{
+        cJSON *root, *text, *blocks;
+        char *t;
+
+        if (!payload)
+                return NULL;
+        root = cJSON_Parse(payload);
+        if (!cJSON_IsObject(root)) {
+                cJSON_Delete(root);
+                return NULL;
+        }
+        text = cJSON_GetObjectItemCaseSensitive(root, "text");
+        t = xasprintf("%s (re-sent)", cJSON_IsString(text) ? text->valuestring : "");
+        set_member(root, "text", cJSON_CreateString(t));
+        free(t);
+        blocks = cJSON_GetObjectItemCaseSensitive(root, "blocks");
+        if (cJSON_IsArray(blocks) && cJSON_GetArraySize(blocks) < MAX_BLOCKS)
+                add_context(blocks, RESENT_NOTE);
+        return print_free(root);
+}
+
+/* ---- Web API answers ------------------------------------------------------------------------ */
+
+/* Parses {"ok":...}; NULL when the body is not such an object. */
+static cJSON *parse_api(const char *body, size_t len, bool *ret_ok)
+{
+        const cJSON *ok;
         cJSON *root;
-        int r;
 
         if (!body || len == 0)
-                return -EBADMSG;
+                return NULL;
         root = cJSON_ParseWithLength(body, len);
         ok = cJSON_GetObjectItemCaseSensitive(root, "ok");
         if (!cJSON_IsObject(root) || !cJSON_IsBool(ok)) {
                 cJSON_Delete(root);
-                return -EBADMSG;
+                return NULL;
         }
-        if (cJSON_IsTrue(ok)) {
+        *ret_ok = cJSON_IsTrue(ok);
+        return root;
+}
+
+static char *api_error(const cJSON *root)
+{
+        const cJSON *err = cJSON_GetObjectItemCaseSensitive(root, "error");
+
+        return text_dup(cJSON_IsString(err) ? err->valuestring : "unknown_error", 100, false);
+}
+
+int slack_parse_post_response(const char *body, size_t len, char **ret_ts, char **ret_error)
+{
+        const cJSON *ts;
+        bool ok = false;
+        cJSON *root = parse_api(body, len, &ok);
+        int r;
+
+        if (!root)
+                return -EBADMSG;
+        if (ok) {
                 ts = cJSON_GetObjectItemCaseSensitive(root, "ts");
                 if (ret_ts)
                         *ret_ts = cJSON_IsString(ts) ? xstrdup(ts->valuestring) : NULL;
                 r = 0;
         } else {
-                err = cJSON_GetObjectItemCaseSensitive(root, "error");
                 if (ret_error)
-                        *ret_error = text_dup(
-                            cJSON_IsString(err) ? err->valuestring : "unknown_error", 100, false);
+                        *ret_error = api_error(root);
                 r = -EREMOTEIO;
         }
         cJSON_Delete(root);
         return r;
+}
+
+char *slack_response_channel(const char *body, size_t len)
+{
+        const cJSON *ch;
+        bool ok = false;
+        cJSON *root = parse_api(body, len, &ok);
+        char *out = NULL;
+
+        if (!root)
+                return NULL;
+        ch = cJSON_GetObjectItemCaseSensitive(root, "channel");
+        if (ok && cJSON_IsString(ch) && *ch->valuestring)
+                out = text_dup(ch->valuestring, 100, false);
+        cJSON_Delete(root);
+        return out;
+}
+
+int slack_find_key(const char *body, size_t len, const char *key, char **ret_ts, char **ret_error)
+{
+        const cJSON *msgs, *m;
+        bool ok = false;
+        cJSON *root = parse_api(body, len, &ok);
+        int r = 0;
+
+        if (!root)
+                return -EBADMSG;
+        if (!ok) {
+                if (ret_error)
+                        *ret_error = api_error(root);
+                cJSON_Delete(root);
+                return -EREMOTEIO;
+        }
+        msgs = cJSON_GetObjectItemCaseSensitive(root, "messages");
+        if (!cJSON_IsArray(msgs)) {
+                cJSON_Delete(root);
+                return -EBADMSG;
+        }
+        cJSON_ArrayForEach (m, msgs) {
+                const cJSON *md = cJSON_GetObjectItemCaseSensitive(m, "metadata");
+                const cJSON *ep = cJSON_GetObjectItemCaseSensitive(md, "event_payload");
+                const cJSON *k = cJSON_GetObjectItemCaseSensitive(ep, "key");
+                const cJSON *ts = cJSON_GetObjectItemCaseSensitive(m, "ts");
+
+                if (key && cJSON_IsString(k) && strcmp(k->valuestring, key) == 0) {
+                        if (ret_ts)
+                                *ret_ts = cJSON_IsString(ts) ? xstrdup(ts->valuestring) : NULL;
+                        r = 1;
+                        break;
+                }
+        }
+        cJSON_Delete(root);
+        return r;
+}
+
+/* ---- the outbox file ------------------------------------------------------------------------ */
+
+#define OUTBOX_VERSION 1
+
+static void outbox_msg_free(struct slack_outbox_msg *m)
+{
+        free(m->key);
+        free(m->thread);
+        free(m->channel);
+        free(m->payload);
+}
+
+void slack_outbox_done(struct slack_outbox *o)
+{
+        if (!o)
+                return;
+        for (size_t i = 0; i < o->n_msgs; i++)
+                outbox_msg_free(&o->msgs[i]);
+        free(o->msgs);
+        for (size_t i = 0; i < o->n_held; i++) {
+                struct slack_outbox_held *h = &o->held[i];
+
+                free(h->canary);
+                free(h->thread);
+                free(h->thread_ts);
+                free(h->summary);
+                free(h->line);
+                for (size_t j = 0; j < h->n_msgs; j++)
+                        outbox_msg_free(&h->msgs[j]);
+        }
+        free(o->held);
+        for (size_t i = 0; i < o->n_threads; i++) {
+                struct slack_outbox_thread *t = &o->threads[i];
+
+                free(t->id);
+                free(t->channel);
+                free(t->ts);
+                free(t->summary);
+                for (size_t j = 0; j < t->n_lines; j++)
+                        free(t->lines[j]);
+        }
+        free(o->threads);
+        for (size_t i = 0; i < o->n_recent; i++)
+                free(o->recent[i]);
+        free(o->recent);
+        memset(o, 0, sizeof(*o));
+}
+
+static void add_opt_string(cJSON *o, const char *name, const char *v)
+{
+        if (v)
+                cJSON_AddStringToObject(o, name, v);
+}
+
+static cJSON *outbox_msg_to_json(const struct slack_outbox_msg *m)
+{
+        cJSON *e = cJSON_CreateObject();
+
+        add_opt_string(e, "key", m->key);
+        add_opt_string(e, "thread", m->thread);
+        add_opt_string(e, "channel", m->channel);
+        add_opt_string(e, "payload", m->payload ? m->payload : "");
+        cJSON_AddBoolToObject(e, "broadcast", m->broadcast);
+        cJSON_AddBoolToObject(e, "coalescible", m->coalescible);
+        cJSON_AddBoolToObject(e, "maybe_sent", m->maybe_sent);
+        cJSON_AddBoolToObject(e, "resent", m->resent);
+        return e;
+}
+
+char *slack_outbox_to_json(const struct slack_outbox *o)
+{
+        cJSON *root = cJSON_CreateObject(), *arr;
+
+        cJSON_AddNumberToObject(root, "version", OUTBOX_VERSION);
+        arr = cJSON_AddArrayToObject(root, "messages");
+        for (size_t i = 0; i < o->n_msgs; i++)
+                cJSON_AddItemToArray(arr, outbox_msg_to_json(&o->msgs[i]));
+        arr = cJSON_AddArrayToObject(root, "held");
+        for (size_t i = 0; i < o->n_held; i++) {
+                const struct slack_outbox_held *h = &o->held[i];
+                cJSON *e = cJSON_CreateObject(), *ms;
+
+                add_opt_string(e, "canary", h->canary ? h->canary : "");
+                cJSON_AddNumberToObject(e, "write_us", (double)h->write_usec);
+                add_opt_string(e, "thread", h->thread);
+                add_opt_string(e, "thread_ts", h->thread_ts);
+                add_opt_string(e, "summary", h->summary);
+                add_opt_string(e, "line", h->line);
+                ms = cJSON_AddArrayToObject(e, "messages");
+                for (size_t j = 0; j < h->n_msgs; j++)
+                        cJSON_AddItemToArray(ms, outbox_msg_to_json(&h->msgs[j]));
+                cJSON_AddItemToArray(arr, e);
+        }
+        arr = cJSON_AddArrayToObject(root, "threads");
+        for (size_t i = 0; i < o->n_threads; i++) {
+                const struct slack_outbox_thread *t = &o->threads[i];
+                cJSON *e = cJSON_CreateObject(), *lines;
+
+                add_opt_string(e, "id", t->id ? t->id : "");
+                add_opt_string(e, "channel", t->channel);
+                add_opt_string(e, "ts", t->ts);
+                add_opt_string(e, "summary", t->summary);
+                lines = cJSON_AddArrayToObject(e, "timeline");
+                for (size_t j = 0; j < t->n_lines; j++)
+                        cJSON_AddItemToArray(lines, cJSON_CreateString(t->lines[j]));
+                cJSON_AddNumberToObject(e, "timeline_dropped", (double)t->n_dropped_lines);
+                cJSON_AddBoolToObject(e, "update_pending", t->update_pending);
+                cJSON_AddBoolToObject(e, "parent_maybe_sent", t->parent_maybe_sent);
+                cJSON_AddNumberToObject(e, "created_us", (double)t->created_usec);
+                cJSON_AddItemToArray(arr, e);
+        }
+        arr = cJSON_AddArrayToObject(root, "recent");
+        for (size_t i = 0; i < o->n_recent; i++)
+                cJSON_AddItemToArray(arr, cJSON_CreateString(o->recent[i]));
+        return print_free(root);
+}
+
+static int opt_string(const cJSON *o, const char *name, bool required, char **ret)
+{
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+
+        *ret = NULL;
+        if (!v || cJSON_IsNull(v))
+                return required ? -EBADMSG : 0;
+        if (!cJSON_IsString(v))
+                return -EBADMSG;
+        *ret = xstrdup(v->valuestring);
+        return 0;
+}
+
+static bool opt_bool(const cJSON *o, const char *name)
+{
+        return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, name));
+}
+
+static double opt_number(const cJSON *o, const char *name)
+{
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+
+        return cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble < 1e18 ? v->valuedouble
+                                                                                 : 0;
+}
+
+static int outbox_msg_from_json(const cJSON *e, struct slack_outbox_msg *m)
+{
+        if (!cJSON_IsObject(e))
+                return -EBADMSG;
+        if (opt_string(e, "key", false, &m->key) < 0 ||
+            opt_string(e, "thread", false, &m->thread) < 0 ||
+            opt_string(e, "channel", false, &m->channel) < 0 ||
+            opt_string(e, "payload", true, &m->payload) < 0)
+                return -EBADMSG;
+        m->broadcast = opt_bool(e, "broadcast");
+        m->coalescible = opt_bool(e, "coalescible");
+        m->maybe_sent = opt_bool(e, "maybe_sent");
+        m->resent = opt_bool(e, "resent");
+        return 0;
+}
+
+int slack_outbox_from_json(const char *json, size_t len, struct slack_outbox *ret, char **ret_error)
+{
+        struct slack_outbox o = {0};
+        const cJSON *msgs, *held, *threads, *recent, *e;
+        const char *what = "not a JSON object";
+        cJSON *root;
+
+        root = json ? cJSON_ParseWithLength(json, len) : NULL;
+        if (!cJSON_IsObject(root))
+                goto fail;
+        msgs = cJSON_GetObjectItemCaseSensitive(root, "messages");
+        threads = cJSON_GetObjectItemCaseSensitive(root, "threads");
+        recent = cJSON_GetObjectItemCaseSensitive(root, "recent");
+        held = cJSON_GetObjectItemCaseSensitive(root, "held"); /* absent before write-ahead */
+        what = "\"messages\", \"threads\" and \"recent\" must be arrays";
+        if (!cJSON_IsArray(msgs) || !cJSON_IsArray(threads) || !cJSON_IsArray(recent) ||
+            (held && !cJSON_IsArray(held)))
+                goto fail;
+        what = "too many entries";
+        if (cJSON_GetArraySize(held) > 4 * SLACK_HELD_MAX ||
+            cJSON_GetArraySize(msgs) > 4 * SLACK_QUEUE_MAX ||
+            cJSON_GetArraySize(threads) > 4 * SLACK_QUEUE_MAX || cJSON_GetArraySize(recent) > 4096)
+                goto fail;
+
+        what = "a message must be an object with a string payload";
+        o.msgs = xcalloc((size_t)cJSON_GetArraySize(msgs) + 1, sizeof(*o.msgs));
+        cJSON_ArrayForEach (e, msgs) {
+                if (outbox_msg_from_json(e, &o.msgs[o.n_msgs++]) < 0)
+                        goto fail;
+        }
+
+        what = "a held entry must be an object with a canary, a write_us number and 1 or 2 "
+               "messages";
+        o.held = xcalloc((size_t)cJSON_GetArraySize(held) + 1, sizeof(*o.held));
+        cJSON_ArrayForEach (e, held) {
+                struct slack_outbox_held *h = &o.held[o.n_held];
+                const cJSON *ms = cJSON_GetObjectItemCaseSensitive(e, "messages"), *m;
+                const cJSON *w = cJSON_GetObjectItemCaseSensitive(e, "write_us");
+
+                if (!cJSON_IsObject(e) || !cJSON_IsArray(ms) || cJSON_GetArraySize(ms) < 1 ||
+                    cJSON_GetArraySize(ms) > 2 || !cJSON_IsNumber(w))
+                        goto fail;
+                o.n_held++;
+                if (opt_string(e, "canary", true, &h->canary) < 0 ||
+                    opt_string(e, "thread", false, &h->thread) < 0 ||
+                    opt_string(e, "thread_ts", false, &h->thread_ts) < 0 ||
+                    opt_string(e, "summary", false, &h->summary) < 0 ||
+                    opt_string(e, "line", false, &h->line) < 0)
+                        goto fail;
+                h->write_usec = (usec_t)opt_number(e, "write_us");
+                cJSON_ArrayForEach (m, ms) {
+                        if (outbox_msg_from_json(m, &h->msgs[h->n_msgs++]) < 0)
+                                goto fail;
+                }
+        }
+
+        what = "a thread must be an object with a string id and a timeline array";
+        o.threads = xcalloc((size_t)cJSON_GetArraySize(threads) + 1, sizeof(*o.threads));
+        cJSON_ArrayForEach (e, threads) {
+                struct slack_outbox_thread *t = &o.threads[o.n_threads];
+                const cJSON *lines = cJSON_GetObjectItemCaseSensitive(e, "timeline"), *l;
+
+                if (!cJSON_IsObject(e) || !cJSON_IsArray(lines))
+                        goto fail;
+                o.n_threads++;
+                if (opt_string(e, "id", true, &t->id) < 0 ||
+                    opt_string(e, "channel", false, &t->channel) < 0 ||
+                    opt_string(e, "ts", false, &t->ts) < 0 ||
+                    opt_string(e, "summary", false, &t->summary) < 0)
+                        goto fail;
+                cJSON_ArrayForEach (l, lines) {
+                        if (!cJSON_IsString(l))
+                                goto fail;
+                        if (t->n_lines == SLACK_TIMELINE_MAX) {
+                                t->n_dropped_lines++;
+                                continue;
+                        }
+                        t->lines[t->n_lines++] = xstrdup(l->valuestring);
+                }
+                t->n_dropped_lines += (size_t)opt_number(e, "timeline_dropped");
+                t->update_pending = opt_bool(e, "update_pending");
+                t->parent_maybe_sent = opt_bool(e, "parent_maybe_sent");
+                t->created_usec = (usec_t)opt_number(e, "created_us");
+        }
+
+        what = "\"recent\" must hold strings";
+        o.recent = xcalloc((size_t)cJSON_GetArraySize(recent) + 1, sizeof(*o.recent));
+        cJSON_ArrayForEach (e, recent) {
+                if (!cJSON_IsString(e))
+                        goto fail;
+                o.recent[o.n_recent++] = xstrdup(e->valuestring);
+        }
+        cJSON_Delete(root);
+        *ret = o;
+        return 0;
+fail:
+        cJSON_Delete(root);
+        slack_outbox_done(&o);
+        if (ret_error)
+                *ret_error = xasprintf("slack outbox: %s", what);
+        return -EBADMSG;
 }

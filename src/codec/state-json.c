@@ -67,6 +67,10 @@ char *state_to_json(const struct rollout_state *s)
         cJSON_AddStringToObject(o, "updated_at", format_rfc3339(s->updated_usec, t, sizeof(t)));
         cJSON_AddStringToObject(o, "actor", s->last_actor);
         cJSON_AddStringToObject(o, "reason", s->last_reason);
+        if (s->trigger_revision[0])
+                cJSON_AddStringToObject(o, "trigger_revision", s->trigger_revision);
+        if (s->slack_thread_ts[0]) /* written only once known: older readers never see it */
+                cJSON_AddStringToObject(o, "slack_thread_ts", s->slack_thread_ts);
         char *json = cJSON_PrintUnformatted(o);
         cJSON_Delete(o);
         if (!json)
@@ -139,6 +143,10 @@ int state_from_json(const char *json, size_t len, size_t n_steps, struct rollout
             get_string(o, "revision", s.revision, sizeof(s.revision), &err) < 0 ||
             get_string(o, "actor", s.last_actor, sizeof(s.last_actor), &err) < 0 ||
             get_string(o, "reason", s.last_reason, sizeof(s.last_reason), &err) < 0 ||
+            get_string(o, "trigger_revision", s.trigger_revision, sizeof(s.trigger_revision),
+                       &err) < 0 ||
+            get_string(o, "slack_thread_ts", s.slack_thread_ts, sizeof(s.slack_thread_ts), &err) <
+                0 ||
             get_time(o, "started_at", &s.started_usec, &err) < 0 ||
             get_time(o, "step_started_at", &s.step_started_usec, &err) < 0 ||
             get_time(o, "updated_at", &s.updated_usec, &err) < 0)

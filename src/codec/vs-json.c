@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <cjson/cJSON.h>
 
@@ -64,34 +65,55 @@ static bool dest_equal(const struct destination_config *a, const struct destinat
         return streq_ptr(a->host, b->host) && streq_ptr(a->subset, b->subset);
 }
 
-static bool dest_matches(const cJSON *destination, const struct destination_config *d)
+/* Istio resolves a short host name (no dot, no wildcard) in the VirtualService's namespace:
+ * "reviews" in namespace "shop" is "reviews.shop.svc.cluster.local" (the default cluster domain).
+ * Names with a dot are taken as written, as Istio does. DNS names compare case-insensitively. */
+static bool host_equal(const char *a, const char *b, const char *ns)
+{
+        if (strcasecmp(a, b) == 0)
+                return true;
+        if (!ns || !*ns)
+                return false;
+        bool a_short = !strpbrk(a, ".*"), b_short = !strpbrk(b, ".*");
+        if (a_short == b_short)
+                return false;
+        const char *s = a_short ? a : b, *fq = a_short ? b : a;
+        size_t n = strlen(s), m = strlen(ns);
+        return strncasecmp(fq, s, n) == 0 && fq[n] == '.' && strncasecmp(fq + n + 1, ns, m) == 0 &&
+               strcasecmp(fq + n + 1 + m, ".svc.cluster.local") == 0;
+}
+
+static bool dest_matches(const cJSON *destination, const struct destination_config *d,
+                         const char *ns)
 {
         const cJSON *host = cJSON_GetObjectItemCaseSensitive(destination, "host");
         const cJSON *subset = cJSON_GetObjectItemCaseSensitive(destination, "subset");
-        if (!cJSON_IsString(host) || strcmp(host->valuestring, d->host) != 0)
+        if (!cJSON_IsString(host) || !host_equal(host->valuestring, d->host, ns))
                 return false;
         if (!d->subset)
                 return subset == NULL;
         return cJSON_IsString(subset) && strcmp(subset->valuestring, d->subset) == 0;
 }
 
-static enum dest_role dest_role(const cJSON *destination, const struct canary_config *c)
+/* ns: the namespace short host names resolve in (the VirtualService's). */
+static enum dest_role dest_role(const cJSON *destination, const struct canary_config *c,
+                                const char *ns)
 {
-        if (dest_matches(destination, &c->stable))
+        if (dest_matches(destination, &c->stable, ns))
                 return DEST_STABLE;
-        if (dest_matches(destination, &c->canary))
+        if (dest_matches(destination, &c->canary, ns))
                 return DEST_CANARY;
         return DEST_OTHER;
 }
 
 /* Does route[] hold both destinations? Used to find routes when none are named. */
-static bool route_holds_both(const cJSON *route, const struct canary_config *c)
+static bool route_holds_both(const cJSON *route, const struct canary_config *c, const char *ns)
 {
         bool stable = false, canary = false;
         const cJSON *rd;
         cJSON_ArrayForEach (rd, route) {
                 enum dest_role role =
-                    dest_role(cJSON_GetObjectItemCaseSensitive(rd, "destination"), c);
+                    dest_role(cJSON_GetObjectItemCaseSensitive(rd, "destination"), c, ns);
                 stable |= role == DEST_STABLE;
                 canary |= role == DEST_CANARY;
         }
@@ -129,7 +151,8 @@ static const char *str_or(const cJSON *obj, const char *name, const char *dflt)
 
 /* Checks one selected rule: every destination is the stable or the canary one, each at most
  * once, with a valid weight. */
-static int rule_examine(struct rule *r, const struct canary_config *c, char **ret_error)
+static int rule_examine(struct rule *r, const struct canary_config *c, const char *ns,
+                        char **ret_error)
 {
         if (!cJSON_IsArray(r->route) || cJSON_GetArraySize(r->route) == 0)
                 return fail(ret_error, -EINVAL,
@@ -150,10 +173,10 @@ static int rule_examine(struct rule *r, const struct canary_config *c, char **re
                 if (n == 1)
                         w = 100; /* a single destination takes all traffic (Istio >= 1.15) */
 
-                switch (dest_role(d, c)) {
+                switch (dest_role(d, c, ns)) {
                 case DEST_STABLE:
                 case DEST_CANARY: {
-                        bool stable = dest_role(d, c) == DEST_STABLE;
+                        bool stable = dest_role(d, c, ns) == DEST_STABLE;
                         cJSON **slot = stable ? &r->stable : &r->canary;
                         if (*slot)
                                 return fail(ret_error, -EINVAL,
@@ -187,14 +210,15 @@ static void selection_add(struct selection *s, cJSON *rule, char *label)
         };
 }
 
-static int select_routes(cJSON *spec, const struct canary_config *c, struct selection *sel,
-                         char **ret_error)
+static int select_routes(cJSON *spec, const struct canary_config *c, const char *ns,
+                         struct selection *sel, char **ret_error)
 {
         bool named = c->routes && c->routes[0];
 
         if (!c->stable.host || !c->canary.host)
                 return fail(ret_error, -EINVAL, "stable and canary destinations need a host");
-        if (dest_equal(&c->stable, &c->canary))
+        if (dest_equal(&c->stable, &c->canary) || (host_equal(c->stable.host, c->canary.host, ns) &&
+                                                   streq_ptr(c->stable.subset, c->canary.subset)))
                 return fail(ret_error, -EINVAL, "stable and canary destinations are the same");
 
         if (named) {
@@ -220,7 +244,7 @@ static int select_routes(cJSON *spec, const struct canary_config *c, struct sele
                         cJSON_ArrayForEach (rule, rules_of(spec, route_kinds[k])) {
                                 const cJSON *route =
                                     cJSON_GetObjectItemCaseSensitive(rule, "route");
-                                if (cJSON_IsArray(route) && route_holds_both(route, c)) {
+                                if (cJSON_IsArray(route) && route_holds_both(route, c, ns)) {
                                         const char *name = str_or(rule, "name", NULL);
                                         selection_add(
                                             sel, rule,
@@ -241,11 +265,35 @@ static int select_routes(cJSON *spec, const struct canary_config *c, struct sele
         }
 
         for (size_t i = 0; i < sel->n; i++) {
-                int r = rule_examine(&sel->rules[i], c, ret_error);
+                int r = rule_examine(&sel->rules[i], c, ns, ret_error);
                 if (r < 0)
                         return r;
         }
         return 0;
+}
+
+/* The API server never sends an object with a repeated member name, and Go would read the last
+ * one where cJSON reads the first: such a body is refused rather than edited ambiguously. The
+ * name of the first repeated member, or NULL. */
+static const char *duplicate_member(const cJSON *n, unsigned depth)
+{
+        if (depth > 512)
+                return "(nesting too deep)";
+        const cJSON *a, *b;
+        size_t k = 0;
+        cJSON_ArrayForEach (a, n) {
+                if (++k > 4096)
+                        return "(too many members)";
+                if (cJSON_IsObject(n) && a->string)
+                        for (b = a->next; b; b = b->next)
+                                if (b->string && strcmp(a->string, b->string) == 0)
+                                        return a->string;
+                const char *d =
+                    cJSON_IsObject(a) || cJSON_IsArray(a) ? duplicate_member(a, depth + 1) : NULL;
+                if (d)
+                        return d;
+        }
+        return NULL;
 }
 
 /* Parses the object and checks the members every caller needs. */
@@ -260,6 +308,13 @@ static int vs_open(const char *json, size_t len, cJSON **ret_root, cJSON **ret_m
         if (!cJSON_IsObject(root)) {
                 cJSON_Delete(root);
                 return fail(ret_error, -EBADMSG, "VirtualService: not a JSON object");
+        }
+        const char *dup = duplicate_member(root, 0);
+        if (dup) {
+                int r = fail(ret_error, -EBADMSG, "VirtualService: member \"%.64s\" appears twice",
+                             dup);
+                cJSON_Delete(root);
+                return r;
         }
         cJSON *metadata = cJSON_GetObjectItemCaseSensitive(root, "metadata");
         cJSON *spec = cJSON_GetObjectItemCaseSensitive(root, "spec");
@@ -277,6 +332,14 @@ static int vs_open(const char *json, size_t len, cJSON **ret_root, cJSON **ret_m
         *ret_metadata = metadata;
         *ret_spec = spec;
         return 0;
+}
+
+/* The namespace short host names resolve in: metadata.namespace, or the configured one (an
+ * object as returned always has it). Borrowed from metadata or c. */
+static const char *resolve_ns(const cJSON *metadata, const struct canary_config *c)
+{
+        const cJSON *ns = cJSON_GetObjectItemCaseSensitive(metadata, "namespace");
+        return cJSON_IsString(ns) ? ns->valuestring : c->namespace_;
 }
 
 void vs_view_done(struct vs_view *v)
@@ -297,7 +360,7 @@ int vs_inspect(const char *json, size_t len, const struct canary_config *c, stru
         int r = vs_open(json, len, &root, &metadata, &spec, ret_error);
         if (r < 0)
                 return r;
-        r = select_routes(spec, c, &sel, ret_error);
+        r = select_routes(spec, c, resolve_ns(metadata, c), &sel, ret_error);
         if (r < 0)
                 goto out;
 
@@ -368,7 +431,7 @@ int vs_update(const char *json, size_t len, const struct canary_config *c, int c
         int r = vs_open(json, len, &root, &metadata, &spec, ret_error);
         if (r < 0)
                 return r;
-        r = select_routes(spec, c, &sel, ret_error);
+        r = select_routes(spec, c, resolve_ns(metadata, c), &sel, ret_error);
         if (r < 0)
                 goto out;
 

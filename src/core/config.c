@@ -26,6 +26,10 @@ static const char *const on_no_data_names[_NO_DATA_MAX] = {
     [NO_DATA_FAIL] = "fail",
     [NO_DATA_PASS] = "pass",
 };
+static const char *const combine_names[_COMBINE_MAX] = {
+    [COMBINE_NONE] = "none", [COMBINE_SUM] = "sum", [COMBINE_AVG] = "avg",
+    [COMBINE_MIN] = "min",   [COMBINE_MAX] = "max", [COMBINE_POOL] = "pool",
+};
 static const char *const api_names[] = {[DATADOG_API_V1] = "v1", [DATADOG_API_V2] = "v2"};
 
 const char *judge_kind_to_string(enum judge_kind k)
@@ -51,6 +55,11 @@ const char *on_no_data_to_string(enum on_no_data o)
 const char *datadog_api_to_string(enum datadog_api a)
 {
         return (unsigned)a < ELEMENTSOF(api_names) ? api_names[a] : NULL;
+}
+
+const char *combine_to_string(enum combine c)
+{
+        return (unsigned)c < _COMBINE_MAX ? combine_names[c] : NULL;
 }
 
 void config_problems_free(struct config_problems *p)
@@ -111,11 +120,17 @@ struct config *config_free(struct config *c)
         free(c->datadog.app_key_file);
         free(c->kubernetes.kubeconfig);
         free(c->kubernetes.context);
+        free(c->kubernetes.virtual_service_version);
         free(c->slack.webhook_url_file);
         free(c->slack.token_file);
         free(c->slack.channel);
         free(c->slack.url);
+        free(c->slack.channel_info);
+        free(c->slack.channel_warn);
+        free(c->slack.channel_error);
+        free(c->slack.mention);
         free(c->control.socket);
+        free(c->control.group);
         free(c->state_dir);
         free(c->ha.namespace_);
         for (size_t i = 0; i < c->n_canaries; i++)

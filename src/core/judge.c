@@ -7,6 +7,8 @@
 
 #include "canaryd/judge.h"
 #include "canaryd/mannwhitney.h"
+#include "canaryd/preprocess.h"
+#include "canaryd/util.h"
 
 static const char *const verdict_names[_VERDICT_MAX] = {
     [VERDICT_PASS] = "pass",
@@ -44,15 +46,6 @@ static int cmp_double(const void *a, const void *b)
 {
         double x = *(const double *)a, y = *(const double *)b;
         return (x > y) - (x < y);
-}
-
-/* h = (n - 1) p, linear interpolation between the order statistics around h. */
-static double percentile_r7(const double *sorted, size_t n, double p)
-{
-        double h = (double)(n - 1) * p;
-        size_t lo = (size_t)floor(h);
-        size_t hi = lo + 1 < n ? lo + 1 : lo;
-        return sorted[lo] + (h - (double)lo) * (sorted[hi] - sorted[lo]);
 }
 
 double reduce(enum reducer r, const double *v, size_t n)
@@ -100,9 +93,7 @@ double reduce(enum reducer r, const double *v, size_t n)
                 return NAN;
         }
 
-        double *sorted = malloc(k * sizeof(double));
-        if (!sorted)
-                return NAN;
+        double *sorted = xmalloc(k * sizeof(double));
         size_t j = 0;
         for (size_t i = 0; i < n; i++)
                 if (!isnan(v[i]))
@@ -128,6 +119,9 @@ static void no_data(const struct metric_config *m, struct metric_report *ret, co
                 ret->verdict = VERDICT_INCONCLUSIVE;
                 break;
         }
+        /* Kayenta: a critical metric without data keeps its critical flag (it zeroes a
+         * score); failing it by on_no_data: fail is a critical failure. */
+        ret->critical = m->critical;
         snprintf(ret->detail, sizeof(ret->detail), "no data: %s (on_no_data %s)", why,
                  on_no_data_to_string(m->on_no_data));
 }
@@ -187,8 +181,11 @@ static void judge_mw(const struct metric_config *m, const double *canary, size_t
             .direction = m->direction,
             .allowed_increase = m->allowed_increase,
             .allowed_decrease = m->allowed_decrease,
+            .critical_increase = m->critical_increase,
+            .critical_decrease = m->critical_decrease,
             .tolerance = m->tolerance,
             .min_samples = m->min_samples,
+            .effect_size = m->effect_size,
         };
         struct mw_result r;
         if (mann_whitney(canary, nc, baseline, nb, &p, &r) < 0) {
@@ -203,24 +200,38 @@ static void judge_mw(const struct metric_config *m, const double *canary, size_t
         case MW_HIGH:
         case MW_LOW:
                 ret->verdict = VERDICT_FAIL;
+                ret->critical = m->critical && r.critical;
                 break;
         case MW_NODATA:
-        default:
-                no_data(m, ret, "too few samples");
+        default: {
+                char why[80];
+                snprintf(why, sizeof(why), "%zu canary / %zu baseline points, need %u", r.n_canary,
+                         r.n_baseline, m->min_samples ? m->min_samples : 1);
+                no_data(m, ret, why);
                 return;
         }
-        snprintf(ret->detail, sizeof(ret->detail),
-                 "%s: shift %.4g [%.4g, %.4g] at %.2g, p=%.3g, mean ratio %.4g, n=%zu/%zu",
-                 mw_class_to_string(r.classification), r.hl_estimate, r.ci_low, r.ci_high,
-                 m->confidence, r.p_value, r.mean_ratio, r.n_canary, r.n_baseline);
+        }
+        char effect[48] = "";
+        if (m->effect_size == EFFECT_SIZE_CLES)
+                snprintf(effect, sizeof(effect), ", cles %.3f", r.cles);
+        char outliers[48] = "";
+        if (ret->outliers)
+                snprintf(outliers, sizeof(outliers), ", %zu outliers removed", ret->outliers);
+        /* Long details are cut (192 bytes): the numbers come first, the extras last. */
+        if (snprintf(
+                ret->detail, sizeof(ret->detail),
+                "%s%s: shift %.4g [%.4g, %.4g] at %.3g, p=%.3g, mean ratio %.4g%s, n=%zu/%zu%s",
+                mw_class_to_string(r.classification),
+                ret->verdict == VERDICT_FAIL && m->critical && !r.critical ? " (below critical)"
+                                                                           : "",
+                r.hl_estimate, r.ci_low, r.ci_high, m->confidence, r.p_value, r.mean_ratio, effect,
+                r.n_canary, r.n_baseline, outliers) >= (int)sizeof(ret->detail))
+                ret->detail[sizeof(ret->detail) - 1] = '\0';
 }
 
-void judge_metric(const struct metric_config *m, const double *canary, size_t n_canary,
-                  const double *baseline, size_t n_baseline, struct metric_report *ret)
+static void judge_prepared(const struct metric_config *m, const double *canary, size_t n_canary,
+                           const double *baseline, size_t n_baseline, struct metric_report *ret)
 {
-        memset(ret, 0, sizeof(*ret));
-        snprintf(ret->name, sizeof(ret->name), "%s", m->name ? m->name : "");
-        ret->judge = m->judge;
         ret->n_canary = count_finite(canary, n_canary);
         ret->n_baseline = count_finite(baseline, n_baseline);
         ret->canary = reduce(m->reducer, canary, n_canary);
@@ -237,6 +248,7 @@ void judge_metric(const struct metric_config *m, const double *canary, size_t n_
                         return;
                 }
                 judge_threshold(m, ret);
+                ret->critical = m->critical && ret->verdict == VERDICT_FAIL;
                 return;
         case JUDGE_RATIO:
                 if (ret->n_canary < need || ret->n_baseline < need) {
@@ -247,6 +259,7 @@ void judge_metric(const struct metric_config *m, const double *canary, size_t n_
                         return;
                 }
                 judge_ratio(m, ret);
+                ret->critical = m->critical && ret->verdict == VERDICT_FAIL;
                 return;
         case JUDGE_MANN_WHITNEY:
                 judge_mw(m, canary, n_canary, baseline, n_baseline, ret);
@@ -258,66 +271,124 @@ void judge_metric(const struct metric_config *m, const double *canary, size_t n_
         snprintf(ret->detail, sizeof(ret->detail), "unknown judge");
 }
 
-static double group_weight(const struct canary_config *c, const char *group)
+void judge_metric(const struct metric_config *m, const double *canary, size_t n_canary,
+                  const double *baseline, size_t n_baseline, struct metric_report *ret)
 {
-        for (size_t i = 0; i < c->n_score_weights; i++)
-                if (group && strcmp(c->score_weights[i].group, group) == 0)
-                        return c->score_weights[i].weight;
-        return 0;
+        const struct preprocess_params pp = {
+            .nan_strategy = m->nan_strategy,
+            .outliers = m->outliers,
+            .outlier_factor = m->outlier_factor,
+        };
+        double *c = xmalloc((n_canary ? n_canary : 1) * sizeof(double));
+        double *b = xmalloc((n_baseline ? n_baseline : 1) * sizeof(double));
+        size_t oc = 0, ob = 0;
+
+        memset(ret, 0, sizeof(*ret));
+        snprintf(ret->name, sizeof(ret->name), "%s", m->name ? m->name : "");
+        ret->judge = m->judge;
+        n_canary = canary ? preprocess(canary, n_canary, &pp, c, &oc) : 0;
+        n_baseline = baseline ? preprocess(baseline, n_baseline, &pp, b, &ob) : 0;
+        ret->outliers = oc + ob;
+        judge_prepared(m, c, n_canary, b, n_baseline, ret);
+        free(c);
+        free(b);
+}
+
+/* Kayenta's group score (STATS.md §1.6): metrics in groups (those without a group form one
+ * unnamed group), a group's score is 100 * pass / (pass + fail) with inconclusive metrics left
+ * out, a group without any judged metric counts 100. A group's weight is its configured weight;
+ * groups without one share what is left of 100 equally. Kayenta sums weight x score / 100; we
+ * divide by the total weight instead of 100, which is the same whenever the weights add up to
+ * 100 and keeps the score in 0..100 when they do not (configured weights summing to 60 with no
+ * unweighted group would otherwise cap every score at 60). */
+static double weight_of(const struct canary_config *c, const char *group, double share)
+{
+        for (size_t g = 0; group && g < c->n_score_weights; g++)
+                if (strcmp(c->score_weights[g].group, group) == 0)
+                        return c->score_weights[g].weight;
+        return share;
+}
+
+static double group_score(const struct canary_config *c, const struct metric_report *reports,
+                          size_t n)
+{
+        const char **groups = xcalloc(n + 1, sizeof(*groups));
+        double configured = 0, total_w = 0, sum = 0;
+        size_t ng = 0, unweighted = 0;
+
+        /* Distinct groups in metric order; NULL is the unnamed group. */
+        for (size_t i = 0; i < n; i++) {
+                const char *g = c->metrics[i].group;
+                bool dup = false;
+                for (size_t k = 0; k < ng && !dup; k++)
+                        dup = streq_ptr(groups[k], g);
+                if (!dup)
+                        groups[ng++] = g;
+        }
+        for (size_t g = 0; g < c->n_score_weights; g++)
+                configured += c->score_weights[g].weight;
+        for (size_t k = 0; k < ng; k++)
+                unweighted += isnan(weight_of(c, groups[k], (double)NAN));
+        double share = unweighted && configured < 100 ? (100 - configured) / (double)unweighted : 0;
+        for (size_t k = 0; k < ng; k++) {
+                double w = weight_of(c, groups[k], share);
+                size_t pass = 0, judged = 0;
+                for (size_t i = 0; i < n; i++) {
+                        if (!streq_ptr(c->metrics[i].group, groups[k]))
+                                continue;
+                        judged += reports[i].verdict != VERDICT_INCONCLUSIVE;
+                        pass += reports[i].verdict == VERDICT_PASS;
+                }
+                sum += w * (judged ? 100.0 * (double)pass / (double)judged : 100.0);
+                total_w += w;
+        }
+        free(groups);
+        return total_w > 0 ? sum / total_w : 0;
 }
 
 enum analysis_result analysis_combine(const struct canary_config *c,
                                       const struct metric_report *reports, size_t n,
                                       double *ret_score)
 {
-        bool fail = false, inconclusive = false;
+        bool fail = false, critical_fail = false, critical_missing = false;
+        size_t inconclusive = 0;
 
         if (ret_score)
                 *ret_score = NAN;
+        if (n > c->n_metrics)
+                n = c->n_metrics;
         for (size_t i = 0; i < n; i++) {
-                if (reports[i].verdict == VERDICT_FAIL && c->metrics[i].critical)
-                        return ANALYSIS_FAIL_CRITICAL;
+                critical_fail |= reports[i].verdict == VERDICT_FAIL && reports[i].critical;
                 fail |= reports[i].verdict == VERDICT_FAIL;
-                inconclusive |= reports[i].verdict == VERDICT_INCONCLUSIVE;
+                if (reports[i].verdict == VERDICT_INCONCLUSIVE) {
+                        inconclusive++;
+                        critical_missing |= c->metrics[i].critical;
+                }
         }
-        if (n == 0)
-                return ANALYSIS_INCONCLUSIVE;
         if (!c->has_score) {
+                if (critical_fail)
+                        return ANALYSIS_FAIL_CRITICAL;
+                if (n == 0)
+                        return ANALYSIS_INCONCLUSIVE;
                 if (fail)
                         return ANALYSIS_FAIL;
                 return inconclusive ? ANALYSIS_INCONCLUSIVE : ANALYSIS_PASS;
         }
-        /* Kayenta-style: a group's score is its share of passing metrics; the canary's score is
-         * the weighted mean of the group scores. Metrics without a group form one group of their
-         * own per metric with the weight left over, shared equally. Inconclusive metrics keep
-         * the analysis inconclusive: a score is never computed on missing data. */
-        if (inconclusive)
-                return ANALYSIS_INCONCLUSIVE;
-        double named_w = 0;
-        size_t ungrouped = 0;
-        for (size_t g = 0; g < c->n_score_weights; g++)
-                named_w += c->score_weights[g].weight;
-        for (size_t i = 0; i < n; i++)
-                if (group_weight(c, c->metrics[i].group) == 0)
-                        ungrouped++;
-        double rest = named_w < 100 ? 100 - named_w : 0;
-        double total_w = 0, score = 0;
-        for (size_t i = 0; i < n; i++) {
-                const char *g = c->metrics[i].group;
-                double w = group_weight(c, g);
-                if (w > 0) {
-                        size_t members = 0; /* the group's weight is shared by its metrics */
-                        for (size_t j = 0; j < n; j++)
-                                members += streq_ptr(c->metrics[j].group, g);
-                        w /= (double)members;
-                } else {
-                        w = rest / (double)ungrouped;
-                }
-                total_w += w;
-                if (reports[i].verdict == VERDICT_PASS)
-                        score += w;
+
+        /* Kayenta's summary score: 0 for a critical failure, or for missing data on a critical
+         * metric or on half the metrics or more. Missing data is never a canary failure here
+         * (SPEC §4): those zeros are inconclusive. */
+        if (critical_fail) {
+                if (ret_score)
+                        *ret_score = 0;
+                return ANALYSIS_FAIL_CRITICAL;
         }
-        score = total_w > 0 ? 100 * score / total_w : 0;
+        if (n == 0 || critical_missing || 2 * inconclusive >= n) {
+                if (ret_score)
+                        *ret_score = 0;
+                return ANALYSIS_INCONCLUSIVE;
+        }
+        double score = floor(group_score(c, reports, n) * 100 + 0.5) / 100; /* half-up */
         if (ret_score)
                 *ret_score = score;
         if (score >= c->score_pass)

@@ -39,12 +39,80 @@ static int cmp_double(const void *a, const void *b)
         return (x > y) - (x < y);
 }
 
+/* ---- sorting ---- */
+
+/* An order-preserving bijection between non-NaN doubles and unsigned integers (-0.0 just
+ * below +0.0): flip every bit of negatives, set the sign bit of the rest. */
+static uint64_t double_key(double d)
+{
+        uint64_t u;
+
+        memcpy(&u, &d, sizeof(u));
+        return (u >> 63) ? ~u : u | (UINT64_C(1) << 63);
+}
+
+static double key_double(uint64_t k)
+{
+        uint64_t u = (k >> 63) ? k & ~(UINT64_C(1) << 63) : ~k;
+        double d;
+
+        memcpy(&d, &u, sizeof(d));
+        return d;
+}
+
+#define RADIX_BITS   11
+#define RADIX_SIZE   (1u << RADIX_BITS)
+#define RADIX_PASSES 6 /* 66 bits >= 64 */
+#define RADIX_MIN_N  256
+
+/* Sorts n non-NaN doubles ascending. Large arrays: LSD radix sort of the order-preserving keys
+ * (6 passes of 11 bits, passes where every key has the same digit skipped), O(n) time and
+ * memory, several times faster than qsort at 10^6 values; small ones: qsort. */
+static void sort_doubles(double *v, size_t n)
+{
+        if (n < RADIX_MIN_N) {
+                qsort(v, n, sizeof(double), cmp_double);
+                return;
+        }
+        uint64_t *a = xmalloc(n * sizeof(uint64_t)), *b = xmalloc(n * sizeof(uint64_t));
+        size_t(*count)[RADIX_SIZE] = xcalloc(RADIX_PASSES, sizeof(*count));
+
+        for (size_t i = 0; i < n; i++) {
+                a[i] = double_key(v[i]);
+                for (unsigned p = 0; p < RADIX_PASSES; p++)
+                        count[p][(a[i] >> (p * RADIX_BITS)) & (RADIX_SIZE - 1)]++;
+        }
+        for (unsigned p = 0; p < RADIX_PASSES; p++) {
+                unsigned shift = p * RADIX_BITS;
+                size_t sum = 0;
+                bool trivial = false;
+                for (unsigned d = 0; d < RADIX_SIZE; d++) {
+                        size_t c = count[p][d];
+                        trivial |= c == n;
+                        count[p][d] = sum;
+                        sum += c;
+                }
+                if (trivial)
+                        continue;
+                for (size_t i = 0; i < n; i++)
+                        b[count[p][(a[i] >> shift) & (RADIX_SIZE - 1)]++] = a[i];
+                uint64_t *t = a;
+                a = b;
+                b = t;
+        }
+        for (size_t i = 0; i < n; i++)
+                v[i] = key_double(a[i]);
+        free(count);
+        free(a);
+        free(b);
+}
+
 /* ---- pairwise differences and their order statistics ---- */
 
 /* x - y as a materialised difference array would hold it, except that equal infinities differ
  * by 0 (they are tied in the ranking) instead of NaN. Non-decreasing in a, non-increasing in b,
  * which is all the selection needs. */
-static double diff(double a, double b)
+static inline double diff(double a, double b)
 {
         if (a == b)
                 return 0.0;
@@ -66,28 +134,14 @@ static uint64_t count_le(const double *x, size_t n, const double *y, size_t m, d
         return c;
 }
 
-/* An order-preserving bijection between non-NaN doubles and unsigned integers (-0.0 just
- * below +0.0): flip every bit of negatives, set the sign bit of the rest. */
-static uint64_t double_key(double d)
+static bool select_args_ok(const double *x, size_t n, const double *y, size_t m, uint64_t k)
 {
-        uint64_t u;
-
-        memcpy(&u, &d, sizeof(u));
-        return (u >> 63) ? ~u : u | (UINT64_C(1) << 63);
+        return x && y && n > 0 && m > 0 && k > 0 && k <= (uint64_t)n * (uint64_t)m;
 }
 
-static double key_double(uint64_t k)
+double mw_diff_select_bisect(const double *x, size_t n, const double *y, size_t m, uint64_t k)
 {
-        uint64_t u = (k >> 63) ? k & ~(UINT64_C(1) << 63) : ~k;
-        double d;
-
-        memcpy(&d, &u, sizeof(d));
-        return d;
-}
-
-double mw_diff_select(const double *x, size_t n, const double *y, size_t m, uint64_t k)
-{
-        if (!x || !y || n == 0 || m == 0 || k == 0 || k > (uint64_t)n * (uint64_t)m)
+        if (!select_args_ok(x, n, y, m, k))
                 return (double)NAN;
 
         /* Smallest key whose double has at least k differences <= it; that double is a
@@ -103,6 +157,340 @@ double mw_diff_select(const double *x, size_t n, const double *y, size_t m, uint
         return key_double(lo) + 0.0; /* -0.0 -> +0.0, as x - x gives */
 }
 
+/* The fast selection (STATS.md §3.3, Monahan's idea with sampled pivots). The differences form
+ * an n x m matrix with sorted rows and columns: cell(i, t) = diff(x_i, y_(m-1-t)) ascends in t
+ * and in i. Each row keeps a window [lo_i, hi_i) of columns still in contention, with every
+ * cell left of the windows strictly below every cell inside and every cell right of them
+ * strictly above. A round draws SELECT_SAMPLE cells uniformly from the windows, takes the two
+ * sample values that bracket the wanted rank by a margin (3 standard deviations of the sample
+ * rank; a miss only costs a weaker round, never a wrong answer), counts per row the cells below
+ * each (one staircase walk inside the windows, O(n + m)) and shrinks the windows to the
+ * bracket: about 30x fewer candidates per round, so 10^12 differences need 4 rounds. Once at
+ * most `collect` (n + m) candidates remain they are copied out and the rank is found by
+ * quickselect. A round that does not shrink the windows (many equal values) is followed by one
+ * with a single pivot at the estimated rank, which always removes that pivot's value. The
+ * expected cost is O((n + m) log(nm) / log(30)) on top of sorting; for n = m = 10^6 about 10
+ * staircase walks in all (the interval ends and the median share the first round). */
+#define SELECT_SAMPLE 8192
+#define SELECT_MARGIN 135 /* sample ranks: 3 sd, sd <= sqrt(8192) / 2 = 45 */
+#define SELECT_ROUNDS 200 /* safety net: then bisection */
+
+struct selector {
+        const double *x, *y;
+        size_t n, m;
+        uint64_t nm;
+        uint32_t *lo, *hi, *p, *q; /* windows and per-row counts of the current pivots */
+        uint64_t *prefix;          /* prefix sums of the window widths, for sampling */
+        double *sample;
+        double *buf;                 /* collected candidates */
+        uint32_t *base_lo, *base_hi; /* windows after selector_prepare(), or NULL */
+        uint64_t base_below, base_cand, base_k1, base_k2;
+        size_t collect;
+        uint64_t rng;
+};
+
+static inline double cell(const struct selector *s, size_t i, size_t t)
+{
+        return diff(s->x[i], s->y[s->m - 1 - t]);
+}
+
+static void selector_init(struct selector *s, const double *x, size_t n, const double *y, size_t m)
+{
+        *s = (struct selector){.x = x, .y = y, .n = n, .m = m, .nm = (uint64_t)n * m};
+        s->collect = n + m > 16384 ? n + m : 16384;
+        if (s->nm <= s->collect || m > UINT32_MAX) {
+                /* Everything fits the collection buffer (or the windows do not fit 32 bits,
+                 * never in practice: then bisection). */
+                s->collect = s->nm <= s->collect ? (size_t)s->nm : 0;
+                s->buf = s->collect ? xmalloc(s->collect * sizeof(double)) : NULL;
+                return;
+        }
+        s->lo = xmalloc(n * sizeof(uint32_t));
+        s->hi = xmalloc(n * sizeof(uint32_t));
+        s->p = xmalloc(n * sizeof(uint32_t));
+        s->q = xmalloc(n * sizeof(uint32_t));
+        s->prefix = xmalloc((n + 1) * sizeof(uint64_t));
+        s->sample = xmalloc(SELECT_SAMPLE * sizeof(double));
+        s->buf = xmalloc(s->collect * sizeof(double));
+}
+
+static void selector_free(struct selector *s)
+{
+        free(s->lo);
+        free(s->hi);
+        free(s->p);
+        free(s->q);
+        free(s->prefix);
+        free(s->sample);
+        free(s->buf);
+        free(s->base_lo);
+        free(s->base_hi);
+}
+
+static uint64_t next_random(struct selector *s)
+{
+        /* splitmix64: fixed seed per selection, so results and timings are reproducible. */
+        uint64_t z = (s->rng += UINT64_C(0x9e3779b97f4a7c15));
+        z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+        z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+        return z ^ (z >> 31);
+}
+
+static inline void swap_d(double *a, double *b)
+{
+        double t = *a;
+        *a = *b;
+        *b = t;
+}
+
+/* Rearranges a[0..n) so that a[k] is its k-th smallest (0-based), smaller-or-equal values
+ * before it. Quickselect with a median-of-three pivot and a three-way partition (ties are
+ * common); falls back to qsort of what is left if the pivots keep being poor. */
+static void nth_smallest(double *a, size_t n, size_t k)
+{
+        size_t lo = 0, hi = n;
+
+        for (unsigned depth = 0; hi - lo > 16; depth++) {
+                if (depth > 64) {
+                        qsort(a + lo, hi - lo, sizeof(double), cmp_double);
+                        return;
+                }
+                double u = a[lo], v = a[lo + (hi - lo) / 2], w = a[hi - 1];
+                double pivot =
+                    u < v ? (v < w ? v : (u < w ? w : u)) : (u < w ? u : (v < w ? w : v));
+                size_t lt = lo, i = lo, gt = hi;
+                while (i < gt) {
+                        if (a[i] < pivot)
+                                swap_d(&a[lt++], &a[i++]);
+                        else if (a[i] > pivot)
+                                swap_d(&a[i], &a[--gt]);
+                        else
+                                i++;
+                }
+                if (k < lt)
+                        hi = lt;
+                else if (k >= gt)
+                        lo = gt;
+                else
+                        return;
+        }
+        for (size_t i = lo + 1; i < hi; i++)
+                for (size_t j = i; j > lo && a[j - 1] > a[j]; j--)
+                        swap_d(&a[j - 1], &a[j]);
+}
+
+/* Per row, the number of cells < vlo into p and of cells <= vhi into q (when has_lo / has_hi);
+ * returns their sums in *ret_a and *ret_b. Both pivots are cells inside the windows, so each
+ * row's counts lie in its window: the walks start from the previous row's counts (counts fall
+ * as i grows) clamped to the window. One pass for both pivots shares the loads. */
+static void count_rows(const struct selector *s, bool has_lo, double vlo, bool has_hi, double vhi,
+                       uint64_t *ret_a, uint64_t *ret_b)
+{
+        uint64_t ta = 0, tb = 0;
+        size_t ca = s->m, cb = s->m;
+
+        for (size_t i = 0; i < s->n; i++) {
+                size_t lo = s->lo[i], hi = s->hi[i];
+                const double xi = s->x[i], *yr = s->y + s->m - 1; /* cell(i, t) = xi - yr[-t] */
+                if (has_lo) {
+                        ca = ca > hi ? hi : ca < lo ? lo : ca;
+                        while (ca > lo && diff(xi, yr[-(ptrdiff_t)(ca - 1)]) >= vlo)
+                                ca--;
+                        s->p[i] = (uint32_t)ca;
+                        ta += ca;
+                }
+                if (has_hi) {
+                        cb = cb > hi ? hi : cb < lo ? lo : cb;
+                        while (cb > lo && diff(xi, yr[-(ptrdiff_t)(cb - 1)]) > vhi)
+                                cb--;
+                        s->q[i] = (uint32_t)cb;
+                        tb += cb;
+                }
+        }
+        *ret_a = ta;
+        *ret_b = tb;
+}
+
+/* The k-th smallest of the candidates in the windows (k 1-based among them), by copying them
+ * out (there are at most s->collect). */
+static double collect_select(struct selector *s, uint64_t k)
+{
+        size_t c = 0;
+
+        if (!s->lo) {
+                for (size_t i = 0; i < s->n; i++)
+                        for (size_t t = 0; t < s->m; t++)
+                                s->buf[c++] = cell(s, i, t);
+        } else {
+                for (size_t i = 0; i < s->n; i++)
+                        for (size_t t = s->lo[i]; t < s->hi[i]; t++)
+                                s->buf[c++] = cell(s, i, t);
+        }
+        nth_smallest(s->buf, c, (size_t)(k - 1));
+        return s->buf[k - 1];
+}
+
+/* One narrowing round for the ranks k1 <= k2 (1-based, overall) inside the windows holding
+ * *cand candidates above *below smaller cells. Returns true with *ret when a pivot turned out
+ * to be the answer (k1 = k2 only). */
+static bool narrow_round(struct selector *s, uint64_t k1, uint64_t k2, bool single, uint64_t *below,
+                         uint64_t *cand, double *ret)
+{
+        /* Sample cells uniformly from the windows. */
+        s->prefix[0] = 0;
+        for (size_t i = 0; i < s->n; i++)
+                s->prefix[i + 1] = s->prefix[i] + (s->hi[i] - s->lo[i]);
+        for (size_t j = 0; j < SELECT_SAMPLE; j++) {
+                uint64_t r = next_random(s) % *cand;
+                size_t lo = 0, hi = s->n; /* the last row with prefix <= r */
+                while (hi - lo > 1) {
+                        size_t mid = lo + (hi - lo) / 2;
+                        if (s->prefix[mid] <= r)
+                                lo = mid;
+                        else
+                                hi = mid;
+                }
+                s->sample[j] = cell(s, lo, s->lo[lo] + (size_t)(r - s->prefix[lo]));
+        }
+        sort_doubles(s->sample, SELECT_SAMPLE);
+
+        /* Bracket the ranks: sample positions around their expected positions. */
+        double f1 = (double)(k1 - *below) * SELECT_SAMPLE / (double)*cand;
+        double f2 = (double)(k2 - *below) * SELECT_SAMPLE / (double)*cand;
+        long ilo, ihi;
+        if (single) {
+                ilo = ihi = f1 < SELECT_SAMPLE - 1 ? (long)f1 : SELECT_SAMPLE - 1;
+        } else {
+                ilo = (long)floor(f1) - SELECT_MARGIN;
+                ihi = (long)ceil(f2) + SELECT_MARGIN;
+        }
+        bool has_lo = ilo >= 0, has_hi = ihi < SELECT_SAMPLE;
+        double vlo = has_lo ? s->sample[ilo] : 0, vhi = has_hi ? s->sample[ihi] : 0;
+        uint64_t a, b;
+        uint32_t *t;
+
+        count_rows(s, has_lo, vlo, has_hi, vhi, &a, &b);
+        if (!has_lo)
+                a = *below;
+        if (!has_hi)
+                b = *below + *cand;
+        if (k2 <= a) { /* below vlo: the windows end at the cells < vlo */
+                t = s->hi, s->hi = s->p, s->p = t;
+                *cand = a - *below;
+        } else if (k1 > b) { /* above vhi */
+                t = s->lo, s->lo = s->q, s->q = t;
+                *cand = *below + *cand - b;
+                *below = b;
+        } else if (a < k1 && k2 <= b) { /* vlo <= answers <= vhi */
+                if (has_lo && has_hi && vlo == vhi) {
+                        *ret = vlo;
+                        return true;
+                }
+                if (has_lo) {
+                        t = s->lo, s->lo = s->p, s->p = t;
+                        *below = a;
+                }
+                if (has_hi) {
+                        t = s->hi, s->hi = s->q, s->q = t;
+                }
+                *cand = b - *below;
+        }
+        /* else a range straddling a pivot (k1 < k2 only): keep the windows. */
+        return false;
+}
+
+/* Narrows the windows once for the whole rank range [k1, k2] and keeps the result as the
+ * starting point of every later selection inside that range: the interval ends and the
+ * median lie within a fraction of a percent of each other, so they share the first round. */
+static void selector_prepare(struct selector *s, uint64_t k1, uint64_t k2)
+{
+        double unused;
+
+        if (s->nm <= s->collect || !s->lo)
+                return;
+        for (size_t i = 0; i < s->n; i++) {
+                s->lo[i] = 0;
+                s->hi[i] = (uint32_t)s->m;
+        }
+        s->rng = k1 ^ k2 ^ (s->nm << 1);
+        s->base_below = 0;
+        s->base_cand = s->nm;
+        narrow_round(s, k1, k2, false, &s->base_below, &s->base_cand, &unused);
+        s->base_lo = xmalloc(s->n * sizeof(uint32_t));
+        s->base_hi = xmalloc(s->n * sizeof(uint32_t));
+        memcpy(s->base_lo, s->lo, s->n * sizeof(uint32_t));
+        memcpy(s->base_hi, s->hi, s->n * sizeof(uint32_t));
+        s->base_k1 = k1;
+        s->base_k2 = k2;
+}
+
+static double selector_select(struct selector *s, uint64_t k)
+{
+        if (s->nm <= s->collect)
+                return collect_select(s, k) + 0.0;
+        if (!s->lo)
+                return mw_diff_select_bisect(s->x, s->n, s->y, s->m, k);
+
+        uint64_t below = 0, cand = s->nm;
+        bool single = false;
+        double v;
+
+        s->rng = k ^ (s->nm << 1);
+        if (s->base_lo && k >= s->base_k1 && k <= s->base_k2) {
+                memcpy(s->lo, s->base_lo, s->n * sizeof(uint32_t));
+                memcpy(s->hi, s->base_hi, s->n * sizeof(uint32_t));
+                below = s->base_below;
+                cand = s->base_cand;
+        } else {
+                for (size_t i = 0; i < s->n; i++) {
+                        s->lo[i] = 0;
+                        s->hi[i] = (uint32_t)s->m;
+                }
+        }
+        for (unsigned round = 0; cand > s->collect; round++) {
+                if (round >= SELECT_ROUNDS)
+                        return mw_diff_select_bisect(s->x, s->n, s->y, s->m, k);
+                uint64_t old = cand;
+                if (narrow_round(s, k, k, single, &below, &cand, &v))
+                        return v + 0.0;
+                /* No progress (many equal values): a single pivot next, which always
+                 * removes its own value. */
+                single = cand == old;
+        }
+        return collect_select(s, k - below) + 0.0;
+}
+
+/* The smallest difference strictly greater than v, or +Inf when there is none: per row the
+ * first cell above v, one staircase walk. */
+static double next_above(const struct selector *s, double v)
+{
+        double best = HUGE_VAL;
+        size_t c = s->m;
+
+        for (size_t i = 0; i < s->n; i++) {
+                while (c > 0 && cell(s, i, c - 1) > v)
+                        c--;
+                if (c < s->m) {
+                        double d = cell(s, i, c);
+                        if (d < best)
+                                best = d;
+                }
+        }
+        return best + 0.0;
+}
+
+double mw_diff_select(const double *x, size_t n, const double *y, size_t m, uint64_t k)
+{
+        struct selector s;
+
+        if (!select_args_ok(x, n, y, m, k))
+                return (double)NAN;
+        selector_init(&s, x, n, y, m);
+        double v = selector_select(&s, k);
+        selector_free(&s);
+        return v;
+}
+
 /* R's mean() of two doubles: long double sum, then one refinement pass. */
 static double r_mean2(double a, double b)
 {
@@ -115,14 +503,17 @@ static double r_mean2(double a, double b)
         return (double)s;
 }
 
-/* R's median(outer(x, y, "-")). */
-static double diff_median(const double *x, size_t n, const double *y, size_t m)
+/* R's median(outer(x, y, "-")): for even nm the (nm/2 + 1)-th difference is the nm/2-th when
+ * at least nm/2 + 1 differences are <= it, else the next larger difference. */
+static double diff_median(struct selector *s)
 {
-        uint64_t nm = (uint64_t)n * (uint64_t)m;
+        uint64_t nm = s->nm;
 
         if (nm % 2 == 1)
-                return mw_diff_select(x, n, y, m, (nm + 1) / 2);
-        return r_mean2(mw_diff_select(x, n, y, m, nm / 2), mw_diff_select(x, n, y, m, nm / 2 + 1));
+                return selector_select(s, (nm + 1) / 2);
+        double a = selector_select(s, nm / 2);
+        double b = count_le(s->x, s->n, s->y, s->m, a) >= nm / 2 + 1 ? a : next_above(s, a);
+        return r_mean2(a, b);
 }
 
 /* ---- ranks ---- */
@@ -269,9 +660,10 @@ static size_t r_qwilcox(const struct wilcox_dist *w, double x)
         return 0;
 }
 
-static void exact_path(const double *x, size_t n, const double *y, size_t m, double u,
-                       const struct mw_params *p, struct mw_result *ret)
+static void exact_path(struct selector *sel, double u, const struct mw_params *p,
+                       struct mw_result *ret)
 {
+        size_t n = sel->n, m = sel->m;
         struct wilcox_dist w = {.cnt = wilcox_counts(n, m), .nm = n * m};
         double nm = (double)w.nm, pv, alpha = 1 - p->confidence;
         size_t q;
@@ -296,9 +688,8 @@ static void exact_path(const double *x, size_t n, const double *y, size_t m, dou
         q = r_qwilcox(&w, p->alternative == MW_TWO_SIDED ? alpha / 2 : alpha);
         if (q == 0)
                 q = 1;
-        ret->ci_low = p->alternative == MW_LESS ? -HUGE_VAL : mw_diff_select(x, n, y, m, q);
-        ret->ci_high =
-            p->alternative == MW_GREATER ? HUGE_VAL : mw_diff_select(x, n, y, m, w.nm - q + 1);
+        ret->ci_low = p->alternative == MW_LESS ? -HUGE_VAL : selector_select(sel, q);
+        ret->ci_high = p->alternative == MW_GREATER ? HUGE_VAL : selector_select(sel, w.nm - q + 1);
         free(w.cnt);
 }
 
@@ -338,9 +729,11 @@ static uint64_t clamp_rank(double r, uint64_t nm)
         return (uint64_t)r;
 }
 
-static void normal_path(const double *x, size_t n, const double *y, size_t m, double u, double ties,
-                        const struct mw_params *p, struct mw_result *ret)
+static void normal_path(struct selector *sel, double u, double ties, const struct mw_params *p,
+                        struct mw_result *ret)
 {
+        const double *x = sel->x, *y = sel->y;
+        size_t n = sel->n, m = sel->m;
         double nx = (double)n, ny = (double)m, big = nx + ny, nm = nx * ny;
         double alpha = 1 - p->confidence, z0 = u - nm / 2, corr, sigma, z, pv;
 
@@ -384,27 +777,39 @@ static void normal_path(const double *x, size_t n, const double *y, size_t m, do
         double zq = norm_upper_quantile(p->alternative == MW_TWO_SIDED ? alpha / 2 : alpha);
         double k = floor(nm / 2 - 0.5 - zq * sigma_w);
         uint64_t nmi = (uint64_t)n * (uint64_t)m;
-        ret->ci_low = p->alternative == MW_LESS
-                          ? -HUGE_VAL
-                          : mw_diff_select(x, n, y, m, clamp_rank(k + 1, nmi));
-        ret->ci_high = p->alternative == MW_GREATER
-                           ? HUGE_VAL
-                           : mw_diff_select(x, n, y, m, clamp_rank(nm - k, nmi));
+        uint64_t r_lo = clamp_rank(k + 1, nmi), r_hi = clamp_rank(nm - k, nmi);
+        /* K + 1 <= nm/2 < nm/2 + 1 <= nm - K: the median's ranks lie inside, so the
+         * estimate shares the first narrowing too. */
+        selector_prepare(sel, r_lo, r_hi);
+        ret->ci_low = p->alternative == MW_LESS ? -HUGE_VAL : selector_select(sel, r_lo);
+        ret->ci_high = p->alternative == MW_GREATER ? HUGE_VAL : selector_select(sel, r_hi);
 }
 
 /* ---- Kayenta's classification ---- */
 
+static const char *const effect_names[_EFFECT_SIZE_MAX] = {
+    [EFFECT_SIZE_MEAN_RATIO] = "mean_ratio",
+    [EFFECT_SIZE_CLES] = "cles",
+};
+
+const char *effect_size_to_string(enum effect_size e)
+{
+        return (unsigned)e < _EFFECT_SIZE_MAX ? effect_names[e] : NULL;
+}
+
+/* Long double accumulation: 10^6 latency values keep ~64 bits, and the sum of large finite
+ * values does not overflow to Inf (it would make the ratio NaN). */
 static double mean(const double *v, size_t n)
 {
-        double s = 0;
+        long double s = 0;
 
         for (size_t i = 0; i < n; i++)
                 s += v[i];
-        return s / (double)n;
+        return (double)(s / (long double)n);
 }
 
 static enum mw_class classify(const double *x, size_t n, const double *y, size_t m,
-                              const struct mw_params *p, const struct mw_result *r)
+                              const struct mw_params *p, struct mw_result *r)
 {
         size_t need = p->min_samples ? p->min_samples : 1;
 
@@ -422,21 +827,29 @@ static enum mw_class classify(const double *x, size_t n, const double *y, size_t
                 return MW_PASS;
 
         /* The interval must clear the estimate by tolerance * |estimate| (Kayenta's bounds);
-         * an infinite or undefined estimate gives no margin rather than an unreachable one. */
+         * an infinite or undefined estimate gives no margin rather than an unreachable one.
+         * Each sample constant (Kayenta adds random noise here): the interval is the single
+         * difference [d, d], so the rule below decides by the sign of d, deterministically. */
         double c = isfinite(r->hl_estimate) ? p->tolerance * fabs(r->hl_estimate) : 0;
-        bool any_ratio = isnan(r->mean_ratio);
+        double e = r->effect;
+        bool any = isnan(e);
         bool up = p->direction == DIRECTION_INCREASE || p->direction == DIRECTION_EITHER;
         bool down = p->direction == DIRECTION_DECREASE || p->direction == DIRECTION_EITHER;
 
-        if (up && r->ci_low > c && (any_ratio || r->mean_ratio >= p->allowed_increase))
+        if (up && r->ci_low > c && (any || e >= p->allowed_increase)) {
+                r->critical = any || e >= p->critical_increase;
                 return MW_HIGH;
-        if (down && r->ci_high < -c && (any_ratio || r->mean_ratio <= p->allowed_decrease))
+        }
+        if (down && r->ci_high < -c && (any || e <= p->allowed_decrease)) {
+                r->critical = any || e <= p->critical_decrease;
                 return MW_LOW;
+        }
         return MW_PASS;
 }
 
 /* ---- entry point ---- */
 
+/* The non-NaN values of v, sorted ascending, -0.0 as +0.0; caller frees. */
 static double *copy_sorted(const double *v, size_t n, size_t *ret_n)
 {
         double *s = xmalloc((n ? n : 1) * sizeof(double));
@@ -444,8 +857,8 @@ static double *copy_sorted(const double *v, size_t n, size_t *ret_n)
 
         for (size_t i = 0; i < n; i++)
                 if (!isnan(v[i]))
-                        s[k++] = v[i];
-        qsort(s, k, sizeof(double), cmp_double);
+                        s[k++] = v[i] + 0.0;
+        sort_doubles(s, k);
         *ret_n = k;
         return s;
 }
@@ -454,7 +867,9 @@ static bool params_valid(const struct mw_params *p)
 {
         return p->confidence > 0 && p->confidence < 1 && p->tolerance >= 0 &&
                !isnan(p->allowed_increase) && !isnan(p->allowed_decrease) &&
+               !isnan(p->critical_increase) && !isnan(p->critical_decrease) &&
                (unsigned)p->direction < _DIRECTION_MAX &&
+               (unsigned)p->effect_size < _EFFECT_SIZE_MAX &&
                (unsigned)p->alternative < _MW_ALTERNATIVE_MAX &&
                (unsigned)p->method < _MW_METHOD_MAX;
 }
@@ -479,21 +894,30 @@ int mann_whitney(const double *canary, size_t nc, const double *baseline, size_t
             .ci_low = (double)NAN,
             .ci_high = (double)NAN,
             .mean_ratio = (double)NAN,
+            .cles = (double)NAN,
+            .effect = (double)NAN,
             .classification = MW_NODATA,
         };
 
         if (n > 0 && m > 0) {
+                struct selector sel;
                 double ties, mc = mean(x, n), mb = mean(y, m);
 
+                selector_init(&sel, x, n, y, m);
                 rank_stats(x, n, y, m, &r.u, &ties);
                 r.exact = p->method == MW_METHOD_AUTO && n < MW_EXACT_LIMIT && m < MW_EXACT_LIMIT &&
                           ties == 0;
                 if (r.exact)
-                        exact_path(x, n, y, m, r.u, p, &r);
+                        exact_path(&sel, r.u, p, &r);
                 else
-                        normal_path(x, n, y, m, r.u, ties, p, &r);
-                r.hl_estimate = diff_median(x, n, y, m);
+                        normal_path(&sel, r.u, ties, p, &r);
+                r.hl_estimate = diff_median(&sel);
+                selector_free(&sel);
                 r.mean_ratio = mc == 0 || mb == 0 ? (double)NAN : mc / mb;
+                /* Kayenta's (2 R1 - n (n + 1)) / (2 n m) is U / (n m); in doubles, U and n m
+                 * are exact (n m <= 2^53), so no product overflows at any size. */
+                r.cles = r.u / ((double)n * (double)m);
+                r.effect = p->effect_size == EFFECT_SIZE_CLES ? r.cles : r.mean_ratio;
                 r.classification = classify(x, n, y, m, p, &r);
         }
         free(x);

@@ -293,7 +293,8 @@ void rollout_step(const struct rollout_spec *spec, struct rollout_state *s,
                 return;
 
         case EV_DRIFT:
-                if (!running(s) || ev->observed_weight == s->weight)
+                /* Paused already holds the weight; resume restores ours. */
+                if (s->phase != ROLLOUT_PROGRESSING || ev->observed_weight == s->weight)
                         return;
                 if (ev->observed_weight > 100)
                         snprintf(reason, sizeof(reason),
@@ -320,6 +321,15 @@ void rollout_step(const struct rollout_spec *spec, struct rollout_state *s,
                         snprintf(reason, sizeof(reason), "new revision %.60s replaces %.60s", rev,
                                  s->revision);
                         touch(s, ev, reason, now);
+                } else if (rev && strcmp(rev, s->revision) == 0 &&
+                           (s->phase == ROLLOUT_PROMOTED || s->phase == ROLLOUT_ROLLED_BACK)) {
+                        /* Idempotent for pipelines that repeat a start whose reply they lost:
+                         * a finished revision is not rolled out again by accident. */
+                        out->refused = s->phase == ROLLOUT_PROMOTED
+                                           ? "this revision was already promoted"
+                                           : "this revision was rolled back: use retry to run "
+                                             "it again";
+                        return;
                 } else {
                         touch(s, ev, ev->reason, now);
                 }
@@ -374,6 +384,29 @@ void rollout_step(const struct rollout_spec *spec, struct rollout_state *s,
                 emit_notify(out, NOTIFY_RESUMED);
                 emit_timer(out, analysis_due(spec, s));
                 return;
+
+        case EV_TRIGGER: {
+                const char *rev = ev->revision && *ev->revision ? ev->revision : NULL;
+                if (!rev || strcmp(rev, s->trigger_revision) == 0)
+                        return;
+                bool first = !s->trigger_revision[0];
+                set_text(s->trigger_revision, sizeof(s->trigger_revision), rev);
+                if (first || (running(s) && strcmp(rev, s->revision) == 0)) {
+                        /* the baseline, or the rollout already runs this template: record */
+                        s->updated_usec = now;
+                        emit_write(out, s, false);
+                        return;
+                }
+                if (running(s))
+                        snprintf(reason, sizeof(reason),
+                                 "new revision %.60s replaces %.60s (was at %u%%)", rev,
+                                 s->revision, s->weight);
+                else
+                        snprintf(reason, sizeof(reason), "new revision %.60s", rev);
+                touch(s, ev, reason, now);
+                begin(spec, s, rev, now, out);
+                return;
+        }
 
         case EV_CMD_RETRY:
                 if (s->phase != ROLLOUT_ROLLED_BACK) {

@@ -91,7 +91,10 @@ int samples_parse(const char *text, size_t len, double **ret, size_t *ret_n,
 
         if (!ret || !ret_n || (!text && len > 0))
                 return -EINVAL;
-        for (size_t pos = 0; pos < len;) {
+        size_t start = 0;
+        if (len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0)
+                start = 3; /* a UTF-8 byte-order mark, as Windows editors write */
+        for (size_t pos = start; pos < len;) {
                 const char *eol = memchr(text + pos, '\n', len - pos);
                 size_t end = eol ? (size_t)(eol - text) : len, a = pos, b = end;
 

@@ -4,13 +4,17 @@
  * the exit codes of SPEC §2: 0 done, 1 refused, 2 usage, 3 daemon unreachable. */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "canaryd/control.h"
+#include "canaryd/journal.h"
 #include "canaryd/util.h"
 #include "ctl.h"
 
@@ -21,6 +25,9 @@ enum {
         OPT_REVISION = 0x100,
         OPT_REASON,
         OPT_FULL,
+        OPT_ALL,
+        OPT_INTERVAL,
+        OPT_COUNT,
 };
 
 struct ctl_args {
@@ -29,6 +36,10 @@ struct ctl_args {
         const char *reason;
         bool full;
         bool json;
+        bool all;
+        bool watch;
+        double interval; /* status --watch: seconds between refreshes */
+        long count;      /* status --watch: stop after this many (0: until interrupted) */
 };
 
 struct ctl_command {
@@ -46,6 +57,15 @@ static const char *socket_path = DEFAULT_SOCKET;
 
 static const struct option opts_status[] = {
     {"output", required_argument, NULL, 'o'},
+    {"watch", no_argument, NULL, 'w'},
+    {"interval", required_argument, NULL, OPT_INTERVAL},
+    {"count", required_argument, NULL, OPT_COUNT},
+    {"help", no_argument, NULL, 'h'},
+    {0},
+};
+static const struct option opts_history[] = {
+    {"output", required_argument, NULL, 'o'},
+    {"all", no_argument, NULL, OPT_ALL},
     {"help", no_argument, NULL, 'h'},
     {0},
 };
@@ -70,8 +90,9 @@ static const struct option opts_plain[] = {
 };
 
 static const struct ctl_command commands[] = {
-    {"status", "status [NAME] [-o json|table]", "show every canary, or one with its metrics", 0, 1,
-     ":ho:", opts_status, CONTROL_STATUS, NULL},
+    {"status", "status [NAME] [-o json|table] [--watch [--interval SECONDS] [--count N]]",
+     "show every canary, or one with its metrics", 0, 1, ":ho:w", opts_status, CONTROL_STATUS,
+     NULL},
     {"start", "start NAME [--revision REV]", "start a rollout at step 1", 1, 1, ":h", opts_start,
      CONTROL_START, NULL},
     {"promote", "promote NAME [--full]", "go to the next step now (--full: to 100%)", 1, 1, ":h",
@@ -83,6 +104,9 @@ static const struct ctl_command commands[] = {
      NULL},
     {"retry", "retry NAME", "restart a rolled-back canary from step 1", 1, 1, ":h", opts_plain,
      CONTROL_RETRY, NULL},
+    {"history", "history NAME [--all] [-o json|table]",
+     "the decision journal of the latest rollout (--all: every entry)", 1, 1, ":ho:", opts_history,
+     CONTROL_HISTORY, NULL},
     {"judge",
      "judge --canary FILE --baseline FILE [--judge mann_whitney|ratio|threshold] "
      "[--direction increase|decrease|either] [--confidence C] [--allowed-increase R] "
@@ -187,6 +211,27 @@ static int print_status(const char *status_json, bool json, bool details)
         return CTL_EXIT_OK;
 }
 
+static int print_history(const char *history_json, bool json)
+{
+        if (!history_json) {
+                fprintf(stderr, "canaryctl: canaryd's reply holds no history\n");
+                return CTL_EXIT_REFUSED;
+        }
+        if (json) {
+                puts(history_json);
+                return CTL_EXIT_OK;
+        }
+        char *text = NULL, *error = NULL;
+        if (journal_history_format(history_json, strlen(history_json), &text, &error) < 0) {
+                fprintf(stderr, "canaryctl: invalid history from canaryd: %s\n", error);
+                free(error);
+                return CTL_EXIT_REFUSED;
+        }
+        fputs(text, stdout);
+        free(text);
+        return CTL_EXIT_OK;
+}
+
 static int run_request(const struct ctl_command *cmd, const struct ctl_args *a)
 {
         struct control_request req = {
@@ -195,6 +240,7 @@ static int run_request(const struct ctl_command *cmd, const struct ctl_args *a)
             .revision = (char *)(uintptr_t)a->revision,
             .reason = (char *)(uintptr_t)a->reason,
             .full = a->full,
+            .all = a->all,
         };
         char *line = control_request_format(&req);
         size_t len = strlen(line);
@@ -223,6 +269,8 @@ static int run_request(const struct ctl_command *cmd, const struct ctl_args *a)
                 ret = rep.code == CTL_EXIT_USAGE ? CTL_EXIT_USAGE : CTL_EXIT_REFUSED;
         } else if (cmd->request == CONTROL_STATUS) {
                 ret = print_status(rep.status_json, a->json, a->name != NULL);
+        } else if (cmd->request == CONTROL_HISTORY) {
+                ret = print_history(rep.history_json, a->json);
         } else if (rep.message) {
                 puts(rep.message);
         }
@@ -230,10 +278,57 @@ static int run_request(const struct ctl_command *cmd, const struct ctl_args *a)
         return ret;
 }
 
+static volatile sig_atomic_t interrupted;
+
+static void on_interrupt(int sig)
+{
+        interrupted = 1;
+}
+
+/* `status --watch`: the table again every interval, until interrupted or --count refreshes.
+ * On a terminal the screen is cleared first; otherwise refreshes are separated by a line with
+ * the time, so a log of it stays readable. An unreachable daemon is reported and retried. */
+static int run_watch(const struct ctl_command *cmd, const struct ctl_args *a)
+{
+        bool tty = isatty(STDOUT_FILENO);
+        struct sigaction sa = {.sa_handler = on_interrupt};
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+        int ret = CTL_EXIT_OK;
+        for (long n = 0; !interrupted && (a->count == 0 || n < a->count); n++) {
+                if (n > 0) {
+                        struct timespec ts = {
+                            .tv_sec = (time_t)a->interval,
+                            .tv_nsec = (long)((a->interval - (double)(time_t)a->interval) * 1e9)};
+                        while (nanosleep(&ts, &ts) < 0 && errno == EINTR && !interrupted)
+                                ;
+                        if (interrupted)
+                                break;
+                }
+                char when[64];
+                time_t now = time(NULL);
+                struct tm tm;
+                strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", localtime_r(&now, &tm));
+                if (tty)
+                        fputs("\033[H\033[2J", stdout);
+                else if (n > 0)
+                        putchar('\n');
+                printf("Every %gs: canaryctl status%s%s    %s\n\n", a->interval, a->name ? " " : "",
+                       a->name ? a->name : "", when);
+                fflush(stdout);
+                ret = run_request(cmd, a);
+                fflush(stdout);
+                if (ret == CTL_EXIT_USAGE)
+                        break;
+        }
+        return ret == CTL_EXIT_USAGE ? ret : (interrupted ? CTL_EXIT_OK : ret);
+}
+
 static int run_command(const struct ctl_command *cmd, int argc, char **argv)
 {
-        struct ctl_args a = {0};
+        struct ctl_args a = {.interval = 2};
         int c;
+        char *end;
 
         optind = 0; /* GNU: full re-initialisation for this argv */
         opterr = 0;
@@ -263,6 +358,28 @@ static int run_command(const struct ctl_command *cmd, int argc, char **argv)
                 case OPT_FULL:
                         a.full = true;
                         break;
+                case OPT_ALL:
+                        a.all = true;
+                        break;
+                case 'w':
+                        a.watch = true;
+                        break;
+                case OPT_INTERVAL:
+                        a.interval = strtod(optarg, &end);
+                        if (end == optarg || *end || !(a.interval >= 0.1 && a.interval <= 3600))
+                                return usage_error(cmd,
+                                                   "--interval must be a number of seconds in "
+                                                   "0.1..3600, not '%s'",
+                                                   optarg);
+                        break;
+                case OPT_COUNT:
+                        a.count = strtol(optarg, &end, 10);
+                        if (end == optarg || *end || a.count < 1)
+                                return usage_error(cmd,
+                                                   "--count must be a positive integer, not "
+                                                   "'%s'",
+                                                   optarg);
+                        break;
                 case ':':
                         return usage_error(cmd, "option '%s' needs a value", argv[optind - 1]);
                 default:
@@ -287,6 +404,11 @@ static int run_command(const struct ctl_command *cmd, int argc, char **argv)
                 return usage_error(cmd, "%s", "--revision must not be empty");
         if (a.reason && !a.reason[0])
                 return usage_error(cmd, "%s", "--reason must not be empty");
+        if (a.watch && a.json)
+                return usage_error(cmd, "%s",
+                                   "--watch shows the table; it cannot be used with -o json");
+        if (a.watch)
+                return run_watch(cmd, &a);
         return run_request(cmd, &a);
 }
 

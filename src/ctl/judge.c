@@ -14,6 +14,7 @@
 #include "canaryd/config.h"
 #include "canaryd/judge.h"
 #include "canaryd/mannwhitney.h"
+#include "canaryd/preprocess.h"
 #include "canaryd/samples.h"
 #include "canaryd/util.h"
 #include "ctl.h"
@@ -25,9 +26,11 @@
         "         [--judge mann_whitney|ratio|threshold] [-o json|text]\n"                         \
         "  mann_whitney: [--direction increase|decrease|either] [--confidence C]\n"                \
         "                [--allowed-increase R] [--allowed-decrease R] [--tolerance T]\n"          \
-        "                [--min-samples N]\n"                                                      \
+        "                [--effect-size mean_ratio|cles] [--min-samples N]\n"                      \
         "  ratio:        [--reducer R] [--max-ratio R] [--min-ratio R]\n"                          \
-        "  threshold:    [--reducer R] [--min V] [--max V]\n"
+        "  threshold:    [--reducer R] [--min V] [--max V]\n"                                      \
+        "  each arm:     [--nan-strategy remove|replace] [--outliers keep|remove]\n"               \
+        "                [--outlier-factor F]\n"
 
 enum {
         OPT_CANARY = 0x100,
@@ -44,6 +47,10 @@ enum {
         OPT_MAX,
         OPT_MIN_RATIO,
         OPT_MAX_RATIO,
+        OPT_EFFECT_SIZE,
+        OPT_NAN_STRATEGY,
+        OPT_OUTLIERS,
+        OPT_OUTLIER_FACTOR,
 };
 
 static const struct option judge_options[] = {
@@ -61,6 +68,10 @@ static const struct option judge_options[] = {
     {"max", required_argument, NULL, OPT_MAX},
     {"min-ratio", required_argument, NULL, OPT_MIN_RATIO},
     {"max-ratio", required_argument, NULL, OPT_MAX_RATIO},
+    {"effect-size", required_argument, NULL, OPT_EFFECT_SIZE},
+    {"nan-strategy", required_argument, NULL, OPT_NAN_STRATEGY},
+    {"outliers", required_argument, NULL, OPT_OUTLIERS},
+    {"outlier-factor", required_argument, NULL, OPT_OUTLIER_FACTOR},
     {"output", required_argument, NULL, 'o'},
     {"help", no_argument, NULL, 'h'},
     {0},
@@ -71,7 +82,8 @@ struct judge_args {
         enum judge_kind judge;
         enum reducer reducer;
         struct mw_params mw;
-        bool allowed_decrease_set;
+        struct preprocess_params pre;
+        bool allowed_increase_set, allowed_decrease_set, outlier_factor_set;
         double min, max, min_ratio, max_ratio;
         bool json;
 };
@@ -144,10 +156,34 @@ static int parse_reducer(const char *s, enum reducer *ret)
         return -EINVAL;
 }
 
+/* Index of s in names[0..n), or -EINVAL. */
+static int lookup(const char *s, const char *(*name)(unsigned), unsigned n)
+{
+        for (unsigned i = 0; i < n; i++)
+                if (name(i) && strcmp(s, name(i)) == 0)
+                        return (int)i;
+        return -EINVAL;
+}
+
+static const char *effect_name(unsigned i)
+{
+        return effect_size_to_string((enum effect_size)i);
+}
+
+static const char *nan_name(unsigned i)
+{
+        return nan_strategy_to_string((enum nan_strategy)i);
+}
+
+static const char *outliers_name(unsigned i)
+{
+        return outlier_strategy_to_string((enum outlier_strategy)i);
+}
+
 /* Returns -1 to go on, or the exit code. */
 static int parse_args(int argc, char **argv, struct judge_args *a)
 {
-        int c;
+        int c, k;
         unsigned long ul;
         char *end;
 
@@ -161,6 +197,7 @@ static int parse_args(int argc, char **argv, struct judge_args *a)
                    .allowed_decrease = 1.0,
                    .tolerance = 0.25,
                    .min_samples = 10},
+            .pre = {.outlier_factor = 3.0},
             .min = (double)NAN,
             .max = (double)NAN,
             .min_ratio = (double)NAN,
@@ -217,8 +254,34 @@ static int parse_args(int argc, char **argv, struct judge_args *a)
                                 return judge_usage("--min-samples must be a count, not '%s'", v);
                         a->mw.min_samples = ul;
                         break;
+                case OPT_EFFECT_SIZE:
+                        if ((k = lookup(v, effect_name, _EFFECT_SIZE_MAX)) < 0)
+                                return judge_usage("unknown effect size '%s' (mean_ratio, cles)",
+                                                   v);
+                        a->mw.effect_size = (enum effect_size)k;
+                        break;
+                case OPT_NAN_STRATEGY:
+                        if ((k = lookup(v, nan_name, _NAN_STRATEGY_MAX)) < 0)
+                                return judge_usage("unknown NaN strategy '%s' (remove, replace)",
+                                                   v);
+                        a->pre.nan_strategy = (enum nan_strategy)k;
+                        break;
+                case OPT_OUTLIERS:
+                        if ((k = lookup(v, outliers_name, _OUTLIERS_MAX)) < 0)
+                                return judge_usage("unknown outlier strategy '%s' (keep, remove)",
+                                                   v);
+                        a->pre.outliers = (enum outlier_strategy)k;
+                        break;
+                case OPT_OUTLIER_FACTOR:
+                        if (!parse_double(v, &a->pre.outlier_factor) || a->pre.outlier_factor < 0)
+                                return judge_usage("--outlier-factor must be a number >= 0, not "
+                                                   "'%s'",
+                                                   v);
+                        a->outlier_factor_set = true;
+                        break;
                 case OPT_ALLOWED_INCREASE:
                         dst = &a->mw.allowed_increase;
+                        a->allowed_increase_set = true;
                         break;
                 case OPT_ALLOWED_DECREASE:
                         dst = &a->mw.allowed_decrease;
@@ -264,6 +327,22 @@ static int parse_args(int argc, char **argv, struct judge_args *a)
                 return judge_usage("%s", "--baseline FILE is required");
         if (a->judge == JUDGE_THRESHOLD && isnan(a->min) && isnan(a->max))
                 return judge_usage("%s", "the threshold judge needs --min and/or --max");
+        if (a->outlier_factor_set && a->pre.outliers != OUTLIERS_REMOVE)
+                return judge_usage("%s", "--outlier-factor applies only with --outliers remove");
+        /* As in the configuration: CLES bounds sit around 0.5, mean-ratio bounds around 1. */
+        if (a->mw.effect_size == EFFECT_SIZE_CLES) {
+                if (!a->allowed_increase_set)
+                        a->mw.allowed_increase = 0.5;
+                if (!a->allowed_decrease_set)
+                        a->mw.allowed_decrease = 0.5;
+                if (a->mw.allowed_increase < 0.5 || a->mw.allowed_increase > 1 ||
+                    a->mw.allowed_decrease < 0 || a->mw.allowed_decrease > 0.5)
+                        return judge_usage("%s", "with --effect-size cles, --allowed-increase "
+                                                 "must be in [0.5, 1] and --allowed-decrease in "
+                                                 "[0, 0.5]");
+        }
+        a->mw.critical_increase = a->mw.allowed_increase;
+        a->mw.critical_decrease = a->mw.allowed_decrease;
         return -1;
 }
 
@@ -329,17 +408,54 @@ static const char *class_meaning(enum mw_class c)
         return "";
 }
 
+/* %.6g, or "-" for NaN (nothing to show). */
+static const char *fmt_num(char *buf, size_t size, double v)
+{
+        if (isnan(v))
+                snprintf(buf, size, "-");
+        else
+                snprintf(buf, size, "%.6g", v);
+        return buf;
+}
+
+/* One row of the per-arm table: label, canary, baseline. */
+static void arm_row(const char *label, double c, double b)
+{
+        char x[32], y[32];
+        printf("  %-12s %14s %14s\n", label, fmt_num(x, sizeof(x), c), fmt_num(y, sizeof(y), b));
+}
+
+static void arms_table(const double *c, size_t nc, const double *b, size_t nb)
+{
+        printf("  %-12s %14s %14s\n", "", "canary", "baseline");
+        printf("  %-12s %14zu %14zu\n", "values", count_finite(c, nc), count_finite(b, nb));
+        arm_row("mean", reduce(REDUCER_AVG, c, nc), reduce(REDUCER_AVG, b, nb));
+        arm_row("median", reduce(REDUCER_P50, c, nc), reduce(REDUCER_P50, b, nb));
+        arm_row("p99", reduce(REDUCER_P99, c, nc), reduce(REDUCER_P99, b, nb));
+        arm_row("min", reduce(REDUCER_MIN, c, nc), reduce(REDUCER_MIN, b, nb));
+        arm_row("max", reduce(REDUCER_MAX, c, nc), reduce(REDUCER_MAX, b, nb));
+}
+
+static const char *direction_name(enum direction d)
+{
+        return d == DIRECTION_INCREASE   ? "increase"
+               : d == DIRECTION_DECREASE ? "decrease"
+                                         : "either";
+}
+
 static int run_mann_whitney(const struct judge_args *a, const double *c, size_t nc, const double *b,
-                            size_t nb)
+                            size_t nb, size_t outliers)
 {
         struct mw_result r;
         int k = mann_whitney(c, nc, b, nb, &a->mw, &r);
+        char x[32], y[32];
 
         if (k < 0) {
                 fprintf(stderr, "canaryctl: mann_whitney: %s\n", strerror(-k));
                 return k == -EINVAL ? CTL_EXIT_USAGE : CTL_EXIT_REFUSED;
         }
         if (a->json) {
+                /* Exactly the document of SPEC §5. */
                 printf("{\"n_canary\":%zu,\"n_baseline\":%zu,", r.n_canary, r.n_baseline);
                 json_number("u", r.u, false);
                 json_number("p_value", r.p_value, false);
@@ -351,21 +467,32 @@ static int run_mann_whitney(const struct judge_args *a, const double *c, size_t 
                 printf("}\n");
                 return CTL_EXIT_OK;
         }
-        printf("judge:           mann_whitney (Wilcoxon rank-sum, %s, direction %s)\n",
-               r.exact ? "exact" : "normal approximation",
-               a->mw.direction == DIRECTION_INCREASE   ? "increase"
-               : a->mw.direction == DIRECTION_DECREASE ? "decrease"
-                                                       : "either");
-        printf("samples:         canary %zu, baseline %zu (NaN removed; minimum %zu)\n", r.n_canary,
-               r.n_baseline, a->mw.min_samples ? a->mw.min_samples : 1);
-        printf("U (canary):      %.17g\n", r.u);
-        printf("p-value:         %.6g (two-sided)\n", r.p_value);
-        printf("shift (HL):      %.6g (canary - baseline)\n", r.hl_estimate);
-        printf("%g%% interval:    [%.6g, %.6g]\n", 100 * a->mw.confidence, r.ci_low, r.ci_high);
-        printf("mean ratio:      %.6g (allowed increase %g, decrease %g)\n", r.mean_ratio,
-               a->mw.allowed_increase, a->mw.allowed_decrease);
-        printf("classification:  %s: %s\n", mw_class_to_string(r.classification),
+        printf("mann_whitney: %s (%s)\n\n", mw_class_to_string(r.classification),
                class_meaning(r.classification));
+        arms_table(c, nc, b, nb);
+        printf("\n");
+        printf("  %-22s %s\n", "U (canary)", fmt_num(x, sizeof(x), r.u));
+        printf("  %-22s %s (two-sided, %s)\n", "p-value", fmt_num(x, sizeof(x), r.p_value),
+               r.exact ? "exact" : "normal approximation");
+        printf("  %-22s %s (canary - baseline, Hodges-Lehmann)\n", "shift",
+               fmt_num(x, sizeof(x), r.hl_estimate));
+        char level[32];
+        snprintf(level, sizeof(level), "%.4g%% interval", 100 * a->mw.confidence);
+        printf("  %-22s [%s, %s]\n", level, fmt_num(x, sizeof(x), r.ci_low),
+               fmt_num(y, sizeof(y), r.ci_high));
+        printf("  %-22s %s\n", "mean ratio", fmt_num(x, sizeof(x), r.mean_ratio));
+        printf("  %-22s %s\n", "cles", fmt_num(x, sizeof(x), r.cles));
+        printf("\n  rule: direction %s; High needs the interval above +%g x |shift| and %s >= %g;"
+               "\n        Low needs it below -%g x |shift| and %s <= %g; min %zu values per arm\n",
+               direction_name(a->mw.direction), a->mw.tolerance,
+               effect_size_to_string(a->mw.effect_size), a->mw.allowed_increase, a->mw.tolerance,
+               effect_size_to_string(a->mw.effect_size), a->mw.allowed_decrease,
+               a->mw.min_samples ? a->mw.min_samples : 1);
+        printf("  preprocessing: NaN %s, outliers %s", nan_strategy_to_string(a->pre.nan_strategy),
+               outlier_strategy_to_string(a->pre.outliers));
+        if (a->pre.outliers == OUTLIERS_REMOVE)
+                printf(" (factor %g, %zu dropped)", a->pre.outlier_factor, outliers);
+        printf("\n");
         return CTL_EXIT_OK;
 }
 
@@ -385,11 +512,17 @@ static int run_metric_judge(const struct judge_args *a, const double *c, size_t 
             .confidence = a->mw.confidence,
             .allowed_increase = a->mw.allowed_increase,
             .allowed_decrease = a->mw.allowed_decrease,
+            .critical_increase = a->mw.critical_increase,
+            .critical_decrease = a->mw.critical_decrease,
             .tolerance = a->mw.tolerance,
             .min_samples = 1,
             .on_no_data = NO_DATA_INCONCLUSIVE,
+            .nan_strategy = a->pre.nan_strategy,
+            .outliers = a->pre.outliers,
+            .outlier_factor = a->pre.outlier_factor,
         };
         struct metric_report rep;
+        char x[32], y[32];
 
         /* Without explicit ratio bounds the effect-size flags bound the ratio. */
         if (a->judge == JUDGE_RATIO && isnan(m.max_ratio) && isnan(m.min_ratio)) {
@@ -411,10 +544,13 @@ static int run_metric_judge(const struct judge_args *a, const double *c, size_t 
                 printf("}\n");
                 return CTL_EXIT_OK;
         }
-        printf("judge:    %s (%s)\n", judge, reducer_to_string(a->reducer));
-        printf("samples:  canary %zu, baseline %zu (NaN removed)\n", rep.n_canary, rep.n_baseline);
-        printf("canary:   %.6g\nbaseline: %.6g\n", rep.canary, rep.baseline);
-        printf("result:   %s: %s\n", verdict ? verdict : "?", rep.detail);
+        printf("%s: %s (%s)\n\n", judge, verdict ? verdict : "?", rep.detail);
+        printf("  %-12s %14s %14s\n", "", "canary", "baseline");
+        printf("  %-12s %14zu %14zu\n", "values", rep.n_canary, rep.n_baseline);
+        printf("  %-12s %14s %14s\n", reducer_to_string(a->reducer),
+               fmt_num(x, sizeof(x), rep.canary), fmt_num(y, sizeof(y), rep.baseline));
+        if (rep.outliers)
+                printf("  (%zu outliers dropped)\n", rep.outliers);
         return CTL_EXIT_OK;
 }
 
@@ -431,10 +567,19 @@ int ctl_judge(int argc, char **argv)
                 free(c);
                 return CTL_EXIT_REFUSED;
         }
-        if (a.judge == JUDGE_MANN_WHITNEY)
-                r = run_mann_whitney(&a, c, nc, b, nb);
-        else
+        if (a.judge == JUDGE_MANN_WHITNEY) {
+                /* The daemon's order: each arm preprocessed, then the test. */
+                double *pc = xmalloc((nc ? nc : 1) * sizeof(double));
+                double *pb = xmalloc((nb ? nb : 1) * sizeof(double));
+                size_t oc = 0, ob = 0;
+                size_t kc = preprocess(c, nc, &a.pre, pc, &oc),
+                       kb = preprocess(b, nb, &a.pre, pb, &ob);
+                r = run_mann_whitney(&a, pc, kc, pb, kb, oc + ob);
+                free(pc);
+                free(pb);
+        } else {
                 r = run_metric_judge(&a, c, nc, b, nb);
+        }
         free(c);
         free(b);
         if (fflush(stdout) != 0) {

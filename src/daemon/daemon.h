@@ -8,6 +8,7 @@
 #include <systemd/sd-event.h>
 
 #include "canaryd/config.h"
+#include "canaryd/journal.h"
 #include "canaryd/judge.h"
 #include "canaryd/rollout.h"
 
@@ -18,8 +19,14 @@ struct slack_client;
 struct control_server;
 struct daemon;
 struct pending_query;
+struct ha;
+struct analysis_sched;
+struct vs_watch;
 
 #define EVENT_QUEUE_MAX 16
+/* How long a control reply waits for its command's decision (the control server's own deadline,
+ * CONTROL_DEFER_USEC, and canaryctl's 10 s are longer). */
+#define CONTROL_REPLY_WAIT_USEC (6 * USEC_PER_SEC)
 
 /* A queued event with its borrowed strings copied. */
 struct queued_event {
@@ -30,6 +37,19 @@ struct queued_event {
         /* EV_ANALYSIS only: the step it judged, so a late verdict cannot apply to another */
         unsigned for_step;
         usec_t for_step_started_usec;
+        /* commands: the control connection waiting for the decision (0: none), and the peer */
+        uint64_t reply_id;
+        struct journal_peer peer;
+        bool settled; /* decided (applied or refused) or abandoned: answered and journaled */
+};
+
+/* A control reply waiting for its command's decision, bounded by CONTROL_REPLY_WAIT_USEC. */
+struct pending_reply {
+        struct pending_reply *next;
+        struct daemon *d;
+        uint64_t id;
+        sd_event_source *timer;
+        char what[96]; /* "promote checkout", for the interim reply */
 };
 
 /* One metric's samples while an analysis runs. */
@@ -45,9 +65,9 @@ struct analysis {
         usec_t window_start_usec, window_end_usec;
         unsigned step; /* the step it belongs to; a result for another step is stale */
         struct metric_samples *samples; /* one per metric */
-        size_t pending;                 /* queries still in flight */
+        size_t pending;                 /* request parts not yet answered */
         unsigned generation;            /* bumps on cancel, so late replies are dropped */
-        struct pending_query *queries;  /* every query of this analysis, for cancel */
+        struct pending_query *queries;  /* this analysis's share of the Datadog requests */
 };
 
 struct last_analysis {
@@ -76,14 +96,27 @@ struct canary {
         unsigned conflicts;          /* 409s in this cycle */
         unsigned kube_failures;      /* consecutive, for backoff */
         struct rollout_state proposed;
+        struct rollout_state decided_from; /* the state `proposed` was decided from */
+        bool put_uncertain; /* the last PUT failed without a definite answer: it may have landed */
         struct rollout_actions actions;
         char *written_body; /* owned: object we PUT, for verification */
+
+        /* trigger: {deployment}: the Deployment is polled (GET) every resync period */
+        char *deployment_path;          /* owned; NULL without a trigger */
+        sd_event_source *trigger_timer; /* CLOCK_MONOTONIC */
+        bool trigger_inflight;          /* a GET is out: reload and stop wait for it */
+        bool trigger_failing;           /* logged once until a GET works again */
+        char trigger_waiting[16];       /* revision logged as "not available yet" */
 
         sd_event_source *tick;  /* CLOCK_REALTIME: next analysis or resync */
         sd_event_source *retry; /* CLOCK_MONOTONIC: Kubernetes backoff */
 
         struct analysis analysis;
         struct last_analysis last;
+
+        /* decision journal: the state last journaled, to see changes made elsewhere */
+        struct rollout_state journaled;
+        bool journaled_valid;
 };
 
 struct daemon {
@@ -97,9 +130,15 @@ struct daemon {
         struct control_server *control;
         struct canary *canaries;
         size_t n_canaries;
+        struct ha *ha; /* NULL without `ha:`; see ha.c */
         bool stopping;
         bool reload_pending;
         char *last_status;
+        struct analysis_sched *sched;  /* analysis.c: shared Datadog requests, rate limit */
+        struct pending_reply *replies; /* deferred control replies */
+        bool journal_failing;          /* logged once until an append succeeds again */
+        struct vs_watch *vs_watches;   /* vs-watch.c: one per namespace with canaries */
+        size_t n_vs_watches;
 };
 
 /* driver.c */
@@ -113,12 +152,31 @@ void canary_submit_analysis(struct canary *c, enum analysis_result result, const
 const char *canary_check_command(const struct canary *c, const struct rollout_event *ev);
 bool daemon_busy(const struct daemon *d);
 void daemon_maybe_finish(struct daemon *d);
+/* Submits a command whose control reply waits for its decision (reply_id from the control
+ * server; 0 = nobody waits). The reply is sent once the write landed (ok, with the new phase),
+ * when the command is refused at decision time (code 1), or after CONTROL_REPLY_WAIT_USEC
+ * (ok, "queued, not applied yet") when Kubernetes keeps failing. */
+void canary_submit_command(struct canary *c, const struct rollout_event *ev, uint64_t reply_id,
+                           const struct journal_peer *peer);
+/* Sends a deferred reply (taken) and forgets it; a no-op when id is 0 or already answered. */
+void daemon_reply(struct daemon *d, uint64_t id, char *reply);
+/* Answers every deferred reply with a code-1 error (stop, reload). */
+void daemon_reply_all(struct daemon *d, const char *error);
+/* Appends a journal line (taken) for c; logs a failure once until appends work again. */
+void canary_journal(struct canary *c, char *line);
 
 /* analysis.c */
 void analysis_start(struct canary *c, usec_t window_start, usec_t window_end);
 void analysis_cancel(struct canary *c);
 void analysis_done(struct analysis *a, size_t n_metrics);
 void last_analysis_done(struct last_analysis *l);
+/* Checks the Datadog API key (GET /api/v1/validate) now and again until it is accepted; a
+ * rejected key is logged and shown in STATUS=, never fatal. Call after (re)building clients. */
+void analysis_check_datadog(struct daemon *d);
+/* What is wrong with Datadog for STATUS= ("datadog API key rejected"), or NULL. */
+const char *analysis_datadog_problem(const struct daemon *d);
+/* Frees the shared request state; call after the canaries are gone. */
+void analysis_sched_free(struct daemon *d);
 
 /* status.c */
 char *status_json(const struct daemon *d, const char *name); /* NULL name: all */
@@ -126,6 +184,22 @@ void status_notify(struct daemon *d);
 void log_canary(int priority, const struct canary *c, const char *message_id,
                 const char *const *extra, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
+
+/* ha.c: shard Leases. Without ha every canary is ours. */
+int ha_new(struct daemon *d, struct ha **ret);
+struct ha *ha_free(struct ha *h);
+bool ha_owns(const struct daemon *d, const struct canary *c);
+unsigned ha_shard_of(const char *namespace_, const char *name, unsigned shards);
+const char *ha_identity(const struct daemon *d);
+unsigned ha_owned_count(const struct daemon *d);
+/* Graceful stop: releases every Lease we hold; done runs once (possibly at once). */
+void ha_release_all(struct ha *h, void (*done)(struct daemon *d));
+
+/* vs-watch.c: VirtualService watches that wake a canary's cycle at once when its weights are
+ * changed outside canaryd (drift). Start after the canaries are set up (it restarts them);
+ * stop before the canaries or the Kubernetes client go. */
+void vs_watches_start(struct daemon *d);
+void vs_watches_stop(struct daemon *d);
 
 /* main.c */
 void daemon_reload(struct daemon *d);

@@ -11,10 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "canaryd/control.h"
+#include "canaryd/journal.h"
 #include "canaryd/kube.h"
 #include "canaryd/log.h"
 #include "canaryd/slack.h"
 #include "canaryd/state-json.h"
+#include "canaryd/trigger.h"
 #include "canaryd/vs.h"
 #include "daemon.h"
 
@@ -59,6 +62,59 @@ static struct rollout_event event_of(const struct queued_event *q)
         return ev;
 }
 
+static bool is_command(enum rollout_event_kind k)
+{
+        return k >= EV_CMD_START && k <= EV_CMD_RETRY;
+}
+
+void canary_journal(struct canary *c, char *line)
+{
+        struct daemon *d = c->d;
+        int r =
+            journal_append(d->config->state_dir, c->cfg->name, d->config->journal_max_size, line);
+        free(line);
+        if (r < 0 && !d->journal_failing)
+                log_errno(LOG_ERR, r, "cannot append to the decision journal in %s: %m",
+                          d->config->state_dir);
+        else if (r >= 0 && d->journal_failing)
+                log_notice("decision journal in %s writable again", d->config->state_dir);
+        d->journal_failing = r < 0;
+}
+
+static void journal_command(struct canary *c, const struct queued_event *q,
+                            const struct rollout_state *s, const char *outcome, const char *detail)
+{
+        if (!is_command(q->ev.kind))
+                return;
+        canary_journal(c, journal_format_command(now_realtime_usec(), c->cfg->name, s,
+                                                 journal_event_name(q->ev.kind), q->revision,
+                                                 q->reason, q->ev.full, &q->peer, outcome, detail));
+}
+
+/* Answers the control connection waiting for q's decision, once. Takes reply. */
+static void answer(struct canary *c, struct queued_event *q, char *reply)
+{
+        q->settled = true;
+        if (q->reply_id) {
+                daemon_reply(c->d, q->reply_id, reply);
+                q->reply_id = 0;
+        } else {
+                free(reply);
+        }
+}
+
+/* A command that will not be decided: journaled and answered as not applied. */
+static void abandon(struct canary *c, struct queued_event *q, const char *why)
+{
+        if (!is_command(q->ev.kind) || q->settled)
+                return;
+        journal_command(c, q, &c->state, "abandoned", why);
+        char *msg =
+            xasprintf("%s %s: not applied: %s", journal_event_name(q->ev.kind), c->cfg->name, why);
+        answer(c, q, control_reply_error(1, msg));
+        free(msg);
+}
+
 static bool queued(const struct canary *c, enum rollout_event_kind kind)
 {
         for (size_t i = 0; i < c->n_queue; i++)
@@ -67,21 +123,24 @@ static bool queued(const struct canary *c, enum rollout_event_kind kind)
         return false;
 }
 
-void canary_submit(struct canary *c, const struct rollout_event *ev)
+static void submit_queued(struct canary *c, struct queued_event *qe)
 {
-        if (c->d->stopping)
+        const struct rollout_event *ev = &qe->ev;
+        if (c->d->stopping) {
+                abandon(c, qe, "the daemon is stopping");
                 return;
+        }
         /* One pending tick is as good as many. */
         if (ev->kind == EV_TICK &&
             (queued(c, EV_TICK) || (c->busy && c->current.ev.kind == EV_TICK)))
                 return;
         if (c->n_queue == EVENT_QUEUE_MAX) {
                 log_canary(LOG_WARNING, c, NULL, NULL, "event queue full, dropping %s event",
-                           ev->kind == EV_TICK ? "tick" : "queued");
+                           journal_event_name(ev->kind));
+                abandon(c, qe, "the canary's event queue is full");
                 return;
         }
-        struct queued_event q;
-        copy_event(&q, ev);
+        struct queued_event q = *qe;
         if (ev->kind == EV_CMD_ABORT) {
                 /* abort always wins: it goes first, ahead of queued promotions */
                 memmove(&c->queue[1], &c->queue[0], c->n_queue * sizeof(c->queue[0]));
@@ -94,9 +153,88 @@ void canary_submit(struct canary *c, const struct rollout_event *ev)
                 cycle_begin(c);
 }
 
+void canary_submit(struct canary *c, const struct rollout_event *ev)
+{
+        struct queued_event q;
+        copy_event(&q, ev);
+        submit_queued(c, &q);
+}
+
+static int on_reply_wait(sd_event_source *s, uint64_t usec, void *userdata)
+{
+        struct pending_reply *p = userdata;
+        char *msg = xasprintf("%s: queued, not applied yet (Kubernetes has not answered; "
+                              "see canaryctl status and history)",
+                              p->what);
+        daemon_reply(p->d, p->id, control_reply_ok(msg, NULL));
+        free(msg);
+        return 0;
+}
+
+void canary_submit_command(struct canary *c, const struct rollout_event *ev, uint64_t reply_id,
+                           const struct journal_peer *peer)
+{
+        struct daemon *d = c->d;
+        struct queued_event q;
+        copy_event(&q, ev);
+        if (peer)
+                q.peer = *peer;
+        if (reply_id) {
+                struct pending_reply *p = xcalloc(1, sizeof(*p));
+                p->d = d;
+                p->id = reply_id;
+                snprintf(p->what, sizeof(p->what), "%s %s", journal_event_name(ev->kind),
+                         c->cfg->name);
+                if (sd_event_add_time_relative(d->event, &p->timer, CLOCK_MONOTONIC,
+                                               CONTROL_REPLY_WAIT_USEC, 100 * USEC_PER_MSEC,
+                                               on_reply_wait, p) < 0) {
+                        free(p);
+                        control_server_reply(d->control, reply_id,
+                                             control_reply_ok("accepted", NULL));
+                } else {
+                        p->next = d->replies;
+                        d->replies = p;
+                        q.reply_id = reply_id;
+                }
+        }
+        journal_command(c, &q, &c->state, "queued", NULL);
+        submit_queued(c, &q);
+}
+
+void daemon_reply(struct daemon *d, uint64_t id, char *reply)
+{
+        for (struct pending_reply **pp = &d->replies; *pp; pp = &(*pp)->next) {
+                struct pending_reply *p = *pp;
+                if (p->id != id)
+                        continue;
+                *pp = p->next;
+                sd_event_source_disable_unref(p->timer);
+                free(p);
+                control_server_reply(d->control, id, reply);
+                return;
+        }
+        free(reply); /* already answered (the bounded wait) or never deferred */
+}
+
+void daemon_reply_all(struct daemon *d, const char *error)
+{
+        while (d->replies)
+                daemon_reply(d, d->replies->id, control_reply_error(1, error));
+}
+
 void canary_submit_analysis(struct canary *c, enum analysis_result result, const char *reason,
                             unsigned step, usec_t step_started_usec)
 {
+        /* journal what was judged, with raw values and window, before any decision */
+        if (c->last.valid && c->last.window_start_usec == step_started_usec)
+                canary_journal(c, journal_format_analysis(now_realtime_usec(), c->cfg->name,
+                                                          &c->state, c->last.window_start_usec,
+                                                          c->last.window_end_usec, result,
+                                                          c->last.reports, c->last.n));
+        else
+                canary_journal(c, journal_format_analysis(now_realtime_usec(), c->cfg->name,
+                                                          &c->state, step_started_usec,
+                                                          step_started_usec, result, NULL, 0));
         size_t before = c->n_queue;
         bool was_busy = c->busy;
         c->busy = true; /* queue without starting, then tag the entry */
@@ -115,6 +253,9 @@ const char *canary_check_command(const struct canary *c, const struct rollout_ev
 {
         struct rollout_state s = c->state;
         struct rollout_actions out;
+        if (!ha_owns(c->d, c))
+                return "this daemon does not hold the canary's shard lease; ask the one that "
+                       "does (canaryd-shard-N in ha.namespace)";
         if (!c->loaded)
                 return "state not known yet: the VirtualService has not been read";
         rollout_step(&c->spec, &s, ev, now_realtime_usec(), &out);
@@ -155,6 +296,18 @@ static void arm_tick(struct canary *c, usec_t at)
         sd_event_source_set_enabled(c->tick, SD_EVENT_ONESHOT);
 }
 
+/* The ts of the current rollout's Slack thread parent, as far as the Slack client knows. */
+static const char *d_slack_thread_ts(const struct canary *c)
+{
+        char thread[ROLLOUT_REVISION_MAX + 64];
+
+        if (!c->d->slack)
+                return NULL;
+        snprintf(thread, sizeof(thread), "%s/%llu", c->cfg->name,
+                 (unsigned long long)c->state.started_usec);
+        return slack_thread_ts(c->d->slack, thread);
+}
+
 static void notify(struct canary *c, enum rollout_notify n)
 {
         struct daemon *d = c->d;
@@ -177,6 +330,12 @@ static void notify(struct canary *c, enum rollout_notify n)
             .runbook_url = failure ? c->cfg->runbook_url : NULL,
             .metrics = with_metrics ? c->last.reports : NULL,
             .n_metrics = with_metrics ? c->last.n : 0,
+            .phase = rollout_phase_to_string(c->state.phase),
+            .at_usec = c->state.updated_usec,
+            .window_start_usec = with_metrics ? c->last.window_start_usec : 0,
+            .window_end_usec = with_metrics ? c->last.window_end_usec : 0,
+            .cfg = c->cfg,
+            .datadog_site = d->config->datadog.site,
         };
         static const char *const ids[_ROLLOUT_NOTIFY_MAX] = {
             [NOTIFY_STARTED] = "5b1c1a9e4d2f4a6b9f0e0c7d3a2b1c01",
@@ -188,15 +347,26 @@ static void notify(struct canary *c, enum rollout_notify n)
         log_canary(prio, c, ids[n], NULL, "%s at %u%%%s%s", event, c->state.weight,
                    c->state.last_reason[0] ? ": " : "", c->state.last_reason);
 
-        if (!d->slack)
+        if (!d->slack || !ha_owns(d, c))
                 return;
-        char *payload = slack_render(&notice, d->config->slack.channel);
-        /* canary, revision, event, step, plus the rollout's start time and analysis count, so
-         * that a retry of the same revision is announced again */
-        char *key =
-            xasprintf("%s/%s/%s/%u/%llu/%u", c->cfg->name, c->state.revision, event, c->state.step,
-                      (unsigned long long)c->state.started_usec, c->state.analyses);
-        slack_enqueue(d->slack, payload, key);
+        /* canary, revision, event, step, plus the rollout's start time, analysis count and
+         * transition time, so that a retry of the same revision, or a second pause at the same
+         * step, is announced again; all of it is durable state, so a restart keeps the key */
+        char *key = xasprintf("%s/%s/%s/%u/%llu/%u/%llu", c->cfg->name, c->state.revision, event,
+                              c->state.step, (unsigned long long)c->state.started_usec,
+                              c->state.analyses, (unsigned long long)c->state.updated_usec);
+        /* one Slack thread per rollout (token mode) */
+        char *thread =
+            xasprintf("%s/%llu", c->cfg->name, (unsigned long long)c->state.started_usec);
+        int r = slack_notify(d->slack, &notice, key, thread,
+                             c->state.slack_thread_ts[0] ? c->state.slack_thread_ts : NULL);
+        if (r < 0 && r != -EEXIST)
+                log_canary(LOG_WARNING, c, NULL, NULL, "slack: cannot queue %s: %s", event,
+                           strerror(-r));
+        if (slack_outbox_error(d->slack))
+                log_canary(LOG_WARNING, c, NULL, NULL, "slack: outbox not saved: %s",
+                           slack_outbox_error(d->slack));
+        free(thread);
         free(key);
 }
 
@@ -240,6 +410,11 @@ static void run_post_write_actions(struct canary *c)
 
 static void cycle_end(struct canary *c)
 {
+        if (c->d->stopping) {
+                abandon(c, &c->current, "the daemon is stopping");
+                for (size_t i = 0; i < c->n_queue; i++)
+                        abandon(c, &c->queue[i], "the daemon is stopping");
+        }
         c->busy = false;
         c->conflicts = 0;
         c->written_body = (free(c->written_body), NULL);
@@ -329,6 +504,8 @@ static void on_verify(const struct kube_result *res, void *userdata)
         cycle_end(c);
 }
 
+static void write_landed(struct canary *c);
+
 static void on_put(const struct kube_result *res, void *userdata)
 {
         struct canary *c = userdata;
@@ -345,10 +522,35 @@ static void on_put(const struct kube_result *res, void *userdata)
                 return;
         }
         if (res->error < 0) {
+                /* A timeout or a 5xx says nothing about whether the update was applied: the
+                 * next read tells (write_landed_unseen). Other errors are definite refusals. */
+                c->put_uncertain = res->status == 0 || res->status >= 500;
                 kube_failed(c, "PUT", res);
                 return;
         }
+        write_landed(c);
+}
+
+/* The PUT of c->proposed is in the cluster: journal, answer the command, verify, then act. */
+static void write_landed(struct canary *c)
+{
+        c->put_uncertain = false;
         c->kube_failures = 0;
+        canary_journal(c, journal_format_decision(
+                              now_realtime_usec(), c->cfg->name, &c->decided_from, &c->proposed,
+                              journal_event_name(c->current.ev.kind), &c->actions));
+        c->journaled = c->proposed;
+        c->journaled_valid = true;
+        if (is_command(c->current.ev.kind)) {
+                const struct rollout_state *p = &c->proposed;
+                char *msg = xasprintf("%s %s: done: %s, step %u/%zu, canary weight %u%%",
+                                      journal_event_name(c->current.ev.kind), c->cfg->name,
+                                      rollout_phase_to_string(p->phase), p->step, c->cfg->n_steps,
+                                      p->weight);
+                journal_command(c, &c->current, p, "applied", msg);
+                answer(c, &c->current, control_reply_ok(msg, NULL));
+                free(msg);
+        }
         c->state = c->proposed;
         status_notify(c->d); /* the cluster now says so */
         if (c->d->stopping) {
@@ -376,6 +578,8 @@ static void decide(struct canary *c, const struct vs_view *view, const char *bod
                         memmove(&c->queue[1], &c->queue[0], c->n_queue * sizeof(c->queue[0]));
                         c->queue[0] = c->current;
                         c->n_queue++;
+                } else {
+                        abandon(c, &c->current, "the canary's event queue is full");
                 }
                 copy_event(&c->current, &(struct rollout_event){
                                             .kind = EV_DRIFT,
@@ -397,9 +601,19 @@ static void decide(struct canary *c, const struct vs_view *view, const char *bod
         }
 
         c->proposed = c->state;
+        c->decided_from = c->state;
         rollout_step(&c->spec, &c->proposed, &ev, now, &c->actions);
+        /* The Slack thread belongs to one rollout: a new one (start, retry) opens its own; the
+         * parent's ts, once Slack has given it, is stored with the next write. */
+        if (c->proposed.started_usec != c->state.started_usec)
+                c->proposed.slack_thread_ts[0] = '\0';
+        else if (!c->proposed.slack_thread_ts[0] && d_slack_thread_ts(c))
+                snprintf(c->proposed.slack_thread_ts, sizeof(c->proposed.slack_thread_ts), "%s",
+                         d_slack_thread_ts(c));
         if (c->actions.refused) {
                 log_canary(LOG_NOTICE, c, NULL, NULL, "command refused: %s", c->actions.refused);
+                journal_command(c, &c->current, &c->state, "refused", c->actions.refused);
+                answer(c, &c->current, control_reply_error(1, c->actions.refused));
                 cycle_end(c);
                 return;
         }
@@ -417,17 +631,33 @@ static void decide(struct canary *c, const struct vs_view *view, const char *bod
         free(state);
         if (r < 0) {
                 log_canary(LOG_ERR, c, NULL, NULL, "cannot update %s: %s", c->vs_path, err);
+                abandon(c, &c->current, err);
                 set_error(c, err);
                 cycle_end(c);
                 return;
         }
         free(c->written_body);
         c->written_body = out;
+        if (!ha_owns(c->d, c)) {
+                /* the shard lease was lost while we decided: never write */
+                log_canary(LOG_WARNING, c, NULL, NULL, "shard lease lost; not writing");
+                cycle_end(c);
+                return;
+        }
         r = kube_put(c->d->kube, c->vs_path, out, on_put, c);
         if (r < 0) {
                 log_error_errno(r, "cannot submit PUT: %m");
                 retry_later(c);
         }
+}
+
+static bool same_state(const struct rollout_state *a, const struct rollout_state *b)
+{
+        return a->phase == b->phase && a->step == b->step && a->weight == b->weight &&
+               a->failed_checks == b->failed_checks &&
+               a->inconclusive_checks == b->inconclusive_checks && a->analyses == b->analyses &&
+               a->started_usec == b->started_usec && a->step_started_usec == b->step_started_usec &&
+               a->updated_usec == b->updated_usec && strcmp(a->revision, b->revision) == 0;
 }
 
 static void on_get(const struct kube_result *res, void *userdata)
@@ -467,6 +697,32 @@ static void on_get(const struct kube_result *res, void *userdata)
                 s.weight = view.canary_weight;
         c->kube_failures = 0;
         set_error(c, NULL); /* the cluster answered and we can read it */
+        if (c->put_uncertain && same_state(&s, &c->proposed)) {
+                /* Our last PUT timed out or got a 5xx, yet the cluster holds exactly the state
+                 * it carried (updated_at has microseconds): it landed. Deciding the event again
+                 * would apply it twice (a second promote, a refused start). */
+                log_canary(LOG_NOTICE, c, NULL, NULL,
+                           "the write whose answer was lost had landed; continuing from it");
+                vs_view_done(&view);
+                c->loaded = true;
+                write_landed(c);
+                return;
+        }
+        c->put_uncertain = false;
+        /* The journal shows where the daemon found the canary: at start-up, and whenever the
+         * cluster holds a state this daemon did not journal (edited by hand, or a write that
+         * landed just before a crash cut its journal line). */
+        const struct rollout_state *j = &c->journaled;
+        if (!c->journaled_valid || j->phase != s.phase || j->step != s.step ||
+            j->weight != s.weight || j->started_usec != s.started_usec ||
+            j->updated_usec != s.updated_usec) {
+                canary_journal(c, journal_format_observed(now_realtime_usec(), c->cfg->name, &s,
+                                                          c->journaled_valid
+                                                              ? "changed outside this daemon"
+                                                              : "read at start-up or reload"));
+                c->journaled = s;
+                c->journaled_valid = true;
+        }
         c->state = s;
         c->loaded = true;
         decide(c, &view, res->body, res->body_len);
@@ -486,12 +742,94 @@ static void cycle_begin(struct canary *c)
 {
         if (c->busy || c->n_queue == 0 || c->d->stopping)
                 return;
+        if (!ha_owns(c->d, c)) {
+                /* another daemon holds this canary's shard; it is re-read when ours again */
+                c->n_queue = 0;
+                return;
+        }
         c->busy = true;
         c->current = c->queue[0];
         memmove(&c->queue[0], &c->queue[1], (c->n_queue - 1) * sizeof(c->queue[0]));
         c->n_queue--;
         c->conflicts = 0;
         cycle_get(c);
+}
+
+/* ---- the Deployment trigger (SPEC §4): a periodic GET of the Deployment ---- */
+
+static int on_trigger_timer(sd_event_source *s, uint64_t usec, void *userdata);
+
+static void trigger_arm(struct canary *c, usec_t delay)
+{
+        if (!c->trigger_timer) {
+                if (sd_event_add_time_relative(c->d->event, &c->trigger_timer, CLOCK_MONOTONIC,
+                                               delay, TIMER_ACCURACY, on_trigger_timer, c) < 0)
+                        log_canary(LOG_ERR, c, NULL, NULL, "cannot add the trigger timer");
+                return;
+        }
+        sd_event_source_set_time_relative(c->trigger_timer, delay);
+        sd_event_source_set_enabled(c->trigger_timer, SD_EVENT_ONESHOT);
+}
+
+static void on_deployment(const struct kube_result *res, void *userdata)
+{
+        struct canary *c = userdata;
+        struct daemon *d = c->d;
+        const char *name = c->cfg->trigger_deployment;
+
+        c->trigger_inflight = false;
+        if (d->stopping || d->reload_pending) {
+                daemon_maybe_finish(d);
+                return;
+        }
+        trigger_arm(c, resync_usec(c));
+        struct deployment_view v;
+        char *err = NULL;
+        if (res->error < 0 || deployment_inspect(res->body, res->body_len, &v, &err) < 0) {
+                if (!c->trigger_failing)
+                        log_canary(LOG_WARNING, c, NULL, NULL,
+                                   "trigger: cannot read deployment %s: %s%s%s", name,
+                                   res->error < 0 && res->status ? "HTTP error " : "",
+                                   res->error < 0 ? (res->message ? res->message : "failed") : "",
+                                   err ? err : "");
+                c->trigger_failing = true;
+                free(err);
+                return;
+        }
+        c->trigger_failing = false;
+        if (!c->loaded || strcmp(v.revision, c->state.trigger_revision) == 0)
+                return;
+        if (!v.available) {
+                if (strcmp(c->trigger_waiting, v.revision) != 0)
+                        log_canary(LOG_INFO, c, NULL, NULL,
+                                   "trigger: deployment %s template %s (image %s) is not fully "
+                                   "available yet (%ld/%ld updated, %ld available)",
+                                   name, v.revision, v.image[0] ? v.image : "?", v.updated,
+                                   v.replicas, v.available_replicas);
+                snprintf(c->trigger_waiting, sizeof(c->trigger_waiting), "%s", v.revision);
+                return;
+        }
+        if (queued(c, EV_TRIGGER))
+                return;
+        log_canary(LOG_NOTICE, c, NULL, NULL,
+                   "trigger: deployment %s runs template %s (image %s), available", name,
+                   v.revision, v.image[0] ? v.image : "?");
+        char actor[ROLLOUT_ACTOR_MAX];
+        snprintf(actor, sizeof(actor), "deployment:%s", name);
+        canary_submit(
+            c, &(struct rollout_event){.kind = EV_TRIGGER, .revision = v.revision, .actor = actor});
+}
+
+static int on_trigger_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+        struct canary *c = userdata;
+        if (c->d->stopping || c->d->reload_pending || c->trigger_inflight)
+                return 0;
+        if (kube_get(c->d->kube, c->deployment_path, on_deployment, c) >= 0)
+                c->trigger_inflight = true;
+        else
+                trigger_arm(c, resync_usec(c));
+        return 0;
 }
 
 int canary_init(struct canary *c, struct daemon *d, const struct canary_config *cfg)
@@ -504,16 +842,32 @@ int canary_init(struct canary *c, struct daemon *d, const struct canary_config *
         c->vs_path = kube_virtual_service_path(cfg->namespace_, cfg->virtual_service);
         if (!c->vs_path)
                 return -EINVAL;
+        if (cfg->trigger_deployment) {
+                c->deployment_path = deployment_path(cfg->namespace_, cfg->trigger_deployment);
+                if (!c->deployment_path)
+                        return -EINVAL;
+                /* first look once the VirtualService has been read (c->loaded) */
+                if (sd_event_add_time_relative(d->event, &c->trigger_timer, CLOCK_MONOTONIC,
+                                               USEC_PER_SEC / 2, TIMER_ACCURACY, on_trigger_timer,
+                                               c) < 0)
+                        return -ENOMEM;
+        }
         return 0;
 }
 
 void canary_done(struct canary *c)
 {
+        if (c->busy)
+                abandon(c, &c->current, "the configuration was reloaded or the daemon stopped");
+        for (size_t i = 0; i < c->n_queue; i++)
+                abandon(c, &c->queue[i], "the configuration was reloaded or the daemon stopped");
         analysis_cancel(c);
         analysis_done(&c->analysis, c->cfg ? c->cfg->n_metrics : 0);
         last_analysis_done(&c->last);
         c->tick = sd_event_source_disable_unref(c->tick);
         c->retry = sd_event_source_disable_unref(c->retry);
+        c->trigger_timer = sd_event_source_disable_unref(c->trigger_timer);
+        free(c->deployment_path);
         free(c->vs_path);
         free(c->last_error);
         free(c->written_body);
@@ -523,7 +877,7 @@ void canary_done(struct canary *c)
 bool daemon_busy(const struct daemon *d)
 {
         for (size_t i = 0; i < d->n_canaries; i++)
-                if (d->canaries[i].busy)
+                if (d->canaries[i].busy || d->canaries[i].trigger_inflight)
                         return true;
         return false;
 }

@@ -2,6 +2,7 @@
  * sd-event loop, answers the control socket, and stops gracefully (SPEC §2). */
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
 #include <libgen.h>
 #include <signal.h>
 #include <stdio.h>
@@ -148,7 +149,7 @@ static void clients_free(struct daemon *d)
 
 static void slack_dropped(const char *key, const char *reason, void *userdata)
 {
-        log_warning("slack: message %s not delivered: %s", key, reason);
+        log_warning("slack: message %s not delivered: %s", key ? key : "(parent update)", reason);
 }
 
 /* Builds the Datadog, Kubernetes and Slack clients for cfg. */
@@ -165,14 +166,11 @@ static int clients_new(struct daemon *d, const struct config *cfg)
 
         if (!api_key || !app_key || !base)
                 goto out;
-        if (cfg->datadog.api != DATADOG_API_V1) {
-                log_error("datadog.api v2 is not supported by this version yet; use v1");
-                goto out;
-        }
         struct datadog_settings ds = {
             .base_url = base,
             .api_key = api_key,
             .app_key = app_key,
+            .api = cfg->datadog.api,
             .timeout_ms = (long)(cfg->datadog.timeout_usec / USEC_PER_MSEC),
         };
         r = datadog_client_new(d->http, &ds, &d->datadog);
@@ -182,12 +180,22 @@ static int clients_new(struct daemon *d, const struct config *cfg)
         }
 
         kubeconfig = kubeconfig_path(d, cfg->kubernetes.kubeconfig);
-        r = kube_client_new(d->http, kubeconfig, cfg->kubernetes.context,
+        r = kube_client_new(d->event, d->http, kubeconfig, cfg->kubernetes.context,
                             (long)(cfg->datadog.timeout_usec / USEC_PER_MSEC), &d->kube, &err);
         if (r < 0) {
                 log_error("kubernetes: %s", err ? err : strerror(-r));
                 goto out;
         }
+        if (d->ha)
+                kube_client_set_identity(d->kube, ha_identity(d));
+        /* NULL ("auto"): discovered before the first VirtualService request */
+        kube_client_set_vs_version(d->kube, cfg->kubernetes.virtual_service_version);
+        if (kube_client_insecure(d->kube))
+                log_warning("WARNING: the kubeconfig sets insecure-skip-tls-verify: the "
+                            "Kubernetes API server's certificate is NOT verified, and anyone on "
+                            "the path can read the credentials and rewrite VirtualServices");
+        log_info("kubernetes: %s, authentication: %s", kubeconfig ? kubeconfig : "in-cluster",
+                 kube_client_auth_kind(d->kube));
 
         if (cfg->slack.webhook_url_file || cfg->slack.token_file) {
                 r = -EINVAL;
@@ -198,14 +206,26 @@ static int clients_new(struct daemon *d, const struct config *cfg)
                 if (cfg->slack.token_file &&
                     !(token = read_secret(d, cfg->slack.token_file, "Slack token")))
                         goto out;
+                char *outbox =
+                    cfg->state_dir ? xasprintf("%s/slack-outbox.json", cfg->state_dir) : NULL;
+                char *warning = NULL;
                 struct slack_settings ss = {
                     .webhook_url = webhook,
                     .token = token,
                     .channel = cfg->slack.channel,
+                    .severity_channels = {cfg->slack.channel_info, cfg->slack.channel_warn,
+                                          cfg->slack.channel_error},
+                    .mention = cfg->slack.mention,
                     .api_base_url = cfg->slack.url,
+                    .outbox_path = outbox,
                     .timeout_ms = 10000,
                 };
-                r = slack_client_new(d->event, d->http, &ss, &d->slack);
+                r = slack_client_new_full(d->event, d->http, &ss, &d->slack, &warning);
+                free(outbox);
+                if (warning) {
+                        log_warning("slack: outbox unreadable, set aside as *.broken: %s", warning);
+                        free(warning);
+                }
                 if (r < 0) {
                         log_error_errno(r, "cannot create the Slack client: %m");
                         goto out;
@@ -228,6 +248,7 @@ out:
 
 static void canaries_free(struct daemon *d)
 {
+        vs_watches_stop(d);
         for (size_t i = 0; i < d->n_canaries; i++)
                 canary_done(&d->canaries[i]);
         free(d->canaries);
@@ -258,8 +279,39 @@ static int apply_config(struct daemon *d, struct config *cfg)
         }
         for (size_t i = 0; i < d->n_canaries; i++)
                 canary_submit(&d->canaries[i], &(struct rollout_event){.kind = EV_TICK});
+        vs_watches_start(d);
+        analysis_check_datadog(d);
         status_notify(d);
         return 0;
+}
+
+/* A removed canary is only forgotten: nothing is written to its VirtualService, which keeps
+ * whatever weights and state it has (a rollout in progress stays where it is until a daemon
+ * drives it again). Said in the log, with where it was left. */
+static void log_reload_changes(const struct daemon *d, const struct config *cfg)
+{
+        for (size_t i = 0; i < d->n_canaries; i++) {
+                const struct canary *c = &d->canaries[i];
+                bool kept = false;
+                for (size_t k = 0; k < cfg->n_canaries && !kept; k++)
+                        kept = strcmp(cfg->canaries[k].name, c->cfg->name) == 0;
+                if (!kept)
+                        log_notice("reload: canary %s removed from the configuration; "
+                                   "VirtualService %s/%s left untouched at phase %s, canary "
+                                   "weight %u%%",
+                                   c->cfg->name, c->cfg->namespace_, c->cfg->virtual_service,
+                                   c->loaded ? rollout_phase_to_string(c->state.phase) : "Unknown",
+                                   c->state.weight);
+        }
+        for (size_t k = 0; k < cfg->n_canaries; k++) {
+                bool known = false;
+                for (size_t i = 0; i < d->n_canaries && !known; i++)
+                        known = strcmp(cfg->canaries[k].name, d->canaries[i].cfg->name) == 0;
+                if (!known)
+                        log_notice("reload: canary %s added; reading its VirtualService %s/%s",
+                                   cfg->canaries[k].name, cfg->canaries[k].namespace_,
+                                   cfg->canaries[k].virtual_service);
+        }
 }
 
 void daemon_reload(struct daemon *d)
@@ -283,6 +335,7 @@ void daemon_reload(struct daemon *d)
                 return;
         }
         d->reload_pending = false;
+        log_reload_changes(d, cfg);
         if (apply_config(d, cfg) < 0) {
                 log_error("reload refused: the new configuration's clients could not be "
                           "created; keeping the old one");
@@ -297,10 +350,19 @@ void daemon_reload(struct daemon *d)
         log_notice("configuration reloaded: %zu canaries", d->n_canaries);
 }
 
+static void leases_released(struct daemon *d)
+{
+        sd_event_exit(d->event, 0);
+}
+
 void daemon_maybe_finish(struct daemon *d)
 {
         if (d->stopping) {
-                if (!daemon_busy(d))
+                if (daemon_busy(d))
+                        return;
+                if (d->ha) /* release our shard Leases first (client-go ReleaseOnCancel) */
+                        ha_release_all(d->ha, leases_released);
+                else
                         sd_event_exit(d->event, 0);
                 return;
         }
@@ -316,7 +378,33 @@ static struct canary *find_canary(struct daemon *d, const char *name)
         return NULL;
 }
 
-static char *on_control(const struct control_request *req, uid_t uid, void *userdata)
+/* `history NAME`: the decision journal of the canary's latest rollout (docs/journal.md). Read
+ * from state_dir here, so canaryctl needs no access to it. A removed canary's journal is still
+ * served. */
+static char *control_history(struct daemon *d, const struct control_request *req)
+{
+        char *text = NULL, *json = NULL;
+        size_t len = 0;
+        int r = journal_read(d->config->state_dir, req->name, &text, &len);
+        if (r < 0) {
+                char *e = xasprintf("cannot read the decision journal: %s", strerror(-r));
+                char *reply = control_reply_error(1, e);
+                free(e);
+                return reply;
+        }
+        if (len == 0 && !find_canary(d, req->name)) {
+                free(text);
+                return control_reply_error(1, "no such canary");
+        }
+        journal_history_select(text, len, req->name, req->all, &json);
+        free(text);
+        char *reply = control_reply_history(NULL, json);
+        free(json);
+        return reply;
+}
+
+static char *on_control(const struct control_request *req, const struct control_peer *peer,
+                        void *userdata)
 {
         struct daemon *d = userdata;
         if (req->command == CONTROL_STATUS) {
@@ -327,11 +415,11 @@ static char *on_control(const struct control_request *req, uid_t uid, void *user
                 free(status);
                 return reply;
         }
+        if (req->command == CONTROL_HISTORY)
+                return control_history(d, req);
         struct canary *c = find_canary(d, req->name);
         if (!c)
                 return control_reply_error(1, "no such canary");
-        if (d->stopping)
-                return control_reply_error(1, "daemon is stopping");
 
         static const enum rollout_event_kind kinds[_CONTROL_COMMAND_MAX] = {
             [CONTROL_START] = EV_CMD_START,   [CONTROL_PROMOTE] = EV_CMD_PROMOTE,
@@ -339,7 +427,7 @@ static char *on_control(const struct control_request *req, uid_t uid, void *user
             [CONTROL_RESUME] = EV_CMD_RESUME, [CONTROL_RETRY] = EV_CMD_RETRY,
         };
         char actor[32];
-        snprintf(actor, sizeof(actor), "uid:%u", (unsigned)uid);
+        snprintf(actor, sizeof(actor), "uid:%u", (unsigned)peer->uid);
         struct rollout_event ev = {
             .kind = kinds[req->command],
             .full = req->full,
@@ -347,15 +435,26 @@ static char *on_control(const struct control_request *req, uid_t uid, void *user
             .reason = req->reason,
             .actor = actor,
         };
-        const char *refused = canary_check_command(c, &ev);
+        struct journal_peer jp = {.uid = peer->uid, .gid = peer->gid, .pid = peer->pid};
+        const char *refused = d->stopping ? "daemon is stopping" : canary_check_command(c, &ev);
         if (refused) {
-                log_canary(LOG_NOTICE, c, NULL, NULL, "%s by %s refused: %s",
-                           control_command_to_string(req->command), actor, refused);
+                log_canary(LOG_NOTICE, c, NULL, NULL, "%s by %s (gid %u, pid %d) refused: %s",
+                           control_command_to_string(req->command), actor, (unsigned)peer->gid,
+                           (int)peer->pid, refused);
+                canary_journal(c, journal_format_command(
+                                      now_realtime_usec(), c->cfg->name, &c->state,
+                                      control_command_to_string(req->command), req->revision,
+                                      req->reason, req->full, &jp, "refused", refused));
                 return control_reply_error(1, refused);
         }
-        log_canary(LOG_NOTICE, c, NULL, NULL, "%s requested by %s",
-                   control_command_to_string(req->command), actor);
-        canary_submit(c, &ev);
+        log_canary(LOG_NOTICE, c, NULL, NULL, "%s requested by %s (gid %u, pid %d)",
+                   control_command_to_string(req->command), actor, (unsigned)peer->gid,
+                   (int)peer->pid);
+        /* The reply waits for the decision (bounded): it says what was done, or why not. */
+        bool deferred = control_server_defer(d->control, peer->id) >= 0;
+        canary_submit_command(c, &ev, deferred ? peer->id : 0, &jp);
+        if (deferred)
+                return NULL;
         char *msg =
             xasprintf("%s %s: accepted", control_command_to_string(req->command), c->cfg->name);
         char *reply = control_reply_ok(msg, NULL);
@@ -389,6 +488,7 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
         d->stopping = true;
         for (size_t i = 0; i < d->n_canaries; i++)
                 analysis_cancel(&d->canaries[i]);
+        vs_watches_stop(d);
         sd_event_add_time_relative(d->event, NULL, CLOCK_MONOTONIC, STOP_DEADLINE,
                                    100 * USEC_PER_MSEC, on_stop_deadline, d);
         daemon_maybe_finish(d);
@@ -403,7 +503,23 @@ static int open_control(struct daemon *d)
         if (n >= 1)
                 return control_server_new_from_fd(d->event, SD_LISTEN_FDS_START, on_control, d,
                                                   &d->control);
-        return control_server_new(d->event, d->config->control.socket, on_control, d, &d->control);
+        gid_t group = (gid_t)-1;
+        const char *name = d->config->control.group;
+        if (name) {
+                char *end = NULL;
+                unsigned long num = strtoul(name, &end, 10);
+                struct group *g = getgrnam(name);
+                if (g)
+                        group = g->gr_gid;
+                else if (*name && end && !*end && num < (unsigned long)(gid_t)-1)
+                        group = (gid_t)num;
+                else {
+                        log_error("control.group: no group named '%s'", name);
+                        return -ENOENT;
+                }
+        }
+        return control_server_new(d->event, d->config->control.socket, group, on_control, d,
+                                  &d->control);
 }
 
 int main(int argc, char **argv)
@@ -500,6 +616,10 @@ int main(int argc, char **argv)
                 config_free(d.config ? d.config : cfg);
                 return 1;
         }
+        if (d.config->ha.enabled && ha_new(&d, &d.ha) < 0) {
+                log_error("cannot start the shard leases");
+                return 1;
+        }
         log_notice("canaryd %s started: %zu canaries, control socket %s", CANARYD_VERSION,
                    d.n_canaries, cfg->control.socket);
         sd_notify(0, "READY=1");
@@ -510,7 +630,9 @@ int main(int argc, char **argv)
 
         /* Cancel transfers first, while every object their callbacks reach is still alive. */
         d.http = http_client_free(d.http);
+        d.ha = ha_free(d.ha);
         canaries_free(&d);
+        analysis_sched_free(&d);
         d.control = control_server_free(d.control);
         clients_free(&d);
         config_free(d.config);

@@ -114,6 +114,9 @@ char *status_json(const struct daemon *d, const char *name)
 void status_notify(struct daemon *d)
 {
         struct buf b = {0};
+        const char *dd = analysis_datadog_problem(d);
+        if (dd)
+                buf_printf(&b, "%s; ", dd);
         buf_printf(&b, "%zu %s%s", d->n_canaries, d->n_canaries == 1 ? "canary" : "canaries",
                    d->n_canaries ? ":" : "");
         for (size_t i = 0; i < d->n_canaries; i++) {

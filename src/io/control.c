@@ -23,8 +23,11 @@ struct control_conn {
         struct control_server *server;
         struct control_conn *prev, *next;
         int fd;
-        uid_t peer_uid;
+        struct control_peer peer;
         bool have_peer;
+        bool deferred;   /* the handler answers later through control_server_reply() */
+        bool in_handler; /* a reply given while the handler runs waits in `early` */
+        char *early;
         sd_event_source *io, *timer;
         struct buf in;
         char *out; /* reply with its newline */
@@ -40,6 +43,7 @@ struct control_server {
         control_handler_fn *handler;
         void *userdata;
         uint64_t timeout_usec;
+        uint64_t next_id;
         struct control_conn *conns;
 };
 
@@ -59,6 +63,7 @@ static void conn_free(struct control_conn *c)
                 close(c->fd);
         buf_free(&c->in);
         free(c->out);
+        free(c->early);
         free(c);
 }
 
@@ -113,10 +118,21 @@ static void conn_handle_line(struct control_conn *c, const char *line, size_t le
                 reply = control_reply_error(1, "cannot identify the peer (SO_PEERCRED)");
                 control_request_done(&req);
         } else {
-                reply = c->server->handler(&req, c->peer_uid, c->server->userdata);
+                c->in_handler = true;
+                reply = c->server->handler(&req, &c->peer, c->server->userdata);
+                c->in_handler = false;
+                control_request_done(&req);
+                if (c->early) {
+                        /* deferred, then answered before the handler returned */
+                        free(reply);
+                        reply = c->early;
+                        c->early = NULL;
+                } else if (!reply && c->deferred) {
+                        return; /* control_server_reply() answers */
+                }
+                c->deferred = false;
                 if (!reply)
                         reply = control_reply_error(1, "internal error: no reply");
-                control_request_done(&req);
         }
         conn_reply(c, reply);
 }
@@ -125,6 +141,12 @@ static int on_conn_io(sd_event_source *s, int fd, uint32_t revents, void *userda
 {
         struct control_conn *c = userdata;
 
+        if (c->deferred) {
+                /* waiting for the daemon's decision: only a hang-up matters */
+                if (revents & (EPOLLERR | EPOLLHUP))
+                        conn_free(c);
+                return 0;
+        }
         if (c->out) {
                 if (revents & (EPOLLERR | EPOLLHUP)) {
                         conn_free(c);
@@ -184,7 +206,11 @@ static int on_conn_timeout(sd_event_source *s, uint64_t usec, void *userdata)
                 return 0;
         }
         /* Best effort: tell the peer why, once, without waiting for it. */
-        char *reply = control_reply_error(2, "timed out waiting for the request line");
+        char *reply = c->deferred
+                          ? control_reply_error(1, "no decision in time; the command may "
+                                                   "still be applied (see canaryctl "
+                                                   "status and history)")
+                          : control_reply_error(2, "timed out waiting for the request line");
         size_t n = strlen(reply);
         reply = xrealloc(reply, n + 2);
         memcpy(reply + n, "\n", 2);
@@ -204,9 +230,12 @@ static void server_accept_one(struct control_server *s, int cfd)
         struct ucred cred;
         socklen_t len = sizeof(cred);
         if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 && len == sizeof(cred)) {
-                c->peer_uid = cred.uid;
+                c->peer.uid = cred.uid;
+                c->peer.gid = cred.gid;
+                c->peer.pid = cred.pid;
                 c->have_peer = true;
         }
+        c->peer.id = ++s->next_id;
 
         c->next = s->conns;
         if (s->conns)
@@ -290,7 +319,7 @@ static bool socket_is_live(const struct sockaddr_un *sa)
         return live;
 }
 
-int control_server_new(sd_event *event, const char *path, control_handler_fn *handler,
+int control_server_new(sd_event *event, const char *path, gid_t group, control_handler_fn *handler,
                        void *userdata, struct control_server **ret)
 {
         if (!event || !path || !handler || !ret)
@@ -327,7 +356,9 @@ int control_server_new(sd_event *event, const char *path, control_handler_fn *ha
                 close(fd);
                 return -bind_errno;
         }
-        if (chmod(path, 0660) < 0 || listen(fd, SOMAXCONN) < 0) {
+        /* Group before listen(): nobody connects while the socket has the wrong group. */
+        if ((group != (gid_t)-1 && chown(path, (uid_t)-1, group) < 0) || chmod(path, 0660) < 0 ||
+            listen(fd, SOMAXCONN) < 0) {
                 r = -errno;
                 unlink(path);
                 close(fd);
@@ -365,6 +396,52 @@ void control_server_set_timeout(struct control_server *s, uint64_t usec)
 {
         if (s)
                 s->timeout_usec = usec;
+}
+
+static struct control_conn *conn_find(const struct control_server *s, uint64_t id)
+{
+        for (struct control_conn *c = s ? s->conns : NULL; c; c = c->next)
+                if (c->peer.id == id)
+                        return c;
+        return NULL;
+}
+
+int control_server_defer(struct control_server *s, uint64_t id)
+{
+        struct control_conn *c = conn_find(s, id);
+        if (!c || c->out)
+                return -ENOENT;
+        c->deferred = true;
+        /* Stop reading (bytes after the request line are ignored anyway); a hang-up still wakes
+         * us. The deadline is the daemon's bounded wait plus a margin. */
+        sd_event_source_set_io_events(c->io, 0);
+        sd_event_source_set_time_relative(c->timer, CONTROL_DEFER_USEC);
+        return 0;
+}
+
+int control_server_reply(struct control_server *s, uint64_t id, char *reply)
+{
+        struct control_conn *c = conn_find(s, id);
+        if (!c || !c->deferred) {
+                free(reply);
+                return -ENOENT;
+        }
+        if (c->in_handler) {
+                free(c->early);
+                c->early = reply; /* conn_handle_line() sends it when the handler returns */
+                return 0;
+        }
+        c->deferred = false;
+        conn_reply(c, reply);
+        return 0;
+}
+
+size_t control_server_deferred_count(const struct control_server *s)
+{
+        size_t n = 0;
+        for (struct control_conn *c = s ? s->conns : NULL; c; c = c->next)
+                n += c->deferred;
+        return n;
 }
 
 struct control_server *control_server_free(struct control_server *s)

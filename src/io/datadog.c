@@ -1,9 +1,13 @@
-/* Datadog client: runs GET /api/v1/query on the event loop through the shared HTTP client and
- * maps the outcome to one errno (WIRE.md §1.3, §1.4). It never retries: the caller decides
- * (the rollout retries with backoff within a step, honouring retry_after_usec). API and
- * application keys go only into request headers, never into a URL or a message. */
+/* Datadog client: runs one request for a batch of queries (GET /api/v1/query with the queries
+ * joined by commas, or POST /api/v2/query/timeseries with named queries) and GET
+ * /api/v1/validate on the event loop through the shared HTTP client, and maps the outcome to
+ * one errno (WIRE.md §1.3-§1.6). It never retries: the analysis runner decides (it retries with
+ * backoff within a step, honouring retry_after_usec, and paces requests by the rate-limit
+ * headers returned here). API and application keys go only into request headers, never into a
+ * URL or a message. */
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,10 +22,15 @@ struct datadog_client {
         char *base_url;
         char *api_key_header; /* "DD-API-KEY: ..." (secret) */
         char *app_key_header;
+        enum datadog_api api;
         long timeout_ms;
 };
 
+enum call_kind { CALL_V1, CALL_V2, CALL_VALIDATE };
+
 struct datadog_call {
+        enum call_kind kind;
+        size_t n_queries;
         datadog_done_fn *done;
         void *userdata;
 };
@@ -42,6 +51,8 @@ int datadog_client_new(struct http_client *http, const struct datadog_settings *
 
         if (!http || !s || !ret || !s->base_url || !*s->base_url)
                 return -EINVAL;
+        if (s->api != DATADOG_API_V1 && s->api != DATADOG_API_V2)
+                return -EINVAL;
         if ((s->api_key && !header_value_ok(s->api_key)) ||
             (s->app_key && !header_value_ok(s->app_key)))
                 return -EINVAL;
@@ -56,6 +67,7 @@ int datadog_client_new(struct http_client *http, const struct datadog_settings *
                 d->api_key_header = xasprintf("DD-API-KEY: %s", s->api_key);
         if (s->app_key && *s->app_key)
                 d->app_key_header = xasprintf("DD-APPLICATION-KEY: %s", s->app_key);
+        d->api = s->api;
         d->timeout_ms = s->timeout_ms;
         *ret = d;
         return 0;
@@ -82,6 +94,16 @@ struct datadog_client *datadog_client_free(struct datadog_client *d)
         return NULL;
 }
 
+enum datadog_api datadog_client_api(const struct datadog_client *d)
+{
+        return d->api;
+}
+
+const char *datadog_client_base_url(const struct datadog_client *d)
+{
+        return d->base_url;
+}
+
 /* A non-negative decimal header value, or -1. */
 static long header_long(const struct http_response *r, const char *name)
 {
@@ -93,49 +115,76 @@ static long header_long(const struct http_response *r, const char *name)
                 return -1;
         errno = 0;
         x = strtol(v, &end, 10);
+        while (*end == ' ' || *end == '\t')
+                end++;
         if (errno != 0 || *end != 0)
                 return -1;
         return x;
+}
+
+static void read_ratelimit(const struct http_response *resp, struct datadog_ratelimit *rl)
+{
+        /* http_response_header matches names case-insensitively (X-Ratelimit-*, x-ratelimit-*) */
+        rl->limit = header_long(resp, "X-RateLimit-Limit");
+        rl->period = header_long(resp, "X-RateLimit-Period");
+        rl->remaining = header_long(resp, "X-RateLimit-Remaining");
+        rl->reset = header_long(resp, "X-RateLimit-Reset");
+        const char *name = http_response_header(resp, "X-RateLimit-Name");
+        size_t i = 0;
+        for (; name && name[i] && i + 1 < sizeof(rl->name); i++)
+                rl->name[i] = (unsigned char)name[i] < 0x20 ? ' ' : name[i];
+        rl->name[i] = 0;
 }
 
 static void on_response(int error, const struct http_response *resp, const char *errmsg,
                         void *userdata)
 {
         struct datadog_call *call = userdata;
-        struct datadog_result res = {.ratelimit_remaining = -1};
+        struct datadog_result res = {
+            .ratelimit = {.limit = -1, .period = -1, .remaining = -1, .reset = -1}};
+        const char *what = call->kind == CALL_VALIDATE ? "key check" : "query";
         char *msg = NULL, *errors = NULL;
         long secs;
 
         if (error != 0) {
                 res.error = error < 0 ? error : -EIO;
-                msg = xasprintf("datadog: request failed: %s",
+                msg = xasprintf("datadog: %s request failed: %s", what,
                                 errmsg ? errmsg : strerror(-res.error));
                 goto done;
         }
 
         res.status = resp->status;
-        res.ratelimit_remaining = header_long(resp, "X-RateLimit-Remaining");
-        if (resp->status != 200)
+        read_ratelimit(resp, &res.ratelimit);
+        if (resp->status < 200 || resp->status > 299)
                 errors = datadog_parse_errors(resp->body, resp->body_len);
 
-        if (resp->status == 200) {
+        if (resp->status >= 200 && resp->status <= 299) {
                 char *perr = NULL;
 
-                res.error = datadog_parse_query(resp->body, resp->body_len, &res.points, &perr);
+                if (call->kind == CALL_VALIDATE)
+                        res.error = 0; /* 200 {"valid":true} */
+                else if (call->kind == CALL_V1)
+                        res.error = datadog_parse_v1(resp->body, resp->body_len, call->n_queries,
+                                                     &res.response, &perr);
+                else
+                        res.error = datadog_parse_v2(resp->body, resp->body_len, call->n_queries,
+                                                     &res.response, &perr);
                 if (res.error < 0)
-                        msg = xasprintf("datadog: bad query response: %s", perr);
+                        msg = xasprintf("datadog: malformed query response (HTTP %ld): %s",
+                                        resp->status, perr);
                 free(perr);
         } else if (resp->status == 429) {
                 res.error = -EAGAIN;
-                secs = header_long(resp, "X-RateLimit-Reset");
+                secs = res.ratelimit.reset;
                 if (secs < 0)
-                        secs = header_long(resp, "X-RateLimit-Period");
+                        secs = res.ratelimit.period;
                 if (secs < 0)
                         secs = RATELIMIT_DEFAULT_SEC;
                 if (secs > 24 * 3600)
                         secs = 24 * 3600;
                 res.retry_after_usec = (usec_t)secs * USEC_PER_SEC;
-                msg = xasprintf("datadog: rate limited (HTTP 429), retry in %lds%s%s", secs,
+                msg = xasprintf("datadog: rate limited (HTTP 429%s%s), resets in %lds%s%s",
+                                *res.ratelimit.name ? ", limit " : "", res.ratelimit.name, secs,
                                 errors ? ": " : "", errors ? errors : "");
         } else if (resp->status >= 500 && resp->status <= 599) {
                 res.error = -EAGAIN;
@@ -143,9 +192,9 @@ static void on_response(int error, const struct http_response *resp, const char 
                                 errors ? ": " : "", errors ? errors : "");
         } else if (resp->status == 401 || resp->status == 403) {
                 res.error = -EACCES;
-                msg = xasprintf("datadog: access denied (HTTP %ld)%s%s; check the API and "
-                                "application keys",
-                                resp->status, errors ? ": " : "", errors ? errors : "");
+                msg = xasprintf("datadog: access denied (HTTP %ld)%s%s; check the API %skey",
+                                resp->status, errors ? ": " : "", errors ? errors : "",
+                                call->kind == CALL_VALIDATE ? "" : "and application ");
         } else if (resp->status == 400) {
                 res.error = -EINVAL;
                 msg = xasprintf("datadog: query rejected (HTTP 400)%s%s", errors ? ": " : "",
@@ -159,51 +208,98 @@ static void on_response(int error, const struct http_response *resp, const char 
 done:
         res.message = msg;
         call->done(&res, call->userdata);
-        datadog_points_free(&res.points);
+        datadog_response_free(&res.response);
         free(errors);
         free(msg);
         free(call);
 }
 
-int datadog_query(struct datadog_client *d, const char *query, int64_t from_s, int64_t to_s,
-                  datadog_done_fn *done, void *userdata)
+static int submit(struct datadog_client *d, enum call_kind kind, const char *method,
+                  const char *url, const char *body, size_t n_queries, datadog_done_fn *done,
+                  void *userdata)
 {
-        const char *headers[5];
+        const char *headers[7];
         struct http_request_opts opts = {0};
         struct datadog_call *call;
-        char *q, *url;
         size_t n = 0;
         int r;
 
-        if (!d || !query || !*query || !done || from_s < 0 || to_s < from_s)
-                return -EINVAL;
-
-        q = http_escape(query);
-        if (!q)
-                return -ENOMEM;
-        url = xasprintf("%s/api/v1/query?from=%lld&to=%lld&query=%s", d->base_url,
-                        (long long)from_s, (long long)to_s, q);
-        free(q);
-
         if (d->api_key_header)
                 headers[n++] = d->api_key_header;
-        if (d->app_key_header)
+        if (d->app_key_header && kind != CALL_VALIDATE)
                 headers[n++] = d->app_key_header;
-        headers[n++] = "Accept: application/json";
+        headers[n++] = kind == CALL_V2 ? "Accept: application/vnd.api+json, application/json"
+                                       : "Accept: application/json";
+        if (body)
+                headers[n++] = "Content-Type: application/json";
         headers[n++] = "User-Agent: canaryd/" CANARYD_VERSION;
         headers[n] = NULL;
 
-        opts.method = "GET";
+        opts.method = method;
         opts.url = url;
         opts.headers = headers;
+        opts.body = body;
+        opts.body_len = body ? strlen(body) : 0;
         opts.timeout_ms = d->timeout_ms;
 
-        call = xmalloc(sizeof(*call));
+        call = xcalloc(1, sizeof(*call));
+        call->kind = kind;
+        call->n_queries = n_queries;
         call->done = done;
         call->userdata = userdata;
         r = http_submit(d->http, &opts, on_response, call);
-        free(url);
         if (r < 0)
                 free(call);
+        return r;
+}
+
+int datadog_query_batch(struct datadog_client *d, const char *const *queries, size_t n,
+                        int64_t from_s, int64_t to_s, datadog_done_fn *done, void *userdata)
+{
+        int r;
+
+        if (!d || !queries || n == 0 || n > DATADOG_MAX_QUERIES || !done || from_s < 0 ||
+            to_s < from_s)
+                return -EINVAL;
+        for (size_t i = 0; i < n; i++)
+                if (!queries[i] || !*queries[i])
+                        return -EINVAL;
+
+        if (d->api == DATADOG_API_V1) {
+                /* Percent-encode each query, then join with an encoded comma: Datadog splits the
+                 * decoded string at top-level commas and numbers the parts (query_index). */
+                struct buf b = {0};
+                buf_printf(&b, "%s/api/v1/query?from=%lld&to=%lld&query=", d->base_url,
+                           (long long)from_s, (long long)to_s);
+                for (size_t i = 0; i < n; i++) {
+                        char *q = http_escape(queries[i]);
+                        if (!q) {
+                                buf_free(&b);
+                                return -ENOMEM;
+                        }
+                        buf_printf(&b, "%s%s", i ? "%2C" : "", q);
+                        free(q);
+                }
+                r = submit(d, CALL_V1, "GET", b.data, NULL, n, done, userdata);
+                buf_free(&b);
+                return r;
+        }
+
+        /* v2: milliseconds, `to` exclusive; +1 s keeps the point at to_s inside, as in v1. */
+        char *body = datadog_v2_request_body(queries, n, from_s * 1000, (to_s + 1) * 1000);
+        char *url = xasprintf("%s/api/v2/query/timeseries", d->base_url);
+        r = submit(d, CALL_V2, "POST", url, body, n, done, userdata);
+        free(url);
+        free(body);
+        return r;
+}
+
+int datadog_validate(struct datadog_client *d, datadog_done_fn *done, void *userdata)
+{
+        if (!d || !done)
+                return -EINVAL;
+        char *url = xasprintf("%s/api/v1/validate", d->base_url);
+        int r = submit(d, CALL_VALIDATE, "GET", url, NULL, 0, done, userdata);
+        free(url);
         return r;
 }

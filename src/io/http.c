@@ -4,7 +4,13 @@
  * curl_multi_assign, plus an fd -> source map as a safety net), one easy handle per request
  * (reached through CURLOPT_PRIVATE). Finished transfers are detached from curl in the drain step
  * and queued; a defer source delivers them one per loop iteration, so done callbacks never run
- * inside curl and may submit new requests or free the client. */
+ * inside curl and may submit new requests or free the client.
+ *
+ * Streaming requests (opts.on_data, watches) collect what curl hands the write callback and are
+ * put on a "data ready" list; the same defer source passes the bytes on (all of them, before any
+ * completion), so on_data also runs outside curl. A request can be cancelled by its handle at
+ * any time until its done callback runs; one cancelled from inside its own on_data is freed when
+ * that callback returns. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,10 +36,18 @@ struct io_slot {
 };
 
 struct http_request {
-        CURL *easy;
+        struct http_client *client;
+        CURL *easy; /* non-NULL while in flight */
         struct curl_slist *header_list;
         http_done_fn *done;
+        http_data_fn *on_data; /* streaming */
         void *userdata;
+        bool status_known; /* streaming: the final status was looked at */
+        bool stream_body;  /* streaming and 2xx: body holds bytes not yet handed to on_data */
+        bool in_completed; /* in the completed queue */
+        bool in_data_list;
+        bool cancelled; /* http_cancel ran while its on_data was running */
+        struct http_request *data_next;
 
         struct buf body;
         size_t max_body;
@@ -60,6 +74,8 @@ struct http_client {
         struct http_request *in_flight;                  /* doubly linked */
         struct http_request *completed, *completed_tail; /* FIFO, awaiting delivery */
         size_t n_pending;                                /* in flight + completed */
+        struct http_request *data_ready, *data_tail;     /* streams with bytes to deliver */
+        struct http_request *delivering;                 /* whose on_data is running */
         bool shutting_down;
 };
 
@@ -76,8 +92,41 @@ static void request_clear_headers(struct http_request *req)
         req->n_headers = 0;
 }
 
+static void data_remove(struct http_client *c, struct http_request *req)
+{
+        if (!req->in_data_list)
+                return;
+        struct http_request **p = &c->data_ready, *prev = NULL;
+        while (*p && *p != req) {
+                prev = *p;
+                p = &(*p)->data_next;
+        }
+        if (*p)
+                *p = req->data_next;
+        if (c->data_tail == req)
+                c->data_tail = prev;
+        req->data_next = NULL;
+        req->in_data_list = false;
+}
+
+static void data_push(struct http_client *c, struct http_request *req)
+{
+        if (req->in_data_list)
+                return;
+        req->in_data_list = true;
+        req->data_next = NULL;
+        if (c->data_tail)
+                c->data_tail->data_next = req;
+        else
+                c->data_ready = req;
+        c->data_tail = req;
+        if (c->defer && !c->shutting_down)
+                (void)sd_event_source_set_enabled(c->defer, SD_EVENT_ONESHOT);
+}
+
 static void request_free(struct http_request *req)
 {
+        data_remove(req->client, req);
         if (req->easy)
                 curl_easy_cleanup(req->easy);
         curl_slist_free_all(req->header_list);
@@ -87,10 +136,35 @@ static void request_free(struct http_request *req)
         free(req);
 }
 
+/* Hands a stream's received bytes to on_data. Returns false when the request was cancelled from
+ * inside the callback (it is then freed here). */
+static bool stream_deliver(struct http_client *c, struct http_request *req)
+{
+        data_remove(c, req);
+        if (!req->stream_body || req->body.len == 0)
+                return true;
+        /* the buffer is taken first: curl may refill req->body later, and the callback may
+         * cancel (free) the request */
+        struct buf chunk = req->body;
+        req->body = (struct buf){0};
+        struct http_request *outer = c->delivering;
+        c->delivering = req;
+        req->on_data(chunk.data, chunk.len, req->userdata);
+        c->delivering = outer;
+        buf_free(&chunk);
+        if (req->cancelled) {
+                request_free(req);
+                return false;
+        }
+        return true;
+}
+
 /* Calls done with the request's result and frees the request. The request must be detached
  * from the client: done may free the client. */
 static void request_deliver(struct http_request *req)
 {
+        if (req->error == 0 && !stream_deliver(req->client, req))
+                return; /* cancelled from its own on_data */
         if (req->error == 0) {
                 buf_append(&req->body, "", 0); /* body is never NULL */
                 struct http_response resp = {
@@ -113,11 +187,20 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *userdata)
         struct http_request *req = userdata;
         size_t n = size * nmemb;
 
+        if (req->on_data && !req->status_known) {
+                /* only the final response's body reaches here */
+                long status = 0;
+                (void)curl_easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE, &status);
+                req->status_known = true;
+                req->stream_body = status >= 200 && status <= 299;
+        }
         if (n > req->max_body - req->body.len) {
                 req->too_big = true;
                 return 0; /* aborts the transfer with CURLE_WRITE_ERROR */
         }
         buf_append(&req->body, data, n);
+        if (req->stream_body)
+                data_push(req->client, req);
         return n;
 }
 
@@ -227,6 +310,7 @@ static void completed_push(struct http_client *c, struct http_request *req)
 {
         req->next = NULL;
         req->prev = NULL;
+        req->in_completed = true;
         if (c->completed_tail)
                 c->completed_tail->next = req;
         else
@@ -245,6 +329,7 @@ static struct http_request *completed_pop(struct http_client *c)
         if (!c->completed)
                 c->completed_tail = NULL;
         req->next = NULL;
+        req->in_completed = false;
         c->n_pending--;
         return req;
 }
@@ -359,11 +444,14 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
         return 0;
 }
 
-/* Step 8: one completion per iteration; the source re-arms itself before calling out, because
- * the callback may free the client (and with it this source). */
+/* Step 8: stream bytes first (every stream, so none waits behind completions), then one
+ * completion per iteration; the source re-arms itself before calling out, because the done
+ * callback may free the client (and with it this source). on_data may not free the client. */
 static int on_defer(sd_event_source *s, void *userdata)
 {
         struct http_client *c = userdata;
+        while (c->data_ready)
+                (void)stream_deliver(c, c->data_ready);
         struct http_request *req = completed_pop(c);
         if (!req)
                 return 0;
@@ -578,10 +666,12 @@ static int request_configure(struct http_request *req, const struct http_request
                              const char *method)
 {
         CURL *e = req->easy;
-        long timeout = o->timeout_ms > 0 ? o->timeout_ms : DEFAULT_TIMEOUT_MS;
-        long connect = o->connect_timeout_ms > 0              ? o->connect_timeout_ms
-                       : timeout < DEFAULT_CONNECT_TIMEOUT_MS ? timeout
-                                                              : DEFAULT_CONNECT_TIMEOUT_MS;
+        /* a stream lasts as long as the server keeps it open: only the idle limit applies */
+        long timeout = o->timeout_ms > 0 ? o->timeout_ms : o->on_data ? 0 : DEFAULT_TIMEOUT_MS;
+        long connect = o->connect_timeout_ms > 0 ? o->connect_timeout_ms
+                       : timeout > 0 && timeout < DEFAULT_CONNECT_TIMEOUT_MS
+                           ? timeout
+                           : DEFAULT_CONNECT_TIMEOUT_MS;
 
         SETOPT(e, CURLOPT_URL, o->url);
         SETOPT(e, CURLOPT_PRIVATE, req);
@@ -593,7 +683,18 @@ static int request_configure(struct http_request *req, const struct http_request
         SETOPT(e, CURLOPT_WRITEDATA, req);
         SETOPT(e, CURLOPT_HEADERFUNCTION, on_header);
         SETOPT(e, CURLOPT_HEADERDATA, req);
-        SETOPT(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)req->max_body);
+        if (!o->on_data)
+                SETOPT(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)req->max_body);
+        if (o->idle_timeout_ms > 0) {
+                SETOPT(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
+                SETOPT(e, CURLOPT_LOW_SPEED_TIME, (o->idle_timeout_ms + 999) / 1000);
+        }
+        if (o->on_data) {
+                /* a peer that vanished without a FIN is noticed within about a minute */
+                SETOPT(e, CURLOPT_TCP_KEEPALIVE, 1L);
+                SETOPT(e, CURLOPT_TCP_KEEPIDLE, 30L);
+                SETOPT(e, CURLOPT_TCP_KEEPINTVL, 10L);
+        }
         SETOPT(e, CURLOPT_PROTOCOLS_STR, "http,https");
         SETOPT(e, CURLOPT_FOLLOWLOCATION, 0L);
         SETOPT(e, CURLOPT_ACCEPT_ENCODING, "");
@@ -657,6 +758,12 @@ fail:
 int http_submit(struct http_client *c, const struct http_request_opts *opts, http_done_fn *done,
                 void *userdata)
 {
+        return http_submit_handle(c, opts, done, userdata, NULL);
+}
+
+int http_submit_handle(struct http_client *c, const struct http_request_opts *opts,
+                       http_done_fn *done, void *userdata, struct http_request **ret)
+{
         if (!c || !opts || !opts->url || !done)
                 return -EINVAL;
         if (c->shutting_down)
@@ -668,7 +775,9 @@ int http_submit(struct http_client *c, const struct http_request_opts *opts, htt
                 return -EINVAL;
 
         struct http_request *req = xcalloc(1, sizeof(*req));
+        req->client = c;
         req->done = done;
+        req->on_data = opts->on_data;
         req->userdata = userdata;
         req->max_body = opts->max_body ? opts->max_body : DEFAULT_MAX_BODY;
         req->easy = curl_easy_init();
@@ -690,7 +799,39 @@ int http_submit(struct http_client *c, const struct http_request_opts *opts, htt
                 c->in_flight->prev = req;
         c->in_flight = req;
         c->n_pending++;
+        if (ret)
+                *ret = req;
         return 0;
+}
+
+void http_cancel(struct http_client *c, struct http_request *req)
+{
+        if (!c || !req || req->cancelled)
+                return;
+        data_remove(c, req);
+        if (req->easy) {
+                (void)curl_multi_remove_handle(c->multi, req->easy);
+                in_flight_remove(c, req);
+                c->n_pending--;
+        } else if (req->in_completed) {
+                struct http_request **p = &c->completed, *prev = NULL;
+                while (*p && *p != req) {
+                        prev = *p;
+                        p = &(*p)->next;
+                }
+                if (*p)
+                        *p = req->next;
+                if (c->completed_tail == req)
+                        c->completed_tail = prev;
+                req->next = NULL;
+                req->in_completed = false;
+                c->n_pending--;
+        }
+        if (c->delivering == req) {
+                req->cancelled = true; /* freed when its on_data returns */
+                return;
+        }
+        request_free(req);
 }
 
 char *http_escape(const char *s)

@@ -1,12 +1,24 @@
-/* Slack delivery queue on sd-event (WIRE.md §4.1, §4.2, SPEC §6). The daemon enqueues rendered
- * payloads and returns at once; one timer sends them one at a time, in order, at most one per
- * pace interval (Slack allows about one message per second per channel), honours Retry-After
- * on 429, retries 5xx and transport errors with exponential backoff, and drops permanent
- * failures, reporting each drop to a callback. Idempotency keys of queued and recently
- * delivered messages are remembered so that a repeated event is not posted twice.
- * The webhook URL and the bot token are secrets: they never appear in a reason string. */
+/* Slack delivery on sd-event (WIRE.md §4.1, §4.2, SPEC §6, docs/slack.md).
+ *
+ * The daemon hands over events and returns at once; everything else happens on timers and HTTP
+ * callbacks, one request at a time:
+ *  - an outbox (messages to send, rollout threads, recently delivered keys) mirrored to
+ *    state_dir/slack-outbox.json after every change, so events survive a restart;
+ *  - pacing per channel (about one message per second), 429 Retry-After, 5xx/transport
+ *    retries with exponential backoff, permanent failures dropped and reported;
+ *  - token mode: one thread per rollout. A parent message (phase, weight, timeline) opens the
+ *    thread and is updated in place with chat.update; every event is a reply (a rollback or an
+ *    abort also broadcast to the channel). A thread with a backlog folds its oldest routine
+ *    replies into the parent's timeline instead of flooding the channel;
+ *  - exactly once: every message carries its key in metadata; after an attempt that may have
+ *    landed (timeout, 5xx, a crash mid-send) the thread (conversations.replies) or the channel
+ *    (conversations.history) is read back and the message is sent only if the key is not
+ *    there. Webhooks cannot be read back: such a message is re-sent once, marked as such.
+ * The webhook URL and the bot token are secrets: they never appear in a reason string, the
+ * outbox or anything this module returns. */
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,46 +26,76 @@
 #include "canaryd/slack.h"
 
 #define RECENT_KEYS         1024
+#define RECENT_SAVED        256
+#define THREADS_MAX         256
 #define BACKOFF_MAX_USEC    (60 * USEC_PER_SEC)
 #define RETRY_AFTER_MAX_SEC 600
 #define TIMER_ACCURACY_USEC (1 * USEC_PER_MSEC)
+#define CHANNELS_MAX        8
 
 struct slack_msg {
         struct slack_msg *next;
-        char *payload;
-        char *key;         /* NULL: no idempotency */
+        struct slack_outbox_msg m;
         unsigned attempts; /* sends that ended in a retryable failure or are in flight */
+        bool inflight;
 };
+
+struct thread {
+        struct slack_outbox_thread t;
+        char *parent_key;
+        unsigned attempts; /* parent post or update, consecutive failures */
+        bool inflight;
+};
+
+enum op { OP_POST, OP_PARENT, OP_UPDATE, OP_VERIFY, OP_VERIFY_PARENT };
 
 /* Lives as long as the HTTP request, which may outlive the client. */
 struct slack_inflight {
         struct slack_client *client; /* NULL once the client is freed */
-        struct slack_msg *msg;
+        enum op op;
+        struct slack_msg *msg; /* OP_POST, OP_VERIFY */
+        size_t thread;         /* OP_PARENT, OP_UPDATE, OP_VERIFY_PARENT: index */
+        char *channel;         /* owned: the channel's pacing slot */
+};
+
+struct channel_slot {
+        char *name;
+        usec_t next_send; /* CLOCK_MONOTONIC */
 };
 
 struct slack_client {
         sd_event *event;
         struct http_client *http;
         bool token_mode;
-        char *url;         /* webhook URL (secret) or {api}/chat.postMessage */
+        char *api_base;    /* token mode: {base} without a trailing slash */
+        char *url;         /* webhook URL (secret) */
         char *auth_header; /* token mode: "Authorization: Bearer ..." (secret) */
         char *token;       /* for scrubbing reasons */
         char *channel;
+        char *severity_channels[_SLACK_SEVERITY_MAX];
+        char *mention;
+        char *outbox_path;
+        char *outbox_error;
         long timeout_ms;
         usec_t pace_usec, backoff_base_usec;
 
         struct slack_msg *head, *tail;
-        size_t n_queued; /* not counting the one in flight */
+        size_t n_queued; /* the one in flight included */
+        struct thread *threads;
+        size_t n_threads;
         struct slack_inflight *inflight;
         sd_event_source *timer;
-        usec_t next_send; /* CLOCK_MONOTONIC */
+        struct channel_slot slots[CHANNELS_MAX];
+        size_t n_slots;
 
         char *recent[RECENT_KEYS]; /* delivered keys, a ring */
         size_t recent_next;
 
         slack_failed_fn *failed;
         void *failed_ud;
-        size_t delivered, dropped;
+        slack_thread_fn *thread_cb;
+        void *thread_ud;
+        size_t delivered, dropped, coalesced;
         char *last_ts;
 };
 
@@ -72,17 +114,239 @@ static void free_secret(char *p)
         }
 }
 
+static void outbox_msg_done(struct slack_outbox_msg *m)
+{
+        free(m->key);
+        free(m->thread);
+        free(m->channel);
+        free(m->payload);
+}
+
 static void msg_free(struct slack_msg *m)
 {
         if (!m)
                 return;
-        free(m->payload);
-        free(m->key);
+        outbox_msg_done(&m->m);
         free(m);
 }
 
-int slack_client_new(sd_event *event, struct http_client *http, const struct slack_settings *s,
-                     struct slack_client **ret)
+static void thread_done(struct thread *t)
+{
+        free(t->t.id);
+        free(t->t.channel);
+        free(t->t.ts);
+        free(t->t.summary);
+        for (size_t i = 0; i < t->t.n_lines; i++)
+                free(t->t.lines[i]);
+        free(t->parent_key);
+        memset(t, 0, sizeof(*t));
+}
+
+static usec_t now_usec(struct slack_client *c)
+{
+        uint64_t t = 0;
+
+        if (sd_event_now(c->event, CLOCK_MONOTONIC, &t) < 0)
+                return 0;
+        return t;
+}
+
+/* ---- keys ------------------------------------------------------------------------------------ */
+
+static bool key_recent(const struct slack_client *c, const char *key)
+{
+        for (size_t i = 0; i < RECENT_KEYS; i++)
+                if (c->recent[i] && strcmp(c->recent[i], key) == 0)
+                        return true;
+        return false;
+}
+
+static bool key_known(const struct slack_client *c, const char *key)
+{
+        for (const struct slack_msg *m = c->head; m; m = m->next)
+                if (streq_ptr(m->m.key, key))
+                        return true;
+        return key_recent(c, key);
+}
+
+static void key_remember(struct slack_client *c, const char *key)
+{
+        if (!key || key_recent(c, key))
+                return;
+        free(c->recent[c->recent_next]);
+        c->recent[c->recent_next] = xstrdup(key);
+        c->recent_next = (c->recent_next + 1) % RECENT_KEYS;
+}
+
+/* ---- threads --------------------------------------------------------------------------------- */
+
+static struct thread *thread_find(struct slack_client *c, const char *id)
+{
+        for (size_t i = 0; id && i < c->n_threads; i++)
+                if (strcmp(c->threads[i].t.id, id) == 0)
+                        return &c->threads[i];
+        return NULL;
+}
+
+static bool thread_has_msgs(const struct slack_client *c, const char *id)
+{
+        for (const struct slack_msg *m = c->head; m; m = m->next)
+                if (streq_ptr(m->m.thread, id))
+                        return true;
+        return false;
+}
+
+static bool thread_busy(const struct slack_client *c, const struct thread *t)
+{
+        return t->inflight || t->t.update_pending || thread_has_msgs(c, t->t.id) ||
+               (!t->t.ts && t->t.parent_maybe_sent);
+}
+
+/* Forgets the oldest idle thread when the table is full (a rollout thread lives as long as
+ * its rollout is being announced; the ts is also kept with the rollout state). */
+static void threads_trim(struct slack_client *c)
+{
+        size_t oldest = SIZE_MAX;
+
+        if (c->n_threads < THREADS_MAX)
+                return;
+        for (size_t i = 0; i < c->n_threads; i++)
+                if (!thread_busy(c, &c->threads[i]) &&
+                    (oldest == SIZE_MAX ||
+                     c->threads[i].t.created_usec < c->threads[oldest].t.created_usec))
+                        oldest = i;
+        if (oldest == SIZE_MAX)
+                return;
+        if (c->inflight && c->inflight->op != OP_POST && c->inflight->op != OP_VERIFY &&
+            c->inflight->thread > oldest)
+                c->inflight->thread--;
+        thread_done(&c->threads[oldest]);
+        memmove(&c->threads[oldest], &c->threads[oldest + 1],
+                (c->n_threads - oldest - 1) * sizeof(*c->threads));
+        c->n_threads--;
+}
+
+static struct thread *thread_add(struct slack_client *c, const char *id)
+{
+        struct thread *t;
+
+        threads_trim(c);
+        c->threads = xrealloc(c->threads, (c->n_threads + 1) * sizeof(*c->threads));
+        t = &c->threads[c->n_threads++];
+        memset(t, 0, sizeof(*t));
+        t->t.id = xstrdup(id);
+        t->t.created_usec = now_realtime_usec();
+        t->parent_key = xasprintf("%s/parent", id);
+        return t;
+}
+
+static void thread_add_line(struct thread *t, char *line /* owned */)
+{
+        if (t->t.n_lines == SLACK_TIMELINE_MAX) {
+                free(t->t.lines[0]);
+                memmove(&t->t.lines[0], &t->t.lines[1],
+                        (SLACK_TIMELINE_MAX - 1) * sizeof(t->t.lines[0]));
+                t->t.n_lines--;
+                t->t.n_dropped_lines++;
+        }
+        t->t.lines[t->t.n_lines++] = line;
+}
+
+/* ---- the outbox file ------------------------------------------------------------------------- */
+
+static void save(struct slack_client *c)
+{
+        struct slack_outbox o = {0};
+        size_t i = 0, first;
+        char *err = NULL;
+
+        if (!c->outbox_path)
+                return;
+        o.msgs = xcalloc(c->n_queued + 1, sizeof(*o.msgs));
+        for (const struct slack_msg *m = c->head; m; m = m->next)
+                o.msgs[o.n_msgs++] = m->m;
+        o.threads = xcalloc(c->n_threads + 1, sizeof(*o.threads));
+        for (i = 0; i < c->n_threads; i++)
+                o.threads[o.n_threads++] = c->threads[i].t;
+        o.recent = xcalloc(RECENT_SAVED + 1, sizeof(*o.recent));
+        first = (c->recent_next + RECENT_KEYS - RECENT_SAVED) % RECENT_KEYS;
+        for (i = 0; i < RECENT_SAVED; i++) {
+                char *k = c->recent[(first + i) % RECENT_KEYS];
+                if (k)
+                        o.recent[o.n_recent++] = k;
+        }
+        if (outbox_save(c->outbox_path, &o, &err) < 0) {
+                free(c->outbox_error);
+                c->outbox_error = err;
+        } else if (c->outbox_error) {
+                free(c->outbox_error);
+                c->outbox_error = NULL;
+        }
+        free(o.msgs);
+        free(o.threads);
+        free(o.recent);
+}
+
+static void append(struct slack_client *c, struct slack_msg *m)
+{
+        if (c->tail)
+                c->tail->next = m;
+        else
+                c->head = m;
+        c->tail = m;
+        c->n_queued++;
+}
+
+static void unlink_msg(struct slack_client *c, struct slack_msg *m)
+{
+        struct slack_msg **pp = &c->head, *prev = NULL;
+
+        while (*pp && *pp != m) {
+                prev = *pp;
+                pp = &(*pp)->next;
+        }
+        if (!*pp)
+                return;
+        *pp = m->next;
+        if (c->tail == m)
+                c->tail = prev;
+        m->next = NULL;
+        c->n_queued--;
+}
+
+/* Takes over what a previous run left behind. */
+static void restore(struct slack_client *c, struct slack_outbox *o)
+{
+        for (size_t i = 0; i < o->n_recent; i++)
+                key_remember(c, o->recent[i]);
+        for (size_t i = 0; i < o->n_threads; i++) {
+                struct thread *t;
+
+                if (thread_find(c, o->threads[i].id))
+                        continue;
+                t = thread_add(c, o->threads[i].id);
+                free(t->t.id);
+                t->t = o->threads[i];
+                memset(&o->threads[i], 0, sizeof(o->threads[i])); /* moved */
+        }
+        for (size_t i = 0; i < o->n_msgs; i++) {
+                struct slack_msg *m;
+
+                if (c->n_queued >= SLACK_QUEUE_MAX)
+                        break;
+                m = xcalloc(1, sizeof(*m));
+                m->m = o->msgs[i];
+                memset(&o->msgs[i], 0, sizeof(o->msgs[i]));
+                append(c, m);
+        }
+}
+
+/* ---- setup ----------------------------------------------------------------------------------- */
+
+static void schedule(struct slack_client *c);
+
+int slack_client_new_full(sd_event *event, struct http_client *http, const struct slack_settings *s,
+                          struct slack_client **ret, char **ret_warning)
 {
         struct slack_client *c;
         bool token = s && s->token && *s->token;
@@ -105,18 +369,54 @@ int slack_client_new(sd_event *event, struct http_client *http, const struct sla
 
                 while (n > 0 && base[n - 1] == '/')
                         n--;
-                c->url = xasprintf("%.*s/chat.postMessage", (int)n, base);
+                c->api_base = xstrndup(base, n);
                 c->auth_header = xasprintf("Authorization: Bearer %s", s->token);
                 c->token = xstrdup(s->token);
+                for (size_t i = 0; i < _SLACK_SEVERITY_MAX; i++)
+                        if (s->severity_channels[i] && *s->severity_channels[i] &&
+                            strcmp(s->severity_channels[i], s->channel) != 0)
+                                c->severity_channels[i] = xstrdup(s->severity_channels[i]);
         } else {
                 c->url = xstrdup(s->webhook_url);
         }
         c->channel = xstrdup(s->channel);
+        c->mention = s->mention && *s->mention ? xstrdup(s->mention) : NULL;
+        c->outbox_path = xstrdup(s->outbox_path);
         c->timeout_ms = s->timeout_ms;
         c->pace_usec = s->pace_usec ? s->pace_usec : USEC_PER_SEC;
         c->backoff_base_usec = s->backoff_base_usec ? s->backoff_base_usec : USEC_PER_SEC;
+
+        if (c->outbox_path) {
+                struct slack_outbox o = {0};
+                char *err = NULL;
+                int r = outbox_load(c->outbox_path, &o, &err);
+
+                if (r == 0) {
+                        restore(c, &o);
+                        slack_outbox_done(&o);
+                } else if (r != -ENOENT) {
+                        /* Keep the evidence, start empty: a broken outbox must not stop
+                         * the daemon. */
+                        char *aside = xasprintf("%s.broken", c->outbox_path);
+
+                        if (r == -EBADMSG)
+                                (void)rename(c->outbox_path, aside);
+                        free(aside);
+                        if (ret_warning)
+                                *ret_warning = err;
+                        else
+                                free(err);
+                }
+        }
         *ret = c;
+        schedule(c);
         return 0;
+}
+
+int slack_client_new(sd_event *event, struct http_client *http, const struct slack_settings *s,
+                     struct slack_client **ret)
+{
+        return slack_client_new_full(event, http, s, ret, NULL);
 }
 
 struct slack_client *slack_client_free(struct slack_client *c)
@@ -133,14 +433,25 @@ struct slack_client *slack_client_free(struct slack_client *c)
                 c->head = m->next;
                 msg_free(m);
         }
+        for (size_t i = 0; i < c->n_threads; i++)
+                thread_done(&c->threads[i]);
+        free(c->threads);
         for (size_t i = 0; i < RECENT_KEYS; i++)
                 free(c->recent[i]);
+        for (size_t i = 0; i < c->n_slots; i++)
+                free(c->slots[i].name);
         sd_event_source_disable_unref(c->timer);
         sd_event_unref(c->event);
         free_secret(c->url);
         free_secret(c->auth_header);
         free_secret(c->token);
+        free(c->api_base);
         free(c->channel);
+        for (size_t i = 0; i < _SLACK_SEVERITY_MAX; i++)
+                free(c->severity_channels[i]);
+        free(c->mention);
+        free(c->outbox_path);
+        free(c->outbox_error);
         free(c->last_ts);
         free(c);
         return NULL;
@@ -152,9 +463,28 @@ void slack_set_failed_callback(struct slack_client *c, slack_failed_fn *fn, void
         c->failed_ud = ud;
 }
 
+void slack_set_thread_callback(struct slack_client *c, slack_thread_fn *fn, void *ud)
+{
+        c->thread_cb = fn;
+        c->thread_ud = ud;
+}
+
+const char *slack_thread_ts(const struct slack_client *c, const char *thread)
+{
+        for (size_t i = 0; c && thread && i < c->n_threads; i++)
+                if (strcmp(c->threads[i].t.id, thread) == 0)
+                        return c->threads[i].t.ts;
+        return NULL;
+}
+
 size_t slack_queue_length(const struct slack_client *c)
 {
-        return c->n_queued + (c->inflight ? 1 : 0);
+        size_t n = c->n_queued;
+
+        for (size_t i = 0; i < c->n_threads; i++)
+                if (c->threads[i].t.update_pending || c->threads[i].inflight)
+                        n++;
+        return n;
 }
 
 size_t slack_delivered_count(const struct slack_client *c)
@@ -167,56 +497,297 @@ size_t slack_dropped_count(const struct slack_client *c)
         return c->dropped;
 }
 
+size_t slack_coalesced_count(const struct slack_client *c)
+{
+        return c->coalesced;
+}
+
 const char *slack_last_ts(const struct slack_client *c)
 {
         return c->last_ts;
 }
 
-static bool key_known(const struct slack_client *c, const char *key)
+const char *slack_outbox_error(const struct slack_client *c)
 {
-        if (c->inflight && streq_ptr(c->inflight->msg->key, key))
-                return true;
-        for (const struct slack_msg *m = c->head; m; m = m->next)
-                if (streq_ptr(m->key, key))
-                        return true;
-        for (size_t i = 0; i < RECENT_KEYS; i++)
-                if (c->recent[i] && strcmp(c->recent[i], key) == 0)
+        return c->outbox_error;
+}
+
+/* ---- queueing -------------------------------------------------------------------------------- */
+
+/* The pacing slot: a routed copy's channel, else the configured channel (threads live there;
+ * their channel ID, once known, is used for the API calls but not for pacing). */
+static const char *msg_channel(const struct slack_client *c, const struct slack_msg *m)
+{
+        if (m->m.channel)
+                return m->m.channel;
+        return c->channel ? c->channel : "";
+}
+
+/* A thread can take replies: its parent is posted ("" = gave up threading this rollout). */
+static bool thread_open(const struct thread *t)
+{
+        return t && t->t.ts && *t->t.ts;
+}
+
+static struct channel_slot *slot(struct slack_client *c, const char *name)
+{
+        for (size_t i = 0; i < c->n_slots; i++)
+                if (strcmp(c->slots[i].name, name) == 0)
+                        return &c->slots[i];
+        if (c->n_slots == CHANNELS_MAX) {
+                /* more channels than slots: they share the last one (slower, never faster) */
+                return &c->slots[CHANNELS_MAX - 1];
+        }
+        c->slots[c->n_slots].name = xstrdup(name);
+        c->slots[c->n_slots].next_send = 0;
+        return &c->slots[c->n_slots++];
+}
+
+/* A thread with more pending replies than SLACK_COALESCE_AT folds its oldest routine ones into
+ * the parent's timeline (they are already there): one chat.update instead of a flood. */
+static void coalesce(struct slack_client *c, struct thread *t)
+{
+        size_t pending = 0;
+
+        for (struct slack_msg *m = c->head; m; m = m->next)
+                if (streq_ptr(m->m.thread, t->t.id))
+                        pending++;
+        while (pending > SLACK_COALESCE_AT) {
+                struct slack_msg *victim = NULL;
+
+                for (struct slack_msg *m = c->head; m; m = m->next)
+                        if (streq_ptr(m->m.thread, t->t.id) && m->m.coalescible &&
+                            !m->m.maybe_sent && !m->inflight) {
+                                victim = m;
+                                break;
+                        }
+                if (!victim)
+                        return;
+                unlink_msg(c, victim);
+                key_remember(c, victim->m.key);
+                msg_free(victim);
+                c->coalesced++;
+                t->t.update_pending = true;
+                pending--;
+        }
+}
+
+static int queue_msg(struct slack_client *c, struct slack_outbox_msg *om /* moved */)
+{
+        struct slack_msg *m;
+
+        if (c->n_queued >= SLACK_QUEUE_MAX) {
+                outbox_msg_done(om);
+                return -ENOBUFS;
+        }
+        m = xcalloc(1, sizeof(*m));
+        m->m = *om;
+        memset(om, 0, sizeof(*om));
+        append(c, m);
+        return 0;
+}
+
+int slack_enqueue(struct slack_client *c, char *payload, const char *key)
+{
+        struct slack_outbox_msg om = {0};
+        int r;
+
+        if (!c || !payload) {
+                free(payload);
+                return -EINVAL;
+        }
+        if (key && key_known(c, key)) {
+                free(payload);
+                return -EEXIST;
+        }
+        if (c->token_mode) {
+                char *p = slack_payload_set_channel(payload, NULL);
+
+                free(payload);
+                if (!p)
+                        return -EINVAL;
+                payload = p;
+        }
+        om.key = xstrdup(key);
+        om.payload = payload;
+        r = queue_msg(c, &om);
+        if (r == 0) {
+                save(c);
+                schedule(c);
+        }
+        return r;
+}
+
+int slack_notify(struct slack_client *c, const struct slack_notice *n, const char *key,
+                 const char *thread, const char *thread_ts)
+{
+        enum slack_severity sev;
+        struct slack_notice copy;
+        struct slack_outbox_msg om = {0};
+        struct thread *t = NULL;
+        const char *routed;
+        int r;
+
+        if (!c || !n || !n->event)
+                return -EINVAL;
+        if (key && key_known(c, key))
+                return -EEXIST;
+        sev = slack_event_severity(n->event);
+        copy = *n;
+        copy.mention = NULL;
+        copy.resend = 0;
+
+        if (!c->token_mode) {
+                if (sev == SLACK_ERROR)
+                        copy.mention = c->mention;
+                om.key = xstrdup(key);
+                om.payload = slack_render(&copy, NULL);
+                r = queue_msg(c, &om);
+                goto done;
+        }
+
+        routed = c->severity_channels[sev];
+        if (thread && *thread) {
+                t = thread_find(c, thread);
+                if (!t)
+                        t = thread_add(c, thread);
+                if (!t->t.ts && thread_ts && *thread_ts && !t->inflight) {
+                        /* known from the rollout state (another daemon, a lost outbox) */
+                        t->t.ts = xstrdup(thread_ts);
+                        t->t.parent_maybe_sent = false;
+                }
+                free(t->t.summary);
+                t->t.summary = slack_render_summary(&copy);
+                thread_add_line(t, slack_timeline_line(&copy));
+                /* the parent, posted or updated later, shows this event */
+                t->t.update_pending = !t->t.ts || *t->t.ts;
+        }
+
+        if (sev == SLACK_ERROR && !routed)
+                copy.mention = c->mention;
+        om.key = xstrdup(key);
+        om.thread = t ? xstrdup(t->t.id) : NULL;
+        om.payload = slack_render(&copy, NULL);
+        om.broadcast = t && sev == SLACK_ERROR;
+        om.coalescible = t && sev == SLACK_INFO;
+        r = queue_msg(c, &om);
+        if (r == 0 && t)
+                coalesce(c, t);
+        if (r == 0 && routed) {
+                /* the severity channel gets its own top-level copy */
+                copy.mention = sev == SLACK_ERROR ? c->mention : NULL;
+                om.key = key ? xasprintf("%s@%s", key, slack_severity_to_string(sev)) : NULL;
+                om.channel = xstrdup(routed);
+                om.payload = slack_render(&copy, NULL);
+                (void)queue_msg(c, &om);
+        }
+done:
+        save(c);
+        schedule(c);
+        return r;
+}
+
+/* ---- choosing what to send next -------------------------------------------------------------- */
+
+struct pick {
+        enum op op;
+        struct slack_msg *msg;
+        size_t thread;
+        const char *channel;
+};
+
+static bool channel_seen(const char **seen, size_t n, const char *ch)
+{
+        for (size_t i = 0; i < n; i++)
+                if (strcmp(seen[i], ch) == 0)
                         return true;
         return false;
 }
 
-static void key_remember(struct slack_client *c, const char *key)
+/* Offers one candidate: taken when its channel is free now; else the channel's wait counts
+ * toward the next wake-up and later candidates of that channel keep their order behind it. */
+static bool offer(struct slack_client *c, const struct pick *p, usec_t now, const char **seen,
+                  size_t *n_seen, usec_t *wake)
 {
-        if (!key)
-                return;
-        free(c->recent[c->recent_next]);
-        c->recent[c->recent_next] = xstrdup(key);
-        c->recent_next = (c->recent_next + 1) % RECENT_KEYS;
+        struct channel_slot *s;
+
+        if (channel_seen(seen, *n_seen, p->channel))
+                return false;
+        if (*n_seen < 2 * CHANNELS_MAX + 2)
+                seen[(*n_seen)++] = p->channel;
+        s = slot(c, p->channel);
+        if (s->next_send <= now)
+                return true;
+        if (s->next_send < *wake)
+                *wake = s->next_send;
+        return false;
 }
 
-static usec_t now_usec(struct slack_client *c)
+static bool pick_next(struct slack_client *c, usec_t now, struct pick *ret, usec_t *wake)
 {
-        uint64_t t = 0;
+        const char *seen[2 * CHANNELS_MAX + 2];
+        size_t n_seen = 0;
 
-        if (sd_event_now(c->event, CLOCK_MONOTONIC, &t) < 0)
-                return 0;
-        return t;
+        *wake = USEC_INFINITY;
+        for (struct slack_msg *m = c->head; m; m = m->next) {
+                struct pick p = {.msg = m, .channel = msg_channel(c, m)};
+                struct thread *t = c->token_mode ? thread_find(c, m->m.thread) : NULL;
+
+                if (t && !t->t.ts) {
+                        /* the parent opens the thread first */
+                        if (t->inflight)
+                                continue;
+                        p.op = t->t.parent_maybe_sent ? OP_VERIFY_PARENT : OP_PARENT;
+                        p.thread = (size_t)(t - c->threads);
+                        p.msg = NULL;
+                } else {
+                        p.op = c->token_mode && m->m.maybe_sent ? OP_VERIFY : OP_POST;
+                }
+                if (offer(c, &p, now, seen, &n_seen, wake)) {
+                        *ret = p;
+                        return true;
+                }
+        }
+        for (size_t i = 0; c->token_mode && i < c->n_threads; i++) {
+                struct thread *t = &c->threads[i];
+                struct pick p = {.thread = i, .channel = c->channel};
+
+                if (t->inflight || thread_has_msgs(c, t->t.id))
+                        continue;
+                if (thread_open(t) && t->t.update_pending)
+                        p.op = OP_UPDATE;
+                else if (!t->t.ts && t->t.parent_maybe_sent)
+                        p.op = OP_VERIFY_PARENT; /* finish what a crash interrupted */
+                else
+                        continue;
+                if (offer(c, &p, now, seen, &n_seen, wake)) {
+                        *ret = p;
+                        return true;
+                }
+        }
+        return false;
 }
 
 static int on_timer(sd_event_source *src, uint64_t usec, void *userdata);
 
-/* Arms the timer for the head of the queue, unless a send is in flight. */
 static void schedule(struct slack_client *c)
 {
+        struct pick p;
         usec_t now, at;
 
-        if (c->inflight || !c->head) {
+        if (c->inflight) {
                 if (c->timer)
                         sd_event_source_set_enabled(c->timer, SD_EVENT_OFF);
                 return;
         }
         now = now_usec(c);
-        at = c->next_send > now ? c->next_send : now;
+        if (pick_next(c, now, &p, &at))
+                at = now;
+        if (at == USEC_INFINITY) {
+                if (c->timer)
+                        sd_event_source_set_enabled(c->timer, SD_EVENT_OFF);
+                return;
+        }
         if (!c->timer) {
                 if (sd_event_add_time(c->event, &c->timer, CLOCK_MONOTONIC, at, TIMER_ACCURACY_USEC,
                                       on_timer, c) < 0)
@@ -227,63 +798,7 @@ static void schedule(struct slack_client *c)
         sd_event_source_set_enabled(c->timer, SD_EVENT_ONESHOT);
 }
 
-int slack_enqueue(struct slack_client *c, char *payload, const char *key)
-{
-        struct slack_msg *m;
-
-        if (!c || !payload) {
-                free(payload);
-                return -EINVAL;
-        }
-        if (key && key_known(c, key)) {
-                free(payload);
-                return -EEXIST;
-        }
-        if (c->n_queued >= SLACK_QUEUE_MAX) {
-                free(payload);
-                return -ENOBUFS;
-        }
-        if (c->token_mode) {
-                char *p = slack_payload_set_channel(payload, c->channel);
-
-                free(payload);
-                if (!p)
-                        return -EINVAL;
-                payload = p;
-        }
-        m = xcalloc(1, sizeof(*m));
-        m->payload = payload;
-        m->key = xstrdup(key);
-        if (c->tail)
-                c->tail->next = m;
-        else
-                c->head = m;
-        c->tail = m;
-        c->n_queued++;
-        schedule(c);
-        return 0;
-}
-
-static void push_front(struct slack_client *c, struct slack_msg *m)
-{
-        m->next = c->head;
-        c->head = m;
-        if (!c->tail)
-                c->tail = m;
-        c->n_queued++;
-}
-
-static struct slack_msg *pop_front(struct slack_client *c)
-{
-        struct slack_msg *m = c->head;
-
-        c->head = m->next;
-        if (!c->head)
-                c->tail = NULL;
-        m->next = NULL;
-        c->n_queued--;
-        return m;
-}
+/* ---- results --------------------------------------------------------------------------------- */
 
 /* A short, single-line, secret-free description of a response body. */
 static void describe_body(char *dst, size_t size, const struct http_response *r)
@@ -332,11 +847,34 @@ static bool transient_api_error(const char *e)
         return false;
 }
 
-/* Decides what a send's result means. Fills reason (for failures), *ret_wait (rate limits) and
- * *ret_ts (token mode success, owned). */
-static enum outcome classify(const struct slack_client *c, int error, const struct http_response *r,
-                             const char *errmsg, char *reason, size_t size, usec_t *ret_wait,
-                             char **ret_ts)
+static const char *op_method(enum op op)
+{
+        switch (op) {
+        case OP_POST:
+        case OP_PARENT:
+                return "chat.postMessage";
+        case OP_UPDATE:
+                return "chat.update";
+        case OP_VERIFY:
+                return "conversations.replies";
+        case OP_VERIFY_PARENT:
+                return "conversations.history";
+        }
+        return "?";
+}
+
+struct result {
+        enum outcome outcome;
+        bool ambiguous; /* the message may have been posted anyway */
+        usec_t wait;
+        char *ts, *channel; /* owned */
+        int found;          /* verify: 1 found, 0 not */
+        char reason[256];
+};
+
+/* Decides what a request's result means. Never puts the URL or the token in the reason. */
+static void classify(const struct slack_client *c, enum op op, const char *key, int error,
+                     const struct http_response *r, const char *errmsg, struct result *res)
 {
         char body[128];
 
@@ -344,103 +882,260 @@ static enum outcome classify(const struct slack_client *c, int error, const stru
                 const char *m = errmsg ? errmsg : strerror(error < 0 ? -error : EIO);
 
                 /* curl's messages name hosts, not paths, but never risk the webhook path. */
-                if (strstr(m, c->url) || (c->token && strstr(m, c->token)) ||
-                    strstr(m, "/services/"))
+                if ((c->url && strstr(m, c->url)) || (c->token && strstr(m, c->token)) ||
+                    strstr(m, "/services/") || strstr(m, "xox"))
                         m = strerror(error < 0 ? -error : EIO);
-                snprintf(reason, size, "transport error: %s", m);
-                return OUTCOME_RETRY;
+                snprintf(res->reason, sizeof(res->reason), "transport error: %s", m);
+                res->outcome = OUTCOME_RETRY;
+                res->ambiguous = true;
+                return;
         }
         if (r->status == 429) {
-                *ret_wait = retry_after(r);
-                snprintf(reason, size, "HTTP 429: rate limited");
-                return OUTCOME_RATELIMITED;
+                res->wait = retry_after(r);
+                snprintf(res->reason, sizeof(res->reason), "HTTP 429: rate limited");
+                res->outcome = OUTCOME_RATELIMITED;
+                return;
         }
         if (r->status >= 500 || r->status == 408) {
                 describe_body(body, sizeof(body), r);
-                snprintf(reason, size, "HTTP %ld: %s", r->status, body);
-                return OUTCOME_RETRY;
+                snprintf(res->reason, sizeof(res->reason), "HTTP %ld: %s", r->status, body);
+                res->outcome = OUTCOME_RETRY;
+                /* A Web API 5xx may follow a post that landed: cheap to check. A webhook's 5xx
+                 * (rollup_error) says it failed, and re-sends cannot be checked, only marked. */
+                res->ambiguous = c->token_mode;
+                return;
         }
         if (r->status != 200) {
                 describe_body(body, sizeof(body), r);
-                snprintf(reason, size, "HTTP %ld: %s", r->status, body);
-                return OUTCOME_PERMANENT;
+                snprintf(res->reason, sizeof(res->reason), "HTTP %ld: %s", r->status, body);
+                res->outcome = OUTCOME_PERMANENT;
+                return;
         }
         if (c->token_mode) {
                 char *err = NULL;
-                enum outcome o;
                 int k;
 
-                k = slack_parse_post_response(r->body, r->body_len, ret_ts, &err);
-                if (k == 0)
-                        return OUTCOME_OK;
+                if (op == OP_VERIFY || op == OP_VERIFY_PARENT)
+                        k = slack_find_key(r->body, r->body_len, key, &res->ts, &err);
+                else
+                        k = slack_parse_post_response(r->body, r->body_len, &res->ts, &err);
+                if (k >= 0) {
+                        res->found = k;
+                        res->channel = slack_response_channel(r->body, r->body_len);
+                        res->outcome = OUTCOME_OK;
+                        return;
+                }
                 if (k == -EBADMSG) {
                         describe_body(body, sizeof(body), r);
-                        snprintf(reason, size, "HTTP 200 but not a Slack API answer: %s", body);
-                        return OUTCOME_RETRY;
+                        snprintf(res->reason, sizeof(res->reason),
+                                 "HTTP 200 but not a Slack API answer: %s", body);
+                        res->outcome = OUTCOME_RETRY;
+                        res->ambiguous = true;
+                        return;
                 }
-                snprintf(reason, size, "chat.postMessage: %s", err);
+                snprintf(res->reason, sizeof(res->reason), "%s: %s", op_method(op), err);
                 if (strcmp(err, "ratelimited") == 0) {
-                        *ret_wait = retry_after(r);
-                        o = OUTCOME_RATELIMITED;
-                } else
-                        o = transient_api_error(err) ? OUTCOME_RETRY : OUTCOME_PERMANENT;
+                        res->wait = retry_after(r);
+                        res->outcome = OUTCOME_RATELIMITED;
+                } else {
+                        res->outcome = transient_api_error(err) ? OUTCOME_RETRY : OUTCOME_PERMANENT;
+                }
                 free(err);
-                return o;
+                return;
         }
-        return OUTCOME_OK; /* webhook: 200 is the only success, its body is "ok" */
+        res->outcome = OUTCOME_OK; /* webhook: 200 is the only success, its body is "ok" */
 }
 
-static void drop(struct slack_client *c, struct slack_msg *m, const char *reason)
+static void report_drop(struct slack_client *c, const char *key, const char *reason,
+                        unsigned attempts)
 {
         char *full =
-            xasprintf("%s (after %u attempt%s)", reason, m->attempts, m->attempts == 1 ? "" : "s");
+            xasprintf("%s (after %u attempt%s)", reason, attempts, attempts == 1 ? "" : "s");
 
         c->dropped++;
         if (c->failed)
-                c->failed(m->key, full, c->failed_ud);
+                c->failed(key, full, c->failed_ud);
         free(full);
-        msg_free(m);
 }
 
-static void finish(struct slack_client *c, struct slack_msg *m, int error,
-                   const struct http_response *r, const char *errmsg)
+static usec_t backoff(const struct slack_client *c, unsigned attempts)
 {
-        char reason[256] = "";
-        usec_t wait = 0, now = now_usec(c), backoff;
-        char *ts = NULL;
+        usec_t b = c->backoff_base_usec
+                   << (attempts > 1 ? (attempts - 1 < 16 ? attempts - 1 : 16) : 0);
 
-        switch (classify(c, error, r, errmsg, reason, sizeof(reason), &wait, &ts)) {
+        return b > BACKOFF_MAX_USEC ? BACKOFF_MAX_USEC : b;
+}
+
+static void delay_channel(struct slack_client *c, const char *channel, usec_t until)
+{
+        struct channel_slot *s = slot(c, channel);
+
+        if (until > s->next_send)
+                s->next_send = until;
+}
+
+static void set_thread_ts(struct slack_client *c, struct thread *t, const char *ts,
+                          const char *channel_id)
+{
+        free(t->t.ts);
+        t->t.ts = xstrdup(ts);
+        t->t.parent_maybe_sent = false;
+        if (channel_id && !t->t.channel) {
+                /* conversations.* want the ID; the pacing slot keeps the configured name */
+                t->t.channel = xstrdup(channel_id);
+        }
+        if (c->thread_cb)
+                c->thread_cb(t->t.id, ts, c->thread_ud);
+}
+
+static void msg_done(struct slack_client *c, struct slack_inflight *f, struct result *res,
+                     usec_t now)
+{
+        struct slack_msg *m = f->msg;
+
+        m->inflight = false;
+        switch (res->outcome) {
         case OUTCOME_OK:
-                c->delivered++;
-                key_remember(c, m->key);
-                if (ts) {
-                        free(c->last_ts);
-                        c->last_ts = ts;
+                if (f->op == OP_VERIFY && !res->found) {
+                        m->m.maybe_sent = false; /* not there: send it now */
+                        m->attempts = 0;
+                        return;
                 }
+                c->delivered++;
+                key_remember(c, m->m.key);
+                if (res->ts) {
+                        free(c->last_ts);
+                        c->last_ts = xstrdup(res->ts);
+                }
+                unlink_msg(c, m);
                 msg_free(m);
-                break;
+                return;
         case OUTCOME_RATELIMITED:
                 m->attempts--; /* waiting our turn is not a failure */
-                push_front(c, m);
-                if (now + wait > c->next_send)
-                        c->next_send = now + wait;
-                break;
+                delay_channel(c, f->channel, now + res->wait);
+                if (f->op == OP_POST)
+                        m->m.maybe_sent = false; /* a 429 posted nothing */
+                return;
         case OUTCOME_RETRY:
+                if (f->op == OP_POST && !res->ambiguous)
+                        m->m.maybe_sent = false;
                 if (m->attempts >= SLACK_MAX_ATTEMPTS) {
-                        drop(c, m, reason);
-                        break;
+                        report_drop(c, m->m.key, res->reason, m->attempts);
+                        unlink_msg(c, m);
+                        msg_free(m);
+                        return;
                 }
-                backoff = c->backoff_base_usec << (m->attempts - 1 < 16 ? m->attempts - 1 : 16);
-                if (backoff > BACKOFF_MAX_USEC)
-                        backoff = BACKOFF_MAX_USEC;
-                push_front(c, m);
-                if (now + backoff > c->next_send)
-                        c->next_send = now + backoff;
-                break;
+                delay_channel(c, f->channel, now + backoff(c, m->attempts));
+                return;
         case OUTCOME_PERMANENT:
-                drop(c, m, reason);
-                break;
+                if (f->op == OP_VERIFY) {
+                        /* the thread is gone or unreadable: post, at worst once more */
+                        m->m.maybe_sent = false;
+                        return;
+                }
+                report_drop(c, m->m.key, res->reason, m->attempts);
+                unlink_msg(c, m);
+                msg_free(m);
+                return;
         }
+}
+
+static void thread_op_done(struct slack_client *c, struct slack_inflight *f, struct result *res,
+                           usec_t now)
+{
+        struct thread *t = &c->threads[f->thread];
+
+        t->inflight = false;
+        switch (res->outcome) {
+        case OUTCOME_OK:
+                t->attempts = 0;
+                if (f->op == OP_VERIFY_PARENT) {
+                        if (res->found && res->ts)
+                                set_thread_ts(c, t, res->ts, NULL);
+                        else
+                                t->t.parent_maybe_sent = false; /* post it now */
+                        if (res->found)
+                                t->t.update_pending = true;
+                        return;
+                }
+                if (f->op == OP_PARENT) {
+                        if (res->ts)
+                                set_thread_ts(c, t, res->ts, res->channel);
+                        else
+                                t->t.parent_maybe_sent = false; /* no ts: cannot thread */
+                        c->delivered++;
+                        if (res->ts) {
+                                free(c->last_ts);
+                                c->last_ts = xstrdup(res->ts);
+                        }
+                }
+                return;
+        case OUTCOME_RATELIMITED:
+                delay_channel(c, f->channel, now + res->wait);
+                if (f->op == OP_PARENT)
+                        t->t.parent_maybe_sent = false;
+                if (f->op == OP_UPDATE)
+                        t->t.update_pending = true;
+                return;
+        case OUTCOME_RETRY:
+                if (f->op == OP_PARENT && !res->ambiguous)
+                        t->t.parent_maybe_sent = false;
+                if (f->op == OP_UPDATE)
+                        t->t.update_pending = true;
+                if (++t->attempts >= SLACK_MAX_ATTEMPTS) {
+                        report_drop(c, f->op == OP_UPDATE ? NULL : t->parent_key, res->reason,
+                                    t->attempts);
+                        t->attempts = 0;
+                        t->t.update_pending = false;
+                        if (f->op == OP_PARENT || f->op == OP_VERIFY_PARENT) {
+                                /* give up threading this rollout: its replies go top-level */
+                                t->t.parent_maybe_sent = false;
+                                free(t->t.ts);
+                                t->t.ts = xstrdup("");
+                        }
+                        return;
+                }
+                delay_channel(c, f->channel, now + backoff(c, t->attempts));
+                return;
+        case OUTCOME_PERMANENT:
+                t->attempts = 0;
+                if (f->op == OP_UPDATE) {
+                        /* message_not_found, edit_window_closed: the thread goes on */
+                        report_drop(c, NULL, res->reason, 1);
+                        t->t.update_pending = false;
+                        return;
+                }
+                if (f->op == OP_VERIFY_PARENT) {
+                        t->t.parent_maybe_sent = false;
+                        return;
+                }
+                report_drop(c, t->parent_key, res->reason, 1);
+                t->t.parent_maybe_sent = false;
+                free(t->t.ts);
+                t->t.ts = xstrdup(""); /* no thread: replies go top-level */
+                return;
+        }
+}
+
+static void finish(struct slack_client *c, struct slack_inflight *f, int error,
+                   const struct http_response *r, const char *errmsg)
+{
+        struct result res = {0};
+        const char *key = NULL;
+        usec_t now = now_usec(c);
+
+        if (f->op == OP_POST || f->op == OP_VERIFY)
+                key = f->msg->m.key;
+        else
+                key = c->threads[f->thread].parent_key;
+        classify(c, f->op, key, error, r, errmsg, &res);
+        if (f->op == OP_POST || f->op == OP_VERIFY)
+                msg_done(c, f, &res, now);
+        else
+                thread_op_done(c, f, &res, now);
+        free(res.ts);
+        free(res.channel);
+        save(c);
 }
 
 static void on_http_done(int error, const struct http_response *resp, const char *errmsg,
@@ -449,15 +1144,35 @@ static void on_http_done(int error, const struct http_response *resp, const char
         struct slack_inflight *f = userdata;
         struct slack_client *c = f->client;
 
-        if (!c) {
-                msg_free(f->msg);
-                free(f);
-                return;
+        if (c) {
+                c->inflight = NULL;
+                finish(c, f, error, resp, errmsg);
         }
-        c->inflight = NULL;
-        finish(c, f->msg, error, resp, errmsg);
+        free(f->channel);
         free(f);
-        schedule(c);
+        if (c)
+                schedule(c);
+}
+
+/* ---- sending --------------------------------------------------------------------------------- */
+
+static char *form_body(const char *channel, const char *ts)
+{
+        char *ch = http_escape(channel), *t = ts ? http_escape(ts) : NULL, *out;
+
+        if (t)
+                out = xasprintf("channel=%s&ts=%s&include_all_metadata=true&limit=200", ch, t);
+        else
+                out = xasprintf("channel=%s&include_all_metadata=true&limit=100", ch);
+        free(ch);
+        free(t);
+        return out;
+}
+
+static char *thread_payload(const struct thread *t)
+{
+        return slack_summary_with_timeline(t->t.summary ? t->t.summary : "{\"text\":\"rollout\"}",
+                                           (const char *const *)t->t.lines, t->t.n_lines);
 }
 
 static int on_timer(sd_event_source *src, uint64_t usec, void *userdata)
@@ -466,41 +1181,142 @@ static int on_timer(sd_event_source *src, uint64_t usec, void *userdata)
         const char *headers[4];
         struct http_request_opts opts = {0};
         struct slack_inflight *f;
+        struct pick p;
+        char *body = NULL, *url = NULL;
+        const char *ctype = "Content-Type: application/json; charset=utf-8";
         size_t n = 0;
+        usec_t wake, now = now_usec(c);
         int r;
 
-        if (c->inflight || !c->head)
+        if (c->inflight || !pick_next(c, now, &p, &wake)) {
+                schedule(c);
                 return 0;
+        }
 
         f = xcalloc(1, sizeof(*f));
         f->client = c;
-        f->msg = pop_front(c);
-        f->msg->attempts++;
-        c->inflight = f;
-        c->next_send = now_usec(c) + c->pace_usec;
+        f->op = p.op;
+        f->msg = p.msg;
+        f->thread = p.thread;
+        f->channel = xstrdup(p.channel);
 
-        if (c->token_mode) {
-                headers[n++] = c->auth_header;
-                headers[n++] = "Content-Type: application/json; charset=utf-8";
+        if (!c->token_mode) {
+                struct slack_msg *m = p.msg;
+
+                if (m->m.maybe_sent && !m->m.resent) {
+                        /* webhooks cannot be read back: re-send once, marked */
+                        char *marked = slack_payload_mark_resent(m->m.payload);
+
+                        if (marked) {
+                                free(m->m.payload);
+                                m->m.payload = marked;
+                        }
+                        m->m.resent = true;
+                }
+                body = xstrdup(m->m.payload);
+                url = xstrdup(c->url);
+                ctype = "Content-Type: application/json";
         } else {
-                headers[n++] = "Content-Type: application/json";
+                struct thread *t = p.msg ? thread_find(c, p.msg->m.thread) : &c->threads[p.thread];
+                const char *thread_ts = thread_open(t) ? t->t.ts : NULL;
+                const char *api_channel = t && t->t.channel ? t->t.channel : p.channel;
+                char *tp;
+
+                switch (p.op) {
+                case OP_POST:
+                        body = slack_payload_prepare(
+                            p.msg->m.payload, p.msg->m.channel ? p.msg->m.channel : api_channel,
+                            p.msg->m.thread ? thread_ts : NULL, p.msg->m.broadcast && thread_ts,
+                            NULL, p.msg->m.key);
+                        url = xasprintf("%s/chat.postMessage", c->api_base);
+                        break;
+                case OP_VERIFY:
+                        if (!p.msg->m.thread || !thread_ts) {
+                                body = form_body(p.msg->m.channel ? p.msg->m.channel : api_channel,
+                                                 NULL);
+                                f->op = OP_VERIFY;
+                                url = xasprintf("%s/conversations.history", c->api_base);
+                        } else {
+                                body = form_body(api_channel, thread_ts);
+                                url = xasprintf("%s/conversations.replies", c->api_base);
+                        }
+                        ctype = "Content-Type: application/x-www-form-urlencoded";
+                        break;
+                case OP_PARENT:
+                        tp = thread_payload(t);
+                        body = slack_payload_prepare(tp, api_channel, NULL, false, NULL,
+                                                     t->parent_key);
+                        free(tp);
+                        t->t.update_pending = false;
+                        url = xasprintf("%s/chat.postMessage", c->api_base);
+                        break;
+                case OP_UPDATE:
+                        tp = thread_payload(t);
+                        body = slack_payload_prepare(tp, api_channel, NULL, false, t->t.ts,
+                                                     t->parent_key);
+                        free(tp);
+                        t->t.update_pending = false;
+                        url = xasprintf("%s/chat.update", c->api_base);
+                        break;
+                case OP_VERIFY_PARENT:
+                        body = form_body(api_channel, NULL);
+                        url = xasprintf("%s/conversations.history", c->api_base);
+                        ctype = "Content-Type: application/x-www-form-urlencoded";
+                        break;
+                }
+                headers[n++] = c->auth_header;
         }
+        if (!body) {
+                /* unreadable payload (only a broken outbox can do that): drop it */
+                if (p.msg) {
+                        report_drop(c, p.msg->m.key, "payload is not a JSON object", 0);
+                        unlink_msg(c, p.msg);
+                        msg_free(p.msg);
+                }
+                free(url);
+                free(f->channel);
+                free(f);
+                save(c);
+                schedule(c);
+                return 0;
+        }
+
+        /* An attempt may land even when its answer never arrives: note that first. */
+        if (p.msg) {
+                p.msg->inflight = true;
+                p.msg->attempts++;
+                if (p.op == OP_POST)
+                        p.msg->m.maybe_sent = true;
+        } else {
+                c->threads[p.thread].inflight = true;
+                if (p.op == OP_PARENT)
+                        c->threads[p.thread].t.parent_maybe_sent = true;
+        }
+        save(c);
+        c->inflight = f;
+        if (p.op != OP_VERIFY && p.op != OP_VERIFY_PARENT)
+                delay_channel(c, p.channel, now + c->pace_usec);
+
+        headers[n++] = ctype;
         headers[n++] = "User-Agent: canaryd/" CANARYD_VERSION;
         headers[n] = NULL;
         opts.method = "POST";
-        opts.url = c->url;
+        opts.url = url;
         opts.headers = headers;
-        opts.body = f->msg->payload;
-        opts.body_len = strlen(f->msg->payload);
+        opts.body = body;
+        opts.body_len = strlen(body);
         opts.timeout_ms = c->timeout_ms;
 
         r = http_submit(c->http, &opts, on_http_done, f);
+        free_secret(url);
+        free(body);
         if (r < 0) {
                 char msg[64];
 
                 snprintf(msg, sizeof(msg), "could not start the request: %s", strerror(-r));
                 c->inflight = NULL;
-                finish(c, f->msg, r, NULL, msg);
+                finish(c, f, r, NULL, msg);
+                free(f->channel);
                 free(f);
                 schedule(c);
         }

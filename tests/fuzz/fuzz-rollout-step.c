@@ -59,7 +59,8 @@ static bool same_state(const struct rollout_state *a, const struct rollout_state
                a->inconclusive_checks == b->inconclusive_checks && a->analyses == b->analyses &&
                a->started_usec == b->started_usec && a->step_started_usec == b->step_started_usec &&
                a->updated_usec == b->updated_usec && strcmp(a->last_actor, b->last_actor) == 0 &&
-               strcmp(a->last_reason, b->last_reason) == 0;
+               strcmp(a->last_reason, b->last_reason) == 0 &&
+               strcmp(a->trigger_revision, b->trigger_revision) == 0;
 }
 
 static bool is_step_weight(const struct rollout_spec *spec, unsigned w)
@@ -89,6 +90,7 @@ static bool may_raise_weight(const struct rollout_event *ev)
         case EV_CMD_RESUME:
         case EV_CMD_START:
         case EV_CMD_RETRY:
+        case EV_TRIGGER:
                 return true;
         case EV_TICK:
         case EV_DRIFT:
@@ -108,6 +110,7 @@ static void check_state(const struct rollout_spec *spec, const struct rollout_st
         CHECK(memchr(s->revision, '\0', sizeof(s->revision)));
         CHECK(memchr(s->last_actor, '\0', sizeof(s->last_actor)));
         CHECK(memchr(s->last_reason, '\0', sizeof(s->last_reason)));
+        CHECK(memchr(s->trigger_revision, '\0', sizeof(s->trigger_revision)));
         CHECK(s->failed_checks <= spec->failure_limit + 1);
         CHECK(s->inconclusive_checks <= spec->inconclusive_limit + 1);
         switch (s->phase) {
@@ -144,10 +147,11 @@ static void check_step(const struct rollout_spec *spec, const struct rollout_sta
         CHECK(out->n < ROLLOUT_ACTIONS_MAX); /* push() drops silently at the limit */
 
         if (out->refused) {
-                CHECK(ev->kind >= EV_CMD_START);
+                CHECK(ev->kind >= EV_CMD_START && ev->kind <= EV_CMD_RETRY);
                 CHECK(!changed && out->n == 0);
         }
-        if (terminal(before->phase) && ev->kind != EV_CMD_START && ev->kind != EV_CMD_RETRY)
+        if (terminal(before->phase) && ev->kind != EV_CMD_START && ev->kind != EV_CMD_RETRY &&
+            ev->kind != EV_TRIGGER)
                 CHECK(!changed); /* absorbing, not only "the phase stays" */
         if (after->weight > before->weight)
                 CHECK(may_raise_weight(ev));

@@ -95,6 +95,29 @@ static void check_response(const char *body, size_t len)
         }
         free(ts);
         free(err);
+
+        /* conversations.replies / .history answers: found, not found, or a clean error */
+        ts = err = NULL;
+        r = slack_find_key(body, len, "k/1", &ts, &err);
+        CHECK(r == 1 || r == 0 || r == -EREMOTEIO || r == -EBADMSG);
+        CHECK(r == -EREMOTEIO ? err != NULL : err == NULL);
+        CHECK(r == 1 || !ts);
+        free(ts);
+        free(err);
+        free(slack_response_channel(body, len));
+
+        /* the outbox file: parsed, or refused with a message; a parsed one re-encodes */
+        struct slack_outbox o = {0};
+        err = NULL;
+        if (slack_outbox_from_json(body, len, &o, &err) == 0) {
+                char *again = slack_outbox_to_json(&o);
+                CHECK(again && !err);
+                free(again);
+                slack_outbox_done(&o);
+        } else {
+                CHECK(err);
+        }
+        free(err);
 }
 
 static void check_set_channel(const char *payload, const char *channel)

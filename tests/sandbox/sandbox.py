@@ -306,7 +306,8 @@ class Faults:
                  "headers": spec.get("headers") or {},
                  "count": spec.get("count", 1), "skip": int(spec.get("skip", 0)),
                  "delay_ms": int(spec.get("delay_ms", 0)),
-                 "drop_connection": bool(spec.get("drop_connection", False)), "hits": 0}
+                 "drop_connection": bool(spec.get("drop_connection", False)),
+                 "process": bool(spec.get("process", False)), "hits": 0}
             self.items.append(f)
             return f
 
@@ -414,6 +415,16 @@ class SandboxHandler(BaseHTTPRequestHandler):
                 self.rec["fault"] = fault["id"]
                 if fault["delay_ms"]:
                     time.sleep(fault["delay_ms"] / 1000.0)
+                if fault.get("process") and (fault["drop_connection"] or
+                                             fault["status"] is not None):
+                    # the request takes effect, but its answer is lost or replaced: the
+                    # ambiguous outcome a client must not resend blindly after
+                    self.swallow = True
+                    try:
+                        self.route()
+                    finally:
+                        self.swallow = False
+                        self.responded = False
                 if fault["drop_connection"]:
                     self.close_connection = True
                     self.rec["status"] = 0
@@ -447,6 +458,8 @@ class SandboxHandler(BaseHTTPRequestHandler):
         return "application/json" if body[:1] in ("{", "[") else "text/plain; charset=utf-8"
 
     def send(self, status, body, ctype="application/json", headers=None):
+        if getattr(self, "swallow", False):
+            return  # a "process" fault: the real answer is replaced by the fault's
         if isinstance(body, (dict, list)):
             body = jdump(body)
         if isinstance(body, str):
@@ -662,7 +675,9 @@ class Datadog:
         while (t_to - t_from) // step > max_points:
             step *= 2
         first = -(-t_from // step) * step
-        return step, [(ts, self.value_at(mc, arm, ts)) for ts in range(first, t_to + 1, step)]
+        null_every = int(mc.get("null_every", 0))  # every Nth point on the grid is null
+        return step, [(ts, None if null_every and (ts // step) % null_every == 0
+                       else self.value_at(mc, arm, ts)) for ts in range(first, t_to + 1, step)]
 
     def series_for(self, sub, sq, index, t_from, t_to):
         mc, arm = self.find_metric(sub)
@@ -924,6 +939,7 @@ class KubeStore:
         self.base_rv = rv_start
         self.objects = {}
         self.events = []  # (rv, type, group, resource, obj)
+        self.epoch = 0  # bumped by compact(): open watches end
 
     def next_rv(self):
         self.rv += 1
@@ -948,6 +964,17 @@ class KubeStore:
 
     def oldest_rv(self):
         return self.events[0][0] - 1 if len(self.events) >= self.HISTORY else self.base_rv
+
+    def compact(self):
+        """Forget the history, as an etcd compaction plus a watch-cache restart do: open watch
+        streams end, and a watch from any resourceVersion issued so far gets ERROR 410."""
+        with self.lock:
+            self.rv += 1
+            self.base_rv = self.rv
+            self.events = []
+            self.epoch += 1
+            self.cond.notify_all()
+            return self.rv
 
     def create(self, group, res, obj, etype="ADDED"):
         with self.lock:
@@ -1041,6 +1068,13 @@ def field_selector_match(sel, obj):
     return True
 
 
+def expired_status(rv, oldest):
+    """The in-stream ERROR object of a watch whose resourceVersion is gone (WIRE.md §2.4)."""
+    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": "too old resource version: %d (%d)" % (rv, oldest), "reason": "Expired",
+            "code": 410}
+
+
 class Kube:
     """Kubernetes API server emulation (discovery, CRUD, patch, watch, tables)."""
 
@@ -1075,6 +1109,19 @@ class Kube:
     # -- auth --
     def authorized(self, h):
         auth = h.headers.get("Authorization")
+        # --kube-tls-client-ca: a client certificate that CA signed authenticates (as its CN),
+        # the way the apiserver's --client-ca-file does; the token is then not needed.
+        getpeercert = getattr(h.connection, "getpeercert", None)
+        if auth is None and getpeercert is not None:
+            try:
+                cert = getpeercert()
+            except (ValueError, OSError):
+                cert = None
+            if cert:
+                h.rec["client_cert_cn"] = next(
+                    (v for rdn in cert.get("subject", ()) for (k, v) in rdn if k == "commonName"),
+                    "")
+                return True
         if auth is None:
             return bool(self.cfg.get("allow_anonymous_loopback", True)) and \
                 h.client_address[0].startswith("127.")
@@ -1151,13 +1198,22 @@ class Kube:
                             details(name, None, "namespaces"))
         return h.send(200, go_json(ns_obj(name)))
 
+    def served(self, group, res):
+        """Versions served; kubernetes.virtual_service_versions restricts the Istio ones (an
+        older Istio), for canaryd's discovery of the newest served version."""
+        versions = RESOURCES[(group, res)]["versions"]
+        if group == ISTIO and self.cfg.get("virtual_service_versions"):
+            versions = [v for v in versions if v in self.cfg["virtual_service_versions"]]
+        return versions
+
     def groups(self):
         out = {}
-        for (group, _), rd in RESOURCES.items():
+        for (group, res), rd in RESOURCES.items():
+            versions = self.served(group, res)
             out[group] = {"name": group, "versions": [
-                {"groupVersion": "%s/%s" % (group, v), "version": v} for v in rd["versions"]],
-                "preferredVersion": {"groupVersion": "%s/%s" % (group, rd["versions"][0]),
-                                     "version": rd["versions"][0]}}
+                {"groupVersion": "%s/%s" % (group, v), "version": v} for v in versions],
+                "preferredVersion": {"groupVersion": "%s/%s" % (group, versions[0]),
+                                     "version": versions[0]}}
         return list(out.values())
 
     # -- OpenAPI v3: just enough for kubectl's --validate=strict (server-side field validation) --
@@ -1229,7 +1285,7 @@ class Kube:
 
     def resource(self, h, group, version, ns, res, name, sub):
         rd = RESOURCES.get((group, res))
-        if rd is None or version not in rd["versions"]:
+        if rd is None or version not in self.served(group, res):
             raise self.not_found_generic()
         gr = "%s.%s" % (res, group)
         ctx = {"group": group, "version": version, "res": res, "rd": rd, "gr": gr, "ns": ns,
@@ -1362,6 +1418,9 @@ class Kube:
             timeout = 1800
         deadline = time.time() + timeout
         rv_param = h.q.get("resourceVersion", "")
+        bookmarks = h.q.get("allowWatchBookmarks") == "true"
+        bookmark_every = float(self.cfg.get("watch_bookmark_seconds", 60))
+        epoch = store.epoch
 
         def visible(obj):
             return ((ctx["ns"] is None or obj["metadata"].get("namespace") == ctx["ns"])
@@ -1380,11 +1439,7 @@ class Kube:
                 except ValueError:
                     raise KubeError(400, 'invalid resource version "%s"' % rv_param, "BadRequest")
                 if last < store.oldest_rv():
-                    pending = [("ERROR", {"kind": "Status", "apiVersion": "v1", "metadata": {},
-                                          "status": "Failure",
-                                          "message": "too old resource version: %d (%d)" % (
-                                              last, store.oldest_rv()),
-                                          "reason": "Expired", "code": 410})]
+                    pending = [("ERROR", expired_status(last, store.oldest_rv()))]
                     deadline = 0
                 else:
                     pending = [(t, o) for (r, t, g, rs, o) in store.events
@@ -1408,18 +1463,32 @@ class Kube:
             ).encode("utf-8")
             h.wfile.write(b"%x\r\n%s\r\n" % (len(line), line))
 
+        def bookmark():
+            # what the apiserver sends with allowWatchBookmarks: only the resourceVersion
+            emit("BOOKMARK", {"metadata": {"resourceVersion": str(last)}})
+
         try:
             for etype, obj in pending:
                 emit(etype, obj)
+            next_bookmark = time.time() + bookmark_every
             while time.time() < deadline and not self.sb.stopping.is_set():
                 with store.cond:
-                    store.cond.wait(timeout=0.5)
+                    store.cond.wait(timeout=min(0.5, max(0.01, deadline - time.time())))
+                    if store.epoch != epoch:
+                        # compacted: the stream ends, the client re-watches (and gets 410); the
+                        # store replaced by a scenario load: its history is gone, say so now
+                        if store is not self.sb.store:
+                            emit("ERROR", expired_status(last, store.rv))
+                        break
                     new = [(r, t, o) for (r, t, g, rs, o) in store.events
                            if r > last and g == group and rs == res]
                     last = store.rv
                 for _, t, o in new:
                     if visible(o):
                         emit(t, o)
+                if bookmarks and (time.time() >= next_bookmark or time.time() >= deadline):
+                    bookmark()  # periodically, and just before the timeout closes the stream
+                    next_bookmark = time.time() + bookmark_every
             h.wfile.write(b"0\r\n\r\n")
         except OSError:
             pass
@@ -2008,9 +2077,18 @@ class AdminHandler(SandboxHandler):
                 scenario = validate_scenario(spec)
             sb.load(scenario)
             return self.send(200, {"ok": True})
+        if p == "/kube/auth" and m == "POST":
+            # {"token": "..."}: the bearer token accepted from now on (rotation, exec plugins)
+            spec = json.loads(self.body or b"{}")
+            if not isinstance(spec.get("token"), str):
+                raise ValueError("token (a string) is required")
+            sb.kube.cfg["token"] = spec["token"]
+            return self.send(200, {"ok": True})
         if p == "/reset" and m == "POST":
             sb.recorder.clear()
             return self.send(200, {"ok": True})
+        if p == "/kube/compact" and m == "POST":
+            return self.send(200, {"ok": True, "oldest_resource_version": sb.store.compact()})
         if p == "/healthz":
             return self.send(200, {"ok": True})
         return self.send(404, {"error": "no such admin endpoint"})
@@ -2126,7 +2204,11 @@ class Sandbox:
         self.reg_intervals = {}
         kcfg = scenario["kubernetes"]
         store = KubeStore(self, int(kcfg.get("resource_version_start", 1000)))
-        self.store = store
+        old, self.store = getattr(self, "store", None), store
+        if old is not None:  # end the watches of the old store (they get ERROR 410)
+            with old.lock:
+                old.epoch += 1
+                old.cond.notify_all()
         self.datadog = Datadog(self, scenario["datadog"])
         self.kube = Kube(self, kcfg)
         self.slack = Slack(self, scenario["slack"])
@@ -2230,6 +2312,8 @@ def main(argv=None):
     ap.add_argument("--log", help="request log file (default: stderr)")
     ap.add_argument("--kube-tls-cert", help="serve the Kubernetes API over https with this PEM")
     ap.add_argument("--kube-tls-key", help="private key for --kube-tls-cert")
+    ap.add_argument("--kube-tls-client-ca",
+                    help="request client certificates; one this CA signed authenticates")
     args = ap.parse_args(argv)
 
     try:
@@ -2252,6 +2336,9 @@ def main(argv=None):
         # The handshake runs in the handler thread, on the first read, not in accept().
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(args.kube_tls_cert, args.kube_tls_key)
+        if args.kube_tls_client_ca:
+            ctx.load_verify_locations(args.kube_tls_client_ca)
+            ctx.verify_mode = ssl.CERT_OPTIONAL
         servers["kube"].socket = ctx.wrap_socket(servers["kube"].socket, server_side=True,
                                                  do_handshake_on_connect=False)
     sb.ports = {svc: s.server_address[1] for svc, s in servers.items()}

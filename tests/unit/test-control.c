@@ -95,6 +95,8 @@ static void request_round_trips_for_every_command(void **state)
                         in.reason = (char *)(uintptr_t) "latency \xe2\x86\x91 by 40%";
                 if (c == CONTROL_PROMOTE)
                         in.full = true;
+                if (c == CONTROL_HISTORY)
+                        in.all = true;
                 char *line = control_request_format(&in);
                 assert_null(strchr(line, '\n'));
                 struct control_request out;
@@ -104,6 +106,7 @@ static void request_round_trips_for_every_command(void **state)
                 assert_true(streq_ptr(out.revision, in.revision));
                 assert_true(streq_ptr(out.reason, in.reason));
                 assert_int_equal(out.full, in.full);
+                assert_int_equal(out.all, in.all);
                 control_request_done(&out);
                 free(line);
         }
@@ -359,7 +362,13 @@ struct fixture {
         /* what the handler saw */
         int calls;
         uid_t uid;
+        gid_t gid;
+        pid_t pid;
         struct control_request last;
+        /* deferred replies: 1 answer from a later loop iteration, 2 answer inside the handler */
+        int defer;
+        uint64_t deferred_id;
+        sd_event_source *later;
         const char *status_json; /* returned for status */
         bool reply_null;
         /* client thread */
@@ -368,11 +377,41 @@ struct fixture {
         void *client_result;
 };
 
-static char *handler(const struct control_request *req, uid_t peer_uid, void *userdata)
+static int answer_later(sd_event_source *s, uint64_t usec, void *userdata)
+{
+        struct fixture *f = userdata;
+        assert_int_equal(control_server_deferred_count(f->server), 1);
+        assert_int_equal(control_server_reply(f->server, f->deferred_id,
+                                              control_reply_ok("decided later", NULL)),
+                         0);
+        assert_int_equal(control_server_deferred_count(f->server), 0);
+        /* a second answer finds nobody waiting */
+        assert_int_equal(control_server_reply(f->server, f->deferred_id, xstrdup("x")), -ENOENT);
+        return 0;
+}
+
+static char *handler(const struct control_request *req, const struct control_peer *peer,
+                     void *userdata)
 {
         struct fixture *f = userdata;
         f->calls++;
-        f->uid = peer_uid;
+        f->uid = peer->uid;
+        f->gid = peer->gid;
+        f->pid = peer->pid;
+        if (f->defer) {
+                f->deferred_id = peer->id;
+                assert_int_equal(control_server_defer(f->server, peer->id), 0);
+                if (f->defer == 2) {
+                        assert_int_equal(control_server_reply(f->server, peer->id,
+                                                              control_reply_ok("at once", NULL)),
+                                         0);
+                        return NULL;
+                }
+                assert_int_equal(sd_event_add_time_relative(f->event, &f->later, CLOCK_MONOTONIC,
+                                                            50 * USEC_PER_MSEC, 0, answer_later, f),
+                                 0);
+                return NULL;
+        }
         control_request_done(&f->last);
         f->last = (struct control_request){
             .command = req->command,
@@ -395,7 +434,8 @@ static int setup(void **state)
         assert_non_null(mkdtemp(f->dir));
         snprintf(f->path, sizeof(f->path), "%s/control.sock", f->dir);
         assert_int_equal(sd_event_new(&f->event), 0);
-        assert_int_equal(control_server_new(f->event, f->path, handler, f, &f->server), 0);
+        assert_int_equal(control_server_new(f->event, f->path, (gid_t)-1, handler, f, &f->server),
+                         0);
         f->status_json = status_doc;
         *state = f;
         return 0;
@@ -405,6 +445,7 @@ static int teardown(void **state)
 {
         struct fixture *f = *state;
         control_server_free(f->server);
+        sd_event_source_disable_unref(f->later);
         sd_event_unref(f->event);
         control_request_done(&f->last);
         unlink(f->path);
@@ -493,6 +534,8 @@ static void server_delivers_reply_and_peer_uid(void **state)
         free(reply);
         assert_int_equal(f->calls, 1);
         assert_int_equal(f->uid, getuid());
+        assert_int_equal(f->gid, getgid());
+        assert_int_equal(f->pid, getpid()); /* the client thread is in this process */
         assert_int_equal(f->last.command, CONTROL_PROMOTE);
         assert_string_equal(f->last.name, "cart-api");
         assert_true(f->last.full);
@@ -500,6 +543,38 @@ static void server_delivers_reply_and_peer_uid(void **state)
         struct stat st;
         assert_int_equal(lstat(f->path, &st), 0);
         assert_true(S_ISSOCK(st.st_mode));
+        assert_int_equal(st.st_mode & 07777, 0660);
+}
+
+static void server_defers_the_reply_until_told(void **state)
+{
+        struct fixture *f = *state;
+        f->defer = 1;
+        char *reply = run_client(f, call_promote);
+        assert_string_equal(reply, "{\"ok\":true,\"message\":\"decided later\"}");
+        free(reply);
+        assert_int_equal(control_server_deferred_count(f->server), 0);
+}
+
+static void server_sends_a_reply_given_inside_the_handler(void **state)
+{
+        struct fixture *f = *state;
+        f->defer = 2;
+        char *reply = run_client(f, call_promote);
+        assert_string_equal(reply, "{\"ok\":true,\"message\":\"at once\"}");
+        free(reply);
+}
+
+static void server_socket_gets_the_configured_group(void **state)
+{
+        struct fixture *f = *state;
+        f->server = control_server_free(f->server);
+        /* our own group is the one group an unprivileged test may chown to */
+        assert_int_equal(control_server_new(f->event, f->path, getgid(), handler, f, &f->server),
+                         0);
+        struct stat st;
+        assert_int_equal(lstat(f->path, &st), 0);
+        assert_int_equal(st.st_gid, getgid());
         assert_int_equal(st.st_mode & 07777, 0660);
 }
 
@@ -731,9 +806,11 @@ static void server_free_unlinks_and_client_reports_unreachable(void **state)
         assert_int_equal(control_call(f->path, &req, 1000, &reply), -ECONNREFUSED);
 
         /* ... is replaced by a new server. */
-        assert_int_equal(control_server_new(f->event, f->path, handler, f, &f->server), 0);
+        assert_int_equal(control_server_new(f->event, f->path, (gid_t)-1, handler, f, &f->server),
+                         0);
         struct control_server *second = NULL;
-        assert_int_equal(control_server_new(f->event, f->path, handler, f, &second), -EADDRINUSE);
+        assert_int_equal(control_server_new(f->event, f->path, (gid_t)-1, handler, f, &second),
+                         -EADDRINUSE);
         assert_null(second);
 
         /* Request too big for the protocol: refused before connecting. */
@@ -760,14 +837,14 @@ static void server_new_refuses_what_is_not_a_stale_socket(void **state)
         int fd = open(file, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
         assert_true(fd >= 0);
         close(fd);
-        assert_int_equal(control_server_new(f->event, file, handler, f, &s), -EEXIST);
+        assert_int_equal(control_server_new(f->event, file, (gid_t)-1, handler, f, &s), -EEXIST);
         struct stat st;
         assert_int_equal(stat(file, &st), 0); /* untouched */
         unlink(file);
         free(file);
 
         char *missing = xasprintf("%s/no-such-dir/control.sock", f->dir);
-        assert_int_equal(control_server_new(f->event, missing, handler, f, &s), -ENOENT);
+        assert_int_equal(control_server_new(f->event, missing, (gid_t)-1, handler, f, &s), -ENOENT);
         free(missing);
         assert_null(s);
 }
@@ -817,6 +894,11 @@ int main(void)
             cmocka_unit_test(status_table_tolerates_odd_fields_and_refuses_garbage),
             cmocka_unit_test_setup_teardown(server_delivers_reply_and_peer_uid, setup, teardown),
             cmocka_unit_test_setup_teardown(server_status_document_passes_through, setup, teardown),
+            cmocka_unit_test_setup_teardown(server_defers_the_reply_until_told, setup, teardown),
+            cmocka_unit_test_setup_teardown(server_sends_a_reply_given_inside_the_handler, setup,
+                                            teardown),
+            cmocka_unit_test_setup_teardown(server_socket_gets_the_configured_group, setup,
+                                            teardown),
             cmocka_unit_test_setup_teardown(server_writes_large_replies_in_parts, setup, teardown),
             cmocka_unit_test_setup_teardown(server_refuses_malformed_without_handler, setup,
                                             teardown),

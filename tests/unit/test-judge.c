@@ -1,5 +1,6 @@
-/* Reducers (R-7 percentiles, NaN-aware), the threshold and ratio judges, no-data handling and
- * how an analysis's verdicts combine. */
+/* Reducers (R-7 percentiles, NaN-aware), the threshold and ratio judges, preprocessing inside
+ * judge_metric, critical failures with critical_increase/decrease, no-data handling and how an
+ * analysis's verdicts combine (with and without Kayenta's score, STATS.md §1.6). */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -29,8 +30,11 @@ static struct metric_config metric(enum judge_kind judge)
             .confidence = 0.98,
             .allowed_increase = 1.0,
             .allowed_decrease = 1.0,
+            .critical_increase = 1.0,
+            .critical_decrease = 1.0,
             .tolerance = 0.25,
             .min_samples = 1,
+            .outlier_factor = 3.0,
         };
 }
 
@@ -117,6 +121,87 @@ static void ratio_compares_canary_with_baseline(void **unused)
         assert_int_equal(r.verdict, VERDICT_FAIL);
 }
 
+static void preprocessing_before_judging(void **unused)
+{
+        struct metric_config m = metric(JUDGE_THRESHOLD);
+        m.max = 10;
+        const double v[] = {4, NAN, 8};
+        struct metric_report r;
+        judge_metric(&m, v, 3, NULL, 0, &r);
+        assert_double_equal(r.canary, 6, 1e-12); /* NaN removed */
+        assert_int_equal(r.n_canary, 2);
+        m.nan_strategy = NAN_STRATEGY_REPLACE;
+        judge_metric(&m, v, 3, NULL, 0, &r);
+        assert_double_equal(r.canary, 4, 1e-12); /* NaN -> 0 */
+        assert_int_equal(r.n_canary, 3);
+
+        /* 1..20 and one 1000: the upper fence is max(p99 = 804, Q3 + 3 IQR = 46). */
+        double spike[21];
+        for (int i = 0; i < 20; i++)
+                spike[i] = i + 1;
+        spike[20] = 1000;
+        m = metric(JUDGE_THRESHOLD);
+        m.reducer = REDUCER_MAX;
+        m.max = 100;
+        judge_metric(&m, spike, 21, NULL, 0, &r);
+        assert_int_equal(r.verdict, VERDICT_FAIL);
+        m.outliers = OUTLIERS_REMOVE;
+        judge_metric(&m, spike, 21, NULL, 0, &r);
+        assert_int_equal(r.verdict, VERDICT_PASS);
+        assert_double_equal(r.canary, 20, 0);
+        assert_int_equal(r.outliers, 1);
+}
+
+/* A shifted canary: mean ratio about 1.15, clearly High. */
+static void shifted(double *c, double *b, size_t n, double shift)
+{
+        for (size_t i = 0; i < n; i++) {
+                b[i] = 100 + (double)((i * 37) % 61);
+                c[i] = b[i] + shift + 0.001 * (double)i;
+        }
+}
+
+static void critical_mann_whitney(void **unused)
+{
+        struct metric_config m = metric(JUDGE_MANN_WHITNEY);
+        double c[30], b[30];
+        struct metric_report r;
+
+        shifted(c, b, 30, 20);
+        m.critical = true;
+        judge_metric(&m, c, 30, b, 30, &r);
+        assert_int_equal(r.verdict, VERDICT_FAIL);
+        assert_true(r.critical);
+        assert_non_null(strstr(r.detail, "High"));
+        m.critical_increase = 1.5; /* fails, but not by enough to roll back at once */
+        judge_metric(&m, c, 30, b, 30, &r);
+        assert_int_equal(r.verdict, VERDICT_FAIL);
+        assert_false(r.critical);
+        assert_non_null(strstr(r.detail, "below critical"));
+        m.critical = false;
+        m.critical_increase = 1.0;
+        judge_metric(&m, c, 30, b, 30, &r);
+        assert_false(r.critical);
+
+        /* CLES as the effect size: ~0.7 here. */
+        m.effect_size = EFFECT_SIZE_CLES;
+        m.allowed_increase = m.critical_increase = 0.5;
+        judge_metric(&m, c, 30, b, 30, &r);
+        assert_int_equal(r.verdict, VERDICT_FAIL);
+        assert_non_null(strstr(r.detail, "cles"));
+        m.allowed_increase = 0.95;
+        judge_metric(&m, c, 30, b, 30, &r);
+        assert_int_equal(r.verdict, VERDICT_PASS);
+
+        /* Too few values: on_no_data, and a critical metric keeps its flag. */
+        m = metric(JUDGE_MANN_WHITNEY);
+        m.min_samples = 40;
+        m.critical = true;
+        judge_metric(&m, c, 30, b, 30, &r);
+        assert_int_equal(r.verdict, VERDICT_INCONCLUSIVE);
+        assert_non_null(strstr(r.detail, "30 canary / 30 baseline points, need 40"));
+}
+
 static void combine_without_score(void **unused)
 {
         struct metric_config ms[2] = {metric(JUDGE_THRESHOLD), metric(JUDGE_THRESHOLD)};
@@ -127,9 +212,32 @@ static void combine_without_score(void **unused)
         assert_int_equal(analysis_combine(&c, r, 2, NULL), ANALYSIS_INCONCLUSIVE);
         r[0].verdict = VERDICT_FAIL;
         assert_int_equal(analysis_combine(&c, r, 2, NULL), ANALYSIS_FAIL);
-        ms[0].critical = true;
+        ms[0].critical = true; /* a failure below the critical bounds is an ordinary failure */
+        assert_int_equal(analysis_combine(&c, r, 2, NULL), ANALYSIS_FAIL);
+        r[0].critical = true;
         assert_int_equal(analysis_combine(&c, r, 2, NULL), ANALYSIS_FAIL_CRITICAL);
         assert_int_equal(analysis_combine(&c, r, 0, NULL), ANALYSIS_INCONCLUSIVE);
+
+        /* judge_metric sets the flag for threshold failures of critical metrics. */
+        const double high[] = {5};
+        ms[0].max = 1;
+        judge_metric(&ms[0], high, 1, NULL, 0, &r[0]);
+        assert_true(r[0].critical && r[0].verdict == VERDICT_FAIL);
+        double score;
+        assert_int_equal(analysis_combine(&c, r, 2, &score), ANALYSIS_FAIL_CRITICAL);
+        assert_true(isnan(score));
+}
+
+static struct canary_config scored(struct metric_config *ms, size_t n, struct score_weight *w,
+                                   size_t nw)
+{
+        return (struct canary_config){.metrics = ms,
+                                      .n_metrics = n,
+                                      .has_score = true,
+                                      .score_pass = 95,
+                                      .score_marginal = 75,
+                                      .score_weights = w,
+                                      .n_score_weights = nw};
 }
 
 static void combine_with_score(void **unused)
@@ -140,13 +248,7 @@ static void combine_with_score(void **unused)
         ms[1].group = g_latency;
         ms[2].group = g_errors;
         struct score_weight w[] = {{g_latency, 60}, {g_errors, 40}};
-        struct canary_config c = {.metrics = ms,
-                                  .n_metrics = 3,
-                                  .has_score = true,
-                                  .score_pass = 95,
-                                  .score_marginal = 75,
-                                  .score_weights = w,
-                                  .n_score_weights = 2};
+        struct canary_config c = scored(ms, 3, w, 2);
         struct metric_report r[3] = {
             {.verdict = VERDICT_PASS}, {.verdict = VERDICT_PASS}, {.verdict = VERDICT_PASS}};
         double score;
@@ -160,6 +262,79 @@ static void combine_with_score(void **unused)
         assert_int_equal(analysis_combine(&c, r, 3, &score), ANALYSIS_FAIL);
         c.score_marginal = 50;
         assert_int_equal(analysis_combine(&c, r, 3, &score), ANALYSIS_INCONCLUSIVE);
+
+        /* Kayenta: an inconclusive metric leaves its group's denominator; a group with no
+         * judged metric counts 100. */
+        c.score_marginal = 75;
+        r[2].verdict = VERDICT_PASS;
+        r[1].verdict = VERDICT_INCONCLUSIVE;
+        assert_int_equal(analysis_combine(&c, r, 3, &score), ANALYSIS_PASS);
+        assert_double_equal(score, 100, 1e-9);
+        r[0].verdict = VERDICT_FAIL; /* latency: 0 of 1 judged */
+        assert_int_equal(analysis_combine(&c, r, 3, &score), ANALYSIS_FAIL);
+        assert_double_equal(score, 40, 1e-9);
+
+        /* >= 50 % of the metrics without data: score 0, inconclusive (never a failure). */
+        r[0].verdict = VERDICT_PASS;
+        r[2].verdict = VERDICT_INCONCLUSIVE;
+        assert_int_equal(analysis_combine(&c, r, 3, &score), ANALYSIS_INCONCLUSIVE);
+        assert_double_equal(score, 0, 0);
+
+        /* A critical failure scores 0 and rolls back; a critical metric without data scores 0
+         * and is inconclusive. */
+        r[1].verdict = VERDICT_PASS;
+        r[2].verdict = VERDICT_FAIL;
+        r[2].critical = true;
+        assert_int_equal(analysis_combine(&c, r, 3, &score), ANALYSIS_FAIL_CRITICAL);
+        assert_double_equal(score, 0, 0);
+        r[2].critical = false;
+        r[2].verdict = VERDICT_INCONCLUSIVE;
+        ms[2].critical = true;
+        assert_int_equal(analysis_combine(&c, r, 3, &score), ANALYSIS_INCONCLUSIVE);
+        assert_double_equal(score, 0, 0);
+}
+
+static void score_groups_and_weights(void **unused)
+{
+        struct metric_config ms[4] = {metric(JUDGE_THRESHOLD), metric(JUDGE_THRESHOLD),
+                                      metric(JUDGE_THRESHOLD), metric(JUDGE_THRESHOLD)};
+        struct metric_report r[4] = {{.verdict = VERDICT_PASS},
+                                     {.verdict = VERDICT_FAIL},
+                                     {.verdict = VERDICT_PASS},
+                                     {.verdict = VERDICT_PASS}};
+        double score;
+
+        /* No groups at all: one unnamed group, the share of passing metrics (3 of 4). */
+        struct canary_config c = scored(ms, 4, NULL, 0);
+        assert_int_equal(analysis_combine(&c, r, 4, &score), ANALYSIS_INCONCLUSIVE); /* marginal */
+        assert_double_equal(score, 75, 1e-9);
+
+        /* latency weighted 50; the unnamed group (metrics 2, 3) gets the other 50. */
+        ms[0].group = g_latency;
+        ms[1].group = g_latency;
+        struct score_weight w[] = {{g_latency, 50}};
+        c = scored(ms, 4, w, 1);
+        assert_int_equal(analysis_combine(&c, r, 4, &score), ANALYSIS_INCONCLUSIVE);
+        assert_double_equal(score, 75, 1e-9); /* 50 * 0.5 + 50 * 1 */
+
+        /* Weights that do not add up to 100 are relative: latency 30, errors 30. */
+        ms[2].group = g_errors;
+        ms[3].group = g_errors;
+        struct score_weight w2[] = {{g_latency, 30}, {g_errors, 30}};
+        c = scored(ms, 4, w2, 2);
+        c.score_marginal = 80;
+        assert_int_equal(analysis_combine(&c, r, 4, &score), ANALYSIS_FAIL);
+        assert_double_equal(score, 75, 1e-9);
+
+        /* Rounded to 2 decimals, half up: 2 of 3 passing = 66.666... -> 66.67. */
+        struct metric_config m3[3] = {metric(JUDGE_THRESHOLD), metric(JUDGE_THRESHOLD),
+                                      metric(JUDGE_THRESHOLD)};
+        struct metric_report r3[3] = {
+            {.verdict = VERDICT_PASS}, {.verdict = VERDICT_PASS}, {.verdict = VERDICT_FAIL}};
+        c = scored(m3, 3, NULL, 0);
+        c.score_pass = 66.67;
+        assert_int_equal(analysis_combine(&c, r3, 3, &score), ANALYSIS_PASS);
+        assert_true(score == 66.67);
 }
 
 int main(void)
@@ -169,8 +344,11 @@ int main(void)
             cmocka_unit_test(threshold_within_and_outside),
             cmocka_unit_test(no_data_follows_on_no_data),
             cmocka_unit_test(ratio_compares_canary_with_baseline),
+            cmocka_unit_test(preprocessing_before_judging),
+            cmocka_unit_test(critical_mann_whitney),
             cmocka_unit_test(combine_without_score),
             cmocka_unit_test(combine_with_score),
+            cmocka_unit_test(score_groups_and_weights),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

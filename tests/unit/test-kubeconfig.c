@@ -20,6 +20,7 @@
 #include <curl/curl.h>
 #include <systemd/sd-event.h>
 
+#include "canaryd/exec-credential.h"
 #include "canaryd/http.h"
 #include "canaryd/kube.h"
 #include "canaryd/util.h"
@@ -139,15 +140,172 @@ static void no_user_is_anonymous(void **state)
         kube_credentials_done(&c);
 }
 
-static void exec_plugin_is_refused_clearly(void **state)
+static void exec_plugin_fixture_parses(void **state)
 {
         size_t len;
         char *text = fixture("kubeconfig_exec_plugin_v1.yaml", &len), *err = NULL;
         struct kube_credentials c = {0};
-        assert_int_equal(kubeconfig_parse(text, len, NULL, NULL, &c, &err), -EOPNOTSUPP);
-        assert_string_equal(err, "user \"my-user\": exec credential plugins are not supported yet");
+        assert_int_equal(kubeconfig_parse(text, len, "/etc/kube", NULL, &c, &err), 0);
+        assert_non_null(c.exec);
+        assert_string_equal(c.exec->command, "example-client-go-exec-plugin"); /* $PATH lookup */
+        assert_string_equal(c.exec->api_version, "client.authentication.k8s.io/v1");
+        assert_string_equal(c.exec->args[0], "arg1");
+        assert_string_equal(c.exec->args[1], "arg2");
+        assert_null(c.exec->args[2]);
+        assert_string_equal(c.exec->env[0], "FOO=bar");
+        assert_null(c.exec->env[1]);
+        assert_true(c.exec->provide_cluster_info);
+        assert_non_null(strstr(c.exec->install_hint, "brew install"));
+        assert_string_equal(c.exec->cluster_config_json,
+                            "{\"arbitrary\":\"config\",\"this\":\"can be provided via the "
+                            "KUBERNETES_EXEC_INFO environment variable upon setting "
+                            "provideClusterInfo\",\"you\":[\"can\",\"put\",\"anything\","
+                            "\"here\"]}");
+
+        /* KUBERNETES_EXEC_INFO carries the cluster, its CA base64-encoded, and the extension */
+        char *info = kube_exec_info_json(c.exec, c.server, "PEM", false);
+        assert_string_equal(info, "{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":"
+                                  "\"ExecCredential\",\"spec\":{\"cluster\":{\"server\":\"https://"
+                                  "172.17.4.100:6443\",\"certificate-authority-data\":\"UEVN\","
+                                  "\"config\":{\"arbitrary\":\"config\",\"this\":\"can be provided "
+                                  "via the KUBERNETES_EXEC_INFO environment variable upon setting "
+                                  "provideClusterInfo\",\"you\":[\"can\",\"put\",\"anything\","
+                                  "\"here\"]}},\"interactive\":false}}");
+        free(info);
+        kube_credentials_done(&c);
+        free(text);
+}
+
+static void exec_plugin_settings_are_checked(void **state)
+{
+        static const struct {
+                const char *user, *want;
+                int r;
+        } cases[] = {
+            {"{exec: {apiVersion: client.authentication.k8s.io/v1, interactiveMode: Never}}",
+             "user \"u\": exec.command is required", -EINVAL},
+            {"{exec: {command: x, interactiveMode: Never}}",
+             "user \"u\": exec.apiVersion is required", -EINVAL},
+            {"{exec: {command: x, apiVersion: client.authentication.k8s.io/v1alpha1}}",
+             "user \"u\": exec.apiVersion client.authentication.k8s.io/v1alpha1 is not supported "
+             "(use client.authentication.k8s.io/v1 or v1beta1)",
+             -EOPNOTSUPP},
+            {"{exec: {command: x, apiVersion: client.authentication.k8s.io/v1}}",
+             "user \"u\": exec.interactiveMode is required for client.authentication.k8s.io/v1 "
+             "(use Never)",
+             -EINVAL},
+            {"{exec: {command: x, apiVersion: client.authentication.k8s.io/v1, interactiveMode: "
+             "Always}}",
+             "user \"u\": exec.interactiveMode Always needs a terminal, and canaryd runs without "
+             "one",
+             -EOPNOTSUPP},
+            {"{exec: {command: x, apiVersion: client.authentication.k8s.io/v1beta1, env: "
+             "[{name: A}]}}",
+             "user \"u\": exec.env[0] needs a name (without '=') and a value", -EINVAL},
+            {"{exec: {command: x, apiVersion: client.authentication.k8s.io/v1beta1, args: [[1]]}}",
+             "user \"u\": exec.args must be a list of strings", -EINVAL},
+        };
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                char *text = xasprintf("current-context: c\nclusters: [{name: k, cluster: "
+                                       "{server: 'https://k:6443'}}]\ncontexts: [{name: c, "
+                                       "context: {cluster: k, user: u}}]\nusers: [{name: u, "
+                                       "user: %s}]\n",
+                                       cases[i].user);
+                struct kube_credentials c = {0};
+                char *err = NULL;
+                assert_int_equal(kubeconfig_parse(text, strlen(text), "/d", NULL, &c, &err),
+                                 cases[i].r);
+                assert_string_equal(err, cases[i].want);
+                free(err);
+                free(text);
+        }
+        /* v1beta1 defaults interactiveMode; a command with a slash is a path */
+        const char *ok = "current-context: c\nclusters: [{name: k, cluster: {server: "
+                         "'https://k'}}]\ncontexts: [{name: c, context: {cluster: k, user: u}}]\n"
+                         "users: [{name: u, user: {exec: {command: ./bin/plug, apiVersion: "
+                         "client.authentication.k8s.io/v1beta1}}}]\n";
+        struct kube_credentials c = {0};
+        char *err = NULL;
+        assert_int_equal(kubeconfig_parse(ok, strlen(ok), "/d", NULL, &c, &err), 0);
+        assert_string_equal(c.exec->command, "/d/./bin/plug");
+        assert_null(c.exec->args[0]);
+        assert_false(c.exec->provide_cluster_info);
+        char *info = kube_exec_info_json(c.exec, c.server, NULL, false);
+        assert_string_equal(info, "{\"apiVersion\":\"client.authentication.k8s.io/v1beta1\","
+                                  "\"kind\":\"ExecCredential\",\"spec\":{\"interactive\":false}}");
+        free(info);
+        kube_credentials_done(&c);
+}
+
+static void exec_credential_output(void **state)
+{
+        const char *v1 = "client.authentication.k8s.io/v1";
+        size_t len;
+        char *text = fixture("k8s_execcredential_v1_output_token.json", &len), *err = NULL;
+        struct kube_exec_credential c = {0};
+        assert_int_equal(kube_exec_credential_parse(text, len, v1, &c, &err), 0);
+        assert_string_equal(c.token, "my-bearer-token");
+        assert_null(c.client_cert_pem);
+        /* 2018-03-05T17:30:20-08:00 = 2018-03-06T01:30:20Z */
+        assert_true(c.expires_usec == 1520299820ULL * USEC_PER_SEC);
+        kube_exec_credential_done(&c);
+        free(text);
+
+        text = fixture("k8s_execcredential_v1_output_client_cert.json", &len);
+        assert_int_equal(kube_exec_credential_parse(text, len, v1, &c, &err), 0);
+        assert_null(c.token);
+        assert_true(strncmp(c.client_cert_pem, "-----BEGIN CERTIFICATE-----\n", 28) == 0);
+        assert_true(strncmp(c.client_key_pem, "-----BEGIN RSA PRIVATE KEY-----", 31) == 0);
+        assert_true(c.expires_usec == 0);
+        kube_exec_credential_done(&c);
+
+        /* the returned apiVersion must be the configured one */
+        assert_int_equal(
+            kube_exec_credential_parse(text, len, "client.authentication.k8s.io/v1beta1", &c, &err),
+            -EBADMSG);
+        assert_string_equal(err, "exec plugin returned apiVersion client.authentication.k8s.io/v1, "
+                                 "the kubeconfig asks for client.authentication.k8s.io/v1beta1");
         free(err);
         free(text);
+
+        static const char *const bad[] = {
+            "",
+            "[]",
+            "{\"kind\":\"ExecCredential\",\"apiVersion\":\"client.authentication.k8s.io/v1\"}",
+            "{\"kind\":\"ExecCredential\",\"apiVersion\":\"client.authentication.k8s.io/v1\","
+            "\"status\":{}}",
+            "{\"kind\":\"ExecCredential\",\"apiVersion\":\"client.authentication.k8s.io/v1\","
+            "\"status\":{\"clientCertificateData\":\"x\"}}",
+            "{\"kind\":\"ExecCredential\",\"apiVersion\":\"client.authentication.k8s.io/v1\","
+            "\"status\":{\"token\":\"s3cr3t\",\"expirationTimestamp\":\"tomorrow\"}}",
+            "{\"kind\":\"ExecCredential\",\"apiVersion\":\"client.authentication.k8s.io/v1\","
+            "\"status\":{\"token\":\"s3cr3t\\nX-Evil: 1\"}}",
+            "{\"kind\":\"Pod\",\"apiVersion\":\"client.authentication.k8s.io/v1\","
+            "\"status\":{\"token\":\"s3cr3t\"}}",
+        };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                err = NULL;
+                assert_int_equal(kube_exec_credential_parse(bad[i], strlen(bad[i]), v1, &c, &err),
+                                 -EBADMSG);
+                assert_non_null(err);
+                assert_null(strstr(err, "s3cr3t"));
+                free(err);
+        }
+}
+
+static void vs_version_discovery(void **state)
+{
+        const char *all = "{\"kind\":\"APIGroup\",\"versions\":[{\"version\":\"v1alpha3\"},"
+                          "{\"version\":\"v1\"},{\"version\":\"v1beta1\"}]}";
+        assert_string_equal(kube_vs_version_from_discovery(all, strlen(all)), "v1");
+        const char *old = "{\"versions\":[{\"version\":\"v1alpha3\"},{\"version\":\"v1beta1\"}]}";
+        assert_string_equal(kube_vs_version_from_discovery(old, strlen(old)), "v1beta1");
+        const char *oldest = "{\"versions\":[{\"version\":\"v1alpha3\"}]}";
+        assert_string_equal(kube_vs_version_from_discovery(oldest, strlen(oldest)), "v1alpha3");
+        const char *none = "{\"versions\":[{\"version\":\"v2\"}]}";
+        assert_null(kube_vs_version_from_discovery(none, strlen(none)));
+        assert_null(kube_vs_version_from_discovery("[", 1));
+        assert_null(kube_vs_version_from_discovery(NULL, 0));
 }
 
 static void malformed_yaml(void **state)
@@ -334,7 +492,7 @@ static void run_kube(const char *status_line, const char *body, const char *put_
         char *config = write_kubeconfig(dir, f.port);
         assert_int_equal(sd_event_new(&e), 0);
         assert_int_equal(http_client_new(e, &http), 0);
-        assert_int_equal(kube_client_new(http, config, NULL, 2000, &k, &err), 0);
+        assert_int_equal(kube_client_new(e, http, config, NULL, 2000, &k, &err), 0);
         assert_string_equal(kube_client_namespace(k), "ns1");
 
         char *path = kube_virtual_service_path("ns1", "reviews");
@@ -403,6 +561,139 @@ static void kube_put_conflict_decodes_status(void **state)
         free(o.body);
 }
 
+struct exec_outcome {
+        bool called;
+        int error;
+        char *token, *message;
+        usec_t expires;
+};
+
+static void on_exec(int error, struct kube_exec_credential *cred, const char *errmsg, void *ud)
+{
+        struct exec_outcome *o = ud;
+        o->called = true;
+        o->error = error;
+        o->message = xstrdup(errmsg);
+        if (cred) {
+                o->token = cred->token;
+                cred->token = NULL; /* moved out */
+                o->expires = cred->expires_usec;
+        }
+}
+
+static struct exec_outcome run_plugin(const char *script, const char *api)
+{
+        sd_event *e = NULL;
+        struct exec_run *run = NULL;
+        struct exec_outcome o = {0};
+        char *args[] = {(char *)(uintptr_t) "-c", (char *)(uintptr_t)script, NULL};
+        char *env[] = {(char *)(uintptr_t) "PLUGIN_VAR=from-kubeconfig", NULL};
+        struct kube_exec_config cfg = {
+            .api_version = (char *)(uintptr_t)api,
+            .command = (char *)(uintptr_t) "sh",
+            .args = args,
+            .env = env,
+        };
+        assert_int_equal(sd_event_new(&e), 0);
+        assert_int_equal(
+            exec_run_start(e, &cfg, "{\"kind\":\"ExecCredential\"}", 0, on_exec, &o, &run), 0);
+        for (int i = 0; i < 500 && !o.called; i++)
+                assert_true(sd_event_run(e, 10 * USEC_PER_MSEC) >= 0);
+        assert_true(o.called);
+        sd_event_unref(e);
+        return o;
+}
+
+static void exec_plugin_runs_on_the_loop(void **state)
+{
+        /* The plugin sees our env var and KUBERNETES_EXEC_INFO; its token comes back. */
+        struct exec_outcome o = run_plugin(
+            "case \"$KUBERNETES_EXEC_INFO\" in *ExecCredential*) I=info;; *) I=none;; esac; "
+            "printf '{\"apiVersion\":\"client.authentication.k8s.io/v1beta1\",\"kind\":"
+            "\"ExecCredential\",\"status\":{\"token\":\"%s-%s\",\"expirationTimestamp\":"
+            "\"2030-01-01T00:00:00Z\"}}' \"$PLUGIN_VAR\" \"$I\"",
+            "client.authentication.k8s.io/v1beta1");
+        assert_int_equal(o.error, 0);
+        assert_string_equal(o.token, "from-kubeconfig-info");
+        assert_true(o.expires == 1893456000ULL * USEC_PER_SEC);
+        free(o.token);
+        free(o.message);
+
+        o = run_plugin("echo oops; exit 3", "client.authentication.k8s.io/v1");
+        assert_int_equal(o.error, -EPROTO);
+        assert_string_equal(o.message, "exec plugin sh exited with status 3");
+        free(o.message);
+
+        o = run_plugin("echo '{\"kind\":\"ExecCredential\"}'", "client.authentication.k8s.io/v1");
+        assert_int_equal(o.error, -EBADMSG);
+        assert_non_null(strstr(o.message, "apiVersion"));
+        free(o.message);
+
+        /* not found: reported at once, no callback */
+        sd_event *e = NULL;
+        struct exec_run *run = NULL;
+        char *none[] = {NULL};
+        struct kube_exec_config cfg = {.api_version = (char *)(uintptr_t) "x",
+                                       .command = (char *)(uintptr_t) "/nonexistent/plugin",
+                                       .args = none,
+                                       .env = none};
+        assert_int_equal(sd_event_new(&e), 0);
+        assert_int_equal(exec_run_start(e, &cfg, "{}", 0, on_exec, NULL, &run), -ENOENT);
+        /* a plugin that hangs is cancelled without a callback and without a zombie */
+        char *args[] = {(char *)(uintptr_t) "-c", (char *)(uintptr_t) "sleep 30", NULL};
+        cfg.command = (char *)(uintptr_t) "sh";
+        cfg.args = args;
+        assert_int_equal(exec_run_start(e, &cfg, "{}", 0, on_exec, NULL, &run), 0);
+        run = exec_run_cancel(run);
+        sd_event_unref(e);
+}
+
+static void kube_client_sends_the_exec_token(void **state)
+{
+        char dir[] = "/tmp/canaryd-kube-XXXXXX";
+        struct fake f = {0};
+        sd_event *e = NULL;
+        struct http_client *http = NULL;
+        struct kube_client *k = NULL;
+        struct outcome o = {0};
+        char *err = NULL;
+
+        assert_non_null(mkdtemp(dir));
+        fake_start(&f, "200 OK", "{}");
+        char *path = xasprintf("%s/config", dir);
+        FILE *c = fopen(path, "w");
+        fprintf(c,
+                "current-context: x\nclusters: [{name: k, cluster: {server: "
+                "'http://127.0.0.1:%d'}}]\ncontexts: [{name: x, context: {cluster: k, user: "
+                "u}}]\nusers: [{name: u, user: {exec: {command: sh, apiVersion: "
+                "client.authentication.k8s.io/v1, interactiveMode: Never, args: [-c, \"echo "
+                "'{\\\"apiVersion\\\":\\\"client.authentication.k8s.io/v1\\\",\\\"kind\\\":"
+                "\\\"ExecCredential\\\",\\\"status\\\":{\\\"token\\\":\\\"plugin-tok\\\"}}'\"]"
+                "}}}]\n",
+                f.port);
+        fclose(c);
+        assert_int_equal(sd_event_new(&e), 0);
+        assert_int_equal(http_client_new(e, &http), 0);
+        assert_int_equal(kube_client_new(e, http, path, NULL, 2000, &k, &err), 0);
+        assert_string_equal(kube_client_auth_kind(k), "exec plugin");
+        assert_int_equal(kube_get(k, "/api", on_kube_done, &o), 0);
+        for (int i = 0; i < 500 && !o.called; i++)
+                assert_true(sd_event_run(e, 10 * USEC_PER_MSEC) >= 0);
+        assert_true(o.called);
+        assert_int_equal(o.error, 0);
+        k = kube_client_free(k);
+        http_client_free(http);
+        sd_event_unref(e);
+        fake_stop(&f);
+        assert_non_null(strstr(f.request, "\r\nAuthorization: Bearer plugin-tok\r\n"));
+        free(o.message);
+        free(o.reason);
+        free(o.body);
+        unlink(path);
+        rmdir(dir);
+        free(path);
+}
+
 static void kube_client_errors(void **state)
 {
         sd_event *e = NULL;
@@ -412,18 +703,19 @@ static void kube_client_errors(void **state)
         assert_int_equal(sd_event_new(&e), 0);
         assert_int_equal(http_client_new(e, &http), 0);
 
-        assert_int_equal(kube_client_new(http, "kube/does-not-exist", NULL, 0, &k, &err), -ENOENT);
+        assert_int_equal(kube_client_new(e, http, "kube/does-not-exist", NULL, 0, &k, &err),
+                         -ENOENT);
         assert_non_null(strstr(err, "kube/does-not-exist"));
         free(err);
 
         /* The token file of context "prod" does not exist: caught at start, named. */
-        assert_int_equal(kube_client_new(http, "kube/kubeconfig-multi.yaml", "prod", 0, &k, &err),
-                         -ENOENT);
+        assert_int_equal(
+            kube_client_new(e, http, "kube/kubeconfig-multi.yaml", "prod", 0, &k, &err), -ENOENT);
         assert_string_equal(err, "token file kube/../token: No such file or directory");
         free(err);
 
         unsetenv("KUBERNETES_SERVICE_HOST");
-        assert_int_equal(kube_client_new(http, NULL, NULL, 0, &k, &err), -ENXIO);
+        assert_int_equal(kube_client_new(e, http, NULL, NULL, 0, &k, &err), -ENXIO);
         assert_non_null(strstr(err, "KUBERNETES_SERVICE_HOST"));
         free(err);
 
@@ -440,7 +732,7 @@ static void kube_client_errors(void **state)
         setenv("KUBERNETES_SERVICE_HOST", "fd00::1", 1);
         setenv("KUBERNETES_SERVICE_PORT", "443", 1);
         setenv("CANARYD_SERVICEACCOUNT_DIR", dir, 1);
-        assert_int_equal(kube_client_new(http, NULL, NULL, 0, &k, &err), 0);
+        assert_int_equal(kube_client_new(e, http, NULL, NULL, 0, &k, &err), 0);
         assert_string_equal(kube_client_namespace(k), "canaryd-system");
         k = kube_client_free(k);
         unsetenv("KUBERNETES_SERVICE_HOST");
@@ -465,7 +757,12 @@ int main(void)
             cmocka_unit_test(client_cert_data_stays_in_memory),
             cmocka_unit_test(errors_name_what_is_missing),
             cmocka_unit_test(no_user_is_anonymous),
-            cmocka_unit_test(exec_plugin_is_refused_clearly),
+            cmocka_unit_test(exec_plugin_fixture_parses),
+            cmocka_unit_test(exec_plugin_settings_are_checked),
+            cmocka_unit_test(exec_credential_output),
+            cmocka_unit_test(vs_version_discovery),
+            cmocka_unit_test(exec_plugin_runs_on_the_loop),
+            cmocka_unit_test(kube_client_sends_the_exec_token),
             cmocka_unit_test(malformed_yaml),
             cmocka_unit_test(status_fixtures_decode),
             cmocka_unit_test(virtual_service_path_validates_names),

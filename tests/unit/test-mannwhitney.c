@@ -1,7 +1,10 @@
 /* Tests for src/core/mannwhitney.c: every case of tests/data/stats/mannwhitney_reference.json
  * (R 4.2.2 wilcox.test and scipy 1.10.1) to the tolerances of STATS.md, an independent
- * brute-force check of the exact null distribution and of the order-statistic selection, the
- * Kayenta classification rule, and edge cases (ties, n = 1, empty, NaN, Inf, bad parameters). */
+ * brute-force check of the exact null distribution and of the order-statistic selection (the
+ * fast selection against sorting and against bisection), the properties of issue #3 (shift,
+ * swap, U(x,y) + U(y,x) = nm, scale, order), the Kayenta classification rule with both effect
+ * sizes and the critical bounds, and edge cases (ties, n = 1, empty, NaN, Inf, bad
+ * parameters). */
 #include <errno.h>
 #include <math.h>
 #include <setjmp.h>
@@ -64,6 +67,8 @@ static struct mw_params params(double confidence)
             .direction = DIRECTION_EITHER,
             .allowed_increase = 1.0,
             .allowed_decrease = 1.0,
+            .critical_increase = 1.0,
+            .critical_decrease = 1.0,
             .tolerance = 0.25,
             .min_samples = 1,
         };
@@ -118,10 +123,20 @@ static double sorted_select(const double *x, size_t n, const double *y, size_t m
 
 /* ---- the reference vectors ---------------------------------------------------------------- */
 
+/* The largest deviations from R found, with where (for the issue's closing note). */
 struct worst {
-        double normal_ci, p_rel;
+        double normal_ci, p_rel, estimate;
+        char normal_ci_at[256], p_rel_at[256], estimate_at[256];
         unsigned checked_blocks;
 };
+
+static void note(double dev, double *worst, char *at, const char *case_id, const char *what)
+{
+        if (dev > *worst) {
+                *worst = dev;
+                snprintf(at, 256, "%.120s %.120s", case_id, what);
+        }
+}
 
 /* Checks one R result block (default, asymptotic or kayenta_like) against our result. */
 static void check_block(const char *case_id, const char *block_name, const cJSON *block,
@@ -146,7 +161,7 @@ static void check_block(const char *case_id, const char *block_name, const cJSON
         snprintf(what, sizeof(what), "%s p_value", block_name);
         assert_rel(r.p_value, rp, REL_TOL, what);
         if (!isnan(rp) && rp != r.p_value)
-                w->p_rel = fmax(w->p_rel, fabs(r.p_value - rp) / fabs(rp));
+                note(fabs(r.p_value - rp) / fabs(rp), &w->p_rel, w->p_rel_at, case_id, what);
         snprintf(what, sizeof(what), "%s hl_estimate", block_name);
         assert_rel(r.hl_estimate, hl_exact, BIT_EXACT, what);
 
@@ -176,12 +191,12 @@ static void check_block(const char *case_id, const char *block_name, const cJSON
         }
         snprintf(what, sizeof(what), "%s ci_low", block_name);
         assert_abs(r.ci_low, lo, ROOT_TOL, what);
+        if (isfinite(lo))
+                note(fabs(r.ci_low - lo), &w->normal_ci, w->normal_ci_at, case_id, what);
         snprintf(what, sizeof(what), "%s ci_high", block_name);
         assert_abs(r.ci_high, hi, ROOT_TOL, what);
-        if (isfinite(lo))
-                w->normal_ci = fmax(w->normal_ci, fabs(r.ci_low - lo));
         if (isfinite(hi))
-                w->normal_ci = fmax(w->normal_ci, fabs(r.ci_high - hi));
+                note(fabs(r.ci_high - hi), &w->normal_ci, w->normal_ci_at, case_id, what);
 
         /* R's estimate is a root of the uncorrected statistic: anywhere in the middle gap of
          * the sorted differences, within the root tolerance. */
@@ -192,6 +207,9 @@ static void check_block(const char *case_id, const char *block_name, const cJSON
         if (!(est >= d_lo - ROOT_TOL && est <= d_hi + ROOT_TOL))
                 fail_msg("%s: %s R estimate %.17g outside [%.17g, %.17g]", case_id, block_name, est,
                          d_lo, d_hi);
+        /* Not an error: R's root may sit anywhere in that gap, ours is its midpoint. */
+        snprintf(what, sizeof(what), "%s estimate", block_name);
+        note(fabs(r.hl_estimate - est), &w->estimate, w->estimate_at, case_id, what);
 }
 
 static void reference_vectors(void **state)
@@ -235,9 +253,11 @@ static void reference_vectors(void **state)
                 free(x);
                 free(y);
         }
-        print_message("%u cases, %u R blocks; worst normal-path CI deviation %.3g, worst p "
-                      "relative deviation %.3g\n",
-                      n_cases, w.checked_blocks, w.normal_ci, w.p_rel);
+        print_message("%u cases, %u R blocks; largest deviations from R: p-value %.3g relative "
+                      "(%s); normal-path interval end %.3g absolute (%s); normal-path estimate "
+                      "%.3g absolute (%s); exact path: none (bit for bit)\n",
+                      n_cases, w.checked_blocks, w.p_rel, w.p_rel_at, w.normal_ci, w.normal_ci_at,
+                      w.estimate, w.estimate_at);
         cJSON_Delete(root);
 }
 
@@ -610,11 +630,279 @@ static void bad_parameters(void **state)
         p.allowed_increase = (double)NAN;
         assert_int_equal(mann_whitney(v, 3, v, 3, &p, &r), -EINVAL);
         p = params(0.95);
+        p.critical_decrease = (double)NAN;
+        assert_int_equal(mann_whitney(v, 3, v, 3, &p, &r), -EINVAL);
+        p = params(0.95);
+        p.effect_size = (enum effect_size)5;
+        assert_int_equal(mann_whitney(v, 3, v, 3, &p, &r), -EINVAL);
+        p = params(0.95);
         p.direction = (enum direction)7;
         assert_int_equal(mann_whitney(v, 3, v, 3, &p, &r), -EINVAL);
         p = params(0.95);
         p.alternative = (enum mw_alternative)9;
         assert_int_equal(mann_whitney(v, 3, v, 3, &p, &r), -EINVAL);
+}
+
+/* ---- the fast selection ------------------------------------------------------------------- */
+
+/* Sizes where the windows and sampling rounds run (n m above the collection limit), data with
+ * and without ties, zeros and infinities, ranks at the ends, the middle and at random. */
+static void fast_select_matches_bisection(void **state)
+{
+        for (int round = 0; round < 40; round++) {
+                size_t n = 1 + lcg() % 1500, m = 1 + lcg() % 1500;
+                unsigned mode = lcg() % 4;
+                double *x = xmalloc(n * sizeof(double)), *y = xmalloc(m * sizeof(double));
+                for (size_t i = 0; i < n + m; i++) {
+                        double v;
+                        switch (mode) {
+                        case 0: /* continuous */
+                                v = (double)lcg() / 4294967296.0;
+                                break;
+                        case 1: /* three values: huge tie blocks */
+                                v = (double)(lcg() % 3);
+                                break;
+                        case 2: /* a grid with infinities */
+                                v = lcg() % 10 == 0 ? (lcg() % 2 ? HUGE_VAL : -HUGE_VAL)
+                                                    : (double)(lcg() % 50) * 0.1;
+                                break;
+                        default: /* half zeros */
+                                v = lcg() % 2 ? 0.0 : (double)lcg() / 4294967296.0;
+                                break;
+                        }
+                        if (i < n)
+                                x[i] = v;
+                        else
+                                y[i - n] = v;
+                }
+                qsort(x, n, sizeof(double), cmp_double);
+                qsort(y, m, sizeof(double), cmp_double);
+                uint64_t nm = (uint64_t)n * m;
+                for (int t = 0; t < 6; t++) {
+                        uint64_t k = t == 0   ? 1
+                                     : t == 1 ? nm
+                                     : t == 2 ? (nm + 1) / 2
+                                              : 1 + (((uint64_t)lcg() << 32) | lcg()) % nm;
+                        double got = mw_diff_select(x, n, y, m, k);
+                        double want = mw_diff_select_bisect(x, n, y, m, k);
+                        if (!(got == want))
+                                fail_msg("mode %u n=%zu m=%zu k=%lu: got %.17g want %.17g", mode, n,
+                                         m, (unsigned long)k, got, want);
+                }
+                free(x);
+                free(y);
+        }
+}
+
+/* n = m = 10^5 (10^10 differences): an O(n m) method would not finish within ctest's timeout;
+ * the answer is checked against the known shift. */
+static void large_samples_are_not_quadratic(void **state)
+{
+        enum { N = 100000 };
+        double *c = xmalloc(N * sizeof(double)), *b = xmalloc(N * sizeof(double));
+        struct mw_params p = params(0.98);
+        struct mw_result r;
+
+        for (size_t i = 0; i < N; i++) {
+                b[i] = (double)(lcg() % 1000000) / 1000.0;
+                c[i] = (double)(lcg() % 1000000) / 1000.0 + 100.0;
+        }
+        assert_int_equal(mann_whitney(c, N, b, N, &p, &r), 0);
+        assert_true(r.ci_low <= r.hl_estimate && r.hl_estimate <= r.ci_high);
+        assert_true(r.ci_low > 90 && r.ci_high < 110);
+        assert_true(fabs(r.hl_estimate - 100) < 5);
+        assert_int_equal(r.classification, MW_HIGH);
+        free(c);
+        free(b);
+}
+
+/* ---- properties --------------------------------------------------------------------------- */
+
+/* Samples on a 1/8 grid of moderate size, so that shifting by a multiple of 1/8 and scaling by
+ * a power of two are exact in floating point and the results must match bit for bit. */
+static size_t grid_sample(double *v, size_t max, unsigned levels)
+{
+        size_t n = 1 + lcg() % max;
+        for (size_t i = 0; i < n; i++)
+                v[i] = (double)(lcg() % levels) / 8.0 - 20.0;
+        return n;
+}
+
+static void same_result(const struct mw_result *a, const struct mw_result *b)
+{
+        assert_true(a->u == b->u);
+        assert_true(a->p_value == b->p_value || (isnan(a->p_value) && isnan(b->p_value)));
+        assert_true(a->hl_estimate == b->hl_estimate);
+        assert_true(a->ci_low == b->ci_low && a->ci_high == b->ci_high);
+        assert_int_equal(a->classification, b->classification);
+}
+
+static void properties(void **state)
+{
+        enum { MAX = 400 };
+        double x[MAX], y[MAX], t[MAX], u[MAX];
+
+        for (int round = 0; round < 300; round++) {
+                /* Small (exact path) and larger (normal path) samples, few or many ties. */
+                size_t cap = round % 3 == 0 ? 12 : round % 3 == 1 ? 45 : MAX;
+                unsigned levels = round % 2 ? 40 : 100000;
+                size_t n = grid_sample(x, cap, levels), m = grid_sample(y, cap, levels);
+                uint64_t nm = (uint64_t)n * m;
+                struct mw_params p = params(round % 5 == 0 ? 0.9 : 0.98);
+                struct mw_result r, s;
+                const char *case_id = "properties";
+
+                assert_int_equal(mann_whitney(x, n, y, m, &p, &r), 0);
+                assert_true(r.ci_low <= r.hl_estimate && r.hl_estimate <= r.ci_high);
+                assert_true(r.cles == r.u / (double)nm);
+
+                /* U(x, y) + U(y, x) = n m; swapping negates the estimate, mirrors the interval
+                 * and keeps the two-sided p-value. */
+                assert_int_equal(mann_whitney(y, m, x, n, &p, &s), 0);
+                assert_true(r.u + s.u == (double)nm);
+                assert_true(s.hl_estimate == -r.hl_estimate);
+                assert_true(s.ci_low == -r.ci_high && s.ci_high == -r.ci_low);
+                assert_rel(s.p_value, r.p_value, 1e-12, "swapped p_value");
+
+                /* Shifting the canary by c shifts estimate and interval by c (with one null
+                 * distribution: a shift can create or remove ties between the arms, which
+                 * switches R's default between the exact and the normal path). */
+                double c = (double)((int)(lcg() % 81) - 40) / 8.0;
+                for (size_t i = 0; i < n; i++)
+                        t[i] = x[i] + c;
+                assert_int_equal(mann_whitney(t, n, y, m, &p, &s), 0);
+                assert_true(s.hl_estimate == r.hl_estimate + c);
+                if (s.exact == r.exact)
+                        assert_true(s.ci_low == r.ci_low + c && s.ci_high == r.ci_high + c);
+                struct mw_params pa = p;
+                struct mw_result ra;
+                pa.method = MW_METHOD_ASYMPTOTIC;
+                assert_int_equal(mann_whitney(x, n, y, m, &pa, &ra), 0);
+                assert_int_equal(mann_whitney(t, n, y, m, &pa, &s), 0);
+                assert_true(s.ci_low == ra.ci_low + c && s.ci_high == ra.ci_high + c);
+
+                /* Scaling both arms by s > 0 scales everything (power of two: exactly; 3: to
+                 * rounding) and keeps U and p. */
+                for (size_t i = 0; i < n; i++)
+                        t[i] = x[i] * 4;
+                for (size_t j = 0; j < m; j++)
+                        u[j] = y[j] * 4;
+                assert_int_equal(mann_whitney(t, n, u, m, &p, &s), 0);
+                assert_true(s.u == r.u && s.p_value == r.p_value);
+                assert_true(s.hl_estimate == 4 * r.hl_estimate);
+                assert_true(s.ci_low == 4 * r.ci_low && s.ci_high == 4 * r.ci_high);
+                for (size_t i = 0; i < n; i++)
+                        t[i] = x[i] * 3;
+                for (size_t j = 0; j < m; j++)
+                        u[j] = y[j] * 3;
+                assert_int_equal(mann_whitney(t, n, u, m, &p, &s), 0);
+                assert_true(s.u == r.u && s.p_value == r.p_value);
+                assert_rel(s.ci_low, 3 * r.ci_low, 1e-14, "scaled ci_low");
+                assert_rel(s.ci_high, 3 * r.ci_high, 1e-14, "scaled ci_high");
+                assert_rel(s.hl_estimate, 3 * r.hl_estimate, 1e-14, "scaled estimate");
+
+                /* Input order does not matter. */
+                memcpy(t, x, n * sizeof(double));
+                memcpy(u, y, m * sizeof(double));
+                for (size_t i = n; i > 1; i--) {
+                        size_t j = lcg() % i;
+                        double z = t[i - 1];
+                        t[i - 1] = t[j];
+                        t[j] = z;
+                }
+                for (size_t i = m; i > 1; i--) {
+                        size_t j = lcg() % i;
+                        double z = u[i - 1];
+                        u[i - 1] = u[j];
+                        u[j] = z;
+                }
+                assert_int_equal(mann_whitney(t, n, u, m, &p, &s), 0);
+                same_result(&r, &s);
+        }
+}
+
+/* ---- effect sizes and critical bounds ------------------------------------------------------ */
+
+/* CLES = U / (n m) at sizes where Kayenta's 32-bit products n (n + 1) and 2 n m overflow. */
+static void cles_without_overflow(void **state)
+{
+        enum { N = 50000, M = 60000 };
+        double *c = xmalloc(N * sizeof(double)), *b = xmalloc(M * sizeof(double));
+        struct mw_params p = params(0.98);
+        struct mw_result r;
+        const char *case_id = "cles";
+
+        p.effect_size = EFFECT_SIZE_CLES;
+        p.allowed_increase = p.critical_increase = 0.5;
+        p.allowed_decrease = p.critical_decrease = 0.5;
+        /* Canary i/N, baseline j/M - 0.25: P(c > b) + P(c = b) / 2 computed independently. */
+        for (size_t i = 0; i < N; i++)
+                c[i] = (double)i / N;
+        for (size_t j = 0; j < M; j++)
+                b[j] = (double)j / M - 0.25;
+        assert_int_equal(mann_whitney(c, N, b, M, &p, &r), 0);
+        long double pairs = 0;
+        size_t j = 0;
+        for (size_t i = 0; i < N; i++) { /* b ascending: count b below and equal to c_i */
+                while (j < M && b[j] < c[i])
+                        j++;
+                size_t eq = 0;
+                while (j + eq < M && b[j + eq] == c[i])
+                        eq++;
+                pairs += (long double)j + 0.5L * (long double)eq;
+        }
+        double want = (double)(pairs / ((long double)N * M));
+        assert_true(r.u == (double)pairs);
+        assert_rel(r.cles, want, 1e-15, "cles");
+        assert_rel(r.effect, r.cles, 0, "effect");
+        assert_true(r.cles > 0.5 && r.cles < 1);
+        assert_int_equal(r.classification, MW_HIGH);
+        assert_true(r.critical);
+        /* A CLES gate above the observed value keeps it a Pass. */
+        p.allowed_increase = 0.99;
+        p.critical_increase = 0.99;
+        assert_int_equal(mann_whitney(c, N, b, M, &p, &r), 0);
+        assert_int_equal(r.classification, MW_PASS);
+        assert_string_equal(effect_size_to_string(EFFECT_SIZE_CLES), "cles");
+        assert_string_equal(effect_size_to_string(EFFECT_SIZE_MEAN_RATIO), "mean_ratio");
+        assert_null(effect_size_to_string(_EFFECT_SIZE_MAX));
+        free(c);
+        free(b);
+}
+
+static void critical_bounds(void **state)
+{
+        double c[30], b[30];
+        struct mw_params p = params(0.98);
+        struct mw_result r;
+
+        shifted(c, b, 30, 20); /* mean ratio ~1.15 */
+        p.direction = DIRECTION_EITHER;
+        p.critical_increase = 1.1;
+        assert_int_equal(mann_whitney(c, 30, b, 30, &p, &r), 0);
+        assert_int_equal(r.classification, MW_HIGH);
+        assert_true(r.critical);
+        p.critical_increase = 1.5; /* a High, but below the critical effect */
+        assert_int_equal(mann_whitney(c, 30, b, 30, &p, &r), 0);
+        assert_int_equal(r.classification, MW_HIGH);
+        assert_false(r.critical);
+
+        shifted(c, b, 30, -20); /* mean ratio ~0.85 */
+        p.critical_decrease = 0.9;
+        assert_int_equal(mann_whitney(c, 30, b, 30, &p, &r), 0);
+        assert_int_equal(r.classification, MW_LOW);
+        assert_true(r.critical);
+        p.critical_decrease = 0.5;
+        assert_int_equal(mann_whitney(c, 30, b, 30, &p, &r), 0);
+        assert_int_equal(r.classification, MW_LOW);
+        assert_false(r.critical);
+
+        /* A Pass is never critical. */
+        for (size_t i = 0; i < 30; i++)
+                c[i] = b[29 - i];
+        assert_int_equal(mann_whitney(c, 30, b, 30, &p, &r), 0);
+        assert_int_equal(r.classification, MW_PASS);
+        assert_false(r.critical);
 }
 
 int main(void)
@@ -633,6 +921,11 @@ int main(void)
             cmocka_unit_test(infinities),
             cmocka_unit_test(large_samples),
             cmocka_unit_test(bad_parameters),
+            cmocka_unit_test(fast_select_matches_bisection),
+            cmocka_unit_test(large_samples_are_not_quadratic),
+            cmocka_unit_test(properties),
+            cmocka_unit_test(cles_without_overflow),
+            cmocka_unit_test(critical_bounds),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

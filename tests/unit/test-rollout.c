@@ -183,6 +183,106 @@ static const struct row rows[] = {
     {"drift is ignored when idle", .before = {.phase = ROLLOUT_IDLE},
      .ev = {.kind = EV_DRIFT, .observed_weight = 40}, .now = S(2000), .phase = ROLLOUT_IDLE,
      .acts = {END}},
+    /* every refusal, phase by phase: nothing changes, nothing is emitted */
+    {"abort refused while idle", .before = {.phase = ROLLOUT_IDLE}, .ev = {.kind = EV_CMD_ABORT},
+     .now = S(2000), .refused = "nothing to abort", .phase = ROLLOUT_IDLE, .acts = {END}},
+    {"abort refused once rolled back", .before = {.phase = ROLLOUT_ROLLED_BACK, .step = 2},
+     .ev = {.kind = EV_CMD_ABORT}, .now = S(2000), .refused = "nothing to abort",
+     .phase = ROLLOUT_ROLLED_BACK, .step = 2, .acts = {END}},
+    {"pause refused while idle", .before = {.phase = ROLLOUT_IDLE}, .ev = {.kind = EV_CMD_PAUSE},
+     .now = S(2000), .refused = "not progressing", .phase = ROLLOUT_IDLE, .acts = {END}},
+    {"pause refused once promoted", .before = {.phase = ROLLOUT_PROMOTED, .step = 4, .weight = 100},
+     .ev = {.kind = EV_CMD_PAUSE}, .now = S(2000), .refused = "not progressing",
+     .phase = ROLLOUT_PROMOTED, .step = 4, .weight = 100, .acts = {END}},
+    {"pause refused once rolled back", .before = {.phase = ROLLOUT_ROLLED_BACK, .step = 2},
+     .ev = {.kind = EV_CMD_PAUSE}, .now = S(2000), .refused = "not progressing",
+     .phase = ROLLOUT_ROLLED_BACK, .step = 2, .acts = {END}},
+    {"resume refused while idle", .before = {.phase = ROLLOUT_IDLE}, .ev = {.kind = EV_CMD_RESUME},
+     .now = S(2000), .refused = "not paused", .phase = ROLLOUT_IDLE, .acts = {END}},
+    {"resume refused once promoted",
+     .before = {.phase = ROLLOUT_PROMOTED, .step = 4, .weight = 100}, .ev = {.kind = EV_CMD_RESUME},
+     .now = S(2000), .refused = "not paused", .phase = ROLLOUT_PROMOTED, .step = 4, .weight = 100,
+     .acts = {END}},
+    {"resume refused once rolled back", .before = {.phase = ROLLOUT_ROLLED_BACK, .step = 2},
+     .ev = {.kind = EV_CMD_RESUME}, .now = S(2000), .refused = "not paused",
+     .phase = ROLLOUT_ROLLED_BACK, .step = 2, .acts = {END}},
+    {"retry refused while idle", .before = {.phase = ROLLOUT_IDLE}, .ev = {.kind = EV_CMD_RETRY},
+     .now = S(2000), .refused = "not rolled back", .phase = ROLLOUT_IDLE, .acts = {END}},
+    {"retry refused while progressing",
+     .before = {.phase = ROLLOUT_PROGRESSING, .step = 2, .weight = 25},
+     .ev = {.kind = EV_CMD_RETRY}, .now = S(2000), .refused = "not rolled back",
+     .phase = ROLLOUT_PROGRESSING, .step = 2, .weight = 25, .acts = {END}},
+    {"retry refused while paused", .before = {.phase = ROLLOUT_PAUSED, .step = 2, .weight = 25},
+     .ev = {.kind = EV_CMD_RETRY}, .now = S(2000), .refused = "not rolled back",
+     .phase = ROLLOUT_PAUSED, .step = 2, .weight = 25, .acts = {END}},
+    {"promote refused once promoted",
+     .before = {.phase = ROLLOUT_PROMOTED, .step = 4, .weight = 100},
+     .ev = {.kind = EV_CMD_PROMOTE, .full = true}, .now = S(2000), .refused = "not progressing",
+     .phase = ROLLOUT_PROMOTED, .step = 4, .weight = 100, .acts = {END}},
+    {"start without a revision refused while progressing",
+     .before = {.phase = ROLLOUT_PROGRESSING, .step = 2, .weight = 25},
+     .ev = {.kind = EV_CMD_START}, .now = S(2000), .refused = "already running",
+     .phase = ROLLOUT_PROGRESSING, .step = 2, .weight = 25, .acts = {END}},
+    {"start of the same revision refused while paused",
+     .before = {.phase = ROLLOUT_PAUSED, .step = 2, .weight = 25},
+     .ev = {.kind = EV_CMD_START, .revision = "r1"}, .now = S(2000), .refused = "already running",
+     .phase = ROLLOUT_PAUSED, .step = 2, .weight = 25, .acts = {END}},
+    {"start of the revision just promoted is refused (idempotent start)",
+     .before = {.phase = ROLLOUT_PROMOTED, .step = 4, .weight = 100},
+     .ev = {.kind = EV_CMD_START, .revision = "r1"}, .now = S(2000), .refused = "already promoted",
+     .phase = ROLLOUT_PROMOTED, .step = 4, .weight = 100, .acts = {END}},
+    {"start of the revision just rolled back is refused: retry is for that",
+     .before = {.phase = ROLLOUT_ROLLED_BACK, .step = 2},
+     .ev = {.kind = EV_CMD_START, .revision = "r1"}, .now = S(2000), .refused = "use retry",
+     .phase = ROLLOUT_ROLLED_BACK, .step = 2, .acts = {END}},
+    {"start without a revision after a promotion runs again",
+     .before = {.phase = ROLLOUT_PROMOTED, .step = 4, .weight = 100}, .ev = {.kind = EV_CMD_START},
+     .now = S(2000), .phase = ROLLOUT_PROGRESSING, .step = 1, .weight = 5,
+     .acts = {ACT_WRITE, ACT_NOTIFY, ACT_ARM_TIMER, END}, .notify = NOTIFY_STARTED,
+     .set_weights = true, .timer_at = S(2060)},
+    /* accepted corners */
+    {"promote while paused continues at the next step",
+     .before = {.phase = ROLLOUT_PAUSED, .step = 2, .weight = 25, .inconclusive_checks = 4},
+     .ev = {.kind = EV_CMD_PROMOTE}, .now = S(2000), .phase = ROLLOUT_PROGRESSING, .step = 3,
+     .weight = 50, .acts = {ACT_WRITE, ACT_NOTIFY, ACT_ARM_TIMER, END}, .notify = NOTIFY_PROGRESSED,
+     .set_weights = true, .timer_at = S(2060)},
+    {"promote at the last step below 100 promotes",
+     .before = {.phase = ROLLOUT_PROGRESSING, .step = 3, .weight = 50},
+     .ev = {.kind = EV_CMD_PROMOTE}, .now = S(2000), .phase = ROLLOUT_PROMOTED, .step = 4,
+     .weight = 100, .acts = {ACT_WRITE, ACT_NOTIFY, END}, .notify = NOTIFY_PROMOTED,
+     .set_weights = true},
+    {"a new revision while paused starts over at step 1 in one write",
+     .before = {.phase = ROLLOUT_PAUSED, .step = 3, .weight = 50, .inconclusive_checks = 4},
+     .ev = {.kind = EV_CMD_START, .revision = "r2"}, .now = S(2000), .phase = ROLLOUT_PROGRESSING,
+     .step = 1, .weight = 5, .acts = {ACT_WRITE, ACT_NOTIFY, ACT_ARM_TIMER, END},
+     .notify = NOTIFY_STARTED, .set_weights = true, .timer_at = S(2060)},
+    {"a rolled-back canary can start a new revision",
+     .before = {.phase = ROLLOUT_ROLLED_BACK, .step = 2, .failed_checks = 2},
+     .ev = {.kind = EV_CMD_START, .revision = "r2"}, .now = S(2000), .phase = ROLLOUT_PROGRESSING,
+     .step = 1, .weight = 5, .acts = {ACT_WRITE, ACT_NOTIFY, ACT_ARM_TIMER, END},
+     .notify = NOTIFY_STARTED, .set_weights = true, .timer_at = S(2060)},
+    {"drift while paused changes nothing (resume restores the weights)",
+     .before = {.phase = ROLLOUT_PAUSED, .step = 2, .weight = 25},
+     .ev = {.kind = EV_DRIFT, .observed_weight = 40}, .now = S(2000), .phase = ROLLOUT_PAUSED,
+     .step = 2, .weight = 25, .acts = {END}},
+    {"routes that disagree are drift",
+     .before = {.phase = ROLLOUT_PROGRESSING, .step = 2, .weight = 25},
+     .ev = {.kind = EV_DRIFT, .observed_weight = 101}, .now = S(2000), .phase = ROLLOUT_PAUSED,
+     .step = 2, .weight = 25, .acts = {ACT_WRITE, ACT_NOTIFY, END}, .notify = NOTIFY_DRIFT,
+     .set_weights = false},
+    {"a verdict while idle is ignored", .before = {.phase = ROLLOUT_IDLE},
+     .ev = {.kind = EV_ANALYSIS, .analysis = ANALYSIS_FAIL_CRITICAL}, .now = S(2000),
+     .phase = ROLLOUT_IDLE, .acts = {END}},
+    {"a tick while paused does nothing",
+     .before = {.phase = ROLLOUT_PAUSED, .step = 2, .weight = 25, .step_started_usec = S(1000)},
+     .ev = {.kind = EV_TICK}, .now = S(99999), .phase = ROLLOUT_PAUSED, .step = 2, .weight = 25,
+     .acts = {END}},
+    {"a failure resets the inconclusive streak",
+     .before = {.phase = ROLLOUT_PROGRESSING, .step = 2, .weight = 25, .inconclusive_checks = 2},
+     .ev = {.kind = EV_ANALYSIS, .analysis = ANALYSIS_FAIL}, .now = S(2000),
+     .phase = ROLLOUT_PROGRESSING, .step = 2, .weight = 25, .failed = 1,
+     .acts = {ACT_WRITE, ACT_NOTIFY, ACT_ARM_TIMER, END}, .notify = NOTIFY_ANALYSIS_FAILED,
+     .set_weights = false, .timer_at = S(2060)},
     {"ticks do nothing in terminal phases", .before = {.phase = ROLLOUT_ROLLED_BACK, .step = 2},
      .ev = {.kind = EV_TICK}, .now = S(99999), .phase = ROLLOUT_ROLLED_BACK, .step = 2,
      .acts = {END}},
@@ -229,6 +329,67 @@ static void table(void **unused)
                 if (!r->refused && n > 0)
                         assert_true(out.items[0].kind != ACT_WRITE || s.updated_usec == r->now);
         }
+}
+
+static void a_canary_without_steps_refuses_everything(void **unused)
+{
+        struct rollout_spec none = spec;
+        none.n_steps = 0;
+        for (int k = 0; k < _ROLLOUT_EVENT_KIND_MAX; k++) {
+                struct rollout_state s;
+                rollout_state_init(&s);
+                struct rollout_state before = s;
+                struct rollout_actions out;
+                rollout_step(&none, &s, &(struct rollout_event){.kind = k, .revision = "r"}, S(10),
+                             &out);
+                assert_non_null(out.refused);
+                assert_int_equal(out.n, 0);
+                assert_memory_equal(&before, &s, sizeof(s));
+        }
+}
+
+static void trigger_records_the_first_template_then_starts_on_change(void **unused)
+{
+        struct rollout_state s;
+        rollout_state_init(&s);
+        struct rollout_actions out;
+        struct rollout_event t1 = {.kind = EV_TRIGGER, .revision = "t1", .actor = "deployment:x"};
+        /* first sight: recorded, nothing started, no notice */
+        rollout_step(&spec, &s, &t1, S(1000), &out);
+        assert_int_equal(s.phase, ROLLOUT_IDLE);
+        assert_string_equal(s.trigger_revision, "t1");
+        assert_int_equal(out.n, 1);
+        assert_int_equal(out.items[0].kind, ACT_WRITE);
+        assert_false(out.items[0].set_weights);
+        /* the same template again (a restart or a scale): nothing */
+        rollout_step(&spec, &s, &t1, S(1001), &out);
+        assert_int_equal(out.n, 0);
+        /* a new template starts a rollout of it */
+        struct rollout_event t2 = {.kind = EV_TRIGGER, .revision = "t2", .actor = "deployment:x"};
+        rollout_step(&spec, &s, &t2, S(1002), &out);
+        assert_int_equal(s.phase, ROLLOUT_PROGRESSING);
+        assert_int_equal(s.step, 1);
+        assert_string_equal(s.revision, "t2");
+        assert_int_equal(out.items[1].notify, NOTIFY_STARTED);
+        /* a newer one mid-rollout: back to step 1 of it, in one write */
+        s.step = 3;
+        s.weight = 50;
+        struct rollout_event t3 = {.kind = EV_TRIGGER, .revision = "t3"};
+        rollout_step(&spec, &s, &t3, S(1003), &out);
+        assert_int_equal(s.step, 1);
+        assert_int_equal(s.weight, 5);
+        assert_string_equal(s.revision, "t3");
+        assert_non_null(strstr(s.last_reason, "replaces t2 (was at 50%)"));
+        assert_int_equal(out.items[0].kind, ACT_WRITE);
+        assert_true(out.items[0].set_weights);
+        for (size_t i = 1; i < out.n; i++)
+                assert_int_not_equal(out.items[i].kind, ACT_WRITE);
+        /* a manual start of another revision does not make the trigger fire again */
+        rollout_step(&spec, &s, &(struct rollout_event){.kind = EV_CMD_START, .revision = "m1"},
+                     S(1004), &out);
+        rollout_step(&spec, &s, &t3, S(1005), &out);
+        assert_int_equal(out.n, 0);
+        assert_string_equal(s.revision, "m1");
 }
 
 static void query_window_ends_query_lag_before_now(void **unused)
@@ -314,13 +475,14 @@ static void random_sequences_keep_invariants(void **unused)
                                 bool allowed =
                                     (ev.kind == EV_ANALYSIS && ev.analysis == ANALYSIS_PASS) ||
                                     ev.kind == EV_CMD_PROMOTE || ev.kind == EV_CMD_RESUME ||
-                                    ev.kind == EV_CMD_START;
+                                    ev.kind == EV_CMD_START || ev.kind == EV_TRIGGER;
                                 assert_true(allowed);
                         }
                         if (before.phase == ROLLOUT_ROLLED_BACK && ev.kind != EV_CMD_START &&
-                            ev.kind != EV_CMD_RETRY)
+                            ev.kind != EV_CMD_RETRY && ev.kind != EV_TRIGGER)
                                 assert_int_equal(s.phase, ROLLOUT_ROLLED_BACK);
-                        if (before.phase == ROLLOUT_PROMOTED && ev.kind != EV_CMD_START)
+                        if (before.phase == ROLLOUT_PROMOTED && ev.kind != EV_CMD_START &&
+                            ev.kind != EV_TRIGGER)
                                 assert_int_equal(s.phase, ROLLOUT_PROMOTED);
                         /* a state change is always written, and the write comes first */
                         if (memcmp(&before, &s, sizeof(s)) != 0) {
@@ -335,6 +497,8 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(table),
+            cmocka_unit_test(a_canary_without_steps_refuses_everything),
+            cmocka_unit_test(trigger_records_the_first_template_then_starts_on_change),
             cmocka_unit_test(query_window_ends_query_lag_before_now),
             cmocka_unit_test(restart_neither_shortens_nor_repeats_the_wait),
             cmocka_unit_test(last_step_below_100_promotes_to_100),

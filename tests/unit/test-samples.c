@@ -74,6 +74,25 @@ static void expect_bad(const char *text, size_t len, unsigned line, const char *
         assert_string_equal(err.message, message);
 }
 
+/* Files written on Windows: CRLF line ends (also on blank lines) and a UTF-8 byte-order mark. */
+static void crlf_and_bom(void **state)
+{
+        const char *text = "\xef\xbb\xbf"
+                           "1.5\r\n\r\n2\r\nnan\r\n  \r\n3\r\n";
+        double *v;
+        size_t n;
+
+        parse_ok(text, strlen(text), &v, &n);
+        assert_int_equal(n, 4);
+        assert_true(v[0] == 1.5 && v[1] == 2 && isnan(v[2]) && v[3] == 3);
+        free(v);
+        expect_bad("1\r\n2\r\nx\r\n", 9, 3, "line 3: \"x\" is not a number");
+        /* A byte-order mark anywhere else is an error like any other byte. */
+        expect_bad("1\n\xef\xbb\xbf"
+                   "2\n",
+                   6, 2, "line 2: value is not a number");
+}
+
 static void bad_lines_are_named(void **state)
 {
         expect_bad("1\n2\n12x\n4\n", 9, 3, "line 3: \"12x\" is not a number");
@@ -106,6 +125,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(numbers_nan_inf_and_blank_lines),
             cmocka_unit_test(round_trips_17_digits),
+            cmocka_unit_test(crlf_and_bom),
             cmocka_unit_test(empty_input),
             cmocka_unit_test(bad_lines_are_named),
             cmocka_unit_test(bad_arguments),

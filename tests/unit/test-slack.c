@@ -268,11 +268,12 @@ static void render_rollback_names_everything(void **state)
                                            "failed");
         assert_string_equal(cJSON_GetObjectItem(root, "channel")->valuestring, "#releases");
         check_limits(root);
-        /* header + facts + 2 metrics + runbook */
-        assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(root, "blocks")), 5);
+        /* header + bar + facts + metric table + failure details + runbook */
+        assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(root, "blocks")), 6);
         assert_non_null(strstr(all, "<https://wiki.example.com/search?a=1&amp;b=2|"));
-        assert_non_null(strstr(all, "`1.235`")); /* %.4g */
-        assert_non_null(strstr(all, "*Step*\\n2/5"));
+        assert_non_null(strstr(all, " 1.235 ")); /* %.4g */
+        assert_non_null(strstr(all, "step 2/5"));
+        assert_non_null(strstr(all, "`\u2591\u2591")); /* the progress bar, empty at 0% */
         assert_non_null(strstr(all, "`abc123`"));
         assert_non_null(strstr(all, "latency-p99"));
         assert_null(strstr(all, "Re-sent"));
@@ -381,13 +382,15 @@ static void render_caps_blocks_and_keeps_failures(void **state)
         all = flat(root);
         check_limits(root);
         blocks = cJSON_GetObjectItem(root, "blocks");
-        assert_int_equal(cJSON_GetArraySize(blocks), 50);
-        assert_non_null(strstr(all, "metric-59")); /* the failure survives the cut */
-        assert_non_null(strstr(all, "more metrics not shown"));
-        assert_non_null(strstr(all, "`n/a`"));
-        /* Last block is the re-send marker, before it the runbook. */
+        assert_true(cJSON_GetArraySize(blocks) <= 50);
+        assert_non_null(strstr(all, "metric-59")); /* the failure comes first in the table */
+        assert_true(strstr(all, "metric-59") < strstr(all, "metric-00"));
+        assert_non_null(strstr(all, " n/a "));
+        /* Last block is the re-send marker. */
         assert_string_equal(
-            cJSON_GetObjectItem(cJSON_GetArrayItem(blocks, 49), "type")->valuestring, "context");
+            cJSON_GetObjectItem(cJSON_GetArrayItem(blocks, cJSON_GetArraySize(blocks) - 1), "type")
+                ->valuestring,
+            "context");
         assert_non_null(strstr(text_of(root), "re-sent"));
         free(all);
         cJSON_Delete(root);
@@ -599,7 +602,8 @@ static void queue_token_mode(void **state)
             {200, "Content-Type: application/json\r\n", "{\"ok\":true,\"ts\":\"1.000200\"}"},
             {429, "Retry-After: 0\r\n", "{\"ok\":false,\"error\":\"ratelimited\"}"},
             {200, NULL, "{\"ok\":false,\"error\":\"channel_not_found\"}"},
-            {200, NULL, "<html>proxy</html>"}, /* not an API answer: retried */
+            {200, NULL, "<html>proxy</html>"},            /* not an API answer: may have landed */
+            {200, NULL, "{\"ok\":true,\"messages\":[]}"}, /* history: it did not */
             {200, NULL, "{\"ok\":true,\"ts\":\"2.5\"}"},
         };
         struct slack_settings s = {.token = "xoxb-secret-token",
@@ -617,7 +621,7 @@ static void queue_token_mode(void **state)
         assert_int_equal(slack_enqueue(e.slack, xstrdup("not json"), "t/4"), -EINVAL);
         drain(&e);
 
-        assert_int_equal(fake_count(&e.fake), 5);
+        assert_int_equal(fake_count(&e.fake), 6);
         assert_non_null(strstr(e.fake.reqs[0].head, "POST /api/chat.postMessage HTTP/1.1"));
         assert_non_null(strcasestr(e.fake.reqs[0].head, "\r\nAuthorization: Bearer "
                                                         "xoxb-secret-token\r\n"));
@@ -631,7 +635,9 @@ static void queue_token_mode(void **state)
         assert_non_null(strstr(e.fake.reqs[1].body, "two"));
         assert_non_null(strstr(e.fake.reqs[2].body, "two"));
         assert_non_null(strstr(e.fake.reqs[3].body, "three"));
-        assert_non_null(strstr(e.fake.reqs[4].body, "three"));
+        assert_non_null(strstr(e.fake.reqs[4].head, "POST /api/conversations.history HTTP/1.1"));
+        assert_non_null(strstr(e.fake.reqs[4].body, "include_all_metadata=true"));
+        assert_non_null(strstr(e.fake.reqs[5].body, "three"));
         assert_int_equal(e.drops.n, 1);
         assert_string_equal(e.drops.keys[0], "t/2");
         assert_non_null(strstr(e.drops.reasons[0], "channel_not_found"));
@@ -712,6 +718,447 @@ static void client_new_rejects_bad_settings(void **state)
         sd_event_unref(ev);
 }
 
+/* ---- golden messages: one per SPEC §6 event, and the thread's parent ------------------------ */
+
+/* A fixed canary configuration for thresholds and Datadog links. */
+static struct metric_config golden_metrics[2];
+static struct canary_config golden_cfg;
+
+static char n_error_rate[] = "error-rate", n_latency[] = "latency-p99", n_cart[] = "cart-api",
+            n_ns[] = "cart", s_canary[] = "kube_deployment:cart-api-canary",
+            s_baseline[] = "kube_deployment:cart-api-stable",
+            q_errors[] = "avg:trace.http.request.errors{service:cart,{{scope}}}",
+            q_latency[] = "p99:trace.http.request.duration{service:cart,{{scope}}}";
+
+static void golden_setup(void)
+{
+        golden_metrics[0] = (struct metric_config){
+            .name = n_error_rate,
+            .query = q_errors,
+            .judge = JUDGE_THRESHOLD,
+            .min = NAN,
+            .max = 0.01,
+            .min_ratio = NAN,
+            .max_ratio = NAN,
+            .critical = true,
+        };
+        golden_metrics[1] = (struct metric_config){
+            .name = n_latency,
+            .query = q_latency,
+            .judge = JUDGE_RATIO,
+            .min = NAN,
+            .max = NAN,
+            .min_ratio = NAN,
+            .max_ratio = 1.2,
+        };
+        golden_cfg = (struct canary_config){
+            .name = n_cart,
+            .namespace_ = n_ns,
+            .scope_canary = s_canary,
+            .scope_baseline = s_baseline,
+            .metrics = golden_metrics,
+            .n_metrics = 2,
+        };
+}
+
+struct golden_case {
+        const char *file, *event, *phase, *reason, *actor;
+        unsigned weight, step;
+        int metrics; /* 0 none, 1 passing, 2 latency failed */
+        bool runbook;
+};
+
+static const struct golden_case golden_cases[] = {
+    {"started", "started", "Progressing", "", "uid:1000", 5, 1, 0, false},
+    {"progressed", "progressed", "Progressing", "analysis passed", NULL, 25, 3, 1, false},
+    {"analysis-failed", "analysis failed", "Progressing",
+     "latency-p99 failed: ratio 1.5 > 1.2 (1 of 2 failures allowed)", NULL, 25, 3, 2, true},
+    {"paused", "paused", "Paused", "inconclusive 4 times in a row", NULL, 25, 3, 1, true},
+    {"resumed", "resumed", "Progressing", "resumed by hand", "uid:1000", 25, 3, 0, false},
+    {"promoted", "promoted", "Promoted", "analysis passed", NULL, 100, 5, 1, false},
+    {"rolled-back", "rolled back", "RolledBack", "critical metric failed: latency-p99", NULL, 0, 3,
+     2, true},
+    {"aborted", "aborted", "RolledBack", "pager fired", "uid:1000", 0, 2, 0, true},
+    {"drift", "drift", "Paused", "weights changed outside canaryd: canary at 40%, expected 25%",
+     NULL, 25, 3, 0, true},
+};
+
+static void golden_notice(const struct golden_case *g, struct metric_report m[2],
+                          struct slack_notice *n)
+{
+        m[0] = metric("error-rate", 0.0021, 0.0019, VERDICT_PASS);
+        m[0].judge = JUDGE_THRESHOLD;
+        snprintf(m[0].detail, sizeof(m[0].detail), "avg 0.0021 <= 0.01");
+        m[1] = metric("latency-p99", g->metrics == 2 ? 0.45 : 0.31, 0.30,
+                      g->metrics == 2 ? VERDICT_FAIL : VERDICT_PASS);
+        *n = (struct slack_notice){
+            .canary = "cart-api",
+            .namespace_ = "cart",
+            .event = g->event,
+            .phase = g->phase,
+            .weight = g->weight,
+            .step = g->step,
+            .n_steps = 5,
+            .revision = "7d9f2c",
+            .reason = g->reason,
+            .actor = g->actor,
+            .runbook_url = g->runbook ? "https://wiki.example.com/oncall/cart-api" : NULL,
+            .at_usec = 1795320000 * USEC_PER_SEC,
+            .window_start_usec = g->metrics ? 1795319700 * USEC_PER_SEC : 0,
+            .window_end_usec = g->metrics ? 1795319970 * USEC_PER_SEC : 0,
+            .metrics = g->metrics ? m : NULL,
+            .n_metrics = g->metrics ? 2 : 0,
+            .cfg = &golden_cfg,
+            .datadog_site = "datadoghq.eu",
+        };
+}
+
+/* Compares with tests/data/slack/NAME.json (pretty-printed, so that a diff reads well);
+ * CANARYD_UPDATE_GOLDEN=1 rewrites the file instead. */
+static void check_golden(const char *name, const char *json)
+{
+        char *path = xasprintf("slack/%s.json", name), *want = NULL, *got;
+        cJSON *root = cJSON_Parse(json);
+        size_t len;
+
+        assert_non_null(root);
+        check_limits(root);
+        got = cJSON_Print(root);
+        cJSON_Delete(root);
+        if (getenv("CANARYD_UPDATE_GOLDEN")) {
+                FILE *f = fopen(path, "w");
+
+                assert_non_null(f);
+                fprintf(f, "%s\n", got);
+                fclose(f);
+        }
+        assert_int_equal(read_file(path, 1 << 20, &want, &len), 0);
+        if (len > 0 && want[len - 1] == '\n')
+                want[len - 1] = '\0';
+        if (strcmp(want, got) != 0)
+                fprintf(stderr, "golden %s differs; got:\n%s\n", path, got);
+        assert_string_equal(want, got);
+        free(want);
+        cJSON_free(got);
+        free(path);
+}
+
+static void render_golden_every_event(void **state)
+{
+        golden_setup();
+        for (size_t i = 0; i < ELEMENTSOF(golden_cases); i++) {
+                const struct golden_case *g = &golden_cases[i];
+                struct metric_report m[2];
+                struct slack_notice n;
+                char *json, *text;
+
+                golden_notice(g, m, &n);
+                json = slack_render(&n, NULL);
+                assert_non_null(json);
+                /* the fallback names canary, namespace, event and weight */
+                text = xasprintf("cart-api (cart): %s at %u%%", g->event, g->weight);
+                assert_non_null(strstr(json, text));
+                free(text);
+                /* the runbook on every failure, abort, pause and drift message, only there */
+                assert_true(!!strstr(json, "wiki.example.com/oncall") == g->runbook);
+                if (g->metrics)
+                        assert_non_null(strstr(json, "https://app.datadoghq.eu/metric/explorer?"));
+                check_golden(g->file, json);
+                free(json);
+        }
+}
+
+static void render_golden_parent(void **state)
+{
+        static const struct golden_case *steps[] = {&golden_cases[0], &golden_cases[1],
+                                                    &golden_cases[6]};
+        char *lines[3];
+        char *summary, *json;
+
+        golden_setup();
+        for (size_t i = 0; i < 3; i++) {
+                struct metric_report m[2];
+                struct slack_notice n;
+
+                golden_notice(steps[i], m, &n);
+                n.at_usec += i * 300 * USEC_PER_SEC;
+                lines[i] = slack_timeline_line(&n);
+        }
+        {
+                struct metric_report m[2];
+                struct slack_notice n;
+
+                golden_notice(&golden_cases[6], m, &n);
+                summary = slack_render_summary(&n);
+        }
+        json = slack_summary_with_timeline(summary, (const char *const *)lines, 3);
+        assert_non_null(json);
+        assert_non_null(strstr(json, "cart-api (cart): RolledBack"));
+        assert_non_null(strstr(json, "*Timeline*"));
+        check_golden("parent", json);
+        free(json);
+        free(summary);
+        for (size_t i = 0; i < 3; i++)
+                free(lines[i]);
+}
+
+static void payload_prepare_and_find_key(void **state)
+{
+        char *p = slack_payload_prepare("{\"text\":\"x\"}", "#c", "1.5", true, NULL, "k/1"), *ts;
+        cJSON *root = cJSON_Parse(p), *md;
+
+        assert_string_equal(cJSON_GetObjectItem(root, "thread_ts")->valuestring, "1.5");
+        assert_true(cJSON_IsTrue(cJSON_GetObjectItem(root, "reply_broadcast")));
+        md = cJSON_GetObjectItem(root, "metadata");
+        assert_string_equal(cJSON_GetObjectItem(md, "event_type")->valuestring,
+                            "canaryd_notification");
+        assert_string_equal(
+            cJSON_GetObjectItem(cJSON_GetObjectItem(md, "event_payload"), "key")->valuestring,
+            "k/1");
+        cJSON_Delete(root);
+        free(p);
+
+        static const char replies[] =
+            "{\"ok\":true,\"messages\":[{\"ts\":\"1.5\",\"text\":\"parent\"},"
+            "{\"ts\":\"1.6\",\"metadata\":{\"event_type\":\"canaryd_notification\","
+            "\"event_payload\":{\"key\":\"k/1\"}}}],\"has_more\":false}";
+        ts = NULL;
+        assert_int_equal(slack_find_key(replies, strlen(replies), "k/1", &ts, NULL), 1);
+        assert_string_equal(ts, "1.6");
+        free(ts);
+        assert_int_equal(slack_find_key(replies, strlen(replies), "k/2", &ts, NULL), 0);
+        assert_int_equal(slack_find_key("<html>", 6, "k/1", &ts, NULL), -EBADMSG);
+        p = NULL;
+        assert_int_equal(
+            slack_find_key("{\"ok\":false,\"error\":\"thread_not_found\"}", 39, "k", &ts, &p),
+            -EREMOTEIO);
+        assert_string_equal(p, "thread_not_found");
+        free(p);
+
+        p = slack_payload_mark_resent("{\"text\":\"hi\",\"blocks\":[]}");
+        assert_non_null(strstr(p, "\"text\":\"hi (re-sent)\""));
+        assert_non_null(strstr(p, "may duplicate"));
+        free(p);
+}
+
+static void outbox_round_trip_and_errors(void **state)
+{
+        struct slack_outbox o = {0}, back = {0};
+        char dir[] = "/tmp/test-slack-XXXXXX", *path, *err = NULL, *json, *saved;
+
+        o.msgs = xcalloc(1, sizeof(*o.msgs));
+        o.msgs[0] = (struct slack_outbox_msg){.key = xstrdup("c/r/started"),
+                                              .thread = xstrdup("c/1"),
+                                              .payload = xstrdup("{\"text\":\"x\"}"),
+                                              .coalescible = true,
+                                              .maybe_sent = true};
+        o.n_msgs = 1;
+        o.threads = xcalloc(1, sizeof(*o.threads));
+        o.threads[0].id = xstrdup("c/1");
+        o.threads[0].ts = xstrdup("1795320000.000100");
+        o.threads[0].lines[0] = xstrdup("line");
+        o.threads[0].n_lines = 1;
+        o.threads[0].update_pending = true;
+        o.n_threads = 1;
+        o.recent = xcalloc(1, sizeof(*o.recent));
+        o.recent[0] = xstrdup("c/r/old");
+        o.n_recent = 1;
+
+        assert_non_null(mkdtemp(dir));
+        path = xasprintf("%s/slack-outbox.json", dir);
+        assert_int_equal(outbox_load(path, &back, &err), -ENOENT);
+        assert_int_equal(outbox_save(path, &o, &err), 0);
+        assert_int_equal(outbox_load(path, &back, &err), 0);
+        json = slack_outbox_to_json(&back);
+        saved = slack_outbox_to_json(&o);
+        assert_string_equal(json, saved);
+        free(saved);
+        assert_true(back.msgs[0].maybe_sent && back.msgs[0].coalescible);
+        assert_string_equal(back.threads[0].ts, "1795320000.000100");
+        assert_string_equal(back.recent[0], "c/r/old");
+        free(json);
+        slack_outbox_done(&back);
+
+        assert_int_equal(slack_outbox_from_json("{\"messages\":{}}", 15, &back, &err), -EBADMSG);
+        assert_non_null(strstr(err, "slack outbox"));
+        free(err);
+        err = NULL;
+        assert_int_equal(slack_outbox_from_json("{\"messages\":[{\"key\":1}],\"threads\":[],"
+                                                "\"recent\":[]}",
+                                                52, &back, &err),
+                         -EBADMSG);
+        free(err);
+        unlink(path);
+        rmdir(dir);
+        free(path);
+        slack_outbox_done(&o);
+}
+
+/* Token mode, end to end on the loop: parent, replies in its thread, the parent updated, a
+ * rollback broadcast, the thread callback, the outbox file. */
+static void thread_ts_cb(const char *thread, const char *ts, void *ud)
+{
+        snprintf(ud, 64, "%s=%s", thread, ts);
+}
+
+static void thread_parent_replies_update(void **state)
+{
+        static const struct fake_resp script[] = {
+            {200, NULL, "{\"ok\":true,\"channel\":\"C1\",\"ts\":\"100.000001\"}"}, /* parent */
+            {200, NULL, "{\"ok\":true,\"channel\":\"C1\",\"ts\":\"100.000002\"}"}, /* started */
+            {200, NULL, "{\"ok\":true,\"channel\":\"C1\",\"ts\":\"100.000003\"}"}, /* rolled back */
+            {200, NULL, "{\"ok\":true,\"channel\":\"C1\",\"ts\":\"100.000001\"}"}, /* update */
+        };
+        char dir[] = "/tmp/test-slack-XXXXXX", seen[64] = "", *outbox, *saved;
+        struct slack_settings s = {.token = "xoxb-secret-token",
+                                   .channel = "#releases",
+                                   .timeout_ms = 2000,
+                                   .pace_usec = 10 * USEC_PER_MSEC,
+                                   .backoff_base_usec = 10 * USEC_PER_MSEC};
+        struct slack_notice n = {.canary = "c", .namespace_ = "n", .phase = "Progressing"};
+        struct env e;
+        size_t len;
+
+        assert_non_null(mkdtemp(dir));
+        outbox = xasprintf("%s/slack-outbox.json", dir);
+        s.outbox_path = outbox;
+        env_start(&e, script, ELEMENTSOF(script), &s, "/api");
+        slack_set_thread_callback(e.slack, thread_ts_cb, seen);
+        n.event = "started";
+        n.weight = 10;
+        assert_int_equal(slack_notify(e.slack, &n, "c/r/started", "c/1", NULL), 0);
+        drain(&e); /* the parent, then the started reply */
+        assert_int_equal(fake_count(&e.fake), 2);
+        n.event = "rolled back";
+        n.phase = "RolledBack";
+        n.weight = 0;
+        assert_int_equal(slack_notify(e.slack, &n, "c/r/rolled back", "c/1", NULL), 0);
+        assert_int_equal(slack_notify(e.slack, &n, "c/r/rolled back", "c/1", NULL), -EEXIST);
+        assert_int_equal(read_file(outbox, 1 << 20, &saved, &len), 0); /* persisted at once */
+        assert_non_null(strstr(saved, "c/r/rolled back"));
+        free(saved);
+        drain(&e);
+
+        assert_int_equal(fake_count(&e.fake), 4);
+        assert_non_null(strstr(e.fake.reqs[0].head, "POST /api/chat.postMessage"));
+        assert_null(strstr(e.fake.reqs[0].body, "thread_ts"));
+        assert_non_null(strstr(e.fake.reqs[0].body, "\"key\":\"c/1/parent\""));
+        assert_non_null(strstr(e.fake.reqs[1].body, "\"thread_ts\":\"100.000001\""));
+        assert_non_null(strstr(e.fake.reqs[1].body, "\"channel\":\"C1\""));
+        assert_non_null(strstr(e.fake.reqs[1].body, "\"key\":\"c/r/started\""));
+        assert_null(strstr(e.fake.reqs[1].body, "reply_broadcast"));
+        assert_non_null(strstr(e.fake.reqs[2].body, "\"reply_broadcast\":true"));
+        assert_non_null(strstr(e.fake.reqs[3].head, "POST /api/chat.update"));
+        assert_non_null(strstr(e.fake.reqs[3].body, "\"ts\":\"100.000001\""));
+        assert_non_null(strstr(e.fake.reqs[3].body, "RolledBack"));
+        assert_string_equal(seen, "c/1=100.000001");
+        assert_string_equal(slack_thread_ts(e.slack, "c/1"), "100.000001");
+        assert_int_equal(read_file(outbox, 1 << 20, &saved, &len), 0);
+        assert_non_null(strstr(saved, "\"messages\":[]"));
+        assert_null(strstr(saved, "xoxb"));
+        free(saved);
+        env_stop(&e);
+        unlink(outbox);
+        rmdir(dir);
+        free(outbox);
+}
+
+/* A restart finds a message that may have been sent: the thread is read back first, and a
+ * message already there is not posted again. A backlog coalesces into the parent. */
+static void restart_verifies_and_backlog_coalesces(void **state)
+{
+        static const struct fake_resp script[] = {
+            /* replies: the maybe-sent message landed before the crash */
+            {200, NULL,
+             "{\"ok\":true,\"messages\":[{\"ts\":\"5.000002\",\"metadata\":{\"event_payload\":"
+             "{\"key\":\"c/r/progressed/2\"}}}]}"},
+            {200, NULL, "{\"ok\":true,\"ts\":\"5.000010\"}"}, /* kept replies */
+            {200, NULL, "{\"ok\":true,\"ts\":\"5.000011\"}"},
+            {200, NULL, "{\"ok\":true,\"ts\":\"5.000001\"}"}, /* the parent update */
+        };
+        static const char left[] =
+            "{\"version\":1,\"messages\":[{\"key\":\"c/r/progressed/2\",\"thread\":\"c/1\","
+            "\"payload\":\"{\\\"text\\\":\\\"p2\\\"}\",\"coalescible\":true,\"maybe_sent\":true}],"
+            "\"threads\":[{\"id\":\"c/1\",\"ts\":\"5.000001\",\"channel\":\"C1\","
+            "\"summary\":\"{\\\"text\\\":\\\"s\\\",\\\"blocks\\\":[]}\",\"timeline\":[]}],"
+            "\"recent\":[]}";
+        char dir[] = "/tmp/test-slack-XXXXXX", *outbox;
+        struct slack_settings s = {.token = "xoxb-secret-token",
+                                   .channel = "#releases",
+                                   .timeout_ms = 2000,
+                                   .pace_usec = 10 * USEC_PER_MSEC,
+                                   .backoff_base_usec = 10 * USEC_PER_MSEC};
+        struct slack_notice n = {.canary = "c", .namespace_ = "n", .event = "progressed"};
+        struct env e;
+        FILE *f;
+
+        assert_non_null(mkdtemp(dir));
+        outbox = xasprintf("%s/slack-outbox.json", dir);
+        f = fopen(outbox, "w");
+        fputs(left, f);
+        fclose(f);
+        s.outbox_path = outbox;
+        env_start(&e, script, ELEMENTSOF(script), &s, "/api");
+        /* five routine events at once: at most SLACK_COALESCE_AT replies stay queued */
+        for (unsigned i = 3; i < 8; i++) {
+                char key[32];
+
+                snprintf(key, sizeof(key), "c/r/progressed/%u", i);
+                n.weight = i * 10;
+                assert_int_equal(slack_notify(e.slack, &n, key, "c/1", NULL), 0);
+        }
+        assert_int_equal(slack_coalesced_count(e.slack), 3);
+        drain(&e);
+
+        assert_int_equal(fake_count(&e.fake), 4);
+        assert_non_null(strstr(e.fake.reqs[0].head, "POST /api/conversations.replies"));
+        assert_non_null(strstr(e.fake.reqs[0].body, "channel=C1&ts=5.000001"));
+        /* p2 was there: not re-sent; p3, p4 and p5 were folded into the parent */
+        for (int i = 1; i < 3; i++) {
+                assert_null(strstr(e.fake.reqs[i].body, "p2"));
+                assert_non_null(strstr(e.fake.reqs[i].body, "\"thread_ts\":\"5.000001\""));
+        }
+        assert_non_null(strstr(e.fake.reqs[1].body, "c/r/progressed/6"));
+        assert_non_null(strstr(e.fake.reqs[2].body, "c/r/progressed/7"));
+        assert_non_null(strstr(e.fake.reqs[3].head, "POST /api/chat.update"));
+        /* the coalesced events are in the parent's timeline */
+        assert_non_null(strstr(e.fake.reqs[3].body, "progressed at 30%"));
+        assert_non_null(strstr(e.fake.reqs[3].body, "progressed at 70%"));
+        assert_int_equal(e.drops.n, 0);
+        env_stop(&e);
+        unlink(outbox);
+        rmdir(dir);
+        free(outbox);
+}
+
+/* A webhook message that may have been sent before a crash is re-sent once, marked. */
+static void webhook_resend_is_marked(void **state)
+{
+        char dir[] = "/tmp/test-slack-XXXXXX", *outbox;
+        struct slack_settings s = {.timeout_ms = 2000, .pace_usec = 10 * USEC_PER_MSEC};
+        struct env e;
+        FILE *f;
+
+        assert_non_null(mkdtemp(dir));
+        outbox = xasprintf("%s/slack-outbox.json", dir);
+        f = fopen(outbox, "w");
+        fputs("{\"messages\":[{\"key\":\"k\",\"payload\":\"{\\\"text\\\":\\\"hi\\\","
+              "\\\"blocks\\\":[]}\",\"maybe_sent\":true}],\"threads\":[],\"recent\":[]}",
+              f);
+        fclose(f);
+        s.outbox_path = outbox;
+        env_start(&e, NULL, 0, &s, "/services/T0/B0/secret");
+        drain(&e);
+        assert_int_equal(fake_count(&e.fake), 1);
+        assert_non_null(strstr(e.fake.reqs[0].body, "hi (re-sent)"));
+        assert_non_null(strstr(e.fake.reqs[0].body, "may duplicate"));
+        assert_int_equal(slack_enqueue(e.slack, xstrdup("{\"text\":\"again\"}"), "k"), -EEXIST);
+        env_stop(&e);
+        unlink(outbox);
+        rmdir(dir);
+        free(outbox);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -727,6 +1174,13 @@ int main(void)
             cmocka_unit_test(queue_token_mode),
             cmocka_unit_test(queue_transport_errors_dropped_without_secrets),
             cmocka_unit_test(queue_free_with_request_in_flight),
+            cmocka_unit_test(render_golden_every_event),
+            cmocka_unit_test(render_golden_parent),
+            cmocka_unit_test(payload_prepare_and_find_key),
+            cmocka_unit_test(outbox_round_trip_and_errors),
+            cmocka_unit_test(thread_parent_replies_update),
+            cmocka_unit_test(restart_verifies_and_backlog_coalesces),
+            cmocka_unit_test(webhook_resend_is_marked),
         };
         int r;
 

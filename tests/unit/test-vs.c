@@ -1,7 +1,8 @@
 /* Tests for src/codec/vs-json.c on VirtualServices as the API server returns them
  * (tests/data/kube/vs-*.json, JSON forms of the Istio fixtures plus match blocks, headers,
  * retries, fault, mirror, tls and tcp routes). After an update, the whole tree must equal the
- * input with only the expected weights and the annotation changed (cJSON_Compare). */
+ * input with only the expected weights and the annotation changed (cJSON_Compare). Every
+ * VirtualService of the Istio fixtures is replayed from tests/data/kube/istio/cases.json. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -361,6 +362,145 @@ static void rejects_bad_input(void **state)
                      -EINVAL, "route \"primary\" not found");
 }
 
+/* ---- every Istio manifest of the fixtures (tests/data/kube/istio, gen-istio-cases.py) ------- */
+
+static cJSON *at_path(cJSON *root, const cJSON *path)
+{
+        cJSON *n = root;
+        const cJSON *p;
+        cJSON_ArrayForEach (p, path)
+                n = cJSON_IsNumber(p) ? cJSON_GetArrayItem(n, p->valueint)
+                                      : cJSON_GetObjectItemCaseSensitive(n, p->valuestring);
+        assert_non_null(n);
+        return n;
+}
+
+static struct destination_config dest_of(const cJSON *o)
+{
+        const cJSON *h = cJSON_GetObjectItemCaseSensitive(o, "host");
+        const cJSON *s = cJSON_GetObjectItemCaseSensitive(o, "subset");
+        return (struct destination_config){.host = h->valuestring,
+                                           .subset = cJSON_IsString(s) ? s->valuestring : NULL};
+}
+
+static void every_istio_fixture_is_edited_exactly(void **state)
+{
+        size_t len, n_ok = 0, n_err = 0;
+        char *text = load("istio/cases.json", &len);
+        cJSON *cases = cJSON_Parse(text);
+        assert_true(cJSON_GetArraySize(cases) >= 17);
+        const cJSON *tc;
+        cJSON_ArrayForEach (tc, cases) {
+                const char *file = cJSON_GetObjectItemCaseSensitive(tc, "file")->valuestring;
+                char *name = xasprintf("istio/%s", file);
+                size_t vlen;
+                char *vs = load(name, &vlen);
+                struct canary_config c = {
+                    .name = (char *)(uintptr_t) "fixture",
+                    .namespace_ = cJSON_GetObjectItemCaseSensitive(tc, "namespace")->valuestring,
+                    .stable = dest_of(cJSON_GetObjectItemCaseSensitive(tc, "stable")),
+                    .canary = dest_of(cJSON_GetObjectItemCaseSensitive(tc, "canary")),
+                };
+                const char *expect = cJSON_GetObjectItemCaseSensitive(tc, "expect")->valuestring;
+                struct vs_view v = {0};
+                char *err = NULL, *out = NULL;
+                if (strcmp(expect, "error") == 0) {
+                        /* no route holds both: a clear configuration error, never a guess */
+                        assert_int_equal(vs_inspect(vs, vlen, &c, &v, &err), -EINVAL);
+                        assert_non_null(strstr(err, "sends traffic to both"));
+                        free(err);
+                        err = NULL;
+                        assert_int_equal(vs_update(vs, vlen, &c, 30, "{}", &out, &err), -EINVAL);
+                        free(err);
+                        n_err++;
+                } else {
+                        const cJSON *weights = cJSON_GetObjectItemCaseSensitive(tc, "weights");
+                        if (vs_inspect(vs, vlen, &c, &v, &err) != 0) {
+                                print_error("%s: %s\n", file, err);
+                                fail();
+                        }
+                        assert_int_equal(v.n_routes, (size_t)cJSON_GetArraySize(weights) / 2);
+                        vs_view_done(&v);
+                        assert_int_equal(vs_update(vs, vlen, &c, 30, "{\"s\":1}", &out, &err), 0);
+
+                        cJSON *before = cJSON_ParseWithLength(vs, vlen);
+                        cJSON *after = cJSON_Parse(out);
+                        const cJSON *w;
+                        cJSON_ArrayForEach (w, weights) {
+                                cJSON *rd = at_path(after, cJSON_GetObjectItem(w, "path"));
+                                bool canary_role =
+                                    strcmp(cJSON_GetObjectItem(w, "role")->valuestring, "canary") ==
+                                    0;
+                                assert_int_equal(
+                                    cJSON_GetObjectItemCaseSensitive(rd, "weight")->valueint,
+                                    canary_role ? 30 : 70);
+                                /* the weights are the only change inside the route */
+                                cJSON_DeleteItemFromObjectCaseSensitive(rd, "weight");
+                                cJSON_DeleteItemFromObjectCaseSensitive(
+                                    at_path(before, cJSON_GetObjectItem(w, "path")), "weight");
+                        }
+                        cJSON *md = cJSON_GetObjectItemCaseSensitive(after, "metadata");
+                        cJSON *ann = cJSON_GetObjectItemCaseSensitive(md, "annotations");
+                        assert_string_equal(
+                            cJSON_GetObjectItemCaseSensitive(ann, VS_STATE_ANNOTATION)->valuestring,
+                            "{\"s\":1}");
+                        cJSON_DeleteItemFromObjectCaseSensitive(ann, VS_STATE_ANNOTATION);
+                        if (!cJSON_GetObjectItemCaseSensitive(
+                                cJSON_GetObjectItemCaseSensitive(before, "metadata"),
+                                "annotations"))
+                                cJSON_DeleteItemFromObjectCaseSensitive(md, "annotations");
+                        if (!cJSON_Compare(before, after, true)) {
+                                print_error("%s: more than the weights and the annotation "
+                                            "changed\n",
+                                            file);
+                                fail();
+                        }
+                        cJSON_Delete(before);
+                        cJSON_Delete(after);
+                        /* and it reads back */
+                        assert_int_equal(vs_inspect(out, strlen(out), &c, &v, &err), 0);
+                        assert_int_equal(v.canary_weight, 30);
+                        assert_true(v.weights_consistent);
+                        vs_view_done(&v);
+                        free(out);
+                        n_ok++;
+                }
+                free(vs);
+                free(name);
+        }
+        assert_true(n_ok >= 17);
+        assert_true(n_err >= 1);
+        cJSON_Delete(cases);
+        free(text);
+}
+
+static void short_host_names_match_the_way_istio_resolves_them(void **state)
+{
+        const char *vs = "{\"metadata\":{\"namespace\":\"prod\"},\"spec\":{\"http\":[{\"route\":["
+                         "{\"destination\":{\"host\":\"reviews.prod.svc.cluster.local\",\"subset\":"
+                         "\"v1\"},\"weight\":90},{\"destination\":{\"host\":\"reviews\",\"subset\":"
+                         "\"v2\"},\"weight\":10}]}]}}";
+        struct canary_config c = canary("reviews", "v1", "v2", NULL);
+        struct vs_view v = {0};
+        char *err = NULL;
+        assert_int_equal(vs_inspect(vs, strlen(vs), &c, &v, &err), 0);
+        assert_int_equal(v.canary_weight, 10);
+        vs_view_done(&v);
+        /* the FQDN in the config matches the short name in the object, too */
+        c.stable.host = (char *)(uintptr_t) "REVIEWS.prod.svc.cluster.local";
+        c.canary.host = (char *)(uintptr_t) "reviews.prod.svc.cluster.local";
+        assert_int_equal(vs_inspect(vs, strlen(vs), &c, &v, &err), 0);
+        vs_view_done(&v);
+        /* another namespace's service is another host */
+        c.stable.host = (char *)(uintptr_t) "reviews.other.svc.cluster.local";
+        assert_true(vs_inspect(vs, strlen(vs), &c, &v, &err) < 0);
+        free(err);
+        /* "reviews.prod" is not expanded (Istio only expands names without a dot) */
+        c.stable.host = (char *)(uintptr_t) "reviews.prod";
+        assert_true(vs_inspect(vs, strlen(vs), &c, &v, &err) < 0);
+        free(err);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -374,6 +514,8 @@ int main(void)
             cmocka_unit_test(update_appends_missing_canary_to_named_route),
             cmocka_unit_test(update_negative_pct_leaves_weights),
             cmocka_unit_test(rejects_bad_input),
+            cmocka_unit_test(every_istio_fixture_is_edited_exactly),
+            cmocka_unit_test(short_host_names_match_the_way_istio_resolves_them),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,592 @@
+/* HA by shard Leases (SPEC §4 `ha:`, WIRE.md §2.5).
+ *
+ * Canaries hash (FNV-1a of "namespace/name") onto ha.shards shards; shard i is the
+ * coordination.k8s.io/v1 Lease canaryd-shard-<i> in ha.namespace. Each daemon also keeps a member
+ * Lease canaryd-member-<identity>, so that every daemon knows how many are alive and takes a fair
+ * share: with M live members sorted by identity, member k targets N/M shards, plus one when
+ * k < N % M.
+ *
+ * Every retry period (lease_duration / 8) one round runs: LIST the Leases of the namespace, renew
+ * our member Lease, renew the shards we hold (or release the ones above our share), and try to
+ * take free or expired ones while below our share. That is 2 + about N/M requests per round,
+ * whatever the number of canaries.
+ *
+ * client-go semantics: takeover and renewal are PUTs of the whole object with its
+ * resourceVersion (a racing candidate gets 409); a new holder sets acquireTime and bumps
+ * leaseTransitions; a Lease is expired when its record has not been seen to change for
+ * leaseDurationSeconds of *local* time (no clock-skew trust); release on graceful stop writes
+ * holderIdentity "" and leaseDurationSeconds 1.
+ *
+ * Safety: we act for a shard only while our last successful write is younger than the renew
+ * deadline (2/3 of the lease duration, measured from when that write was *sent*); another daemon
+ * takes over only after a full lease duration without change. A 409 on renewal, or a record
+ * showing another holder, stops us at once. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "canaryd/kube.h"
+#include "canaryd/lease.h"
+#include "canaryd/log.h"
+#include "daemon.h"
+
+#define SHARD_PREFIX  "canaryd-shard-"
+#define MEMBER_PREFIX "canaryd-member-"
+
+struct shard {
+        bool exists;
+        char *raw; /* the item as listed, to PUT back */
+        struct lease_record rec;
+        char *rv_seen; /* resourceVersion last seen, for expiry by observation */
+        usec_t observed;
+        bool owned;
+        usec_t renewed_at; /* monotonic: when our last successful write was sent */
+        bool in_flight;
+};
+
+struct member {
+        char *holder;
+        char *rv;
+        usec_t observed;
+        long duration;
+        bool seen; /* in the last list */
+};
+
+struct ha {
+        struct daemon *d;
+        char *identity, *member_name, *ns;
+        unsigned n_shards;
+        usec_t duration, period, deadline;
+        struct shard *shards;
+        struct member *members;
+        size_t n_members;
+        char *member_raw, *member_rv;
+        bool member_in_flight;
+        sd_event_source *timer;
+        bool list_in_flight;
+        bool list_failing;
+        bool releasing;
+        unsigned release_pending;
+        void (*release_done)(struct daemon *d);
+};
+
+enum op_kind { OP_ACQUIRE, OP_RENEW, OP_RELEASE, OP_MEMBER };
+
+struct op {
+        struct ha *h;
+        unsigned shard;
+        enum op_kind kind;
+        usec_t sent;
+};
+
+static usec_t now_mono(const struct ha *h)
+{
+        uint64_t t = 0;
+        sd_event_now(h->d->event, CLOCK_MONOTONIC, &t);
+        return t;
+}
+
+unsigned ha_shard_of(const char *namespace_, const char *name, unsigned shards)
+{
+        uint32_t x = 2166136261u;
+        for (const char *p = namespace_; p && *p; p++)
+                x = (x ^ (uint8_t)*p) * 16777619u;
+        x = (x ^ (uint8_t)'/') * 16777619u;
+        for (const char *p = name; p && *p; p++)
+                x = (x ^ (uint8_t)*p) * 16777619u;
+        return shards ? x % shards : 0;
+}
+
+static bool shard_valid(const struct ha *h, const struct shard *s)
+{
+        return s->owned && now_mono(h) < s->renewed_at + h->deadline;
+}
+
+bool ha_owns(const struct daemon *d, const struct canary *c)
+{
+        if (!d->ha)
+                return true;
+        const struct ha *h = d->ha;
+        unsigned i = ha_shard_of(c->cfg->namespace_, c->cfg->name, h->n_shards);
+        return shard_valid(h, &h->shards[i]);
+}
+
+const char *ha_identity(const struct daemon *d)
+{
+        return d->ha ? d->ha->identity : NULL;
+}
+
+unsigned ha_owned_count(const struct daemon *d)
+{
+        unsigned n = 0;
+        for (unsigned i = 0; d->ha && i < d->ha->n_shards; i++)
+                n += shard_valid(d->ha, &d->ha->shards[i]);
+        return n;
+}
+
+static void for_canaries_of(struct ha *h, unsigned shard, bool acquired)
+{
+        struct daemon *d = h->d;
+        for (size_t i = 0; i < d->n_canaries; i++) {
+                struct canary *c = &d->canaries[i];
+                if (ha_shard_of(c->cfg->namespace_, c->cfg->name, h->n_shards) != shard)
+                        continue;
+                if (acquired)
+                        canary_submit(c, &(struct rollout_event){.kind = EV_TICK});
+                else
+                        analysis_cancel(c);
+        }
+}
+
+static void set_owned(struct ha *h, unsigned i, bool owned, const char *why)
+{
+        struct shard *s = &h->shards[i];
+        bool was = s->owned;
+        s->owned = owned;
+        if (was == owned)
+                return;
+        if (owned)
+                log_notice("ha: acquired shard %u (lease %s%u)", i, SHARD_PREFIX, i);
+        else
+                log_warning("ha: no longer acting for shard %u: %s", i, why);
+        for_canaries_of(h, i, owned);
+        status_notify(h->d);
+}
+
+static void op_send(struct ha *h, unsigned shard, enum op_kind kind);
+
+static void on_write(const struct kube_result *res, void *userdata)
+{
+        struct op *op = userdata;
+        struct ha *h = op->h;
+        struct shard *s = op->kind == OP_MEMBER ? NULL : &h->shards[op->shard];
+
+        if (op->kind == OP_MEMBER) {
+                h->member_in_flight = false;
+                if (h->releasing) {
+                        if (h->release_pending > 0 && --h->release_pending == 0 && h->release_done)
+                                h->release_done(h->d);
+                        free(op);
+                        return;
+                }
+                if (res->error == 0) {
+                        struct lease_record r = {0};
+                        if (lease_parse(res->body, res->body_len, &r, NULL) == 0) {
+                                free(h->member_rv);
+                                h->member_rv = r.resource_version;
+                                r.resource_version = NULL;
+                                free(h->member_raw);
+                                h->member_raw = xstrndup(res->body, res->body_len);
+                        }
+                        lease_record_done(&r);
+                }
+                free(op);
+                return;
+        }
+        s->in_flight = false;
+        if (res->error == -ECANCELED) {
+                free(op);
+                return;
+        }
+        if (op->kind == OP_RELEASE) {
+                if (h->releasing && h->release_pending > 0 && --h->release_pending == 0 &&
+                    h->release_done)
+                        h->release_done(h->d);
+                free(op);
+                return;
+        }
+        if (res->error == 0) {
+                struct lease_record r = {0};
+                if (lease_parse(res->body, res->body_len, &r, NULL) == 0 &&
+                    streq_ptr(r.holder, h->identity)) {
+                        s->renewed_at = op->sent;
+                        free(s->rv_seen);
+                        s->rv_seen = xstrdup(r.resource_version);
+                        s->observed = now_mono(h);
+                        free(s->raw);
+                        s->raw = xstrndup(res->body, res->body_len);
+                        lease_record_done(&s->rec);
+                        s->rec = r;
+                        s->exists = true;
+                        if (!h->releasing)
+                                set_owned(h, op->shard, true, NULL);
+                } else {
+                        lease_record_done(&r);
+                }
+        } else if (res->error == -ESTALE || res->error == -EEXIST) {
+                /* someone else wrote it first: never act on a shard we may not hold */
+                if (op->kind == OP_RENEW)
+                        set_owned(h, op->shard, false, "renewal conflicted (409)");
+        } else {
+                log_warning("ha: %s of lease %s%u failed: %s",
+                            op->kind == OP_ACQUIRE ? "takeover" : "renewal", SHARD_PREFIX,
+                            op->shard, res->message ? res->message : strerror(-res->error));
+        }
+        free(op);
+}
+
+static void op_send(struct ha *h, unsigned i, enum op_kind kind)
+{
+        struct kube_client *k = h->d->kube;
+        usec_t now = now_realtime_usec();
+        struct lease_record r = {0};
+        char name[64];
+        const char *raw = NULL;
+        bool exists;
+
+        if (kind == OP_MEMBER) {
+                snprintf(name, sizeof(name), "%s", "");
+                /* on graceful stop the member Lease is released too, so that the others
+                 * recompute their share at once */
+                r.holder = h->releasing ? (char *)(uintptr_t) "" : h->identity;
+                r.resource_version = h->member_rv;
+                r.acquire_usec = r.renew_usec = now;
+                r.duration_seconds = h->releasing ? 1 : (long)(h->duration / USEC_PER_SEC);
+                raw = h->member_raw;
+                exists = h->member_rv != NULL;
+        } else {
+                struct shard *s = &h->shards[i];
+                snprintf(name, sizeof(name), SHARD_PREFIX "%u", i);
+                r = s->rec; /* borrowed strings; not freed here */
+                r.resource_version = s->exists ? s->rec.resource_version : NULL;
+                r.renew_usec = now;
+                r.duration_seconds = (long)(h->duration / USEC_PER_SEC);
+                if (r.duration_seconds < 1)
+                        r.duration_seconds = 1;
+                if (kind == OP_ACQUIRE) {
+                        if (!s->exists) {
+                                r.transitions = 0;
+                        } else if (!streq_ptr(s->rec.holder, h->identity)) {
+                                r.transitions = s->rec.transitions + 1;
+                        }
+                        r.holder = h->identity;
+                        r.acquire_usec = now;
+                } else if (kind == OP_RELEASE) {
+                        r.holder = (char *)(uintptr_t) "";
+                        r.duration_seconds = 1;
+                        r.acquire_usec = now;
+                        set_owned(h, i, false, "released");
+                }
+                raw = s->exists ? s->raw : NULL;
+                exists = s->exists;
+                s->in_flight = true;
+        }
+        const char *lease_name = kind == OP_MEMBER ? h->member_name : name;
+        char *json = lease_render(raw, h->ns, lease_name, &r);
+        char *path = kube_lease_path(h->ns, exists ? lease_name : NULL);
+        struct op *op = xmalloc(sizeof(*op));
+        *op = (struct op){.h = h, .shard = i, .kind = kind, .sent = now_mono(h)};
+        int rc = !json || !path || !k ? -EINVAL
+                 : exists             ? kube_put(k, path, json, on_write, op)
+                                      : kube_post(k, path, json, on_write, op);
+        if (rc < 0) {
+                free(op);
+                if (kind == OP_MEMBER)
+                        h->member_in_flight = false;
+                else
+                        h->shards[i].in_flight = false;
+                if ((kind == OP_RELEASE || kind == OP_MEMBER) && h->releasing &&
+                    h->release_pending > 0 && --h->release_pending == 0 && h->release_done)
+                        h->release_done(h->d);
+        } else if (kind == OP_MEMBER) {
+                h->member_in_flight = true;
+        }
+        free(json);
+        free(path);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+        return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static struct member *member_find(struct ha *h, const char *holder)
+{
+        for (size_t i = 0; i < h->n_members; i++)
+                if (strcmp(h->members[i].holder, holder) == 0)
+                        return &h->members[i];
+        return NULL;
+}
+
+/* Which live members there are (us included) and our share of the shards. */
+static unsigned fair_share(struct ha *h, unsigned *ret_members)
+{
+        usec_t now = now_mono(h);
+        const char **live = xcalloc(h->n_members + 1, sizeof(char *));
+        size_t n = 0;
+        live[n++] = h->identity;
+        for (size_t i = 0; i < h->n_members; i++) {
+                struct member *m = &h->members[i];
+                if (!m->seen || !*m->holder || strcmp(m->holder, h->identity) == 0)
+                        continue;
+                if (now < m->observed + (usec_t)m->duration * USEC_PER_SEC)
+                        live[n++] = m->holder;
+        }
+        qsort(live, n, sizeof(char *), cmp_str);
+        size_t k = 0;
+        while (k < n && strcmp(live[k], h->identity) != 0)
+                k++;
+        free(live);
+        *ret_members = (unsigned)n;
+        return h->n_shards / (unsigned)n + (k < h->n_shards % n ? 1 : 0);
+}
+
+static void on_list(const struct kube_result *res, void *userdata)
+{
+        struct ha *h = userdata;
+        h->list_in_flight = false;
+        if (res->error == -ECANCELED || h->releasing)
+                return;
+        if (res->error < 0) {
+                if (!h->list_failing)
+                        log_warning("ha: cannot list leases in %s: %s (holding shards until the "
+                                    "renew deadline)",
+                                    h->ns, res->message ? res->message : strerror(-res->error));
+                h->list_failing = true;
+                return;
+        }
+        struct lease_record *recs = NULL;
+        char **raws = NULL;
+        size_t n = 0;
+        char *err = NULL;
+        if (lease_list_parse(res->body, res->body_len, &recs, &raws, &n, &err) < 0) {
+                log_warning("ha: %s", err);
+                free(err);
+                return;
+        }
+        if (h->list_failing)
+                log_notice("ha: listing leases works again");
+        h->list_failing = false;
+        usec_t now = now_mono(h);
+        bool *seen = xcalloc(h->n_shards, sizeof(bool));
+        for (size_t i = 0; i < h->n_members; i++)
+                h->members[i].seen = false;
+
+        for (size_t j = 0; j < n; j++) {
+                struct lease_record *r = &recs[j];
+                char *end;
+                if (strncmp(r->name, SHARD_PREFIX, strlen(SHARD_PREFIX)) == 0) {
+                        unsigned long i = strtoul(r->name + strlen(SHARD_PREFIX), &end, 10);
+                        if (*end || i >= h->n_shards)
+                                continue;
+                        struct shard *s = &h->shards[i];
+                        seen[i] = true;
+                        if (s->in_flight)
+                                continue; /* our own write decides */
+                        if (!streq_ptr(s->rv_seen, r->resource_version)) {
+                                free(s->rv_seen);
+                                s->rv_seen = xstrdup(r->resource_version);
+                                s->observed = now;
+                        }
+                        free(s->raw);
+                        s->raw = raws[j];
+                        raws[j] = NULL;
+                        lease_record_done(&s->rec);
+                        s->rec = *r;
+                        *r = (struct lease_record){0};
+                        s->exists = true;
+                        if (s->owned && !streq_ptr(s->rec.holder, h->identity))
+                                set_owned(h, (unsigned)i, false, "another daemon holds it");
+                } else if (strncmp(r->name, MEMBER_PREFIX, strlen(MEMBER_PREFIX)) == 0) {
+                        if (strcmp(r->name, h->member_name) == 0) {
+                                if (!h->member_in_flight) {
+                                        free(h->member_rv);
+                                        h->member_rv = xstrdup(r->resource_version);
+                                        free(h->member_raw);
+                                        h->member_raw = raws[j];
+                                        raws[j] = NULL;
+                                }
+                                continue;
+                        }
+                        struct member *m = member_find(h, r->holder);
+                        if (!m) {
+                                h->members =
+                                    xrealloc(h->members, (h->n_members + 1) * sizeof(*h->members));
+                                m = &h->members[h->n_members++];
+                                *m = (struct member){.holder = xstrdup(r->holder)};
+                        }
+                        if (!streq_ptr(m->rv, r->resource_version)) {
+                                free(m->rv);
+                                m->rv = xstrdup(r->resource_version);
+                                m->observed = now;
+                        }
+                        m->duration = r->duration_seconds;
+                        m->seen = true;
+                }
+        }
+        for (unsigned i = 0; i < h->n_shards; i++)
+                if (!seen[i] && !h->shards[i].in_flight) {
+                        h->shards[i].exists = false;
+                        if (h->shards[i].owned)
+                                set_owned(h, i, false, "its lease was deleted");
+                }
+        for (size_t j = 0; j < n; j++) {
+                lease_record_done(&recs[j]);
+                free(raws[j]);
+        }
+        free(recs);
+        free(raws);
+        free(seen);
+
+        if (!h->member_in_flight)
+                op_send(h, 0, OP_MEMBER);
+
+        unsigned members;
+        unsigned target = fair_share(h, &members);
+        unsigned held = 0;
+        for (unsigned i = 0; i < h->n_shards; i++)
+                held += streq_ptr(h->shards[i].rec.holder, h->identity) && h->shards[i].exists;
+        /* Renew what we hold, releasing the highest-numbered shards above our share. */
+        for (unsigned i = h->n_shards; i-- > 0;) {
+                struct shard *s = &h->shards[i];
+                if (s->in_flight || !s->exists || !streq_ptr(s->rec.holder, h->identity))
+                        continue;
+                if (held > target) {
+                        held--;
+                        op_send(h, i, OP_RELEASE);
+                } else {
+                        op_send(h, i, OP_RENEW);
+                }
+        }
+        /* Take free or expired shards while below our share, starting at a place that depends
+         * on the identity so that daemons starting together collide less. */
+        unsigned start = ha_shard_of(h->identity, "", h->n_shards);
+        for (unsigned j = 0; j < h->n_shards && held < target; j++) {
+                unsigned i = (start + j) % h->n_shards;
+                struct shard *s = &h->shards[i];
+                if (s->in_flight || (s->exists && streq_ptr(s->rec.holder, h->identity)))
+                        continue;
+                bool free_ = !s->exists || !s->rec.holder || !*s->rec.holder;
+                bool expired = now >= s->observed + (usec_t)s->rec.duration_seconds * USEC_PER_SEC;
+                if (free_ || expired) {
+                        held++;
+                        op_send(h, i, OP_ACQUIRE);
+                }
+        }
+}
+
+static int on_round(sd_event_source *src, uint64_t usec, void *userdata)
+{
+        struct ha *h = userdata;
+        /* Ownership lapses by time alone: check it every round. */
+        for (unsigned i = 0; i < h->n_shards; i++)
+                if (h->shards[i].owned && !shard_valid(h, &h->shards[i]))
+                        set_owned(h, i, false, "not renewed within the renew deadline");
+        if (!h->releasing && !h->list_in_flight && h->d->kube) {
+                char *path = kube_lease_path(h->ns, NULL);
+                if (path && kube_get(h->d->kube, path, on_list, h) >= 0)
+                        h->list_in_flight = true;
+                free(path);
+        }
+        sd_event_source_set_time(src, usec + h->period);
+        sd_event_source_set_enabled(src, SD_EVENT_ON);
+        return 0;
+}
+
+static char *make_identity(void)
+{
+        char host[64] = "canaryd";
+        gethostname(host, sizeof(host) - 1);
+        host[sizeof(host) - 1] = '\0';
+        /* a DNS label: it is part of the member Lease's name */
+        size_t o = 0;
+        for (size_t i = 0; host[i] && o < 40; i++) {
+                char ch = host[i];
+                if (ch >= 'A' && ch <= 'Z')
+                        ch = (char)(ch - 'A' + 'a');
+                if ((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-')
+                        host[o++] = ch;
+        }
+        host[o] = '\0';
+        uint32_t rnd = 0;
+        if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != sizeof(rnd))
+                rnd = (uint32_t)getpid() ^ (uint32_t)now_realtime_usec();
+        return xasprintf("%s-%08x", o && host[0] != '-' ? host : "canaryd", rnd);
+}
+
+int ha_new(struct daemon *d, struct ha **ret)
+{
+        const struct config *cfg = d->config;
+        struct ha *h = xcalloc(1, sizeof(*h));
+        h->d = d;
+        h->identity = make_identity();
+        h->member_name = xasprintf(MEMBER_PREFIX "%s", h->identity);
+        h->ns = xstrdup(cfg->ha.namespace_);
+        h->n_shards = cfg->ha.shards ? cfg->ha.shards : 16;
+        h->duration = cfg->ha.lease_duration_usec;
+        if (h->duration < USEC_PER_SEC)
+                h->duration = USEC_PER_SEC;
+        /* client-go: LeaseDuration > RenewDeadline > 1.2 x RetryPeriod (15 s / 10 s / 2 s); a
+         * period of 1/8 bounds a takeover by 1.25 x the lease duration */
+        h->period = h->duration / 8;
+        h->deadline = h->duration * 2 / 3;
+        h->shards = xcalloc(h->n_shards, sizeof(*h->shards));
+        int r = sd_event_add_time_relative(d->event, &h->timer, CLOCK_MONOTONIC, 0,
+                                           10 * USEC_PER_MSEC, on_round, h);
+        if (r < 0) {
+                ha_free(h);
+                return r;
+        }
+        kube_client_set_identity(d->kube, h->identity);
+        log_notice("ha: identity %s, %u shards in namespace %s, lease duration %llu ms",
+                   h->identity, h->n_shards, h->ns,
+                   (unsigned long long)(h->duration / USEC_PER_MSEC));
+        *ret = h;
+        return 0;
+}
+
+void ha_release_all(struct ha *h, void (*done)(struct daemon *d))
+{
+        if (h->releasing)
+                return;
+        h->releasing = true;
+        h->release_done = NULL;
+        h->timer = sd_event_source_disable_unref(h->timer);
+        unsigned n = 0;
+        for (unsigned i = 0; i < h->n_shards; i++)
+                if (h->shards[i].exists && streq_ptr(h->shards[i].rec.holder, h->identity))
+                        n++;
+        h->release_pending = n + 1; /* +1 until every release is sent */
+        for (unsigned i = 0; i < h->n_shards; i++)
+                if (h->shards[i].exists && streq_ptr(h->shards[i].rec.holder, h->identity)) {
+                        h->shards[i].in_flight = false;
+                        op_send(h, i, OP_RELEASE);
+                }
+        if (h->member_rv && !h->member_in_flight) {
+                h->release_pending++;
+                op_send(h, 0, OP_MEMBER);
+        }
+        if (n > 0)
+                log_notice("ha: releasing %u shard lease(s)", n);
+        h->release_done = done;
+        if (--h->release_pending == 0)
+                done(h->d);
+}
+
+struct ha *ha_free(struct ha *h)
+{
+        if (!h)
+                return NULL;
+        h->timer = sd_event_source_disable_unref(h->timer);
+        for (unsigned i = 0; i < h->n_shards; i++) {
+                free(h->shards[i].raw);
+                free(h->shards[i].rv_seen);
+                lease_record_done(&h->shards[i].rec);
+        }
+        for (size_t i = 0; i < h->n_members; i++) {
+                free(h->members[i].holder);
+                free(h->members[i].rv);
+        }
+        free(h->members);
+        free(h->shards);
+        free(h->identity);
+        free(h->member_name);
+        free(h->ns);
+        free(h->member_raw);
+        free(h->member_rv);
+        free(h);
+        return NULL;
+}

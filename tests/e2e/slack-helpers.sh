@@ -1,0 +1,99 @@
+# Slack helpers for tests/e2e/test-slack-*.sh (sourced after lib.sh).
+#   slack_token_mode            switch $E2E/canaryd.yaml to the bot token (#releases)
+#   slack_outbox_idle           wait until state_dir/slack-outbox.json owes nothing
+#   slack_report CANARY         JSON summary of the canary's Slack traffic (see below)
+#   slack_thread_text CANARY    the rollout thread as text, as scripts/demo.py renders it
+
+SLACK_TOKEN=xoxb-sandbox-token
+
+slack_token_mode() {
+	printf '%s\n' "$SLACK_TOKEN" >"$E2E/creds/slack-token"
+	python3 - "$E2E/canaryd.yaml" "$(port slack)" <<-'EOF'
+	import sys
+	p, port = sys.argv[1], sys.argv[2]
+	s = open(p).read()
+	s = s.replace("  webhook_url_file: slack-webhook\n",
+	              "  token_file: slack-token\n  channel: \"#releases\"\n"
+	              "  url: http://127.0.0.1:%s/api\n" % port)
+	open(p, "w").write(s)
+	EOF
+}
+
+# The outbox is empty (nothing queued, no parent update owed) for a few reads in a row.
+slack_outbox_idle() { # [SECONDS]
+	local secs=${1:-60} quiet=0
+	for _ in $(seq $((secs * 10))); do
+		if python3 - "$E2E/state/slack-outbox.json" <<-'EOF'; then
+		import json, sys
+		try:
+		    o = json.load(open(sys.argv[1]))
+		except (OSError, ValueError):
+		    sys.exit(1)
+		busy = o["messages"] or any(t.get("update_pending") or
+		                            (not t.get("ts") and t.get("parent_maybe_sent"))
+		                            for t in o["threads"])
+		sys.exit(1 if busy else 0)
+		EOF
+			quiet=$((quiet + 1))
+			[ $quiet -ge 5 ] && return 0
+		else
+			quiet=0
+		fi
+		sleep 0.1
+	done
+	cat "$E2E/state/slack-outbox.json" >&2 || true
+	fail "the Slack outbox did not drain in ${secs}s"
+}
+
+# {"parents":[ts...], "posts":N, "keys":{key:count}, "bad_thread":[...], "events":[...],
+#  "broadcast":[events], "final_parent":TEXT, "updates":N}
+slack_report() { # CANARY
+	admin GET /slack/messages | python3 -c "
+import json, sys
+canary = sys.argv[1]
+msgs = json.load(sys.stdin)
+posts = [m for m in msgs if m['kind'] == 'chat.postMessage'
+         and ((m['payload'].get('metadata') or {}).get('event_payload') or {}).get('key', '').startswith(canary + '/')]
+key = lambda m: m['payload']['metadata']['event_payload']['key']
+parents = [m for m in posts if key(m).endswith('/parent')]
+replies = [m for m in posts if not key(m).endswith('/parent')]
+keys = {}
+for m in posts:
+    keys[key(m)] = keys.get(key(m), 0) + 1
+pts = set(p['ts'] for p in parents)
+bad = [key(m) for m in replies if m.get('thread_ts') not in pts]
+updates = [m for m in msgs if m['kind'] == 'chat.update' and m['ts'] in pts]
+final = (updates[-1]['payload'] if updates else (parents[-1]['payload'] if parents else {}))
+def flat(p):
+    out = [p.get('text', '')]
+    for b in p.get('blocks') or []:
+        t = b.get('text')
+        if isinstance(t, dict): out.append(t.get('text', ''))
+        for e in b.get('elements') or []: out.append(e.get('text', ''))
+    return '\n'.join(out)
+print(json.dumps({'parents': sorted(pts), 'posts': len(posts), 'keys': keys, 'bad_thread': bad,
+                  'events': [key(m).split('/')[2] for m in replies],
+                  'broadcast': [key(m).split('/')[2] for m in replies if m['payload'].get('reply_broadcast')],
+                  'final_parent': flat(final), 'updates': len(updates)}))" "$1"
+}
+
+slack_thread_text() { # CANARY
+	admin GET /slack/messages | python3 -c "
+import json, sys
+sys.path.insert(0, '$SRC/scripts')
+from demo import render_slack
+canary = sys.argv[1]
+msgs = json.load(sys.stdin)
+k = lambda m: ((m['payload'].get('metadata') or {}).get('event_payload') or {}).get('key', '')
+parent = [m for m in msgs if m['kind'] == 'chat.postMessage' and k(m) .startswith(canary + '/') and k(m).endswith('/parent')]
+if not parent: sys.exit(0)
+ts = parent[0]['ts']
+ups = [m for m in msgs if m['kind'] == 'chat.update' and m['ts'] == ts]
+final = dict(parent[0], payload=ups[-1]['payload']) if ups else parent[0]
+print('== parent (as last updated, %d updates) ==' % len(ups))
+print('\n'.join(render_slack(final)))
+for m in msgs:
+    if m['kind'] == 'chat.postMessage' and m.get('thread_ts') == ts:
+        print('  -- reply%s --' % (' (also sent to the channel)' if m['payload'].get('reply_broadcast') else ''))
+        print('\n'.join('  ' + l for l in render_slack(m)))" "$1"
+}

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# The Deployment trigger (SPEC §4, trigger: {deployment}): canaryd polls the Deployment; the
+# template it first sees is recorded, not rolled out; a new pod template, once fully rolled out
+# and available, starts a rollout with its revision; a restart (restartedAt annotation) or a
+# scale starts nothing; a newer template mid-rollout starts over at step 1 in one write.
+. "$(dirname "$0")/lib.sh"
+
+E2E_INTERVAL=4s e2e_setup # the Deployment is polled every interval/2 = 2 s
+# checkout is triggered by its canary Deployment
+sed -i '0,/    virtual_service: checkout/s//&\n    trigger: {deployment: checkout-canary}/' "$E2E/canaryd.yaml"
+grep -q "trigger: {deployment: checkout-canary}" "$E2E/canaryd.yaml" || fail "config edit"
+e2e_start_daemon
+
+dep() { admin GET "/kube/object?ns=shop&name=checkout-canary&resource=deployments"; }
+# put_dep PYTHON-EXPR-ON-d: edits the stored Deployment as a CD system or kubectl would
+put_dep() {
+	dep | python3 -c "
+import json, sys
+d = json.load(sys.stdin); d = d.get('object', d)
+$1
+print(json.dumps(d))" >"$E2E/dep.json"
+	admin PUT "/kube/object?ns=shop&name=checkout-canary&resource=deployments" "$(cat "$E2E/dep.json")" >/dev/null
+}
+rev_of() { ctl status checkout -o json | json_get "d['canaries'][0]['revision'] or '-'"; }
+trig_of() {
+	vs_json shop checkout | json_get "__import__('json').loads(d.get('object', d)['metadata']['annotations'].get('canaryd.io/state', '{}')).get('trigger_revision', '-')"
+}
+
+for _ in $(seq 50); do [ "$(trig_of)" != - ] && break; sleep 0.1; done
+base=$(trig_of)
+[ "$base" != - ] || fail "the first template was not recorded"
+[ "$(phase_of checkout)" = Idle ] || fail "the template already running started a rollout"
+pass "first template $base recorded, nothing started"
+
+# a new image: not started while the Deployment is still rolling out ...
+put_dep "d['spec']['template']['spec']['containers'][0]['image'] = 'registry.example.com/shop/checkout:1.1.0'"
+sleep 2.5
+[ "$(phase_of checkout)" = Idle ] || fail "started before the new template was available"
+grep -q "is not fully available yet" "$E2E/canaryd.log" || fail "waiting not logged"
+# ... and started once it is fully available
+put_dep "d['status']['observedGeneration'] = d['metadata']['generation']"
+wait_phase checkout Progressing 10
+rev1=$(rev_of)
+[ "$rev1" != "$base" ] && [ "$rev1" = "$(trig_of)" ] || fail "revision $rev1 (trigger $(trig_of), base $base)"
+ctl history checkout | grep -q "decision  trigger by deployment:checkout-canary: Idle step 0 (0%) -> Progressing step 1 (10%)" ||
+	fail "history lacks the trigger: $(ctl history checkout)"
+pass "new image available -> rollout of $rev1 started"
+
+# a restart and a scale change nothing (paused at 25%, so the step stays put)
+ctl promote checkout >/dev/null || fail "promote"
+ctl pause checkout >/dev/null || fail "pause"
+put_dep "
+d['spec']['template']['metadata'].setdefault('annotations', {})['kubectl.kubernetes.io/restartedAt'] = '2026-11-22T04:00:00Z'
+d['spec']['replicas'] = 3
+d['status'].update(replicas=3, updatedReplicas=3, availableReplicas=3, readyReplicas=3)"
+put_dep "d['status']['observedGeneration'] = d['metadata']['generation']"
+sleep 2.5
+[ "$(rev_of)" = "$rev1" ] || fail "a restart/scale changed the revision to $(rev_of)"
+ctl status checkout -o json | json_get "d['canaries'][0]['step']" | grep -qx 2 ||
+	fail "a restart/scale restarted the rollout"
+pass "restart + scale: nothing started"
+
+# a newer template mid-rollout (paused at 25%): back to step 1 of it, in one write
+nw=$(admin GET "/kube/writes" | json_get "len(d)")
+put_dep "
+d['spec']['template']['spec']['containers'][0]['image'] = 'registry.example.com/shop/checkout:1.2.0'
+d['status']['observedGeneration'] = d['metadata']['generation'] + 1"
+for _ in $(seq 50); do [ "$(rev_of)" != "$rev1" ] && break; sleep 0.1; done
+sleep 0.5 # the write is done when status shows it; let a wrong second write show too
+rev2=$(rev_of)
+[ "$rev2" != "$rev1" ] || fail "the newer template did not replace the rollout"
+ctl status checkout -o json | json_get "(d['canaries'][0]['step'], d['canaries'][0]['canary_weight'])" |
+	grep -qx "(1, 10)" || fail "not back at step 1"
+admin GET "/kube/writes?since=0" | python3 -c "
+import json, sys
+ws = [w for w in json.load(sys.stdin)[$nw:] if w.get('name') == 'checkout' and not w.get('bypass')]
+assert len(ws) == 1, [json.loads(w['after']['metadata']['annotations']['canaryd.io/state'])['reason'] for w in ws]
+st = json.loads(ws[0]['after']['metadata']['annotations']['canaryd.io/state'])
+assert 'replaces $rev1 (was at 25%)' in st['reason'], st
+" || fail "the replacement was not one write"
+pass "newer template $rev2 mid-rollout: step 1 in one write"
+e2e_stop_daemon
