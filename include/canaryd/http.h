@@ -53,7 +53,9 @@ struct http_request_opts {
         http_data_fn *on_data; /* NULL: buffer the body; else stream it (a watch). A streaming
                                   request also gets TCP keep-alive probes. */
         long idle_timeout_ms;  /* > 0: fail with -ETIMEDOUT when fewer bytes than its seconds
-                                  arrive over that many seconds (curl's low-speed limit) */
+                                  arrive over that many seconds (curl's low-speed limit; curl
+                                  averages over the last 5 s, so a stall after data is seen up
+                                  to 5 s late) */
         const char *ca_file;   /* PEM bundle for https, or NULL for the system store */
         const char *ca_pem;    /* in-memory PEM (kubeconfig *-data), or NULL */
         const char *client_cert_file; /* optional mTLS */

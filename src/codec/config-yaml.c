@@ -1240,7 +1240,7 @@ static bool walk_metric(struct walker *w, const struct ynode *m, struct metric_c
             .max = (double)NAN,
             .max_ratio = (double)NAN,
             .min_ratio = (double)NAN,
-            .direction = DIRECTION_INCREASE,
+            .direction = DIRECTION_EITHER, /* Kayenta's default: any significant change */
             .confidence = 0.98,
             .allowed_increase = 1.0,
             .allowed_decrease = 1.0,

@@ -190,13 +190,14 @@ static int parse_args(int argc, char **argv, struct judge_args *a)
         *a = (struct judge_args){
             .judge = JUDGE_MANN_WHITNEY,
             .reducer = REDUCER_AVG,
-            /* The daemon's defaults for a mann_whitney metric (SPEC §3). */
+            /* The daemon's defaults for a mann_whitney metric (SPEC §3), except min_samples:
+             * offline, as in Kayenta, only an empty arm is NoData. */
             .mw = {.confidence = 0.98,
-                   .direction = DIRECTION_INCREASE,
+                   .direction = DIRECTION_EITHER,
                    .allowed_increase = 1.0,
                    .allowed_decrease = 1.0,
                    .tolerance = 0.25,
-                   .min_samples = 10},
+                   .min_samples = 1},
             .pre = {.outlier_factor = 3.0},
             .min = (double)NAN,
             .max = (double)NAN,

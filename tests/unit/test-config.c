@@ -186,7 +186,7 @@ static void minimal_file_gets_defaults(void **state)
 
         m = &cc->metrics[1];
         assert_int_equal(m->judge, JUDGE_MANN_WHITNEY);
-        assert_int_equal(m->direction, DIRECTION_INCREASE);
+        assert_int_equal(m->direction, DIRECTION_EITHER);
         assert_true(m->confidence == 0.98);
         assert_true(m->allowed_increase == 1.0 && m->allowed_decrease == 1.0);
         assert_true(m->tolerance == 0.25);
