@@ -245,8 +245,9 @@ size_t slack_held_count(const struct slack_client *s);
  * with backoff 1, 2, 4 ... 60 s, SLACK_MAX_ATTEMPTS attempts in all; other 4xx and Web API
  * ok:false are permanent. After an attempt that may have landed (timeout, 5xx, crash) token
  * mode reads the thread back (conversations.replies / .history) and sends only when the key is
- * not there; webhook mode re-sends once, marked. A dropped message is reported to the failed
- * callback and its key forgotten (it may be queued again). */
+ * not there; webhook mode re-sends once, marked, and drops (reports) a message whose marked
+ * re-send may have landed too. A failed connection counts as not sent. A dropped message is
+ * reported to the failed callback and its key forgotten (it may be queued again). */
 int slack_enqueue(struct slack_client *s, char *payload, const char *key);
 
 #define SLACK_QUEUE_MAX    512

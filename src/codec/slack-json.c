@@ -393,19 +393,32 @@ struct row {
         char cells[N_COLS][80];
 };
 
+/* Copies src into dst (size > 0), cutting only at a UTF-8 character boundary. */
+static void copy_cut(char *dst, size_t size, const char *src)
+{
+        size_t n = strlen(src);
+        if (n >= size) {
+                n = size - 1;
+                while (n > 0 && ((unsigned char)src[n] & 0xC0) == 0x80)
+                        n--; /* do not split a multi-byte character */
+        }
+        memcpy(dst, src, n);
+        dst[n] = '\0';
+}
+
 static void metric_row(const struct slack_notice *n, const struct metric_report *m, struct row *r)
 {
         char name[sizeof(m->name) + 1], *t;
 
         snprintf(name, sizeof(name), "%.*s", (int)sizeof(m->name), m->name);
         t = text_dup(name, COL_NAME, true);
-        snprintf(r->cells[0], sizeof(r->cells[0]), "%s", t);
+        copy_cut(r->cells[0], sizeof(r->cells[0]), t);
         free(t);
         fmt_num(r->cells[1], sizeof(r->cells[1]), m->canary);
         fmt_num(r->cells[2], sizeof(r->cells[2]), m->baseline);
         threshold_text(r->cells[3], sizeof(r->cells[3]), metric_cfg(n, name));
         t = text_dup(r->cells[3], 40, true);
-        snprintf(r->cells[3], sizeof(r->cells[3]), "%s", t);
+        copy_cut(r->cells[3], sizeof(r->cells[3]), t);
         free(t);
         snprintf(r->cells[4], sizeof(r->cells[4]), "%s", verdict_word(m->verdict));
 }
@@ -1112,9 +1125,12 @@ char *slack_outbox_to_json(const struct slack_outbox *o)
         for (size_t i = 0; i < o->n_held; i++) {
                 const struct slack_outbox_held *h = &o->held[i];
                 cJSON *e = cJSON_CreateObject(), *ms;
+                char w[24];
 
                 add_opt_string(e, "canary", h->canary ? h->canary : "");
-                cJSON_AddNumberToObject(e, "write_us", (double)h->write_usec);
+                /* a plain integer: cJSON would print some 16-digit ones with an exponent */
+                snprintf(w, sizeof(w), "%llu", (unsigned long long)h->write_usec);
+                cJSON_AddItemToObject(e, "write_us", cJSON_CreateRaw(w));
                 add_opt_string(e, "thread", h->thread);
                 add_opt_string(e, "thread_ts", h->thread_ts);
                 add_opt_string(e, "summary", h->summary);

@@ -99,7 +99,9 @@ struct canary {
         struct rollout_state decided_from; /* the state `proposed` was decided from */
         bool put_uncertain; /* the last PUT failed without a definite answer: it may have landed */
         struct rollout_actions actions;
-        char *written_body; /* owned: object we PUT, for verification */
+        unsigned slack_held; /* bit per rollout_notify: its Slack message is held on this write
+                                (write-ahead, driver.c hold_notifications) */
+        char *written_body;  /* owned: object we PUT, for verification */
 
         /* trigger: {deployment}: the Deployment is polled (GET) every resync period */
         char *deployment_path;          /* owned; NULL without a trigger */

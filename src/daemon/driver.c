@@ -308,12 +308,20 @@ static const char *d_slack_thread_ts(const struct canary *c)
         return slack_thread_ts(c->d->slack, thread);
 }
 
-static void notify(struct canary *c, enum rollout_notify n)
+static bool notify_is_failure(enum rollout_notify n)
+{
+        return n == NOTIFY_ROLLED_BACK || n == NOTIFY_ABORTED || n == NOTIFY_PAUSED ||
+               n == NOTIFY_DRIFT || n == NOTIFY_ANALYSIS_FAILED;
+}
+
+/* Puts the Slack message of notification n of state s into the outbox: held on the write that
+ * carries s (write-ahead, before it is submitted; see hold_notifications) or queued at once.
+ * Returns true when the outbox has it (held, queued, or known already). */
+static bool announce(struct canary *c, const struct rollout_state *s, enum rollout_notify n,
+                     bool hold)
 {
         struct daemon *d = c->d;
         const char *event = rollout_notify_to_string(n);
-        bool failure = n == NOTIFY_ROLLED_BACK || n == NOTIFY_ABORTED || n == NOTIFY_PAUSED ||
-                       n == NOTIFY_DRIFT || n == NOTIFY_ANALYSIS_FAILED;
         bool with_metrics = c->last.valid && (n == NOTIFY_PROGRESSED || n == NOTIFY_PROMOTED ||
                                               n == NOTIFY_ANALYSIS_FAILED ||
                                               n == NOTIFY_ROLLED_BACK || n == NOTIFY_PAUSED);
@@ -321,53 +329,104 @@ static void notify(struct canary *c, enum rollout_notify n)
             .canary = c->cfg->name,
             .namespace_ = c->cfg->namespace_,
             .event = event,
-            .weight = c->state.weight,
-            .step = c->state.step,
+            .weight = s->weight,
+            .step = s->step,
             .n_steps = (unsigned)c->cfg->n_steps,
-            .revision = c->state.revision[0] ? c->state.revision : NULL,
-            .reason = c->state.last_reason[0] ? c->state.last_reason : NULL,
-            .actor = c->state.last_actor[0] ? c->state.last_actor : NULL,
-            .runbook_url = failure ? c->cfg->runbook_url : NULL,
+            .revision = s->revision[0] ? s->revision : NULL,
+            .reason = s->last_reason[0] ? s->last_reason : NULL,
+            .actor = s->last_actor[0] ? s->last_actor : NULL,
+            .runbook_url = notify_is_failure(n) ? c->cfg->runbook_url : NULL,
             .metrics = with_metrics ? c->last.reports : NULL,
             .n_metrics = with_metrics ? c->last.n : 0,
-            .phase = rollout_phase_to_string(c->state.phase),
-            .at_usec = c->state.updated_usec,
+            .phase = rollout_phase_to_string(s->phase),
+            .at_usec = s->updated_usec,
             .window_start_usec = with_metrics ? c->last.window_start_usec : 0,
             .window_end_usec = with_metrics ? c->last.window_end_usec : 0,
             .cfg = c->cfg,
             .datadog_site = d->config->datadog.site,
         };
+        if (!d->slack || !ha_owns(d, c))
+                return false;
+        /* canary, revision, event, step, plus the rollout's start time, analysis count and
+         * transition time, so that a retry of the same revision, or a second pause at the same
+         * step, is announced again; all of it is durable state, so a restart keeps the key */
+        char *key = xasprintf("%s/%s/%s/%u/%llu/%u/%llu", c->cfg->name, s->revision, event, s->step,
+                              (unsigned long long)s->started_usec, s->analyses,
+                              (unsigned long long)s->updated_usec);
+        /* one Slack thread per rollout (token mode) */
+        char *thread = xasprintf("%s/%llu", c->cfg->name, (unsigned long long)s->started_usec);
+        const char *ts = s->slack_thread_ts[0] ? s->slack_thread_ts : NULL;
+        int r = hold ? slack_hold(d->slack, &notice, key, thread, ts, c->cfg->name, s->updated_usec)
+                     : slack_notify(d->slack, &notice, key, thread, ts);
+        if (r < 0 && r != -EEXIST)
+                log_canary(LOG_WARNING, c, NULL, NULL, "slack: cannot %s %s: %s",
+                           hold ? "hold" : "queue", event, strerror(-r));
+        if (!hold && slack_outbox_error(d->slack))
+                log_canary(LOG_WARNING, c, NULL, NULL, "slack: outbox not saved: %s",
+                           slack_outbox_error(d->slack));
+        free(thread);
+        free(key);
+        return r == 0 || r == -EEXIST;
+}
+
+/* Write-ahead: before the write of c->proposed is submitted, its notifications' Slack messages
+ * go into the outbox, held on that write, and the outbox is synced, so that a crash at any
+ * instant after the write lands still finds them. write_landed() releases them; a read of
+ * the canary (on_get, also the first one after a restart) releases them when the cluster holds
+ * that write's state and drops them when it does not. The write's identity is the proposed
+ * state's updated_at: every transition sets it to the decision time. */
+static void hold_notifications(struct canary *c)
+{
+        c->slack_held = 0;
+        if (!c->d->slack || c->proposed.updated_usec == c->state.updated_usec)
+                return; /* no Slack, or an identity the old state also has (clock stepped back) */
+        for (size_t i = 0; i < c->actions.n; i++) {
+                const struct rollout_action *a = &c->actions.items[i];
+                if (a->kind == ACT_NOTIFY && announce(c, &c->proposed, a->notify, true))
+                        c->slack_held |= 1u << a->notify;
+        }
+        if (c->slack_held && slack_sync(c->d->slack) < 0)
+                log_canary(LOG_WARNING, c, NULL, NULL, "slack: outbox not saved: %s",
+                           slack_outbox_error(c->d->slack));
+}
+
+/* The cluster holds the state with updated_at == state_usec (0: a write refused for sure):
+ * held Slack messages of exactly that write are released, those of writes that did not land
+ * are dropped (their events did not happen). */
+static void resolve_held(struct canary *c, usec_t state_usec, bool on_read)
+{
+        size_t dropped = 0, released;
+        if (!c->d->slack || slack_held_count(c->d->slack) == 0)
+                return;
+        released = slack_resolve(c->d->slack, c->cfg->name, state_usec, &dropped);
+        if (dropped)
+                log_canary(LOG_INFO, c, NULL, NULL,
+                           "slack: dropped %zu held message(s) of a write that did not land",
+                           dropped);
+        if (released && on_read)
+                log_canary(LOG_INFO, c, NULL, NULL,
+                           "slack: the write whose messages were held had landed; released %zu",
+                           released);
+        if (slack_outbox_error(c->d->slack))
+                log_canary(LOG_WARNING, c, NULL, NULL, "slack: outbox not saved: %s",
+                           slack_outbox_error(c->d->slack));
+}
+
+static void notify(struct canary *c, enum rollout_notify n)
+{
+        const char *event = rollout_notify_to_string(n);
         static const char *const ids[_ROLLOUT_NOTIFY_MAX] = {
             [NOTIFY_STARTED] = "5b1c1a9e4d2f4a6b9f0e0c7d3a2b1c01",
             [NOTIFY_PROMOTED] = "5b1c1a9e4d2f4a6b9f0e0c7d3a2b1c02",
             [NOTIFY_ROLLED_BACK] = "5b1c1a9e4d2f4a6b9f0e0c7d3a2b1c03",
             [NOTIFY_ABORTED] = "5b1c1a9e4d2f4a6b9f0e0c7d3a2b1c04",
         };
-        int prio = failure ? LOG_WARNING : LOG_NOTICE;
+        int prio = notify_is_failure(n) ? LOG_WARNING : LOG_NOTICE;
         log_canary(prio, c, ids[n], NULL, "%s at %u%%%s%s", event, c->state.weight,
                    c->state.last_reason[0] ? ": " : "", c->state.last_reason);
-
-        if (!d->slack || !ha_owns(d, c))
-                return;
-        /* canary, revision, event, step, plus the rollout's start time, analysis count and
-         * transition time, so that a retry of the same revision, or a second pause at the same
-         * step, is announced again; all of it is durable state, so a restart keeps the key */
-        char *key = xasprintf("%s/%s/%s/%u/%llu/%u/%llu", c->cfg->name, c->state.revision, event,
-                              c->state.step, (unsigned long long)c->state.started_usec,
-                              c->state.analyses, (unsigned long long)c->state.updated_usec);
-        /* one Slack thread per rollout (token mode) */
-        char *thread =
-            xasprintf("%s/%llu", c->cfg->name, (unsigned long long)c->state.started_usec);
-        int r = slack_notify(d->slack, &notice, key, thread,
-                             c->state.slack_thread_ts[0] ? c->state.slack_thread_ts : NULL);
-        if (r < 0 && r != -EEXIST)
-                log_canary(LOG_WARNING, c, NULL, NULL, "slack: cannot queue %s: %s", event,
-                           strerror(-r));
-        if (slack_outbox_error(d->slack))
-                log_canary(LOG_WARNING, c, NULL, NULL, "slack: outbox not saved: %s",
-                           slack_outbox_error(d->slack));
-        free(thread);
-        free(key);
+        /* held ahead of the write, released when it landed; otherwise queued now */
+        if (!(c->slack_held & (1u << n)))
+                (void)announce(c, &c->state, n, false);
 }
 
 static void run_post_write_actions(struct canary *c)
@@ -513,6 +572,7 @@ static void on_put(const struct kube_result *res, void *userdata)
         if (res->error == -ESTALE) {
                 /* 409: someone else updated the object; re-read and decide again */
                 c->conflicts++;
+                resolve_held(c, 0, false); /* not applied: its events did not happen */
                 log_canary(LOG_NOTICE, c, NULL, NULL, "conflict writing %s (%u), re-reading",
                            c->vs_path, c->conflicts);
                 if (c->conflicts <= CONFLICT_RETRIES && !c->d->stopping)
@@ -525,6 +585,8 @@ static void on_put(const struct kube_result *res, void *userdata)
                 /* A timeout or a 5xx says nothing about whether the update was applied: the
                  * next read tells (write_landed_unseen). Other errors are definite refusals. */
                 c->put_uncertain = res->status == 0 || res->status >= 500;
+                if (!c->put_uncertain)
+                        resolve_held(c, 0, false); /* refused: its events did not happen */
                 kube_failed(c, "PUT", res);
                 return;
         }
@@ -536,6 +598,7 @@ static void write_landed(struct canary *c)
 {
         c->put_uncertain = false;
         c->kube_failures = 0;
+        resolve_held(c, c->proposed.updated_usec, false); /* its events happened: send */
         canary_journal(c, journal_format_decision(
                               now_realtime_usec(), c->cfg->name, &c->decided_from, &c->proposed,
                               journal_event_name(c->current.ev.kind), &c->actions));
@@ -603,6 +666,7 @@ static void decide(struct canary *c, const struct vs_view *view, const char *bod
         c->proposed = c->state;
         c->decided_from = c->state;
         rollout_step(&c->spec, &c->proposed, &ev, now, &c->actions);
+        c->slack_held = 0;
         /* The Slack thread belongs to one rollout: a new one (start, retry) opens its own; the
          * parent's ts, once Slack has given it, is stored with the next write. */
         if (c->proposed.started_usec != c->state.started_usec)
@@ -644,6 +708,7 @@ static void decide(struct canary *c, const struct vs_view *view, const char *bod
                 cycle_end(c);
                 return;
         }
+        hold_notifications(c);
         r = kube_put(c->d->kube, c->vs_path, out, on_put, c);
         if (r < 0) {
                 log_error_errno(r, "cannot submit PUT: %m");
@@ -697,6 +762,9 @@ static void on_get(const struct kube_result *res, void *userdata)
                 s.weight = view.canary_weight;
         c->kube_failures = 0;
         set_error(c, NULL); /* the cluster answered and we can read it */
+        /* Slack messages held on a write of ours (one whose answer was lost, or cut by a
+         * crash): sent if the cluster holds its state, dropped if not. */
+        resolve_held(c, s.updated_usec, true);
         if (c->put_uncertain && same_state(&s, &c->proposed)) {
                 /* Our last PUT timed out or got a 5xx, yet the cluster holds exactly the state
                  * it carried (updated_at has microseconds): it landed. Deciding the event again

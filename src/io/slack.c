@@ -13,7 +13,11 @@
  *  - exactly once: every message carries its key in metadata; after an attempt that may have
  *    landed (timeout, 5xx, a crash mid-send) the thread (conversations.replies) or the channel
  *    (conversations.history) is read back and the message is sent only if the key is not
- *    there. Webhooks cannot be read back: such a message is re-sent once, marked as such.
+ *    there. Webhooks cannot be read back: such a message is re-sent once, marked as such;
+ *  - write-ahead: the driver holds an event's messages (slack_hold) before the state write
+ *    that makes the event true, and resolves them (slack_resolve) once it knows whether that
+ *    write landed: released into the queue, or dropped. A crash in between leaves them held in
+ *    the outbox file, and the restarted daemon resolves them from what the cluster says.
  * The webhook URL and the bot token are secrets: they never appear in a reason string, the
  * outbox or anything this module returns. */
 
@@ -80,7 +84,9 @@ struct slack_client {
         usec_t pace_usec, backoff_base_usec;
 
         struct slack_msg *head, *tail;
-        size_t n_queued; /* the one in flight included */
+        size_t n_queued;                /* the one in flight included */
+        struct slack_outbox_held *held; /* write-ahead entries, oldest first */
+        size_t n_held;
         struct thread *threads;
         size_t n_threads;
         struct slack_inflight *inflight;
@@ -120,6 +126,18 @@ static void outbox_msg_done(struct slack_outbox_msg *m)
         free(m->thread);
         free(m->channel);
         free(m->payload);
+}
+
+static void held_done(struct slack_outbox_held *h)
+{
+        free(h->canary);
+        free(h->thread);
+        free(h->thread_ts);
+        free(h->summary);
+        free(h->line);
+        for (size_t i = 0; i < h->n_msgs; i++)
+                outbox_msg_done(&h->msgs[i]);
+        memset(h, 0, sizeof(*h));
 }
 
 static void msg_free(struct slack_msg *m)
@@ -167,6 +185,14 @@ static bool key_known(const struct slack_client *c, const char *key)
                 if (streq_ptr(m->m.key, key))
                         return true;
         return key_recent(c, key);
+}
+
+static bool key_held(const struct slack_client *c, const char *key)
+{
+        for (size_t i = 0; i < c->n_held; i++)
+                if (streq_ptr(c->held[i].msgs[0].key, key))
+                        return true;
+        return false;
 }
 
 static void key_remember(struct slack_client *c, const char *key)
@@ -254,17 +280,20 @@ static void thread_add_line(struct thread *t, char *line /* owned */)
 
 /* ---- the outbox file ------------------------------------------------------------------------- */
 
-static void save(struct slack_client *c)
+static int save(struct slack_client *c)
 {
         struct slack_outbox o = {0};
         size_t i = 0, first;
         char *err = NULL;
+        int r;
 
         if (!c->outbox_path)
-                return;
+                return 0;
         o.msgs = xcalloc(c->n_queued + 1, sizeof(*o.msgs));
         for (const struct slack_msg *m = c->head; m; m = m->next)
                 o.msgs[o.n_msgs++] = m->m;
+        o.held = c->held; /* borrowed */
+        o.n_held = c->n_held;
         o.threads = xcalloc(c->n_threads + 1, sizeof(*o.threads));
         for (i = 0; i < c->n_threads; i++)
                 o.threads[o.n_threads++] = c->threads[i].t;
@@ -275,7 +304,8 @@ static void save(struct slack_client *c)
                 if (k)
                         o.recent[o.n_recent++] = k;
         }
-        if (outbox_save(c->outbox_path, &o, &err) < 0) {
+        r = outbox_save(c->outbox_path, &o, &err);
+        if (r < 0) {
                 free(c->outbox_error);
                 c->outbox_error = err;
         } else if (c->outbox_error) {
@@ -285,6 +315,7 @@ static void save(struct slack_client *c)
         free(o.msgs);
         free(o.threads);
         free(o.recent);
+        return r;
 }
 
 static void append(struct slack_client *c, struct slack_msg *m)
@@ -328,6 +359,12 @@ static void restore(struct slack_client *c, struct slack_outbox *o)
                 free(t->t.id);
                 t->t = o->threads[i];
                 memset(&o->threads[i], 0, sizeof(o->threads[i])); /* moved */
+        }
+        /* held entries wait for the driver's first read of their canary (slack_resolve) */
+        c->held = xcalloc(o->n_held + 1, sizeof(*c->held));
+        for (size_t i = 0; i < o->n_held && c->n_held < SLACK_HELD_MAX; i++) {
+                c->held[c->n_held++] = o->held[i];
+                memset(&o->held[i], 0, sizeof(o->held[i])); /* moved */
         }
         for (size_t i = 0; i < o->n_msgs; i++) {
                 struct slack_msg *m;
@@ -433,6 +470,9 @@ struct slack_client *slack_client_free(struct slack_client *c)
                 c->head = m->next;
                 msg_free(m);
         }
+        for (size_t i = 0; i < c->n_held; i++)
+                held_done(&c->held[i]);
+        free(c->held);
         for (size_t i = 0; i < c->n_threads; i++)
                 thread_done(&c->threads[i]);
         free(c->threads);
@@ -578,6 +618,7 @@ static int queue_msg(struct slack_client *c, struct slack_outbox_msg *om /* move
 
         if (c->n_queued >= SLACK_QUEUE_MAX) {
                 outbox_msg_done(om);
+                memset(om, 0, sizeof(*om));
                 return -ENOBUFS;
         }
         m = xcalloc(1, sizeof(*m));
@@ -618,73 +659,182 @@ int slack_enqueue(struct slack_client *c, char *payload, const char *key)
         return r;
 }
 
+/* Renders what an event announces: its message, in token mode its routed copy, and the
+ * thread's new summary and timeline line. Fills *h (overwritten). */
+static void build(struct slack_client *c, const struct slack_notice *n, const char *key,
+                  const char *thread, const char *thread_ts, struct slack_outbox_held *h)
+{
+        enum slack_severity sev = slack_event_severity(n->event);
+        const char *routed = c->token_mode ? c->severity_channels[sev] : NULL;
+        bool threaded = c->token_mode && thread && *thread;
+        struct slack_notice copy = *n;
+        struct slack_outbox_msg *m = &h->msgs[0];
+
+        memset(h, 0, sizeof(*h));
+        copy.mention = NULL;
+        copy.resend = 0;
+        if (threaded) {
+                h->thread = xstrdup(thread);
+                h->thread_ts = thread_ts && *thread_ts ? xstrdup(thread_ts) : NULL;
+                h->summary = slack_render_summary(&copy);
+                h->line = slack_timeline_line(&copy);
+        }
+        if (sev == SLACK_ERROR && !routed)
+                copy.mention = c->mention;
+        m->key = xstrdup(key);
+        m->thread = threaded ? xstrdup(thread) : NULL;
+        m->payload = slack_render(&copy, NULL);
+        m->broadcast = threaded && sev == SLACK_ERROR;
+        m->coalescible = threaded && sev == SLACK_INFO;
+        h->n_msgs = 1;
+        if (routed) {
+                /* the severity channel gets its own top-level copy */
+                m = &h->msgs[1];
+                copy.mention = sev == SLACK_ERROR ? c->mention : NULL;
+                m->key = key ? xasprintf("%s@%s", key, slack_severity_to_string(sev)) : NULL;
+                m->channel = xstrdup(routed);
+                m->payload = slack_render(&copy, NULL);
+                h->n_msgs = 2;
+        }
+}
+
+/* Hands a built event to delivery: the thread (token mode) takes its summary and timeline
+ * line, the parent owes an update, the messages are queued. Consumes *h. Returns 0, -EEXIST
+ * when its key is already known (nothing changes), -ENOBUFS when the queue is full. */
+static int release(struct slack_client *c, struct slack_outbox_held *h)
+{
+        struct thread *t = NULL;
+        int r = -EEXIST;
+
+        if (h->msgs[0].key && key_known(c, h->msgs[0].key))
+                goto out;
+        if (h->thread) {
+                t = thread_find(c, h->thread);
+                if (!t)
+                        t = thread_add(c, h->thread);
+                if (!t->t.ts && h->thread_ts && !t->inflight) {
+                        /* known from the rollout state (another daemon, a lost outbox) */
+                        t->t.ts = xstrdup(h->thread_ts);
+                        t->t.parent_maybe_sent = false;
+                }
+                if (h->summary) {
+                        free(t->t.summary);
+                        t->t.summary = h->summary;
+                        h->summary = NULL;
+                }
+                if (h->line) {
+                        thread_add_line(t, h->line);
+                        h->line = NULL;
+                }
+                /* the parent, posted or updated later, shows this event */
+                t->t.update_pending = !t->t.ts || *t->t.ts;
+        }
+        r = queue_msg(c, &h->msgs[0]);
+        if (r == 0 && t)
+                coalesce(c, t);
+        if (r == 0 && h->n_msgs > 1)
+                (void)queue_msg(c, &h->msgs[1]);
+out:
+        held_done(h);
+        return r;
+}
+
 int slack_notify(struct slack_client *c, const struct slack_notice *n, const char *key,
                  const char *thread, const char *thread_ts)
 {
-        enum slack_severity sev;
-        struct slack_notice copy;
-        struct slack_outbox_msg om = {0};
-        struct thread *t = NULL;
-        const char *routed;
+        struct slack_outbox_held h;
         int r;
 
         if (!c || !n || !n->event)
                 return -EINVAL;
-        if (key && key_known(c, key))
+        if (key && (key_known(c, key) || key_held(c, key)))
                 return -EEXIST;
-        sev = slack_event_severity(n->event);
-        copy = *n;
-        copy.mention = NULL;
-        copy.resend = 0;
-
-        if (!c->token_mode) {
-                if (sev == SLACK_ERROR)
-                        copy.mention = c->mention;
-                om.key = xstrdup(key);
-                om.payload = slack_render(&copy, NULL);
-                r = queue_msg(c, &om);
-                goto done;
-        }
-
-        routed = c->severity_channels[sev];
-        if (thread && *thread) {
-                t = thread_find(c, thread);
-                if (!t)
-                        t = thread_add(c, thread);
-                if (!t->t.ts && thread_ts && *thread_ts && !t->inflight) {
-                        /* known from the rollout state (another daemon, a lost outbox) */
-                        t->t.ts = xstrdup(thread_ts);
-                        t->t.parent_maybe_sent = false;
-                }
-                free(t->t.summary);
-                t->t.summary = slack_render_summary(&copy);
-                thread_add_line(t, slack_timeline_line(&copy));
-                /* the parent, posted or updated later, shows this event */
-                t->t.update_pending = !t->t.ts || *t->t.ts;
-        }
-
-        if (sev == SLACK_ERROR && !routed)
-                copy.mention = c->mention;
-        om.key = xstrdup(key);
-        om.thread = t ? xstrdup(t->t.id) : NULL;
-        om.payload = slack_render(&copy, NULL);
-        om.broadcast = t && sev == SLACK_ERROR;
-        om.coalescible = t && sev == SLACK_INFO;
-        r = queue_msg(c, &om);
-        if (r == 0 && t)
-                coalesce(c, t);
-        if (r == 0 && routed) {
-                /* the severity channel gets its own top-level copy */
-                copy.mention = sev == SLACK_ERROR ? c->mention : NULL;
-                om.key = key ? xasprintf("%s@%s", key, slack_severity_to_string(sev)) : NULL;
-                om.channel = xstrdup(routed);
-                om.payload = slack_render(&copy, NULL);
-                (void)queue_msg(c, &om);
-        }
-done:
+        build(c, n, key, thread, thread_ts, &h);
+        r = release(c, &h);
         save(c);
         schedule(c);
         return r;
+}
+
+int slack_hold(struct slack_client *c, const struct slack_notice *n, const char *key,
+               const char *thread, const char *thread_ts, const char *canary, usec_t write_usec)
+{
+        struct slack_outbox_held *h;
+
+        if (!c || !n || !n->event || !canary || write_usec == 0)
+                return -EINVAL;
+        if (key && (key_known(c, key) || key_held(c, key)))
+                return -EEXIST;
+        if (c->n_held >= SLACK_HELD_MAX)
+                return -ENOBUFS;
+        c->held = xrealloc(c->held, (c->n_held + 1) * sizeof(*c->held));
+        h = &c->held[c->n_held++];
+        build(c, n, key, thread, thread_ts, h);
+        h->canary = xstrdup(canary);
+        h->write_usec = write_usec;
+        return 0;
+}
+
+int slack_sync(struct slack_client *c)
+{
+        return c ? save(c) : -EINVAL;
+}
+
+static void report_drop(struct slack_client *c, const char *key, const char *reason,
+                        unsigned attempts);
+
+size_t slack_resolve(struct slack_client *c, const char *canary, usec_t state_usec,
+                     size_t *ret_dropped)
+{
+        usec_t now = now_realtime_usec();
+        size_t released = 0, dropped = 0, i = 0;
+        bool changed = false;
+
+        if (ret_dropped)
+                *ret_dropped = 0;
+        if (!c || !canary)
+                return 0;
+        while (i < c->n_held) {
+                struct slack_outbox_held h = c->held[i];
+                bool mine = strcmp(h.canary, canary) == 0;
+                bool expired = now > h.write_usec && now - h.write_usec > SLACK_HELD_MAX_AGE_USEC;
+
+                if (!mine && !expired) {
+                        i++;
+                        continue;
+                }
+                memmove(&c->held[i], &c->held[i + 1], (c->n_held - i - 1) * sizeof(*c->held));
+                c->n_held--;
+                changed = true;
+                if (mine && state_usec != 0 && h.write_usec == state_usec) {
+                        char *key = xstrdup(h.msgs[0].key);
+                        int r = release(c, &h);
+
+                        if (r == 0)
+                                released++;
+                        else if (r == -ENOBUFS)
+                                report_drop(c, key, "the queue is full", 0);
+                        free(key);
+                        continue;
+                }
+                if (mine)
+                        dropped++; /* the write did not land: the event did not happen */
+                else
+                        report_drop(c, h.msgs[0].key, "its state write was never confirmed", 0);
+                held_done(&h);
+        }
+        if (changed) {
+                save(c);
+                schedule(c);
+        }
+        if (ret_dropped)
+                *ret_dropped = dropped;
+        return released;
+}
+
+size_t slack_held_count(const struct slack_client *c)
+{
+        return c ? c->n_held : 0;
 }
 
 /* ---- choosing what to send next -------------------------------------------------------------- */
@@ -887,7 +1037,8 @@ static void classify(const struct slack_client *c, enum op op, const char *key, 
                         m = strerror(error < 0 ? -error : EIO);
                 snprintf(res->reason, sizeof(res->reason), "transport error: %s", m);
                 res->outcome = OUTCOME_RETRY;
-                res->ambiguous = true;
+                /* no connection, no request; a timeout or a reset may follow one that landed */
+                res->ambiguous = error != -ECONNREFUSED && error != -EHOSTUNREACH;
                 return;
         }
         if (r->status == 429) {
@@ -1200,6 +1351,19 @@ static int on_timer(sd_event_source *src, uint64_t usec, void *userdata)
         f->thread = p.thread;
         f->channel = xstrdup(p.channel);
 
+        if (!c->token_mode && p.msg->m.maybe_sent && p.msg->m.resent) {
+                /* The marked re-send may have landed too (a crash or a timeout cut it): a third
+                 * copy could be a second duplicate. Webhooks cannot be read back; stop here. */
+                report_drop(c, p.msg->m.key, "not sent again: its marked re-send may have landed",
+                            p.msg->attempts > 2 ? p.msg->attempts : 2);
+                unlink_msg(c, p.msg);
+                msg_free(p.msg);
+                free(f->channel);
+                free(f);
+                save(c);
+                schedule(c);
+                return 0;
+        }
         if (!c->token_mode) {
                 struct slack_msg *m = p.msg;
 

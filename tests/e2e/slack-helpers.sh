@@ -1,6 +1,7 @@
 # Slack helpers for tests/e2e/test-slack-*.sh (sourced after lib.sh).
 #   slack_token_mode            switch $E2E/canaryd.yaml to the bot token (#releases)
-#   slack_outbox_idle           wait until state_dir/slack-outbox.json owes nothing
+#   slack_outbox_idle           wait until state_dir/slack-outbox.json owes nothing (nothing
+#                               queued or held, no parent update owed)
 #   slack_report CANARY         JSON summary of the canary's Slack traffic (see below)
 #   slack_thread_text CANARY    the rollout thread as text, as scripts/demo.py renders it
 
@@ -29,7 +30,7 @@ slack_outbox_idle() { # [SECONDS]
 		    o = json.load(open(sys.argv[1]))
 		except (OSError, ValueError):
 		    sys.exit(1)
-		busy = o["messages"] or any(t.get("update_pending") or
+		busy = o["messages"] or o.get("held") or any(t.get("update_pending") or
 		                            (not t.get("ts") and t.get("parent_maybe_sent"))
 		                            for t in o["threads"])
 		sys.exit(1 if busy else 0)

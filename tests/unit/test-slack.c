@@ -1154,9 +1154,250 @@ static void webhook_resend_is_marked(void **state)
         assert_non_null(strstr(e.fake.reqs[0].body, "may duplicate"));
         assert_int_equal(slack_enqueue(e.slack, xstrdup("{\"text\":\"again\"}"), "k"), -EEXIST);
         env_stop(&e);
+
+        /* the marked re-send itself was cut by a crash: a third copy could be a second
+         * duplicate, so it is not sent; the drop is reported */
+        f = fopen(outbox, "w");
+        fputs("{\"messages\":[{\"key\":\"k2\",\"payload\":\"{\\\"text\\\":\\\"hi (re-sent)\\\"}\","
+              "\"maybe_sent\":true,\"resent\":true}],\"threads\":[],\"recent\":[]}",
+              f);
+        fclose(f);
+        env_start(&e, NULL, 0, &s, "/services/T0/B0/secret");
+        drain(&e);
+        assert_int_equal(fake_count(&e.fake), 0);
+        assert_int_equal(e.drops.n, 1);
+        assert_string_equal(e.drops.keys[0], "k2");
+        assert_non_null(strstr(e.drops.reasons[0], "marked re-send may have landed"));
+        env_stop(&e);
         unlink(outbox);
         rmdir(dir);
         free(outbox);
+}
+
+/* The outbox file keeps write-ahead (held) entries; files without "held" still load. */
+static void outbox_held_round_trip(void **state)
+{
+        struct slack_outbox o = {0}, back = {0};
+        char *err = NULL, *json, *again;
+        const char *old;
+
+        o.held = xcalloc(1, sizeof(*o.held));
+        o.held[0] = (struct slack_outbox_held){.canary = xstrdup("checkout"),
+                                               .write_usec = 1795320000123456ULL,
+                                               .thread = xstrdup("checkout/1795320000000001"),
+                                               .thread_ts = xstrdup("1795320000.000100"),
+                                               .summary = xstrdup("{\"text\":\"s\"}"),
+                                               .line = xstrdup("started at 10%"),
+                                               .n_msgs = 2};
+        o.held[0].msgs[0] = (struct slack_outbox_msg){
+            .key = xstrdup("k"), .payload = xstrdup("{\"text\":\"x\"}"), .broadcast = true};
+        o.held[0].msgs[1] = (struct slack_outbox_msg){.key = xstrdup("k@error"),
+                                                      .channel = xstrdup("#incidents"),
+                                                      .payload = xstrdup("{\"text\":\"y\"}")};
+        o.n_held = 1;
+        json = slack_outbox_to_json(&o);
+        assert_int_equal(slack_outbox_from_json(json, strlen(json), &back, &err), 0);
+        again = slack_outbox_to_json(&back);
+        assert_string_equal(json, again);
+        assert_int_equal(back.n_held, 1);
+        assert_int_equal(back.held[0].write_usec, 1795320000123456ULL); /* exact microseconds */
+        assert_int_equal(back.held[0].n_msgs, 2);
+        assert_string_equal(back.held[0].msgs[1].channel, "#incidents");
+        assert_true(back.held[0].msgs[0].broadcast);
+        free(again);
+        free(json);
+        slack_outbox_done(&back);
+        slack_outbox_done(&o);
+
+        /* before write-ahead there was no "held" */
+        old = "{\"version\":1,\"messages\":[],\"threads\":[],\"recent\":[]}";
+        assert_int_equal(slack_outbox_from_json(old, strlen(old), &back, &err), 0);
+        assert_int_equal(back.n_held, 0);
+        slack_outbox_done(&back);
+
+        static const char *const bad[] = {
+            "{\"messages\":[],\"threads\":[],\"recent\":[],\"held\":{}}",
+            "{\"messages\":[],\"threads\":[],\"recent\":[],\"held\":[{\"canary\":\"c\","
+            "\"messages\":[{\"payload\":\"{}\"}]}]}", /* no write_us */
+            "{\"messages\":[],\"threads\":[],\"recent\":[],\"held\":[{\"write_us\":1,"
+            "\"messages\":[{\"payload\":\"{}\"}]}]}", /* no canary */
+            "{\"messages\":[],\"threads\":[],\"recent\":[],\"held\":[{\"canary\":\"c\","
+            "\"write_us\":1,\"messages\":[]}]}",
+            "{\"messages\":[],\"threads\":[],\"recent\":[],\"held\":[{\"canary\":\"c\","
+            "\"write_us\":1,\"messages\":[{\"payload\":\"{}\"},{\"payload\":\"{}\"},"
+            "{\"payload\":\"{}\"}]}]}",
+            "{\"messages\":[],\"threads\":[],\"recent\":[],\"held\":[{\"canary\":\"c\","
+            "\"write_us\":1,\"messages\":[{\"key\":\"k\"}]}]}", /* no payload */
+        };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                err = NULL;
+                assert_int_equal(slack_outbox_from_json(bad[i], strlen(bad[i]), &back, &err),
+                                 -EBADMSG);
+                assert_non_null(strstr(err, "slack outbox"));
+                free(err);
+        }
+}
+
+/* Runs the loop for a while without expecting anything to finish. */
+static void spin(struct env *e, usec_t how_long)
+{
+        usec_t until = mono_usec() + how_long;
+
+        while (mono_usec() < until)
+                assert_true(sd_event_run(e->event, 10 * USEC_PER_MSEC) >= 0);
+}
+
+/* Write-ahead: a held event is persisted at once but never sent before it is resolved; the
+ * write that landed is released, one that did not is dropped. */
+static void hold_release_and_drop(void **state)
+{
+        char dir[] = "/tmp/test-slack-XXXXXX", *outbox, *saved;
+        struct slack_settings s = {.timeout_ms = 2000, .pace_usec = 10 * USEC_PER_MSEC};
+        struct slack_notice n = {
+            .canary = "c", .namespace_ = "n", .event = "started", .weight = 10};
+        struct env e;
+        size_t len, dropped = 9;
+        usec_t w = now_realtime_usec(); /* write ids are wall-clock times */
+        char *want;
+
+        assert_non_null(mkdtemp(dir));
+        outbox = xasprintf("%s/slack-outbox.json", dir);
+        s.outbox_path = outbox;
+        env_start(&e, NULL, 0, &s, "/services/T0/B0/secret");
+        assert_int_equal(slack_hold(e.slack, &n, "c/r/started/100", NULL, NULL, "c", w + 100), 0);
+        assert_int_equal(slack_hold(e.slack, &n, "c/r/started/100", NULL, NULL, "c", w + 100),
+                         -EEXIST);
+        assert_int_equal(slack_notify(e.slack, &n, "c/r/started/100", NULL, NULL), -EEXIST);
+        n.event = "rolled back";
+        n.weight = 0;
+        assert_int_equal(slack_hold(e.slack, &n, "c/r/rolled back/200", NULL, NULL, "c", w + 200),
+                         0);
+        assert_int_equal(slack_hold(e.slack, &n, "x", NULL, NULL, "c", 0), -EINVAL);
+        assert_int_equal(slack_held_count(e.slack), 2);
+        assert_int_equal(slack_sync(e.slack), 0);
+        assert_int_equal(read_file(outbox, 1 << 20, &saved, &len), 0);
+        want =
+            xasprintf("\"held\":[{\"canary\":\"c\",\"write_us\":%llu", (unsigned long long)w + 100);
+        assert_non_null(strstr(saved, want));
+        free(want);
+        assert_null(strstr(saved, "secret"));
+        free(saved);
+        spin(&e, 100 * USEC_PER_MSEC);
+        assert_int_equal(fake_count(&e.fake), 0); /* held: never sent before it is resolved */
+        assert_int_equal(slack_queue_length(e.slack), 0);
+
+        /* another canary's read resolves nothing of c's */
+        assert_int_equal(slack_resolve(e.slack, "d", w + 100, &dropped), 0);
+        assert_int_equal(dropped, 0);
+        assert_int_equal(slack_held_count(e.slack), 2);
+        /* the cluster holds write 100: its event is released, write 200 did not land */
+        assert_int_equal(slack_resolve(e.slack, "c", w + 100, &dropped), 1);
+        assert_int_equal(dropped, 1);
+        assert_int_equal(slack_held_count(e.slack), 0);
+        assert_int_equal(read_file(outbox, 1 << 20, &saved, &len), 0); /* saved at once */
+        assert_non_null(strstr(saved, "\"held\":[]"));
+        assert_non_null(strstr(saved, "c/r/started/100"));
+        free(saved);
+        drain(&e);
+        assert_int_equal(fake_count(&e.fake), 1);
+        assert_non_null(strstr(e.fake.reqs[0].body, "started at 10%"));
+        assert_int_equal(e.drops.n, 0);
+        /* delivered: the key stays known */
+        assert_int_equal(slack_hold(e.slack, &n, "c/r/started/100", NULL, NULL, "c", w + 300),
+                         -EEXIST);
+        /* a write refused for sure (0) drops whatever the canary holds */
+        assert_int_equal(slack_hold(e.slack, &n, "c/r/rolled back/400", NULL, NULL, "c", w + 400),
+                         0);
+        assert_int_equal(slack_resolve(e.slack, "c", 0, &dropped), 0);
+        assert_int_equal(dropped, 1);
+        spin(&e, 50 * USEC_PER_MSEC);
+        assert_int_equal(fake_count(&e.fake), 1);
+        env_stop(&e);
+        unlink(outbox);
+        rmdir(dir);
+        free(outbox);
+}
+
+/* A crash left held entries in the outbox: the restarted client sends nothing until the
+ * driver's first read of each canary resolves them; stale ones of other canaries expire. */
+static void restart_resolves_held(void **state)
+{
+        static const char left[] =
+            "{\"version\":1,\"messages\":[],\"threads\":[],\"recent\":[],\"held\":["
+            "{\"canary\":\"c\",\"write_us\":1795320000000100,"
+            "\"messages\":[{\"key\":\"c/a\",\"payload\":\"{\\\"text\\\":\\\"A\\\"}\"}]},"
+            "{\"canary\":\"c\",\"write_us\":1795320000000200,"
+            "\"messages\":[{\"key\":\"c/b\",\"payload\":\"{\\\"text\\\":\\\"B\\\"}\"}]},"
+            "{\"canary\":\"d\",\"write_us\":1795320000000300,"
+            "\"messages\":[{\"key\":\"d/c\",\"payload\":\"{\\\"text\\\":\\\"C\\\"}\"}]},"
+            "{\"canary\":\"gone\",\"write_us\":1000,"
+            "\"messages\":[{\"key\":\"gone/d\",\"payload\":\"{\\\"text\\\":\\\"D\\\"}\"}]}]}";
+        char dir[] = "/tmp/test-slack-XXXXXX", *outbox;
+        struct slack_settings s = {.timeout_ms = 2000, .pace_usec = 10 * USEC_PER_MSEC};
+        struct env e;
+        size_t dropped = 0;
+        FILE *f;
+
+        assert_non_null(mkdtemp(dir));
+        outbox = xasprintf("%s/slack-outbox.json", dir);
+        f = fopen(outbox, "w");
+        fputs(left, f);
+        fclose(f);
+        s.outbox_path = outbox;
+        env_start(&e, NULL, 0, &s, "/services/T0/B0/secret");
+        assert_int_equal(slack_held_count(e.slack), 4);
+        spin(&e, 100 * USEC_PER_MSEC);
+        assert_int_equal(fake_count(&e.fake), 0);
+        assert_int_equal(slack_resolve(e.slack, "c", 1795320000000200ULL, &dropped), 1);
+        assert_int_equal(dropped, 1);
+        /* "gone" (a canary no longer read) expired; d waits for its own read */
+        assert_int_equal(slack_held_count(e.slack), 1);
+        assert_int_equal(e.drops.n, 1);
+        assert_string_equal(e.drops.keys[0], "gone/d");
+        assert_non_null(strstr(e.drops.reasons[0], "never confirmed"));
+        drain(&e);
+        assert_int_equal(fake_count(&e.fake), 1);
+        assert_string_equal(e.fake.reqs[0].body, "{\"text\":\"B\"}");
+        env_stop(&e);
+        unlink(outbox);
+        rmdir(dir);
+        free(outbox);
+}
+
+/* Token mode: a held event touches no thread until released; a dropped one never reaches the
+ * parent's timeline. */
+static void hold_token_thread(void **state)
+{
+        static const struct fake_resp script[] = {
+            {200, NULL, "{\"ok\":true,\"channel\":\"C1\",\"ts\":\"100.000001\"}"}, /* parent */
+            {200, NULL, "{\"ok\":true,\"channel\":\"C1\",\"ts\":\"100.000002\"}"}, /* started */
+        };
+        struct slack_settings s = {.token = "xoxb-secret-token",
+                                   .channel = "#releases",
+                                   .timeout_ms = 2000,
+                                   .pace_usec = 10 * USEC_PER_MSEC,
+                                   .backoff_base_usec = 10 * USEC_PER_MSEC};
+        struct slack_notice n = {
+            .canary = "c", .namespace_ = "n", .phase = "RolledBack", .event = "aborted"};
+        struct env e;
+
+        env_start(&e, script, ELEMENTSOF(script), &s, "/api");
+        assert_int_equal(slack_hold(e.slack, &n, "c/r/aborted", "c/1", NULL, "c", 50), 0);
+        assert_null(slack_thread_ts(e.slack, "c/1"));
+        (void)slack_resolve(e.slack, "c", 49, NULL); /* the abort did not land */
+        n.event = "started";
+        n.phase = "Progressing";
+        n.weight = 10;
+        assert_int_equal(slack_hold(e.slack, &n, "c/r/started", "c/1", NULL, "c", 60), 0);
+        assert_int_equal(slack_resolve(e.slack, "c", 60, NULL), 1);
+        drain(&e);
+        assert_int_equal(fake_count(&e.fake), 2);
+        assert_non_null(strstr(e.fake.reqs[0].body, "\"key\":\"c/1/parent\""));
+        assert_non_null(strstr(e.fake.reqs[0].body, "started at 10%"));
+        assert_null(strstr(e.fake.reqs[0].body, "aborted"));
+        assert_non_null(strstr(e.fake.reqs[1].body, "\"key\":\"c/r/started\""));
+        assert_non_null(strstr(e.fake.reqs[1].body, "\"thread_ts\":\"100.000001\""));
+        env_stop(&e);
 }
 
 int main(void)
@@ -1181,6 +1422,10 @@ int main(void)
             cmocka_unit_test(thread_parent_replies_update),
             cmocka_unit_test(restart_verifies_and_backlog_coalesces),
             cmocka_unit_test(webhook_resend_is_marked),
+            cmocka_unit_test(outbox_held_round_trip),
+            cmocka_unit_test(hold_release_and_drop),
+            cmocka_unit_test(restart_resolves_held),
+            cmocka_unit_test(hold_token_thread),
         };
         int r;
 
