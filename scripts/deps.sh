@@ -13,8 +13,8 @@ if [ "${1:-}" = --test ]; then
 	# stock kubectl for the Kubernetes emulation test; Debian ships it as kubernetes-client
 	command -v kubectl >/dev/null 2>&1 || pkgs+=(kubernetes-client)
 	# unit checks (systemd-analyze, sysusers, tmpfiles, socket-activate), the .deb (cpack needs
-	# dpkg-shlibdeps from dpkg-dev), man page lint (groff)
-	pkgs+=(systemd dpkg-dev groff-base gzip)
+	# dpkg-shlibdeps from dpkg-dev; CPackDeb needs file), man page lint (groff)
+	pkgs+=(systemd dpkg-dev file groff-base gzip)
 fi
 
 missing=()

@@ -3,7 +3,7 @@
 # is: no step skipped, none applied twice, and the step's wait is neither restarted nor cut.
 . "$(dirname "$0")/lib.sh"
 
-E2E_INTERVAL=4s e2e_setup
+E2E_INTERVAL=6s e2e_setup
 e2e_start_daemon
 ctl start checkout --revision v5 || fail "start"
 # wait until step 2 (25%) has been written, then kill without warning
@@ -19,7 +19,7 @@ wait "$DAEMON_PID" 2>/dev/null || true
 DAEMON_PID=
 sleep 1
 e2e_start_daemon
-[ "$(phase_of checkout)" = Progressing ] || fail "not progressing after restart"
+wait_phase checkout Progressing 10 # the first read of the VirtualService after the restart
 ctl status checkout -o json | json_get "d['canaries'][0]['step']" | grep -qx 2 ||
 	fail "restart did not resume at step 2"
 pass "resumed at step 2 from the annotation"
