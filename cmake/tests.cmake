@@ -13,6 +13,12 @@ set(CANARYD_TEST_ENV
     "ASAN_OPTIONS=detect_stack_use_after_return=1:detect_leaks=1"
     "UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1")
 
+# Helpers shared by the unit tests (tests/unit/*.c that are not test-*.c), linked into each.
+if(CMOCKA_FOUND)
+  add_library(canaryd-testutil STATIC tests/unit/fake-http.c)
+  target_link_libraries(canaryd-testutil PUBLIC canaryd-io PkgConfig::CMOCKA)
+endif()
+
 file(GLOB UNIT_TESTS CONFIGURE_DEPENDS tests/unit/test-*.c)
 foreach(src ${UNIT_TESTS})
   if(NOT CMOCKA_FOUND)
@@ -21,7 +27,7 @@ foreach(src ${UNIT_TESTS})
   get_filename_component(name ${src} NAME_WE)
   string(REPLACE "test-" "" short ${name})
   add_executable(${name} ${src})
-  target_link_libraries(${name} PRIVATE canaryd-io PkgConfig::CMOCKA)
+  target_link_libraries(${name} PRIVATE canaryd-testutil canaryd-io PkgConfig::CMOCKA)
   add_test(NAME unit/${short} COMMAND ${name})
   set_tests_properties(unit/${short} PROPERTIES LABELS unit ENVIRONMENT "${CANARYD_TEST_ENV}"
                        WORKING_DIRECTORY ${CMAKE_SOURCE_DIR}/tests/data)

@@ -225,3 +225,16 @@ for m in json.load(sys.stdin):
         except Exception: p = {}
     print(p.get('text', ''))"
 }
+
+# Writes a throwaway test CA (ca.key, ca.pem) and a server certificate for 127.0.0.1 signed by it
+# (server.key, server.pem) into the current directory. Valid for two days.
+e2e_make_test_ca() {
+	openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=sandbox test CA" \
+		-keyout ca.key -out ca.pem -addext "basicConstraints=critical,CA:TRUE" \
+		-addext "keyUsage=critical,keyCertSign" 2>/dev/null
+	openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout server.key \
+		-out server.csr 2>/dev/null
+	printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >server.cnf
+	openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
+		-extfile server.cnf -out server.pem 2>/dev/null
+}

@@ -8,14 +8,7 @@
 command -v openssl >/dev/null || { echo "SKIP: openssl not installed"; exit 0; }
 
 cd "$E2E"
-openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=sandbox test CA" \
-	-keyout ca.key -out ca.pem -addext "basicConstraints=critical,CA:TRUE" \
-	-addext "keyUsage=critical,keyCertSign" 2>/dev/null
-openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout server.key -out server.csr \
-	2>/dev/null
-printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >server.cnf
-openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
-	-extfile server.cnf -out server.pem 2>/dev/null
+e2e_make_test_ca
 openssl req -newkey rsa:2048 -nodes -subj "/CN=canaryd-client" -keyout client.key \
 	-out client.csr 2>/dev/null
 printf 'extendedKeyUsage=clientAuth\n' >client.cnf

@@ -22,32 +22,9 @@
 
 #include "canaryd/http.h"
 #include "canaryd/util.h"
+#include "fake-http.h"
 
 /* ---- loopback server ----------------------------------------------------------------------- */
-
-#define MAX_CONN_THREADS 128
-
-struct server {
-        int listen_fd;
-        int port;
-        pthread_t acceptor;
-        pthread_mutex_t lock;
-        pthread_t threads[MAX_CONN_THREADS];
-        int conn_fds[MAX_CONN_THREADS];
-        size_t n_threads;
-        unsigned n_requests;
-};
-
-static void send_all(int fd, const char *p, size_t n)
-{
-        while (n > 0) {
-                ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-                if (w <= 0)
-                        return;
-                p += w;
-                n -= (size_t)w;
-        }
-}
 
 static void respond(int fd, int status, const char *reason, const char *extra_headers,
                     const char *body, size_t body_len)
@@ -55,8 +32,8 @@ static void respond(int fd, int status, const char *reason, const char *extra_he
         char head[512];
         int n = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\nContent-Length: %zu\r\n%s\r\n",
                          status, reason, body_len, extra_headers ? extra_headers : "");
-        send_all(fd, head, (size_t)n);
-        send_all(fd, body, body_len);
+        fake_send_all(fd, head, (size_t)n);
+        fake_send_all(fd, body, body_len);
 }
 
 static const char *find_header(const char *head, const char *name, char *out, size_t size)
@@ -79,9 +56,8 @@ static const char *find_header(const char *head, const char *name, char *out, si
 }
 
 /* Serves requests on one connection until it closes or a handler closes it. */
-static void *conn_main(void *arg)
+static void serve_conn(void *userdata, int fd, unsigned index)
 {
-        int fd = (int)(intptr_t)arg;
         struct buf in = {0};
         char chunk[4096];
 
@@ -126,15 +102,15 @@ static void *conn_main(void *arg)
                 } else if (strcmp(path, "/continue") == 0) {
                         static const char interim[] =
                             "HTTP/1.1 100 Continue\r\nX-Interim: 1\r\n\r\n";
-                        send_all(fd, interim, sizeof(interim) - 1);
+                        fake_send_all(fd, interim, sizeof(interim) - 1);
                         respond(fd, 201, "Created", "X-Final: 1\r\n", "made", 4);
                 } else if (strcmp(path, "/big") == 0) {
                         /* No Content-Length: only the write callback can enforce the cap. */
                         static const char head[] = "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n";
-                        send_all(fd, head, sizeof(head) - 1);
+                        fake_send_all(fd, head, sizeof(head) - 1);
                         char *big = xmalloc(100000);
                         memset(big, 'x', 100000);
-                        send_all(fd, big, 100000);
+                        fake_send_all(fd, big, 100000);
                         free(big);
                         break;
                 } else if (strncmp(path, "/delay/", 7) == 0) {
@@ -156,61 +132,6 @@ static void *conn_main(void *arg)
         }
 out:
         buf_free(&in);
-        shutdown(fd, SHUT_RDWR);
-        return NULL;
-}
-
-static void *acceptor_main(void *arg)
-{
-        struct server *s = arg;
-        for (;;) {
-                int fd = accept(s->listen_fd, NULL, NULL);
-                if (fd < 0)
-                        return NULL; /* listening socket shut down */
-                pthread_mutex_lock(&s->lock);
-                if (s->n_threads == MAX_CONN_THREADS) {
-                        pthread_mutex_unlock(&s->lock);
-                        close(fd);
-                        continue;
-                }
-                s->conn_fds[s->n_threads] = fd;
-                pthread_create(&s->threads[s->n_threads++], NULL, conn_main, (void *)(intptr_t)fd);
-                pthread_mutex_unlock(&s->lock);
-        }
-}
-
-static int listen_loopback(int *ret_port)
-{
-        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-        socklen_t len = sizeof(a);
-        assert_true(fd >= 0);
-        assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-        assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-        *ret_port = ntohs(a.sin_port);
-        return fd;
-}
-
-static void server_start(struct server *s)
-{
-        *s = (struct server){0};
-        pthread_mutex_init(&s->lock, NULL);
-        s->listen_fd = listen_loopback(&s->port);
-        assert_int_equal(listen(s->listen_fd, 64), 0);
-        pthread_create(&s->acceptor, NULL, acceptor_main, s);
-}
-
-static void server_stop(struct server *s)
-{
-        shutdown(s->listen_fd, SHUT_RDWR);
-        pthread_join(s->acceptor, NULL);
-        close(s->listen_fd);
-        for (size_t i = 0; i < s->n_threads; i++) {
-                shutdown(s->conn_fds[i], SHUT_RDWR); /* wakes handlers still blocked */
-                pthread_join(s->threads[i], NULL);
-                close(s->conn_fds[i]);
-        }
-        pthread_mutex_destroy(&s->lock);
 }
 
 /* ---- fixture ------------------------------------------------------------------------------- */
@@ -229,7 +150,7 @@ struct result {
 };
 
 struct fixture {
-        struct server server;
+        struct fake_threads server;
         sd_event *event;
         struct http_client *client;
         char url[128];
@@ -286,7 +207,7 @@ static void run_until(unsigned count)
 static int setup(void **state)
 {
         F = xcalloc(1, sizeof(*F));
-        server_start(&F->server);
+        fake_threads_start(&F->server, FAKE_THREADS_MAX, 64, serve_conn, NULL, NULL);
         assert_int_equal(sd_event_new(&F->event), 0);
         assert_int_equal(http_client_new(F->event, &F->client), 0);
         *state = F;
@@ -297,7 +218,7 @@ static int teardown(void **state)
 {
         F->client = http_client_free(F->client);
         F->event = sd_event_unref(F->event);
-        server_stop(&F->server);
+        fake_threads_stop(&F->server);
         free(F);
         F = NULL;
         return 0;
@@ -386,7 +307,7 @@ static void interim_response_headers_are_dropped(void **state)
 static void connection_refused(void **state)
 {
         int port;
-        int fd = listen_loopback(&port); /* bound, never listening: connect is refused */
+        int fd = fake_bind_loopback(&port); /* bound, never listening: connect is refused */
         char *u = xasprintf("http://127.0.0.1:%d/", port);
         struct http_request_opts o = {.url = u};
         struct result r = {0};

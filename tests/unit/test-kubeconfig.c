@@ -24,6 +24,7 @@
 #include "canaryd/http.h"
 #include "canaryd/kube.h"
 #include "canaryd/util.h"
+#include "fake-http.h"
 
 static char *fixture(const char *name, size_t *len)
 {
@@ -382,7 +383,7 @@ static void virtual_service_path_validates_names(void **state)
 
 /* ---- kube client against a loopback fake --------------------------------------------------- */
 
-struct fake {
+struct kube_fake {
         int fd, port;
         pthread_t thread;
         const char *status_line; /* e.g. "409 Conflict" */
@@ -390,9 +391,9 @@ struct fake {
         char request[8192]; /* the last request, head and body */
 };
 
-static void *fake_main(void *arg)
+static void *kube_fake_main(void *arg)
 {
-        struct fake *f = arg;
+        struct kube_fake *f = arg;
         int c = accept(f->fd, NULL, NULL);
         if (c < 0)
                 return NULL;
@@ -418,21 +419,15 @@ static void *fake_main(void *arg)
         return NULL;
 }
 
-static void fake_start(struct fake *f, const char *status_line, const char *body)
+static void kube_fake_start(struct kube_fake *f, const char *status_line, const char *body)
 {
-        struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-        socklen_t alen = sizeof(a);
         f->status_line = status_line;
         f->body = body;
-        f->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        assert_int_equal(bind(f->fd, (struct sockaddr *)&a, sizeof(a)), 0);
-        assert_int_equal(getsockname(f->fd, (struct sockaddr *)&a, &alen), 0);
-        assert_int_equal(listen(f->fd, 4), 0);
-        f->port = ntohs(a.sin_port);
-        pthread_create(&f->thread, NULL, fake_main, f);
+        f->fd = fake_listen_loopback(4, &f->port);
+        pthread_create(&f->thread, NULL, kube_fake_main, f);
 }
 
-static void fake_stop(struct fake *f)
+static void kube_fake_stop(struct kube_fake *f)
 {
         shutdown(f->fd, SHUT_RDWR);
         pthread_join(f->thread, NULL);
@@ -481,14 +476,14 @@ static void run_kube(const char *status_line, const char *body, const char *put_
                      struct outcome *o, char *request_out, size_t request_size)
 {
         char dir[] = "/tmp/canaryd-kube-XXXXXX";
-        struct fake f = {0};
+        struct kube_fake f = {0};
         sd_event *e = NULL;
         struct http_client *http = NULL;
         struct kube_client *k = NULL;
         char *err = NULL;
 
         assert_non_null(mkdtemp(dir));
-        fake_start(&f, status_line, body);
+        kube_fake_start(&f, status_line, body);
         char *config = write_kubeconfig(dir, f.port);
         assert_int_equal(sd_event_new(&e), 0);
         assert_int_equal(http_client_new(e, &http), 0);
@@ -507,7 +502,7 @@ static void run_kube(const char *status_line, const char *body, const char *put_
 
         http_client_free(http);
         sd_event_unref(e);
-        fake_stop(&f);
+        kube_fake_stop(&f);
         snprintf(request_out, request_size, "%s", f.request);
         free(path);
         char *tp = xasprintf("%s/token", dir);
@@ -651,7 +646,7 @@ static void exec_plugin_runs_on_the_loop(void **state)
 static void kube_client_sends_the_exec_token(void **state)
 {
         char dir[] = "/tmp/canaryd-kube-XXXXXX";
-        struct fake f = {0};
+        struct kube_fake f = {0};
         sd_event *e = NULL;
         struct http_client *http = NULL;
         struct kube_client *k = NULL;
@@ -659,7 +654,7 @@ static void kube_client_sends_the_exec_token(void **state)
         char *err = NULL;
 
         assert_non_null(mkdtemp(dir));
-        fake_start(&f, "200 OK", "{}");
+        kube_fake_start(&f, "200 OK", "{}");
         char *path = xasprintf("%s/config", dir);
         FILE *c = fopen(path, "w");
         fprintf(c,
@@ -684,7 +679,7 @@ static void kube_client_sends_the_exec_token(void **state)
         k = kube_client_free(k);
         http_client_free(http);
         sd_event_unref(e);
-        fake_stop(&f);
+        kube_fake_stop(&f);
         assert_non_null(strstr(f.request, "\r\nAuthorization: Bearer plugin-tok\r\n"));
         free(o.message);
         free(o.reason);

@@ -26,149 +26,7 @@
 #include "canaryd/http.h"
 #include "canaryd/slack.h"
 #include "canaryd/util.h"
-
-/* ---- scripted loopback server ------------------------------------------------------------- */
-
-#define FAKE_MAX 32
-
-struct fake_resp {
-        int status;
-        const char *headers; /* extra "Name: value\r\n" lines, or NULL */
-        const char *body;
-};
-
-struct fake_req {
-        char *head; /* request line + headers */
-        char *body;
-        usec_t at; /* CLOCK_MONOTONIC, when fully received */
-};
-
-struct fake {
-        int listen_fd, port;
-        pthread_t thread;
-        pthread_mutex_t lock;
-        struct fake_resp script[FAKE_MAX];
-        size_t n_script;
-        struct fake_req reqs[FAKE_MAX];
-        size_t n_reqs;
-};
-
-static usec_t mono_usec(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (usec_t)ts.tv_sec * USEC_PER_SEC + (usec_t)ts.tv_nsec / 1000;
-}
-
-static void send_all(int fd, const char *p, size_t n)
-{
-        while (n > 0) {
-                ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-                if (w <= 0)
-                        return;
-                p += w;
-                n -= (size_t)w;
-        }
-}
-
-static void *fake_main(void *arg)
-{
-        struct fake *f = arg;
-
-        for (;;) {
-                struct buf in = {0};
-                char chunk[4096], *end = NULL, *cl;
-                size_t head_len = 0, body_len = 0;
-                struct fake_resp resp = {200, NULL, "ok"};
-                int fd = accept(f->listen_fd, NULL, NULL);
-
-                if (fd < 0)
-                        return NULL;
-                for (;;) {
-                        ssize_t r;
-
-                        if (in.data && (end = strstr(in.data, "\r\n\r\n"))) {
-                                head_len = (size_t)(end - in.data) + 4;
-                                cl = strcasestr(in.data, "\r\nContent-Length:");
-                                body_len = cl && cl < end ? strtoul(cl + 17, NULL, 10) : 0;
-                                if (in.len >= head_len + body_len)
-                                        break;
-                        }
-                        r = recv(fd, chunk, sizeof(chunk), 0);
-                        if (r <= 0)
-                                break;
-                        buf_append(&in, chunk, (size_t)r);
-                }
-                if (end && in.len >= head_len + body_len) {
-                        char *out;
-
-                        pthread_mutex_lock(&f->lock);
-                        if (f->n_reqs < FAKE_MAX) {
-                                struct fake_req *q = &f->reqs[f->n_reqs];
-
-                                q->head = xstrndup(in.data, head_len);
-                                q->body = xstrndup(in.data + head_len, body_len);
-                                q->at = mono_usec();
-                                if (f->n_reqs < f->n_script)
-                                        resp = f->script[f->n_reqs];
-                                f->n_reqs++;
-                        }
-                        pthread_mutex_unlock(&f->lock);
-                        out = xasprintf("HTTP/1.1 %d X\r\nConnection: close\r\nContent-Length: "
-                                        "%zu\r\n%s\r\n%s",
-                                        resp.status, strlen(resp.body),
-                                        resp.headers ? resp.headers : "", resp.body);
-                        send_all(fd, out, strlen(out));
-                        free(out);
-                }
-                buf_free(&in);
-                shutdown(fd, SHUT_RDWR);
-                close(fd);
-        }
-}
-
-static void fake_start(struct fake *f, const struct fake_resp *script, size_t n)
-{
-        struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-        socklen_t len = sizeof(a);
-
-        *f = (struct fake){0};
-        assert_true(n <= FAKE_MAX);
-        if (n > 0)
-                memcpy(f->script, script, n * sizeof(*script));
-        f->n_script = n;
-        pthread_mutex_init(&f->lock, NULL);
-        f->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        assert_true(f->listen_fd >= 0);
-        assert_int_equal(bind(f->listen_fd, (struct sockaddr *)&a, sizeof(a)), 0);
-        assert_int_equal(getsockname(f->listen_fd, (struct sockaddr *)&a, &len), 0);
-        f->port = ntohs(a.sin_port);
-        assert_int_equal(listen(f->listen_fd, 16), 0);
-        pthread_create(&f->thread, NULL, fake_main, f);
-}
-
-static void fake_stop(struct fake *f)
-{
-        shutdown(f->listen_fd, SHUT_RDWR);
-        pthread_join(f->thread, NULL);
-        close(f->listen_fd);
-        for (size_t i = 0; i < f->n_reqs; i++) {
-                free(f->reqs[i].head);
-                free(f->reqs[i].body);
-        }
-        pthread_mutex_destroy(&f->lock);
-}
-
-static size_t fake_count(struct fake *f)
-{
-        size_t n;
-
-        pthread_mutex_lock(&f->lock);
-        n = f->n_reqs;
-        pthread_mutex_unlock(&f->lock);
-        return n;
-}
+#include "fake-http.h"
 
 /* ---- helpers -------------------------------------------------------------------------------- */
 
@@ -491,10 +349,10 @@ static void env_stop(struct env *e)
 /* Runs the loop until the queue is empty (fails after 8 s). */
 static void drain(struct env *e)
 {
-        usec_t deadline = mono_usec() + 8 * USEC_PER_SEC;
+        usec_t deadline = fake_mono_usec() + 8 * USEC_PER_SEC;
 
         while (slack_queue_length(e->slack) > 0) {
-                assert_true(mono_usec() < deadline);
+                assert_true(fake_mono_usec() < deadline);
                 assert_true(sd_event_run(e->event, 50 * USEC_PER_MSEC) >= 0);
         }
 }
@@ -1241,9 +1099,9 @@ static void outbox_held_round_trip(void **state)
 /* Runs the loop for a while without expecting anything to finish. */
 static void spin(struct env *e, usec_t how_long)
 {
-        usec_t until = mono_usec() + how_long;
+        usec_t until = fake_mono_usec() + how_long;
 
-        while (mono_usec() < until)
+        while (fake_mono_usec() < until)
                 assert_true(sd_event_run(e->event, 10 * USEC_PER_MSEC) >= 0);
 }
 

@@ -25,6 +25,7 @@
 #include "canaryd/http.h"
 #include "canaryd/kube.h"
 #include "canaryd/util.h"
+#include "fake-http.h"
 
 /* ---- scripted server ----------------------------------------------------------------------- */
 
@@ -34,38 +35,17 @@ struct server;
 typedef void handler_fn(struct server *s, int fd, unsigned index, const char *target);
 
 struct server {
-        int listen_fd, port;
-        pthread_t acceptor;
-        pthread_mutex_t lock;
-        pthread_t threads[MAX_REQUESTS];
-        int fds[MAX_REQUESTS];
+        struct fake_threads t;
+        pthread_mutex_t lock;        /* guards targets and auth */
         char *targets[MAX_REQUESTS]; /* request targets (path?query), in arrival order */
         char *auth[MAX_REQUESTS];    /* Authorization header values */
-        unsigned n;
         handler_fn *handler;
         sem_t client_saw; /* posted by the test when the client saw what the server waits for */
 };
 
-struct conn {
-        struct server *s;
-        int fd;
-        unsigned index;
-};
-
-static void send_all(int fd, const char *p, size_t n)
-{
-        while (n > 0) {
-                ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-                if (w <= 0)
-                        return;
-                p += w;
-                n -= (size_t)w;
-        }
-}
-
 static void send_str(int fd, const char *s)
 {
-        send_all(fd, s, strlen(s));
+        fake_send_all(fd, s, strlen(s));
 }
 
 static const char STREAM_HEAD[] = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
@@ -102,13 +82,13 @@ static void wait_client_close(int fd)
                 ;
 }
 
-static void *conn_main(void *arg)
+static void serve_conn(void *userdata, int fd, unsigned index)
 {
-        struct conn *c = arg;
+        struct server *s = userdata;
         struct buf in = {0};
         char chunk[4096];
         while (!in.data || !strstr(in.data, "\r\n\r\n")) {
-                ssize_t r = recv(c->fd, chunk, sizeof(chunk), 0);
+                ssize_t r = recv(fd, chunk, sizeof(chunk), 0);
                 if (r <= 0)
                         goto out;
                 buf_append(&in, chunk, (size_t)r);
@@ -117,37 +97,20 @@ static void *conn_main(void *arg)
         if (sscanf(in.data, "%15s %1023s", method, target) != 2)
                 goto out;
         const char *auth = strcasestr(in.data, "\r\nAuthorization: ");
-        pthread_mutex_lock(&c->s->lock);
-        c->s->targets[c->index] = xstrdup(target);
-        c->s->auth[c->index] = auth ? xstrndup(auth + 17, strcspn(auth + 17, "\r")) : NULL;
-        pthread_mutex_unlock(&c->s->lock);
-        c->s->handler(c->s, c->fd, c->index, target);
+        pthread_mutex_lock(&s->lock);
+        s->targets[index] = xstrdup(target);
+        s->auth[index] = auth ? xstrndup(auth + 17, strcspn(auth + 17, "\r")) : NULL;
+        pthread_mutex_unlock(&s->lock);
+        s->handler(s, fd, index, target);
 out:
         buf_free(&in);
-        shutdown(c->fd, SHUT_RDWR);
-        free(c);
-        return NULL;
 }
 
-static void *acceptor_main(void *arg)
+/* A handler may still wait for the client. */
+static void wake_handler(void *userdata)
 {
-        struct server *s = arg;
-        for (;;) {
-                int fd = accept(s->listen_fd, NULL, NULL);
-                if (fd < 0)
-                        return NULL;
-                pthread_mutex_lock(&s->lock);
-                if (s->n == MAX_REQUESTS) {
-                        pthread_mutex_unlock(&s->lock);
-                        close(fd);
-                        continue;
-                }
-                struct conn *c = xcalloc(1, sizeof(*c));
-                *c = (struct conn){.s = s, .fd = fd, .index = s->n};
-                s->fds[s->n] = fd;
-                pthread_create(&s->threads[s->n++], NULL, conn_main, c);
-                pthread_mutex_unlock(&s->lock);
-        }
+        struct server *s = userdata;
+        sem_post(&s->client_saw);
 }
 
 static void server_start(struct server *s, handler_fn *handler)
@@ -155,26 +118,13 @@ static void server_start(struct server *s, handler_fn *handler)
         *s = (struct server){.handler = handler};
         pthread_mutex_init(&s->lock, NULL);
         sem_init(&s->client_saw, 0, 0);
-        s->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-        socklen_t len = sizeof(a);
-        assert_int_equal(bind(s->listen_fd, (struct sockaddr *)&a, sizeof(a)), 0);
-        assert_int_equal(getsockname(s->listen_fd, (struct sockaddr *)&a, &len), 0);
-        s->port = ntohs(a.sin_port);
-        assert_int_equal(listen(s->listen_fd, 64), 0);
-        pthread_create(&s->acceptor, NULL, acceptor_main, s);
+        fake_threads_start(&s->t, MAX_REQUESTS, 64, serve_conn, wake_handler, s);
 }
 
 static void server_stop(struct server *s)
 {
-        shutdown(s->listen_fd, SHUT_RDWR);
-        pthread_join(s->acceptor, NULL);
-        close(s->listen_fd);
-        for (unsigned i = 0; i < s->n; i++) {
-                shutdown(s->fds[i], SHUT_RDWR);
-                sem_post(&s->client_saw); /* a handler may still wait */
-                pthread_join(s->threads[i], NULL);
-                close(s->fds[i]);
+        fake_threads_stop(&s->t);
+        for (unsigned i = 0; i < MAX_REQUESTS; i++) {
                 free(s->targets[i]);
                 free(s->auth[i]);
         }
@@ -185,7 +135,7 @@ static void server_stop(struct server *s)
 static char *target_of(struct server *s, unsigned i)
 {
         pthread_mutex_lock(&s->lock);
-        char *t = i < s->n && s->targets[i] ? xstrdup(s->targets[i]) : NULL;
+        char *t = i < MAX_REQUESTS && s->targets[i] ? xstrdup(s->targets[i]) : NULL;
         pthread_mutex_unlock(&s->lock);
         return t;
 }
@@ -244,7 +194,7 @@ static int teardown(void **state)
 
 static char *url(const char *path)
 {
-        return xasprintf("http://127.0.0.1:%d%s", S.port, path);
+        return xasprintf("http://127.0.0.1:%d%s", S.t.port, path);
 }
 
 /* ---- streaming HTTP ------------------------------------------------------------------------ */
@@ -499,7 +449,7 @@ static struct kube_client *kube_new(char *dir_template)
                                "    server: http://127.0.0.1:%d\nusers:\n- name: u\n  user:\n"
                                "    token: t0k3n\ncontexts:\n- name: x\n  context: {cluster: c, "
                                "user: u}\ncurrent-context: x\n",
-                               S.port);
+                               S.t.port);
         FILE *f = fopen(path, "w");
         assert_non_null(f);
         fputs(text, f);
