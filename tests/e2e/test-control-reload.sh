@@ -21,9 +21,9 @@ cp "$E2E/both.yaml" "$E2E/canaryd.yaml"
 kill -HUP "$DAEMON_PID"
 for _ in $(seq 50); do ctl status search >/dev/null 2>&1 && break; sleep 0.1; done
 grep -q "reload: canary search added" "$E2E/canaryd.log" || fail "addition not logged"
-[ "$(phase_of search)" = Idle ] || fail "search not read after the reload"
+wait_phase search Idle 10 # its first read of the VirtualService
 ctl start search --revision s1 >/dev/null || fail "the added canary cannot be started"
-[ "$(phase_of checkout)" = Progressing ] || fail "checkout lost its rollout across the reload"
+wait_phase checkout Progressing 10 # checkout kept its rollout across the reload
 pass "added canary is driven; the kept one continues"
 
 # remove checkout mid-rollout: nothing is written to it, and the log says where it was left

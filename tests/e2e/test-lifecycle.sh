@@ -54,7 +54,7 @@ for _ in $(seq 50); do
 	sleep 0.1
 done
 [ "$(ctl status -o json | json_get "len(d['canaries'])")" = 1 ] || fail "valid reload not applied"
-[ "$(phase_of checkout)" = Promoted ] || fail "state lost across reload"
+wait_phase checkout Promoted 10 # re-read from the annotation after the reload
 grep -q "RELOADING=1" "$E2E/notify.log" || fail "no RELOADING=1"
 pass "valid config applied on SIGHUP, state kept"
 
