@@ -174,12 +174,22 @@ e2e_start_daemon() {
 	CREDENTIALS_DIRECTORY=$E2E/creds "$CANARYD" --config "$E2E/canaryd.yaml" \
 		>>"$E2E/canaryd.log" 2>&1 &
 	DAEMON_PID=$!
+	local up=0
 	for _ in $(seq 100); do
-		[ -S "$E2E/control.sock" ] && ctl status >/dev/null 2>&1 && return 0
+		[ -S "$E2E/control.sock" ] && ctl status >/dev/null 2>&1 && { up=1; break; }
 		kill -0 "$DAEMON_PID" 2>/dev/null || fail "canaryd exited at start"
 		sleep 0.1
 	done
-	fail "canaryd control socket did not appear"
+	[ $up = 1 ] || fail "canaryd control socket did not appear"
+	# Commands are refused until a canary's VirtualService has been read: give the first reads
+	# up to 5 s (a test whose cluster is unreachable on purpose just goes on).
+	for _ in $(seq 50); do
+		ctl status -o json 2>/dev/null |
+			python3 -c "import json,sys; sys.exit(any(c['phase'] == 'Unknown' for c in json.load(sys.stdin)['canaries']))" &&
+			return 0
+		sleep 0.1
+	done
+	return 0
 }
 
 # Stops canaryd with SIGTERM and checks it exits 0 within 10 s.
