@@ -591,6 +591,20 @@ static void add_runbook(cJSON *blocks, const char *url)
         free(t);
 }
 
+/* The weight as a progress bar, with the step. */
+static void add_progress(cJSON *blocks, const struct slack_notice *n)
+{
+        struct buf b = {0};
+        char *t;
+
+        put_bar(&b, n->weight);
+        if (n->n_steps)
+                buf_printf(&b, " \u00b7 step %u/%u", n->step, n->n_steps);
+        t = buf_steal(&b);
+        cJSON_AddItemToArray(blocks, section_text(t));
+        free(t);
+}
+
 static void add_header(cJSON *blocks, const char *emoji, const char *title)
 {
         cJSON *blk = cJSON_CreateObject(), *txt;
@@ -694,13 +708,7 @@ char *slack_render(const struct slack_notice *n, const char *channel)
                 free(t);
         }
 
-        /* The weight as a progress bar. */
-        put_bar(&b, n->weight);
-        if (n->n_steps)
-                buf_printf(&b, " \u00b7 step %u/%u", n->step, n->n_steps);
-        t = buf_steal(&b);
-        cJSON_AddItemToArray(blocks, section_text(t));
-        free(t);
+        add_progress(blocks, n);
 
         /* Facts: at most 6 of Slack's 10 fields. */
         blk = cJSON_CreateObject();
@@ -775,12 +783,7 @@ char *slack_render_summary(const struct slack_notice *n)
         add_header(blocks, phase_emoji(phase), t);
         free(t);
 
-        put_bar(&b, n->weight);
-        if (n->n_steps)
-                buf_printf(&b, " \u00b7 step %u/%u", n->step, n->n_steps);
-        t = buf_steal(&b);
-        cJSON_AddItemToArray(blocks, section_text(t));
-        free(t);
+        add_progress(blocks, n);
 
         blk = cJSON_CreateObject();
         cJSON_AddStringToObject(blk, "type", "section");

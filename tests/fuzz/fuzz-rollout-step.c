@@ -22,22 +22,13 @@
 #include <string.h>
 
 #include "canaryd/rollout.h"
+#include "fuzz-check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define MAX_STEPS  8
 #define MAX_EVENTS 256
 #define START_USEC ((usec_t)1700000000 * USEC_PER_SEC)
-
-/* Aborts, which is what libFuzzer and the replay test catch, naming the broken invariant. */
-#define CHECK(cond)                                                                                \
-        do {                                                                                       \
-                if (!(cond)) {                                                                     \
-                        fprintf(stderr, "%s:%d: invariant violated: %s\n", __FILE__, __LINE__,     \
-                                #cond);                                                            \
-                        abort();                                                                   \
-                }                                                                                  \
-        } while (0)
 
 struct reader {
         const uint8_t *p;

@@ -7,18 +7,9 @@
 #include <string.h>
 
 #include "canaryd/trigger.h"
+#include "fuzz-check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-/* Aborts, which is what libFuzzer and the replay test catch, naming the broken invariant. */
-#define CHECK(cond)                                                                                \
-        do {                                                                                       \
-                if (!(cond)) {                                                                     \
-                        fprintf(stderr, "%s:%d: invariant violated: %s\n", __FILE__, __LINE__,     \
-                                #cond);                                                            \
-                        abort();                                                                   \
-                }                                                                                  \
-        } while (0)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -13,17 +13,9 @@
 
 #include "canaryd/util.h"
 #include "canaryd/watch-json.h"
+#include "fuzz-check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                                \
-        do {                                                                                       \
-                if (!(cond)) {                                                                     \
-                        fprintf(stderr, "%s:%d: invariant violated: %s\n", __FILE__, __LINE__,     \
-                                #cond);                                                            \
-                        abort();                                                                   \
-                }                                                                                  \
-        } while (0)
 
 #define MAX_LINE 4096
 
