@@ -221,10 +221,11 @@ int slack_sync(struct slack_client *s);
 /* The canary's state in the cluster carries updated_at == state_usec (0: no state, or a write
  * refused for sure): its held notifications for exactly that write are queued for delivery,
  * the others (writes that did not land) are dropped. Held entries of any canary older than
- * SLACK_HELD_MAX_AGE_USEC are dropped too and reported to the failed callback. Persists the
+ * SLACK_HELD_MAX_AGE_USEC at now (the caller's wall clock; the client reads none) are dropped
+ * too and reported to the failed callback. Persists the
  * outbox when something changed. Returns the number released; *ret_dropped (may be NULL) gets
  * the number dropped for this canary. */
-size_t slack_resolve(struct slack_client *s, const char *canary, usec_t state_usec,
+size_t slack_resolve(struct slack_client *s, const char *canary, usec_t state_usec, usec_t now,
                      size_t *ret_dropped);
 
 /* Notifications held (write-ahead), not yet resolved. */

@@ -398,7 +398,8 @@ static void resolve_held(struct canary *c, usec_t state_usec, bool on_read)
         size_t dropped = 0, released;
         if (!c->d->slack || slack_held_count(c->d->slack) == 0)
                 return;
-        released = slack_resolve(c->d->slack, c->cfg->name, state_usec, &dropped);
+        released =
+            slack_resolve(c->d->slack, c->cfg->name, state_usec, now_realtime_usec(), &dropped);
         if (dropped)
                 log_canary(LOG_INFO, c, NULL, NULL,
                            "slack: dropped %zu held message(s) of a write that did not land",

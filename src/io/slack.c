@@ -252,7 +252,9 @@ static void threads_trim(struct slack_client *c)
         c->n_threads--;
 }
 
-static struct thread *thread_add(struct slack_client *c, const char *id)
+/* created_usec: the wall-clock time of the event that opens the thread (the caller's, never
+ * read here), so that the oldest thread is the one forgotten first. */
+static struct thread *thread_add(struct slack_client *c, const char *id, usec_t created_usec)
 {
         struct thread *t;
 
@@ -261,7 +263,7 @@ static struct thread *thread_add(struct slack_client *c, const char *id)
         t = &c->threads[c->n_threads++];
         memset(t, 0, sizeof(*t));
         t->t.id = xstrdup(id);
-        t->t.created_usec = now_realtime_usec();
+        t->t.created_usec = created_usec;
         t->parent_key = xasprintf("%s/parent", id);
         return t;
 }
@@ -355,7 +357,7 @@ static void restore(struct slack_client *c, struct slack_outbox *o)
 
                 if (thread_find(c, o->threads[i].id))
                         continue;
-                t = thread_add(c, o->threads[i].id);
+                t = thread_add(c, o->threads[i].id, o->threads[i].created_usec);
                 free(t->t.id);
                 t->t = o->threads[i];
                 memset(&o->threads[i], 0, sizeof(o->threads[i])); /* moved */
@@ -711,7 +713,7 @@ static int release(struct slack_client *c, struct slack_outbox_held *h)
         if (h->thread) {
                 t = thread_find(c, h->thread);
                 if (!t)
-                        t = thread_add(c, h->thread);
+                        t = thread_add(c, h->thread, h->write_usec);
                 if (!t->t.ts && h->thread_ts && !t->inflight) {
                         /* known from the rollout state (another daemon, a lost outbox) */
                         t->t.ts = xstrdup(h->thread_ts);
@@ -750,6 +752,7 @@ int slack_notify(struct slack_client *c, const struct slack_notice *n, const cha
         if (key && (key_known(c, key) || key_held(c, key)))
                 return -EEXIST;
         build(c, n, key, thread, thread_ts, &h);
+        h.write_usec = n->at_usec; /* not held: only dates a thread it opens */
         r = release(c, &h);
         save(c);
         schedule(c);
@@ -783,10 +786,9 @@ int slack_sync(struct slack_client *c)
 static void report_drop(struct slack_client *c, const char *key, const char *reason,
                         unsigned attempts);
 
-size_t slack_resolve(struct slack_client *c, const char *canary, usec_t state_usec,
+size_t slack_resolve(struct slack_client *c, const char *canary, usec_t state_usec, usec_t now,
                      size_t *ret_dropped)
 {
-        usec_t now = now_realtime_usec();
         size_t released = 0, dropped = 0, i = 0;
         bool changed = false;
 

@@ -1115,7 +1115,8 @@ static void hold_release_and_drop(void **state)
             .canary = "c", .namespace_ = "n", .event = "started", .weight = 10};
         struct env e;
         size_t len, dropped = 9;
-        usec_t w = now_realtime_usec(); /* write ids are wall-clock times */
+        /* write ids are wall-clock times; the client is given the time, never reads it */
+        const usec_t w = 1795320000000000ULL, now = w + 1000 * USEC_PER_MSEC;
         char *want;
 
         assert_non_null(mkdtemp(dir));
@@ -1145,11 +1146,11 @@ static void hold_release_and_drop(void **state)
         assert_int_equal(slack_queue_length(e.slack), 0);
 
         /* another canary's read resolves nothing of c's */
-        assert_int_equal(slack_resolve(e.slack, "d", w + 100, &dropped), 0);
+        assert_int_equal(slack_resolve(e.slack, "d", w + 100, now, &dropped), 0);
         assert_int_equal(dropped, 0);
         assert_int_equal(slack_held_count(e.slack), 2);
         /* the cluster holds write 100: its event is released, write 200 did not land */
-        assert_int_equal(slack_resolve(e.slack, "c", w + 100, &dropped), 1);
+        assert_int_equal(slack_resolve(e.slack, "c", w + 100, now, &dropped), 1);
         assert_int_equal(dropped, 1);
         assert_int_equal(slack_held_count(e.slack), 0);
         assert_int_equal(read_file(outbox, 1 << 20, &saved, &len), 0); /* saved at once */
@@ -1166,7 +1167,7 @@ static void hold_release_and_drop(void **state)
         /* a write refused for sure (0) drops whatever the canary holds */
         assert_int_equal(slack_hold(e.slack, &n, "c/r/rolled back/400", NULL, NULL, "c", w + 400),
                          0);
-        assert_int_equal(slack_resolve(e.slack, "c", 0, &dropped), 0);
+        assert_int_equal(slack_resolve(e.slack, "c", 0, now, &dropped), 0);
         assert_int_equal(dropped, 1);
         spin(&e, 50 * USEC_PER_MSEC);
         assert_int_equal(fake_count(&e.fake), 1);
@@ -1190,6 +1191,8 @@ static void restart_resolves_held(void **state)
             "\"messages\":[{\"key\":\"d/c\",\"payload\":\"{\\\"text\\\":\\\"C\\\"}\"}]},"
             "{\"canary\":\"gone\",\"write_us\":1000,"
             "\"messages\":[{\"key\":\"gone/d\",\"payload\":\"{\\\"text\\\":\\\"D\\\"}\"}]}]}";
+        /* an hour after the writes: "gone" (written in 1970) is long past the held limit */
+        const usec_t now = 1795320000000300ULL + 3600 * 1000 * USEC_PER_MSEC;
         char dir[] = "/tmp/test-slack-XXXXXX", *outbox;
         struct slack_settings s = {.timeout_ms = 2000, .pace_usec = 10 * USEC_PER_MSEC};
         struct env e;
@@ -1206,7 +1209,7 @@ static void restart_resolves_held(void **state)
         assert_int_equal(slack_held_count(e.slack), 4);
         spin(&e, 100 * USEC_PER_MSEC);
         assert_int_equal(fake_count(&e.fake), 0);
-        assert_int_equal(slack_resolve(e.slack, "c", 1795320000000200ULL, &dropped), 1);
+        assert_int_equal(slack_resolve(e.slack, "c", 1795320000000200ULL, now, &dropped), 1);
         assert_int_equal(dropped, 1);
         /* "gone" (a canary no longer read) expired; d waits for its own read */
         assert_int_equal(slack_held_count(e.slack), 1);
@@ -1220,6 +1223,34 @@ static void restart_resolves_held(void **state)
         unlink(outbox);
         rmdir(dir);
         free(outbox);
+}
+
+/* Held entries expire by the time the caller gives, never by the wall clock: a test (or a
+ * replayed outbox) is judged against the now it is handed. */
+static void held_expiry_follows_given_clock(void **state)
+{
+        const usec_t w = 1795320000000000ULL;
+        struct slack_settings s = {.timeout_ms = 2000, .pace_usec = 10 * USEC_PER_MSEC};
+        struct slack_notice n = {
+            .canary = "c", .namespace_ = "n", .event = "started", .weight = 10};
+        struct env e;
+
+        env_start(&e, NULL, 0, &s, "/services/T0/B0/secret");
+        assert_int_equal(slack_hold(e.slack, &n, "c/r/started", NULL, NULL, "c", w), 0);
+        /* another canary's read, exactly at the age limit: c's entry stays */
+        assert_int_equal(slack_resolve(e.slack, "x", 0, w + SLACK_HELD_MAX_AGE_USEC, NULL), 0);
+        assert_int_equal(slack_held_count(e.slack), 1);
+        assert_int_equal(e.drops.n, 0);
+        /* a moment later it has expired, whatever today's date is */
+        assert_int_equal(slack_resolve(e.slack, "x", 0, w + SLACK_HELD_MAX_AGE_USEC + 1, NULL), 0);
+        assert_int_equal(slack_held_count(e.slack), 0);
+        assert_int_equal(e.drops.n, 1);
+        assert_string_equal(e.drops.keys[0], "c/r/started");
+        /* and a clock far in the past expires nothing */
+        assert_int_equal(slack_hold(e.slack, &n, "c/r/started/2", NULL, NULL, "c", w), 0);
+        assert_int_equal(slack_resolve(e.slack, "x", 0, 1000, NULL), 0);
+        assert_int_equal(slack_held_count(e.slack), 1);
+        env_stop(&e);
 }
 
 /* Token mode: a held event touches no thread until released; a dropped one never reaches the
@@ -1242,12 +1273,12 @@ static void hold_token_thread(void **state)
         env_start(&e, script, ELEMENTSOF(script), &s, "/api");
         assert_int_equal(slack_hold(e.slack, &n, "c/r/aborted", "c/1", NULL, "c", 50), 0);
         assert_null(slack_thread_ts(e.slack, "c/1"));
-        (void)slack_resolve(e.slack, "c", 49, NULL); /* the abort did not land */
+        (void)slack_resolve(e.slack, "c", 49, 100, NULL); /* the abort did not land */
         n.event = "started";
         n.phase = "Progressing";
         n.weight = 10;
         assert_int_equal(slack_hold(e.slack, &n, "c/r/started", "c/1", NULL, "c", 60), 0);
-        assert_int_equal(slack_resolve(e.slack, "c", 60, NULL), 1);
+        assert_int_equal(slack_resolve(e.slack, "c", 60, 100, NULL), 1);
         drain(&e);
         assert_int_equal(fake_count(&e.fake), 2);
         assert_non_null(strstr(e.fake.reqs[0].body, "\"key\":\"c/1/parent\""));
@@ -1283,6 +1314,7 @@ int main(void)
             cmocka_unit_test(outbox_held_round_trip),
             cmocka_unit_test(hold_release_and_drop),
             cmocka_unit_test(restart_resolves_held),
+            cmocka_unit_test(held_expiry_follows_given_clock),
             cmocka_unit_test(hold_token_thread),
         };
         int r;
