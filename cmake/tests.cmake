@@ -46,6 +46,10 @@ endforeach()
 if(TEST e2e/chaos)
   set_tests_properties(e2e/chaos PROPERTIES RUN_SERIAL TRUE)
 endif()
+# The load test drives 500 canaries with an ASan daemon (~80 s on two cores): alone too.
+if(TEST e2e/load)
+  set_tests_properties(e2e/load PROPERTIES RUN_SERIAL TRUE TIMEOUT 300)
+endif()
 
 find_program(CLANG_FORMAT clang-format)
 if(CLANG_FORMAT)

@@ -53,6 +53,11 @@ int datadog_parse_v2(const char *body, size_t len, size_t n_queries, struct data
  * their tags. *ret_values is owned (never NULL on 0). */
 int datadog_select(const struct datadog_response *r, size_t q, enum combine combine, double from_ms,
                    double to_ms, double **ret_values, size_t *ret_n, char **ret_error);
+/* datadog_select that also returns each value's timestamp (*ret_timestamps_ms, owned, may be
+ * NULL to skip), for judges that pair canary and baseline by time. */
+int datadog_select_points(const struct datadog_response *r, size_t q, enum combine combine,
+                          double from_ms, double to_ms, double **ret_values,
+                          double **ret_timestamps_ms, size_t *ret_n, char **ret_error);
 
 /* Joins the strings of an error body {"errors":[...]} (or a v2 top-level "errors" string) with
  * "; ". Returns NULL when the body has no such field (empty, HTML, ...). Caller owns it. */

@@ -428,6 +428,14 @@ static int point_cmp(const void *a, const void *b)
 int datadog_select(const struct datadog_response *r, size_t q, enum combine combine, double from_ms,
                    double to_ms, double **ret_values, size_t *ret_n, char **ret_error)
 {
+        return datadog_select_points(r, q, combine, from_ms, to_ms, ret_values, NULL, ret_n,
+                                     ret_error);
+}
+
+int datadog_select_points(const struct datadog_response *r, size_t q, enum combine combine,
+                          double from_ms, double to_ms, double **ret_values,
+                          double **ret_timestamps_ms, size_t *ret_n, char **ret_error)
+{
         size_t matching = 0, total = 0, n = 0;
         struct point *pts;
 
@@ -464,10 +472,14 @@ int datadog_select(const struct datadog_response *r, size_t q, enum combine comb
         }
 
         double *out = xmalloc((n ? n : 1) * sizeof(double));
+        double *ts = ret_timestamps_ms ? xmalloc((n ? n : 1) * sizeof(double)) : NULL;
         size_t m = 0;
         if (matching <= 1 || combine == COMBINE_POOL) {
-                for (size_t i = 0; i < n; i++)
+                for (size_t i = 0; i < n; i++) {
+                        if (ts)
+                                ts[m] = pts[i].ts;
                         out[m++] = pts[i].v;
+                }
         } else {
                 /* stable enough: equal timestamps are reduced together, order by time */
                 qsort(pts, n, sizeof(*pts), point_cmp);
@@ -492,12 +504,16 @@ int datadog_select(const struct datadog_response *r, size_t q, enum combine comb
                                 acc = (double)NAN;
                         else if (combine == COMBINE_AVG)
                                 acc /= (double)finite;
+                        if (ts)
+                                ts[m] = pts[i].ts;
                         out[m++] = acc;
                         i = j;
                 }
         }
         free(pts);
         *ret_values = out;
+        if (ret_timestamps_ms)
+                *ret_timestamps_ms = ts;
         *ret_n = m;
         return 0;
 }

@@ -18,7 +18,7 @@ struct kube_client;
 struct slack_client;
 struct control_server;
 struct daemon;
-struct pending_query;
+struct datadog_job;
 struct ha;
 struct analysis_sched;
 struct vs_watch;
@@ -54,7 +54,8 @@ struct pending_reply {
 
 /* One metric's samples while an analysis runs. */
 struct metric_samples {
-        double *canary, *baseline; /* owned */
+        double *canary, *baseline;       /* owned */
+        double *canary_ts, *baseline_ts; /* owned: each value's timestamp (ms) */
         size_t n_canary, n_baseline;
         bool canary_done, baseline_done;
         char *error; /* owned: why the data source failed, NULL if it did not */
@@ -65,9 +66,8 @@ struct analysis {
         usec_t window_start_usec, window_end_usec;
         unsigned step; /* the step it belongs to; a result for another step is stale */
         struct metric_samples *samples; /* one per metric */
-        size_t pending;                 /* request parts not yet answered */
         unsigned generation;            /* bumps on cancel, so late replies are dropped */
-        struct pending_query *queries;  /* this analysis's share of the Datadog requests */
+        struct datadog_job *job;        /* its queries, while the scheduler holds them */
 };
 
 struct last_analysis {

@@ -22,8 +22,8 @@ DAEMON_PID=
 fail() {
 	echo "FAIL: $*" >&2
 	if [ -f "$E2E/canaryd.log" ]; then
-		echo "--- canaryd log (last 40 lines) ---" >&2
-		tail -n 40 "$E2E/canaryd.log" >&2
+		echo "--- canaryd log (last ${E2E_LOG_LINES:-40} lines) ---" >&2
+		tail -n "${E2E_LOG_LINES:-40}" "$E2E/canaryd.log" >&2
 	fi
 	exit 1
 }
