@@ -20,6 +20,7 @@ import math
 import os
 import random
 import re
+import resource
 import signal
 import ssl
 import socket
@@ -235,10 +236,17 @@ class Recorder:
     MAX_BODY = 256 * 1024
     MAX_ITEMS = 100000  # oldest records are dropped past this (long demos)
 
-    def __init__(self):
+    def __init__(self, max_items=None):
         self.lock = threading.Lock()
         self.seq = 0
         self.items = []
+        self.max_items = max_items if max_items is not None else self.MAX_ITEMS
+        # Counted for every request, whatever max_items keeps (benchmarks, /stats):
+        # (service, verb) -> n, where verb is the Kubernetes verb (get, list, watch, update,
+        # patch, create, delete) or the method and path for the other services.
+        self.counts = {}
+        # One compact entry per VirtualService write (benchmarks, /kube/write-times).
+        self.write_times = []
 
     def begin(self, service, method, path, query, headers, body):
         text = body.decode("utf-8", "replace")[: self.MAX_BODY]
@@ -249,13 +257,60 @@ class Recorder:
             rec["json"] = json.loads(text) if text else None
         except ValueError:
             rec["json"] = None
+        verb = request_verb(service, method, path, query)
         with self.lock:
             self.seq += 1
             rec["seq"] = self.seq
+            self.counts[(service, verb)] = self.counts.get((service, verb), 0) + 1
             self.items.append(rec)
-            if len(self.items) > self.MAX_ITEMS:
-                del self.items[: len(self.items) - self.MAX_ITEMS]
+            if len(self.items) > self.max_items:
+                del self.items[: len(self.items) - self.max_items]
         return rec
+
+    def note_write(self, ns, name, before, after):
+        """Keeps when a VirtualService's canaryd.io/state changed step or phase."""
+        b, a = state_of(before), state_of(after)
+        if a is None:
+            return
+        entry = {"time": time.time(), "namespace": ns, "name": name, "after": a,
+                 "before": b}
+        with self.lock:
+            self.write_times.append(entry)
+            if len(self.write_times) > 4 * self.MAX_ITEMS:
+                del self.write_times[: len(self.write_times) - 4 * self.MAX_ITEMS]
+
+    def stats(self):
+        with self.lock:
+            counts = [{"service": k[0], "verb": k[1], "n": v} for k, v in sorted(self.counts.items())]
+        ru = resource.getrusage(resource.RUSAGE_SELF)
+        return {"counts": counts, "cpu_seconds": ru.ru_utime + ru.ru_stime,
+                "max_rss_kib": ru.ru_maxrss, "time": time.time()}
+
+
+def request_verb(service, method, path, query):
+    """The Kubernetes verb of a request (get, list, watch, update, ...), else METHOD path."""
+    if service != "kube":
+        return "%s %s" % (method, path)
+    if method == "GET":
+        if "watch=true" in (query or "") or "watch=1" in (query or ""):
+            return "watch"
+        parts = [p for p in path.split("/") if p]
+        # /apis/G/V/namespaces/NS/RES[/NAME] or /api/v1/namespaces/NS/RES[/NAME]
+        named = len(parts) >= (6 if parts[:1] == ["api"] else 7)
+        return "get" if named else "list"
+    return {"PUT": "update", "PATCH": "patch", "POST": "create",
+            "DELETE": "delete"}.get(method, method.lower())
+
+
+def state_of(obj):
+    """The canaryd.io/state annotation of an object, parsed, or None."""
+    try:
+        text = obj["metadata"]["annotations"]["canaryd.io/state"]
+        st = json.loads(text)
+        return {k: st.get(k) for k in ("phase", "step", "weight", "step_started_at",
+                                        "updated_at")}
+    except (KeyError, TypeError, ValueError):
+        return None
 
     def select(self, service=None, since=0, method=None, path_regex=None):
         with self.lock:
@@ -1530,6 +1585,8 @@ class Kube:
     def record_write(self, h, ctx, before, after):
         h.rec["kube_write"] = {"resource": ctx["res"], "namespace": ctx["ns"],
                                "name": ctx["name"], "before": before, "after": after}
+        if ctx["res"] == "virtualservices" and after is not None:
+            self.sb.recorder.note_write(ctx["ns"], ctx["name"], before, after)
 
     def conflict(self, ctx):
         return KubeError(409, 'Operation cannot be fulfilled on %s "%s": the object has been '
@@ -2033,6 +2090,12 @@ class AdminHandler(SandboxHandler):
             return self.send(200, sb.recorder.select(self.q.get("service"), self.since(),
                                                      self.q.get("method"),
                                                      self.q.get("path_regex")))
+        if p == "/stats" and m == "GET":
+            return self.send(200, sb.recorder.stats())
+        if p == "/kube/write-times" and m == "GET":
+            with sb.recorder.lock:
+                out = list(sb.recorder.write_times)
+            return self.send(200, out)
         if p == "/slack/messages" and m == "GET":
             return self.send(200, sb.slack.select(self.since()))
         if p == "/kube/writes" and m == "GET":
@@ -2194,7 +2257,7 @@ class Sandbox:
         self.log = log
         self.started = time.time()
         self.stopping = threading.Event()
-        self.recorder = Recorder()
+        self.recorder = Recorder(getattr(self, "record_limit", None))
         self.faults = Faults()
         self.ports = {}
         self.load(scenario)
@@ -2312,6 +2375,9 @@ def main(argv=None):
     ap.add_argument("--log", help="request log file (default: stderr)")
     ap.add_argument("--kube-tls-cert", help="serve the Kubernetes API over https with this PEM")
     ap.add_argument("--kube-tls-key", help="private key for --kube-tls-cert")
+    ap.add_argument("--record-limit", type=int, default=None,
+                    help="keep at most this many full request records (default 100000); "
+                         "/stats and /kube/write-times count every request regardless")
     ap.add_argument("--kube-tls-client-ca",
                     help="request client certificates; one this CA signed authenticates")
     args = ap.parse_args(argv)
@@ -2322,6 +2388,7 @@ def main(argv=None):
         print("sandbox: %s" % e, file=sys.stderr)
         return 2
     log = Logger(args.log)
+    Sandbox.record_limit = args.record_limit
     sb = Sandbox(scenario, log)
     handlers = {"datadog": DatadogHandler, "kube": KubeHandler, "slack": SlackHandler,
                 "admin": AdminHandler}
