@@ -79,6 +79,11 @@ char *slack_payload_set_channel(const char *payload, const char *channel);
 /* Returns a copy of a rendered payload marked as a possible duplicate (webhook re-send after a
  * crash): " (re-sent)" after the text, a context block at the end. NULL when not an object. */
 char *slack_payload_mark_resent(const char *payload);
+/* The "text" fallback of a payload (caller owns), or NULL. */
+char *slack_payload_text(const char *payload);
+/* One message for several routine events while Slack is backlogged (webhook mode): "N updates"
+ * and a line per text, then "... and `more` more". Caller owns it. */
+char *slack_render_digest(const char *const *texts, size_t n, size_t more);
 
 /* Reads a Web API response ({"ok":...}). Returns 0 on ok:true (*ret_ts: the message's "ts"
  * string, owned, NULL when absent), -EREMOTEIO on ok:false (*ret_error: Slack's error code,
@@ -110,6 +115,9 @@ struct slack_outbox_msg {
         char *payload;    /* rendered message */
         bool broadcast;   /* reply_broadcast: also shown in the channel */
         bool coalescible; /* may be folded into the parent's timeline when a backlog builds */
+        bool routine;     /* an info event: under a backlog it may be folded into a digest or
+                             the parent, and it goes after warnings and errors; never dropped
+                             while it is not */
         bool maybe_sent;  /* an attempt may have landed: check (token) or mark (webhook) first */
         bool resent;      /* webhook: already marked as a re-send */
 };
@@ -256,6 +264,13 @@ int slack_enqueue(struct slack_client *s, char *payload, const char *key);
 /* Token mode: a thread with more pending replies than this folds its oldest coalescible ones
  * into the parent's timeline instead of posting each. */
 #define SLACK_COALESCE_AT 3
+/* Slack at scale (SPEC §7): with more routine messages queued than this, token mode folds every
+ * coalescible one into its thread's parent; webhook mode sends them as digests of at most
+ * SLACK_DIGEST_LINES lines (the rest counted in the digest's last line). Warnings and errors go
+ * first and are never folded; when the queue is full, a warning or error takes the place of the
+ * oldest routine message. */
+#define SLACK_BACKLOG_AT   8
+#define SLACK_DIGEST_LINES 20
 
 /* Called from the event loop when a queued message is dropped.
  * key may be NULL; reason is a short text without secrets ("HTTP 404: channel_not_found after

@@ -944,6 +944,36 @@ char *slack_payload_mark_resent(const char *payload)
         return print_free(root);
 }
 
+char *slack_payload_text(const char *payload)
+{
+        cJSON *root = payload ? cJSON_Parse(payload) : NULL;
+        const cJSON *text = cJSON_GetObjectItemCaseSensitive(root, "text");
+        char *t = cJSON_IsString(text) ? xstrdup(text->valuestring) : NULL;
+
+        cJSON_Delete(root);
+        return t;
+}
+
+char *slack_render_digest(const char *const *texts, size_t n, size_t more)
+{
+        struct buf b = {0};
+        cJSON *root = cJSON_CreateObject(), *blocks;
+        char *t;
+
+        buf_printf(&b, "%zu updates", n + more);
+        for (size_t i = 0; i < n; i++)
+                buf_printf(&b, "\n• %s", texts[i] ? texts[i] : "");
+        if (more)
+                buf_printf(&b, "\n… and %zu more", more);
+        /* Slack's text limit is 40,000 characters; a digest holds at most SLACK_DIGEST_LINES */
+        t = buf_steal(&b);
+        cJSON_AddStringToObject(root, "text", t);
+        blocks = cJSON_AddArrayToObject(root, "blocks");
+        add_context(blocks, "Several updates while Slack was busy, in one message");
+        free(t);
+        return print_free(root);
+}
+
 /* ---- Web API answers ------------------------------------------------------------------------ */
 
 /* Parses {"ok":...}; NULL when the body is not such an object. */
@@ -1111,6 +1141,7 @@ static cJSON *outbox_msg_to_json(const struct slack_outbox_msg *m)
         add_opt_string(e, "payload", m->payload ? m->payload : "");
         cJSON_AddBoolToObject(e, "broadcast", m->broadcast);
         cJSON_AddBoolToObject(e, "coalescible", m->coalescible);
+        cJSON_AddBoolToObject(e, "routine", m->routine);
         cJSON_AddBoolToObject(e, "maybe_sent", m->maybe_sent);
         cJSON_AddBoolToObject(e, "resent", m->resent);
         return e;
@@ -1204,6 +1235,7 @@ static int outbox_msg_from_json(const cJSON *e, struct slack_outbox_msg *m)
                 return -EBADMSG;
         m->broadcast = opt_bool(e, "broadcast");
         m->coalescible = opt_bool(e, "coalescible");
+        m->routine = opt_bool(e, "routine"); /* absent (older outbox): never folded */
         m->maybe_sent = opt_bool(e, "maybe_sent");
         m->resent = opt_bool(e, "resent");
         return 0;

@@ -10,6 +10,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "canaryd/log.h"
+#include "canaryd/slack.h"
 #include "canaryd/state-json.h"
 #include "daemon.h"
 
@@ -101,6 +102,14 @@ char *status_json(const struct daemon *d, const char *name)
         for (size_t i = 0; i < d->n_canaries; i++)
                 if (!name || strcmp(name, d->canaries[i].cfg->name) == 0)
                         cJSON_AddItemToArray(list, canary_json(&d->canaries[i]));
+        if (d->slack) {
+                /* SPEC §7: what Slack could not take is counted here (and logged) */
+                cJSON *sl = cJSON_AddObjectToObject(root, "slack");
+                cJSON_AddNumberToObject(sl, "queued", (double)slack_queue_length(d->slack));
+                cJSON_AddNumberToObject(sl, "delivered", (double)slack_delivered_count(d->slack));
+                cJSON_AddNumberToObject(sl, "coalesced", (double)slack_coalesced_count(d->slack));
+                cJSON_AddNumberToObject(sl, "dropped", (double)slack_dropped_count(d->slack));
+        }
         char *s = cJSON_PrintUnformatted(root);
         cJSON_Delete(root);
         if (!s)
@@ -110,31 +119,82 @@ char *status_json(const struct daemon *d, const char *name)
         return copy;
 }
 
-/* "2 canaries: checkout 25% progressing, search idle" */
-void status_notify(struct daemon *d)
+#define STATUS_LIST_MAX     8                  /* canaries named one by one in STATUS= */
+#define STATUS_MIN_GAP_USEC (1 * USEC_PER_SEC) /* STATUS= at most this often */
+
+static const char *phase_lower(const struct canary *c)
+{
+        if (!c->loaded)
+                return "unknown";
+        switch (c->state.phase) {
+        case ROLLOUT_IDLE:
+                return "idle";
+        case ROLLOUT_PROGRESSING:
+                return "progressing";
+        case ROLLOUT_PAUSED:
+                return "paused";
+        case ROLLOUT_PROMOTED:
+                return "promoted";
+        case ROLLOUT_ROLLED_BACK:
+                return "rolled back";
+        case _ROLLOUT_PHASE_MAX:
+                break;
+        }
+        return "unknown";
+}
+
+static void canary_summary(struct buf *b, const struct canary *c, bool first)
+{
+        if (c->loaded &&
+            (c->state.phase == ROLLOUT_PROGRESSING || c->state.phase == ROLLOUT_PAUSED))
+                buf_printf(b, "%s %s %u%% %s", first ? "" : ",", c->cfg->name, c->state.weight,
+                           phase_lower(c));
+        else
+                buf_printf(b, "%s %s %s", first ? "" : ",", c->cfg->name, phase_lower(c));
+}
+
+/* "3 canaries: cart-api 25% progressing, search idle, web promoted" (SPEC §2); with more than
+ * STATUS_LIST_MAX canaries the counts per phase, then the first running ones by name:
+ * "10000 canaries: 9950 progressing, 50 promoted; a 25% progressing, ... (+9942 more)". */
+static void status_send(struct daemon *d)
 {
         struct buf b = {0};
         const char *dd = analysis_datadog_problem(d);
+
         if (dd)
                 buf_printf(&b, "%s; ", dd);
         buf_printf(&b, "%zu %s%s", d->n_canaries, d->n_canaries == 1 ? "canary" : "canaries",
                    d->n_canaries ? ":" : "");
-        for (size_t i = 0; i < d->n_canaries; i++) {
-                const struct canary *c = &d->canaries[i];
-                const char *phase = c->loaded ? rollout_phase_to_string(c->state.phase) : "unknown";
-                char lower[32];
-                size_t j = 0;
-                for (; phase[j] && j < sizeof(lower) - 1; j++)
-                        lower[j] =
-                            (char)(phase[j] >= 'A' && phase[j] <= 'Z' ? phase[j] + 32 : phase[j]);
-                lower[j] = '\0';
-                if (strcmp(lower, "rolledback") == 0)
-                        snprintf(lower, sizeof(lower), "rolled back");
-                if (c->state.phase == ROLLOUT_PROGRESSING || c->state.phase == ROLLOUT_PAUSED)
-                        buf_printf(&b, "%s %s %u%% %s", i ? "," : "", c->cfg->name, c->state.weight,
-                                   lower);
-                else
-                        buf_printf(&b, "%s %s %s", i ? "," : "", c->cfg->name, lower);
+        if (d->n_canaries <= STATUS_LIST_MAX) {
+                for (size_t i = 0; i < d->n_canaries; i++)
+                        canary_summary(&b, &d->canaries[i], i == 0);
+        } else {
+                static const char *const names[] = {"progressing", "paused",      "idle",
+                                                    "promoted",    "rolled back", "unknown"};
+                size_t count[ELEMENTSOF(names)] = {0}, listed = 0, running = 0;
+                bool first = true;
+                for (size_t i = 0; i < d->n_canaries; i++)
+                        for (size_t k = 0; k < ELEMENTSOF(names); k++)
+                                if (strcmp(phase_lower(&d->canaries[i]), names[k]) == 0)
+                                        count[k]++;
+                for (size_t k = 0; k < ELEMENTSOF(names); k++)
+                        if (count[k]) {
+                                buf_printf(&b, "%s %zu %s", first ? "" : ",", count[k], names[k]);
+                                first = false;
+                        }
+                running = count[0] + count[1];
+                for (size_t i = 0; i < d->n_canaries && listed < STATUS_LIST_MAX; i++) {
+                        const struct canary *c = &d->canaries[i];
+                        if (!c->loaded || (c->state.phase != ROLLOUT_PROGRESSING &&
+                                           c->state.phase != ROLLOUT_PAUSED))
+                                continue;
+                        if (listed == 0)
+                                buf_printf(&b, ";");
+                        canary_summary(&b, c, false);
+                        listed++;
+                }
+                if (running > listed && listed)
+                        buf_printf(&b, " (+%zu more)", running - listed);
         }
         if (!d->last_status || strcmp(d->last_status, b.data) != 0) {
                 sd_notifyf(0, "STATUS=%s", b.data);
@@ -143,4 +203,45 @@ void status_notify(struct daemon *d)
         } else {
                 buf_free(&b);
         }
+}
+
+static int on_status_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+        struct daemon *d = userdata;
+
+        d->status_sent_usec = usec;
+        status_send(d);
+        return 0;
+}
+
+/* Called at every change; STATUS= goes out at most once per STATUS_MIN_GAP_USEC (with 10,000
+ * canaries it used to be rebuilt at every cycle's end, hundreds of times a second). */
+void status_notify(struct daemon *d)
+{
+        uint64_t now = 0;
+        int enabled = SD_EVENT_OFF;
+
+        if (sd_event_now(d->event, CLOCK_MONOTONIC, &now) < 0 || d->stopping) {
+                status_send(d);
+                return;
+        }
+        if (d->status_timer) {
+                sd_event_source_get_enabled(d->status_timer, &enabled);
+                if (enabled != SD_EVENT_OFF)
+                        return; /* already due */
+        }
+        if (!d->status_sent_usec || now >= d->status_sent_usec + STATUS_MIN_GAP_USEC) {
+                d->status_sent_usec = now;
+                status_send(d);
+                return;
+        }
+        usec_t at = d->status_sent_usec + STATUS_MIN_GAP_USEC;
+        if (!d->status_timer) {
+                if (sd_event_add_time(d->event, &d->status_timer, CLOCK_MONOTONIC, at,
+                                      100 * USEC_PER_MSEC, on_status_timer, d) < 0)
+                        status_send(d);
+                return;
+        }
+        sd_event_source_set_time(d->status_timer, at);
+        sd_event_source_set_enabled(d->status_timer, SD_EVENT_ONESHOT);
 }

@@ -614,20 +614,117 @@ static void coalesce(struct slack_client *c, struct thread *t)
         }
 }
 
+static void report_drop(struct slack_client *c, const char *key, const char *reason,
+                        unsigned attempts);
+
+/* The oldest routine message that nothing has been sent of yet, or NULL. */
+static struct slack_msg *oldest_routine(struct slack_client *c)
+{
+        for (struct slack_msg *m = c->head; m; m = m->next)
+                if (m->m.routine && !m->m.maybe_sent && !m->inflight)
+                        return m;
+        return NULL;
+}
+
+/* Queues om, or reports it dropped (-ENOBUFS) when the queue is full: a warning or error then
+ * takes the place of the oldest routine message instead (SPEC §7: never dropped while routine
+ * ones are queued). */
 static int queue_msg(struct slack_client *c, struct slack_outbox_msg *om /* moved */)
 {
         struct slack_msg *m;
 
         if (c->n_queued >= SLACK_QUEUE_MAX) {
-                outbox_msg_done(om);
-                memset(om, 0, sizeof(*om));
-                return -ENOBUFS;
+                struct slack_msg *victim = om->routine ? NULL : oldest_routine(c);
+
+                if (!victim) {
+                        report_drop(c, om->key, "the queue is full", 0);
+                        outbox_msg_done(om);
+                        memset(om, 0, sizeof(*om));
+                        return -ENOBUFS;
+                }
+                unlink_msg(c, victim);
+                report_drop(c, victim->m.key, "the queue is full; a warning took its place", 0);
+                key_remember(c, victim->m.key);
+                msg_free(victim);
         }
         m = xcalloc(1, sizeof(*m));
         m->m = *om;
         memset(om, 0, sizeof(*om));
         append(c, m);
         return 0;
+}
+
+/* Token mode, backlog: every coalescible reply (routine, nothing sent yet) is folded into its
+ * thread's parent, which shows the event in its timeline already: one chat.update per thread
+ * instead of a reply per event. */
+static void coalesce_backlog(struct slack_client *c)
+{
+        size_t routine = 0;
+
+        for (struct slack_msg *m = c->head; m; m = m->next)
+                routine += m->m.routine;
+        if (routine <= SLACK_BACKLOG_AT)
+                return;
+        for (struct slack_msg *m = c->head, *next; m; m = next) {
+                struct thread *t;
+
+                next = m->next;
+                if (!m->m.coalescible || m->m.maybe_sent || m->inflight)
+                        continue;
+                t = thread_find(c, m->m.thread);
+                if (!t)
+                        continue;
+                unlink_msg(c, m);
+                key_remember(c, m->m.key);
+                msg_free(m);
+                c->coalesced++;
+                t->t.update_pending = true;
+        }
+}
+
+/* Webhook mode, backlog: the routine messages queued for m's channel (m first, nothing sent of
+ * any yet) become one digest message in m's place; their keys count as delivered with it. */
+static struct slack_msg *digest(struct slack_client *c, struct slack_msg *first)
+{
+        const char *channel = first->m.channel;
+        char *texts[SLACK_DIGEST_LINES];
+        size_t n = 0, more = 0, routine = 0;
+        struct slack_msg *d;
+
+        for (struct slack_msg *m = c->head; m; m = m->next)
+                routine += m->m.routine;
+        if (routine <= SLACK_BACKLOG_AT || first->m.maybe_sent)
+                return first;
+        d = xcalloc(1, sizeof(*d));
+        d->m.routine = true;
+        d->m.channel = channel ? xstrdup(channel) : NULL;
+        d->m.key = first->m.key ? xasprintf("%s+digest", first->m.key) : NULL;
+        /* in first's place, so that the queue keeps its order */
+        d->next = first->next;
+        first->next = d;
+        c->n_queued++;
+        if (c->tail == first)
+                c->tail = d;
+        for (struct slack_msg *m = c->head, *next; m; m = next) {
+                next = m->next;
+                if (m == d || !m->m.routine || m->m.maybe_sent || m->inflight ||
+                    !streq_ptr(m->m.channel, channel))
+                        continue;
+                if (n < SLACK_DIGEST_LINES)
+                        texts[n++] = slack_payload_text(m->m.payload);
+                else
+                        more++;
+                unlink_msg(c, m);
+                key_remember(c, m->m.key);
+                msg_free(m);
+                c->coalesced++;
+        }
+        c->coalesced--; /* the digest itself is delivered */
+        d->m.payload = slack_render_digest((const char *const *)texts, n, more);
+        for (size_t i = 0; i < n; i++)
+                free(texts[i]);
+        save(c);
+        return d;
 }
 
 int slack_enqueue(struct slack_client *c, char *payload, const char *key)
@@ -688,6 +785,7 @@ static void build(struct slack_client *c, const struct slack_notice *n, const ch
         m->payload = slack_render(&copy, NULL);
         m->broadcast = threaded && sev == SLACK_ERROR;
         m->coalescible = threaded && sev == SLACK_INFO;
+        m->routine = sev == SLACK_INFO;
         h->n_msgs = 1;
         if (routed) {
                 /* the severity channel gets its own top-level copy */
@@ -696,6 +794,7 @@ static void build(struct slack_client *c, const struct slack_notice *n, const ch
                 m->key = key ? xasprintf("%s@%s", key, slack_severity_to_string(sev)) : NULL;
                 m->channel = xstrdup(routed);
                 m->payload = slack_render(&copy, NULL);
+                m->routine = sev == SLACK_INFO;
                 h->n_msgs = 2;
         }
 }
@@ -736,6 +835,8 @@ static int release(struct slack_client *c, struct slack_outbox_held *h)
                 coalesce(c, t);
         if (r == 0 && h->n_msgs > 1)
                 (void)queue_msg(c, &h->msgs[1]);
+        if (r == 0 && c->token_mode)
+                coalesce_backlog(c);
 out:
         held_done(h);
         return r;
@@ -813,9 +914,7 @@ size_t slack_resolve(struct slack_client *c, const char *canary, usec_t state_us
                         int r = release(c, &h);
 
                         if (r == 0)
-                                released++;
-                        else if (r == -ENOBUFS)
-                                report_drop(c, key, "the queue is full", 0);
+                                released++; /* -ENOBUFS: queue_msg reported the drop */
                         free(key);
                         continue;
                 }
@@ -881,25 +980,29 @@ static bool pick_next(struct slack_client *c, usec_t now, struct pick *ret, usec
         size_t n_seen = 0;
 
         *wake = USEC_INFINITY;
-        for (struct slack_msg *m = c->head; m; m = m->next) {
-                struct pick p = {.msg = m, .channel = msg_channel(c, m)};
-                struct thread *t = c->token_mode ? thread_find(c, m->m.thread) : NULL;
+        /* warnings and errors first, then routine messages: each pass in queue order */
+        for (int pass = 0; pass < 2; pass++)
+                for (struct slack_msg *m = c->head; m; m = m->next) {
+                        struct pick p = {.msg = m, .channel = msg_channel(c, m)};
+                        struct thread *t = c->token_mode ? thread_find(c, m->m.thread) : NULL;
 
-                if (t && !t->t.ts) {
-                        /* the parent opens the thread first */
-                        if (t->inflight)
+                        if (m->m.routine != (pass == 1))
                                 continue;
-                        p.op = t->t.parent_maybe_sent ? OP_VERIFY_PARENT : OP_PARENT;
-                        p.thread = (size_t)(t - c->threads);
-                        p.msg = NULL;
-                } else {
-                        p.op = c->token_mode && m->m.maybe_sent ? OP_VERIFY : OP_POST;
+                        if (t && !t->t.ts) {
+                                /* the parent opens the thread first */
+                                if (t->inflight)
+                                        continue;
+                                p.op = t->t.parent_maybe_sent ? OP_VERIFY_PARENT : OP_PARENT;
+                                p.thread = (size_t)(t - c->threads);
+                                p.msg = NULL;
+                        } else {
+                                p.op = c->token_mode && m->m.maybe_sent ? OP_VERIFY : OP_POST;
+                        }
+                        if (offer(c, &p, now, seen, &n_seen, wake)) {
+                                *ret = p;
+                                return true;
+                        }
                 }
-                if (offer(c, &p, now, seen, &n_seen, wake)) {
-                        *ret = p;
-                        return true;
-                }
-        }
         for (size_t i = 0; c->token_mode && i < c->n_threads; i++) {
                 struct thread *t = &c->threads[i];
                 struct pick p = {.thread = i, .channel = c->channel};
@@ -1347,6 +1450,8 @@ static int on_timer(sd_event_source *src, uint64_t usec, void *userdata)
                 schedule(c);
                 return 0;
         }
+        if (!c->token_mode && p.op == OP_POST && p.msg->m.routine)
+                p.msg = digest(c, p.msg); /* a backlog goes as one message; p.msg may be new */
 
         f = xcalloc(1, sizeof(*f));
         f->client = c;

@@ -1253,6 +1253,74 @@ static void held_expiry_follows_given_clock(void **state)
         env_stop(&e);
 }
 
+/* Slack at scale (SPEC §7), webhook mode: 300 canaries progress at once and 5 roll back
+ * behind them. The rollbacks go first, each alone; the 300 routine events become one digest;
+ * nothing is dropped. */
+static void flood_warnings_first_routine_digested(void **state)
+{
+        struct slack_settings s = {.timeout_ms = 2000, .pace_usec = 5 * USEC_PER_MSEC};
+        struct env e;
+        char key[64], name[32];
+
+        env_start(&e, NULL, 0, &s, "/services/T0/B0/secret");
+        for (unsigned i = 0; i < 305; i++) {
+                bool bad = i >= 300;
+                snprintf(name, sizeof(name), "c%u", bad ? i - 300 : i);
+                snprintf(key, sizeof(key), "%s/r/%s", name, bad ? "rolled back" : "progressed");
+                struct slack_notice n = {.canary = name,
+                                         .namespace_ = "n",
+                                         .event = bad ? "rolled back" : "progressed",
+                                         .phase = bad ? "RolledBack" : "Progressing",
+                                         .weight = bad ? 0 : 25};
+                assert_int_equal(slack_notify(e.slack, &n, key, NULL, NULL), 0);
+        }
+        assert_int_equal(slack_queue_length(e.slack), 305);
+        drain(&e);
+        assert_int_equal(fake_count(&e.fake), 6);
+        for (unsigned i = 0; i < 5; i++)
+                assert_non_null(strstr(e.fake.reqs[i].body, "rolled back"));
+        assert_non_null(strstr(e.fake.reqs[5].body, "300 updates"));
+        assert_non_null(strstr(e.fake.reqs[5].body, "and 280 more"));
+        assert_int_equal(e.drops.n, 0);
+        assert_int_equal(slack_dropped_count(e.slack), 0);
+        assert_int_equal(slack_coalesced_count(e.slack), 299);
+        env_stop(&e);
+}
+
+/* A full queue: a warning or error takes the place of the oldest routine message (which is
+ * reported dropped); a routine message is dropped. Memory stays bounded. */
+static void full_queue_keeps_warnings(void **state)
+{
+        struct slack_settings s = {.timeout_ms = 2000, .pace_usec = 5 * USEC_PER_MSEC};
+        struct env e;
+        char key[64], name[32];
+
+        env_start(&e, NULL, 0, &s, "/services/T0/B0/secret");
+        for (unsigned i = 0; i < SLACK_QUEUE_MAX; i++) {
+                snprintf(name, sizeof(name), "c%u", i);
+                snprintf(key, sizeof(key), "%s/r/progressed", name);
+                struct slack_notice n = {
+                    .canary = name, .namespace_ = "n", .event = "progressed", .weight = 25};
+                assert_int_equal(slack_notify(e.slack, &n, key, NULL, NULL), 0);
+        }
+        struct slack_notice bad = {
+            .canary = "x", .namespace_ = "n", .event = "drift", .weight = 40};
+        assert_int_equal(slack_notify(e.slack, &bad, "x/r/drift", NULL, NULL), 0);
+        assert_int_equal(slack_queue_length(e.slack), SLACK_QUEUE_MAX);
+        assert_int_equal(e.drops.n, 1);
+        assert_string_equal(e.drops.keys[0], "c0/r/progressed");
+        assert_non_null(strstr(e.drops.reasons[0], "a warning took its place"));
+        struct slack_notice late = {
+            .canary = "y", .namespace_ = "n", .event = "progressed", .weight = 25};
+        assert_int_equal(slack_notify(e.slack, &late, "y/r/progressed", NULL, NULL), -ENOBUFS);
+        assert_int_equal(slack_dropped_count(e.slack), 2);
+        drain(&e);
+        assert_non_null(strstr(e.fake.reqs[0].body, "drift"));
+        assert_non_null(strstr(e.fake.reqs[1].body, "511 updates"));
+        assert_int_equal(fake_count(&e.fake), 2);
+        env_stop(&e);
+}
+
 /* Token mode: a held event touches no thread until released; a dropped one never reaches the
  * parent's timeline. */
 static void hold_token_thread(void **state)
@@ -1315,6 +1383,8 @@ int main(void)
             cmocka_unit_test(hold_release_and_drop),
             cmocka_unit_test(restart_resolves_held),
             cmocka_unit_test(held_expiry_follows_given_clock),
+            cmocka_unit_test(flood_warnings_first_routine_digested),
+            cmocka_unit_test(full_queue_keeps_warnings),
             cmocka_unit_test(hold_token_thread),
         };
         int r;
