@@ -43,7 +43,9 @@ typedef void datadog_sched_note_fn(void *job_userdata, int priority, const char 
                                    void *userdata);
 
 struct datadog_sched_settings {
-        usec_t gather_usec;          /* how long a request waits for more jobs (0: 1 s) */
+        usec_t gather_usec;          /* the longest a request waits for more jobs (0: 1 s);
+                                        it waits for about 10 jobs at the recent arrival rate,
+                                        at least 20 ms */
         int64_t window_slack_s;      /* jobs share a request when their windows' ends differ by
                                         at most this on each side (0: 5 s) */
         unsigned attempts;           /* per request, 5xx and transport errors (0: 4) */

@@ -90,6 +90,7 @@ struct canary {
 
         /* Kubernetes cycle: GET, decide, PUT, verify. One at a time per canary. */
         bool busy;
+        bool kube_inflight; /* a GET or PUT of the cycle is out (its callback reaches c) */
         struct queued_event queue[EVENT_QUEUE_MAX];
         size_t n_queue;
         struct queued_event current; /* the event being decided */
@@ -116,6 +117,17 @@ struct canary {
         struct analysis analysis;
         struct last_analysis last;
 
+        /* VirtualService informer (vs-watch.c): the object as last seen, decided from */
+        char *vs_cached; /* owned: JSON, NUL-terminated; NULL when not known */
+        size_t vs_cached_len;
+        char *vs_awaiting_rv; /* owned: resourceVersion our last write produced; watch events
+                                 older than it are skipped (NULL: none) */
+        bool vs_parked;       /* its read waits for the namespace's first LIST */
+        bool vs_listed;       /* seen in the (re-)LIST under way */
+        bool vs_force_get;    /* this cycle reads with GET (after a 409) */
+        bool ready_queued;    /* on d->ready: its cycle reads the cache next */
+        struct canary *ready_next;
+
         /* decision journal: the state last journaled, to see changes made elsewhere */
         struct rollout_state journaled;
         bool journaled_valid;
@@ -135,12 +147,19 @@ struct daemon {
         struct ha *ha; /* NULL without `ha:`; see ha.c */
         bool stopping;
         bool reload_pending;
+        struct config *reload_config;  /* parsed at SIGHUP, applied once nothing is in flight */
+        sd_event_source *reload_defer; /* applies it from the loop, never from a callback */
         char *last_status;
+        sd_event_source *status_timer; /* status.c: STATUS= at most once a second */
+        usec_t status_sent_usec;       /* CLOCK_MONOTONIC */
         struct analysis_sched *sched;  /* analysis.c: shared Datadog requests, rate limit */
         struct pending_reply *replies; /* deferred control replies */
         bool journal_failing;          /* logged once until an append succeeds again */
         struct vs_watch *vs_watches;   /* vs-watch.c: one per namespace with canaries */
         size_t n_vs_watches;
+        /* driver.c: canaries whose cycle reads the informer's cache, from a deferred source */
+        struct canary *ready, *ready_tail;
+        sd_event_source *ready_defer;
 };
 
 /* driver.c */
@@ -150,6 +169,8 @@ void canary_done(struct canary *c);
 void canary_submit(struct canary *c, const struct rollout_event *ev);
 void canary_submit_analysis(struct canary *c, enum analysis_result result, const char *reason,
                             unsigned step, usec_t step_started_usec);
+/* A read parked by the informer may go ahead (or end, when stopping or reloading). */
+void canary_read_resume(struct canary *c);
 /* Dry run against the known state: NULL when the command would be accepted, else why not. */
 const char *canary_check_command(const struct canary *c, const struct rollout_event *ev);
 bool daemon_busy(const struct daemon *d);
@@ -202,6 +223,17 @@ void ha_release_all(struct ha *h, void (*done)(struct daemon *d));
  * stop before the canaries or the Kubernetes client go. */
 void vs_watches_start(struct daemon *d);
 void vs_watches_stop(struct daemon *d);
+/* Parked reads (waiting for a first LIST) go ahead now: stop and reload. */
+void vs_watches_unpark(struct daemon *d);
+/* How c's cycle reads its VirtualService: from the cache, after the namespace's first LIST
+ * (parked: canary_read_resume() runs then), or with a GET. */
+enum vs_read { VS_READ_CACHED, VS_READ_WAIT, VS_READ_GET };
+enum vs_read vs_cache_read(struct canary *c);
+/* Our write landed and the API server answered with the stored object: it is the cache, and
+ * watch events older than resource_version are skipped. */
+void vs_cache_put(struct canary *c, const char *object, size_t len, const char *resource_version);
+/* Frees c's cache (canary_done). */
+void vs_cache_forget(struct canary *c);
 
 /* main.c */
 void daemon_reload(struct daemon *d);

@@ -494,6 +494,8 @@ static int on_retry(sd_event_source *s, uint64_t usec, void *userdata)
                 cycle_end(c);
                 return 0;
         }
+        if (c->d->reload_pending)
+                return 0; /* the reload ends this cycle (canary_done answers its event) */
         cycle_get(c);
         return 0;
 }
@@ -534,27 +536,19 @@ static void kube_failed(struct canary *c, const char *what, const struct kube_re
         retry_later(c);
 }
 
+static bool verify_stored(struct canary *c, const char *body, size_t len, char **ret_err);
+
 static void on_verify(const struct kube_result *res, void *userdata)
 {
         struct canary *c = userdata;
-        const struct rollout_action *w = &c->actions.items[0];
+        char *err = NULL;
 
+        c->kube_inflight = false;
         if (res->error == 0) {
-                struct vs_view view = {0};
-                char *err = NULL;
-                if (vs_inspect(res->body, res->body_len, c->cfg, &view, &err) < 0) {
+                if (!verify_stored(c, res->body, res->body_len, &err)) {
                         log_canary(LOG_ERR, c, NULL, NULL, "read-back after write: %s", err);
                         set_error(c, err);
-                } else if (w->kind == ACT_WRITE && w->set_weights &&
-                           (view.canary_weight != w->weight || !view.weights_consistent)) {
-                        set_error(c, xasprintf("read-back after write: canary weight %u%%, "
-                                               "wrote %u%%",
-                                               view.canary_weight, w->weight));
-                        log_canary(LOG_ERR, c, NULL, NULL, "%s", c->last_error);
-                } else {
-                        set_error(c, NULL);
                 }
-                vs_view_done(&view);
         } else {
                 /* The write itself succeeded; the next cycle re-reads anyway. */
                 log_canary(LOG_WARNING, c, NULL, NULL, "read-back after write failed: %s",
@@ -564,18 +558,20 @@ static void on_verify(const struct kube_result *res, void *userdata)
         cycle_end(c);
 }
 
-static void write_landed(struct canary *c);
+static void write_landed(struct canary *c, const char *stored, size_t stored_len);
 
 static void on_put(const struct kube_result *res, void *userdata)
 {
         struct canary *c = userdata;
 
+        c->kube_inflight = false;
         if (res->error == -ESTALE) {
                 /* 409: someone else updated the object; re-read and decide again */
                 c->conflicts++;
                 resolve_held(c, 0, false); /* not applied: its events did not happen */
                 log_canary(LOG_NOTICE, c, NULL, NULL, "conflict writing %s (%u), re-reading",
                            c->vs_path, c->conflicts);
+                c->vs_force_get = true; /* the cache lags the cluster: read it */
                 if (c->conflicts <= CONFLICT_RETRIES && !c->d->stopping)
                         cycle_get(c);
                 else
@@ -591,11 +587,39 @@ static void on_put(const struct kube_result *res, void *userdata)
                 kube_failed(c, "PUT", res);
                 return;
         }
-        write_landed(c);
+        write_landed(c, res->body, res->body_len);
 }
 
-/* The PUT of c->proposed is in the cluster: journal, answer the command, verify, then act. */
-static void write_landed(struct canary *c)
+/* Reads back what the API server stored (the PUT's answer, or a GET): the canary weight on
+ * every selected route must be what we wrote. Returns false when the object cannot be read. */
+static bool verify_stored(struct canary *c, const char *body, size_t len, char **ret_err)
+{
+        const struct rollout_action *w = &c->actions.items[0];
+        struct vs_view view = {0};
+
+        if (!body || len == 0) {
+                *ret_err = xstrdup("no object in the answer");
+                return false;
+        }
+        if (vs_inspect(body, len, c->cfg, &view, ret_err) < 0)
+                return false;
+        if (w->kind == ACT_WRITE && w->set_weights &&
+            (view.canary_weight != w->weight || !view.weights_consistent)) {
+                set_error(c, xasprintf("read-back after write: canary weight %u%%, wrote %u%%",
+                                       view.canary_weight, w->weight));
+                log_canary(LOG_ERR, c, NULL, NULL, "%s", c->last_error);
+        } else {
+                set_error(c, NULL);
+        }
+        /* the informer decides from this object next: it holds the new resourceVersion */
+        vs_cache_put(c, body, len, view.resource_version);
+        vs_view_done(&view);
+        return true;
+}
+
+/* The PUT of c->proposed is in the cluster: journal, answer the command, verify, then act.
+ * stored: the object the API server answered the PUT with (NULL: not known, read it back). */
+static void write_landed(struct canary *c, const char *stored, size_t stored_len)
 {
         c->put_uncertain = false;
         c->kube_failures = 0;
@@ -622,7 +646,16 @@ static void write_landed(struct canary *c)
                 cycle_end(c);
                 return;
         }
+        /* the API server answers a PUT with the object as stored: that is the read-back */
+        char *err = NULL;
+        if (verify_stored(c, stored, stored_len, &err)) {
+                run_post_write_actions(c);
+                cycle_end(c);
+                return;
+        }
+        free(err);
         int r = kube_get(c->d->kube, c->vs_path, on_verify, c);
+        c->kube_inflight = r >= 0;
         if (r < 0) {
                 run_post_write_actions(c);
                 cycle_end(c);
@@ -711,6 +744,7 @@ static void decide(struct canary *c, const struct vs_view *view, const char *bod
         }
         hold_notifications(c);
         r = kube_put(c->d->kube, c->vs_path, out, on_put, c);
+        c->kube_inflight = r >= 0;
         if (r < 0) {
                 log_error_errno(r, "cannot submit PUT: %m");
                 retry_later(c);
@@ -726,21 +760,17 @@ static bool same_state(const struct rollout_state *a, const struct rollout_state
                a->updated_usec == b->updated_usec && strcmp(a->revision, b->revision) == 0;
 }
 
-static void on_get(const struct kube_result *res, void *userdata)
+/* The object as read (GET) or as the informer holds it: the cycle's state, then decide. */
+static void cycle_read(struct canary *c, const char *body, size_t body_len, bool from_get)
 {
-        struct canary *c = userdata;
         struct vs_view view = {0};
         char *err = NULL;
 
-        if (res->error < 0) {
-                kube_failed(c, "GET", res);
-                return;
-        }
         if (c->d->stopping) {
                 cycle_end(c);
                 return;
         }
-        if (vs_inspect(res->body, res->body_len, c->cfg, &view, &err) < 0) {
+        if (vs_inspect(body, body_len, c->cfg, &view, &err) < 0) {
                 log_canary(LOG_ERR, c, NULL, NULL, "%s: %s", c->vs_path, err);
                 set_error(c, err);
                 retry_later(c);
@@ -774,7 +804,7 @@ static void on_get(const struct kube_result *res, void *userdata)
                            "the write whose answer was lost had landed; continuing from it");
                 vs_view_done(&view);
                 c->loaded = true;
-                write_landed(c);
+                write_landed(c, NULL, 0);
                 return;
         }
         c->put_uncertain = false;
@@ -794,22 +824,144 @@ static void on_get(const struct kube_result *res, void *userdata)
         }
         c->state = s;
         c->loaded = true;
-        decide(c, &view, res->body, res->body_len);
+        /* what a GET shows is newer than any watch event still on its way */
+        if (from_get)
+                vs_cache_put(c, body, body_len, view.resource_version);
+        decide(c, &view, body, body_len);
         vs_view_done(&view);
 }
 
+static void on_get(const struct kube_result *res, void *userdata)
+{
+        struct canary *c = userdata;
+
+        c->kube_inflight = false;
+        if (res->error < 0) {
+                kube_failed(c, "GET", res);
+                return;
+        }
+        cycle_read(c, res->body, res->body_len, true);
+}
+
+/* Cycles that read the informer's cache run from a deferred source, one at a time, never from
+ * inside the caller that queued their event (a watch event, a control command, a verdict). */
+static int on_ready(sd_event_source *es, void *userdata)
+{
+        struct daemon *d = userdata;
+
+        while (d->ready) {
+                struct canary *c = d->ready;
+                d->ready = c->ready_next;
+                if (!d->ready)
+                        d->ready_tail = NULL;
+                c->ready_next = NULL;
+                c->ready_queued = false;
+                if (!c->busy)
+                        continue;
+                if (c->d->stopping) {
+                        cycle_end(c);
+                        continue;
+                }
+                if (c->d->reload_pending)
+                        continue; /* the reload ends this cycle (canary_done answers its event) */
+                if (c->vs_cached) {
+                        /* decide from a copy: nothing may replace the cache under it */
+                        char *body = xstrdup(c->vs_cached);
+                        size_t len = c->vs_cached_len;
+                        cycle_read(c, body, len, false);
+                        free(body);
+                } else {
+                        c->vs_force_get = true; /* gone from the cache meanwhile */
+                        cycle_get(c);
+                }
+        }
+        return 0;
+}
+
+static void ready_push(struct canary *c)
+{
+        struct daemon *d = c->d;
+
+        if (c->ready_queued)
+                return;
+        if (!d->ready_defer) {
+                int r = sd_event_add_defer(d->event, &d->ready_defer, on_ready, d);
+                if (r < 0) {
+                        log_error_errno(r, "cannot add the read queue: %m");
+                        c->vs_force_get = true;
+                        cycle_get(c);
+                        return;
+                }
+        }
+        c->ready_queued = true;
+        c->ready_next = NULL;
+        if (d->ready_tail)
+                d->ready_tail->ready_next = c;
+        else
+                d->ready = c;
+        d->ready_tail = c;
+        sd_event_source_set_enabled(d->ready_defer, SD_EVENT_ONESHOT);
+}
+
+static void ready_remove(struct canary *c)
+{
+        struct daemon *d = c->d;
+        struct canary *prev = NULL;
+
+        if (!c->ready_queued)
+                return;
+        for (struct canary *x = d->ready; x; prev = x, x = x->ready_next)
+                if (x == c) {
+                        if (prev)
+                                prev->ready_next = c->ready_next;
+                        else
+                                d->ready = c->ready_next;
+                        if (d->ready_tail == c)
+                                d->ready_tail = prev;
+                        break;
+                }
+        c->ready_next = NULL;
+        c->ready_queued = false;
+}
+
+/* Reads the VirtualService: from the informer's cache when it is current (no request), after
+ * the namespace's first LIST when that is on its way, else with a GET. */
 static void cycle_get(struct canary *c)
 {
+        if (!c->vs_force_get && !c->d->stopping) {
+                switch (vs_cache_read(c)) {
+                case VS_READ_CACHED:
+                        ready_push(c);
+                        return;
+                case VS_READ_WAIT:
+                        return; /* canary_read_resume() goes on */
+                case VS_READ_GET:
+                        break;
+                }
+        }
         int r = kube_get(c->d->kube, c->vs_path, on_get, c);
+        c->kube_inflight = r >= 0;
         if (r < 0) {
                 log_error_errno(r, "cannot submit GET: %m");
                 retry_later(c);
         }
 }
 
+void canary_read_resume(struct canary *c)
+{
+        if (!c->busy || c->d->reload_pending)
+                return; /* a reload ends this cycle (canary_done answers its event) */
+        if (c->d->stopping) {
+                cycle_end(c);
+                return;
+        }
+        cycle_get(c);
+}
+
 static void cycle_begin(struct canary *c)
 {
-        if (c->busy || c->n_queue == 0 || c->d->stopping)
+        /* a pending reload waits for the requests in flight; nothing new starts meanwhile */
+        if (c->busy || c->n_queue == 0 || c->d->stopping || c->d->reload_pending)
                 return;
         if (!ha_owns(c->d, c)) {
                 /* another daemon holds this canary's shard; it is re-read when ours again */
@@ -821,6 +973,7 @@ static void cycle_begin(struct canary *c)
         memmove(&c->queue[0], &c->queue[1], (c->n_queue - 1) * sizeof(c->queue[0]));
         c->n_queue--;
         c->conflicts = 0;
+        c->vs_force_get = false;
         cycle_get(c);
 }
 
@@ -892,8 +1045,12 @@ static void on_deployment(const struct kube_result *res, void *userdata)
 static int on_trigger_timer(sd_event_source *s, uint64_t usec, void *userdata)
 {
         struct canary *c = userdata;
-        if (c->d->stopping || c->d->reload_pending || c->trigger_inflight)
+        if (c->d->stopping || c->trigger_inflight)
                 return 0;
+        if (c->d->reload_pending) {
+                trigger_arm(c, resync_usec(c)); /* the reload replaces it, or it goes on */
+                return 0;
+        }
         if (kube_get(c->d->kube, c->deployment_path, on_deployment, c) >= 0)
                 c->trigger_inflight = true;
         else
@@ -930,6 +1087,8 @@ void canary_done(struct canary *c)
                 abandon(c, &c->current, "the configuration was reloaded or the daemon stopped");
         for (size_t i = 0; i < c->n_queue; i++)
                 abandon(c, &c->queue[i], "the configuration was reloaded or the daemon stopped");
+        ready_remove(c);
+        vs_cache_forget(c);
         analysis_cancel(c);
         analysis_done(&c->analysis, c->cfg ? c->cfg->n_metrics : 0);
         last_analysis_done(&c->last);
@@ -943,10 +1102,14 @@ void canary_done(struct canary *c)
         memset(c, 0, sizeof(*c));
 }
 
+/* Busy while a request whose callback reaches a canary is out. A canary waiting in Kubernetes
+ * backoff, or for its namespace's first LIST, holds nothing that outlives canary_done(), so it
+ * does not hold up a stop or a reload (it used to: one VirtualService answering 404 blocked every
+ * reload for good). */
 bool daemon_busy(const struct daemon *d)
 {
         for (size_t i = 0; i < d->n_canaries; i++)
-                if (d->canaries[i].busy || d->canaries[i].trigger_inflight)
+                if (d->canaries[i].kube_inflight || d->canaries[i].trigger_inflight)
                         return true;
         return false;
 }

@@ -45,6 +45,7 @@ struct shard {
         bool owned;
         usec_t renewed_at; /* monotonic: when our last successful write was sent */
         bool in_flight;
+        bool release_after; /* stopping: release once the write in flight is answered */
 };
 
 struct member {
@@ -158,6 +159,28 @@ static void set_owned(struct ha *h, unsigned i, bool owned, const char *why)
 
 static void op_send(struct ha *h, unsigned shard, enum op_kind kind);
 
+static void release_one_done(struct ha *h)
+{
+        if (h->releasing && h->release_pending > 0 && --h->release_pending == 0 && h->release_done)
+                h->release_done(h->d);
+}
+
+/* Stopping: a renewal that was in flight when the release began is answered. The release goes
+ * out now, with the resourceVersion that renewal produced (sent at once it would have met a
+ * 409 and left the Lease held until it expired), or not at all when the shard is not ours. */
+static void release_deferred(struct ha *h, unsigned i)
+{
+        struct shard *s = &h->shards[i];
+
+        if (!s->release_after)
+                return;
+        s->release_after = false;
+        if (s->exists && streq_ptr(s->rec.holder, h->identity))
+                op_send(h, i, OP_RELEASE);
+        else
+                release_one_done(h);
+}
+
 static void on_write(const struct kube_result *res, void *userdata)
 {
         struct op *op = userdata;
@@ -188,13 +211,15 @@ static void on_write(const struct kube_result *res, void *userdata)
         }
         s->in_flight = false;
         if (res->error == -ECANCELED) {
+                if (s->release_after) {
+                        s->release_after = false;
+                        release_one_done(h);
+                }
                 free(op);
                 return;
         }
         if (op->kind == OP_RELEASE) {
-                if (h->releasing && h->release_pending > 0 && --h->release_pending == 0 &&
-                    h->release_done)
-                        h->release_done(h->d);
+                release_one_done(h);
                 free(op);
                 return;
         }
@@ -225,7 +250,9 @@ static void on_write(const struct kube_result *res, void *userdata)
                             op->kind == OP_ACQUIRE ? "takeover" : "renewal", SHARD_PREFIX,
                             op->shard, res->message ? res->message : strerror(-res->error));
         }
+        unsigned shard = op->shard;
         free(op);
+        release_deferred(h, shard);
 }
 
 static void op_send(struct ha *h, unsigned i, enum op_kind kind)
@@ -552,8 +579,10 @@ void ha_release_all(struct ha *h, void (*done)(struct daemon *d))
         h->release_pending = n + 1; /* +1 until every release is sent */
         for (unsigned i = 0; i < h->n_shards; i++)
                 if (h->shards[i].exists && streq_ptr(h->shards[i].rec.holder, h->identity)) {
-                        h->shards[i].in_flight = false;
-                        op_send(h, i, OP_RELEASE);
+                        if (h->shards[i].in_flight)
+                                h->shards[i].release_after = true; /* after its answer */
+                        else
+                                op_send(h, i, OP_RELEASE);
                 }
         if (h->member_rv && !h->member_in_flight) {
                 h->release_pending++;

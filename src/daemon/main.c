@@ -273,9 +273,16 @@ static int apply_config(struct daemon *d, struct config *cfg)
         d->n_canaries = cfg->n_canaries;
         for (size_t i = 0; i < cfg->n_canaries; i++) {
                 r = canary_init(&d->canaries[i], d, &cfg->canaries[i]);
-                if (r < 0)
-                        return log_error_errno(r, "canary %s: cannot set up: %m",
-                                               cfg->canaries[i].name);
+                if (r < 0) {
+                        /* cfg is in force already (the old one is freed): a canary that cannot
+                         * be set up (out of memory; names were validated) ends the daemon, and
+                         * systemd starts it again */
+                        log_error_errno(r, "canary %s: cannot set up: %m; exiting",
+                                        cfg->canaries[i].name);
+                        d->n_canaries = i;
+                        sd_event_exit(d->event, 1);
+                        return 0;
+                }
         }
         for (size_t i = 0; i < d->n_canaries; i++)
                 canary_submit(&d->canaries[i], &(struct rollout_event){.kind = EV_TICK});
@@ -314,27 +321,9 @@ static void log_reload_changes(const struct daemon *d, const struct config *cfg)
         }
 }
 
-void daemon_reload(struct daemon *d)
+/* Applies the configuration parsed at SIGHUP (taken). Runs from the loop with nothing in flight. */
+static void reload_apply(struct daemon *d, struct config *cfg)
 {
-        struct config *cfg = NULL;
-        struct config_problems problems = {0};
-        if (config_load(d->config_path, &cfg, &problems) < 0) {
-                for (size_t i = 0; i < problems.n; i++)
-                        log_error("reload refused: %s:%u:%u: %s", d->config_path,
-                                  problems.items[i].line, problems.items[i].column,
-                                  problems.items[i].message);
-                config_problems_free(&problems);
-                d->reload_pending = false;
-                return;
-        }
-        config_problems_free(&problems);
-        if (daemon_busy(d)) {
-                /* a write is in flight: apply once every canary is between cycles */
-                config_free(cfg);
-                d->reload_pending = true;
-                return;
-        }
-        d->reload_pending = false;
         log_reload_changes(d, cfg);
         if (apply_config(d, cfg) < 0) {
                 log_error("reload refused: the new configuration's clients could not be "
@@ -348,6 +337,49 @@ void daemon_reload(struct daemon *d)
                 return;
         }
         log_notice("configuration reloaded: %zu canaries", d->n_canaries);
+}
+
+static int on_reload_defer(sd_event_source *s, void *userdata)
+{
+        struct daemon *d = userdata;
+        struct config *cfg = d->reload_config;
+
+        if (d->stopping || !cfg || daemon_busy(d))
+                return 0; /* daemon_maybe_finish() comes back when the last request ends */
+        d->reload_config = NULL;
+        d->reload_pending = false;
+        reload_apply(d, cfg);
+        return 0;
+}
+
+/* SIGHUP: the file is parsed now (an invalid one is refused at once and changes nothing); the
+ * new configuration is applied from the loop once no request is in flight. Meanwhile no new
+ * cycle starts. Never applied from inside a callback: a reload frees the canaries, the clients
+ * and the watches that callbacks may still be iterating. */
+void daemon_reload(struct daemon *d)
+{
+        struct config *cfg = NULL;
+        struct config_problems problems = {0};
+
+        if (d->stopping)
+                return;
+        if (config_load(d->config_path, &cfg, &problems) < 0) {
+                for (size_t i = 0; i < problems.n; i++)
+                        log_error("reload refused: %s:%u:%u: %s", d->config_path,
+                                  problems.items[i].line, problems.items[i].column,
+                                  problems.items[i].message);
+                config_problems_free(&problems);
+                return;
+        }
+        config_problems_free(&problems);
+        if (d->reload_config)
+                config_free(d->reload_config); /* a newer file replaces one still waiting */
+        d->reload_config = cfg;
+        d->reload_pending = true;
+        if (daemon_busy(d))
+                log_info("reload: waiting for the requests in flight");
+        vs_watches_unpark(d); /* reads waiting for a first LIST stop waiting */
+        daemon_maybe_finish(d);
 }
 
 static void leases_released(struct daemon *d)
@@ -366,8 +398,8 @@ void daemon_maybe_finish(struct daemon *d)
                         sd_event_exit(d->event, 0);
                 return;
         }
-        if (d->reload_pending && !daemon_busy(d))
-                daemon_reload(d);
+        if (d->reload_pending && !daemon_busy(d) && d->reload_defer)
+                sd_event_source_set_enabled(d->reload_defer, SD_EVENT_ONESHOT);
 }
 
 static struct canary *find_canary(struct daemon *d, const char *name)
@@ -594,6 +626,8 @@ int main(int argc, char **argv)
         sd_event_add_signal(d.event, NULL, SIGTERM, on_signal, &d);
         sd_event_add_signal(d.event, NULL, SIGINT, on_signal, &d);
         sd_event_add_signal(d.event, NULL, SIGHUP, on_signal, &d);
+        if (sd_event_add_defer(d.event, &d.reload_defer, on_reload_defer, &d) >= 0)
+                sd_event_source_set_enabled(d.reload_defer, SD_EVENT_OFF);
         sd_event_set_watchdog(d.event, true); /* WATCHDOG=1 at half WATCHDOG_USEC when set */
 
         r = http_client_new(d.event, &d.http);
@@ -632,11 +666,15 @@ int main(int argc, char **argv)
         d.http = http_client_free(d.http);
         d.ha = ha_free(d.ha);
         canaries_free(&d);
+        d.ready_defer = sd_event_source_disable_unref(d.ready_defer);
+        d.reload_defer = sd_event_source_disable_unref(d.reload_defer);
+        config_free(d.reload_config);
         analysis_sched_free(&d);
         d.control = control_server_free(d.control);
         clients_free(&d);
         config_free(d.config);
         free(d.config_path);
+        d.status_timer = sd_event_source_disable_unref(d.status_timer);
         free(d.last_status);
         sd_event_unref(d.event);
         curl_global_cleanup();

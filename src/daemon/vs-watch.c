@@ -1,13 +1,19 @@
-/* VirtualService watches: drift seen at once instead of at the next re-read.
+/* The VirtualService informer: every canary's object as the cluster last showed it, kept by one
+ * watch (io/kube-watch.c: LIST, then a stream of events) per namespace that holds canaries,
+ * narrowed to the one VirtualService by fieldSelector when the namespace has only one.
  *
- * One watch (io/kube-watch.c) per namespace that holds canaries, narrowed to the one
- * VirtualService by fieldSelector when the namespace has only one. When an event (or a re-LIST)
- * shows a canary's VirtualService whose routes no longer hold the weight its own
- * canaryd.io/state annotation records, while that rollout is Progressing, the canary gets an
- * EV_TICK: the normal cycle (GET, drift check, decide) then pauses it. The watch only wakes the
- * cycle; it never decides anything, so a failing watch costs nothing but latency (the periodic
- * re-read of driver.c still runs). Our own writes carry weights and state together and so never
- * look like drift. */
+ * The driver decides from this cache instead of a GET per cycle (SPEC §7: reads come from
+ * watches), and writes with the cached resourceVersion, so a cache that lags the cluster costs a
+ * 409 and a real GET, never a wrong write. After a write the object the API server answered the
+ * PUT with is the cache (vs_cache_put), and watch events older than it are skipped until the
+ * watch shows that write. A namespace whose watch has not listed yet parks its canaries' reads
+ * until it has (one LIST instead of a GET per canary at start-up); one whose watch fails falls
+ * back to GETs until it has listed again.
+ *
+ * Drift is also seen here at once: an object whose routes no longer hold the weight its own
+ * canaryd.io/state annotation records, while that rollout is Progressing, gives the canary an
+ * EV_TICK, and the cycle (drift check, decide) pauses it. Our own writes carry weights and state
+ * together and so never look like drift. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +29,76 @@ struct vs_watch {
         const char *namespace_; /* borrowed from the config */
         struct kube_watch *watch;
         bool failing; /* logged once until a LIST works again */
+        bool synced;  /* listed, and no failure since: the cache is current */
+        /* the namespace's canaries by VirtualService name, for the events */
+        struct canary **by_name;
+        size_t n_by_name;
 };
+
+static int cmp_by_name(const void *a, const void *b)
+{
+        const struct canary *x = *(struct canary *const *)a, *y = *(struct canary *const *)b;
+        return strcmp(x->cfg->virtual_service, y->cfg->virtual_service);
+}
+
+/* The canaries whose VirtualService is `name`: [*ret_first, *ret_first + n). */
+static size_t canaries_of(const struct vs_watch *vw, const char *name, struct canary ***ret_first)
+{
+        size_t lo = 0, hi = vw->n_by_name, n = 0;
+
+        while (lo < hi) { /* first index whose name is >= name */
+                size_t mid = lo + (hi - lo) / 2;
+                if (strcmp(vw->by_name[mid]->cfg->virtual_service, name) < 0)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        while (lo + n < vw->n_by_name &&
+               strcmp(vw->by_name[lo + n]->cfg->virtual_service, name) == 0)
+                n++;
+        *ret_first = vw->by_name + lo;
+        return n;
+}
+
+static struct vs_watch *watch_of(const struct canary *c)
+{
+        struct daemon *d = c->d;
+
+        for (size_t i = 0; i < d->n_vs_watches; i++)
+                if (strcmp(d->vs_watches[i].namespace_, c->cfg->namespace_) == 0)
+                        return &d->vs_watches[i];
+        return NULL;
+}
+
+/* resourceVersions are opaque to clients, but every API server backed by etcd gives decimal
+ * revisions: compare those; anything else only matches itself. */
+static bool rv_at_least(const char *rv, const char *want)
+{
+        char *e1, *e2;
+        unsigned long long a, b;
+
+        if (strcmp(rv, want) == 0)
+                return true;
+        a = strtoull(rv, &e1, 10);
+        b = strtoull(want, &e2, 10);
+        return *rv && *want && !*e1 && !*e2 && a >= b;
+}
+
+static void cache_set(struct canary *c, const char *object, size_t len)
+{
+        free(c->vs_cached);
+        c->vs_cached = xmalloc(len + 1);
+        memcpy(c->vs_cached, object, len);
+        c->vs_cached[len] = 0;
+        c->vs_cached_len = len;
+}
+
+static void cache_drop(struct canary *c)
+{
+        c->vs_cached = (free(c->vs_cached), NULL);
+        c->vs_cached_len = 0;
+        c->vs_awaiting_rv = (free(c->vs_awaiting_rv), NULL);
+}
 
 /* Does the object show weights that differ from the state it carries, in a running rollout? */
 static bool drifted(const struct canary *c, const struct kube_watch_event *ev, unsigned *ret_weight,
@@ -55,15 +130,34 @@ static void on_event(const struct kube_watch_event *ev, void *userdata)
         case KUBE_WATCH_FAILED:
                 if (!vw->failing)
                         log_warning("kubernetes: watching VirtualServices in %s failed, retrying "
-                                    "(drift is still seen by the periodic re-read): %s",
+                                    "(reading each VirtualService with GET meanwhile): %s",
                                     vw->namespace_, ev->message);
                 vw->failing = true;
+                vw->synced = false;
+                /* parked reads go ahead with GETs */
+                for (size_t i = 0; i < vw->n_by_name; i++)
+                        if (vw->by_name[i]->vs_parked) {
+                                vw->by_name[i]->vs_parked = false;
+                                canary_read_resume(vw->by_name[i]);
+                        }
                 return;
         case KUBE_WATCH_SYNCED:
                 if (vw->failing)
                         log_notice("kubernetes: watching VirtualServices in %s again",
                                    vw->namespace_);
                 vw->failing = false;
+                vw->synced = true;
+                /* objects the LIST did not show are gone: their canaries read with GET */
+                for (size_t i = 0; i < vw->n_by_name; i++) {
+                        struct canary *c = vw->by_name[i];
+                        if (!c->vs_listed)
+                                cache_drop(c);
+                        c->vs_listed = false;
+                        if (c->vs_parked) {
+                                c->vs_parked = false;
+                                canary_read_resume(c);
+                        }
+                }
                 return;
         case KUBE_WATCH_ADDED:
         case KUBE_WATCH_MODIFIED:
@@ -73,12 +167,24 @@ static void on_event(const struct kube_watch_event *ev, void *userdata)
         }
         if (d->stopping)
                 return;
-        for (size_t i = 0; i < d->n_canaries; i++) {
-                struct canary *c = &d->canaries[i];
-                if (strcmp(c->cfg->namespace_, vw->namespace_) != 0 ||
-                    strcmp(c->cfg->virtual_service, ev->name) != 0 || !c->loaded || !ha_owns(d, c))
-                        continue;
+        struct canary **first;
+        size_t n = canaries_of(vw, ev->name, &first);
+        for (size_t i = 0; i < n; i++) {
+                struct canary *c = first[i];
                 unsigned weight = 0, state_weight = 0;
+
+                if (ev->type == KUBE_WATCH_DELETED) {
+                        cache_drop(c);
+                } else if (ev->type == KUBE_WATCH_LISTED || !c->vs_awaiting_rv ||
+                           rv_at_least(ev->resource_version, c->vs_awaiting_rv)) {
+                        /* skipped: events older than the object our own write returned */
+                        cache_set(c, ev->object, ev->object_len);
+                        c->vs_awaiting_rv = (free(c->vs_awaiting_rv), NULL);
+                        if (ev->type == KUBE_WATCH_LISTED)
+                                c->vs_listed = true;
+                }
+                if (!c->loaded || !ha_owns(d, c))
+                        continue;
                 if (ev->type == KUBE_WATCH_DELETED) {
                         if (c->state.phase != ROLLOUT_PROGRESSING &&
                             c->state.phase != ROLLOUT_PAUSED)
@@ -96,6 +202,37 @@ static void on_event(const struct kube_watch_event *ev, void *userdata)
                 }
                 canary_submit(c, &(struct rollout_event){.kind = EV_TICK});
         }
+}
+
+enum vs_read vs_cache_read(struct canary *c)
+{
+        struct vs_watch *vw = watch_of(c);
+
+        if (!vw || !vw->watch)
+                return VS_READ_GET;
+        if (vw->synced && c->vs_cached)
+                return VS_READ_CACHED;
+        if (!vw->synced && !vw->failing) {
+                c->vs_parked = true; /* the first LIST is on its way */
+                return VS_READ_WAIT;
+        }
+        return VS_READ_GET;
+}
+
+void vs_cache_put(struct canary *c, const char *object, size_t len, const char *resource_version)
+{
+        if (!object || !resource_version || !*resource_version)
+                return;
+        cache_set(c, object, len);
+        free(c->vs_awaiting_rv);
+        c->vs_awaiting_rv = xstrdup(resource_version);
+}
+
+void vs_cache_forget(struct canary *c)
+{
+        cache_drop(c);
+        c->vs_parked = false;
+        c->vs_listed = false;
 }
 
 void vs_watches_start(struct daemon *d)
@@ -118,25 +255,54 @@ void vs_watches_start(struct daemon *d)
 
                 struct vs_watch *vw = &d->vs_watches[d->n_vs_watches];
                 *vw = (struct vs_watch){.d = d, .namespace_ = cfg->namespace_};
+                for (size_t k = i; k < d->n_canaries; k++)
+                        if (strcmp(d->canaries[k].cfg->namespace_, cfg->namespace_) == 0)
+                                vw->n_by_name++;
+                vw->by_name = xcalloc(vw->n_by_name, sizeof(*vw->by_name));
+                vw->n_by_name = 0;
+                for (size_t k = i; k < d->n_canaries; k++)
+                        if (strcmp(d->canaries[k].cfg->namespace_, cfg->namespace_) == 0)
+                                vw->by_name[vw->n_by_name++] = &d->canaries[k];
+                qsort(vw->by_name, vw->n_by_name, sizeof(*vw->by_name), cmp_by_name);
                 char *path = kube_virtual_services_path(cfg->namespace_);
                 char *selector =
                     one_name ? xasprintf("metadata.name=%s", cfg->virtual_service) : NULL;
                 int r = path ? kube_watch_new(d->kube, path, selector, on_event, vw, &vw->watch)
                              : -EINVAL;
-                if (r < 0)
+                if (r < 0) {
                         log_warning_errno(r, "kubernetes: cannot watch VirtualServices in %s: %m",
                                           cfg->namespace_);
-                else
+                        free(vw->by_name);
+                } else {
                         d->n_vs_watches++;
+                }
                 free(path);
                 free(selector);
         }
 }
 
-void vs_watches_stop(struct daemon *d)
+void vs_watches_unpark(struct daemon *d)
 {
         for (size_t i = 0; i < d->n_vs_watches; i++)
-                d->vs_watches[i].watch = kube_watch_free(d->vs_watches[i].watch);
+                for (size_t k = 0; k < d->vs_watches[i].n_by_name; k++) {
+                        struct canary *c = d->vs_watches[i].by_name[k];
+                        if (c->vs_parked) {
+                                c->vs_parked = false;
+                                canary_read_resume(c);
+                        }
+                }
+}
+
+void vs_watches_stop(struct daemon *d)
+{
+        vs_watches_unpark(d); /* a read waiting for a LIST must not wait for ever */
+        for (size_t i = 0; i < d->n_vs_watches; i++) {
+                struct vs_watch *vw = &d->vs_watches[i];
+                vw->watch = kube_watch_free(vw->watch);
+                for (size_t k = 0; k < vw->n_by_name; k++)
+                        vs_cache_forget(vw->by_name[k]);
+                free(vw->by_name);
+        }
         free(d->vs_watches);
         d->vs_watches = NULL;
         d->n_vs_watches = 0;

@@ -39,6 +39,10 @@
 
 enum batch_state { BATCH_GATHERING, BATCH_WAITING, BATCH_IN_FLIGHT };
 
+#define RATE_WINDOW     64                   /* submissions the arrival rate is measured over */
+#define GATHER_JOBS     10                   /* a request waits for about this many jobs */
+#define GATHER_MIN_USEC (20 * USEC_PER_MSEC) /* and at least this long */
+
 struct datadog_job {
         struct datadog_sched *s;
         char **queries; /* owned, n */
@@ -96,6 +100,9 @@ struct datadog_sched {
         size_t round;
         uint64_t rng;
         uint64_t requests;
+        /* when the last RATE_WINDOW jobs were submitted (CLOCK_MONOTONIC), for the gather time */
+        usec_t submitted[RATE_WINDOW];
+        size_t n_submitted;
 };
 
 static usec_t now_mono(const struct datadog_sched *s)
@@ -494,13 +501,36 @@ static bool batch_has_room(const struct batch *b, size_t cost, size_t n)
                (b->cost + cost <= limit && b->n_queries + n <= DATADOG_MAX_QUERIES);
 }
 
+/* How long a new request waits for more jobs: long enough for about GATHER_JOBS at the rate
+ * jobs arrive lately, between GATHER_MIN_USEC and gather_usec. Busy: short waits and still about
+ * GATHER_JOBS analyses per request (10,000 canaries at 60 s: ~60 ms, 0.1 requests per
+ * analysis). Quiet: the full wait, since little would share a request anyway. */
+static usec_t gather_time(const struct datadog_sched *s, usec_t now)
+{
+        usec_t max = s->set.gather_usec ? s->set.gather_usec : USEC_PER_SEC, span, g;
+        size_t n = s->n_submitted < RATE_WINDOW ? s->n_submitted : RATE_WINDOW;
+
+        if (n < 2)
+                return max;
+        span = now - s->submitted[(s->n_submitted - n) % RATE_WINDOW];
+        if (span == 0)
+                return GATHER_MIN_USEC < max ? GATHER_MIN_USEC : max;
+        g = span * GATHER_JOBS / (n - 1); /* GATHER_JOBS inter-arrival times */
+        if (g < GATHER_MIN_USEC)
+                g = GATHER_MIN_USEC;
+        return g < max ? g : max;
+}
+
 /* Places j's queries, a pair at a time, into gathering batches, opening new ones and sending
  * full ones as needed. */
 static void plan(struct datadog_sched *s, struct datadog_job *j)
 {
         enum datadog_api api = datadog_client_api(s->client);
-        usec_t gather = s->set.gather_usec ? s->set.gather_usec : USEC_PER_SEC;
+        usec_t now = now_mono(s), gather;
         struct batch *b = NULL;
+
+        s->submitted[s->n_submitted++ % RATE_WINDOW] = now;
+        gather = gather_time(s, now);
 
         for (struct batch *x = s->batches; x && !b; x = x->next)
                 if (x->state == BATCH_GATHERING && window_fits(x, j->from_s, j->to_s, slack_s(s)))
@@ -516,7 +546,7 @@ static void plan(struct datadog_sched *s, struct datadog_job *j)
                 }
                 if (!b) {
                         b = batch_new(s, j->from_s, j->to_s);
-                        if (batch_arm(b, now_mono(s) + gather) < 0) {
+                        if (batch_arm(b, now + gather) < 0) {
                                 batch_add_part(b, j, lo, hi);
                                 batch_due(b);
                                 b = NULL;

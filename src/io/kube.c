@@ -52,8 +52,10 @@ struct kube_client {
         const char *vs_version; /* static string; NULL until discovered */
         bool discovering;
 
-        struct kube_call *waiting; /* requests waiting for the above, in order */
-        char *user_agent;          /* "User-Agent: ..." */
+        struct kube_call *waiting;  /* requests waiting for the above, in order */
+        struct kube_call *flushing; /* released by wait_flush, not yet dispatched or failed:
+                                       kube_cancel and kube_client_free see them here */
+        char *user_agent;           /* "User-Agent: ..." */
 };
 
 struct kube_call {
@@ -223,12 +225,17 @@ struct kube_client *kube_client_free(struct kube_client *k)
                 return NULL;
         k->dead = true;
         k->exec_run = exec_run_cancel(k->exec_run);
-        struct kube_call *c = k->waiting;
-        k->waiting = NULL;
-        while (c) {
-                struct kube_call *next = c->next;
-                call_free(c);
-                c = next;
+        for (int l = 0; l < 2; l++) {
+                struct kube_call *c = l ? k->flushing : k->waiting;
+                if (l)
+                        k->flushing = NULL;
+                else
+                        k->waiting = NULL;
+                while (c) {
+                        struct kube_call *next = c->next;
+                        call_free(c);
+                        c = next;
+                }
         }
         client_unref(k);
         return NULL;
@@ -318,13 +325,20 @@ static void wait_enqueue(struct kube_client *k, struct kube_call *c, enum wait_r
         *p = c;
 }
 
-/* Re-dispatches every call that waited for `why`; with error < 0 they fail instead. */
+/* Re-dispatches every call that waited for `why`; with error < 0 they fail instead. The calls
+ * wait on k->flushing and are taken one at a time, so that a callback that cancels a later one
+ * (kube_cancel) or frees the client (kube_client_free) takes it off that list instead of
+ * leaving it to be dispatched after it was freed. */
 static void wait_flush(struct kube_client *k, enum wait_reason why, int error, const char *msg)
 {
-        struct kube_call *list = k->waiting, **keep = &k->waiting;
+        struct kube_call *list = k->waiting, **keep = &k->waiting, **tail;
+
+        client_ref(k); /* a callback may free the client */
         k->waiting = NULL;
         /* take the matching calls out first: dispatching may queue them again */
-        struct kube_call *mine = NULL, **tail = &mine;
+        tail = &k->flushing;
+        while (*tail)
+                tail = &(*tail)->next;
         while (list) {
                 struct kube_call *next = list->next;
                 list->next = NULL;
@@ -337,19 +351,20 @@ static void wait_flush(struct kube_client *k, enum wait_reason why, int error, c
                 }
                 list = next;
         }
-        while (mine) {
-                struct kube_call *next = mine->next;
-                mine->next = NULL;
-                mine->waiting_for = WAIT_NONE;
+        while (k->flushing) {
+                struct kube_call *c = k->flushing;
+                k->flushing = c->next;
+                c->next = NULL;
+                c->waiting_for = WAIT_NONE;
                 if (error < 0) {
-                        call_fail(mine, error, msg);
+                        call_fail(c, error, msg);
                 } else {
-                        int r = call_dispatch(mine);
+                        int r = call_dispatch(c);
                         if (r < 0)
-                                call_fail(mine, r, strerror(-r));
+                                call_fail(c, r, strerror(-r));
                 }
-                mine = next;
         }
+        client_unref(k);
 }
 
 static void on_exec_done(int error, struct kube_exec_credential *cred, const char *errmsg,
@@ -631,12 +646,16 @@ void kube_cancel(struct kube_call *c)
         if (c->http_req) {
                 http_cancel(k->http, c->http_req);
         } else {
-                /* waiting for a credential or the API version */
-                struct kube_call **p = &k->waiting;
-                while (*p && *p != c)
-                        p = &(*p)->next;
-                if (*p)
-                        *p = c->next;
+                /* waiting for a credential or the API version, or released and not yet sent */
+                for (int l = 0; l < 2; l++) {
+                        struct kube_call **p = l ? &k->flushing : &k->waiting;
+                        while (*p && *p != c)
+                                p = &(*p)->next;
+                        if (*p) {
+                                *p = c->next;
+                                break;
+                        }
+                }
         }
         call_free(c);
 }

@@ -287,6 +287,23 @@ class Recorder:
                 "max_rss_kib": ru.ru_maxrss, "time": time.time()}
 
 
+    def select(self, service=None, since=0, method=None, path_regex=None):
+        with self.lock:
+            out = [r for r in self.items if r["seq"] > since]
+        if service:
+            out = [r for r in out if r["service"] == service]
+        if method:
+            out = [r for r in out if r["method"] == method.upper()]
+        if path_regex:
+            rx = re.compile(path_regex)
+            out = [r for r in out if rx.search(r["path"])]
+        return out
+
+    def clear(self):
+        with self.lock:
+            self.items = []
+
+
 def request_verb(service, method, path, query):
     """The Kubernetes verb of a request (get, list, watch, update, ...), else METHOD path."""
     if service != "kube":
@@ -311,22 +328,6 @@ def state_of(obj):
                                         "updated_at")}
     except (KeyError, TypeError, ValueError):
         return None
-
-    def select(self, service=None, since=0, method=None, path_regex=None):
-        with self.lock:
-            out = [r for r in self.items if r["seq"] > since]
-        if service:
-            out = [r for r in out if r["service"] == service]
-        if method:
-            out = [r for r in out if r["method"] == method.upper()]
-        if path_regex:
-            rx = re.compile(path_regex)
-            out = [r for r in out if rx.search(r["path"])]
-        return out
-
-    def clear(self):
-        with self.lock:
-            self.items = []
 
 
 class Faults:
