@@ -1,10 +1,13 @@
 /* The typed configuration of SPEC §3 (reference: docs/configuration.md). Parsed from YAML by
  * config_parse() (src/codec/config-yaml.c); names, config_free() and printing live in
  * src/core/config.c, durations in src/core/duration.c. config_parse() collects every problem with
- * its line and column instead of stopping at the first. Every string is owned by the struct config
- * and freed by config_free(). Unset optional strings are NULL; unset optional numbers are NAN. */
+ * its line and column instead of stopping at the first; config_parse_canaries() adds the files of
+ * canaries_dir (SPEC §7), read by config_load() (src/io/config-load.c). Every string is owned by
+ * the struct config and freed by config_free(). Unset optional strings are NULL; unset optional
+ * numbers are NAN. */
 #pragma once
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -92,6 +95,8 @@ struct score_weight {
 
 struct canary_config {
         char *name;
+        char *file; /* the canaries_dir file defining it; NULL: the main file */
+        unsigned name_line, name_column; /* where its name is, in that file */
         char *namespace_;
         char *virtual_service;
         char **routes; /* NULL-terminated; NULL or empty: every route holding both destinations */
@@ -151,23 +156,23 @@ struct config {
                 unsigned shards;            /* default 16 */
                 usec_t lease_duration_usec; /* default 15s */
         } ha;
+        char *canaries_dir; /* as written; relative to the main file's directory. NULL: none */
+        unsigned canaries_dir_line, canaries_dir_column; /* of its value, for I/O errors */
         struct canary_config *canaries;
         size_t n_canaries;
 };
 
 struct config_problem {
+        char *file;            /* NULL: the main configuration file */
         unsigned line, column; /* 1-based, as printed */
         char *message;
 };
 
 struct config_problems {
-        struct config_problem *items; /* sorted by line, then column */
+        struct config_problem *items; /* sorted by file (main first), then line and column */
         size_t n;
         size_t allocated; /* capacity of items; internal */
 };
-
-/* Largest configuration file config_load() reads. */
-#define CONFIG_FILE_MAX (4U * 1024U * 1024U)
 
 /* Parses YAML text (not NUL-terminated necessarily) into a config. Returns 0 and *ret (owned by
  * the caller: config_free) on success. On any problem returns -EINVAL, leaves *ret untouched and
@@ -177,15 +182,38 @@ struct config_problems {
 int config_parse(const char *text, size_t len, struct config **ret,
                  struct config_problems *problems);
 
-/* Reads (at most CONFIG_FILE_MAX bytes) and parses a file; an I/O error becomes one problem at
- * 0:0 whose message includes strerror, and returns -errno (-EFBIG when too large). */
-int config_load(const char *path, struct config **ret, struct config_problems *problems);
+/* One file of canaries_dir, already read: a YAML list of canaries (the schema of `canaries:`). */
+struct config_file {
+        const char *path; /* as shown in problems and kept in canary_config.file */
+        const char *text;
+        size_t len;
+        int error; /* a negative errno: the file could not be read (a problem at 0:0) */
+};
+
+/* Adds the canaries of files (in that order) to c, which config_parse() returned for the file
+ * main_path (only named in messages). Canary names must be unique across c and every file: a
+ * later occurrence in another file is a problem naming the first place as PATH:LINE:COLUMN.
+ * Returns 0 with the canaries appended, or -EINVAL with c unchanged and every problem of every
+ * file appended to *problems (each with its file, in file order, then by position). */
+int config_parse_canaries(struct config *c, const char *main_path, const struct config_file *files,
+                          size_t n_files, struct config_problems *problems);
 
 struct config *config_free(struct config *c);         /* NULL-safe, returns NULL */
 void config_problems_free(struct config_problems *p); /* frees the items, leaves it empty */
 
-/* Prints every problem as "PATH:LINE:COLUMN: message\n" (what --check-config shows). */
+/* Appends a problem; file NULL is the main file (copied otherwise). */
+void config_problems_add(struct config_problems *p, const char *file, unsigned line,
+                         unsigned column, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+void config_problems_addv(struct config_problems *p, const char *file, unsigned line,
+                          unsigned column, const char *fmt, va_list ap)
+    __attribute__((format(printf, 5, 0)));
+
+/* Prints every problem as "PATH:LINE:COLUMN: message\n" (what --check-config shows); path names
+ * the main file, problems of other files carry their own. */
 void config_problems_print(const struct config_problems *p, const char *path, FILE *f);
+/* The file a problem is in: its own, or main_path for the main file. */
+const char *config_problem_file(const struct config_problem *item, const char *main_path);
 
 /* The canary called name, or NULL. Borrowed from c. */
 const struct canary_config *config_find_canary(const struct config *c, const char *name);

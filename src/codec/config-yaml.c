@@ -88,17 +88,10 @@ static void problem_add(struct config_problems *p, unsigned line, unsigned colum
 static void problem_add(struct config_problems *p, unsigned line, unsigned column, const char *fmt,
                         ...)
 {
-        if (p->n == p->allocated) {
-                p->allocated = p->allocated ? p->allocated * 2 : 8;
-                p->items = xrealloc(p->items, p->allocated * sizeof(*p->items));
-        }
         va_list ap;
         va_start(ap, fmt);
-        char *msg;
-        if (vasprintf(&msg, fmt, ap) < 0)
-                msg = xstrdup("(out of memory formatting a problem)");
+        config_problems_addv(p, NULL, line, column, fmt, ap);
         va_end(ap);
-        p->items[p->n++] = (struct config_problem){.line = line, .column = column, .message = msg};
 }
 
 struct problem_order {
@@ -116,18 +109,22 @@ static int problem_order_cmp(const void *a, const void *b)
         return x->index < y->index ? -1 : x->index > y->index;
 }
 
-/* Stable sort by (line, column): problems found at one token keep the order they were found. */
-static void problems_sort(struct config_problems *p)
+/* Stable sort of the problems from index `from` on by (line, column): problems found at one token
+ * keep the order they were found, and those of earlier calls (other files) stay first. */
+static void problems_sort(struct config_problems *p, size_t from)
 {
-        if (p->n < 2)
+        size_t n = p->n - from;
+        if (n < 2)
                 return;
-        struct problem_order *o = xmalloc(p->n * sizeof(*o));
-        for (size_t i = 0; i < p->n; i++)
-                o[i] = (struct problem_order){p->items[i].line, p->items[i].column, i};
-        qsort(o, p->n, sizeof(*o), problem_order_cmp);
+        struct problem_order *o = xmalloc(n * sizeof(*o));
+        for (size_t i = 0; i < n; i++)
+                o[i] = (struct problem_order){p->items[from + i].line, p->items[from + i].column,
+                                              from + i};
+        qsort(o, n, sizeof(*o), problem_order_cmp);
         struct config_problem *sorted = xmalloc(p->allocated * sizeof(*sorted));
-        for (size_t i = 0; i < p->n; i++)
-                sorted[i] = p->items[o[i].index];
+        memcpy(sorted, p->items, from * sizeof(*sorted));
+        for (size_t i = 0; i < n; i++)
+                sorted[from + i] = p->items[o[i].index];
         free(p->items);
         p->items = sorted;
         free(o);
@@ -1472,21 +1469,27 @@ static void walk_canary(struct walker *w, const struct ynode *m, struct canary_c
         free(what);
 }
 
-static void walk_canaries(struct walker *w, const struct ynode *s, struct config *c)
+/* Appends the canaries of list s (of the main file, or of the canaries_dir file `file`) to c. */
+static void walk_canaries(struct walker *w, const struct ynode *s, const char *file,
+                          struct config *c)
 {
         struct named *names = xmalloc((s->n_items ? s->n_items : 1) * sizeof(*names));
         size_t n_names = 0;
 
-        c->canaries = xcalloc(s->n_items ? s->n_items : 1, sizeof(*c->canaries));
+        c->canaries =
+            xrealloc(c->canaries, (c->n_canaries + s->n_items + 1) * sizeof(*c->canaries));
         for (size_t i = 0; i < s->n_items; i++) {
                 const struct ynode *m = s->items[i];
                 if (!as_mapping(w, m, "each canary"))
                         continue;
                 struct canary_config *cc = &c->canaries[c->n_canaries++];
+                *cc = (struct canary_config){.file = file ? xstrdup(file) : NULL};
                 walk_canary(w, m, cc, i);
-                if (cc->name) {
-                        names[n_names] =
-                            (struct named){cc->name, strlen(cc->name), map_get(m, "name"), n_names};
+                const struct ynode *name = map_get(m, "name");
+                if (cc->name && name) {
+                        cc->name_line = name->line;
+                        cc->name_column = name->column;
+                        names[n_names] = (struct named){cc->name, strlen(cc->name), name, n_names};
                         n_names++;
                 }
         }
@@ -1503,9 +1506,9 @@ static const struct ynode *section(const struct ynode *root, const char *key)
 
 static void walk_root(struct walker *w, const struct ynode *root, struct config *c)
 {
-        static const char *const keys[] = {"datadog",  "kubernetes",       "slack",
-                                           "control",  "state_dir",        "ha",
-                                           "canaries", "journal_max_size", NULL};
+        static const char *const keys[] = {
+            "datadog",  "kubernetes",       "slack",        "control", "state_dir", "ha",
+            "canaries", "journal_max_size", "canaries_dir", NULL};
         if (root->type != YNODE_MAPPING) {
                 if (root->type != YNODE_ALIAS)
                         PROBLEM_AT(w, root, "the configuration must be a mapping, not %s",
@@ -1534,7 +1537,12 @@ static void walk_root(struct walker *w, const struct ynode *root, struct config 
                 walk_ha(w, v, c);
         v = section(root, "canaries");
         if (as_sequence(w, v, "canaries"))
-                walk_canaries(w, v, c);
+                walk_canaries(w, v, NULL, c);
+        v = map_get(root, "canaries_dir");
+        if (as_string(w, v, "canaries_dir", &c->canaries_dir)) {
+                c->canaries_dir_line = v->line;
+                c->canaries_dir_column = v->column;
+        }
 }
 
 static struct config *config_new_defaults(void)
@@ -1563,13 +1571,13 @@ int config_parse(const char *text, size_t len, struct config **ret,
                 len = 0;
         int r = builder_run(text ? text : "", len, problems, &root);
         if (r < 0) {
-                problems_sort(problems);
+                problems_sort(problems, before);
                 return -EINVAL;
         }
         if (!root) {
                 problem_add(problems, 1, 1,
                             "the configuration is empty: expected a mapping of sections");
-                problems_sort(problems);
+                problems_sort(problems, before);
                 return -EINVAL;
         }
 
@@ -1579,28 +1587,124 @@ int config_parse(const char *text, size_t len, struct config **ret,
         ynode_free(root);
         if (problems->n > before) {
                 config_free(c);
-                problems_sort(problems);
+                problems_sort(problems, before);
                 return -EINVAL;
         }
         *ret = c;
         return 0;
 }
 
-int config_load(const char *path, struct config **ret, struct config_problems *problems)
+/* ===== the files of canaries_dir ===== */
+
+/* A canary name and where it is: file 0 is the main file, file i + 1 is files[i]. */
+struct canary_ref {
+        const char *name, *path;
+        size_t file, order;
+        unsigned line, column;
+};
+
+static int canary_ref_cmp(const void *a, const void *b)
 {
-        char *text = NULL;
-        size_t len = 0;
-        int r = read_file(path, CONFIG_FILE_MAX, &text, &len);
-        if (r == -EFBIG) {
-                problem_add(problems, 0, 0, "cannot read the configuration: larger than %u bytes",
-                            CONFIG_FILE_MAX);
-                return r;
+        const struct canary_ref *x = a, *y = b;
+        int c = strcmp(x->name, y->name);
+        if (c)
+                return c;
+        return x->order < y->order ? -1 : x->order > y->order;
+}
+
+/* Names must be unique across files; duplicates inside one file were reported by its walk. In
+ * each group of equal names (sorted, so by file order), the first occurrence in every later file
+ * is reported in that file, naming the first place. Sorting keeps this O(n log n). */
+static void report_duplicates_across(struct canary_ref *refs, size_t n,
+                                     struct config_problems *per_file)
+{
+        qsort(refs, n, sizeof(*refs), canary_ref_cmp);
+        for (size_t i = 1, first = 0; i < n; i++) {
+                if (strcmp(refs[i].name, refs[first].name) != 0) {
+                        first = i;
+                        continue;
+                }
+                if (refs[i].file == refs[first].file || refs[i].file == refs[i - 1].file)
+                        continue;
+                const struct canary_ref *f = &refs[first];
+                problem_add(&per_file[refs[i].file - 1], refs[i].line, refs[i].column,
+                            "duplicate canary name '%s' (first at %s:%u:%u)", refs[i].name, f->path,
+                            f->line, f->column);
         }
-        if (r < 0) {
-                problem_add(problems, 0, 0, "cannot read the configuration: %s", strerror(-r));
-                return r;
+}
+
+static void canary_refs_add(struct canary_ref **refs, size_t *n, const struct config *c,
+                            size_t from, size_t file, const char *main_path)
+{
+        *refs = xrealloc(*refs, (*n + c->n_canaries - from + 1) * sizeof(**refs));
+        for (size_t i = from; i < c->n_canaries; i++)
+                if (c->canaries[i].name) {
+                        const struct canary_config *cc = &c->canaries[i];
+                        (*refs)[*n] =
+                            (struct canary_ref){cc->name,      cc->file ? cc->file : main_path,
+                                                file,          *n,
+                                                cc->name_line, cc->name_column};
+                        (*n)++;
+                }
+}
+
+int config_parse_canaries(struct config *c, const char *main_path, const struct config_file *files,
+                          size_t n_files, struct config_problems *problems)
+{
+        struct config_problems *per_file = xcalloc(n_files + 1, sizeof(*per_file));
+        struct config *added = xcalloc(1, sizeof(*added));
+        struct canary_ref *refs = NULL;
+        size_t n_refs = 0, n_problems = 0;
+
+        canary_refs_add(&refs, &n_refs, c, 0, 0, main_path);
+        for (size_t i = 0; i < n_files; i++) {
+                struct walker w = {.problems = &per_file[i]};
+                struct ynode *root = NULL;
+                size_t from = added->n_canaries;
+                if (files[i].error < 0) {
+                        problem_add(&per_file[i], 0, 0, "cannot read the file: %s",
+                                    strerror(-files[i].error));
+                        continue;
+                }
+                if (builder_run(files[i].text ? files[i].text : "",
+                                files[i].text ? files[i].len : 0, &per_file[i], &root) < 0 ||
+                    !root) /* empty, or only comments: no canaries */
+                        continue;
+                if (root->type == YNODE_SEQUENCE)
+                        walk_canaries(&w, root, files[i].path, added);
+                else if (root->type != YNODE_ALIAS)
+                        PROBLEM_AT(&w, root,
+                                   "a canaries_dir file must be a list of canaries, not %s",
+                                   DESCRIBE(root));
+                ynode_free(root);
+                canary_refs_add(&refs, &n_refs, added, from, i + 1, main_path);
         }
-        r = config_parse(text, len, ret, problems);
-        free(text);
-        return r;
+        report_duplicates_across(refs, n_refs, per_file);
+        free(refs);
+
+        for (size_t i = 0; i < n_files; i++) {
+                problems_sort(&per_file[i], 0);
+                for (size_t j = 0; j < per_file[i].n; j++) {
+                        const struct config_problem *q = &per_file[i].items[j];
+                        config_problems_add(problems, files[i].path, q->line, q->column, "%s",
+                                            q->message);
+                }
+                n_problems += per_file[i].n;
+                config_problems_free(&per_file[i]);
+        }
+        free(per_file);
+        if (n_problems > 0) {
+                config_free(added);
+                return -EINVAL;
+        }
+        if (added->n_canaries > 0) {
+                c->canaries = xrealloc(c->canaries,
+                                       (c->n_canaries + added->n_canaries) * sizeof(*c->canaries));
+                memcpy(c->canaries + c->n_canaries, added->canaries,
+                       added->n_canaries * sizeof(*c->canaries));
+                c->n_canaries += added->n_canaries;
+                added->n_canaries = 0;
+        }
+        config_free(added);
+        return 0;
 }

@@ -1,6 +1,7 @@
 /* The parts of the config module that need no YAML: enum names, freeing, lookup and printing
  * problems (src/codec/config-yaml.c parses). Pure libc, so that core modules such as the judge
  * can use the names. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -66,17 +67,47 @@ void config_problems_free(struct config_problems *p)
 {
         if (!p)
                 return;
-        for (size_t i = 0; i < p->n; i++)
+        for (size_t i = 0; i < p->n; i++) {
+                free(p->items[i].file);
                 free(p->items[i].message);
+        }
         free(p->items);
         *p = (struct config_problems){0};
+}
+
+void config_problems_addv(struct config_problems *p, const char *file, unsigned line,
+                          unsigned column, const char *fmt, va_list ap)
+{
+        if (p->n == p->allocated) {
+                p->allocated = p->allocated ? p->allocated * 2 : 8;
+                p->items = xrealloc(p->items, p->allocated * sizeof(*p->items));
+        }
+        char *msg;
+        if (vasprintf(&msg, fmt, ap) < 0)
+                msg = xstrdup("(out of memory formatting a problem)");
+        p->items[p->n++] = (struct config_problem){
+            .file = file ? xstrdup(file) : NULL, .line = line, .column = column, .message = msg};
+}
+
+void config_problems_add(struct config_problems *p, const char *file, unsigned line,
+                         unsigned column, const char *fmt, ...)
+{
+        va_list ap;
+        va_start(ap, fmt);
+        config_problems_addv(p, file, line, column, fmt, ap);
+        va_end(ap);
+}
+
+const char *config_problem_file(const struct config_problem *item, const char *main_path)
+{
+        return item->file ? item->file : main_path;
 }
 
 void config_problems_print(const struct config_problems *p, const char *path, FILE *f)
 {
         for (size_t i = 0; p && i < p->n; i++)
-                fprintf(f, "%s:%u:%u: %s\n", path, p->items[i].line, p->items[i].column,
-                        p->items[i].message);
+                fprintf(f, "%s:%u:%u: %s\n", config_problem_file(&p->items[i], path),
+                        p->items[i].line, p->items[i].column, p->items[i].message);
 }
 
 static void metric_config_done(struct metric_config *m)
@@ -89,6 +120,7 @@ static void metric_config_done(struct metric_config *m)
 static void canary_config_done(struct canary_config *cc)
 {
         free(cc->name);
+        free(cc->file);
         free(cc->namespace_);
         free(cc->virtual_service);
         for (size_t i = 0; i < cc->n_routes; i++)
@@ -133,6 +165,7 @@ struct config *config_free(struct config *c)
         free(c->control.group);
         free(c->state_dir);
         free(c->ha.namespace_);
+        free(c->canaries_dir);
         for (size_t i = 0; i < c->n_canaries; i++)
                 canary_config_done(&c->canaries[i]);
         free(c->canaries);

@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <grp.h>
-#include <libgen.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +13,7 @@
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
 
+#include "canaryd/config-load.h"
 #include "canaryd/control.h"
 #include "canaryd/datadog.h"
 #include "canaryd/http.h"
@@ -37,6 +37,26 @@ static void usage(FILE *f)
                    "  -h, --help          print this help and exit\n");
 }
 
+/* Logs every problem as "<prefix>FILE:LINE:COLUMN: message", with CONFIG_FILE=, CONFIG_LINE=
+ * and CONFIG_COLUMN= in the journal (as systemd's log_syntax). */
+static void log_config_problems(const char *prefix, const char *path,
+                                const struct config_problems *problems)
+{
+        for (size_t i = 0; i < problems->n; i++) {
+                const struct config_problem *p = &problems->items[i];
+                const char *file = config_problem_file(p, path);
+                char *fields[3] = {xasprintf("CONFIG_FILE=%s", file),
+                                   xasprintf("CONFIG_LINE=%u", p->line),
+                                   xasprintf("CONFIG_COLUMN=%u", p->column)};
+                const char *const extra[] = {fields[0], fields[1], fields[2], NULL};
+                log_fields_full(LOG_ERR,
+                                &(struct log_fields){.step = -1, .weight = -1, .extra = extra},
+                                "%s%s:%u:%u: %s", prefix, file, p->line, p->column, p->message);
+                for (size_t k = 0; k < ELEMENTSOF(fields); k++)
+                        free(fields[k]);
+        }
+}
+
 static int check_config(const char *path)
 {
         struct config *cfg = NULL;
@@ -57,12 +77,7 @@ static int check_config(const char *path)
 /* A relative path in the config is relative to the config file's directory. Caller owns it. */
 static char *config_relative(const struct daemon *d, const char *path)
 {
-        if (!path || path[0] == '/')
-                return xstrdup(path);
-        char *copy = xstrdup(d->config_path);
-        char *p = xasprintf("%s/%s", dirname(copy), path);
-        free(copy);
-        return p;
+        return config_resolve_path(d->config_path, path);
 }
 
 /* The kubeconfig may be a credential (LoadCredential=kubeconfig:..., so that it can stay
@@ -364,10 +379,7 @@ void daemon_reload(struct daemon *d)
         if (d->stopping)
                 return;
         if (config_load(d->config_path, &cfg, &problems) < 0) {
-                for (size_t i = 0; i < problems.n; i++)
-                        log_error("reload refused: %s:%u:%u: %s", d->config_path,
-                                  problems.items[i].line, problems.items[i].column,
-                                  problems.items[i].message);
+                log_config_problems("reload refused: ", d->config_path, &problems);
                 config_problems_free(&problems);
                 return;
         }
@@ -605,9 +617,7 @@ int main(int argc, char **argv)
         struct config_problems problems = {0};
         int r = config_load(config_path, &cfg, &problems);
         if (r < 0) {
-                for (size_t i = 0; i < problems.n; i++)
-                        log_error("%s:%u:%u: %s", config_path, problems.items[i].line,
-                                  problems.items[i].column, problems.items[i].message);
+                log_config_problems("", config_path, &problems);
                 config_problems_free(&problems);
                 return 1;
         }

@@ -202,6 +202,7 @@ CANARYD=$BUILD/canaryd
 if [ ! -x "$CANARYD" ]; then
 	echo "note: no canaryd in $BUILD; --check-config on the EXAMPLE skipped"
 elif [ -s "$T/example.yaml" ]; then
+	mkdir -p "$T/canaries.d" # the EXAMPLE's canaries_dir, empty
 	if out=$("$CANARYD" --check-config --config "$T/example.yaml" 2>&1); then
 		echo "ok: canaryd --check-config accepts the EXAMPLE of canaryd.yaml(5): $out"
 	else

@@ -1,5 +1,6 @@
-/* The configuration parser (SPEC §3): golden pairs in tests/data/config (good-*.yaml must parse;
- * bad-*.yaml must print exactly bad-*.err), typed values and defaults, the shipped example. */
+/* The configuration parser (SPEC §3, §7): golden pairs in tests/data/config (good-*.yaml must
+ * parse; bad-*.yaml must print exactly bad-*.err, with the files of its canaries_dir, if any,
+ * named as config_load() found them), typed values and defaults, the shipped example. */
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
@@ -13,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "canaryd/config.h"
+#include "canaryd/config-load.h"
 
 #define CONFIG_DIR "config"
 
@@ -106,8 +107,10 @@ static void every_bad_file_prints_its_golden_problems(void **state)
                 if (r != -EINVAL || c != sentinel || p.n == 0 || strcmp(got, expected) != 0)
                         fail_msg("%s: r=%d\n--- expected\n%s--- got\n%s", names[i], r, expected,
                                  got);
+                /* in order within each file (a canaries_dir case spans several) */
                 for (size_t j = 1; j < p.n; j++)
-                        assert_true(p.items[j - 1].line < p.items[j].line ||
+                        assert_true(!streq_ptr(p.items[j - 1].file, p.items[j].file) ||
+                                    p.items[j - 1].line < p.items[j].line ||
                                     (p.items[j - 1].line == p.items[j].line &&
                                      p.items[j - 1].column <= p.items[j].column));
                 free(got);
@@ -335,6 +338,80 @@ static void unreadable_file_is_one_problem_at_0_0(void **state)
         config_problems_free(&p);
 }
 
+static void canaries_dir_adds_its_files_in_name_order(void **state)
+{
+        struct config *c = load_good(CONFIG_DIR "/good-canaries-dir.yaml");
+        static const char *const names[] = {"web", "cart", "api", "search"};
+        static const char *const files[] = {NULL, CONFIG_DIR "/good-canaries-dir.d/10-cart.yaml",
+                                            CONFIG_DIR "/good-canaries-dir.d/10-cart.yaml",
+                                            CONFIG_DIR "/good-canaries-dir.d/20-search.yaml"};
+        static const unsigned lines[] = {6, 1, 9, 2};
+        assert_int_equal(c->n_canaries,
+                         ELEMENTSOF(names)); /* hidden and non-.yaml files not read */
+        for (size_t i = 0; i < ELEMENTSOF(names); i++) {
+                assert_string_equal(c->canaries[i].name, names[i]);
+                assert_true(streq_ptr(c->canaries[i].file, files[i]));
+                assert_int_equal(c->canaries[i].name_line, lines[i]);
+        }
+        assert_string_equal(c->canaries_dir, "good-canaries-dir.d");
+        assert_non_null(config_find_canary(c, "search"));
+        config_free(c);
+}
+
+static void canaries_files_are_parsed_from_buffers(void **state)
+{
+        static const char one[] = "- name: a\n  namespace: ns\n  virtual_service: a\n"
+                                  "  stable: {host: a}\n  canary: {host: a-canary}\n"
+                                  "  steps: [100]\n"
+                                  "  metrics: [{name: m, query: q, judge: threshold, max: 1}]\n";
+        struct config *c = NULL;
+        struct config_problems p = {0};
+        assert_int_equal(config_parse("canaries_dir: /x\n", 17, &c, &p), 0);
+        assert_string_equal(c->canaries_dir, "/x");
+        assert_int_equal(c->canaries_dir_line, 1);
+        assert_int_equal(c->canaries_dir_column, 15);
+
+        /* Bad files leave the config as it was, and every file says what is wrong with it. */
+        const struct config_file bad[] = {
+            {"1.yaml", one, strlen(one), 0},
+            {"2.yaml", one, strlen(one), 0},
+            {"3.yaml", "{}", 2, 0},
+            {"4.yaml", NULL, 0, -EACCES},
+        };
+        assert_int_equal(config_parse_canaries(c, "main.yaml", bad, ELEMENTSOF(bad), &p), -EINVAL);
+        assert_int_equal(c->n_canaries, 0);
+        char *got = problems_text(&p, "main.yaml");
+        assert_string_equal(got, "2.yaml:1:9: duplicate canary name 'a' (first at 1.yaml:1:9)\n"
+                                 "3.yaml:1:1: a canaries_dir file must be a list of canaries, not "
+                                 "a mapping\n"
+                                 "4.yaml:0:0: cannot read the file: Permission denied\n");
+        free(got);
+        config_problems_free(&p);
+
+        /* An empty file (or only comments) holds no canaries. */
+        const struct config_file good[] = {{"0.yaml", "# none\n", 7, 0},
+                                           {"1.yaml", one, strlen(one), 0}};
+        assert_int_equal(config_parse_canaries(c, "main.yaml", good, ELEMENTSOF(good), &p), 0);
+        assert_int_equal(p.n, 0);
+        assert_int_equal(c->n_canaries, 1);
+        assert_string_equal(c->canaries[0].file, "1.yaml");
+        config_free(c);
+}
+
+static void relative_paths_resolve_against_the_config_file(void **state)
+{
+        char *p = config_resolve_path("/etc/canaryd/canaryd.yaml", "canaries.d");
+        assert_string_equal(p, "/etc/canaryd/canaries.d");
+        free(p);
+        p = config_resolve_path("canaryd.yaml", "canaries.d");
+        assert_string_equal(p, "./canaries.d");
+        free(p);
+        p = config_resolve_path("/etc/canaryd/canaryd.yaml", "/srv/canaries.d");
+        assert_string_equal(p, "/srv/canaries.d");
+        free(p);
+        assert_null(config_resolve_path("/etc/canaryd/canaryd.yaml", NULL));
+}
+
 static void parse_reads_only_len_bytes_and_appends(void **state)
 {
         static const char text[] = "state_dir: /srv/x\nbogus: 1";
@@ -408,6 +485,9 @@ int main(void)
             cmocka_unit_test(spec_example_parses),
             cmocka_unit_test(shipped_example_parses),
             cmocka_unit_test(unreadable_file_is_one_problem_at_0_0),
+            cmocka_unit_test(canaries_dir_adds_its_files_in_name_order),
+            cmocka_unit_test(canaries_files_are_parsed_from_buffers),
+            cmocka_unit_test(relative_paths_resolve_against_the_config_file),
             cmocka_unit_test(parse_reads_only_len_bytes_and_appends),
             cmocka_unit_test(null_and_deep_nesting_are_errors_not_crashes),
             cmocka_unit_test(enum_names),
