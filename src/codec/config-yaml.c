@@ -1,10 +1,17 @@
-/* The configuration of SPEC §3: YAML text -> struct config.
+/* The configuration of SPEC §3: YAML text -> struct config; and the files of canaries_dir
+ * (SPEC §7), as buffers read by src/io/config-load.c.
  *
  * Two passes. First libyaml's event stream is turned into a small tree of nodes, each keeping
  * its start mark (libyaml's marks are 0-based; we store them 1-based). Syntax errors, aliases,
  * excessive nesting and extra documents are reported there. Then the tree is walked against the
  * schema, collecting every problem (unknown keys, wrong types, bad values, missing keys, cross-
- * field rules) instead of stopping at the first. Secret files are never opened here. */
+ * field rules) instead of stopping at the first. Secret files are never opened here.
+ *
+ * The list of canaries is the exception that keeps large files cheap: each canary is walked as
+ * soon as its subtree is built, and its nodes are freed at once (the tree lives in an arena), so
+ * memory holds one canary's nodes, not 10,000. Their problems are kept only when the whole file
+ * turns out to be valid YAML, as if the walk had come after; duplicate names are found at the
+ * end with one sort. */
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -132,6 +139,75 @@ static void problems_sort(struct config_problems *p, size_t from)
 
 /* ===== the node tree ===== */
 
+/* The nodes of a tree, their values and item arrays live in one arena, freed at once: a file of
+ * 10,000 canaries is close to a million nodes, and a malloc() and free() for each of them (among
+ * libyaml's own) cost more than parsing the YAML. */
+#define ARENA_CHUNK (64U * 1024U)
+
+struct arena_chunk {
+        struct arena_chunk *next;
+        size_t used, size;
+        max_align_t data[];
+};
+
+struct arena {
+        struct arena_chunk *head;
+        struct arena_chunk *spare; /* one chunk given back by a rollback, kept for reuse */
+};
+
+/* Where an arena is; arena_rollback() frees everything allocated since. */
+struct arena_mark {
+        struct arena_chunk *chunk;
+        size_t used;
+};
+
+static void *arena_alloc(struct arena *a, size_t size)
+{
+        size = (size + sizeof(void *) - 1) / sizeof(void *) * sizeof(void *);
+        if (!a->head || a->head->size - a->head->used < size) {
+                struct arena_chunk *c = a->spare;
+                if (c && size <= c->size) {
+                        a->spare = NULL;
+                } else {
+                        size_t cap = size > ARENA_CHUNK ? size : ARENA_CHUNK;
+                        c = xmalloc(sizeof(*c) + cap);
+                        c->size = cap;
+                }
+                c->next = a->head;
+                c->used = 0;
+                a->head = c;
+        }
+        void *p = (char *)a->head->data + a->head->used;
+        a->head->used += size;
+        return p;
+}
+
+static struct arena_mark arena_mark(const struct arena *a)
+{
+        return (struct arena_mark){a->head, a->head ? a->head->used : 0};
+}
+
+static void arena_rollback(struct arena *a, struct arena_mark m)
+{
+        while (a->head != m.chunk) {
+                struct arena_chunk *c = a->head;
+                a->head = c->next;
+                if (!a->spare && c->size == ARENA_CHUNK)
+                        a->spare = c;
+                else
+                        free(c);
+        }
+        if (a->head)
+                a->head->used = m.used;
+}
+
+static void arena_free(struct arena *a)
+{
+        arena_rollback(a, (struct arena_mark){0});
+        free(a->spare);
+        a->spare = NULL;
+}
+
 enum ynode_type { YNODE_SCALAR, YNODE_SEQUENCE, YNODE_MAPPING, YNODE_ALIAS };
 
 struct ynode {
@@ -141,36 +217,42 @@ struct ynode {
         size_t len;
         bool plain; /* plain (unquoted, untagged) scalar: may be null, a number or a boolean */
         struct ynode **items; /* sequence items; mapping keys and values interleaved */
-        size_t n_items, allocated;
+        size_t n_items;
 };
 
-static struct ynode *ynode_free(struct ynode *n)
+static bool node_key_eq(const struct ynode *k, const char *s)
 {
-        if (!n)
-                return NULL;
-        for (size_t i = 0; i < n->n_items; i++)
-                ynode_free(n->items[i]);
-        free(n->items);
-        free(n->value);
-        free(n);
-        return NULL;
+        return k->type == YNODE_SCALAR && k->len == strlen(s) && memcmp(k->value, s, k->len) == 0;
 }
 
-static void ynode_append(struct ynode *parent, struct ynode *child)
-{
-        if (parent->n_items == parent->allocated) {
-                parent->allocated = parent->allocated ? parent->allocated * 2 : 8;
-                parent->items = xrealloc(parent->items, parent->allocated * sizeof(*parent->items));
-        }
-        parent->items[parent->n_items++] = child;
-}
+/* Takes one item of a streamed list, as soon as it is built; its nodes are freed afterwards. */
+typedef void ynode_item_fn(const struct ynode *item, void *userdata);
 
 struct builder {
         yaml_parser_t parser;
         const char *text;
         size_t len;
         struct config_problems *problems;
+        struct arena *arena;
+        struct ynode **stack; /* children of the collections being built, innermost last */
+        size_t n_stack, allocated_stack;
+        /* Streaming: the items of one list (the value of stream_key in the root mapping, or
+         * the root itself when stream_key is NULL) go to stream_fn one by one and are not kept
+         * in the tree, so that memory does not grow with the number of canaries. */
+        const char *stream_key;
+        bool streamed; /* only the first such list (a second key is a duplicate anyway) */
+        ynode_item_fn *stream_fn;
+        void *stream_userdata;
 };
+
+static void builder_push(struct builder *b, struct ynode *child)
+{
+        if (b->n_stack == b->allocated_stack) {
+                b->allocated_stack = b->allocated_stack ? b->allocated_stack * 2 : 64;
+                b->stack = xrealloc(b->stack, b->allocated_stack * sizeof(*b->stack));
+        }
+        b->stack[b->n_stack++] = child;
+}
 
 static void builder_syntax_error(struct builder *b)
 {
@@ -215,27 +297,28 @@ static int builder_next(struct builder *b, yaml_event_t *ev)
         return 0;
 }
 
-static struct ynode *ynode_new(enum ynode_type type, const yaml_mark_t *mark)
+static struct ynode *ynode_new(struct builder *b, enum ynode_type type, const yaml_mark_t *mark)
 {
-        struct ynode *n = xcalloc(1, sizeof(*n));
-        n->type = type;
-        n->line = (unsigned)mark->line + 1;
-        n->column = (unsigned)mark->column + 1;
+        struct ynode *n = arena_alloc(b->arena, sizeof(*n));
+        *n = (struct ynode){
+            .type = type, .line = (unsigned)mark->line + 1, .column = (unsigned)mark->column + 1};
         return n;
 }
 
-/* Builds the node that starts with *ev (consumed here). Returns 0 and *ret, or -EINVAL after
- * having reported why (syntax error, nesting too deep). */
-static int builder_node(struct builder *b, yaml_event_t *ev, unsigned depth, struct ynode **ret)
+/* Builds the node that starts with *ev (consumed here); a list with stream set gives its items
+ * to b->stream_fn instead of keeping them. Returns 0 and *ret, or -EINVAL after having reported
+ * why (syntax error, nesting too deep). */
+static int builder_node(struct builder *b, yaml_event_t *ev, unsigned depth, bool stream,
+                        struct ynode **ret)
 {
         struct ynode *n = NULL;
         int r = 0;
 
         switch (ev->type) {
         case YAML_SCALAR_EVENT: {
-                n = ynode_new(YNODE_SCALAR, &ev->start_mark);
+                n = ynode_new(b, YNODE_SCALAR, &ev->start_mark);
                 n->len = ev->data.scalar.length;
-                n->value = xmalloc(n->len + 1);
+                n->value = arena_alloc(b->arena, n->len + 1);
                 memcpy(n->value, ev->data.scalar.value, n->len);
                 n->value[n->len] = '\0';
                 const char *tag = (const char *)ev->data.scalar.tag;
@@ -244,7 +327,7 @@ static int builder_node(struct builder *b, yaml_event_t *ev, unsigned depth, str
                 break;
         }
         case YAML_ALIAS_EVENT:
-                n = ynode_new(YNODE_ALIAS, &ev->start_mark);
+                n = ynode_new(b, YNODE_ALIAS, &ev->start_mark);
                 problem_add(b->problems, n->line, n->column,
                             "YAML aliases are not supported (*%.40s): write the value out",
                             (const char *)ev->data.alias.anchor);
@@ -253,13 +336,16 @@ static int builder_node(struct builder *b, yaml_event_t *ev, unsigned depth, str
         case YAML_MAPPING_START_EVENT: {
                 bool seq = ev->type == YAML_SEQUENCE_START_EVENT;
                 yaml_event_type_t end = seq ? YAML_SEQUENCE_END_EVENT : YAML_MAPPING_END_EVENT;
-                n = ynode_new(seq ? YNODE_SEQUENCE : YNODE_MAPPING, &ev->start_mark);
+                n = ynode_new(b, seq ? YNODE_SEQUENCE : YNODE_MAPPING, &ev->start_mark);
                 if (depth >= MAX_DEPTH) {
                         problem_add(b->problems, n->line, n->column,
                                     "nesting deeper than %d levels", MAX_DEPTH);
                         r = -EINVAL;
                         break;
                 }
+                size_t base = b->n_stack;
+                stream = stream && seq && !b->streamed;
+                b->streamed = b->streamed || stream;
                 for (;;) {
                         yaml_event_t child_ev;
                         r = builder_next(b, &child_ev);
@@ -269,37 +355,60 @@ static int builder_node(struct builder *b, yaml_event_t *ev, unsigned depth, str
                                 yaml_event_delete(&child_ev);
                                 break;
                         }
+                        /* the value of stream_key in the root mapping streams its items */
+                        bool stream_child = depth == 0 && !seq && b->stream_key &&
+                                            (b->n_stack - base) % 2 == 1 &&
+                                            node_key_eq(b->stack[b->n_stack - 1], b->stream_key);
+                        struct arena_mark mark = arena_mark(b->arena);
                         struct ynode *child = NULL;
-                        r = builder_node(b, &child_ev, depth + 1, &child);
+                        r = builder_node(b, &child_ev, depth + 1, stream_child, &child);
                         if (r < 0)
                                 break;
-                        ynode_append(n, child);
+                        if (stream) {
+                                b->stream_fn(child, b->stream_userdata);
+                                arena_rollback(b->arena, mark);
+                        } else {
+                                builder_push(b, child);
+                        }
                 }
+                n->n_items = b->n_stack - base;
+                n->items = arena_alloc(b->arena, (n->n_items + 1) * sizeof(*n->items));
+                if (n->n_items > 0)
+                        memcpy(n->items, b->stack + base, n->n_items * sizeof(*n->items));
+                b->n_stack = base;
                 break;
         }
         default:
                 /* The parser only yields node events here. */
-                n = ynode_new(YNODE_SCALAR, &ev->start_mark);
-                n->value = xstrdup("");
+                n = ynode_new(b, YNODE_SCALAR, &ev->start_mark);
+                n->value = arena_alloc(b->arena, 1);
+                n->value[0] = '\0';
                 problem_add(b->problems, n->line, n->column, "unexpected YAML event");
                 r = -EINVAL;
                 break;
         }
         yaml_event_delete(ev);
-        if (r < 0) {
-                ynode_free(n);
-                return r;
-        }
+        if (r < 0)
+                return r; /* n stays in the arena, freed with the tree */
         *ret = n;
         return 0;
 }
 
-/* Parses text into a tree of the single document. Returns 0 and *ret (NULL for an empty
- * stream), or -EINVAL with the problems reported. */
+/* Parses text into a tree of the single document, allocated in *arena (the caller frees it with
+ * arena_free(), also on failure). The items of one list are streamed to stream_fn (see struct
+ * builder): with stream_key, the list under that key of the root mapping, else the root list.
+ * Returns 0 and *ret (NULL for an empty stream), or -EINVAL with the problems reported. */
 static int builder_run(const char *text, size_t len, struct config_problems *problems,
-                       struct ynode **ret)
+                       struct arena *arena, const char *stream_key, ynode_item_fn *stream_fn,
+                       void *stream_userdata, struct ynode **ret)
 {
-        struct builder b = {.text = text, .len = len, .problems = problems};
+        struct builder b = {.text = text,
+                            .len = len,
+                            .problems = problems,
+                            .arena = arena,
+                            .stream_key = stream_key,
+                            .stream_fn = stream_fn,
+                            .stream_userdata = stream_userdata};
         struct ynode *root = NULL;
         yaml_event_t ev;
         int r;
@@ -344,7 +453,7 @@ static int builder_run(const char *text, size_t len, struct config_problems *pro
                 r = builder_next(&b, &ev);
                 if (r < 0)
                         goto finish;
-                r = builder_node(&b, &ev, 0, &root);
+                r = builder_node(&b, &ev, 0, !stream_key, &root);
                 if (r < 0)
                         goto finish;
 
@@ -354,10 +463,9 @@ static int builder_run(const char *text, size_t len, struct config_problems *pro
                 yaml_event_delete(&ev);
         }
         *ret = root;
-        root = NULL;
         r = 0;
 finish:
-        ynode_free(root);
+        free(b.stack);
         yaml_parser_delete(&b.parser);
         return r;
 }
@@ -366,6 +474,11 @@ finish:
 
 struct walker {
         struct config_problems *problems;
+        /* canaries streamed from the builder: appended to config, defined in file (NULL: the
+         * main file); items counts the list's items, canaries_allocated the array's capacity */
+        struct config *config;
+        const char *file;
+        size_t items, canaries_allocated;
 };
 
 #define PROBLEM_AT(w, node, ...)                                                                   \
@@ -423,11 +536,6 @@ static const char *describe_typed(const struct ynode *n, char *buf, size_t size)
 }
 
 #define DESCRIBE_TYPED(n) describe_typed((n), (char[80]){0}, 80)
-
-static bool node_key_eq(const struct ynode *k, const char *s)
-{
-        return k->type == YNODE_SCALAR && k->len == strlen(s) && memcmp(k->value, s, k->len) == 0;
-}
 
 /* The key node of the first pair named key in map, or NULL. Its value is the next item. */
 static const struct ynode *const *map_find(const struct ynode *map, const char *key)
@@ -1469,32 +1577,27 @@ static void walk_canary(struct walker *w, const struct ynode *m, struct canary_c
         free(what);
 }
 
-/* Appends the canaries of list s (of the main file, or of the canaries_dir file `file`) to c. */
-static void walk_canaries(struct walker *w, const struct ynode *s, const char *file,
-                          struct config *c)
+/* One item of a list of canaries (of the main file or of a canaries_dir file), streamed from the
+ * builder: appended to w->config. Duplicate names are found once the whole file is read. */
+static void walk_canary_item(const struct ynode *m, void *userdata)
 {
-        struct named *names = xmalloc((s->n_items ? s->n_items : 1) * sizeof(*names));
-        size_t n_names = 0;
-
-        c->canaries =
-            xrealloc(c->canaries, (c->n_canaries + s->n_items + 1) * sizeof(*c->canaries));
-        for (size_t i = 0; i < s->n_items; i++) {
-                const struct ynode *m = s->items[i];
-                if (!as_mapping(w, m, "each canary"))
-                        continue;
-                struct canary_config *cc = &c->canaries[c->n_canaries++];
-                *cc = (struct canary_config){.file = file ? xstrdup(file) : NULL};
-                walk_canary(w, m, cc, i);
-                const struct ynode *name = map_get(m, "name");
-                if (cc->name && name) {
-                        cc->name_line = name->line;
-                        cc->name_column = name->column;
-                        names[n_names] = (struct named){cc->name, strlen(cc->name), name, n_names};
-                        n_names++;
-                }
+        struct walker *w = userdata;
+        struct config *c = w->config;
+        size_t index = w->items++;
+        if (!as_mapping(w, m, "each canary"))
+                return;
+        if (c->n_canaries == w->canaries_allocated) {
+                w->canaries_allocated = w->canaries_allocated ? w->canaries_allocated * 2 : 16;
+                c->canaries = xrealloc(c->canaries, w->canaries_allocated * sizeof(*c->canaries));
         }
-        report_duplicates(w, names, n_names, "canary name");
-        free(names);
+        struct canary_config *cc = &c->canaries[c->n_canaries++];
+        *cc = (struct canary_config){.file = w->file ? xstrdup(w->file) : NULL};
+        walk_canary(w, m, cc, index);
+        const struct ynode *name = map_get(m, "name");
+        if (cc->name && name) {
+                cc->name_line = name->line;
+                cc->name_column = name->column;
+        }
 }
 
 /* A top-level section; one left empty (null, e.g. every key commented out) counts as absent. */
@@ -1535,9 +1638,7 @@ static void walk_root(struct walker *w, const struct ynode *root, struct config 
         v = section(root, "ha");
         if (as_mapping(w, v, "ha"))
                 walk_ha(w, v, c);
-        v = section(root, "canaries");
-        if (as_sequence(w, v, "canaries"))
-                walk_canaries(w, v, NULL, c);
+        as_sequence(w, section(root, "canaries"), "canaries"); /* its items were streamed */
         v = map_get(root, "canaries_dir");
         if (as_string(w, v, "canaries_dir", &c->canaries_dir)) {
                 c->canaries_dir_line = v->line;
@@ -1561,40 +1662,7 @@ static struct config *config_new_defaults(void)
         return c;
 }
 
-int config_parse(const char *text, size_t len, struct config **ret,
-                 struct config_problems *problems)
-{
-        size_t before = problems->n;
-        struct ynode *root = NULL;
-
-        if (!text)
-                len = 0;
-        int r = builder_run(text ? text : "", len, problems, &root);
-        if (r < 0) {
-                problems_sort(problems, before);
-                return -EINVAL;
-        }
-        if (!root) {
-                problem_add(problems, 1, 1,
-                            "the configuration is empty: expected a mapping of sections");
-                problems_sort(problems, before);
-                return -EINVAL;
-        }
-
-        struct walker w = {.problems = problems};
-        struct config *c = config_new_defaults();
-        walk_root(&w, root, c);
-        ynode_free(root);
-        if (problems->n > before) {
-                config_free(c);
-                problems_sort(problems, before);
-                return -EINVAL;
-        }
-        *ret = c;
-        return 0;
-}
-
-/* ===== the files of canaries_dir ===== */
+/* ===== canary names ===== */
 
 /* A canary name and where it is: file 0 is the main file, file i + 1 is files[i]. */
 struct canary_ref {
@@ -1612,99 +1680,165 @@ static int canary_ref_cmp(const void *a, const void *b)
         return x->order < y->order ? -1 : x->order > y->order;
 }
 
-/* Names must be unique across files; duplicates inside one file were reported by its walk. In
- * each group of equal names (sorted, so by file order), the first occurrence in every later file
- * is reported in that file, naming the first place. Sorting keeps this O(n log n). */
-static void report_duplicates_across(struct canary_ref *refs, size_t n,
-                                     struct config_problems *per_file)
-{
-        qsort(refs, n, sizeof(*refs), canary_ref_cmp);
-        for (size_t i = 1, first = 0; i < n; i++) {
-                if (strcmp(refs[i].name, refs[first].name) != 0) {
-                        first = i;
-                        continue;
-                }
-                if (refs[i].file == refs[first].file || refs[i].file == refs[i - 1].file)
-                        continue;
-                const struct canary_ref *f = &refs[first];
-                problem_add(&per_file[refs[i].file - 1], refs[i].line, refs[i].column,
-                            "duplicate canary name '%s' (first at %s:%u:%u)", refs[i].name, f->path,
-                            f->line, f->column);
-        }
-}
-
 static void canary_refs_add(struct canary_ref **refs, size_t *n, const struct config *c,
                             size_t from, size_t file, const char *main_path)
 {
-        *refs = xrealloc(*refs, (*n + c->n_canaries - from + 1) * sizeof(**refs));
-        for (size_t i = from; i < c->n_canaries; i++)
-                if (c->canaries[i].name) {
-                        const struct canary_config *cc = &c->canaries[i];
-                        (*refs)[*n] =
-                            (struct canary_ref){cc->name,      cc->file ? cc->file : main_path,
-                                                file,          *n,
-                                                cc->name_line, cc->name_column};
-                        (*n)++;
-                }
+        size_t need = *n + c->n_canaries - from + 1, cap = 16;
+        while (cap < need)
+                cap *= 2; /* a power of two: growing file by file stays linear */
+        *refs = xrealloc(*refs, cap * sizeof(**refs));
+        for (size_t i = from; i < c->n_canaries; i++) {
+                const struct canary_config *cc = &c->canaries[i];
+                if (!cc->name)
+                        continue;
+                (*refs)[*n] = (struct canary_ref){cc->name,      cc->file ? cc->file : main_path,
+                                                  file,          *n,
+                                                  cc->name_line, cc->name_column};
+                (*n)++;
+        }
 }
+
+/* Names must be unique. One sort, then in each group of equal names (in file order): a later
+ * occurrence in the same file is reported against the first one in that file, the first one in
+ * a later file against the group's first, naming its file. Only occurrences in files from
+ * first_file on are reported, each into problems[file]. */
+static void report_duplicate_names(struct canary_ref *refs, size_t n, size_t first_file,
+                                   struct config_problems *problems)
+{
+        if (n < 2)
+                return;
+        qsort(refs, n, sizeof(*refs), canary_ref_cmp);
+        for (size_t i = 1, head = 0, in_file = 0; i < n; i++) {
+                if (strcmp(refs[i].name, refs[head].name) != 0) {
+                        head = in_file = i;
+                        continue;
+                }
+                if (refs[i].file != refs[i - 1].file)
+                        in_file = i;
+                const struct canary_ref *r = &refs[i], *first = &refs[in_file];
+                if (r->file < first_file)
+                        continue;
+                if (in_file != i)
+                        problem_add(&problems[r->file], r->line, r->column,
+                                    "duplicate canary name '%s' (first at line %u column %u)",
+                                    r->name, first->line, first->column);
+                else
+                        problem_add(&problems[r->file], r->line, r->column,
+                                    "duplicate canary name '%s' (first at %s:%u:%u)", r->name,
+                                    refs[head].path, refs[head].line, refs[head].column);
+        }
+}
+
+/* Appends copies of src's problems to dst, in file (NULL: the main one). */
+static void problems_append(struct config_problems *dst, const struct config_problems *src,
+                            const char *file)
+{
+        for (size_t i = 0; i < src->n; i++)
+                config_problems_add(dst, file, src->items[i].line, src->items[i].column, "%s",
+                                    src->items[i].message);
+}
+
+/* Parses one file whose canaries are streamed into w->config: the main file (the list under
+ * `canaries`, and every other key walked into w->config) or, with w->file, a canaries_dir file
+ * (a list of canaries). Problems go to *problems; those of the canaries only when the file is
+ * valid YAML (a syntax error is then the file's one problem, as for any other file). Returns
+ * false when the file is not valid YAML. */
+static bool parse_file(struct walker *w, const char *text, size_t len,
+                       struct config_problems *problems)
+{
+        struct config_problems streamed = {0};
+        struct arena arena = {0};
+        struct ynode *root = NULL;
+
+        w->problems = &streamed;
+        w->items = 0;
+        int r = builder_run(text ? text : "", text ? len : 0, problems, &arena,
+                            w->file ? NULL : "canaries", walk_canary_item, w, &root);
+        w->problems = problems;
+        if (r == 0) {
+                problems_append(problems, &streamed, NULL);
+                if (!root && !w->file)
+                        problem_add(problems, 1, 1,
+                                    "the configuration is empty: expected a mapping of sections");
+                else if (root && !w->file)
+                        walk_root(w, root, w->config);
+                else if (root && root->type != YNODE_SEQUENCE && root->type != YNODE_ALIAS)
+                        PROBLEM_AT(w, root,
+                                   "a canaries_dir file must be a list of canaries, not %s",
+                                   DESCRIBE(root));
+                /* an empty canaries_dir file, or only comments, has no canaries */
+        }
+        config_problems_free(&streamed);
+        arena_free(&arena);
+        return r == 0;
+}
+
+int config_parse(const char *text, size_t len, struct config **ret,
+                 struct config_problems *problems)
+{
+        size_t before = problems->n;
+        struct config *c = config_new_defaults();
+        struct walker w = {.config = c};
+
+        if (parse_file(&w, text, len, problems)) {
+                struct canary_ref *refs = NULL;
+                size_t n_refs = 0;
+                canary_refs_add(&refs, &n_refs, c, 0, 0, NULL);
+                report_duplicate_names(refs, n_refs, 0, problems);
+                free(refs);
+        }
+        if (problems->n > before) {
+                config_free(c);
+                problems_sort(problems, before);
+                return -EINVAL;
+        }
+        *ret = c;
+        return 0;
+}
+
+/* ===== the files of canaries_dir ===== */
 
 int config_parse_canaries(struct config *c, const char *main_path, const struct config_file *files,
                           size_t n_files, struct config_problems *problems)
 {
+        /* problems per file: [0] the main file's (none: it was checked), [i + 1] files[i]'s */
         struct config_problems *per_file = xcalloc(n_files + 1, sizeof(*per_file));
-        struct config *added = xcalloc(1, sizeof(*added));
+        /* the canaries are appended to c as they are parsed, and taken out again on failure */
+        size_t n_main = c->n_canaries;
+        struct walker w = {.config = c, .canaries_allocated = n_main};
         struct canary_ref *refs = NULL;
         size_t n_refs = 0, n_problems = 0;
 
         canary_refs_add(&refs, &n_refs, c, 0, 0, main_path);
         for (size_t i = 0; i < n_files; i++) {
-                struct walker w = {.problems = &per_file[i]};
-                struct ynode *root = NULL;
-                size_t from = added->n_canaries;
+                size_t from = c->n_canaries;
                 if (files[i].error < 0) {
-                        problem_add(&per_file[i], 0, 0, "cannot read the file: %s",
+                        problem_add(&per_file[i + 1], 0, 0, "cannot read the file: %s",
                                     strerror(-files[i].error));
                         continue;
                 }
-                if (builder_run(files[i].text ? files[i].text : "",
-                                files[i].text ? files[i].len : 0, &per_file[i], &root) < 0 ||
-                    !root) /* empty, or only comments: no canaries */
-                        continue;
-                if (root->type == YNODE_SEQUENCE)
-                        walk_canaries(&w, root, files[i].path, added);
-                else if (root->type != YNODE_ALIAS)
-                        PROBLEM_AT(&w, root,
-                                   "a canaries_dir file must be a list of canaries, not %s",
-                                   DESCRIBE(root));
-                ynode_free(root);
-                canary_refs_add(&refs, &n_refs, added, from, i + 1, main_path);
+                w.file = files[i].path;
+                if (parse_file(&w, files[i].text, files[i].len, &per_file[i + 1]))
+                        canary_refs_add(&refs, &n_refs, c, from, i + 1, main_path);
         }
-        report_duplicates_across(refs, n_refs, per_file);
+        report_duplicate_names(refs, n_refs, 1, per_file);
         free(refs);
 
         for (size_t i = 0; i < n_files; i++) {
-                problems_sort(&per_file[i], 0);
-                for (size_t j = 0; j < per_file[i].n; j++) {
-                        const struct config_problem *q = &per_file[i].items[j];
-                        config_problems_add(problems, files[i].path, q->line, q->column, "%s",
-                                            q->message);
-                }
-                n_problems += per_file[i].n;
-                config_problems_free(&per_file[i]);
+                problems_sort(&per_file[i + 1], 0);
+                problems_append(problems, &per_file[i + 1], files[i].path);
+                n_problems += per_file[i + 1].n;
+                config_problems_free(&per_file[i + 1]);
         }
         free(per_file);
-        if (n_problems > 0) {
-                config_free(added);
-                return -EINVAL;
-        }
-        if (added->n_canaries > 0) {
-                c->canaries = xrealloc(c->canaries,
-                                       (c->n_canaries + added->n_canaries) * sizeof(*c->canaries));
-                memcpy(c->canaries + c->n_canaries, added->canaries,
-                       added->n_canaries * sizeof(*c->canaries));
-                c->n_canaries += added->n_canaries;
-                added->n_canaries = 0;
-        }
+        if (n_problems == 0)
+                return 0;
+        /* c as it was: the canaries added are freed by way of a config holding only them */
+        struct config *added = xcalloc(1, sizeof(*added));
+        added->n_canaries = c->n_canaries - n_main;
+        added->canaries = xmalloc((added->n_canaries + 1) * sizeof(*added->canaries));
+        memcpy(added->canaries, c->canaries + n_main, added->n_canaries * sizeof(*c->canaries));
+        c->n_canaries = n_main;
         config_free(added);
-        return 0;
+        return -EINVAL;
 }
