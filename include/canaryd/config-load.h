@@ -6,7 +6,7 @@
 #include "canaryd/config.h"
 
 /* Largest file config_load() reads: the main file and each file of canaries_dir alike. */
-#define CONFIG_FILE_MAX (4U * 1024U * 1024U)
+#define CONFIG_FILE_MAX (64U * 1024U * 1024U)
 
 /* Reads and parses path, then the files of its canaries_dir (a relative one is relative to the
  * directory of path): the names not starting with '.' and ending in ".yaml", in byte order.

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -412,6 +413,37 @@ static void relative_paths_resolve_against_the_config_file(void **state)
         assert_null(config_resolve_path("/etc/canaryd/canaryd.yaml", NULL));
 }
 
+/* SPEC §7: no limit below 64 MiB. A file beyond the old 4 MiB cap loads; one byte more than
+ * CONFIG_FILE_MAX is refused before anything is parsed (a sparse file: nothing is written). */
+static void files_up_to_64_mib_are_read(void **state)
+{
+        char dir[] = "/tmp/canaryd-test-config.XXXXXX";
+        assert_non_null(mkdtemp(dir));
+        char *path = xasprintf("%s/big.yaml", dir);
+        FILE *f = fopen(path, "w");
+        assert_non_null(f);
+        fputs("state_dir: /srv/canaryd\n", f);
+        for (size_t i = 0; i < 5 * 1024 * 1024 / 64; i++)
+                fprintf(f, "# %060zu\n", i);
+        fclose(f);
+        struct config *c = load_good(path);
+        assert_string_equal(c->state_dir, "/srv/canaryd");
+        config_free(c);
+
+        assert_int_equal(truncate(path, (off_t)CONFIG_FILE_MAX + 1), 0);
+        struct config_problems p = {0};
+        c = NULL;
+        assert_int_equal(config_load(path, &c, &p), -EFBIG);
+        assert_null(c);
+        assert_int_equal(p.n, 1);
+        assert_string_equal(p.items[0].message,
+                            "cannot read the configuration: larger than 67108864 bytes");
+        config_problems_free(&p);
+        assert_int_equal(unlink(path), 0);
+        assert_int_equal(rmdir(dir), 0);
+        free(path);
+}
+
 static void parse_reads_only_len_bytes_and_appends(void **state)
 {
         static const char text[] = "state_dir: /srv/x\nbogus: 1";
@@ -488,6 +520,7 @@ int main(void)
             cmocka_unit_test(canaries_dir_adds_its_files_in_name_order),
             cmocka_unit_test(canaries_files_are_parsed_from_buffers),
             cmocka_unit_test(relative_paths_resolve_against_the_config_file),
+            cmocka_unit_test(files_up_to_64_mib_are_read),
             cmocka_unit_test(parse_reads_only_len_bytes_and_appends),
             cmocka_unit_test(null_and_deep_nesting_are_errors_not_crashes),
             cmocka_unit_test(enum_names),
