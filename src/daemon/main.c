@@ -307,33 +307,56 @@ static int apply_config(struct daemon *d, struct config *cfg)
         return 0;
 }
 
+static int canary_cmp(const void *a, const void *b)
+{
+        return strcmp((*(const struct canary *const *)a)->cfg->name,
+                      (*(const struct canary *const *)b)->cfg->name);
+}
+
+static int canary_config_cmp(const void *a, const void *b)
+{
+        return strcmp((*(const struct canary_config *const *)a)->name,
+                      (*(const struct canary_config *const *)b)->name);
+}
+
 /* A removed canary is only forgotten: nothing is written to its VirtualService, which keeps
  * whatever weights and state it has (a rollout in progress stays where it is until a daemon
- * drives it again). Said in the log, with where it was left. */
+ * drives it again). Said in the log, with where it was left. The old and new canaries are
+ * sorted by name and merged: a reload of 10,000 canaries does not compare every pair. */
 static void log_reload_changes(const struct daemon *d, const struct config *cfg)
 {
-        for (size_t i = 0; i < d->n_canaries; i++) {
-                const struct canary *c = &d->canaries[i];
-                bool kept = false;
-                for (size_t k = 0; k < cfg->n_canaries && !kept; k++)
-                        kept = strcmp(cfg->canaries[k].name, c->cfg->name) == 0;
-                if (!kept)
+        size_t n_old = d->n_canaries, n_new = cfg->n_canaries;
+        const struct canary **old = xmalloc((n_old + 1) * sizeof(*old));
+        const struct canary_config **new = xmalloc((n_new + 1) * sizeof(*new));
+        for (size_t i = 0; i < n_old; i++)
+                old[i] = &d->canaries[i];
+        for (size_t k = 0; k < n_new; k++)
+                new[k] = &cfg->canaries[k];
+        if (n_old > 1)
+                qsort(old, n_old, sizeof(*old), canary_cmp);
+        if (n_new > 1)
+                qsort(new, n_new, sizeof(*new), canary_config_cmp);
+
+        for (size_t i = 0, k = 0; i < n_old || k < n_new;) {
+                int c = i == n_old ? 1 : k == n_new ? -1 : strcmp(old[i]->cfg->name, new[k]->name);
+                if (c == 0) {
+                        i++, k++;
+                } else if (c > 0) {
+                        log_notice("reload: canary %s added; reading its VirtualService %s/%s",
+                                   new[k]->name, new[k]->namespace_, new[k]->virtual_service);
+                        k++;
+                } else {
+                        const struct canary *r = old[i++];
                         log_notice("reload: canary %s removed from the configuration; "
                                    "VirtualService %s/%s left untouched at phase %s, canary "
                                    "weight %u%%",
-                                   c->cfg->name, c->cfg->namespace_, c->cfg->virtual_service,
-                                   c->loaded ? rollout_phase_to_string(c->state.phase) : "Unknown",
-                                   c->state.weight);
+                                   r->cfg->name, r->cfg->namespace_, r->cfg->virtual_service,
+                                   r->loaded ? rollout_phase_to_string(r->state.phase) : "Unknown",
+                                   r->state.weight);
+                }
         }
-        for (size_t k = 0; k < cfg->n_canaries; k++) {
-                bool known = false;
-                for (size_t i = 0; i < d->n_canaries && !known; i++)
-                        known = strcmp(cfg->canaries[k].name, d->canaries[i].cfg->name) == 0;
-                if (!known)
-                        log_notice("reload: canary %s added; reading its VirtualService %s/%s",
-                                   cfg->canaries[k].name, cfg->canaries[k].namespace_,
-                                   cfg->canaries[k].virtual_service);
-        }
+        free(old);
+        free(new);
 }
 
 /* Applies the configuration parsed at SIGHUP (taken). Runs from the loop with nothing in flight. */
