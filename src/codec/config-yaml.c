@@ -1837,7 +1837,9 @@ int config_parse_canaries(struct config *c, const char *main_path, const struct 
         struct config *added = xcalloc(1, sizeof(*added));
         added->n_canaries = c->n_canaries - n_main;
         added->canaries = xmalloc((added->n_canaries + 1) * sizeof(*added->canaries));
-        memcpy(added->canaries, c->canaries + n_main, added->n_canaries * sizeof(*c->canaries));
+        if (added->n_canaries > 0)
+                memcpy(added->canaries, c->canaries + n_main,
+                       added->n_canaries * sizeof(*c->canaries));
         c->n_canaries = n_main;
         config_free(added);
         return -EINVAL;

@@ -1,5 +1,6 @@
-/* Fuzzes config_parse() on arbitrary bytes: it must never crash, leak or read out of bounds,
- * must either succeed with no problem or fail with at least one, and every problem must print. */
+/* Fuzzes config_parse() on arbitrary bytes, and config_parse_canaries() on them as files of
+ * canaries_dir: they must never crash, leak or read out of bounds, must either succeed with no
+ * problem or fail with at least one, and every problem must print. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -46,6 +47,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         config_problems_free(&p);
         config_free(c);
+
+        /* The same bytes as a file of canaries_dir, then as two files: a failure leaves the
+         * config as it was; every canary of the second copy is a duplicate of the first's. */
+        struct config *base = NULL;
+        if (config_parse("{}", 2, &base, &p) != 0)
+                abort();
+        const struct config_file one[] = {{"a.yaml", text, size, 0}, {"b.yaml", text, size, 0}};
+        r = config_parse_canaries(base, "main.yaml", one, 1, &p);
+        size_t n_first = base->n_canaries;
+        if ((r == 0) != (p.n == 0) || (r != 0 && n_first != 0))
+                abort();
+        config_problems_free(&p);
+        r = config_parse_canaries(base, "main.yaml", one, 2, &p);
+        if ((r == 0) != (p.n == 0) || base->n_canaries != n_first || (r == 0 && n_first != 0))
+                abort();
+        for (size_t i = 0; i < p.n; i++)
+                if (!p.items[i].file)
+                        abort();
+        config_problems_free(&p);
+        config_free(base);
         free(text);
         return 0;
 }
