@@ -635,16 +635,17 @@ int main(int argc, char **argv)
                 return 1;
         }
 
-        struct daemon d = {.config_path = xstrdup(config_path)};
         struct config *cfg = NULL;
         struct config_problems problems = {0};
         int r = config_load(config_path, &cfg, &problems);
         if (r < 0) {
                 log_config_problems("", config_path, &problems);
                 config_problems_free(&problems);
+                curl_global_cleanup();
                 return 1;
         }
         config_problems_free(&problems);
+        struct daemon d = {.config_path = xstrdup(config_path)};
 
         sigset_t mask;
         sigemptyset(&mask);

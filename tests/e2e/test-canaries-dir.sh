@@ -111,3 +111,15 @@ grep -q "reload refused: $E2E/canaryd.yaml:[0-9]*:15: cannot read canaries_dir $
 [ "$(names)" = checkout ] || fail "old config not in force: $(names)"
 pass "a missing canaries_dir is refused, naming it"
 e2e_stop_daemon
+
+# at start: a broken file stops the daemon (exit 1), every problem logged with its file, also
+# as CONFIG_FILE=/CONFIG_LINE=/CONFIG_COLUMN= fields (logfmt on stderr here)
+mv "$E2E/canaries.moved" "$E2E/canaries.d"
+printf -- '- name: Bad_Name\n' >"$E2E/canaries.d/30-bad.yaml"
+rc=0
+CREDENTIALS_DIRECTORY=$E2E/creds "$CANARYD" --config "$E2E/canaryd.yaml" 2>"$E2E/start.log" || rc=$?
+[ $rc = 1 ] || fail "start with a broken canaries_dir file: exit $rc, expected 1"
+grep -q "msg=\"$E2E/canaries.d/30-bad.yaml:1:9: .*config_file=$E2E/canaries.d/30-bad.yaml config_line=1 config_column=9" \
+	"$E2E/start.log" || fail "start-up problem without its file: $(cat "$E2E/start.log")"
+[ "$(grep -c "30-bad.yaml:1:" "$E2E/start.log")" -ge 2 ] || fail "not every problem logged"
+pass "a broken canaries_dir file stops the start, every problem logged with its file"
