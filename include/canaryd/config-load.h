@@ -10,7 +10,8 @@
 
 /* Reads and parses path, then the files of its canaries_dir (a relative one is relative to the
  * directory of path): the names not starting with '.' and ending in ".yaml", in byte order.
- * The directory is read only once the main file is valid. Returns 0 and *ret (owned by the
+ * The directory is read even when the main file has problems (unless its syntax, or the key
+ * itself, is broken), so that every problem is reported at once. Returns 0 and *ret (owned by the
  * caller: config_free), or a negative errno with *ret untouched and every problem appended to
  * *problems: an unreadable main file is one problem at 0:0 (-errno, -EFBIG when too large); an
  * unreadable canaries_dir is a problem at its value in the main file, an unreadable file of it

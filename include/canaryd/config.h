@@ -182,6 +182,12 @@ struct config_problems {
 int config_parse(const char *text, size_t len, struct config **ret,
                  struct config_problems *problems);
 
+/* As config_parse(), but *ret is set on failure too (-EINVAL): to what could be read, only to be
+ * given to config_parse_canaries() (whose problems then come on top) and freed, so that the
+ * files of canaries_dir are checked even when the main file has problems. */
+int config_parse_partial(const char *text, size_t len, struct config **ret,
+                         struct config_problems *problems);
+
 /* One file of canaries_dir, already read: a YAML list of canaries (the schema of `canaries:`). */
 struct config_file {
         const char *path; /* as shown in problems and kept in canary_config.file */

@@ -1773,8 +1773,8 @@ static bool parse_file(struct walker *w, const char *text, size_t len,
         return r == 0;
 }
 
-int config_parse(const char *text, size_t len, struct config **ret,
-                 struct config_problems *problems)
+int config_parse_partial(const char *text, size_t len, struct config **ret,
+                         struct config_problems *problems)
 {
         size_t before = problems->n;
         struct config *c = config_new_defaults();
@@ -1787,10 +1787,22 @@ int config_parse(const char *text, size_t len, struct config **ret,
                 report_duplicate_names(refs, n_refs, 0, problems);
                 free(refs);
         }
+        *ret = c;
         if (problems->n > before) {
-                config_free(c);
                 problems_sort(problems, before);
                 return -EINVAL;
+        }
+        return 0;
+}
+
+int config_parse(const char *text, size_t len, struct config **ret,
+                 struct config_problems *problems)
+{
+        struct config *c = NULL;
+        int r = config_parse_partial(text, len, &c, problems);
+        if (r < 0) {
+                config_free(c);
+                return r;
         }
         *ret = c;
         return 0;

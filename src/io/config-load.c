@@ -121,17 +121,16 @@ int config_load(const char *path, struct config **ret, struct config_problems *p
                                     strerror(-r));
         if (r < 0)
                 return r;
+        /* Even an invalid main file names its canaries_dir (when that key is valid): its files
+         * are checked too, so that every problem is reported at once. */
         struct config *c = NULL;
-        r = config_parse(text, len, &c, problems);
+        r = config_parse_partial(text, len, &c, problems);
         free(text);
-        if (r < 0)
+        if (c->canaries_dir && load_canaries_dir(c, path, problems) < 0)
+                r = -EINVAL;
+        if (r < 0) {
+                config_free(c);
                 return r;
-        if (c->canaries_dir) {
-                r = load_canaries_dir(c, path, problems);
-                if (r < 0) {
-                        config_free(c);
-                        return r;
-                }
         }
         *ret = c;
         return 0;
