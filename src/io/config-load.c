@@ -55,18 +55,18 @@ static int list_canaries_dir(const char *dir, char ***ret, size_t *ret_n)
                 names[n++] = xstrdup(de->d_name);
         }
         closedir(d);
+        if (r < 0) {
+                for (size_t i = 0; i < n; i++)
+                        free(names[i]);
+                free(names);
+                return r;
+        }
         if (n > 1)
                 qsort(names, n, sizeof(*names), name_cmp); /* strcmp: byte order */
         for (size_t i = 0; i < n; i++) {
                 char *p = xasprintf("%s/%s", dir, names[i]);
                 free(names[i]);
                 names[i] = p;
-        }
-        if (r < 0) {
-                for (size_t i = 0; i < n; i++)
-                        free(names[i]);
-                free(names);
-                return r;
         }
         *ret = names;
         *ret_n = n;
