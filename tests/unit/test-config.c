@@ -357,6 +357,11 @@ static void canaries_dir_adds_its_files_in_name_order(void **state)
         assert_string_equal(c->canaries_dir, "good-canaries-dir.d");
         assert_non_null(config_find_canary(c, "search"));
         config_free(c);
+
+        c = load_good(CONFIG_DIR "/good-canaries-dir-only.yaml");
+        assert_int_equal(c->n_canaries, ELEMENTSOF(names) - 1);
+        assert_string_equal(c->canaries[0].name, "cart");
+        config_free(c);
 }
 
 static void canaries_files_are_parsed_from_buffers(void **state)
