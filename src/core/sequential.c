@@ -38,12 +38,12 @@
 #include "canaryd/sequential.h"
 #include "canaryd/util.h"
 
-#define PHI_MAX         0.95  /* cap of the fitted autocorrelation (effective size >= 2.6 %) */
-#define COUNT_GRID_MAX  20000 /* grid points of the count mixture */
-#define COUNT_ETA_LIMIT 30.0  /* |log rate ratio| considered */
-#define CS_STEPS        40    /* outward doublings when bracketing an end of the CS */
+#define PHI_MAX         0.95 /* cap of the fitted autocorrelation (effective size >= 2.6 %) */
+#define COUNT_GRID_MAX  8000 /* grid points of the count mixture: bounds the cost */
+#define COUNT_ETA_LIMIT 30.0 /* |log rate ratio| considered */
+#define CS_STEPS        40   /* outward doublings when bracketing an end of the CS */
 #define CS_BISECTIONS   60
-#define CS_PRECISION    1e-9 /* relative width at which the bisection stops */
+#define CS_PRECISION    1e-7 /* relative width at which the bisection stops */
 
 static const char *const class_names[_SEQ_CLASS_MAX] = {
     [SEQ_NODATA] = "NoData",
@@ -384,32 +384,72 @@ static double grid_log_mass(const struct count_grid *gr, int side)
         return m;
 }
 
+/* The data's log-likelihood ratio at eta0 + u against eta0 (a0, lr, l1r: per pair
+ * ln(rho e^eta0 + 1 - rho), ln rho, ln(1 - rho)). */
+static double count_log_lr(const double *n_c, const double *n_b, const double *a0, const double *lr,
+                           const double *l1r, size_t n, double eta0, double u)
+{
+        double l = 0;
+        for (size_t i = 0; i < n; i++)
+                l += n_c[i] * u -
+                     (n_c[i] + n_b[i]) * (log_add_exp(lr[i] + eta0 + u, l1r[i]) - a0[i]);
+        return l;
+}
+
 double seq_count_log_e(const double *n_c, const double *n_b, const double *rho, size_t n,
                        double eta0, double rho_ref, double k, int side)
 {
         struct count_grid gr;
         count_grid_init(&gr, n_c, n_b, rho, n, eta0, rho_ref, k);
-        size_t g = (size_t)(gr.j_hi - gr.j_lo + 1);
+        long lo = gr.j_lo, hi = gr.j_hi; /* the side's nodes */
+        if (side > 0)
+                lo = lo > 1 ? lo : 1;
+        if (side < 0)
+                hi = hi < -1 ? hi : -1;
+        if (lo > hi) { /* no node on that side: no evidence */
+                free(gr.lw);
+                return 0;
+        }
+        double mass = grid_log_mass(&gr, side);
         double *a0 = xmalloc((3 * n + 1) * sizeof(double)), *lr = a0 + n, *l1r = lr + n;
+        double sc = 0, th0 = theta_of(eta0, rho_ref), a = k * th0, bb = k * (1 - th0);
         for (size_t i = 0; i < n; i++) {
                 a0[i] = log_norm(eta0, rho[i]);
                 lr[i] = log(rho[i]);
                 l1r[i] = log1p(-rho[i]);
+                sc += n_c[i];
         }
-        double s = -(double)INFINITY;
-        for (size_t j = 0; j < g; j++) {
-                if (!grid_in_side(&gr, j, side))
-                        continue;
-                double u = (double)(gr.j_lo + (long)j) * gr.h, l = 0;
+        /* prior x likelihood is log-concave in u: find its mode (the derivative a (1 - theta) -
+         * bb theta + sum(n_c) - sum(N theta_i) decreases), then sum outwards from the node
+         * nearest to it until the terms are e^-60 below the largest. Nodes further out add
+         * nothing a double can hold, and the data are not visited there. */
+        double u_lo = (double)lo * gr.h, u_hi = (double)hi * gr.h;
+        for (int it = 0; it < 200 && u_hi - u_lo > gr.h / 4; it++) {
+                double mid = 0.5 * (u_lo + u_hi), th = theta_of(eta0 + mid, rho_ref);
+                double d = a * (1 - th) - bb * th + sc;
                 for (size_t i = 0; i < n; i++)
-                        l += n_c[i] * u -
-                             (n_c[i] + n_b[i]) * (log_add_exp(lr[i] + eta0 + u, l1r[i]) - a0[i]);
-                s = log_add_exp(s, gr.lw[j] + l);
+                        d -= (n_c[i] + n_b[i]) * theta_of(eta0 + mid, rho[i]);
+                if (d > 0)
+                        u_lo = mid;
+                else
+                        u_hi = mid;
         }
-        double r = s - grid_log_mass(&gr, side);
+        long mode = lround(0.5 * (u_lo + u_hi) / gr.h);
+        mode = mode < lo ? lo : (mode > hi ? hi : mode);
+        double s = -(double)INFINITY, top = -(double)INFINITY;
+        for (int dir = -1; dir <= 1; dir += 2)
+                for (long j = dir < 0 ? mode : mode + 1; j >= lo && j <= hi; j += dir) {
+                        double u = (double)j * gr.h;
+                        double t =
+                            gr.lw[j - gr.j_lo] + count_log_lr(n_c, n_b, a0, lr, l1r, n, eta0, u);
+                        s = log_add_exp(s, t);
+                        top = fmax(top, t);
+                        if (t < top - 60)
+                                break;
+                }
         free(a0);
         free(gr.lw);
-        return r;
+        return s - mass;
 }
 
 static double count_cs_f(const struct cs_fn *fn, double eta)
