@@ -16,7 +16,13 @@
 
 #define CONFIG_MAX_STEPS 100
 
-enum judge_kind { JUDGE_THRESHOLD, JUDGE_RATIO, JUDGE_MANN_WHITNEY, _JUDGE_KIND_MAX };
+enum judge_kind {
+        JUDGE_THRESHOLD,
+        JUDGE_RATIO,
+        JUDGE_MANN_WHITNEY,
+        JUDGE_SEQUENTIAL,
+        _JUDGE_KIND_MAX
+};
 enum reducer {
         REDUCER_AVG,
         REDUCER_LAST,
@@ -31,6 +37,9 @@ enum reducer {
 };
 enum direction { DIRECTION_INCREASE, DIRECTION_DECREASE, DIRECTION_EITHER, _DIRECTION_MAX };
 enum on_no_data { NO_DATA_INCONCLUSIVE, NO_DATA_FAIL, NO_DATA_PASS, _NO_DATA_MAX };
+/* What a sequential metric's values are: any measurement, or event counts per timestamp
+ * (Datadog `.as_count()`), judged as rates. */
+enum metric_kind { METRIC_KIND_CONTINUOUS, METRIC_KIND_COUNT, _METRIC_KIND_MAX };
 /* Kayenta's per-arm preprocessing and effect size (names: include/canaryd/preprocess.h and
  * include/canaryd/mannwhitney.h). */
 enum nan_strategy { NAN_STRATEGY_REMOVE, NAN_STRATEGY_REPLACE, _NAN_STRATEGY_MAX };
@@ -53,6 +62,7 @@ const char *judge_kind_to_string(enum judge_kind k);
 const char *reducer_to_string(enum reducer r);
 const char *direction_to_string(enum direction d);
 const char *on_no_data_to_string(enum on_no_data o);
+const char *metric_kind_to_string(enum metric_kind k); /* "continuous" | "count" */
 const char *datadog_api_to_string(enum datadog_api a); /* "v1" | "v2" */
 const char *combine_to_string(enum combine c);
 
@@ -69,8 +79,10 @@ struct metric_config {
         double confidence;          /* default 0.98 */
         double allowed_increase;    /* default 1.0 */
         double allowed_decrease;    /* default 1.0 */
-        double tolerance;           /* default 0.25 */
-        unsigned min_samples;       /* default 10 for mann_whitney, 1 otherwise */
+        double tolerance;           /* default 0.25 (sequential: 0.02, relative) */
+        double alpha;               /* sequential: per-metric false-failure level (0.01) */
+        enum metric_kind kind;      /* sequential: default continuous */
+        unsigned min_samples;       /* default 10 for mann_whitney and sequential, else 1 */
         enum on_no_data on_no_data; /* default inconclusive */
         enum combine combine;       /* default none: several series are an error */
 
@@ -110,6 +122,8 @@ struct canary_config {
         unsigned inconclusive_limit; /* default 3 */
         char *runbook_url;
         char *trigger_deployment; /* NULL: manual start only */
+        bool early_promotion;     /* a step may pass before interval when every sequential
+                                   * metric's confidence sequence is inside ±tolerance */
         bool has_score;
         double score_pass, score_marginal; /* 0..100, marginal <= pass (default: = pass) */
         struct score_weight *score_weights;

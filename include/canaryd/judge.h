@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "canaryd/config.h"
+#include "canaryd/sequential.h"
 
 enum verdict { VERDICT_PASS, VERDICT_FAIL, VERDICT_INCONCLUSIVE, _VERDICT_MAX };
 const char *verdict_to_string(enum verdict v); /* "pass" | "fail" | "inconclusive" */
@@ -21,6 +22,11 @@ struct metric_report {
                            * at once); also set for a critical metric without data */
         size_t outliers;  /* values dropped by the outlier fences (canary + baseline) */
         char detail[192]; /* why: values, threshold, window */
+        /* sequential only (NAN for the other judges): the e-value on all the data, the
+         * anytime-valid p-value, the confidence sequence for the relative shift, and whether it
+         * lies inside ±tolerance (what early_promotion waits for). */
+        double e_value, p_value, ci_low, ci_high;
+        bool inside_tolerance;
 };
 
 /* Reduces n samples with r, ignoring NaN. Percentiles are R-7 (NumPy's default). Returns NAN
@@ -34,6 +40,22 @@ size_t count_finite(const double *v, size_t n);
  * the metric's judge, min_samples and on_no_data. Fills every field of *ret. */
 void judge_metric(const struct metric_config *m, const double *canary, size_t n_canary,
                   const double *baseline, size_t n_baseline, struct metric_report *ret);
+/* A sequential metric called through judge_metric() pairs canary[i] with baseline[i] (the
+ * offline judge's files: line i of each is the same timestamp); a count metric needs
+ * judge_metric_points() (exposure shares). */
+
+/* Judges a metric on time series (SPEC §8: the daemon passes every point since the rollout
+ * started, at every look). For `judge: sequential` the points are paired by timestamp and
+ * canary_share[i] (parallel to canary[], NULL for continuous metrics) is the canary's traffic
+ * share in (0, 1) at canary[i].t_ms, e.g. its weight / 100 then; alpha is the level for this
+ * metric (normally m->alpha; a caller with one budget for the canary passes
+ * seq_alpha_split(budget, number of sequential metrics)). Other judges ignore the timestamps,
+ * canary_share and alpha and behave as judge_metric() on the values. Fills every field of
+ * *ret. */
+void judge_metric_points(const struct metric_config *m, double alpha,
+                         const struct seq_point *canary, size_t n_canary,
+                         const struct seq_point *baseline, size_t n_baseline,
+                         const double *canary_share, struct metric_report *ret);
 
 enum analysis_result {
         ANALYSIS_PASS,

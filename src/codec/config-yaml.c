@@ -50,6 +50,11 @@ static const char *on_no_data_name(unsigned i)
         return on_no_data_to_string((enum on_no_data)i);
 }
 
+static const char *metric_kind_name(unsigned i)
+{
+        return metric_kind_to_string((enum metric_kind)i);
+}
+
 static const char *combine_name(unsigned i)
 {
         return combine_to_string((enum combine)i);
@@ -1284,6 +1289,7 @@ enum judge_mask {
         FOR_THRESHOLD = 1 << JUDGE_THRESHOLD,
         FOR_RATIO = 1 << JUDGE_RATIO,
         FOR_MANN_WHITNEY = 1 << JUDGE_MANN_WHITNEY,
+        FOR_SEQUENTIAL = 1 << JUDGE_SEQUENTIAL,
 };
 
 /* Keys that only some judges read: giving them to another judge is a mistake worth reporting. */
@@ -1296,11 +1302,17 @@ static const struct {
     {"max", FOR_THRESHOLD},
     {"max_ratio", FOR_RATIO},
     {"min_ratio", FOR_RATIO},
-    {"direction", FOR_MANN_WHITNEY},
+    {"direction", FOR_MANN_WHITNEY | FOR_SEQUENTIAL},
     {"confidence", FOR_MANN_WHITNEY},
     {"allowed_increase", FOR_MANN_WHITNEY},
     {"allowed_decrease", FOR_MANN_WHITNEY},
-    {"tolerance", FOR_MANN_WHITNEY},
+    {"tolerance", FOR_MANN_WHITNEY | FOR_SEQUENTIAL},
+    {"alpha", FOR_SEQUENTIAL},
+    /* the sequential judge pairs points by timestamp: dropping one arm's points would unpair */
+    {"nan_strategy", FOR_THRESHOLD | FOR_RATIO | FOR_MANN_WHITNEY},
+    {"outliers", FOR_THRESHOLD | FOR_RATIO | FOR_MANN_WHITNEY},
+    {"outlier_factor", FOR_THRESHOLD | FOR_RATIO | FOR_MANN_WHITNEY},
+    {"kind", FOR_SEQUENTIAL},
     {"effect_size", FOR_MANN_WHITNEY},
     {"critical_increase", FOR_MANN_WHITNEY},
     {"critical_decrease", FOR_MANN_WHITNEY},
@@ -1334,6 +1346,8 @@ static bool walk_metric(struct walker *w, const struct ynode *m, struct metric_c
                                            "effect_size",
                                            "critical_increase",
                                            "critical_decrease",
+                                           "alpha",
+                                           "kind",
                                            NULL};
         bool uses_scope = false;
         int e;
@@ -1350,6 +1364,8 @@ static bool walk_metric(struct walker *w, const struct ynode *m, struct metric_c
             .allowed_increase = 1.0,
             .allowed_decrease = 1.0,
             .tolerance = 0.25,
+            .alpha = 0.01,
+            .kind = METRIC_KIND_CONTINUOUS,
             .on_no_data = NO_DATA_INCONCLUSIVE,
             .outlier_factor = 3.0,
         };
@@ -1375,6 +1391,11 @@ static bool walk_metric(struct walker *w, const struct ynode *m, struct metric_c
                                 PROBLEM_AT(w, k, "%s does not apply to judge %s",
                                            judge_specific_keys[i].key, judge_name((unsigned)e));
                 }
+        }
+        bool sequential = judge_ok && mc->judge == JUDGE_SEQUENTIAL;
+        if (sequential) { /* SPEC §8's defaults */
+                mc->direction = DIRECTION_INCREASE;
+                mc->tolerance = 0.02;
         }
         if (as_enum(w, map_get(m, "reducer"), "reducer", reducer_name, _REDUCER_MAX, &e))
                 mc->reducer = (enum reducer)e;
@@ -1443,9 +1464,17 @@ static bool walk_metric(struct walker *w, const struct ynode *m, struct metric_c
                          "a non-negative number", &mc->outlier_factor) &&
             mc->outliers != OUTLIERS_REMOVE)
                 PROBLEM_AT(w, factor, "outlier_factor applies only with outliers: remove");
-        as_number_in(w, map_get(m, "tolerance"), "tolerance", 0, false, (double)INFINITY, false,
-                     "a non-negative number", &mc->tolerance);
-        mc->min_samples = mc->judge == JUDGE_MANN_WHITNEY ? 10 : 1;
+        if (sequential) /* a relative shift: 1 would make any regression tolerable */
+                as_number_in(w, map_get(m, "tolerance"), "tolerance", 0, false, 1, true,
+                             "at least 0 and below 1 (a relative shift)", &mc->tolerance);
+        else
+                as_number_in(w, map_get(m, "tolerance"), "tolerance", 0, false, (double)INFINITY,
+                             false, "a non-negative number", &mc->tolerance);
+        as_number_in(w, map_get(m, "alpha"), "alpha", 0, true, 1, true,
+                     "between 0 and 1 (exclusive)", &mc->alpha);
+        if (as_enum(w, map_get(m, "kind"), "kind", metric_kind_name, _METRIC_KIND_MAX, &e))
+                mc->kind = (enum metric_kind)e;
+        mc->min_samples = mc->judge == JUDGE_MANN_WHITNEY || sequential ? 10 : 1;
         as_uint(w, map_get(m, "min_samples"), "min_samples", 1, UINT_MAX, &mc->min_samples);
         if (as_enum(w, map_get(m, "on_no_data"), "on_no_data", on_no_data_name, _NO_DATA_MAX, &e))
                 mc->on_no_data = (enum on_no_data)e;
@@ -1518,11 +1547,23 @@ static void walk_metrics(struct walker *w, const struct ynode *s, const struct y
 static void walk_canary(struct walker *w, const struct ynode *m, struct canary_config *cc,
                         size_t index)
 {
-        static const char *const keys[] = {
-            "name",        "namespace", "virtual_service", "routes",        "stable",
-            "canary",      "steps",     "interval",        "failure_limit", "inconclusive_limit",
-            "runbook_url", "trigger",   "score",           "scopes",        "metrics",
-            NULL};
+        static const char *const keys[] = {"name",
+                                           "namespace",
+                                           "virtual_service",
+                                           "routes",
+                                           "stable",
+                                           "canary",
+                                           "steps",
+                                           "interval",
+                                           "failure_limit",
+                                           "inconclusive_limit",
+                                           "runbook_url",
+                                           "trigger",
+                                           "score",
+                                           "scopes",
+                                           "metrics",
+                                           "early_promotion",
+                                           NULL};
         cc->interval_usec = 5 * 60 * USEC_PER_SEC;
         cc->failure_limit = 1;
         cc->inconclusive_limit = 3;
@@ -1561,6 +1602,7 @@ static void walk_canary(struct walker *w, const struct ynode *m, struct canary_c
         as_uint(w, map_get(m, "inconclusive_limit"), "inconclusive_limit", 0, UINT_MAX,
                 &cc->inconclusive_limit);
         as_url(w, map_get(m, "runbook_url"), "runbook_url", &cc->runbook_url);
+        as_bool(w, map_get(m, "early_promotion"), "early_promotion", &cc->early_promotion);
 
         v = map_get(m, "trigger");
         if (as_mapping(w, v, "trigger"))

@@ -11,6 +11,7 @@ static const char *const judge_names[_JUDGE_KIND_MAX] = {
     [JUDGE_THRESHOLD] = "threshold",
     [JUDGE_RATIO] = "ratio",
     [JUDGE_MANN_WHITNEY] = "mann_whitney",
+    [JUDGE_SEQUENTIAL] = "sequential",
 };
 static const char *const reducer_names[_REDUCER_MAX] = {
     [REDUCER_AVG] = "avg", [REDUCER_LAST] = "last", [REDUCER_MIN] = "min",
@@ -26,6 +27,10 @@ static const char *const on_no_data_names[_NO_DATA_MAX] = {
     [NO_DATA_INCONCLUSIVE] = "inconclusive",
     [NO_DATA_FAIL] = "fail",
     [NO_DATA_PASS] = "pass",
+};
+static const char *const metric_kind_names[_METRIC_KIND_MAX] = {
+    [METRIC_KIND_CONTINUOUS] = "continuous",
+    [METRIC_KIND_COUNT] = "count",
 };
 static const char *const combine_names[_COMBINE_MAX] = {
     [COMBINE_NONE] = "none", [COMBINE_SUM] = "sum", [COMBINE_AVG] = "avg",
@@ -51,6 +56,11 @@ const char *direction_to_string(enum direction d)
 const char *on_no_data_to_string(enum on_no_data o)
 {
         return (unsigned)o < _NO_DATA_MAX ? on_no_data_names[o] : NULL;
+}
+
+const char *metric_kind_to_string(enum metric_kind k)
+{
+        return (unsigned)k < _METRIC_KIND_MAX ? metric_kind_names[k] : NULL;
 }
 
 const char *datadog_api_to_string(enum datadog_api a)

@@ -229,6 +229,67 @@ static void judge_mw(const struct metric_config *m, const double *canary, size_t
                 ret->detail[sizeof(ret->detail) - 1] = '\0';
 }
 
+static void seq_params_of(const struct metric_config *m, double alpha, struct seq_params *p)
+{
+        seq_params_default(p);
+        p->direction = m->direction;
+        p->kind = m->kind;
+        p->alpha = alpha;
+        p->tolerance = m->tolerance;
+        p->min_samples = m->min_samples;
+}
+
+/* Fills the sequential fields and the verdict from a seq_judge*() result (r < 0: bad params). */
+static void seq_report(const struct metric_config *m, double alpha, int r,
+                       const struct seq_result *s, struct metric_report *ret)
+{
+        if (r < 0) {
+                ret->verdict = VERDICT_INCONCLUSIVE;
+                snprintf(ret->detail, sizeof(ret->detail), "sequential: invalid parameters");
+                return;
+        }
+        ret->e_value = s->e_value;
+        ret->p_value = s->p_value;
+        ret->ci_low = s->ci_low;
+        ret->ci_high = s->ci_high;
+        ret->inside_tolerance = s->inside_tolerance;
+        switch (s->classification) {
+        case SEQ_PASS:
+                ret->verdict = VERDICT_PASS;
+                break;
+        case SEQ_FAIL:
+                ret->verdict = VERDICT_FAIL;
+                ret->critical = m->critical;
+                break;
+        case SEQ_NODATA:
+        case _SEQ_CLASS_MAX:
+        default:
+                no_data(m, ret, s->reason);
+                return;
+        }
+        if (snprintf(ret->detail, sizeof(ret->detail),
+                     "%s: shift %+.4g, CS [%.4g, %.4g] at alpha %.3g, e=%.4g, p=%.3g, tolerance "
+                     "%.3g, n=%zu%s",
+                     seq_class_to_string(s->classification), s->estimate, s->ci_low, s->ci_high,
+                     alpha, s->e_value, s->p_value, m->tolerance, s->n,
+                     s->inside_tolerance ? ", inside tolerance" : "") >= (int)sizeof(ret->detail))
+                ret->detail[sizeof(ret->detail) - 1] = '\0';
+}
+
+static void judge_seq_values(const struct metric_config *m, const double *canary, size_t nc,
+                             const double *baseline, size_t nb, struct metric_report *ret)
+{
+        struct seq_params p;
+        struct seq_result s;
+        seq_params_of(m, m->alpha, &p);
+        if (m->kind == METRIC_KIND_COUNT) {
+                no_data(m, ret, "a count metric needs the canary's traffic share per point");
+                return;
+        }
+        int r = seq_judge_pairs(canary, baseline, NULL, nc < nb ? nc : nb, &p, &s);
+        seq_report(m, m->alpha, r, &s, ret);
+}
+
 static void judge_prepared(const struct metric_config *m, const double *canary, size_t n_canary,
                            const double *baseline, size_t n_baseline, struct metric_report *ret)
 {
@@ -264,6 +325,9 @@ static void judge_prepared(const struct metric_config *m, const double *canary, 
         case JUDGE_MANN_WHITNEY:
                 judge_mw(m, canary, n_canary, baseline, n_baseline, ret);
                 return;
+        case JUDGE_SEQUENTIAL:
+                judge_seq_values(m, canary, n_canary, baseline, n_baseline, ret);
+                return;
         case _JUDGE_KIND_MAX:
                 break;
         }
@@ -271,9 +335,26 @@ static void judge_prepared(const struct metric_config *m, const double *canary, 
         snprintf(ret->detail, sizeof(ret->detail), "unknown judge");
 }
 
+static void report_init(const struct metric_config *m, struct metric_report *ret)
+{
+        memset(ret, 0, sizeof(*ret));
+        snprintf(ret->name, sizeof(ret->name), "%s", m->name ? m->name : "");
+        ret->judge = m->judge;
+        ret->e_value = ret->p_value = ret->ci_low = ret->ci_high = NAN;
+}
+
 void judge_metric(const struct metric_config *m, const double *canary, size_t n_canary,
                   const double *baseline, size_t n_baseline, struct metric_report *ret)
 {
+        report_init(m, ret);
+        if (m->judge == JUDGE_SEQUENTIAL) {
+                /* Pairs are positional, so no preprocessing (dropping a value would shift every
+                 * later pair); the judge skips non-finite pairs itself. */
+                judge_prepared(m, canary, canary ? n_canary : 0, baseline,
+                               baseline ? n_baseline : 0, ret);
+                return;
+        }
+
         const struct preprocess_params pp = {
             .nan_strategy = m->nan_strategy,
             .outliers = m->outliers,
@@ -283,15 +364,51 @@ void judge_metric(const struct metric_config *m, const double *canary, size_t n_
         double *b = xmalloc((n_baseline ? n_baseline : 1) * sizeof(double));
         size_t oc = 0, ob = 0;
 
-        memset(ret, 0, sizeof(*ret));
-        snprintf(ret->name, sizeof(ret->name), "%s", m->name ? m->name : "");
-        ret->judge = m->judge;
         n_canary = canary ? preprocess(canary, n_canary, &pp, c, &oc) : 0;
         n_baseline = baseline ? preprocess(baseline, n_baseline, &pp, b, &ob) : 0;
         ret->outliers = oc + ob;
         judge_prepared(m, c, n_canary, b, n_baseline, ret);
         free(c);
         free(b);
+}
+
+void judge_metric_points(const struct metric_config *m, double alpha,
+                         const struct seq_point *canary, size_t n_canary,
+                         const struct seq_point *baseline, size_t n_baseline,
+                         const double *canary_share, struct metric_report *ret)
+{
+        if (m->judge != JUDGE_SEQUENTIAL) {
+                double *c = xmalloc((n_canary ? n_canary : 1) * sizeof(double));
+                double *b = xmalloc((n_baseline ? n_baseline : 1) * sizeof(double));
+                for (size_t i = 0; i < n_canary; i++)
+                        c[i] = canary[i].value;
+                for (size_t i = 0; i < n_baseline; i++)
+                        b[i] = baseline[i].value;
+                judge_metric(m, c, n_canary, b, n_baseline, ret);
+                free(c);
+                free(b);
+                return;
+        }
+        report_init(m, ret);
+        double *cv = xmalloc((n_canary + n_baseline + 1) * sizeof(double)), *bv = cv + n_canary;
+        for (size_t i = 0; i < n_canary; i++)
+                cv[i] = canary[i].value;
+        for (size_t i = 0; i < n_baseline; i++)
+                bv[i] = baseline[i].value;
+        ret->n_canary = count_finite(cv, n_canary);
+        ret->n_baseline = count_finite(bv, n_baseline);
+        ret->canary = reduce(m->reducer, cv, n_canary);
+        ret->baseline = reduce(m->reducer, bv, n_baseline);
+        free(cv);
+        if (m->kind == METRIC_KIND_COUNT && !canary_share) {
+                no_data(m, ret, "a count metric needs the canary's traffic share per point");
+                return;
+        }
+        struct seq_params p;
+        struct seq_result s;
+        seq_params_of(m, alpha, &p);
+        int r = seq_judge(canary, n_canary, baseline, n_baseline, canary_share, &p, &s);
+        seq_report(m, alpha, r, &s, ret);
 }
 
 /* Kayenta's group score (STATS.md §1.6): metrics in groups (those without a group form one

@@ -1,7 +1,7 @@
-/* `canaryctl judge`: the offline judge of SPEC §5. Reads two sample files (one number a line),
- * runs the Mann-Whitney judge (or the ratio / threshold judge of the daemon) and prints the
- * result for people or as JSON. No daemon, no network. Exit: 0 judged, 1 a file cannot be read
- * or has a bad line, 2 usage error. */
+/* `canaryctl judge`: the offline judge of SPEC §5 and §8. Reads two sample files (one number a
+ * line), runs the Mann-Whitney judge (or the ratio / threshold / sequential judge of the daemon)
+ * and prints the result for people or as JSON. No daemon, no network. Exit: 0 judged, 1 a file
+ * cannot be read or has a bad line, 2 usage error. */
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -16,6 +16,7 @@
 #include "canaryd/mannwhitney.h"
 #include "canaryd/preprocess.h"
 #include "canaryd/samples.h"
+#include "canaryd/sequential.h"
 #include "canaryd/util.h"
 #include "ctl.h"
 
@@ -23,12 +24,16 @@
 
 #define JUDGE_USAGE                                                                                \
         "usage: canaryctl judge --canary FILE --baseline FILE\n"                                   \
-        "         [--judge mann_whitney|ratio|threshold] [-o json|text]\n"                         \
+        "         [--judge mann_whitney|ratio|threshold|sequential] [-o json|text]\n"              \
         "  mann_whitney: [--direction increase|decrease|either] [--confidence C]\n"                \
         "                [--allowed-increase R] [--allowed-decrease R] [--tolerance T]\n"          \
         "                [--effect-size mean_ratio|cles] [--min-samples N]\n"                      \
         "  ratio:        [--reducer R] [--max-ratio R] [--min-ratio R]\n"                          \
         "  threshold:    [--reducer R] [--min V] [--max V]\n"                                      \
+        "  sequential:   [--direction D] [--alpha A] [--tolerance T] [--min-samples N]\n"          \
+        "                [--kind continuous|count] [--share S | --share-file FILE]\n"              \
+        "                (line i of both files is the same timestamp; count: --share is the\n"     \
+        "                canary's traffic share in (0, 1), --share-file one share a line)\n"       \
         "  each arm:     [--nan-strategy remove|replace] [--outliers keep|remove]\n"               \
         "                [--outlier-factor F]\n"
 
@@ -51,6 +56,10 @@ enum {
         OPT_NAN_STRATEGY,
         OPT_OUTLIERS,
         OPT_OUTLIER_FACTOR,
+        OPT_ALPHA,
+        OPT_KIND,
+        OPT_SHARE,
+        OPT_SHARE_FILE,
 };
 
 static const struct option judge_options[] = {
@@ -72,6 +81,10 @@ static const struct option judge_options[] = {
     {"nan-strategy", required_argument, NULL, OPT_NAN_STRATEGY},
     {"outliers", required_argument, NULL, OPT_OUTLIERS},
     {"outlier-factor", required_argument, NULL, OPT_OUTLIER_FACTOR},
+    {"alpha", required_argument, NULL, OPT_ALPHA},
+    {"kind", required_argument, NULL, OPT_KIND},
+    {"share", required_argument, NULL, OPT_SHARE},
+    {"share-file", required_argument, NULL, OPT_SHARE_FILE},
     {"output", required_argument, NULL, 'o'},
     {"help", no_argument, NULL, 'h'},
     {0},
@@ -84,6 +97,10 @@ struct judge_args {
         struct mw_params mw;
         struct preprocess_params pre;
         bool allowed_increase_set, allowed_decrease_set, outlier_factor_set;
+        bool direction_set, tolerance_set, min_samples_set;
+        struct seq_params seq;
+        double share;           /* count: constant canary share, NAN when not given */
+        const char *share_path; /* count: one share a line */
         double min, max, min_ratio, max_ratio;
         bool json;
 };
@@ -114,12 +131,29 @@ static bool parse_double(const char *s, double *ret)
         return true;
 }
 
+/* A number strictly between 0 and 1. */
+static bool parse_fraction(const char *s, double *ret)
+{
+        double v;
+        if (!parse_double(s, &v) || v <= 0 || v >= 1)
+                return false;
+        *ret = v;
+        return true;
+}
+
+static int fraction_usage(const char *option, const char *value)
+{
+        return judge_usage("%s must be a number between 0 and 1 (exclusive), not '%s'", option,
+                           value);
+}
+
 static int parse_judge_kind(const char *s, enum judge_kind *ret)
 {
         static const char *const names[_JUDGE_KIND_MAX] = {
             [JUDGE_THRESHOLD] = "threshold",
             [JUDGE_RATIO] = "ratio",
             [JUDGE_MANN_WHITNEY] = "mann_whitney",
+            [JUDGE_SEQUENTIAL] = "sequential",
         };
         for (unsigned i = 0; i < _JUDGE_KIND_MAX; i++)
                 if (strcmp(s, names[i]) == 0) {
@@ -180,6 +214,11 @@ static const char *outliers_name(unsigned i)
         return outlier_strategy_to_string((enum outlier_strategy)i);
 }
 
+static const char *kind_name(unsigned i)
+{
+        return metric_kind_to_string((enum metric_kind)i);
+}
+
 /* Returns -1 to go on, or the exit code. */
 static int parse_args(int argc, char **argv, struct judge_args *a)
 {
@@ -203,7 +242,9 @@ static int parse_args(int argc, char **argv, struct judge_args *a)
             .max = (double)NAN,
             .min_ratio = (double)NAN,
             .max_ratio = (double)NAN,
+            .share = (double)NAN,
         };
+        seq_params_default(&a->seq); /* the daemon's defaults for a sequential metric (§8) */
 
         optind = 0; /* GNU: full re-initialisation for this argv */
         opterr = 0;
@@ -220,7 +261,7 @@ static int parse_args(int argc, char **argv, struct judge_args *a)
                 case OPT_JUDGE:
                         if (parse_judge_kind(v, &a->judge) < 0)
                                 return judge_usage("unknown judge '%s' (mann_whitney, ratio, "
-                                                   "threshold)",
+                                                   "threshold, sequential)",
                                                    v);
                         break;
                 case OPT_DIRECTION:
@@ -228,6 +269,7 @@ static int parse_args(int argc, char **argv, struct judge_args *a)
                                 return judge_usage("unknown direction '%s' (increase, decrease, "
                                                    "either)",
                                                    v);
+                        a->direction_set = true;
                         break;
                 case OPT_REDUCER:
                         if (parse_reducer(v, &a->reducer) < 0)
@@ -236,16 +278,30 @@ static int parse_args(int argc, char **argv, struct judge_args *a)
                                                    v);
                         break;
                 case OPT_CONFIDENCE:
-                        if (!parse_double(v, &a->mw.confidence) || a->mw.confidence <= 0 ||
-                            a->mw.confidence >= 1)
-                                return judge_usage("--confidence must be a number between 0 and "
-                                                   "1 (exclusive), not '%s'",
-                                                   v);
+                        if (!parse_fraction(v, &a->mw.confidence))
+                                return fraction_usage("--confidence", v);
                         break;
                 case OPT_TOLERANCE:
                         if (!parse_double(v, &a->mw.tolerance) || a->mw.tolerance < 0)
                                 return judge_usage("--tolerance must be a number >= 0, not '%s'",
                                                    v);
+                        a->tolerance_set = true;
+                        break;
+                case OPT_ALPHA:
+                        if (!parse_fraction(v, &a->seq.alpha))
+                                return fraction_usage("--alpha", v);
+                        break;
+                case OPT_KIND:
+                        if ((k = lookup(v, kind_name, _METRIC_KIND_MAX)) < 0)
+                                return judge_usage("unknown kind '%s' (continuous, count)", v);
+                        a->seq.kind = (enum metric_kind)k;
+                        break;
+                case OPT_SHARE:
+                        if (!parse_fraction(v, &a->share))
+                                return fraction_usage("--share", v);
+                        break;
+                case OPT_SHARE_FILE:
+                        a->share_path = v;
                         break;
                 case OPT_MIN_SAMPLES:
                         errno = 0;
@@ -254,6 +310,7 @@ static int parse_args(int argc, char **argv, struct judge_args *a)
                             ul > 1000000000ul)
                                 return judge_usage("--min-samples must be a count, not '%s'", v);
                         a->mw.min_samples = ul;
+                        a->min_samples_set = true;
                         break;
                 case OPT_EFFECT_SIZE:
                         if ((k = lookup(v, effect_name, _EFFECT_SIZE_MAX)) < 0)
@@ -344,6 +401,26 @@ static int parse_args(int argc, char **argv, struct judge_args *a)
         }
         a->mw.critical_increase = a->mw.allowed_increase;
         a->mw.critical_decrease = a->mw.allowed_decrease;
+        if (a->judge == JUDGE_SEQUENTIAL) {
+                if (a->direction_set)
+                        a->seq.direction = a->mw.direction;
+                if (a->tolerance_set)
+                        a->seq.tolerance = a->mw.tolerance;
+                if (a->min_samples_set)
+                        a->seq.min_samples = a->mw.min_samples;
+                if (a->seq.tolerance >= 1)
+                        return judge_usage("%s", "--tolerance of the sequential judge is a "
+                                                 "relative shift, below 1");
+                bool count = a->seq.kind == METRIC_KIND_COUNT;
+                bool share = !isnan(a->share) || a->share_path;
+                if (count && !share)
+                        return judge_usage("%s", "--kind count needs --share or --share-file");
+                if (!count && share)
+                        return judge_usage("%s", "--share and --share-file apply only with "
+                                                 "--kind count");
+                if (!isnan(a->share) && a->share_path)
+                        return judge_usage("%s", "give --share or --share-file, not both");
+        }
         return -1;
 }
 
@@ -555,6 +632,72 @@ static int run_metric_judge(const struct judge_args *a, const double *c, size_t 
         return CTL_EXIT_OK;
 }
 
+/* The sequential judge on line-aligned files: line i of each file is the same timestamp. */
+static int run_sequential(const struct judge_args *a, const double *c, size_t nc, const double *b,
+                          size_t nb, const double *share, size_t ns)
+{
+        struct seq_result r;
+        char x[32], y[32];
+
+        if (nc != nb || (share && ns != nc)) {
+                fprintf(stderr,
+                        "canaryctl: the sequential judge pairs line i of each file: %s has %zu "
+                        "values, %s %zu%s\n",
+                        a->canary_path, nc, a->baseline_path, nb,
+                        share && ns != nc ? " and the share file a different number" : "");
+                return CTL_EXIT_REFUSED;
+        }
+        if (seq_judge_pairs(c, b, share, nc, &a->seq, &r) < 0) {
+                fprintf(stderr, "canaryctl: sequential: invalid parameters\n");
+                return CTL_EXIT_USAGE;
+        }
+        if (a->json) {
+                printf("{\"n\":%zu,", r.n);
+                json_number("e_value", r.e_value, false);
+                json_number("p_value", r.p_value, false);
+                json_number("estimate", r.estimate, false);
+                json_number("ci_low", r.ci_low, false);
+                json_number("ci_high", r.ci_high, false);
+                printf("\"inside_tolerance\":%s,", r.inside_tolerance ? "true" : "false");
+                json_number("autocorrelation", r.autocorrelation, false);
+                json_string("classification", seq_class_to_string(r.classification), true);
+                printf("}\n");
+                return CTL_EXIT_OK;
+        }
+        printf("sequential: %s", seq_class_to_string(r.classification));
+        if (r.classification == SEQ_NODATA)
+                printf(" (%s)", r.reason);
+        printf("\n\n");
+        arms_table(c, nc, b, nb);
+        printf("\n");
+        printf("  %-22s %zu\n", "pairs", r.n);
+        printf("  %-22s %s (relative shift of the canary)\n", "shift",
+               fmt_num(x, sizeof(x), r.estimate));
+        char level[48];
+        snprintf(level, sizeof(level), "%.4g%% conf. sequence", 100 * (1 - a->seq.alpha));
+        printf("  %-22s [%s, %s]%s\n", level, fmt_num(x, sizeof(x), r.ci_low),
+               fmt_num(y, sizeof(y), r.ci_high),
+               r.inside_tolerance ? " (inside the tolerance)" : "");
+        printf("  %-22s %s (fails at >= %g)\n", "e-value", fmt_num(x, sizeof(x), r.e_value),
+               1 / a->seq.alpha);
+        printf("  %-22s %s (anytime-valid)\n", "p-value", fmt_num(x, sizeof(x), r.p_value));
+        if (a->seq.kind == METRIC_KIND_COUNT)
+                printf("  %-22s %s\n", "events", fmt_num(x, sizeof(x), r.n_effective));
+        else
+                printf("  %-22s %s (%s pairs' worth of independent data)\n", "autocorrelation",
+                       fmt_num(x, sizeof(x), r.autocorrelation),
+                       fmt_num(y, sizeof(y), r.n_effective));
+        printf(
+            "\n  rule: %s metric, fails when the canary is %s by more than %g (relative) at alpha "
+            "%g;\n        min %u pairs\n",
+            metric_kind_to_string(a->seq.kind),
+            a->seq.direction == DIRECTION_INCREASE   ? "higher"
+            : a->seq.direction == DIRECTION_DECREASE ? "lower"
+                                                     : "higher or lower",
+            a->seq.tolerance, a->seq.alpha, a->seq.min_samples ? a->seq.min_samples : 1);
+        return CTL_EXIT_OK;
+}
+
 int ctl_judge(int argc, char **argv)
 {
         struct judge_args a;
@@ -568,7 +711,21 @@ int ctl_judge(int argc, char **argv)
                 free(c);
                 return CTL_EXIT_REFUSED;
         }
-        if (a.judge == JUDGE_MANN_WHITNEY) {
+        if (a.judge == JUDGE_SEQUENTIAL) {
+                double *s = NULL;
+                size_t ns = 0;
+                if (a.share_path && !load_samples(a.share_path, &s, &ns)) {
+                        r = CTL_EXIT_REFUSED;
+                } else if (!isnan(a.share)) {
+                        ns = nc;
+                        s = xmalloc((ns ? ns : 1) * sizeof(double));
+                        for (size_t i = 0; i < ns; i++)
+                                s[i] = a.share;
+                }
+                if (r < 0)
+                        r = run_sequential(&a, c, nc, b, nb, s, ns);
+                free(s);
+        } else if (a.judge == JUDGE_MANN_WHITNEY) {
                 /* The daemon's order: each arm preprocessed, then the test. */
                 double *pc = xmalloc((nc ? nc : 1) * sizeof(double));
                 double *pb = xmalloc((nb ? nb : 1) * sizeof(double));

@@ -90,6 +90,13 @@ static cJSON *canary_json(const struct canary *c)
                 add_number_or_null(m, "baseline", r->baseline);
                 cJSON_AddStringToObject(m, "result", verdict_to_string(r->verdict));
                 cJSON_AddStringToObject(m, "detail", r->detail);
+                if (r->judge == JUDGE_SEQUENTIAL) { /* SPEC §8 */
+                        add_number_or_null(m, "e_value", r->e_value);
+                        add_number_or_null(m, "p_value", r->p_value);
+                        add_number_or_null(m, "ci_low", r->ci_low);
+                        add_number_or_null(m, "ci_high", r->ci_high);
+                        cJSON_AddBoolToObject(m, "inside_tolerance", r->inside_tolerance);
+                }
                 cJSON_AddItemToArray(metrics, m);
         }
         return o;

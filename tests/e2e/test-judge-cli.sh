@@ -2,7 +2,7 @@
 # `canaryctl judge` (SPEC §5), offline: the JSON document has exactly SPEC's keys and reproduces
 # R's wilcox.test for cases of tests/data/stats/mannwhitney_reference.json; CRLF files are read;
 # a bad line is an error naming file and line (exit 1); usage errors exit 2; the table and the
-# ratio / threshold judges work. No daemon, no sandbox: runs in well under a second.
+# ratio / threshold judges work; the sequential judge (SPEC §8) pairs line i of both files. No daemon, no sandbox: runs in well under a second.
 set -euo pipefail
 
 SRC=${CANARYD_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
@@ -104,4 +104,76 @@ grep -q '"result":"pass"' <<<"$j" || fail "ratio with outliers removed: $j"
 j=$("$CTL" judge --canary "$T/spike.txt" --baseline "$T/b.txt" --judge threshold --max 100 \
 	--reducer p50 --nan-strategy replace -o json)
 grep -q '"n_canary":20' <<<"$j" && grep -q '"result":"pass"' <<<"$j" || fail "threshold: $j"
+
+# Sequential (SPEC §8): line i of both files is one timestamp; AR(1) noise and a load both arms
+# share. +10 % fails, equal arms pass with the confidence sequence inside the tolerance.
+python3 - "$CTL" "$T" <<'PY' || fail "sequential"
+import json, random, subprocess, sys
+ctl, tmp = sys.argv[1:3]
+def arms(n, shift, seed):
+    rnd = random.Random(seed)
+    ec = eb = s = 0.0
+    c, b = [], []
+    for _ in range(n):
+        ec = 0.5 * ec + rnd.gauss(0, 1)
+        eb = 0.5 * eb + rnd.gauss(0, 1)
+        s = 0.5 * s + rnd.gauss(0, 1)
+        level = 100 * (1 + 0.05 * s)
+        c.append(level * (1 + shift) + 1.5 * ec)
+        b.append(level + 1.5 * eb)
+    return c, b
+def judge(c, b, *args):
+    open(f"{tmp}/sc.txt", "w").write("".join(f"{x!r}\n" for x in c))
+    open(f"{tmp}/sb.txt", "w").write("".join(f"{x!r}\n" for x in b))
+    out = subprocess.run([ctl, "judge", "--judge", "sequential", "--canary", f"{tmp}/sc.txt",
+                          "--baseline", f"{tmp}/sb.txt", "-o", "json", *args],
+                         capture_output=True, text=True, check=True).stdout
+    return json.loads(out)
+keys = ["n", "e_value", "p_value", "estimate", "ci_low", "ci_high", "inside_tolerance",
+        "autocorrelation", "classification"]
+c, b = arms(40, 0.10, 1)
+j = judge(c, b)
+assert list(j) == keys, list(j)
+assert j["n"] == 40 and j["classification"] == "Fail", j
+assert j["e_value"] >= 100 and j["p_value"] <= 0.01 and 0.02 < j["ci_low"] < 0.1 < j["ci_high"], j
+assert judge(c, b, "--direction", "decrease")["classification"] == "Pass"
+assert judge(c, b, "--tolerance", "0.3")["classification"] == "Pass"
+c, b = arms(1000, 0.0, 2)
+j = judge(c, b, "--alpha", "0.05")
+assert j["classification"] == "Pass" and j["inside_tolerance"] is True, j
+assert judge(c[:9], b[:9])["classification"] == "NoData"
+# count: error counts per timestamp, canary share 0.25, canary error rate doubled
+rnd = random.Random(3)
+def poisson(lam):
+    k, p, limit = 0, rnd.random(), 2.718281828459045 ** -lam
+    while p > limit:
+        p *= rnd.random()
+        k += 1
+    return k
+c = [poisson(20 * 0.25 * 2) for _ in range(30)]
+b = [poisson(20 * 0.75) for _ in range(30)]
+j = judge(c, b, "--kind", "count", "--share", "0.25")
+assert j["classification"] == "Fail" and j["autocorrelation"] is None and j["ci_low"] > 0.3, j
+open(f"{tmp}/share.txt", "w").write("0.25\n" * 30)
+assert judge(c, b, "--kind", "count", "--share-file", f"{tmp}/share.txt") == j
+print("ok: sequential judge through canaryctl judge -o json")
+PY
+printf '15\n11\n18\n10\n17\n13\n19\n12\n16\n14\n20\n' >"$T/sb.txt"
+printf '35\n31\n38\n30\n37\n33\n39\n32\n36\n34\n40\n' >"$T/sc.txt"
+out=$("$CTL" judge --judge sequential --canary "$T/sc.txt" --baseline "$T/sb.txt")
+grep -q '^sequential: Fail' <<<"$out" && grep -q 'conf. sequence' <<<"$out" || fail "sequential table: $out"
+for args in "--kind count" "--alpha 1" "--tolerance 1" "--kind gauge" "--share 0.5" \
+	"--kind count --share 1"; do
+	set +e
+	# shellcheck disable=SC2086
+	"$CTL" judge --judge sequential --canary "$T/c.txt" --baseline "$T/b.txt" $args >/dev/null 2>&1
+	rc=$?
+	set -e
+	[ "$rc" = 2 ] || fail "sequential usage error '$args': exit $rc"
+done
+set +e
+err=$("$CTL" judge --judge sequential --canary "$T/spike.txt" --baseline "$T/b.txt" 2>&1 >/dev/null)
+rc=$?
+set -e
+[ "$rc" = 1 ] && grep -q 'pairs line i' <<<"$err" || fail "sequential unequal files: exit $rc: $err"
 echo "ok: canaryctl judge"

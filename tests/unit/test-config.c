@@ -275,10 +275,26 @@ static void full_file_reads_every_key(void **state)
         assert_int_equal(m->reducer, REDUCER_LAST);
         assert_true(m->min == -1000 && m->max == 80);
 
+        assert_false(cc->early_promotion);
+
         cc = &c->canaries[1];
         assert_int_equal(cc->n_steps, 1);
         assert_int_equal(cc->steps[0], 100);
+        assert_true(cc->early_promotion);
         assert_true(cc->metrics[0].min == 1 && isnan(cc->metrics[0].max));
+        m = &cc->metrics[1]; /* sequential with SPEC §8's defaults */
+        assert_int_equal(m->judge, JUDGE_SEQUENTIAL);
+        assert_int_equal(m->direction, DIRECTION_INCREASE);
+        assert_true(m->alpha == 0.01 && m->tolerance == 0.02);
+        assert_int_equal(m->kind, METRIC_KIND_CONTINUOUS);
+        assert_int_equal(m->min_samples, 10);
+        assert_int_equal(m->on_no_data, NO_DATA_INCONCLUSIVE);
+        m = &cc->metrics[2];
+        assert_int_equal(m->kind, METRIC_KIND_COUNT);
+        assert_int_equal(m->direction, DIRECTION_EITHER);
+        assert_true(m->alpha == 0.005 && m->tolerance == 0.1);
+        assert_int_equal(m->min_samples, 20);
+        assert_int_equal(m->on_no_data, NO_DATA_FAIL);
         config_free(c);
 }
 
