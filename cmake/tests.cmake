@@ -56,3 +56,21 @@ if(CLANG_FORMAT)
   add_test(NAME lint/clang-format COMMAND bash ${CMAKE_SOURCE_DIR}/scripts/check-format.sh)
   set_tests_properties(lint/clang-format PROPERTIES LABELS lint)
 endif()
+
+# The sandbox's realistic series generator (tests/sandbox/series.py): mean, sd, autocorrelation,
+# Poisson counts on long series; about a second, no daemon.
+find_program(PYTHON3 python3)
+if(PYTHON3)
+  add_test(NAME sandbox/series COMMAND ${PYTHON3} ${CMAKE_SOURCE_DIR}/tests/sandbox/test_series.py)
+  set_tests_properties(sandbox/series PROPERTIES LABELS sandbox TIMEOUT 30)
+endif()
+
+# bench/quality --smoke: 8 rollouts of realistic series through the real daemon in one run
+# (~20 s; fails on a daemon crash, a rollout without an outcome, or a window whose points differ
+# from the offline series).
+if(PYTHON3)
+  add_test(NAME bench/smoke COMMAND ${PYTHON3} ${CMAKE_SOURCE_DIR}/bench/quality --smoke
+                                    --build ${CMAKE_BINARY_DIR})
+  set_tests_properties(bench/smoke PROPERTIES LABELS bench-smoke TIMEOUT 90
+                       ENVIRONMENT "${CANARYD_TEST_ENV}")
+endif()

@@ -13,6 +13,7 @@ the admin API are documented in docs/sandbox.md.
 """
 
 import argparse
+import bisect
 import copy
 import hashlib
 import json
@@ -31,6 +32,9 @@ import traceback
 import urllib.parse
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import series  # noqa: E402  (realistic series: tests/sandbox/series.py)
 
 # ------------------------------------------------------------------------------------------------
 # Small helpers
@@ -563,7 +567,8 @@ METRIC_RX = re.compile(r"(?:\b(%s)\s*:\s*)?([A-Za-z][A-Za-z0-9_.]*)\s*\{([^{}]*)
 BY_RX = re.compile(r"\s*by\s*\{([^{}]*)\}")
 
 
-def split_top_level(s):
+def split_top_level_on(s, sep):
+    """s split on sep outside braces and parentheses (None if unbalanced)."""
     parts, depth, cur = [], 0, []
     for ch in s:
         if ch in "{(":
@@ -572,7 +577,7 @@ def split_top_level(s):
             depth -= 1
             if depth < 0:
                 return None
-        if ch == "," and depth == 0:
+        if ch == sep and depth == 0:
             parts.append("".join(cur))
             cur = []
         else:
@@ -581,6 +586,13 @@ def split_top_level(s):
         return None
     parts.append("".join(cur))
     return parts
+
+
+def split_top_level(s):
+    return split_top_level_on(s, ",")
+
+
+ROLLUP_RX = re.compile(r"\.rollup\(\s*(?:[a-z0-9]+\s*,\s*)?([0-9]+)\s*\)")
 
 
 def dd_parse_error(query, col):
@@ -735,7 +747,64 @@ class Datadog:
         return step, [(ts, None if null_every and (ts // step) % null_every == 0
                        else self.value_at(mc, arm, ts)) for ts in range(first, t_to + 1, step)]
 
+    # -- realistic series (a metric with a "series" object; tests/sandbox/series.py) --
+    def model_points(self, sub, t_from, t_to):
+        """(step_real, [(ts_seconds_float, value)]) for a sub-query whose metric has a "series"
+        object, or for "A / B" where both A and B have one (pointwise ratio, null where B is 0
+        or either is missing); None if the sub-query is not such a query."""
+        parts = split_top_level_on(sub, "/")
+        if parts and len(parts) == 2:
+            num = self.model_points(parts[0], t_from, t_to)
+            den = self.model_points(parts[1], t_from, t_to)
+            if num is None or den is None:
+                return None
+            dmap = dict(den[1])
+            pts = []
+            for ts, v in num[1]:
+                d = dmap.get(ts)
+                pts.append((ts, None if v is None or d is None or d == 0 else round(v / d, 12)))
+            return num[0], pts
+        if parts is None or len(parts) != 1:
+            return None
+        mc, arm = self.find_metric(sub)
+        if mc is None or "series" not in mc:
+            return None
+        if self.gap(mc, arm):
+            return 0, []
+        spec = mc["series"]
+        m = ROLLUP_RX.search(sub)
+        step = float(m.group(1)) if m else float(spec.get("step_seconds", 1))
+        scale = float(spec.get("time_scale", self.cfg.get("time_scale", 1)))
+        max_points = int(self.cfg.get("max_points", 1500))
+        vs = spec.get("virtual_service") or mc.get("virtual_service")
+        t_end = min(float(t_to), time.time())
+        anchor = self.sb.rollout_anchor(vs, t_end)
+        while (t_end - t_from) * scale / step > max_points:
+            step *= 2
+        lo = math.ceil((t_from - anchor) * scale / step - 1e-9)
+        hi = math.floor((t_end - anchor) * scale / step + 1e-9)
+        seed = self.sb.scenario.get("seed", 1)
+        name = mc.get("name")
+        as_count = ".as_count()" in sub
+        null_every = int(mc.get("null_every", 0))
+        pts = []
+        for j in range(lo, hi + 1):
+            ts = round(anchor + j * step / scale, 6)
+            if ts < t_from or ts > t_end:
+                continue
+            if null_every and j % null_every == 0:
+                pts.append((ts, None))
+                continue
+            cw, sw = self.sb.arm_weights(vs, spec, ts)
+            v = series.value(spec, seed, name, arm, j, step, canary_weight=cw,
+                             exposure=(cw if arm == "canary" else sw) / 100.0, as_count=as_count)
+            pts.append((ts, round(v, 9)))
+        return step / scale, pts
+
     def series_for(self, sub, sq, index, t_from, t_to):
+        mp = self.model_points(sub, t_from, t_to) if self.sb.has_models else None
+        if mp is not None:
+            return self.model_series(sq, index, *mp)
         mc, arm = self.find_metric(sub)
         if mc is None or self.gap(mc, arm):
             return None
@@ -750,6 +819,20 @@ class Datadog:
                 "start": pts[0][0] * 1000, "end": pts[-1][0] * 1000 + step * 1000 - 1000,
                 "interval": step, "length": len(pts),
                 "pointlist": [[float(ts * 1000), v] for ts, v in pts], "unit": None,
+                "attributes": {}}
+
+    def model_series(self, sq, index, step, pts):
+        if not pts:
+            return None
+        tag_set = ["%s:sandbox-0" % t for t in sq["group_by"]]
+        scope = sq["scope"] if not tag_set else ",".join(
+            ([sq["scope"]] if sq["scope"] != "*" else []) + tag_set)
+        ms = [round(ts * 1000, 3) for ts, _ in pts]
+        return {"metric": sq["metric"], "display_name": sq["metric"], "expression": sq["expression"],
+                "scope": scope, "tag_set": tag_set, "aggr": sq["aggr"], "query_index": index,
+                "start": ms[0], "end": round(ms[-1] + step * 1000 - 1, 3),
+                "interval": step, "length": len(pts),
+                "pointlist": [[t, v] for t, (_, v) in zip(ms, pts)], "unit": None,
                 "attributes": {}}
 
     # -- HTTP --
@@ -858,18 +941,27 @@ class Datadog:
         for i, f in enumerate(formulas):
             name = (f or {}).get("formula", "").strip()
             text, sq = by_name.get(name, next(iter(by_name.values())))
+            mp = self.model_points(text, t_from, t_to) if self.sb.has_models else None
+            if mp is not None:
+                pts = [(round(ts * 1000, 3), v) for ts, v in mp[1]]
+                if not pts:
+                    continue
+                per_series.append(dict(pts))
+                out_series.append({"group_tags": [], "query_index": i, "unit": None})
+                continue
             mc, arm = self.find_metric(text)
             if mc is None or self.gap(mc, arm):
                 continue
             _, pts = self.points(mc, arm, t_from, t_to)
             if not pts:
                 continue
+            pts = [(ts * 1000, v) for ts, v in pts]
             per_series.append(dict(pts))
             out_series.append({"group_tags": [], "query_index": i, "unit": None})
         times = sorted({ts for s in per_series for ts in s})
         values = [[s.get(ts) for ts in times] for s in per_series]
         body = {"data": {"id": "0", "type": "timeseries_response", "attributes": {
-            "series": out_series, "times": [ts * 1000 for ts in times], "values": values}}}
+            "series": out_series, "times": times, "values": values}}}
         return h.send(200, body, "application/vnd.api+json", headers=hdrs)
 
 
@@ -2222,6 +2314,14 @@ def validate_scenario(sc):
             d = mc.get(arm)
             if d is not None and (not isinstance(d, dict) or d.get("dist", "normal") not in DISTS):
                 raise ScenarioError("%s.%s: dist must be one of %s" % (where, arm, sorted(DISTS)))
+        if "series" in mc:
+            try:
+                series.validate(mc["series"], where + ".series")
+            except series.SeriesError as e:
+                raise ScenarioError(str(e))
+            vs = mc["series"].get("virtual_service") or mc.get("virtual_service")
+            if vs is not None and (not isinstance(vs, str) or "/" not in vs):
+                raise ScenarioError("%s: virtual_service must be \"ns/name\"" % where)
         regs = mc.get("regression") or []
         for r in [regs] if isinstance(regs, dict) else regs:
             if not isinstance(r, dict) or not ("after_seconds" in r or "at_weight" in r):
@@ -2266,6 +2366,19 @@ class Sandbox:
     def load(self, scenario):
         self.scenario = scenario
         self.reg_intervals = {}
+        # Realistic series: the VirtualServices they follow, each one's weight history
+        # [(time, {subset: weight})] and rollout starts (canary weight 0 -> > 0).
+        self.model_vs = {}
+        for mc in scenario["datadog"].get("metrics", []):
+            spec = mc.get("series")
+            vs = spec and (spec.get("virtual_service") or mc.get("virtual_service"))
+            if vs:
+                canary, stable = self.model_vs.setdefault(vs, (set(), set()))
+                canary.add(spec.get("canary_subset", "canary"))
+                stable.add(spec.get("stable_subset", "stable"))
+        self.has_models = any("series" in mc for mc in scenario["datadog"].get("metrics", []))
+        self.weight_history = {}
+        self.rollout_starts = {}
         kcfg = scenario["kubernetes"]
         store = KubeStore(self, int(kcfg.get("resource_version_start", 1000)))
         old, self.store = getattr(self, "store", None), store
@@ -2293,6 +2406,17 @@ class Sandbox:
         if store is None or not hasattr(self, "datadog"):
             return
         with store.lock:
+            for vs, (canary, stable) in self.model_vs.items():
+                ns, _, name = vs.partition("/")
+                obj = store.objects.get((ISTIO, "virtualservices", ns, name))
+                w = {sub: canary_weight(obj, sub) for sub in canary | stable}
+                hist = self.weight_history.setdefault(vs, [])
+                if hist and hist[-1][1] == w:
+                    continue
+                hist.append((now, w))
+                was = hist[-2][1] if len(hist) > 1 else {}
+                if any(w.get(c, 0) > 0 and was.get(c, 0) <= 0 for c in canary):
+                    self.rollout_starts.setdefault(vs, []).append(now)
             for mc in self.scenario["datadog"].get("metrics", []):
                 for i, reg in enumerate(self.datadog.regressions(mc)):
                     if "at_weight" not in reg:
@@ -2308,6 +2432,30 @@ class Sandbox:
                         ivs.append([now, None])
                     elif w < float(reg["at_weight"]) and open_:
                         ivs[-1][1] = now
+
+    def rollout_anchor(self, vs, t):
+        """Time 0 of a realistic series: the last rollout start (the sandbox saw the canary
+        weight leave 0) at or before t, else the first one, else the sandbox start."""
+        with self.store.lock:
+            starts = self.rollout_starts.get(vs) or []
+            best = None
+            for a in starts:
+                if a <= t + 1e-9:
+                    best = a
+            if best is None and starts:
+                best = starts[0]
+        return best if best is not None else self.started
+
+    def arm_weights(self, vs, spec, t):
+        """(canary weight, stable weight) of the VirtualService at time t; (100, 100) without one."""
+        if not vs:
+            return 100.0, 100.0
+        with self.store.lock:
+            hist = self.weight_history.get(vs) or []
+            i = bisect.bisect_right(hist, t, key=lambda e: e[0]) - 1
+            w = hist[i][1] if i >= 0 else (hist[0][1] if hist else {})
+        return (float(w.get(spec.get("canary_subset", "canary"), 0)),
+                float(w.get(spec.get("stable_subset", "stable"), 0)))
 
     def regression_active(self, mc, i, reg, ts):
         if "after_seconds" in reg:
@@ -2347,14 +2495,17 @@ class Sandbox:
                     entry["annotations"] = o["metadata"].get("annotations", {})
                 objs.append(entry)
             regs = {"%s#%d" % k: v for k, v in self.reg_intervals.items()}
+            starts = {k: list(v) for k, v in self.rollout_starts.items()}
             rv = store.rv
         counts = {}
         for r in self.recorder.select():
             counts[r["service"]] = counts.get(r["service"], 0) + 1
+        dd_state = {"rate_limit": self.datadog.rate_state(), "regression_intervals": regs}
+        if self.has_models:
+            dd_state["rollout_starts"] = starts
         return {"started": self.started, "uptime": round(time.time() - self.started, 3),
                 "ports": self.ports, "requests": counts, "last_seq": self.recorder.seq,
-                "datadog": {"rate_limit": self.datadog.rate_state(),
-                            "regression_intervals": regs},
+                "datadog": dd_state,
                 "kube": {"resourceVersion": str(rv), "objects": objs,
                          "pending_conflicts": ["%s/%s/%s" % (k[1], k[2], k[3])
                                                for k, v in self.kube.conflicts.items() if v > 0]},
