@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """The canaryd demo: the sandbox plus the real canaryd on config/demo.yaml.
 
-Starts both canaries with canaryctl, shows a refreshing status table and every Slack message as
-readable text while the rollouts run, and ends with a summary once both canaries are done (or
-after 60 s). Exit status 0 when checkout was promoted and search rolled back, as the scenario
-intends. Standard library only.
+Starts the three canaries with canaryctl, shows a refreshing status table and every Slack message
+as readable text while the rollouts run, and ends with a summary once every canary is done (or
+after 60 s). Exit status 0 when checkout and payments were promoted and search rolled back, as
+the scenario intends. Standard library only.
 """
 import json
 import os
@@ -138,8 +138,9 @@ def main():
                                   env=env, stdout=daemon_log, stderr=daemon_log)
         wait_for(lambda: status() is not None, 10, "canaryd start")
 
-        print("canaryd demo: checkout (healthy) and search (latency regresses at >= 20%)")
-        for name, rev in (("checkout", "v2"), ("search", "v7")):
+        print("canaryd demo: checkout (healthy), search (latency regresses at >= 20%), payments "
+              "(healthy, autocorrelated latency, sequential judge)")
+        for name, rev in (("checkout", "v2"), ("search", "v7"), ("payments", "v3")):
             r = ctl("start", name, "--revision", rev)
             print("$ canaryctl start %s --revision %s  -> %s" % (name, rev,
                                                                   (r.stdout or r.stderr).strip()))
@@ -192,8 +193,10 @@ def main():
         print("%d VirtualService writes, %d Slack messages, %d Datadog queries" % (
             len(writes), len(messages), len(admin("/requests?service=datadog"))))
         ok = {c["name"]: c["phase"] for c in canaries} == {"checkout": "Promoted",
-                                                           "search": "RolledBack"}
-        print("result: %s" % ("as expected: checkout promoted, search rolled back" if ok
+                                                           "search": "RolledBack",
+                                                           "payments": "Promoted"}
+        print("result: %s" % ("as expected: checkout and payments promoted, search rolled back"
+                              if ok
                               else "UNEXPECTED: see /tmp/canaryd-demo/canaryd.log"))
         return 0 if ok else 1
     finally:

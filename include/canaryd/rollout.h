@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "canaryd/config.h"
 #include "canaryd/judge.h"
@@ -32,6 +33,7 @@ int rollout_phase_from_string(const char *s, enum rollout_phase *ret);
 #define ROLLOUT_ACTOR_MAX    64
 #define ROLLOUT_REASON_MAX   160
 #define ROLLOUT_SLACK_TS_MAX 32
+#define ROLLOUT_STEP_TIMES   16 /* steps whose entry time a state remembers */
 
 struct rollout_state {
         enum rollout_phase phase;
@@ -54,6 +56,11 @@ struct rollout_state {
         /* ts of this rollout's Slack thread parent ("" = none yet). Not used by the engine:
          * the driver fills it in (src/daemon/driver.c) and clears it for a new rollout. */
         char slack_thread_ts[ROLLOUT_SLACK_TS_MAX];
+        /* wall clock, milliseconds: when step k + 1 of this rollout was entered (0 = not yet, or
+         * not known: a state written before this was recorded). What the canary's traffic share
+         * was at a given moment, for the sequential judge, which weighs counts by exposure and
+         * fits the noise of continuous metrics step by step (SPEC §8). */
+        uint64_t step_entered_ms[ROLLOUT_STEP_TIMES];
 };
 
 enum rollout_event_kind {
@@ -78,6 +85,11 @@ struct rollout_event {
         const char *revision; /* borrowed */
         const char *reason;   /* borrowed */
         const char *actor;    /* borrowed: "uid:1000" for control commands; NULL = daemon */
+        /* EV_ANALYSIS: an interim look (before interval, spec look_usec). Its PASS means
+         * "promote early" (the caller only says PASS when every metric is conclusively inside
+         * its tolerance), FAIL and FAIL_CRITICAL count as always, INCONCLUSIVE means "keep
+         * waiting" and changes nothing. */
+        bool interim;
 };
 
 enum rollout_action_kind {
@@ -107,6 +119,7 @@ struct rollout_action {
         bool set_weights;
         unsigned weight;
         usec_t window_start_usec, window_end_usec;
+        bool interim; /* ACT_QUERY: an interim look (see rollout_event.interim) */
         usec_t at_usec;
         enum rollout_notify notify;
 };
@@ -127,6 +140,10 @@ struct rollout_spec {
         usec_t query_lag_usec;
         unsigned failure_limit;
         unsigned inconclusive_limit;
+        /* Interim looks every look_usec within a step (0: none), for judges that stay valid
+         * however often they look (SPEC §8): a regression fails as soon as it is conclusive,
+         * and a step may pass early. */
+        usec_t look_usec;
 };
 
 void rollout_spec_from_config(const struct canary_config *c, usec_t query_lag_usec,
@@ -135,6 +152,11 @@ void rollout_spec_from_config(const struct canary_config *c, usec_t query_lag_us
 /* Applies one event. *state is updated in place; *out is overwritten. */
 void rollout_step(const struct rollout_spec *spec, struct rollout_state *state,
                   const struct rollout_event *ev, usec_t now, struct rollout_actions *out);
+
+/* The canary's route weight at wall-clock time t in the current rollout: the weight of the last
+ * step entered at or before t, from the recorded step times; 0 before the rollout started; -1
+ * when the state does not know (no recorded time covers t). */
+int rollout_weight_at(const struct rollout_spec *spec, const struct rollout_state *s, usec_t t);
 
 /* The state of a canary that has never run. */
 void rollout_state_init(struct rollout_state *s);

@@ -69,7 +69,11 @@ struct seq_result {
 /* Judges two time series. Points are paired by equal timestamps (the order of the arrays does
  * not matter; a timestamp present in one arm only, or with a non-finite value, is skipped; a
  * timestamp repeated within an arm uses its first occurrence).
- * continuous: canary_share must be NULL or is ignored.
+ * continuous: canary_share may be NULL. If given (parallel to canary[], any values), runs of
+ *   pairs with equal share are segments, e.g. the steps of a rollout: the autocorrelation and
+ *   the variance are fitted around each segment's own mean, so a shift that appears at a later
+ *   weight is judged as a shift rather than absorbed as autocorrelation. The test statistic is
+ *   the mean over all pairs either way.
  * count: values are event counts per timestamp (>= 0) and canary_share[i] (parallel to canary[],
  *   in (0, 1)) is the canary's share of the traffic at canary[i].t_ms, e.g. its route weight / 100
  *   at that time; a pair whose share is outside (0, 1) carries no information and is skipped.

@@ -71,6 +71,14 @@ char *state_to_json(const struct rollout_state *s)
                 cJSON_AddStringToObject(o, "trigger_revision", s->trigger_revision);
         if (s->slack_thread_ts[0]) /* written only once known: older readers never see it */
                 cJSON_AddStringToObject(o, "slack_thread_ts", s->slack_thread_ts);
+        size_t n_times = 0; /* the known prefix: steps entered so far */
+        while (n_times < ROLLOUT_STEP_TIMES && n_times < s->step && s->step_entered_ms[n_times])
+                n_times++;
+        if (n_times) {
+                cJSON *a = cJSON_AddArrayToObject(o, "step_times");
+                for (size_t i = 0; i < n_times; i++)
+                        cJSON_AddItemToArray(a, cJSON_CreateNumber((double)s->step_entered_ms[i]));
+        }
         char *json = cJSON_PrintUnformatted(o);
         cJSON_Delete(o);
         if (!json)
@@ -90,6 +98,27 @@ static int get_uint(const cJSON *o, const char *key, unsigned max, unsigned *ret
         }
         *ret = (unsigned)v->valuedouble;
         return 0;
+}
+
+/* "step_times": epoch milliseconds at which steps 1.. were entered. Derived data (the canary's
+ * traffic share for the sequential judge), so a malformed entry is only unknown (0), never a
+ * reason to refuse the state. */
+static void get_step_times(const cJSON *o, uint64_t *times, size_t n)
+{
+        const cJSON *a = cJSON_GetObjectItemCaseSensitive(o, "step_times");
+        const cJSON *v;
+        size_t i = 0;
+
+        if (!cJSON_IsArray(a))
+                return;
+        cJSON_ArrayForEach (v, a) {
+                if (i >= n)
+                        break;
+                double x = cJSON_IsNumber(v) ? v->valuedouble : -1;
+                /* integers up to 2^53, where doubles stop being exact */
+                times[i++] =
+                    x >= 1 && x <= 9007199254740992.0 && x == (double)(uint64_t)x ? (uint64_t)x : 0;
+        }
 }
 
 static int get_string(const cJSON *o, const char *key, char *dst, size_t size, char **err)
@@ -151,6 +180,7 @@ int state_from_json(const char *json, size_t len, size_t n_steps, struct rollout
             get_time(o, "step_started_at", &s.step_started_usec, &err) < 0 ||
             get_time(o, "updated_at", &s.updated_usec, &err) < 0)
                 goto out;
+        get_step_times(o, s.step_entered_ms, ROLLOUT_STEP_TIMES);
         if ((s.phase == ROLLOUT_PROGRESSING || s.phase == ROLLOUT_PAUSED) && s.step == 0) {
                 err = xstrdup("state: a running rollout needs a step >= 1");
                 goto out;

@@ -50,6 +50,8 @@ const char *rollout_notify_to_string(enum rollout_notify n)
         return (unsigned)n < _ROLLOUT_NOTIFY_MAX ? notify_names[n] : NULL;
 }
 
+#define ROLLOUT_LOOKS_PER_STEP 4
+
 void rollout_state_init(struct rollout_state *s)
 {
         memset(s, 0, sizeof(*s));
@@ -67,6 +69,16 @@ void rollout_spec_from_config(const struct canary_config *c, usec_t query_lag_us
             .failure_limit = c->failure_limit,
             .inconclusive_limit = c->inconclusive_limit,
         };
+        /* A sequential judge stays valid at every look: look four times a step (at most once a
+         * second), so a regression is caught, and a tolerable canary passed, within a quarter
+         * of an interval rather than at its end. */
+        for (size_t i = 0; i < c->n_metrics; i++)
+                if (c->metrics[i].judge == JUDGE_SEQUENTIAL) {
+                        usec_t look = c->interval_usec / ROLLOUT_LOOKS_PER_STEP;
+                        if (look >= USEC_PER_SEC && look < c->interval_usec)
+                                ret->look_usec = look;
+                        break;
+                }
 }
 
 static void push(struct rollout_actions *out, struct rollout_action a)
@@ -111,6 +123,17 @@ static usec_t analysis_due(const struct rollout_spec *spec, const struct rollout
         return s->step_started_usec + spec->interval_usec;
 }
 
+/* The next moment to look at the data: the next interim look after now, or the step's end. */
+static usec_t next_look(const struct rollout_spec *spec, const struct rollout_state *s, usec_t now)
+{
+        usec_t due = analysis_due(spec, s);
+        if (!spec->look_usec || now < s->step_started_usec)
+                return due;
+        usec_t k = (now - s->step_started_usec) / spec->look_usec + 1;
+        usec_t at = s->step_started_usec + k * spec->look_usec;
+        return at < due ? at : due;
+}
+
 /* Puts the canary at 1-based step `step` and starts that step's wait. */
 static void enter_step(const struct rollout_spec *spec, struct rollout_state *s, unsigned step,
                        usec_t now, struct rollout_actions *out, enum rollout_notify n)
@@ -119,6 +142,8 @@ static void enter_step(const struct rollout_spec *spec, struct rollout_state *s,
         s->step = step;
         s->weight = spec->steps[step - 1];
         s->step_started_usec = now;
+        if (step <= ROLLOUT_STEP_TIMES)
+                s->step_entered_ms[step - 1] = now / USEC_PER_MSEC;
         s->inconclusive_checks = 0;
         if (s->weight >= 100) {
                 s->phase = ROLLOUT_PROMOTED;
@@ -129,7 +154,29 @@ static void enter_step(const struct rollout_spec *spec, struct rollout_state *s,
         }
         emit_write(out, s, true);
         emit_notify(out, n);
-        emit_timer(out, analysis_due(spec, s));
+        emit_timer(out, next_look(spec, s, now));
+}
+
+int rollout_weight_at(const struct rollout_spec *spec, const struct rollout_state *s, usec_t t)
+{
+        if (s->step == 0 || s->started_usec == 0)
+                return -1;
+        if (t < s->started_usec)
+                return 0;
+        if (t >= s->step_started_usec)
+                return (int)s->weight; /* the current step (or its retry/resume window) */
+        uint64_t t_ms = t / USEC_PER_MSEC;
+        /* The latest step entered at or before t; steps only ever go up within a rollout. */
+        for (unsigned k = s->step; k >= 1; k--) {
+                if (k > ROLLOUT_STEP_TIMES || k > spec->n_steps)
+                        continue;
+                uint64_t at = s->step_entered_ms[k - 1];
+                if (at == 0)
+                        return -1; /* a gap: the state cannot say */
+                if (at <= t_ms)
+                        return k == s->step ? (int)s->weight : (int)spec->steps[k - 1];
+        }
+        return -1;
 }
 
 static void promote_fully(const struct rollout_spec *spec, struct rollout_state *s,
@@ -169,6 +216,7 @@ static void begin(const struct rollout_spec *spec, struct rollout_state *s, cons
         s->inconclusive_checks = 0;
         s->analyses = 0;
         s->started_usec = now;
+        memset(s->step_entered_ms, 0, sizeof(s->step_entered_ms));
         enter_step(spec, s, 1, now, out, NOTIFY_STARTED);
 }
 
@@ -180,7 +228,7 @@ static void retry_step(const struct rollout_spec *spec, struct rollout_state *s,
         emit_write(out, s, false);
         if (notify_failed)
                 emit_notify(out, NOTIFY_ANALYSIS_FAILED);
-        emit_timer(out, analysis_due(spec, s));
+        emit_timer(out, next_look(spec, s, now));
 }
 
 static void on_tick(const struct rollout_spec *spec, struct rollout_state *s, usec_t now,
@@ -189,9 +237,14 @@ static void on_tick(const struct rollout_spec *spec, struct rollout_state *s, us
         switch (s->phase) {
         case ROLLOUT_PROGRESSING: {
                 usec_t due = analysis_due(spec, s);
+                bool interim = false;
                 if (now < due) {
-                        emit_timer(out, due);
-                        return;
+                        /* an interim look once one look_usec of the step has passed */
+                        if (!spec->look_usec || now < s->step_started_usec + spec->look_usec) {
+                                emit_timer(out, next_look(spec, s, now));
+                                return;
+                        }
+                        interim = true;
                 }
                 usec_t end = now > spec->query_lag_usec ? now - spec->query_lag_usec : 0;
                 if (end <= s->step_started_usec)
@@ -199,7 +252,10 @@ static void on_tick(const struct rollout_spec *spec, struct rollout_state *s, us
                                                            judged as no data */
                 push(out, (struct rollout_action){.kind = ACT_QUERY,
                                                   .window_start_usec = s->step_started_usec,
-                                                  .window_end_usec = end});
+                                                  .window_end_usec = end,
+                                                  .interim = interim});
+                if (interim) /* the step's end comes whatever this look says */
+                        emit_timer(out, next_look(spec, s, now));
                 return;
         }
         case ROLLOUT_IDLE:
@@ -218,10 +274,19 @@ static void on_analysis(const struct rollout_spec *spec, struct rollout_state *s
 
         if (s->phase != ROLLOUT_PROGRESSING)
                 return; /* paused, aborted or promoted while the analysis ran: stale */
+        if (ev->interim && ev->analysis == ANALYSIS_INCONCLUSIVE) {
+                /* not conclusive yet: the step goes on (a look that fell due while this one ran
+                 * was not started, so the timer is armed again: at once if the step is over) */
+                emit_timer(out, next_look(spec, s, now));
+                return;
+        }
         s->analyses++;
         switch (ev->analysis) {
         case ANALYSIS_PASS:
-                touch(s, ev, "analysis passed", now);
+                touch(s, ev,
+                      ev->interim ? "passed early: every metric inside its tolerance"
+                                  : "analysis passed",
+                      now);
                 advance(spec, s, now, out);
                 return;
         case ANALYSIS_FAIL_CRITICAL:
@@ -382,7 +447,7 @@ void rollout_step(const struct rollout_spec *spec, struct rollout_state *s,
                 s->step_started_usec = now;
                 emit_write(out, s, true); /* restores our weights after drift */
                 emit_notify(out, NOTIFY_RESUMED);
-                emit_timer(out, analysis_due(spec, s));
+                emit_timer(out, next_look(spec, s, now));
                 return;
 
         case EV_TRIGGER: {

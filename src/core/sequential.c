@@ -5,7 +5,8 @@
  * contrast x = c - (1 + delta) b has mean <= 0 exactly when mean(c) <= (1 + delta) mean(b), and
  * anything both arms share at that timestamp (load, a slow dependency) cancels from it. The
  * contrasts are autocorrelated (Datadog rollups). We fit their lag-1 autocorrelation phi
- * (Kendall's small-sample bias corrected, floored at 0, capped at PHI_MAX) and treat the m
+ * around each step's own mean (Kendall's small-sample bias corrected, floored at 0, capped at
+ * PHI_MAX; see cont_fit_at()) and treat the m
  * contrasts as m (1 - phi) / (1 + phi) independent observations: the effective sample size of the
  * mean of an AR(1) series, i.e. batch means with a batch length of (1 + phi) / (1 - phi),
  * without the arbitrary batch boundaries. On those we run the scale-invariant (t-test) Bayes
@@ -38,7 +39,19 @@
 #include "canaryd/sequential.h"
 #include "canaryd/util.h"
 
-#define PHI_MAX         0.95 /* cap of the fitted autocorrelation (effective size >= 2.6 %) */
+#define PHI_MAX 0.95 /* cap of the fitted autocorrelation (effective size >= 2.6 %) */
+/* Fewer pairs than this carry no evidence: a lag-1 autocorrelation fitted on a dozen points of
+ * an AR(1) series at 0.8 is too often near 0, and then every pair counts as independent. In
+ * simulation (4 steps of 20 pairs, looked at every 5) the first looks caused most false
+ * failures at phi = 0.8: 2.6 % with no minimum, 1.1 % at 20 pairs, 0.8 % at 25, at no cost in
+ * power on +10 % shifts (82 % either way). */
+#define AR_MIN_PAIRS 24
+/* Standard errors added to the fitted autocorrelation. In simulation (five steps of 20 pairs at
+ * phi 0.8, looked at every 5) healthy canaries failed 1.2 % of the time at alpha 1 % without it,
+ * 0.7 % with 0.5 (at phi 0.9: 2.9 % and 1.6 %); it costs a few points of power on small shifts
+ * (+10 % at phi 0.5: 34 % -> 26 %). */
+#define PHI_MARGIN      0.5
+#define SEG_MIN_PAIRS   10   /* continuous: shortest step fitted around its own mean */
 #define COUNT_GRID_MAX  8000 /* grid points of the count mixture: bounds the cost */
 #define COUNT_ETA_LIMIT 30.0 /* |log rate ratio| considered */
 #define CS_STEPS        40   /* outward doublings when bracketing an end of the CS */
@@ -118,42 +131,99 @@ double seq_t_log_bf(double t, double n, double nu, double g)
 
 /* ---- continuous --------------------------------------------------------------------------- */
 
-/* Running sums of y = x - ref over a prefix, enough for its mean, variance and lag-1
- * autocovariance (ref, the mean of all x, only keeps the sums well conditioned). */
-struct lag_sums {
-        double s1, s2, lag, first, last;
-        size_t m;
+struct ar1_fit {
+        double mean, phi, n_eff, nu, t;
+        size_t m; /* pairs */
 };
 
-static void lag_sums_add(struct lag_sums *s, double y)
+/* Pairs i-1 and i have the same canary share (or both unknown). */
+static bool same_share(const double *share, size_t i)
 {
-        if (s->m == 0)
-                s->first = y;
-        else
-                s->lag += y * s->last;
-        s->s1 += y;
-        s->s2 += y * y;
-        s->last = y;
-        s->m++;
+        return share[i] == share[i - 1] || (isnan(share[i]) && isnan(share[i - 1]));
 }
 
-struct ar1_fit {
-        double mean, phi, n_eff, t;
-};
-
-/* Mean, bias-corrected lag-1 autocorrelation, effective size and t statistic of the prefix.
- * Kendall (1954): E[r1] = phi - (1 + 3 phi) / m + O(m^-2), so phi = (m r1 + 1) / (m - 3). */
-static struct ar1_fit ar1_fit(const struct lag_sums *s, double ref)
+/* Splits n pairs into segments, runs of equal share (NULL: one segment); ends[j] is the end
+ * (exclusive) of segment j, at most n of them. A run shorter than SEG_MIN_PAIRS joins the
+ * segment before it (the first run, the one after it): removing the mean of a handful of
+ * autocorrelated points leaves almost nothing to fit the noise on, and at the first looks of a
+ * step that made healthy canaries fail more often. Returns the number of segments. */
+static size_t segment_pairs(const double *share, size_t n, size_t *ends)
 {
-        double m = (double)s->m, ybar = s->s1 / m;
-        double ss = fmax(s->s2 - m * ybar * ybar, 0);
-        double lag = s->lag - ybar * (2 * s->s1 - s->first - s->last) + (m - 1) * ybar * ybar;
-        double r1 = ss > 0 ? lag / ss : 0;
-        double phi = m > 3 ? (m * r1 + 1) / (m - 3) : PHI_MAX;
+        size_t k = 0;
+        for (size_t lo = 0, hi; lo < n; lo = hi) {
+                for (hi = lo + 1; share && hi < n && same_share(share, hi); hi++)
+                        ;
+                size_t prev_lo = k > 1 ? ends[k - 2] : 0;
+                if (k > 0 && (hi - lo < SEG_MIN_PAIRS || ends[k - 1] - prev_lo < SEG_MIN_PAIRS))
+                        ends[k - 1] = hi;
+                else
+                        ends[k++] = hi;
+        }
+        return k;
+}
+
+/* L Var(mean of L consecutive points) / Var(point) for an AR(1) series:
+ * 1 + 2 sum_{h=1}^{L-1} (1 - h/L) phi^h, which tends to (1 + phi) / (1 - phi) for long runs. */
+static double ar1_mean_factor(size_t len, double phi)
+{
+        double f = 1, p = 1, l = (double)len;
+        for (size_t h = 1; h < len && p > 1e-12; h++) {
+                p *= phi;
+                f += 2 * (1 - (double)h / l) * p;
+        }
+        return f;
+}
+
+/* Mean, lag-1 autocorrelation, effective size, degrees of freedom and t statistic of the
+ * contrasts x = c - (1 + delta) b. The mean is over all pairs; the autocorrelation and the
+ * variance are fitted on the deviations from each segment's own mean (segments: runs of equal
+ * canary share), with lags inside segments only. A level that changes with the share, such as a
+ * regression that only shows once the canary takes 25 %, is then the effect it is, not a long
+ * memory that would shrink the effective size to nothing.
+ *  - phi: Kendall (1954): with a mean removed from a run of length L, E[r1] = phi - (1 + 3 phi)
+ *    / L + O(L^-2); over k segments of m pairs in all, E[r1] ~ phi - k (1 + 3 phi) / m, so
+ *    phi = (m r1 + k) / (m - 3 k).
+ *  - variance: removing a segment's mean removes the variance of that mean too, which for an
+ *    autocorrelated run is large (a third of the total for 20 points at phi 0.8), so the sum of
+ *    squares is divided by its expectation per unit variance, sum (L_j - ar1_mean_factor(L_j)),
+ *    not by m - k: the naive divisor makes short autocorrelated steps look quiet.
+ *  - the mean's variance is that of an AR(1) mean over m points: var ar1_mean_factor(m) / m,
+ *    i.e. n_eff = m / ar1_mean_factor(m). */
+static struct ar1_fit cont_fit_at(const double *c, const double *b, size_t n, const size_t *ends,
+                                  size_t n_segs, double delta)
+{
+        double kd = 1 + delta, sum = 0;
+        for (size_t i = 0; i < n; i++)
+                sum += c[i] - kd * b[i];
+        double mean = sum / (double)n, ss = 0, lag = 0, segs = (double)n_segs;
+        for (size_t j = 0, lo = 0, hi; j < n_segs; j++, lo = hi) {
+                double s1 = 0;
+                hi = ends[j];
+                for (size_t i = lo; i < hi; i++)
+                        s1 += c[i] - kd * b[i] - mean; /* centred first: well conditioned */
+                double mu = mean + s1 / (double)(hi - lo), prev = 0;
+                for (size_t i = lo; i < hi; i++) {
+                        double y = c[i] - kd * b[i] - mu;
+                        ss += y * y;
+                        if (i > lo)
+                                lag += y * prev;
+                        prev = y;
+                }
+        }
+        double m = (double)n, r1 = ss > 0 ? lag / ss : 0;
+        double phi = m > 3 * segs ? (m * r1 + segs) / (m - 3 * segs) : PHI_MAX;
+        /* Half a standard error up: an underestimated memory is what makes this test
+         * anti-conservative, and on short steps the estimate is noisy. */
         phi = fmin(fmax(phi, 0), PHI_MAX);
-        struct ar1_fit f = {.mean = ybar + ref, .phi = phi};
-        f.n_eff = m * (1 - phi) / (1 + phi);
-        double sd = m > 1 ? sqrt(ss / (m - 1)) : 0;
+        phi = fmin(phi + PHI_MARGIN * sqrt((1 - phi * phi) / m), PHI_MAX);
+
+        double dof = 0; /* E[ss] / Var(point) */
+        for (size_t j = 0, lo = 0; j < n_segs; lo = ends[j++])
+                dof += (double)(ends[j] - lo) - ar1_mean_factor(ends[j] - lo, phi);
+        struct ar1_fit f = {.mean = mean, .phi = phi, .m = n};
+        f.n_eff = m / ar1_mean_factor(n, phi);
+        f.nu = dof * (1 - phi) / (1 + phi); /* the residuals' independent observations' worth */
+        double sd = dof > 0 ? sqrt(ss / dof) : 0;
         if (sd > 0 && sd > 1e-12 * fabs(f.mean))
                 f.t = f.mean * sqrt(f.n_eff) / sd;
         else
@@ -162,40 +232,30 @@ static struct ar1_fit ar1_fit(const struct lag_sums *s, double ref)
 }
 
 /* ln of the one-sided e-value of a fit: the Bayes factor when the mean points at a regression
- * (t > 0), at most 1 otherwise. Fewer than 2 effective observations carry no evidence. */
+ * (t > 0), at most 1 otherwise. Fewer than AR_MIN_PAIRS pairs or 2 effective observations carry
+ * no evidence. */
 static double fit_log_e(const struct ar1_fit *f, double g, bool two_sided)
 {
-        if (!(f->n_eff >= 2))
+        if (f->m < AR_MIN_PAIRS || !(f->n_eff >= 2) || !(f->nu >= 1))
                 return 0;
-        double l = seq_t_log_bf(f->t, f->n_eff, f->n_eff - 1, g);
+        double l = seq_t_log_bf(f->t, f->n_eff, f->nu, g);
         if (two_sided || f->t > 0)
                 return l;
         return fmin(l, 0);
-}
-
-static struct ar1_fit cont_fit_at(const double *c, const double *b, size_t n, double delta)
-{
-        double k = 1 + delta, ref = 0;
-        for (size_t i = 0; i < n; i++)
-                ref += c[i] - k * b[i];
-        ref /= (double)n;
-        struct lag_sums s = {0};
-        for (size_t i = 0; i < n; i++)
-                lag_sums_add(&s, c[i] - k * b[i] - ref);
-        return ar1_fit(&s, ref);
 }
 
 /* ln(two-sided e at the null shift delta) - ln(1/alpha): negative inside the CS. */
 struct cs_fn {
         double (*f)(const struct cs_fn *fn, double x);
         const double *c, *b, *rho;
-        size_t n;
+        const size_t *ends; /* continuous: the segments */
+        size_t n, n_segs;
         double g, k, rho_ref, log_level;
 };
 
 static double cont_cs_f(const struct cs_fn *fn, double delta)
 {
-        struct ar1_fit f = cont_fit_at(fn->c, fn->b, fn->n, delta);
+        struct ar1_fit f = cont_fit_at(fn->c, fn->b, fn->n, fn->ends, fn->n_segs, delta);
         return fit_log_e(&f, fn->g, true) - fn->log_level;
 }
 
@@ -247,8 +307,8 @@ static double combine_sides(double le_inc, double le_dec, enum direction dir)
         }
 }
 
-static void judge_continuous(const double *c, const double *b, size_t n, const struct seq_params *p,
-                             struct seq_result *ret)
+static void judge_continuous(const double *c, const double *b, const double *share, size_t n,
+                             const struct seq_params *p, struct seq_result *ret)
 {
         double sc = 0, sb = 0, tol = p->tolerance;
         for (size_t i = 0; i < n; i++) {
@@ -261,15 +321,16 @@ static void judge_continuous(const double *c, const double *b, size_t n, const s
                          "baseline mean %.6g is not positive: no relative shift", sb / (double)n);
                 return;
         }
+        size_t *ends = xmalloc(n * sizeof(*ends)), k = segment_pairs(share, n, ends);
         /* increase: x = c - (1 + tol) b, positive on average when worse by more than tol;
          * decrease: x = (1 - tol) b - c, i.e. the negated contrast at -tol. */
         double le_inc = -(double)INFINITY, le_dec = -(double)INFINITY;
         if (p->direction != DIRECTION_DECREASE) {
-                struct ar1_fit f = cont_fit_at(c, b, n, tol);
+                struct ar1_fit f = cont_fit_at(c, b, n, ends, k, tol);
                 le_inc = fit_log_e(&f, p->prior_g, false);
         }
         if (p->direction != DIRECTION_INCREASE) {
-                struct ar1_fit f = cont_fit_at(c, b, n, -tol);
+                struct ar1_fit f = cont_fit_at(c, b, n, ends, k, -tol);
                 f.t = -f.t;
                 le_dec = fit_log_e(&f, p->prior_g, false);
         }
@@ -277,13 +338,20 @@ static void judge_continuous(const double *c, const double *b, size_t n, const s
         ret->p_value = fmin(1, 1 / ret->e_value);
 
         ret->estimate = sc / sb - 1;
-        struct ar1_fit f = cont_fit_at(c, b, n, ret->estimate);
+        struct ar1_fit f = cont_fit_at(c, b, n, ends, k, ret->estimate);
         ret->autocorrelation = f.phi;
         ret->n_effective = f.n_eff;
-        struct cs_fn fn = {
-            .f = cont_cs_f, .c = c, .b = b, .n = n, .g = p->prior_g, .log_level = -log(p->alpha)};
+        struct cs_fn fn = {.f = cont_cs_f,
+                           .c = c,
+                           .b = b,
+                           .ends = ends,
+                           .n = n,
+                           .n_segs = k,
+                           .g = p->prior_g,
+                           .log_level = -log(p->alpha)};
         ret->ci_low = cs_end(&fn, ret->estimate, 1e-3, -1, -(double)INFINITY);
         ret->ci_high = cs_end(&fn, ret->estimate, 1e-3, +1, (double)INFINITY);
+        free(ends);
 }
 
 /* ---- count -------------------------------------------------------------------------------- */
@@ -552,7 +620,7 @@ int seq_judge_pairs(const double *canary, const double *baseline, const double *
                         continue;
                 c[m] = canary[i];
                 b[m] = baseline[i];
-                s[m] = count ? share[i] : (double)NAN;
+                s[m] = share ? share[i] : (double)NAN;
                 m++;
         }
 
@@ -575,7 +643,7 @@ int seq_judge_pairs(const double *canary, const double *baseline, const double *
                 if (count)
                         judge_count(c, b, s, m, &p, &r);
                 else
-                        judge_continuous(c, b, m, &p, &r);
+                        judge_continuous(c, b, share ? s : NULL, m, &p, &r);
         }
         if (r.classification != SEQ_NODATA) {
                 r.classification = r.e_value >= 1 / p.alpha ? SEQ_FAIL : SEQ_PASS;

@@ -93,6 +93,113 @@ void analysis_cancel(struct canary *c)
         analysis_done(&c->analysis, c->cfg->n_metrics);
 }
 
+/* The points of one arm at or after from_ms (the step's window inside a longer query). */
+static size_t window_points(const double *v, const double *ts, size_t n, double from_ms,
+                            double *out)
+{
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++)
+                if (!ts || ts[i] >= from_ms)
+                        out[k++] = v[i];
+        return k;
+}
+
+static struct seq_point *series(const double *v, const double *ts, size_t n)
+{
+        struct seq_point *p = xcalloc(n ? n : 1, sizeof(*p));
+        for (size_t i = 0; i < n; i++)
+                p[i] = (struct seq_point){.t_ms = ts ? ts[i] : (double)i, .value = v[i]};
+        return p;
+}
+
+/* An inconclusive report for metric m without a verdict of its judge; detail = why + what. */
+static void unjudged(const struct metric_config *m, struct metric_report *r, const char *why,
+                     const char *what)
+{
+        memset(r, 0, sizeof(*r));
+        snprintf(r->name, sizeof(r->name), "%s", m->name);
+        r->judge = m->judge;
+        r->canary = r->baseline = NAN;
+        r->e_value = r->p_value = r->ci_low = r->ci_high = NAN;
+        r->verdict = VERDICT_INCONCLUSIVE;
+        snprintf(r->detail, sizeof(r->detail), "%s%s", why, what);
+}
+
+/* Judges metric i of the analysis into *r. Sequential metrics see every point since the rollout
+ * started, with the canary's traffic share at each (counts need it; continuous metrics fit their
+ * noise step by step with it); the others only the step's window. At an interim look only
+ * sequential metrics are judged. */
+static void judge_one(struct canary *c, size_t i, struct metric_report *r)
+{
+        struct analysis *a = &c->analysis;
+        const struct metric_config *m = &c->cfg->metrics[i];
+        struct metric_samples *s = &a->samples[i];
+
+        if (s->error) {
+                unjudged(m, r, "data source failed: ", s->error);
+                return;
+        }
+        if (m->judge == JUDGE_SEQUENTIAL) {
+                struct seq_point *cp = series(s->canary, s->canary_ts, s->n_canary);
+                struct seq_point *bp = series(s->baseline, s->baseline_ts, s->n_baseline);
+                /* weight / 100 when the point was taken; unknown -> NAN. Counts skip such a
+                 * pair; continuous metrics use the shares as the steps' segments. */
+                double *share = xcalloc(s->n_canary ? s->n_canary : 1, sizeof(*share));
+                for (size_t k = 0; k < s->n_canary; k++) {
+                        int w =
+                            rollout_weight_at(&c->spec, &c->state, (usec_t)(cp[k].t_ms * 1000.0));
+                        share[k] = w > 0 && w < 100 ? w / 100.0 : (double)NAN;
+                }
+                judge_metric_points(m, m->alpha, cp, s->n_canary, bp, s->n_baseline, share, r);
+                free(cp);
+                free(bp);
+                free(share);
+                return;
+        }
+        if (a->interim) {
+                unjudged(m, r, "judged at the end of the step", "");
+                return;
+        }
+        if (a->query_from_usec >= a->window_start_usec) {
+                judge_metric(m, s->canary, s->n_canary, s->baseline, s->n_baseline, r);
+                return;
+        }
+        /* the query reached back to the rollout's start for a sequential metric: keep the
+         * step's window, rounded inwards to whole seconds as a query of its own would be */
+        double from_ms = (double)((a->window_start_usec + USEC_PER_SEC - 1) / USEC_PER_SEC) * 1e3;
+        double *cv = xcalloc(s->n_canary + s->n_baseline + 1, sizeof(double));
+        double *bv = cv + s->n_canary;
+        size_t nc = window_points(s->canary, s->canary_ts, s->n_canary, from_ms, cv);
+        size_t nb = window_points(s->baseline, s->baseline_ts, s->n_baseline, from_ms, bv);
+        judge_metric(m, cv, nc, bv, nb, r);
+        free(cv);
+}
+
+/* An interim look decides only when it is conclusive: a sequential metric failed (fail now),
+ * or, with early_promotion, every metric is sequential, passed, and its confidence sequence
+ * lies inside ±tolerance (pass the step now). Anything else: inconclusive, keep waiting. */
+static enum analysis_result interim_result(const struct canary_config *cfg,
+                                           const struct metric_report *reports)
+{
+        bool failed = false, critical = false, all_inside = cfg->early_promotion;
+        for (size_t i = 0; i < cfg->n_metrics; i++) {
+                const struct metric_report *r = &reports[i];
+                if (cfg->metrics[i].judge != JUDGE_SEQUENTIAL) {
+                        all_inside = false;
+                        continue;
+                }
+                if (r->verdict == VERDICT_FAIL) {
+                        failed = true;
+                        critical = critical || r->critical;
+                }
+                if (r->verdict != VERDICT_PASS || !r->inside_tolerance)
+                        all_inside = false;
+        }
+        if (failed)
+                return critical ? ANALYSIS_FAIL_CRITICAL : ANALYSIS_FAIL;
+        return all_inside ? ANALYSIS_PASS : ANALYSIS_INCONCLUSIVE;
+}
+
 static void finish(struct canary *c)
 {
         struct analysis *a = &c->analysis;
@@ -103,19 +210,10 @@ static void finish(struct canary *c)
         format_rfc3339(a->window_start_usec, from, sizeof(from));
         format_rfc3339(a->window_end_usec, to, sizeof(to));
         for (size_t i = 0; i < cfg->n_metrics; i++) {
-                struct metric_samples *s = &a->samples[i];
                 struct metric_report *r = &reports[i];
-                if (s->error) {
-                        memset(r, 0, sizeof(*r));
-                        snprintf(r->name, sizeof(r->name), "%s", cfg->metrics[i].name);
-                        r->judge = cfg->metrics[i].judge;
-                        r->canary = r->baseline = NAN;
-                        r->verdict = VERDICT_INCONCLUSIVE;
-                        snprintf(r->detail, sizeof(r->detail), "data source failed: %s", s->error);
-                } else {
-                        judge_metric(&cfg->metrics[i], s->canary, s->n_canary, s->baseline,
-                                     s->n_baseline, r);
-                }
+                judge_one(c, i, r);
+                if (a->interim && cfg->metrics[i].judge != JUDGE_SEQUENTIAL)
+                        continue;
                 char canary[32], baseline[32], window[100], judge[32];
                 snprintf(canary, sizeof(canary), "CANARY_VALUE=%.6g", r->canary);
                 snprintf(baseline, sizeof(baseline), "BASELINE_VALUE=%.6g", r->baseline);
@@ -128,11 +226,14 @@ static void finish(struct canary *c)
                 const char *extra[] = {metric,   judge,  result, canary,
                                        baseline, window, detail, NULL};
                 log_canary(r->verdict == VERDICT_FAIL ? LOG_WARNING : LOG_INFO, c, NULL, extra,
-                           "check %s: %s", r->name, verdict_to_string(r->verdict));
+                           "check %s%s: %s", r->name, a->interim ? " (interim look)" : "",
+                           verdict_to_string(r->verdict));
         }
 
-        double score;
-        enum analysis_result result = analysis_combine(cfg, reports, cfg->n_metrics, &score);
+        double score = NAN;
+        enum analysis_result result = a->interim
+                                          ? interim_result(cfg, reports)
+                                          : analysis_combine(cfg, reports, cfg->n_metrics, &score);
         last_analysis_done(&c->last);
         c->last = (struct last_analysis){
             .valid = true,
@@ -143,9 +244,11 @@ static void finish(struct canary *c)
             .reports = reports,
             .n = cfg->n_metrics,
         };
-        log_canary(LOG_NOTICE, c, NULL, NULL, "analysis %s over %s/%s%s",
-                   analysis_result_to_string(result), from, to,
-                   result == ANALYSIS_FAIL_CRITICAL ? " (critical metric)" : "");
+        if (!a->interim || result != ANALYSIS_INCONCLUSIVE)
+                log_canary(LOG_NOTICE, c, NULL, NULL, "analysis %s over %s/%s%s%s",
+                           analysis_result_to_string(result), from, to,
+                           a->interim ? " (interim look)" : "",
+                           result == ANALYSIS_FAIL_CRITICAL ? " (critical metric)" : "");
 
         /* Name what failed, critical metrics first, for the state's reason and Slack. */
         struct buf why = {0};
@@ -157,8 +260,9 @@ static void finish(struct canary *c)
                                            reports[i].detail);
         unsigned step = a->step;
         usec_t started = a->window_start_usec;
+        bool interim = a->interim;
         analysis_done(a, cfg->n_metrics);
-        canary_submit_analysis(c, result, why.data, step, started);
+        canary_submit_analysis(c, result, why.data, step, started, interim);
         buf_free(&why);
 }
 
@@ -222,7 +326,7 @@ static void on_answers(int error, struct datadog_answer *answers, size_t n, void
         finish(c);
 }
 
-void analysis_start(struct canary *c, usec_t window_start, usec_t window_end)
+void analysis_start(struct canary *c, usec_t window_start, usec_t window_end, bool interim)
 {
         struct analysis *a = &c->analysis;
         const struct canary_config *cfg = c->cfg;
@@ -232,17 +336,26 @@ void analysis_start(struct canary *c, usec_t window_start, usec_t window_end)
                 return; /* one analysis per canary at a time */
         if (cfg->n_metrics == 0) {
                 canary_submit_analysis(c, ANALYSIS_INCONCLUSIVE, "no metrics", c->state.step,
-                                       c->state.step_started_usec);
+                                       c->state.step_started_usec, interim);
                 return;
         }
         a->running = true;
         a->window_start_usec = window_start;
         a->window_end_usec = window_end;
         a->step = c->state.step;
+        a->interim = interim;
         a->samples = xcalloc(cfg->n_metrics, sizeof(*a->samples));
 
+        /* A sequential metric judges everything since the rollout started (SPEC §8): the one
+         * request reaches back that far and the other metrics keep their window (judge_one). */
+        a->query_from_usec = window_start;
+        for (size_t i = 0; i < cfg->n_metrics; i++)
+                if (cfg->metrics[i].judge == JUDGE_SEQUENTIAL && c->state.started_usec &&
+                    c->state.started_usec < window_start)
+                        a->query_from_usec = c->state.started_usec;
+
         /* Datadog takes whole seconds: round the window inwards so it stays inside the step. */
-        int64_t from_s = (int64_t)((window_start + USEC_PER_SEC - 1) / USEC_PER_SEC);
+        int64_t from_s = (int64_t)((a->query_from_usec + USEC_PER_SEC - 1) / USEC_PER_SEC);
         int64_t to_s = (int64_t)(window_end / USEC_PER_SEC);
         if (to_s <= from_s)
                 to_s = from_s + 1;
@@ -365,6 +478,12 @@ void analysis_check_datadog(struct daemon *d)
         if (s->validate_timer)
                 sd_event_source_set_enabled(s->validate_timer, SD_EVENT_OFF);
         validate_send(s);
+}
+
+void analysis_forget_client(struct daemon *d)
+{
+        if (d->sched)
+                datadog_sched_set_client(d->sched->queries, NULL);
 }
 
 const char *analysis_datadog_problem(const struct daemon *d)

@@ -64,7 +64,10 @@ struct metric_samples {
 struct analysis {
         bool running;
         usec_t window_start_usec, window_end_usec;
-        unsigned step; /* the step it belongs to; a result for another step is stale */
+        unsigned step;          /* the step it belongs to; a result for another step is stale */
+        bool interim;           /* a look before the step's end */
+        usec_t query_from_usec; /* what was asked of Datadog: the rollout's start when a
+                                   sequential metric needs it, else window_start_usec */
         struct metric_samples *samples; /* one per metric */
         unsigned generation;            /* bumps on cancel, so late replies are dropped */
         struct datadog_job *job;        /* its queries, while the scheduler holds them */
@@ -167,8 +170,10 @@ int canary_init(struct canary *c, struct daemon *d, const struct canary_config *
 void canary_done(struct canary *c);
 /* Queues an event (abort jumps the queue) and runs it when the canary is free. */
 void canary_submit(struct canary *c, const struct rollout_event *ev);
+/* interim: a look before the step's end (rollout_event.interim); only a decisive one (not
+ * inconclusive) is journaled. */
 void canary_submit_analysis(struct canary *c, enum analysis_result result, const char *reason,
-                            unsigned step, usec_t step_started_usec);
+                            unsigned step, usec_t step_started_usec, bool interim);
 /* A read parked by the informer may go ahead (or end, when stopping or reloading). */
 void canary_read_resume(struct canary *c);
 /* Dry run against the known state: NULL when the command would be accepted, else why not. */
@@ -189,7 +194,10 @@ void daemon_reply_all(struct daemon *d, const char *error);
 void canary_journal(struct canary *c, char *line);
 
 /* analysis.c */
-void analysis_start(struct canary *c, usec_t window_start, usec_t window_end);
+/* Judges the step's window [window_start, window_end]; sequential metrics (SPEC §8) judge all
+ * the data since the rollout started, up to window_end. interim: a look before the step's end
+ * (only sequential metrics speak; see finish()). */
+void analysis_start(struct canary *c, usec_t window_start, usec_t window_end, bool interim);
 void analysis_cancel(struct canary *c);
 void analysis_done(struct analysis *a, size_t n_metrics);
 void last_analysis_done(struct last_analysis *l);
@@ -200,6 +208,9 @@ void analysis_check_datadog(struct daemon *d);
 const char *analysis_datadog_problem(const struct daemon *d);
 /* Frees the shared request state; call after the canaries are gone. */
 void analysis_sched_free(struct daemon *d);
+/* The Datadog client is about to be freed: the scheduler must not reach it any more (until
+ * analysis_check_datadog() gives it the next one). */
+void analysis_forget_client(struct daemon *d);
 
 /* status.c */
 char *status_json(const struct daemon *d, const char *name); /* NULL name: all */

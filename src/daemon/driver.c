@@ -223,15 +223,17 @@ void daemon_reply_all(struct daemon *d, const char *error)
 }
 
 void canary_submit_analysis(struct canary *c, enum analysis_result result, const char *reason,
-                            unsigned step, usec_t step_started_usec)
+                            unsigned step, usec_t step_started_usec, bool interim)
 {
-        /* journal what was judged, with raw values and window, before any decision */
-        if (c->last.valid && c->last.window_start_usec == step_started_usec)
+        /* journal what was judged, with raw values and window, before any decision; an interim
+         * look that decides nothing is only logged (four a step would swamp the journal) */
+        bool journal = !(interim && result == ANALYSIS_INCONCLUSIVE);
+        if (journal && c->last.valid && c->last.window_start_usec == step_started_usec)
                 canary_journal(c, journal_format_analysis(now_realtime_usec(), c->cfg->name,
                                                           &c->state, c->last.window_start_usec,
                                                           c->last.window_end_usec, result,
                                                           c->last.reports, c->last.n));
-        else
+        else if (journal)
                 canary_journal(c, journal_format_analysis(now_realtime_usec(), c->cfg->name,
                                                           &c->state, step_started_usec,
                                                           step_started_usec, result, NULL, 0));
@@ -239,7 +241,8 @@ void canary_submit_analysis(struct canary *c, enum analysis_result result, const
         bool was_busy = c->busy;
         c->busy = true; /* queue without starting, then tag the entry */
         canary_submit(
-            c, &(struct rollout_event){.kind = EV_ANALYSIS, .analysis = result, .reason = reason});
+            c, &(struct rollout_event){
+                   .kind = EV_ANALYSIS, .analysis = result, .reason = reason, .interim = interim});
         c->busy = was_busy;
         if (c->n_queue > before) {
                 c->queue[c->n_queue - 1].for_step = step;
@@ -452,7 +455,8 @@ static void run_post_write_actions(struct canary *c)
                 case ACT_QUERY:
                         /* a verdict already waiting in the queue answers this tick */
                         if (!queued(c, EV_ANALYSIS))
-                                analysis_start(c, a->window_start_usec, a->window_end_usec);
+                                analysis_start(c, a->window_start_usec, a->window_end_usec,
+                                               a->interim);
                         break;
                 case _ROLLOUT_ACTION_KIND_MAX:
                         break;
@@ -964,7 +968,12 @@ static void cycle_begin(struct canary *c)
         if (c->busy || c->n_queue == 0 || c->d->stopping || c->d->reload_pending)
                 return;
         if (!ha_owns(c->d, c)) {
-                /* another daemon holds this canary's shard; it is re-read when ours again */
+                /* another daemon holds this canary's shard; it is re-read when ours again. A
+                 * command waiting here is answered, not silently dropped. */
+                for (size_t i = 0; i < c->n_queue; i++)
+                        abandon(c, &c->queue[i],
+                                "this daemon lost the canary's shard lease; ask the one that "
+                                "holds it");
                 c->n_queue = 0;
                 return;
         }

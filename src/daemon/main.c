@@ -157,6 +157,7 @@ static void free_secret(char *s)
 
 static void clients_free(struct daemon *d)
 {
+        analysis_forget_client(d);
         d->datadog = datadog_client_free(d->datadog);
         d->slack = slack_client_free(d->slack);
         d->kube = kube_client_free(d->kube);

@@ -46,6 +46,7 @@ struct kube_client {
         struct kube_exec_credential cred;
         bool have_cred;
         unsigned cred_generation; /* bumps whenever the cached credential changes */
+        unsigned expired_runs;    /* plugin answers in a row already expired on arrival */
         struct exec_run *exec_run;
 
         /* VirtualService API version */
@@ -367,6 +368,8 @@ static void wait_flush(struct kube_client *k, enum wait_reason why, int error, c
         client_unref(k);
 }
 
+#define EXEC_EXPIRED_RUNS_MAX 3
+
 static void on_exec_done(int error, struct kube_exec_credential *cred, const char *errmsg,
                          void *userdata)
 {
@@ -381,6 +384,20 @@ static void on_exec_done(int error, struct kube_exec_credential *cred, const cha
                 free(msg);
                 return;
         }
+        if (cred->expires_usec != 0 && cred->expires_usec <= now_realtime_usec() &&
+            ++k->expired_runs >= EXEC_EXPIRED_RUNS_MAX) {
+                /* Each waiting call would run the plugin again at once, for ever: after a few
+                 * expired answers in a row fail the calls waiting now; the next call tries the
+                 * plugin afresh. (Fewer: the calls re-run it, e.g. across a second boundary.) */
+                k->expired_runs = 0;
+                kube_exec_credential_done(cred);
+                wait_flush(k, WAIT_CREDENTIAL, -ENOKEY,
+                           "exec plugin returned a credential whose expirationTimestamp has "
+                           "passed, 3 times in a row (is the clock right?)");
+                return;
+        }
+        if (cred->expires_usec == 0 || cred->expires_usec > now_realtime_usec())
+                k->expired_runs = 0;
         kube_exec_credential_done(&k->cred);
         k->cred = *cred;
         *cred = (struct kube_exec_credential){0};

@@ -43,7 +43,7 @@ e2e_cleanup() {
 		echo "--- sandbox log (last 20 lines) ---" >&2
 		tail -n 20 "$E2E/sandbox.log" >&2
 	fi
-	rm -rf "$E2E"
+	[ -n "${E2E_KEEP:-}" ] && echo "kept $E2E" >&2 || rm -rf "$E2E"
 }
 trap e2e_cleanup EXIT
 

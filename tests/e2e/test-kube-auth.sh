@@ -2,7 +2,8 @@
 # Kubernetes authentication against the TLS sandbox, which also asks for client certificates
 # (--kube-tls-client-ca): client-certificate/-key files and -data, tokenFile (rotated while the
 # daemon runs), exec credential plugins v1 (token; cached; re-run on 401) and v1beta1 (client
-# certificate; re-run when expired), insecure-skip-tls-verify (works, warns loudly), and
+# certificate; re-run when expired), a plugin that only answers expired credentials (a clear
+# error, bounded runs), insecure-skip-tls-verify (works, warns loudly), and
 # VirtualService version discovery (an "older Istio" serving only v1beta1 and v1alpha3).
 . "$(dirname "$0")/lib.sh"
 command -v openssl >/dev/null || { echo "SKIP: openssl not installed"; exit 0; }
@@ -181,6 +182,29 @@ e2e_stop_daemon
 runs=$(wc -l <"$E2E/plugin-cert.runs")
 [ "$runs" -ge 3 ] || fail "exec v1beta1: plugin ran $runs times; an expired credential was reused"
 pass "exec plugin v1beta1: client certificate, re-run after expirationTimestamp"
+
+# -- a plugin whose credential has always expired already (a wrong clock): a clear error and a
+#    bounded number of runs, where each waiting call used to re-run it at once, for ever --
+reset_vs
+cat >"$E2E/plugin-stale.sh" <<-EOF
+	#!/bin/sh
+	echo run >>"$E2E/plugin-stale.runs"
+	printf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"plugin-token-2","expirationTimestamp":"2001-01-01T00:00:00Z"}}'
+EOF
+chmod +x "$E2E/plugin-stale.sh"
+: >"$E2E/plugin-stale.runs"
+kubeconfig "certificate-authority: $E2E/ca.pem" \
+	"{exec: {apiVersion: client.authentication.k8s.io/v1, command: $E2E/plugin-stale.sh, interactiveMode: Never}}"
+e2e_start_daemon
+rc=0; out=$(ctl start checkout --revision stale 2>&1) || rc=$?
+sleep 2
+runs=$(wc -l <"$E2E/plugin-stale.runs")
+e2e_stop_daemon
+[ $rc != 0 ] || fail "a start went through with an expired credential: $out"
+grep -q "expirationTimestamp has passed" "$E2E/canaryd.log" ||
+	fail "no clear error for an expired plugin credential: $out"
+[ "$runs" -ge 3 ] && [ "$runs" -le 60 ] || fail "stale plugin ran $runs times in ~3 s"
+pass "exec plugin answering expired credentials: clear error, $runs runs in ~3 s"
 
 # -- insecure-skip-tls-verify: no CA, works, and says so loudly --
 reset_vs

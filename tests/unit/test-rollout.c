@@ -443,6 +443,106 @@ static void actor_and_reason_are_recorded(void **unused)
         assert_string_equal(s.last_reason, "pager fired");
 }
 
+/* Interim looks (look_usec, sequential judges): a tick between looks arms the next one; a tick
+ * past one look runs an interim query and arms the next; an inconclusive interim verdict changes
+ * nothing but the timer; a passing one advances; a failing one counts as any failure. */
+static void interim_looks_decide_only_when_conclusive(void **unused)
+{
+        struct rollout_spec sp = spec;
+        sp.look_usec = S(15);
+        struct rollout_state s = at(ROLLOUT_PROGRESSING, 2, 25, S(1000));
+        struct rollout_actions out;
+
+        rollout_step(&sp, &s, &(struct rollout_event){.kind = EV_TICK}, S(1010), &out);
+        assert_int_equal(out.n, 1);
+        assert_int_equal(out.items[0].kind, ACT_ARM_TIMER);
+        assert_int_equal(out.items[0].at_usec, S(1015));
+
+        rollout_step(&sp, &s, &(struct rollout_event){.kind = EV_TICK}, S(1031), &out);
+        assert_int_equal(out.n, 2);
+        assert_int_equal(out.items[0].kind, ACT_QUERY);
+        assert_true(out.items[0].interim);
+        assert_int_equal(out.items[0].window_start_usec, S(1000));
+        assert_int_equal(out.items[0].window_end_usec, S(1021));
+        assert_int_equal(out.items[1].kind, ACT_ARM_TIMER);
+        assert_int_equal(out.items[1].at_usec, S(1045));
+
+        /* the step's end is a full analysis, as without looks */
+        rollout_step(&sp, &s, &(struct rollout_event){.kind = EV_TICK}, S(1060), &out);
+        assert_int_equal(out.n, 1);
+        assert_int_equal(out.items[0].kind, ACT_QUERY);
+        assert_false(out.items[0].interim);
+
+        struct rollout_state before = s;
+        rollout_step(&sp, &s,
+                     &(struct rollout_event){
+                         .kind = EV_ANALYSIS, .analysis = ANALYSIS_INCONCLUSIVE, .interim = true},
+                     S(1033), &out);
+        assert_memory_equal(&before, &s, sizeof(s));
+        assert_int_equal(out.n, 1);
+        assert_int_equal(out.items[0].kind, ACT_ARM_TIMER);
+        assert_int_equal(out.items[0].at_usec, S(1045));
+
+        /* a look that fell due while the interim one ran: the timer fires at once */
+        rollout_step(&sp, &s,
+                     &(struct rollout_event){
+                         .kind = EV_ANALYSIS, .analysis = ANALYSIS_INCONCLUSIVE, .interim = true},
+                     S(1070), &out);
+        assert_int_equal(out.items[0].kind, ACT_ARM_TIMER);
+        assert_int_equal(out.items[0].at_usec, S(1060));
+
+        rollout_step(&sp, &s,
+                     &(struct rollout_event){
+                         .kind = EV_ANALYSIS, .analysis = ANALYSIS_PASS, .interim = true},
+                     S(1034), &out);
+        assert_int_equal(s.step, 3);
+        assert_int_equal(s.weight, 50);
+        assert_non_null(strstr(s.last_reason, "early"));
+
+        s = at(ROLLOUT_PROGRESSING, 2, 25, S(1000));
+        rollout_step(&sp, &s,
+                     &(struct rollout_event){
+                         .kind = EV_ANALYSIS, .analysis = ANALYSIS_FAIL_CRITICAL, .interim = true},
+                     S(1020), &out);
+        assert_int_equal(s.phase, ROLLOUT_ROLLED_BACK);
+        assert_int_equal(s.weight, 0);
+}
+
+/* The weight at a past moment comes from the recorded step times; unknown is -1, never a guess. */
+static void weight_at_follows_the_step_times(void **unused)
+{
+        struct rollout_state s;
+        struct rollout_actions out;
+        rollout_state_init(&s);
+        assert_int_equal(rollout_weight_at(&spec, &s, S(1000)), -1);
+        rollout_step(&spec, &s, &(struct rollout_event){.kind = EV_CMD_START}, S(1000), &out);
+        rollout_step(&spec, &s,
+                     &(struct rollout_event){.kind = EV_ANALYSIS, .analysis = ANALYSIS_PASS},
+                     S(1070), &out);
+        rollout_step(&spec, &s,
+                     &(struct rollout_event){.kind = EV_ANALYSIS, .analysis = ANALYSIS_PASS},
+                     S(1140), &out);
+        assert_int_equal(s.weight, 50);
+        assert_int_equal(rollout_weight_at(&spec, &s, S(999)), 0);
+        assert_int_equal(rollout_weight_at(&spec, &s, S(1000)), 5);
+        assert_int_equal(rollout_weight_at(&spec, &s, S(1069)), 5);
+        assert_int_equal(rollout_weight_at(&spec, &s, S(1070) - 1000), 5); /* to the millisecond */
+        assert_int_equal(rollout_weight_at(&spec, &s, S(1070)), 25);
+        assert_int_equal(rollout_weight_at(&spec, &s, S(1139)), 25);
+        assert_int_equal(rollout_weight_at(&spec, &s, S(1200)), 50);
+
+        /* a state from before step times were recorded: only the current step is known */
+        memset(s.step_entered_ms, 0, sizeof(s.step_entered_ms));
+        assert_int_equal(rollout_weight_at(&spec, &s, S(1100)), -1);
+        assert_int_equal(rollout_weight_at(&spec, &s, S(1150)), 50);
+
+        /* a new rollout forgets the old one's times */
+        rollout_step(&spec, &s, &(struct rollout_event){.kind = EV_CMD_ABORT}, S(1200), &out);
+        rollout_step(&spec, &s, &(struct rollout_event){.kind = EV_CMD_START}, S(1300), &out);
+        assert_int_equal(s.step_entered_ms[0], 1300000);
+        assert_int_equal(s.step_entered_ms[1], 0);
+}
+
 /* Properties over random sequences: weights stay in 0..100 and equal a step weight, 0 or 100;
  * terminal phases absorb everything but start/retry; nothing reaches a higher weight without
  * a passing verdict or a promote command. */
@@ -503,6 +603,8 @@ int main(void)
             cmocka_unit_test(restart_neither_shortens_nor_repeats_the_wait),
             cmocka_unit_test(last_step_below_100_promotes_to_100),
             cmocka_unit_test(actor_and_reason_are_recorded),
+            cmocka_unit_test(interim_looks_decide_only_when_conclusive),
+            cmocka_unit_test(weight_at_follows_the_step_times),
             cmocka_unit_test(random_sequences_keep_invariants),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

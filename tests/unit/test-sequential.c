@@ -332,6 +332,15 @@ static void counts_with_changing_share(void **state)
 /* Rollouts of 100 pairs looked at every 20 (the daemon's looks), failing at the first look
  * whose e-value reaches 1/alpha. Returns the share of rollouts ever failed; *ret_by40 the share
  * failed within 40 pairs. */
+static const double step_share[5] = {0.1, 0.25, 0.5, 0.75, 0.9};
+
+/* The canary's share at each of 100 pairs: five steps of 20, as the daemon passes them. */
+static void step_shares(double *share, size_t n)
+{
+        for (size_t i = 0; i < n; i++)
+                share[i] = step_share[(i / 20) % 5];
+}
+
 static double rollouts(uint64_t seed, size_t runs, double phi, double shift, double sd,
                        double shared_sd, double alpha, double *ret_by40)
 {
@@ -339,12 +348,14 @@ static double rollouts(uint64_t seed, size_t runs, double phi, double shift, dou
         struct seq_params p = params();
         p.alpha = alpha;
         size_t failed = 0, by40 = 0;
+        double share[100];
+        step_shares(share, 100);
         for (size_t k = 0; k < runs; k++) {
                 double c[100], b[100];
                 series(&r, 100, phi, shift, sd, shared_sd, c, b);
                 for (size_t n = 20; n <= 100; n += 20) {
                         struct seq_result res;
-                        assert_int_equal(seq_judge_pairs(c, b, NULL, n, &p, &res), 0);
+                        assert_int_equal(seq_judge_pairs(c, b, share, n, &p, &res), 0);
                         if (res.classification == SEQ_FAIL) {
                                 failed++;
                                 by40 += n <= 40;
@@ -378,15 +389,85 @@ static void ar1_false_failures_stay_below_alpha(void **state)
                         }
 }
 
-/* Power: +10 % at phi = 0.5 is caught within 40 pairs (the first two looks) in >= 95 % of the
- * rollouts (per-arm noise 1.5 % of the level, shared load 10 %). */
+/* Power: +10 % at phi = 0.5 (per-arm noise 1.5 % of the level, shared load 10 %) is caught in
+ * >= 95 % of the rollouts, and within 40 pairs (the first two looks) in >= 80 % (84 % measured;
+ * it was 95 % before the judge stopped underestimating the autocorrelation of short steps, which
+ * at phi 0.8 made healthy canaries fail more often than alpha). */
 static void ar1_power(void **state)
 {
         (void)state;
         double by40;
         double rate = rollouts(77, 400, 0.5, 0.10, 0.015, 0.1, 0.01, &by40);
         print_message("phi 0.5 +10%%: caught %.4f, within 40 pairs %.4f\n", rate, by40);
-        assert_true(by40 >= 0.95);
+        assert_true(rate >= 0.95);
+        assert_true(by40 >= 0.80);
+}
+
+/* A regression that appears only once the canary takes more traffic (+30 % from the second
+ * step, phi 0.5, noise 10 % of the level, the noise of bench/quality): with the steps' shares
+ * the judge fits the noise around each step's own level and catches it (97 % measured);
+ * without them the jump reads as autocorrelation near 1 and most such canaries were promoted
+ * (48 %). */
+static void shift_from_the_second_step(void **state)
+{
+        (void)state;
+        struct rng r = {99};
+        struct seq_params p = params();
+        double share[100];
+        step_shares(share, 100);
+        size_t caught[2] = {0, 0}, runs = 400;
+        for (size_t k = 0; k < runs; k++) {
+                double c[100], b[100];
+                series(&r, 100, 0.5, 0, 0.10, 0, c, b);
+                for (size_t i = 20; i < 100; i++)
+                        c[i] += 30; /* the level is 100 */
+                for (int with = 0; with <= 1; with++)
+                        for (size_t n = 5; n <= 100; n += 5) {
+                                struct seq_result res;
+                                assert_int_equal(
+                                    seq_judge_pairs(c, b, with ? share : NULL, n, &p, &res), 0);
+                                if (res.classification == SEQ_FAIL) {
+                                        caught[with]++;
+                                        break;
+                                }
+                        }
+        }
+        print_message("+30%% from step 2: caught %.4f with the steps, %.4f without\n",
+                      (double)caught[1] / (double)runs, (double)caught[0] / (double)runs);
+        assert_true((double)caught[1] / (double)runs >= 0.95);
+        assert_true(caught[1] > caught[0]);
+}
+
+/* The daemon's cadence: four looks a step of 20 pairs, i.e. every 5 pairs from the fifth, on
+ * per-arm AR(1) noise at phi = 0.8 (the noise of bench/quality: 10 % of the level per point).
+ * Early looks on a dozen pairs are where a fitted autocorrelation misleads most; the judge
+ * counts no evidence before AR_MIN_PAIRS (24) pairs and takes the autocorrelation half a
+ * standard error up, which keeps the rate below alpha (0.8 % of 4,000 rollouts here; without
+ * the minimum about 2.6 %, without the margin 1.2 %). */
+static void frequent_looks_at_phi_08(void **state)
+{
+        (void)state;
+        struct rng r = {4242};
+        struct seq_params p = params();
+        size_t failed = 0, runs = 4000;
+        double share[100];
+        step_shares(share, 100);
+        for (size_t k = 0; k < runs; k++) {
+                double c[80], b[80];
+                series(&r, 80, 0.8, 0, 0.10, 0, c, b);
+                for (size_t n = 5; n <= 80; n += 5) {
+                        struct seq_result res;
+                        assert_int_equal(seq_judge_pairs(c, b, share, n, &p, &res), 0);
+                        if (n < 24)
+                                assert_false(res.e_value > 1); /* 1, or NaN under min_samples */
+                        if (res.classification == SEQ_FAIL) {
+                                failed++;
+                                break;
+                        }
+                }
+        }
+        print_message("phi 0.8, looks every 5 pairs: failed %.4f\n", (double)failed / runs);
+        assert_true((double)failed / (double)runs <= 1.5 * p.alpha);
 }
 
 /* judge_metric_points(): the daemon's entry point fills the sequential fields; other judges
@@ -456,6 +537,8 @@ int main(void)
             cmocka_unit_test(counts_with_changing_share),
             cmocka_unit_test(ar1_false_failures_stay_below_alpha),
             cmocka_unit_test(ar1_power),
+            cmocka_unit_test(shift_from_the_second_step),
+            cmocka_unit_test(frequent_looks_at_phi_08),
             cmocka_unit_test(metric_report_fields),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

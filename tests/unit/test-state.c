@@ -27,11 +27,41 @@ static void round_trip_is_exact(void **unused)
         s.updated_usec = 1763780200999999ULL;
         strcpy(s.last_actor, "uid:1000");
         strcpy(s.last_reason, "drift: canary at 40%");
+        s.step_entered_ms[0] = 1763780000123ULL;
+        s.step_entered_ms[1] = 1763780050000ULL;
+        s.step_entered_ms[2] = 1763780100999ULL;
         char *json = state_to_json(&s);
         char *err = NULL;
         assert_int_equal(state_from_json(json, strlen(json), 5, &back, &err), 0);
         assert_memory_equal(&s, &back, sizeof(s));
         free(json);
+}
+
+/* Step times are derived data: absent (older daemons) or malformed entries are unknown (0) and
+ * never make the state unreadable. */
+static void step_times_are_optional_and_lenient(void **unused)
+{
+        struct rollout_state s;
+        char *err = NULL;
+        const char *old = "{\"phase\":\"Progressing\",\"step\":2,\"weight\":25,\"revision\":\"r\","
+                          "\"failed_checks\":0,\"inconclusive_checks\":0,\"analyses\":1,"
+                          "\"started_at\":\"2026-12-05T10:00:00Z\",\"step_started_at\":"
+                          "\"2026-12-05T10:05:00Z\",\"updated_at\":\"2026-12-05T10:05:00Z\"";
+        char json[600];
+        snprintf(json, sizeof(json), "%s}", old);
+        assert_int_equal(state_from_json(json, strlen(json), 5, &s, &err), 0);
+        assert_int_equal(s.step_entered_ms[0], 0);
+        snprintf(json, sizeof(json),
+                 "%s,\"step_times\":[1796378400123,\"x\",-5,1.5,1796378700000]}", old);
+        assert_int_equal(state_from_json(json, strlen(json), 5, &s, &err), 0);
+        assert_int_equal(s.step_entered_ms[0], 1796378400123ULL);
+        assert_int_equal(s.step_entered_ms[1], 0);
+        assert_int_equal(s.step_entered_ms[2], 0);
+        assert_int_equal(s.step_entered_ms[3], 0);
+        assert_int_equal(s.step_entered_ms[4], 1796378700000ULL);
+        snprintf(json, sizeof(json), "%s,\"step_times\":{\"a\":1}}", old);
+        assert_int_equal(state_from_json(json, strlen(json), 5, &s, &err), 0);
+        assert_int_equal(s.step_entered_ms[0], 0);
 }
 
 static void rfc3339_keeps_microseconds(void **unused)
@@ -79,6 +109,7 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(round_trip_is_exact),
+            cmocka_unit_test(step_times_are_optional_and_lenient),
             cmocka_unit_test(rfc3339_keeps_microseconds),
             cmocka_unit_test(bad_states_are_refused),
         };
