@@ -158,8 +158,9 @@ open(f"{tmp}/share.txt", "w").write("0.25\n" * 30)
 assert judge(c, b, "--kind", "count", "--share-file", f"{tmp}/share.txt") == j
 print("ok: sequential judge through canaryctl judge -o json")
 PY
-printf '15\n11\n18\n10\n17\n13\n19\n12\n16\n14\n20\n' >"$T/sb.txt"
-printf '35\n31\n38\n30\n37\n33\n39\n32\n36\n34\n40\n' >"$T/sc.txt"
+# 33 pairs: fewer than 24 carry no evidence (docs/judges.md)
+for _ in 1 2 3; do printf '15\n11\n18\n10\n17\n13\n19\n12\n16\n14\n20\n'; done >"$T/sb.txt"
+for _ in 1 2 3; do printf '35\n31\n38\n30\n37\n33\n39\n32\n36\n34\n40\n'; done >"$T/sc.txt"
 out=$("$CTL" judge --judge sequential --canary "$T/sc.txt" --baseline "$T/sb.txt")
 grep -q '^sequential: Fail' <<<"$out" && grep -q 'conf. sequence' <<<"$out" || fail "sequential table: $out"
 for args in "--kind count" "--alpha 1" "--tolerance 1" "--kind gauge" "--share 0.5" \

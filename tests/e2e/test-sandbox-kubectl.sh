@@ -78,7 +78,7 @@ head -1 "$TMP/get.txt" | grep -qE '^NAME +GATEWAYS +HOSTS +AGE$' || fail "table 
 grep -qE '^checkout +\["mesh","shop/public-gateway"\] +\["checkout","checkout.shop.example.com"\] +[0-9]+s$' \
         "$TMP/get.txt" || fail "checkout row: $(cat "$TMP/get.txt")"
 grep -qE '^search ' "$TMP/get.txt" || fail "search row missing: $(cat "$TMP/get.txt")"
-[[ $(wc -l <"$TMP/get.txt") -eq 3 ]] || fail "expected 2 rows: $(cat "$TMP/get.txt")"
+[[ $(wc -l <"$TMP/get.txt") -eq 4 ]] || fail "expected 3 rows: $(cat "$TMP/get.txt")"
 ok "kubectl get virtualservice (table)"
 
 # get -o yaml / -o json, short name, other API versions

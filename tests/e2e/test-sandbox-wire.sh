@@ -216,7 +216,7 @@ for v in v1 v1beta1 v1alpha3; do
 done
 s=$(req list GET "$VS")
 expect_status list "$s" 200
-expect_json list "d['kind']=='VirtualServiceList' and [i['metadata']['name'] for i in d['items']]==['checkout','search']"
+expect_json list "d['kind']=='VirtualServiceList' and [i['metadata']['name'] for i in d['items']]==['checkout','payments','search']"
 ok "kube: GET in three versions, LIST"
 
 python3 - "$TMP/getv1.body" "$TMP" <<'EOF'
