@@ -40,6 +40,10 @@ import urllib.request
 SRC = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def progress(text):
+    print("[%s] %s" % (time.strftime("%H:%M:%S"), text), file=sys.stderr, flush=True)
+
+
 def parse_duration(text):
     units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
     for u in ("ms", "s", "m", "h"):
@@ -89,7 +93,7 @@ class Run:
                             "step_seconds": 1, "metrics": metrics},
                 "kubernetes": {"token": "bench-token", "allow_anonymous_loopback": True,
                                "virtual_services": vss},
-                "slack": {}}
+                "slack": {"webhook_path": "/services/T000/B000/bench", "bot_token": "xoxb-bench"}}
 
     def config(self, ports):
         a, d = self.a, self.dir
@@ -226,7 +230,9 @@ class Run:
     def measure(self):
         a = self.a
         r = {}
+        progress("starting the sandbox and canaryd in %s" % self.dir)
         r["startup_s"] = self.start_services()
+        progress("every VirtualService read; starting %d canaries over %d s" % (a.n, a.interval))
         starts = self.start_all()
         refused = [e for rc, e, _ in starts if rc != 0]
         lat = [s for _, _, s in starts]
@@ -235,6 +241,8 @@ class Run:
         r["ctl_refused"] = len(refused)
         if refused:
             r["ctl_refused_first"] = refused[0].strip()
+        progress("started; warm-up of %d s, then a window of %d s" % (a.interval,
+                                                                     a.window * a.interval))
         time.sleep(a.interval)  # warm-up: every canary is past its first analysis
         pid = self.daemon.pid
         s0, c0, w0 = self.admin("/stats"), self.cpu_seconds(pid), time.time()
