@@ -219,6 +219,7 @@ static void on_write(const struct kube_result *res, void *userdata)
                 return;
         }
         if (op->kind == OP_RELEASE) {
+                s->release_after = false; /* this answer is the release */
                 release_one_done(h);
                 free(op);
                 return;
@@ -572,18 +573,22 @@ void ha_release_all(struct ha *h, void (*done)(struct daemon *d))
         h->releasing = true;
         h->release_done = NULL;
         h->timer = sd_event_source_disable_unref(h->timer);
+        /* A write in flight may be a takeover that makes the shard ours after this point (a
+         * daemon stopping just after another released its shards): every such shard waits for
+         * its answer and is released then if it turned out ours. */
         unsigned n = 0;
         for (unsigned i = 0; i < h->n_shards; i++)
-                if (h->shards[i].exists && streq_ptr(h->shards[i].rec.holder, h->identity))
+                if (h->shards[i].in_flight ||
+                    (h->shards[i].exists && streq_ptr(h->shards[i].rec.holder, h->identity)))
                         n++;
         h->release_pending = n + 1; /* +1 until every release is sent */
-        for (unsigned i = 0; i < h->n_shards; i++)
-                if (h->shards[i].exists && streq_ptr(h->shards[i].rec.holder, h->identity)) {
-                        if (h->shards[i].in_flight)
-                                h->shards[i].release_after = true; /* after its answer */
-                        else
-                                op_send(h, i, OP_RELEASE);
-                }
+        for (unsigned i = 0; i < h->n_shards; i++) {
+                struct shard *s = &h->shards[i];
+                if (s->in_flight)
+                        s->release_after = true; /* after its answer */
+                else if (s->exists && streq_ptr(s->rec.holder, h->identity))
+                        op_send(h, i, OP_RELEASE);
+        }
         if (h->member_rv && !h->member_in_flight) {
                 h->release_pending++;
                 op_send(h, 0, OP_MEMBER);
