@@ -77,3 +77,12 @@ const char *analysis_result_to_string(enum analysis_result r);
 enum analysis_result analysis_combine(const struct canary_config *c,
                                       const struct metric_report *reports, size_t n,
                                       double *ret_score /* may be NULL */);
+
+/* An interim look within a step (only sequential metrics judged, the others' reports ignored):
+ * conclusive only when the end of the step could not change it. ANALYSIS_FAIL(_CRITICAL) when
+ * analysis_combine() fails even with every undecided metric passing; ANALYSIS_PASS, with
+ * c->early_promotion, when it passes even with every undecided metric failing (a sequential
+ * metric is decided by a failure, or by a pass with its confidence sequence inside ±tolerance);
+ * else ANALYSIS_INCONCLUSIVE. With `score`, the same rule over the score. */
+enum analysis_result analysis_combine_interim(const struct canary_config *c,
+                                              const struct metric_report *reports, size_t n);

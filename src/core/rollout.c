@@ -75,7 +75,9 @@ void rollout_spec_from_config(const struct canary_config *c, usec_t query_lag_us
         for (size_t i = 0; i < c->n_metrics; i++)
                 if (c->metrics[i].judge == JUDGE_SEQUENTIAL) {
                         usec_t look = c->interval_usec / ROLLOUT_LOOKS_PER_STEP;
-                        if (look >= USEC_PER_SEC && look < c->interval_usec)
+                        if (look < USEC_PER_SEC)
+                                look = USEC_PER_SEC;
+                        if (look < c->interval_usec) /* else the step's end is the only look */
                                 ret->look_usec = look;
                         break;
                 }

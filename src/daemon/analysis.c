@@ -175,31 +175,6 @@ static void judge_one(struct canary *c, size_t i, struct metric_report *r)
         free(cv);
 }
 
-/* An interim look decides only when it is conclusive: a sequential metric failed (fail now),
- * or, with early_promotion, every metric is sequential, passed, and its confidence sequence
- * lies inside ±tolerance (pass the step now). Anything else: inconclusive, keep waiting. */
-static enum analysis_result interim_result(const struct canary_config *cfg,
-                                           const struct metric_report *reports)
-{
-        bool failed = false, critical = false, all_inside = cfg->early_promotion;
-        for (size_t i = 0; i < cfg->n_metrics; i++) {
-                const struct metric_report *r = &reports[i];
-                if (cfg->metrics[i].judge != JUDGE_SEQUENTIAL) {
-                        all_inside = false;
-                        continue;
-                }
-                if (r->verdict == VERDICT_FAIL) {
-                        failed = true;
-                        critical = critical || r->critical;
-                }
-                if (r->verdict != VERDICT_PASS || !r->inside_tolerance)
-                        all_inside = false;
-        }
-        if (failed)
-                return critical ? ANALYSIS_FAIL_CRITICAL : ANALYSIS_FAIL;
-        return all_inside ? ANALYSIS_PASS : ANALYSIS_INCONCLUSIVE;
-}
-
 static void finish(struct canary *c)
 {
         struct analysis *a = &c->analysis;
@@ -232,7 +207,7 @@ static void finish(struct canary *c)
 
         double score = NAN;
         enum analysis_result result = a->interim
-                                          ? interim_result(cfg, reports)
+                                          ? analysis_combine_interim(cfg, reports, cfg->n_metrics)
                                           : analysis_combine(cfg, reports, cfg->n_metrics, &score);
         last_analysis_done(&c->last);
         c->last = (struct last_analysis){

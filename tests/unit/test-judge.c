@@ -294,6 +294,60 @@ static void combine_with_score(void **unused)
         assert_double_equal(score, 0, 0);
 }
 
+/* Interim looks: conclusive only when the end of the step could not change the result. */
+static void combine_interim(void **unused)
+{
+        struct metric_config ms[2] = {metric(JUDGE_SEQUENTIAL), metric(JUDGE_MANN_WHITNEY)};
+        struct canary_config c = {.metrics = ms, .n_metrics = 2};
+        /* the Mann-Whitney metric is judged only at the end of the step */
+        struct metric_report r[2] = {{.verdict = VERDICT_PASS}, {.verdict = VERDICT_INCONCLUSIVE}};
+        assert_int_equal(analysis_combine_interim(&c, r, 2), ANALYSIS_INCONCLUSIVE);
+        r[0].verdict = VERDICT_FAIL;
+        assert_int_equal(analysis_combine_interim(&c, r, 2), ANALYSIS_FAIL);
+        r[0].critical = true;
+        assert_int_equal(analysis_combine_interim(&c, r, 2), ANALYSIS_FAIL_CRITICAL);
+
+        /* early promotion needs every metric decided: a Mann-Whitney metric keeps it waiting */
+        r[0] = (struct metric_report){.verdict = VERDICT_PASS, .inside_tolerance = true};
+        c.early_promotion = true;
+        assert_int_equal(analysis_combine_interim(&c, r, 2), ANALYSIS_INCONCLUSIVE);
+        ms[1] = metric(JUDGE_SEQUENTIAL);
+        r[1] = (struct metric_report){.verdict = VERDICT_PASS, .inside_tolerance = false};
+        assert_int_equal(analysis_combine_interim(&c, r, 2), ANALYSIS_INCONCLUSIVE);
+        r[1].inside_tolerance = true;
+        assert_int_equal(analysis_combine_interim(&c, r, 2), ANALYSIS_PASS);
+        c.early_promotion = false;
+        assert_int_equal(analysis_combine_interim(&c, r, 2), ANALYSIS_INCONCLUSIVE);
+
+        /* With score, a sequential failure rolls back at an interim look only when the score
+         * would fail whatever the other metrics say at the end of the step. */
+        ms[0] = metric(JUDGE_SEQUENTIAL);
+        ms[1] = metric(JUDGE_MANN_WHITNEY);
+        ms[0].group = g_latency;
+        ms[1].group = g_errors;
+        struct score_weight w[] = {{g_latency, 10}, {g_errors, 90}};
+        c = scored(ms, 2, w, 2);
+        r[0] = (struct metric_report){.verdict = VERDICT_FAIL};
+        r[1] = (struct metric_report){.verdict = VERDICT_INCONCLUSIVE};
+        assert_int_equal(analysis_combine_interim(&c, r, 2), ANALYSIS_INCONCLUSIVE); /* <= 90 */
+        w[0].weight = 50;
+        w[1].weight = 50;
+        assert_int_equal(analysis_combine_interim(&c, r, 2), ANALYSIS_FAIL); /* <= 50 */
+        r[0].critical = true; /* a critical failure scores 0 */
+        w[0].weight = 10;
+        w[1].weight = 90;
+        assert_int_equal(analysis_combine_interim(&c, r, 2), ANALYSIS_FAIL_CRITICAL);
+        /* early promotion with score: passes even if the undecided metric fails at the end */
+        c.early_promotion = true;
+        r[0] = (struct metric_report){.verdict = VERDICT_PASS, .inside_tolerance = true};
+        c.score_pass = 5;
+        c.score_marginal = 1;
+        assert_int_equal(analysis_combine_interim(&c, r, 2), ANALYSIS_PASS);
+        c.score_pass = 95;
+        assert_int_equal(analysis_combine_interim(&c, r, 2), ANALYSIS_INCONCLUSIVE);
+        assert_int_equal(analysis_combine_interim(&c, r, 0), ANALYSIS_INCONCLUSIVE);
+}
+
 static void score_groups_and_weights(void **unused)
 {
         struct metric_config ms[4] = {metric(JUDGE_THRESHOLD), metric(JUDGE_THRESHOLD),
@@ -348,6 +402,7 @@ int main(void)
             cmocka_unit_test(critical_mann_whitney),
             cmocka_unit_test(combine_without_score),
             cmocka_unit_test(combine_with_score),
+            cmocka_unit_test(combine_interim),
             cmocka_unit_test(score_groups_and_weights),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

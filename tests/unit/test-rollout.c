@@ -443,6 +443,27 @@ static void actor_and_reason_are_recorded(void **unused)
         assert_string_equal(s.last_reason, "pager fired");
 }
 
+/* A canary with a sequential metric is looked at interval/4, at least a second apart; when that
+ * is not shorter than the interval, only the step's end judges. */
+static void look_interval_from_config(void **unused)
+{
+        struct metric_config m[2] = {{.judge = JUDGE_THRESHOLD}, {.judge = JUDGE_SEQUENTIAL}};
+        struct canary_config c = {.metrics = m, .n_metrics = 2, .interval_usec = S(60)};
+        struct rollout_spec sp;
+        rollout_spec_from_config(&c, 0, &sp);
+        assert_int_equal(sp.look_usec, S(15));
+        c.interval_usec = S(2);
+        rollout_spec_from_config(&c, 0, &sp);
+        assert_int_equal(sp.look_usec, S(1));
+        c.interval_usec = S(1);
+        rollout_spec_from_config(&c, 0, &sp);
+        assert_int_equal(sp.look_usec, 0);
+        c.interval_usec = S(60);
+        m[1].judge = JUDGE_MANN_WHITNEY;
+        rollout_spec_from_config(&c, 0, &sp);
+        assert_int_equal(sp.look_usec, 0);
+}
+
 /* Interim looks (look_usec, sequential judges): a tick between looks arms the next one; a tick
  * past one look runs an interim query and arms the next; an inconclusive interim verdict changes
  * nothing but the timer; a passing one advances; a failing one counts as any failure. */
@@ -603,6 +624,7 @@ int main(void)
             cmocka_unit_test(restart_neither_shortens_nor_repeats_the_wait),
             cmocka_unit_test(last_step_below_100_promotes_to_100),
             cmocka_unit_test(actor_and_reason_are_recorded),
+            cmocka_unit_test(look_interval_from_config),
             cmocka_unit_test(interim_looks_decide_only_when_conclusive),
             cmocka_unit_test(weight_at_follows_the_step_times),
             cmocka_unit_test(random_sequences_keep_invariants),
