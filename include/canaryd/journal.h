@@ -76,12 +76,19 @@ int journal_history_format(const char *json, size_t len, char **ret, char **ret_
 /* <dir>/<canary>.journal; caller owns it. */
 char *journal_path(const char *dir, const char *canary);
 
-/* Appends line + '\n' to <dir>/<canary>.journal (created 0640; dir created 0750 if missing)
- * and fdatasync()s it. When the file would grow beyond max_size, it is first renamed to
- * <canary>.journal.1 (replacing the previous one) and the directory is fsync'd. Opens and
- * closes the file on every call, so a file moved or deleted by hand is simply recreated.
- * Returns 0 or -errno. Blocking: a few small writes per rollout step. */
-int journal_append(const char *dir, const char *canary, uint64_t max_size, const char *line);
+/* Appends line + '\n' to <dir>/<canary>.journal (created 0640; dir created 0750 if missing),
+ * and fdatasync()s it when sync is true; without, the line is in the page cache (it survives
+ * the process, not the host) until journal_sync(). When the file would grow beyond max_size, it
+ * is first synced and renamed to <canary>.journal.1 (replacing the previous one) and the
+ * directory is fsync'd; so is the directory after the file is created. Opens and closes the
+ * file on every call, so a file moved or deleted by hand is simply recreated. Returns 0 or
+ * -errno. Blocking: a few small writes per rollout step. */
+int journal_append(const char *dir, const char *canary, uint64_t max_size, const char *line,
+                   bool sync);
+
+/* fdatasync()s <dir>/<canary>.journal: the group commit of the appends made without sync.
+ * Returns 0 (also when the file does not exist) or -errno. */
+int journal_sync(const char *dir, const char *canary);
 
 /* Reads <canary>.journal.1 then <canary>.journal (missing files are empty), at most
  * JOURNAL_READ_MAX of each. Returns 0 and *ret (owned, NUL-terminated) / *ret_len, or -errno. */

@@ -93,9 +93,10 @@ struct canary {
 
         /* Kubernetes cycle: GET, decide, PUT, verify. One at a time per canary. */
         bool busy;
-        bool kube_inflight; /* a GET or PUT of the cycle is out (its callback reaches c) */
-        struct queued_event queue[EVENT_QUEUE_MAX];
-        size_t n_queue;
+        bool kube_inflight;          /* a GET or PUT of the cycle is out (its callback reaches c) */
+        struct queued_event *queue;  /* owned; allocated only while it holds something (an idle
+                                        canary, most of them, carries none) */
+        size_t n_queue, cap_queue;   /* n_queue <= EVENT_QUEUE_MAX */
         struct queued_event current; /* the event being decided */
         unsigned conflicts;          /* 409s in this cycle */
         unsigned kube_failures;      /* consecutive, for backoff */
@@ -131,6 +132,13 @@ struct canary {
         bool ready_queued;    /* on d->ready: its cycle reads the cache next */
         struct canary *ready_next;
 
+        /* group commit (driver.c barrier): what this loop iteration wrote to the journal and the
+         * Slack outbox reaches the disk once, for every canary, before any of their PUTs */
+        bool barrier_queued; /* on d->barrier */
+        bool journal_dirty;  /* appended without fdatasync yet */
+        bool put_waiting;    /* its PUT (written_body) goes out after the barrier */
+        struct canary *barrier_next;
+
         /* decision journal: the state last journaled, to see changes made elsewhere */
         struct rollout_state journaled;
         bool journaled_valid;
@@ -163,6 +171,8 @@ struct daemon {
         /* driver.c: canaries whose cycle reads the informer's cache, from a deferred source */
         struct canary *ready, *ready_tail;
         sd_event_source *ready_defer;
+        struct canary *barrier; /* canaries with journal lines or a PUT behind the barrier */
+        sd_event_source *barrier_defer;
 };
 
 /* driver.c */

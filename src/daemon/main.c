@@ -702,6 +702,7 @@ int main(int argc, char **argv)
         d.ha = ha_free(d.ha);
         canaries_free(&d);
         d.ready_defer = sd_event_source_disable_unref(d.ready_defer);
+        d.barrier_defer = sd_event_source_disable_unref(d.barrier_defer);
         d.reload_defer = sd_event_source_disable_unref(d.reload_defer);
         config_free(d.reload_config);
         analysis_sched_free(&d);

@@ -1,6 +1,7 @@
-/* The decision journal's files (journal.h): append with fdatasync, rotate by size, read back.
- * Plain blocking syscalls: an append is one small write and one fdatasync, a few per rollout
- * step, which the event loop can afford; reading is only for `canaryctl history`. */
+/* The decision journal's files (journal.h): append, fdatasync (with the append or later, as a
+ * group commit), rotate by size, read back. Plain blocking syscalls: an append is one small
+ * write, a few per rollout step, which the event loop can afford; reading is only for
+ * `canaryctl history`. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -42,7 +43,29 @@ static int write_all(int fd, const char *p, size_t n)
         return 0;
 }
 
-int journal_append(const char *dir, const char *canary, uint64_t max_size, const char *line)
+static int sync_path(const char *path)
+{
+        int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return errno == ENOENT ? 0 : -errno;
+        int r = fdatasync(fd) < 0 ? -errno : 0;
+        if (close(fd) < 0 && r == 0)
+                r = -errno;
+        return r;
+}
+
+int journal_sync(const char *dir, const char *canary)
+{
+        if (!dir || !canary || strchr(canary, '/'))
+                return -EINVAL;
+        char *path = journal_path(dir, canary);
+        int r = sync_path(path);
+        free(path);
+        return r;
+}
+
+int journal_append(const char *dir, const char *canary, uint64_t max_size, const char *line,
+                   bool sync)
 {
         if (!dir || !canary || !line || strchr(canary, '/'))
                 return -EINVAL;
@@ -55,7 +78,9 @@ int journal_append(const char *dir, const char *canary, uint64_t max_size, const
         struct stat st;
         if (stat(path, &st) == 0 && st.st_size > 0 && (uint64_t)st.st_size + n + 1 > max_size) {
                 char *old = xasprintf("%s.1", path);
-                r = rename(path, old) < 0 ? -errno : 0;
+                r = sync_path(path); /* appends not synced yet go with it */
+                if (r == 0)
+                        r = rename(path, old) < 0 ? -errno : 0;
                 free(old);
                 if (r == 0)
                         r = fsync_dir(dir);
@@ -75,7 +100,7 @@ int journal_append(const char *dir, const char *canary, uint64_t max_size, const
         buf[n] = '\n';
         r = write_all(fd, buf, n + 1);
         free(buf);
-        if (r == 0 && fdatasync(fd) < 0)
+        if (r == 0 && sync && fdatasync(fd) < 0)
                 r = -errno;
         if (close(fd) < 0 && r == 0)
                 r = -errno;

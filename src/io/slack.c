@@ -80,6 +80,11 @@ struct slack_client {
         char *mention;
         char *outbox_path;
         char *outbox_error;
+        /* group commit: changes mark the outbox dirty and one save per loop iteration writes
+         * them (a burst of decisions is one file write, not one each); slack_sync() and a send
+         * write at once */
+        bool dirty;
+        sd_event_source *save_defer;
         long timeout_ms;
         usec_t pace_usec, backoff_base_usec;
 
@@ -282,14 +287,16 @@ static void thread_add_line(struct thread *t, char *line /* owned */)
 
 /* ---- the outbox file ------------------------------------------------------------------------- */
 
-static int save(struct slack_client *c)
+/* Writes the outbox now if anything changed since the last write. A failed write keeps it
+ * dirty, so the next change or sync tries again. */
+static int flush(struct slack_client *c)
 {
         struct slack_outbox o = {0};
         size_t i = 0, first;
         char *err = NULL;
         int r;
 
-        if (!c->outbox_path)
+        if (!c->outbox_path || !c->dirty)
                 return 0;
         o.msgs = xcalloc(c->n_queued + 1, sizeof(*o.msgs));
         for (const struct slack_msg *m = c->head; m; m = m->next)
@@ -310,7 +317,8 @@ static int save(struct slack_client *c)
         if (r < 0) {
                 free(c->outbox_error);
                 c->outbox_error = err;
-        } else if (c->outbox_error) {
+        } else {
+                c->dirty = false;
                 free(c->outbox_error);
                 c->outbox_error = NULL;
         }
@@ -318,6 +326,30 @@ static int save(struct slack_client *c)
         free(o.threads);
         free(o.recent);
         return r;
+}
+
+static int on_save_defer(sd_event_source *s, void *userdata)
+{
+        (void)s;
+        (void)flush(userdata);
+        return 0;
+}
+
+/* Marks the outbox changed; it is written once this loop iteration's work is done. */
+static void save(struct slack_client *c)
+{
+        if (!c->outbox_path)
+                return;
+        c->dirty = true;
+        if (!c->event) {
+                (void)flush(c);
+                return;
+        }
+        if (!c->save_defer && sd_event_add_defer(c->event, &c->save_defer, on_save_defer, c) < 0) {
+                (void)flush(c); /* no source: write at once rather than late */
+                return;
+        }
+        sd_event_source_set_enabled(c->save_defer, SD_EVENT_ONESHOT);
 }
 
 static void append(struct slack_client *c, struct slack_msg *m)
@@ -462,6 +494,8 @@ struct slack_client *slack_client_free(struct slack_client *c)
 {
         if (!c)
                 return NULL;
+        (void)flush(c); /* changes of the last loop iteration */
+        c->save_defer = sd_event_source_disable_unref(c->save_defer);
         if (c->inflight) {
                 /* The HTTP client still owns the request; its callback frees the rest. */
                 c->inflight->client = NULL;
@@ -876,12 +910,13 @@ int slack_hold(struct slack_client *c, const struct slack_notice *n, const char 
         build(c, n, key, thread, thread_ts, h);
         h->canary = xstrdup(canary);
         h->write_usec = write_usec;
+        save(c); /* the caller's slack_sync() writes it before the state write goes out */
         return 0;
 }
 
 int slack_sync(struct slack_client *c)
 {
-        return c ? save(c) : -EINVAL;
+        return c ? flush(c) : -EINVAL;
 }
 
 static void report_drop(struct slack_client *c, const char *key, const char *reason,
@@ -1571,6 +1606,7 @@ static int on_timer(sd_event_source *src, uint64_t usec, void *userdata)
                         c->threads[p.thread].t.parent_maybe_sent = true;
         }
         save(c);
+        (void)flush(c); /* durable before the attempt: a crash after it must know */
         c->inflight = f;
         if (p.op != OP_VERIFY && p.op != OP_VERIFY_PARENT)
                 delay_channel(c, p.channel, now + c->pace_usec);

@@ -137,7 +137,7 @@ static void files_are_appended_rotated_and_read_back(void **unused)
         memset(line, 'x', sizeof(line) - 1);
         line[sizeof(line) - 1] = '\0';
         for (int i = 0; i < 30; i++)
-                assert_int_equal(journal_append(sub, "checkout", 4096, line), 0);
+                assert_int_equal(journal_append(sub, "checkout", 4096, line, i % 2 == 0), 0);
         char *path = journal_path(sub, "checkout");
         char *old = xasprintf("%s.1", path);
         struct stat st;
@@ -157,7 +157,10 @@ static void files_are_appended_rotated_and_read_back(void **unused)
         assert_int_equal(journal_read(sub, "nobody", &text, &len), 0);
         assert_int_equal(len, 0);
         free(text);
-        assert_int_equal(journal_append(sub, "../escape", 4096, "x"), -EINVAL);
+        assert_int_equal(journal_append(sub, "../escape", 4096, "x", true), -EINVAL);
+        assert_int_equal(journal_sync(sub, "checkout"), 0);
+        assert_int_equal(journal_sync(sub, "nobody"), 0); /* nothing to sync */
+        assert_int_equal(journal_sync(sub, "../escape"), -EINVAL);
 
         unlink(path);
         unlink(old);

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -892,7 +893,9 @@ static void thread_parent_replies_update(void **state)
         n.weight = 0;
         assert_int_equal(slack_notify(e.slack, &n, "c/r/rolled back", "c/1", NULL), 0);
         assert_int_equal(slack_notify(e.slack, &n, "c/r/rolled back", "c/1", NULL), -EEXIST);
-        assert_int_equal(read_file(outbox, 1 << 20, &saved, &len), 0); /* persisted at once */
+        /* written once this loop iteration's work is done (group commit) */
+        assert_int_equal(sd_event_run(e.event, 0), 1);
+        assert_int_equal(read_file(outbox, 1 << 20, &saved, &len), 0);
         assert_non_null(strstr(saved, "c/r/rolled back"));
         free(saved);
         drain(&e);
@@ -1153,7 +1156,8 @@ static void hold_release_and_drop(void **state)
         assert_int_equal(slack_resolve(e.slack, "c", w + 100, now, &dropped), 1);
         assert_int_equal(dropped, 1);
         assert_int_equal(slack_held_count(e.slack), 0);
-        assert_int_equal(read_file(outbox, 1 << 20, &saved, &len), 0); /* saved at once */
+        assert_true(sd_event_run(e.event, 0) >= 0); /* saved with this iteration's work */
+        assert_int_equal(read_file(outbox, 1 << 20, &saved, &len), 0);
         assert_non_null(strstr(saved, "\"held\":[]"));
         assert_non_null(strstr(saved, "c/r/started/100"));
         free(saved);
@@ -1171,6 +1175,54 @@ static void hold_release_and_drop(void **state)
         assert_int_equal(dropped, 1);
         spin(&e, 50 * USEC_PER_MSEC);
         assert_int_equal(fake_count(&e.fake), 1);
+        env_stop(&e);
+        unlink(outbox);
+        rmdir(dir);
+        free(outbox);
+}
+
+/* Group commit: the changes of one loop iteration reach the outbox file in one write, after
+ * that iteration's work; slack_sync() writes at once, and nothing when nothing changed. */
+static void outbox_group_commit(void **state)
+{
+        char dir[] = "/tmp/test-slack-XXXXXX", *outbox, *saved;
+        struct slack_settings s = {.timeout_ms = 2000, .pace_usec = 10 * USEC_PER_MSEC};
+        struct slack_notice n = {
+            .canary = "c", .namespace_ = "n", .event = "started", .weight = 10};
+        const usec_t w = 1795320000000000ULL;
+        struct stat st1, st2;
+        struct env e;
+        size_t len;
+
+        (void)state;
+        assert_non_null(mkdtemp(dir));
+        outbox = xasprintf("%s/slack-outbox.json", dir);
+        s.outbox_path = outbox;
+        env_start(&e, NULL, 0, &s, "/services/T0/B0/secret");
+        assert_int_equal(slack_hold(e.slack, &n, "c/1", NULL, NULL, "c", w + 1), 0);
+        assert_int_equal(slack_hold(e.slack, &n, "d/1", NULL, NULL, "d", w + 2), 0);
+        assert_int_equal(stat(outbox, &st1), -1); /* nothing written yet */
+        assert_int_equal(slack_sync(e.slack), 0); /* write-ahead: at once */
+        assert_int_equal(stat(outbox, &st1), 0);
+        assert_int_equal(read_file(outbox, 1 << 20, &saved, &len), 0);
+        assert_non_null(strstr(saved, "\"c/1\"") && strstr(saved, "\"d/1\""));
+        free(saved);
+        assert_int_equal(slack_sync(e.slack), 0); /* unchanged: no write */
+        assert_int_equal(stat(outbox, &st2), 0);
+        assert_int_equal(st1.st_ino, st2.st_ino);
+
+        /* three changes in one iteration: one write, after it */
+        assert_int_equal(slack_resolve(e.slack, "c", w + 1, w + 10, NULL), 1);
+        assert_int_equal(slack_resolve(e.slack, "d", w + 2, w + 10, NULL), 1);
+        n.event = "paused";
+        assert_int_equal(slack_notify(e.slack, &n, "e/1", NULL, NULL), 0);
+        assert_int_equal(stat(outbox, &st2), 0);
+        assert_int_equal(st1.st_ino, st2.st_ino);
+        assert_true(sd_event_run(e.event, 0) >= 0);
+        assert_int_equal(read_file(outbox, 1 << 20, &saved, &len), 0);
+        assert_non_null(strstr(saved, "\"held\":[]"));
+        assert_non_null(strstr(saved, "\"e/1\""));
+        free(saved);
         env_stop(&e);
         unlink(outbox);
         rmdir(dir);
@@ -1381,6 +1433,7 @@ int main(void)
             cmocka_unit_test(webhook_resend_is_marked),
             cmocka_unit_test(outbox_held_round_trip),
             cmocka_unit_test(hold_release_and_drop),
+            cmocka_unit_test(outbox_group_commit),
             cmocka_unit_test(restart_resolves_held),
             cmocka_unit_test(held_expiry_follows_given_clock),
             cmocka_unit_test(flood_warnings_first_routine_digested),
