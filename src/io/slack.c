@@ -42,6 +42,11 @@ struct slack_msg {
         struct slack_outbox_msg m;
         unsigned attempts; /* sends that ended in a retryable failure or are in flight */
         bool inflight;
+        /* webhook digest built in this process: its lines (owned), so that later routine
+         * messages fold into it; a digest restored from the outbox has none and stays as is */
+        bool digest;
+        char *lines[SLACK_DIGEST_LINES];
+        size_t n_lines, more;
 };
 
 struct thread {
@@ -150,6 +155,8 @@ static void msg_free(struct slack_msg *m)
         if (!m)
                 return;
         outbox_msg_done(&m->m);
+        for (size_t i = 0; i < m->n_lines; i++)
+                free(m->lines[i]);
         free(m);
 }
 
@@ -663,10 +670,15 @@ static struct slack_msg *oldest_routine(struct slack_client *c)
 /* Queues om, or reports it dropped (-ENOBUFS) when the queue is full: a warning or error then
  * takes the place of the oldest routine message instead (SPEC §7: never dropped while routine
  * ones are queued). */
+static bool fold_into_digest(struct slack_client *c, struct slack_outbox_msg *om);
+static void digest_backlog(struct slack_client *c, const char *channel);
+
 static int queue_msg(struct slack_client *c, struct slack_outbox_msg *om /* moved */)
 {
         struct slack_msg *m;
 
+        if (fold_into_digest(c, om))
+                return 0;
         if (c->n_queued >= SLACK_QUEUE_MAX) {
                 struct slack_msg *victim = om->routine ? NULL : oldest_routine(c);
 
@@ -685,6 +697,8 @@ static int queue_msg(struct slack_client *c, struct slack_outbox_msg *om /* move
         m->m = *om;
         memset(om, 0, sizeof(*om));
         append(c, m);
+        if (m->m.routine)
+                digest_backlog(c, m->m.channel);
         return 0;
 }
 
@@ -721,7 +735,7 @@ static void coalesce_backlog(struct slack_client *c)
 static struct slack_msg *digest(struct slack_client *c, struct slack_msg *first)
 {
         const char *channel = first->m.channel;
-        char *texts[SLACK_DIGEST_LINES];
+        char **texts;
         size_t n = 0, more = 0, routine = 0;
         struct slack_msg *d;
 
@@ -731,6 +745,8 @@ static struct slack_msg *digest(struct slack_client *c, struct slack_msg *first)
                 return first;
         d = xcalloc(1, sizeof(*d));
         d->m.routine = true;
+        d->digest = true;
+        texts = d->lines;
         d->m.channel = channel ? xstrdup(channel) : NULL;
         d->m.key = first->m.key ? xasprintf("%s+digest", first->m.key) : NULL;
         /* in first's place, so that the queue keeps its order */
@@ -744,21 +760,79 @@ static struct slack_msg *digest(struct slack_client *c, struct slack_msg *first)
                 if (m == d || !m->m.routine || m->m.maybe_sent || m->inflight ||
                     !streq_ptr(m->m.channel, channel))
                         continue;
-                if (n < SLACK_DIGEST_LINES)
+                if (m->digest) {
+                        /* a digest folds in with its lines */
+                        for (size_t i = 0; i < m->n_lines; i++) {
+                                if (n < SLACK_DIGEST_LINES)
+                                        texts[n++] = m->lines[i];
+                                else
+                                        free(m->lines[i]), more++;
+                        }
+                        m->n_lines = 0;
+                        more += m->more;
+                } else if (n < SLACK_DIGEST_LINES) {
                         texts[n++] = slack_payload_text(m->m.payload);
-                else
+                } else {
                         more++;
+                }
                 unlink_msg(c, m);
                 key_remember(c, m->m.key);
                 msg_free(m);
                 c->coalesced++;
         }
         c->coalesced--; /* the digest itself is delivered */
+        d->n_lines = n;
+        d->more = more;
         d->m.payload = slack_render_digest((const char *const *)texts, n, more);
-        for (size_t i = 0; i < n; i++)
-                free(texts[i]);
         save(c);
         return d;
+}
+
+/* Webhook mode: a routine message folds into the channel's digest still waiting to be sent,
+ * so that a backlog holds one digest per channel rather than a message per event (the outbox,
+ * rewritten on every change, stays small). Consumes om and returns true when it folded. */
+static bool fold_into_digest(struct slack_client *c, struct slack_outbox_msg *om)
+{
+        struct slack_msg *d = NULL;
+
+        if (c->token_mode || !om->routine)
+                return false;
+        for (struct slack_msg *m = c->head; m && !d; m = m->next)
+                if (m->digest && !m->inflight && !m->m.maybe_sent &&
+                    streq_ptr(m->m.channel, om->channel))
+                        d = m;
+        if (!d)
+                return false;
+        if (d->n_lines < SLACK_DIGEST_LINES)
+                d->lines[d->n_lines++] = slack_payload_text(om->payload);
+        else
+                d->more++;
+        free(d->m.payload);
+        d->m.payload = slack_render_digest((const char *const *)d->lines, d->n_lines, d->more);
+        key_remember(c, om->key);
+        outbox_msg_done(om);
+        memset(om, 0, sizeof(*om));
+        c->coalesced++;
+        return true;
+}
+
+/* Webhook mode: past SLACK_BACKLOG_AT routine messages, the channel's become a digest now
+ * rather than when the next one is sent. */
+static void digest_backlog(struct slack_client *c, const char *channel)
+{
+        size_t routine = 0;
+        struct slack_msg *first = NULL;
+
+        if (c->token_mode)
+                return;
+        for (struct slack_msg *m = c->head; m; m = m->next) {
+                routine += m->m.routine;
+                if (!first && m->m.routine && !m->inflight && !m->m.maybe_sent &&
+                    streq_ptr(m->m.channel, channel))
+                        first = m;
+        }
+        if (first && routine > SLACK_BACKLOG_AT)
+                (void)digest(c, first);
 }
 
 int slack_enqueue(struct slack_client *c, char *payload, const char *key)
