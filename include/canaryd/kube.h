@@ -225,6 +225,3 @@ char *kube_deployments_path(const char *namespace_);
 char *kube_virtual_service_path(const char *namespace_, const char *name);
 /* "/apis/coordination.k8s.io/v1/namespaces/<ns>/leases[/<name>]" (name may be NULL). */
 char *kube_lease_path(const char *namespace_, const char *name);
-/* True for a DNS-1123 label (namespaces) / subdomain (object names). */
-bool kube_name_is_label(const char *s);
-bool kube_name_is_subdomain(const char *s);

@@ -24,6 +24,7 @@
 
 #include "canaryd/config.h"
 #include "canaryd/mannwhitney.h"
+#include "canaryd/names.h"
 #include "canaryd/preprocess.h"
 
 #define MAX_DEPTH 64
@@ -901,42 +902,6 @@ static bool as_enum(struct walker *w, const struct ynode *v, const char *key,
 
 /* ----- name rules ----- */
 
-static bool is_dns_label(const char *s, size_t max)
-{
-        size_t l = strlen(s);
-        if (l == 0 || l > max)
-                return false;
-        for (size_t i = 0; i < l; i++) {
-                char c = s[i];
-                bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-                if (!alnum && !(c == '-' && i > 0 && i + 1 < l))
-                        return false;
-        }
-        return true;
-}
-
-static bool is_dns_subdomain(const char *s)
-{
-        size_t l = strlen(s);
-        if (l == 0 || l > 253)
-                return false;
-        for (const char *p = s; *p;) {
-                const char *dot = strchr(p, '.');
-                size_t n = dot ? (size_t)(dot - p) : strlen(p);
-                char label[64];
-                if (n == 0 || n > 63)
-                        return false;
-                memcpy(label, p, n);
-                label[n] = '\0';
-                if (!is_dns_label(label, 63))
-                        return false;
-                p += n;
-                if (*p == '.' && *++p == '\0')
-                        return false;
-        }
-        return true;
-}
-
 static bool is_simple_name(const char *s)
 {
         size_t l = strlen(s);
@@ -956,7 +921,7 @@ static bool as_label(struct walker *w, const struct ynode *v, const char *key, c
         char *s = NULL;
         if (!as_string(w, v, key, &s))
                 return false;
-        if (!is_dns_label(s, 63)) {
+        if (!dns1123_is_label(s)) {
                 PROBLEM_AT(w, v,
                            "%s %s is not a valid name: use at most 63 lowercase letters, digits "
                            "and '-', starting and ending with a letter or digit",
@@ -974,7 +939,7 @@ static bool as_subdomain(struct walker *w, const struct ynode *v, const char *ke
         char *s = NULL;
         if (!as_string(w, v, key, &s))
                 return false;
-        if (!is_dns_subdomain(s)) {
+        if (!dns1123_is_subdomain(s)) {
                 PROBLEM_AT(w, v,
                            "%s %s is not a valid Kubernetes object name: use at most 253 "
                            "lowercase letters, digits, '-' and '.'",

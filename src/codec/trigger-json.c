@@ -8,6 +8,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "canaryd/names.h"
 #include "canaryd/trigger.h"
 #include "canaryd/util.h"
 
@@ -125,24 +126,9 @@ out:
         return 0;
 }
 
-static bool dns_label(const char *s, size_t max)
-{
-        size_t n = s ? strlen(s) : 0;
-        if (n == 0 || n > max)
-                return false;
-        for (size_t i = 0; i < n; i++) {
-                char c = s[i];
-                bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                          (c == '-' && i > 0 && i + 1 < n) || (c == '.' && max > 63);
-                if (!ok)
-                        return false;
-        }
-        return true;
-}
-
 char *deployment_path(const char *namespace_, const char *name)
 {
-        if (!dns_label(namespace_, 63) || !dns_label(name, 253))
+        if (!dns1123_is_label(namespace_) || !dns1123_is_subdomain(name))
                 return NULL;
         return xasprintf("/apis/apps/v1/namespaces/%s/deployments/%s", namespace_, name);
 }

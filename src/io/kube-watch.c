@@ -19,6 +19,7 @@
 
 #include "canaryd/http.h"
 #include "canaryd/kube.h"
+#include "canaryd/names.h"
 #include "canaryd/util.h"
 #include "canaryd/watch-json.h"
 
@@ -466,14 +467,14 @@ const char *kube_watch_resource_version(const struct kube_watch *w)
 
 char *kube_virtual_services_path(const char *namespace_)
 {
-        if (!kube_name_is_label(namespace_))
+        if (!dns1123_is_label(namespace_))
                 return NULL;
         return xasprintf("/apis/networking.istio.io/v1/namespaces/%s/virtualservices", namespace_);
 }
 
 char *kube_deployments_path(const char *namespace_)
 {
-        if (!kube_name_is_label(namespace_))
+        if (!dns1123_is_label(namespace_))
                 return NULL;
         return xasprintf("/apis/apps/v1/namespaces/%s/deployments", namespace_);
 }

@@ -19,6 +19,7 @@
 #include "canaryd/exec-credential.h"
 #include "canaryd/http.h"
 #include "canaryd/kube.h"
+#include "canaryd/names.h"
 #include "canaryd/util.h"
 
 #define SERVICEACCOUNT_DIR "/var/run/secrets/kubernetes.io/serviceaccount"
@@ -700,49 +701,16 @@ int kube_post(struct kube_client *k, const char *path, const char *json, kube_do
 
 /* ---- paths --------------------------------------------------------------------------------- */
 
-/* RFC 1123 label: 1-63 of [a-z0-9-], starting and ending with an alphanumeric. */
-static bool dns_label_valid(const char *s, size_t n)
-{
-        if (n == 0 || n > 63 || s[0] == '-' || s[n - 1] == '-')
-                return false;
-        for (size_t i = 0; i < n; i++)
-                if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
-                        return false;
-        return true;
-}
-
-bool kube_name_is_label(const char *s)
-{
-        return s && dns_label_valid(s, strlen(s));
-}
-
-/* RFC 1123 subdomain: labels joined by dots, at most 253 characters. */
-bool kube_name_is_subdomain(const char *s)
-{
-        size_t n = s ? strlen(s) : 0;
-        if (n == 0 || n > 253)
-                return false;
-        for (const char *p = s;;) {
-                const char *dot = strchr(p, '.');
-                size_t len = dot ? (size_t)(dot - p) : strlen(p);
-                if (!dns_label_valid(p, len))
-                        return false;
-                if (!dot)
-                        return true;
-                p = dot + 1;
-        }
-}
-
 char *kube_virtual_service_path(const char *namespace_, const char *name)
 {
-        if (!kube_name_is_label(namespace_) || !kube_name_is_subdomain(name))
+        if (!dns1123_is_label(namespace_) || !dns1123_is_subdomain(name))
                 return NULL;
         return xasprintf(VS_PREFIX "namespaces/%s/virtualservices/%s", namespace_, name);
 }
 
 char *kube_lease_path(const char *namespace_, const char *name)
 {
-        if (!kube_name_is_label(namespace_) || (name && !kube_name_is_subdomain(name)))
+        if (!dns1123_is_label(namespace_) || (name && !dns1123_is_subdomain(name)))
                 return NULL;
         return name ? xasprintf("/apis/coordination.k8s.io/v1/namespaces/%s/leases/%s", namespace_,
                                 name)

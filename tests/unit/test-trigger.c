@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "canaryd/names.h"
 #include "canaryd/trigger.h"
 
 static struct deployment_view inspect(const char *json)
@@ -77,6 +78,46 @@ static void garbage_is_refused(void **unused)
         free(p);
         assert_null(deployment_path("shop", "../x"));
         assert_null(deployment_path("Shop", "x"));
+        /* one DNS-1123 rule everywhere (names.h): no empty label, no leading or doubled dot */
+        assert_null(deployment_path("shop", ".a"));
+        assert_null(deployment_path("shop", "a..b"));
+        assert_null(deployment_path("shop", "a."));
+        assert_null(deployment_path("shop", "a-.b"));
+        assert_null(deployment_path("a.b", "x"));
+        p = deployment_path("shop", "api.v2");
+        assert_non_null(p);
+        free(p);
+}
+
+static void dns1123_names(void **unused)
+{
+        (void)unused;
+        char long_label[65];
+        memset(long_label, 'a', 64);
+        long_label[64] = '\0';
+        assert_true(dns1123_is_label("a"));
+        assert_true(dns1123_is_label("a-1"));
+        assert_false(dns1123_is_label(NULL));
+        assert_false(dns1123_is_label(""));
+        assert_false(dns1123_is_label("-a"));
+        assert_false(dns1123_is_label("a_b"));
+        assert_false(dns1123_is_label("a.b"));
+        assert_false(dns1123_is_label(long_label));
+        long_label[63] = '\0';
+        assert_true(dns1123_is_label(long_label));
+        assert_true(dns1123_is_subdomain("a.b-c.d"));
+        assert_false(dns1123_is_subdomain(".a"));
+        assert_false(dns1123_is_subdomain("a..b"));
+        assert_false(dns1123_is_subdomain("a."));
+        assert_false(dns1123_is_subdomain("A.b"));
+        char big[260];
+        memset(big, 'a', sizeof(big) - 1);
+        big[sizeof(big) - 1] = '\0';
+        for (size_t i = 50; i < sizeof(big) - 1; i += 51)
+                big[i] = '.';
+        assert_false(dns1123_is_subdomain(big)); /* 259 > 253 */
+        big[253] = '\0';
+        assert_true(dns1123_is_subdomain(big) == (big[252] != '.'));
 }
 
 int main(void)
@@ -85,6 +126,7 @@ int main(void)
             cmocka_unit_test(revision_ignores_restart_scale_and_key_order),
             cmocka_unit_test(available_only_when_fully_rolled_out),
             cmocka_unit_test(garbage_is_refused),
+            cmocka_unit_test(dns1123_names),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
