@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "canaryd/mannwhitney.h"
+#include "canaryd/util.h"
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
 
@@ -37,12 +38,6 @@ static double now_s(void)
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
         return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-        double x = *(const double *)a, y = *(const double *)b;
-        return (x > y) - (x < y);
 }
 
 static double median(double *t, int runs)

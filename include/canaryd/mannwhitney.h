@@ -24,8 +24,14 @@ enum mw_alternative { MW_TWO_SIDED, MW_GREATER, MW_LESS, _MW_ALTERNATIVE_MAX };
  * fewer than 50 values and there are no ties, else the normal approximation. */
 enum mw_method { MW_METHOD_AUTO, MW_METHOD_ASYMPTOTIC, _MW_METHOD_MAX };
 
+/* A mann_whitney metric's defaults (SPEC §3, Kayenta's): the config and `canaryctl judge` use
+ * them both. */
+#define MW_DEFAULT_CONFIDENCE 0.98
+#define MW_DEFAULT_ALLOWED    1.0 /* allowed_increase, allowed_decrease */
+#define MW_DEFAULT_TOLERANCE  0.25
+
 /* Zero-initialised fields other than confidence give R's defaults and Kayenta's rule with
- * tolerance 0 and allowed ratios 0; callers normally set every field. */
+ * tolerance 0 and allowed ratios 0; callers normally set every field (mw_params_default()). */
 struct mw_params {
         double confidence;        /* interval level, in (0, 1), e.g. 0.98 (Kayenta) */
         enum direction direction; /* which change is a regression: increase | decrease | either */
@@ -39,6 +45,10 @@ struct mw_params {
         enum mw_alternative alternative; /* default (0) two-sided */
         enum mw_method method;           /* default (0) R's choice */
 };
+
+/* *p = the defaults above, direction either, critical bounds at the allowed ones, at least
+ * one value per arm. */
+void mw_params_default(struct mw_params *p);
 
 struct mw_result {
         size_t n_canary, n_baseline; /* values left after removing NaN */

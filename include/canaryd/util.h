@@ -25,6 +25,13 @@ char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Frees *p and sets it to NULL. */
 void freep_str(char **p);
 
+/* Overwrites a secret string (API key, token, header carrying one) before freeing it, so that
+ * no copy lingers in freed memory. NULL is fine. */
+void free_secret(char *s);
+
+/* qsort() order of doubles (NaN-free input). */
+int cmp_double(const void *a, const void *b);
+
 /* A growable buffer, always NUL-terminated once non-empty. Owns data. */
 struct buf {
         char *data;

@@ -11,6 +11,7 @@
 #include <cjson/cJSON.h>
 
 #include "canaryd/control.h"
+#include "canaryd/utf8.h"
 #include "canaryd/util.h"
 
 #define NAME_MAX_LEN     253
@@ -59,44 +60,6 @@ void control_reply_done(struct control_reply *r)
         free(r->status_json);
         free(r->history_json);
         *r = (struct control_reply){0};
-}
-
-/* Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing above U+10FFFF. */
-static bool utf8_valid(const unsigned char *s, size_t len)
-{
-        size_t i = 0;
-        while (i < len) {
-                unsigned char c = s[i];
-                size_t n;
-                unsigned cp;
-                if (c < 0x80) {
-                        i++;
-                        continue;
-                } else if (c >= 0xc2 && c <= 0xdf) {
-                        n = 1;
-                        cp = c & 0x1f;
-                } else if (c >= 0xe0 && c <= 0xef) {
-                        n = 2;
-                        cp = c & 0x0f;
-                } else if (c >= 0xf0 && c <= 0xf4) {
-                        n = 3;
-                        cp = c & 0x07;
-                } else {
-                        return false;
-                }
-                if (len - i - 1 < n)
-                        return false;
-                for (size_t k = 1; k <= n; k++) {
-                        if ((s[i + k] & 0xc0) != 0x80)
-                                return false;
-                        cp = (cp << 6) | (s[i + k] & 0x3f);
-                }
-                if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
-                    (cp >= 0xd800 && cp <= 0xdfff))
-                        return false;
-                i += n + 1;
-        }
-        return true;
 }
 
 /* True when a JSON string in the text holds the escape \u0000, which cJSON would turn into a
@@ -168,7 +131,7 @@ static cJSON *parse_line(const char *line, size_t len, size_t max, const char *w
                 *ret_error = xasprintf("%s contains a NUL byte", what);
                 return NULL;
         }
-        if (!utf8_valid((const unsigned char *)line, len)) {
+        if (!utf8_valid(line, len)) {
                 *ret_error = xasprintf("%s is not valid UTF-8", what);
                 return NULL;
         }

@@ -19,13 +19,6 @@
 #include "canaryd/kube.h"
 #include "canaryd/util.h"
 
-static void secret_free(char *s)
-{
-        if (s)
-                explicit_bzero(s, strlen(s));
-        free(s);
-}
-
 static void strv_free(char **v)
 {
         for (char **p = v; p && *p; p++)
@@ -57,12 +50,12 @@ void kube_credentials_done(struct kube_credentials *c)
         free(c->server);
         free(c->ca_file);
         free(c->ca_pem);
-        secret_free(c->token);
+        free_secret(c->token);
         free(c->token_file);
         free(c->client_cert_file);
         free(c->client_key_file);
         free(c->client_cert_pem);
-        secret_free(c->client_key_pem);
+        free_secret(c->client_key_pem);
         free(c->namespace_);
         *c = (struct kube_credentials){0};
 }
@@ -557,9 +550,9 @@ void kube_exec_credential_done(struct kube_exec_credential *c)
 {
         if (!c)
                 return;
-        secret_free(c->token);
+        free_secret(c->token);
         free(c->client_cert_pem);
-        secret_free(c->client_key_pem);
+        free_secret(c->client_key_pem);
         *c = (struct kube_exec_credential){0};
 }
 

@@ -17,39 +17,13 @@
 
 #include "canaryd/query.h"
 #include "canaryd/slack.h"
+#include "canaryd/utf8.h"
 
 #define MAX_BLOCKS         50
 #define HEADER_MAX_CHARS   150
 #define TEXT_MAX_CHARS     2900 /* section text and message text: Slack allows 3000 */
 #define FIELD_MAX_CHARS    1900 /* section fields: Slack allows 2000 */
 #define FAILED_NAMES_SHOWN 3
-
-/* Decodes one UTF-8 sequence at s (n bytes left). Returns its length, or 0 when invalid. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-        unsigned cp, need, min;
-
-        if (s[0] < 0x80)
-                return 1;
-        if ((s[0] & 0xe0) == 0xc0)
-                need = 1, cp = s[0] & 0x1f, min = 0x80;
-        else if ((s[0] & 0xf0) == 0xe0)
-                need = 2, cp = s[0] & 0x0f, min = 0x800;
-        else if ((s[0] & 0xf8) == 0xf0)
-                need = 3, cp = s[0] & 0x07, min = 0x10000;
-        else
-                return 0;
-        if (n < need + 1)
-                return 0;
-        for (unsigned i = 1; i <= need; i++) {
-                if ((s[i] & 0xc0) != 0x80)
-                        return 0;
-                cp = (cp << 6) | (s[i] & 0x3f);
-        }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-                return 0;
-        return need + 1;
-}
 
 /* Appends s as valid UTF-8 (bad bytes become U+FFFD), control characters other than newline
  * as spaces, at most max_chars characters (cut with "…"), with &<> escaped when mrkdwn. */
@@ -59,7 +33,7 @@ static void put_text(struct buf *b, const char *s, size_t max_chars, bool mrkdwn
         size_t left = strlen((const char *)p), chars = 0;
 
         while (left > 0) {
-                size_t l = utf8_len(p, left);
+                size_t l = utf8_seq_len(p, left);
 
                 if (chars + 1 >= max_chars && left > (l ? l : 1)) {
                         buf_puts(b, "\u2026");

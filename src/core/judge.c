@@ -42,12 +42,6 @@ size_t count_finite(const double *v, size_t n)
         return k;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-        double x = *(const double *)a, y = *(const double *)b;
-        return (x > y) - (x < y);
-}
-
 double reduce(enum reducer r, const double *v, size_t n)
 {
         size_t k = count_finite(v, n);

@@ -33,10 +33,18 @@ const char *mw_class_to_string(enum mw_class c)
         return (unsigned)c < _MW_CLASS_MAX ? class_names[c] : NULL;
 }
 
-static int cmp_double(const void *a, const void *b)
+void mw_params_default(struct mw_params *p)
 {
-        double x = *(const double *)a, y = *(const double *)b;
-        return (x > y) - (x < y);
+        *p = (struct mw_params){
+            .confidence = MW_DEFAULT_CONFIDENCE,
+            .direction = DIRECTION_EITHER,
+            .allowed_increase = MW_DEFAULT_ALLOWED,
+            .allowed_decrease = MW_DEFAULT_ALLOWED,
+            .critical_increase = MW_DEFAULT_ALLOWED,
+            .critical_decrease = MW_DEFAULT_ALLOWED,
+            .tolerance = MW_DEFAULT_TOLERANCE,
+            .min_samples = 1,
+        };
 }
 
 /* ---- sorting ---- */

@@ -42,12 +42,6 @@ double percentile_r7(const double *sorted, size_t n, double p)
         return (1 - frac) * a + frac * b;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-        double x = *(const double *)a, y = *(const double *)b;
-        return (x > y) - (x < y);
-}
-
 void outlier_fences(const double *v, size_t n, double factor, double *ret_lower, double *ret_upper)
 {
         double *s = xmalloc((n ? n : 1) * sizeof(double));

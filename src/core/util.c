@@ -19,6 +19,19 @@ static void oom(void)
         abort();
 }
 
+void free_secret(char *s)
+{
+        if (s)
+                explicit_bzero(s, strlen(s));
+        free(s);
+}
+
+int cmp_double(const void *a, const void *b)
+{
+        double x = *(const double *)a, y = *(const double *)b;
+        return (x > y) - (x < y);
+}
+
 void *xmalloc(size_t size)
 {
         void *p = malloc(size ? size : 1);

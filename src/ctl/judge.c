@@ -147,16 +147,11 @@ static int fraction_usage(const char *option, const char *value)
                            value);
 }
 
+/* The names are the config's (core/config.c), so the CLI and the YAML cannot disagree. */
 static int parse_judge_kind(const char *s, enum judge_kind *ret)
 {
-        static const char *const names[_JUDGE_KIND_MAX] = {
-            [JUDGE_THRESHOLD] = "threshold",
-            [JUDGE_RATIO] = "ratio",
-            [JUDGE_MANN_WHITNEY] = "mann_whitney",
-            [JUDGE_SEQUENTIAL] = "sequential",
-        };
         for (unsigned i = 0; i < _JUDGE_KIND_MAX; i++)
-                if (strcmp(s, names[i]) == 0) {
+                if (strcmp(s, judge_kind_to_string((enum judge_kind)i)) == 0) {
                         *ret = (enum judge_kind)i;
                         return 0;
                 }
@@ -165,13 +160,8 @@ static int parse_judge_kind(const char *s, enum judge_kind *ret)
 
 static int parse_direction(const char *s, enum direction *ret)
 {
-        static const char *const names[_DIRECTION_MAX] = {
-            [DIRECTION_INCREASE] = "increase",
-            [DIRECTION_DECREASE] = "decrease",
-            [DIRECTION_EITHER] = "either",
-        };
         for (unsigned i = 0; i < _DIRECTION_MAX; i++)
-                if (strcmp(s, names[i]) == 0) {
+                if (strcmp(s, direction_to_string((enum direction)i)) == 0) {
                         *ret = (enum direction)i;
                         return 0;
                 }
@@ -229,14 +219,6 @@ static int parse_args(int argc, char **argv, struct judge_args *a)
         *a = (struct judge_args){
             .judge = JUDGE_MANN_WHITNEY,
             .reducer = REDUCER_AVG,
-            /* The daemon's defaults for a mann_whitney metric (SPEC §3), except min_samples:
-             * offline, as in Kayenta, only an empty arm is NoData. */
-            .mw = {.confidence = 0.98,
-                   .direction = DIRECTION_EITHER,
-                   .allowed_increase = 1.0,
-                   .allowed_decrease = 1.0,
-                   .tolerance = 0.25,
-                   .min_samples = 1},
             .pre = {.outlier_factor = 3.0},
             .min = (double)NAN,
             .max = (double)NAN,
@@ -244,6 +226,9 @@ static int parse_args(int argc, char **argv, struct judge_args *a)
             .max_ratio = (double)NAN,
             .share = (double)NAN,
         };
+        /* the daemon's defaults for a mann_whitney metric (SPEC §3), min_samples 1: offline,
+         * as in Kayenta, only an empty arm is NoData */
+        mw_params_default(&a->mw);
         seq_params_default(&a->seq); /* the daemon's defaults for a sequential metric (§8) */
 
         optind = 0; /* GNU: full re-initialisation for this argv */
@@ -514,13 +499,6 @@ static void arms_table(const double *c, size_t nc, const double *b, size_t nb)
         arm_row("max", reduce(REDUCER_MAX, c, nc), reduce(REDUCER_MAX, b, nb));
 }
 
-static const char *direction_name(enum direction d)
-{
-        return d == DIRECTION_INCREASE   ? "increase"
-               : d == DIRECTION_DECREASE ? "decrease"
-                                         : "either";
-}
-
 static int run_mann_whitney(const struct judge_args *a, const double *c, size_t nc, const double *b,
                             size_t nb, size_t outliers)
 {
@@ -562,7 +540,7 @@ static int run_mann_whitney(const struct judge_args *a, const double *c, size_t 
         printf("  %-22s %s\n", "cles", fmt_num(x, sizeof(x), r.cles));
         printf("\n  rule: direction %s; High needs the interval above +%g x |shift| and %s >= %g;"
                "\n        Low needs it below -%g x |shift| and %s <= %g; min %zu values per arm\n",
-               direction_name(a->mw.direction), a->mw.tolerance,
+               direction_to_string(a->mw.direction), a->mw.tolerance,
                effect_size_to_string(a->mw.effect_size), a->mw.allowed_increase, a->mw.tolerance,
                effect_size_to_string(a->mw.effect_size), a->mw.allowed_decrease,
                a->mw.min_samples ? a->mw.min_samples : 1);

@@ -148,13 +148,6 @@ static char *secret_or_env(const struct daemon *d, const char *file, const char 
         return NULL;
 }
 
-static void free_secret(char *s)
-{
-        if (s)
-                explicit_bzero(s, strlen(s));
-        free(s);
-}
-
 static void clients_free(struct daemon *d)
 {
         analysis_forget_client(d);

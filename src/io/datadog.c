@@ -73,14 +73,6 @@ int datadog_client_new(struct http_client *http, const struct datadog_settings *
         return 0;
 }
 
-static void free_secret(char *p)
-{
-        if (p) {
-                explicit_bzero(p, strlen(p));
-                free(p);
-        }
-}
-
 struct datadog_client *datadog_client_free(struct datadog_client *d)
 {
         if (!d)

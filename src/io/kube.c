@@ -504,13 +504,6 @@ static void on_http_done(int error, const struct http_response *resp, const char
         call_free(call);
 }
 
-static void secret_free(char *s)
-{
-        if (s)
-                explicit_bzero(s, strlen(s));
-        free(s);
-}
-
 static int read_token(const struct kube_client *k, char **ret)
 {
         *ret = NULL;
@@ -524,12 +517,12 @@ static int read_token(const struct kube_client *k, char **ret)
                 if (r < 0)
                         return r;
                 *ret = trim_copy(raw);
-                secret_free(raw);
+                free_secret(raw);
         } else if (k->creds.token) {
                 *ret = xstrdup(k->creds.token);
         }
         if (*ret && strpbrk(*ret, "\r\n")) {
-                secret_free(*ret);
+                free_secret(*ret);
                 *ret = NULL;
                 return -EINVAL;
         }
@@ -578,7 +571,7 @@ static int call_dispatch(struct kube_call *c)
         if (r < 0)
                 return r;
         char *auth = token && *token ? xasprintf("Authorization: Bearer %s", token) : NULL;
-        secret_free(token);
+        free_secret(token);
         const char *headers[] = {"Accept: application/json", k->user_agent,
                                  c->json ? "Content-Type: application/json" : auth,
                                  c->json ? auth : NULL, NULL};
@@ -607,7 +600,7 @@ static int call_dispatch(struct kube_call *c)
         c->cred_generation = k->cred_generation;
         r = http_submit_handle(k->http, &o, on_http_done, c, &c->http_req);
         free(url);
-        secret_free(auth);
+        free_secret(auth);
         return r;
 }
 

@@ -122,14 +122,6 @@ static bool header_value_ok(const char *v)
         return !strpbrk(v, "\r\n");
 }
 
-static void free_secret(char *p)
-{
-        if (p) {
-                explicit_bzero(p, strlen(p));
-                free(p);
-        }
-}
-
 static void outbox_msg_done(struct slack_outbox_msg *m)
 {
         free(m->key);

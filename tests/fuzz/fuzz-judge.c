@@ -20,12 +20,6 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static int cmp_double(const void *a, const void *b)
-{
-        double x = *(const double *)a, y = *(const double *)b;
-        return (x > y) - (x < y);
-}
-
 static void check_mw(const double *c, size_t nc, const double *b, size_t nb,
                      const struct mw_params *p, bool finite)
 {

@@ -30,7 +30,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define N_PIECES 9
 
 /* Number of code points when s is valid UTF-8 (no overlongs, surrogates or values above
- * U+10FFFF), or -1. */
+ * U+10FFFF), or -1. Written apart from core/utf8.c on purpose: the oracle must not share the
+ * decoder it checks. */
 static long utf8_chars(const char *str)
 {
         const unsigned char *s = (const unsigned char *)str;

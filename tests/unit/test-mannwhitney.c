@@ -263,12 +263,6 @@ static void reference_vectors(void **state)
 
 /* ---- independent checks ------------------------------------------------------------------- */
 
-static int cmp_double(const void *a, const void *b)
-{
-        double x = *(const double *)a, y = *(const double *)b;
-        return (x > y) - (x < y);
-}
-
 /* The k-th difference by materialising and sorting them all (equal infinities differ by 0). */
 static double sorted_select(const double *x, size_t n, const double *y, size_t m, uint64_t k)
 {

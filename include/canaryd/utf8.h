@@ -1,0 +1,12 @@
+/* Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing above U+10FFFF. One
+ * decoder for every codec that checks or cleans outside text. Pure. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Length of the UTF-8 sequence at s (n > 0 bytes left): 1..4, or 0 when it is invalid. */
+size_t utf8_seq_len(const unsigned char *s, size_t n);
+
+/* The n bytes at s are valid UTF-8 (NUL bytes included as U+0000). */
+bool utf8_valid(const char *s, size_t n);

@@ -1,0 +1,43 @@
+/* Strict UTF-8 (utf8.h). */
+#include "canaryd/utf8.h"
+
+size_t utf8_seq_len(const unsigned char *s, size_t n)
+{
+        unsigned cp, need, min;
+
+        if (n == 0)
+                return 0;
+        if (s[0] < 0x80)
+                return 1;
+        if ((s[0] & 0xe0) == 0xc0)
+                need = 1, cp = s[0] & 0x1f, min = 0x80;
+        else if ((s[0] & 0xf0) == 0xe0)
+                need = 2, cp = s[0] & 0x0f, min = 0x800;
+        else if ((s[0] & 0xf8) == 0xf0)
+                need = 3, cp = s[0] & 0x07, min = 0x10000;
+        else
+                return 0;
+        if (n < need + 1)
+                return 0;
+        for (unsigned i = 1; i <= need; i++) {
+                if ((s[i] & 0xc0) != 0x80)
+                        return 0;
+                cp = (cp << 6) | (s[i] & 0x3f);
+        }
+        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+                return 0;
+        return need + 1;
+}
+
+bool utf8_valid(const char *s, size_t n)
+{
+        const unsigned char *p = (const unsigned char *)s;
+        while (n > 0) {
+                size_t l = utf8_seq_len(p, n);
+                if (l == 0)
+                        return false;
+                p += l;
+                n -= l;
+        }
+        return true;
+}
