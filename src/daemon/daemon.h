@@ -82,6 +82,14 @@ struct last_analysis {
         size_t n;
 };
 
+/* One Kubernetes cycle of a canary (driver.c): allocated when it begins, freed when it ends. */
+struct cycle {
+        struct queued_event current;       /* the event being decided */
+        struct rollout_state proposed;     /* what the write carries */
+        struct rollout_state decided_from; /* the state `proposed` was decided from */
+        struct rollout_actions actions;
+};
+
 struct canary {
         struct daemon *d;
         const struct canary_config *cfg; /* borrowed from d->config */
@@ -93,17 +101,15 @@ struct canary {
 
         /* Kubernetes cycle: GET, decide, PUT, verify. One at a time per canary. */
         bool busy;
-        bool kube_inflight;          /* a GET or PUT of the cycle is out (its callback reaches c) */
-        struct queued_event *queue;  /* owned; allocated only while it holds something (an idle
-                                        canary, most of them, carries none) */
-        size_t n_queue, cap_queue;   /* n_queue <= EVENT_QUEUE_MAX */
-        struct queued_event current; /* the event being decided */
-        unsigned conflicts;          /* 409s in this cycle */
-        unsigned kube_failures;      /* consecutive, for backoff */
-        struct rollout_state proposed;
-        struct rollout_state decided_from; /* the state `proposed` was decided from */
-        bool put_uncertain; /* the last PUT failed without a definite answer: it may have landed */
-        struct rollout_actions actions;
+        bool kube_inflight;         /* a GET or PUT of the cycle is out (its callback reaches c) */
+        struct queued_event *queue; /* owned; allocated only while it holds something (an idle
+                                       canary, most of them, carries none) */
+        size_t n_queue, cap_queue;  /* n_queue <= EVENT_QUEUE_MAX */
+        struct cycle *cycle;        /* owned; the decision under way, while busy (an idle canary,
+                                       most of them, carries none) */
+        unsigned conflicts;         /* 409s in this cycle */
+        unsigned kube_failures;     /* consecutive, for backoff */
+        bool put_uncertain;  /* the last PUT failed without a definite answer: it may have landed */
         unsigned slack_held; /* bit per rollout_notify: its Slack message is held on this write
                                 (write-ahead, driver.c hold_notifications) */
         char *written_body;  /* owned: object we PUT, for verification */

@@ -167,7 +167,7 @@ static void submit_queued(struct canary *c, struct queued_event *qe)
         }
         /* One pending tick is as good as many. */
         if (ev->kind == EV_TICK &&
-            (queued(c, EV_TICK) || (c->busy && c->current.ev.kind == EV_TICK)))
+            (queued(c, EV_TICK) || (c->cycle && c->cycle->current.ev.kind == EV_TICK)))
                 return;
         if (!queue_reserve(c)) {
                 log_canary(LOG_WARNING, c, NULL, NULL, "event queue full, dropping %s event",
@@ -405,8 +405,8 @@ static bool announce(struct canary *c, const struct rollout_state *s, enum rollo
         return r == 0 || r == -EEXIST;
 }
 
-/* Write-ahead: before the write of c->proposed is submitted, its notifications' Slack messages
- * go into the outbox, held on that write, and the outbox is synced, so that a crash at any
+/* Write-ahead: before the write of c->cycle->proposed is submitted, its notifications' Slack
+ * messages go into the outbox, held on that write, and the outbox is synced, so that a crash at any
  * instant after the write lands still finds them. write_landed() releases them; a read of
  * the canary (on_get, also the first one after a restart) releases them when the cluster holds
  * that write's state and drops them when it does not. The write's identity is the proposed
@@ -414,11 +414,11 @@ static bool announce(struct canary *c, const struct rollout_state *s, enum rollo
 static void hold_notifications(struct canary *c)
 {
         c->slack_held = 0;
-        if (!c->d->slack || c->proposed.updated_usec == c->state.updated_usec)
+        if (!c->d->slack || c->cycle->proposed.updated_usec == c->state.updated_usec)
                 return; /* no Slack, or an identity the old state also has (clock stepped back) */
-        for (size_t i = 0; i < c->actions.n; i++) {
-                const struct rollout_action *a = &c->actions.items[i];
-                if (a->kind == ACT_NOTIFY && announce(c, &c->proposed, a->notify, true))
+        for (size_t i = 0; i < c->cycle->actions.n; i++) {
+                const struct rollout_action *a = &c->cycle->actions.items[i];
+                if (a->kind == ACT_NOTIFY && announce(c, &c->cycle->proposed, a->notify, true))
                         c->slack_held |= 1u << a->notify;
         }
         /* the barrier saves the outbox before the PUT goes out */
@@ -472,8 +472,8 @@ static void run_post_write_actions(struct canary *c)
                             an->window_start_usec != c->state.step_started_usec))
                 analysis_cancel(c);
 
-        for (size_t i = 0; i < c->actions.n; i++) {
-                const struct rollout_action *a = &c->actions.items[i];
+        for (size_t i = 0; i < c->cycle->actions.n; i++) {
+                const struct rollout_action *a = &c->cycle->actions.items[i];
                 switch (a->kind) {
                 case ACT_WRITE:
                         break;
@@ -506,10 +506,12 @@ static void run_post_write_actions(struct canary *c)
 static void cycle_end(struct canary *c)
 {
         if (c->d->stopping) {
-                abandon(c, &c->current, "the daemon is stopping");
+                if (c->cycle)
+                        abandon(c, &c->cycle->current, "the daemon is stopping");
                 for (size_t i = 0; i < c->n_queue; i++)
                         abandon(c, &c->queue[i], "the daemon is stopping");
         }
+        c->cycle = (free(c->cycle), NULL);
         c->busy = false;
         c->conflicts = 0;
         c->written_body = (free(c->written_body), NULL);
@@ -629,7 +631,7 @@ static void on_put(const struct kube_result *res, void *userdata)
  * every selected route must be what we wrote. Returns false when the object cannot be read. */
 static bool verify_stored(struct canary *c, const char *body, size_t len, char **ret_err)
 {
-        const struct rollout_action *w = &c->actions.items[0];
+        const struct rollout_action *w = &c->cycle->actions.items[0];
         struct vs_view view = {0};
 
         if (!body || len == 0) {
@@ -652,29 +654,30 @@ static bool verify_stored(struct canary *c, const char *body, size_t len, char *
         return true;
 }
 
-/* The PUT of c->proposed is in the cluster: journal, answer the command, verify, then act.
+/* The PUT of c->cycle->proposed is in the cluster: journal, answer the command, verify, then act.
  * stored: the object the API server answered the PUT with (NULL: not known, read it back). */
 static void write_landed(struct canary *c, const char *stored, size_t stored_len)
 {
         c->put_uncertain = false;
         c->kube_failures = 0;
-        resolve_held(c, c->proposed.updated_usec, false); /* its events happened: send */
-        canary_journal(c, journal_format_decision(
-                              now_realtime_usec(), c->cfg->name, &c->decided_from, &c->proposed,
-                              journal_event_name(c->current.ev.kind), &c->actions));
-        c->journaled = c->proposed;
+        resolve_held(c, c->cycle->proposed.updated_usec, false); /* its events happened: send */
+        canary_journal(c, journal_format_decision(now_realtime_usec(), c->cfg->name,
+                                                  &c->cycle->decided_from, &c->cycle->proposed,
+                                                  journal_event_name(c->cycle->current.ev.kind),
+                                                  &c->cycle->actions));
+        c->journaled = c->cycle->proposed;
         c->journaled_valid = true;
-        if (is_command(c->current.ev.kind)) {
-                const struct rollout_state *p = &c->proposed;
+        if (is_command(c->cycle->current.ev.kind)) {
+                const struct rollout_state *p = &c->cycle->proposed;
                 char *msg = xasprintf("%s %s: done: %s, step %u/%zu, canary weight %u%%",
-                                      journal_event_name(c->current.ev.kind), c->cfg->name,
+                                      journal_event_name(c->cycle->current.ev.kind), c->cfg->name,
                                       rollout_phase_to_string(p->phase), p->step, c->cfg->n_steps,
                                       p->weight);
-                journal_command(c, &c->current, p, "applied", msg);
-                answer(c, &c->current, control_reply_ok(msg, NULL));
+                journal_command(c, &c->cycle->current, p, "applied", msg);
+                answer(c, &c->cycle->current, control_reply_ok(msg, NULL));
                 free(msg);
         }
-        c->state = c->proposed;
+        c->state = c->cycle->proposed;
         status_notify(c->d); /* the cluster now says so */
         if (c->d->stopping) {
                 /* the write landed: state is durable; skip read-back and side effects */
@@ -699,7 +702,7 @@ static void write_landed(struct canary *c, const char *stored, size_t stored_len
 
 static void decide(struct canary *c, const struct vs_view *view, const char *body, size_t len)
 {
-        struct rollout_event ev = event_of(&c->current);
+        struct rollout_event ev = event_of(&c->cycle->current);
         usec_t now = now_realtime_usec();
 
         /* Drift first: weights someone else wrote pause the rollout; the event waits. */
@@ -708,63 +711,65 @@ static void decide(struct canary *c, const struct vs_view *view, const char *bod
             c->state.phase != ROLLOUT_PAUSED) {
                 if (ev.kind != EV_TICK && ev.kind != EV_ANALYSIS && queue_reserve(c)) {
                         memmove(&c->queue[1], &c->queue[0], c->n_queue * sizeof(c->queue[0]));
-                        c->queue[0] = c->current;
+                        c->queue[0] = c->cycle->current;
                         c->n_queue++;
                 } else {
-                        abandon(c, &c->current, "the canary's event queue is full");
+                        abandon(c, &c->cycle->current, "the canary's event queue is full");
                 }
-                copy_event(&c->current, &(struct rollout_event){
-                                            .kind = EV_DRIFT,
-                                            .observed_weight = view->canary_weight,
-                                        });
-                ev = event_of(&c->current);
+                copy_event(&c->cycle->current, &(struct rollout_event){
+                                                   .kind = EV_DRIFT,
+                                                   .observed_weight = view->canary_weight,
+                                               });
+                ev = event_of(&c->cycle->current);
                 if (!view->weights_consistent)
                         ev.observed_weight = 101; /* routes disagree: never equal to ours */
         }
 
         /* A verdict for a step we have left (promote, abort, restart) is stale. */
         if (ev.kind == EV_ANALYSIS &&
-            (c->current.for_step != c->state.step ||
-             c->current.for_step_started_usec != c->state.step_started_usec ||
+            (c->cycle->current.for_step != c->state.step ||
+             c->cycle->current.for_step_started_usec != c->state.step_started_usec ||
              c->state.phase != ROLLOUT_PROGRESSING)) {
                 log_canary(LOG_INFO, c, NULL, NULL, "dropping analysis result of an earlier step");
                 cycle_end(c);
                 return;
         }
 
-        c->proposed = c->state;
-        c->decided_from = c->state;
-        rollout_step(&c->spec, &c->proposed, &ev, now, &c->actions);
+        c->cycle->proposed = c->state;
+        c->cycle->decided_from = c->state;
+        rollout_step(&c->spec, &c->cycle->proposed, &ev, now, &c->cycle->actions);
         c->slack_held = 0;
         /* The Slack thread belongs to one rollout: a new one (start, retry) opens its own; the
          * parent's ts, once Slack has given it, is stored with the next write. */
-        if (c->proposed.started_usec != c->state.started_usec)
-                c->proposed.slack_thread_ts[0] = '\0';
-        else if (!c->proposed.slack_thread_ts[0] && d_slack_thread_ts(c))
-                snprintf(c->proposed.slack_thread_ts, sizeof(c->proposed.slack_thread_ts), "%s",
-                         d_slack_thread_ts(c));
-        if (c->actions.refused) {
-                log_canary(LOG_NOTICE, c, NULL, NULL, "command refused: %s", c->actions.refused);
-                journal_command(c, &c->current, &c->state, "refused", c->actions.refused);
-                answer(c, &c->current, control_reply_error(1, c->actions.refused));
+        if (c->cycle->proposed.started_usec != c->state.started_usec)
+                c->cycle->proposed.slack_thread_ts[0] = '\0';
+        else if (!c->cycle->proposed.slack_thread_ts[0] && d_slack_thread_ts(c))
+                snprintf(c->cycle->proposed.slack_thread_ts,
+                         sizeof(c->cycle->proposed.slack_thread_ts), "%s", d_slack_thread_ts(c));
+        if (c->cycle->actions.refused) {
+                log_canary(LOG_NOTICE, c, NULL, NULL, "command refused: %s",
+                           c->cycle->actions.refused);
+                journal_command(c, &c->cycle->current, &c->state, "refused",
+                                c->cycle->actions.refused);
+                answer(c, &c->cycle->current, control_reply_error(1, c->cycle->actions.refused));
                 cycle_end(c);
                 return;
         }
-        if (c->actions.n == 0 || c->actions.items[0].kind != ACT_WRITE) {
+        if (c->cycle->actions.n == 0 || c->cycle->actions.items[0].kind != ACT_WRITE) {
                 run_post_write_actions(c);
                 cycle_end(c);
                 return;
         }
 
-        const struct rollout_action *w = &c->actions.items[0];
-        char *state = state_to_json(&c->proposed);
+        const struct rollout_action *w = &c->cycle->actions.items[0];
+        char *state = state_to_json(&c->cycle->proposed);
         char *out = NULL, *err = NULL;
         int r =
             vs_update(body, len, c->cfg, w->set_weights ? (int)w->weight : -1, state, &out, &err);
         free(state);
         if (r < 0) {
                 log_canary(LOG_ERR, c, NULL, NULL, "cannot update %s: %s", c->vs_path, err);
-                abandon(c, &c->current, err);
+                abandon(c, &c->cycle->current, err);
                 set_error(c, err);
                 cycle_end(c);
                 return;
@@ -941,7 +946,7 @@ static void cycle_read(struct canary *c, const char *body, size_t body_len, bool
         /* Slack messages held on a write of ours (one whose answer was lost, or cut by a
          * crash): sent if the cluster holds its state, dropped if not. */
         resolve_held(c, s.updated_usec, true);
-        if (c->put_uncertain && same_state(&s, &c->proposed)) {
+        if (c->put_uncertain && same_state(&s, &c->cycle->proposed)) {
                 /* Our last PUT timed out or got a 5xx, yet the cluster holds exactly the state
                  * it carried (updated_at has microseconds): it landed. Deciding the event again
                  * would apply it twice (a second promote, a refused start). */
@@ -1119,7 +1124,8 @@ static void cycle_begin(struct canary *c)
                 return;
         }
         c->busy = true;
-        c->current = c->queue[0];
+        c->cycle = xcalloc(1, sizeof(*c->cycle));
+        c->cycle->current = c->queue[0];
         memmove(&c->queue[0], &c->queue[1], (c->n_queue - 1) * sizeof(c->queue[0]));
         if (--c->n_queue == 0)
                 queue_release(c);
@@ -1234,8 +1240,10 @@ int canary_init(struct canary *c, struct daemon *d, const struct canary_config *
 
 void canary_done(struct canary *c)
 {
-        if (c->busy)
-                abandon(c, &c->current, "the configuration was reloaded or the daemon stopped");
+        if (c->cycle)
+                abandon(c, &c->cycle->current,
+                        "the configuration was reloaded or the daemon stopped");
+        c->cycle = (free(c->cycle), NULL);
         for (size_t i = 0; i < c->n_queue; i++)
                 abandon(c, &c->queue[i], "the configuration was reloaded or the daemon stopped");
         queue_release(c);
