@@ -102,28 +102,44 @@ static cJSON *canary_json(const struct canary *c)
         return o;
 }
 
+static void print_into(struct buf *b, cJSON *item /* consumed */)
+{
+        char *s = cJSON_PrintUnformatted(item);
+        cJSON_Delete(item);
+        if (!s)
+                abort(); /* only on OOM: same policy as xmalloc */
+        buf_puts(b, s);
+        cJSON_free(s);
+}
+
+/* Printed one canary at a time: the tree of a 10,000-canary status would hold ~60 MB at once,
+ * its text is 5 MB. */
 char *status_json(const struct daemon *d, const char *name)
 {
-        cJSON *root = cJSON_CreateObject();
-        cJSON *list = cJSON_AddArrayToObject(root, "canaries");
+        struct buf b = {0};
+        bool first = true;
+
+        buf_puts(&b, "{\"canaries\":[");
         for (size_t i = 0; i < d->n_canaries; i++)
-                if (!name || strcmp(name, d->canaries[i].cfg->name) == 0)
-                        cJSON_AddItemToArray(list, canary_json(&d->canaries[i]));
+                if (!name || strcmp(name, d->canaries[i].cfg->name) == 0) {
+                        if (!first)
+                                buf_puts(&b, ",");
+                        first = false;
+                        print_into(&b, canary_json(&d->canaries[i]));
+                }
+        buf_puts(&b, "]");
         if (d->slack) {
                 /* SPEC §7: what Slack could not take is counted here (and logged) */
-                cJSON *sl = cJSON_AddObjectToObject(root, "slack");
+                cJSON *sl = cJSON_CreateObject();
                 cJSON_AddNumberToObject(sl, "queued", (double)slack_queue_length(d->slack));
                 cJSON_AddNumberToObject(sl, "delivered", (double)slack_delivered_count(d->slack));
                 cJSON_AddNumberToObject(sl, "coalesced", (double)slack_coalesced_count(d->slack));
                 cJSON_AddNumberToObject(sl, "dropped", (double)slack_dropped_count(d->slack));
+                buf_puts(&b, ",\"slack\":");
+                print_into(&b, sl);
         }
-        char *s = cJSON_PrintUnformatted(root);
-        cJSON_Delete(root);
-        if (!s)
-                abort();
-        char *copy = xstrdup(s);
-        cJSON_free(s);
-        return copy;
+        buf_puts(&b, "}");
+        return buf_steal(&b);
 }
 
 #define STATUS_LIST_MAX     8                  /* canaries named one by one in STATUS= */

@@ -251,12 +251,37 @@ static void replies_round_trip(void **state)
         assert_string_equal(line, "{\"ok\":false,\"code\":1,\"error\":\"unknown error\"}");
         free(line);
 
-        /* A broken status document from the daemon becomes a refusal, not a broken line. */
-        line = control_reply_ok("x", "{\"canaries\":[");
+        /* A broken status document from the daemon becomes a refusal, not a broken line. The
+         * document is spliced in as text (a 10,000-canary status is 5 MB), so the check is
+         * structural: an object, balanced outside strings, strings closed, nothing after. */
+        static const char *const broken[] = {
+            "{\"canaries\":[",
+            "{\"a\":\"x}",
+            "{}}",
+            "{} ",
+            "[1]",
+            "{\"a\":1]}",
+            "{\"a\":\"\n\"}",
+            "",
+            "{\"a\":\"\\\"}",
+        };
+        for (size_t i = 0; i < sizeof(broken) / sizeof(broken[0]); i++) {
+                line = control_reply_ok("x", broken[i]);
+                assert_int_equal(control_reply_parse(line, strlen(line), &rep, &error), 0);
+                assert_false(rep.ok);
+                assert_non_null(strstr(rep.error, "invalid status document"));
+                control_reply_done(&rep);
+                free(line);
+        }
+        /* brackets, braces and escaped quotes inside strings are text */
+        line = control_reply_ok("x", "{\"a\":\"}]\\\"{[\",\"b\":[{},[]]}");
         assert_int_equal(control_reply_parse(line, strlen(line), &rep, &error), 0);
-        assert_false(rep.ok);
-        assert_non_null(strstr(rep.error, "invalid status document"));
+        assert_true(rep.ok);
+        assert_string_equal(rep.status_json, "{\"a\":\"}]\\\"{[\",\"b\":[{},[]]}");
         control_reply_done(&rep);
+        free(line);
+        line = control_reply_history(NULL, "{\"entries\":[");
+        assert_non_null(strstr(line, "invalid history document"));
         free(line);
 
         static const char *const bad[] = {
