@@ -79,10 +79,11 @@ enum analysis_result analysis_combine(const struct canary_config *c,
                                       double *ret_score /* may be NULL */);
 
 /* An interim look within a step (only sequential metrics judged, the others' reports ignored):
- * conclusive only when the end of the step could not change it. ANALYSIS_FAIL(_CRITICAL) when
- * analysis_combine() fails even with every undecided metric passing; ANALYSIS_PASS, with
- * c->early_promotion, when it passes even with every undecided metric failing (a sequential
- * metric is decided by a failure, or by a pass with its confidence sequence inside ±tolerance);
- * else ANALYSIS_INCONCLUSIVE. With `score`, the same rule over the score. */
+ * conclusive only when the end of the step could not change it. A sequential metric is decided
+ * by a failure, or by a pass with its confidence sequence inside ±tolerance; the others never
+ * are before the step's end. ANALYSIS_FAIL(_CRITICAL) when analysis_combine() fails even with
+ * every undecided metric passing (with `score`: the score is below marginal in that best case);
+ * ANALYSIS_PASS, with c->early_promotion, when every metric is decided and they pass together;
+ * else ANALYSIS_INCONCLUSIVE. */
 enum analysis_result analysis_combine_interim(const struct canary_config *c,
                                               const struct metric_report *reports, size_t n);

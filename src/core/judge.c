@@ -509,37 +509,35 @@ enum analysis_result analysis_combine(const struct canary_config *c,
         return ANALYSIS_FAIL;
 }
 
-/* The end of the step is the only verdict for non-sequential metrics, so an interim look
- * combines twice: with every undecided metric passing (best case) and failing (worst case). A
- * sequential failure is decided (its e-value crossed 1/alpha); a sequential pass is decided only
- * once its confidence sequence lies inside ±tolerance. */
+/* The end of the step is the only verdict for non-sequential metrics. A sequential failure is
+ * decided (its e-value crossed 1/alpha); a sequential pass only once its confidence sequence lies
+ * inside ±tolerance. An interim look fails when the step would fail even with every undecided
+ * metric passing, and passes early only when no metric is undecided: a metric is never skipped
+ * because the others outweigh it. */
 enum analysis_result analysis_combine_interim(const struct canary_config *c,
                                               const struct metric_report *reports, size_t n)
 {
+        bool undecided = false;
+
         if (n > c->n_metrics)
                 n = c->n_metrics;
         if (n == 0)
                 return ANALYSIS_INCONCLUSIVE;
-        struct metric_report *best = xcalloc(2 * n, sizeof(*best));
-        struct metric_report *worst = best + n;
+        struct metric_report *best = xcalloc(n, sizeof(*best));
         for (size_t i = 0; i < n; i++) {
-                bool decided =
-                    c->metrics[i].judge == JUDGE_SEQUENTIAL &&
+                best[i] = reports[i];
+                if (c->metrics[i].judge == JUDGE_SEQUENTIAL &&
                     (reports[i].verdict == VERDICT_FAIL ||
-                     (reports[i].verdict == VERDICT_PASS && reports[i].inside_tolerance));
-                best[i] = worst[i] = reports[i];
-                if (!decided) {
-                        best[i].verdict = VERDICT_PASS;
-                        best[i].critical = false;
-                        worst[i].verdict = VERDICT_FAIL;
-                }
+                     (reports[i].verdict == VERDICT_PASS && reports[i].inside_tolerance)))
+                        continue;
+                undecided = true;
+                best[i].verdict = VERDICT_PASS;
+                best[i].critical = false;
         }
-        enum analysis_result b = analysis_combine(c, best, n, NULL);
-        enum analysis_result w = analysis_combine(c, worst, n, NULL);
+        enum analysis_result r = analysis_combine(c, best, n, NULL);
         free(best);
-        if (b == ANALYSIS_FAIL || b == ANALYSIS_FAIL_CRITICAL)
-                return b;
-        if (c->early_promotion && w == ANALYSIS_PASS)
-                return ANALYSIS_PASS;
-        return ANALYSIS_INCONCLUSIVE;
+        if (r == ANALYSIS_FAIL || r == ANALYSIS_FAIL_CRITICAL)
+                return r;
+        return c->early_promotion && !undecided && r == ANALYSIS_PASS ? ANALYSIS_PASS
+                                                                      : ANALYSIS_INCONCLUSIVE;
 }

@@ -810,24 +810,25 @@ static void put_send(struct canary *c)
 static int on_barrier(sd_event_source *es, void *userdata)
 {
         struct daemon *d = userdata;
-        size_t n = 0, cap = 16;
-        struct canary **batch = xmalloc(cap * sizeof(*batch));
-        bool *put = NULL;
+        size_t n = 0;
+        bool any_put = false;
         int jr = 0;
 
         (void)es;
-        /* detach first: a PUT that fails at once may queue new work for the next round */
+        /* Detach first, and snapshot which PUTs are due: a PUT that fails at once may start the
+         * canary's next cycle, whose lines and PUT belong to the next barrier. */
+        for (struct canary *c = d->barrier; c; c = c->barrier_next)
+                n++;
+        struct canary **batch = xcalloc(n + 1, sizeof(*batch));
+        bool *put = xcalloc(n + 1, sizeof(*put));
+        n = 0;
         for (struct canary *c = d->barrier, *next; c; c = next) {
                 next = c->barrier_next;
                 c->barrier_next = NULL;
                 c->barrier_queued = false;
-                if (n == cap)
-                        batch = xrealloc(batch, (cap *= 2) * sizeof(*batch));
                 batch[n++] = c;
         }
         d->barrier = NULL;
-        put = xcalloc(n + 1, sizeof(*put));
-        bool any_put = false;
         for (size_t i = 0; i < n; i++) {
                 struct canary *c = batch[i];
                 if (c->journal_dirty) {

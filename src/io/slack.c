@@ -755,10 +755,12 @@ static struct slack_msg *digest(struct slack_client *c, struct slack_msg *first)
                 if (m->digest) {
                         /* a digest folds in with its lines */
                         for (size_t i = 0; i < m->n_lines; i++) {
-                                if (n < SLACK_DIGEST_LINES)
+                                if (n < SLACK_DIGEST_LINES) {
                                         texts[n++] = m->lines[i];
-                                else
-                                        free(m->lines[i]), more++;
+                                } else {
+                                        free(m->lines[i]);
+                                        more++;
+                                }
                         }
                         m->n_lines = 0;
                         more += m->more;

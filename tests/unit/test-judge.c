@@ -337,12 +337,20 @@ static void combine_interim(void **unused)
         w[0].weight = 10;
         w[1].weight = 90;
         assert_int_equal(analysis_combine_interim(&c, r, 2), ANALYSIS_FAIL_CRITICAL);
-        /* early promotion with score: passes even if the undecided metric fails at the end */
+        /* early promotion never skips a metric, however little it weighs */
         c.early_promotion = true;
         r[0] = (struct metric_report){.verdict = VERDICT_PASS, .inside_tolerance = true};
         c.score_pass = 5;
         c.score_marginal = 1;
-        assert_int_equal(analysis_combine_interim(&c, r, 2), ANALYSIS_PASS);
+        assert_int_equal(analysis_combine_interim(&c, r, 2), ANALYSIS_INCONCLUSIVE);
+        /* every metric sequential and decided: the score decides, a decided failure included */
+        ms[1] = metric(JUDGE_SEQUENTIAL);
+        ms[1].group = g_errors;
+        r[0] = (struct metric_report){.verdict = VERDICT_FAIL}; /* latency, weight 10 */
+        r[1] = (struct metric_report){.verdict = VERDICT_PASS, .inside_tolerance = true};
+        c.score_pass = 85;
+        c.score_marginal = 50;
+        assert_int_equal(analysis_combine_interim(&c, r, 2), ANALYSIS_PASS); /* 90 */
         c.score_pass = 95;
         assert_int_equal(analysis_combine_interim(&c, r, 2), ANALYSIS_INCONCLUSIVE);
         assert_int_equal(analysis_combine_interim(&c, r, 0), ANALYSIS_INCONCLUSIVE);

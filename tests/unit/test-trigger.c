@@ -110,14 +110,15 @@ static void dns1123_names(void **unused)
         assert_false(dns1123_is_subdomain("a..b"));
         assert_false(dns1123_is_subdomain("a."));
         assert_false(dns1123_is_subdomain("A.b"));
-        char big[260];
-        memset(big, 'a', sizeof(big) - 1);
-        big[sizeof(big) - 1] = '\0';
-        for (size_t i = 50; i < sizeof(big) - 1; i += 51)
-                big[i] = '.';
-        assert_false(dns1123_is_subdomain(big)); /* 259 > 253 */
+        /* 253 characters at most: labels of 50 joined by dots */
+        char big[255];
+        memset(big, 'a', 254);
+        for (size_t i = 50; i < 254; i += 51)
+                big[i] = '.'; /* 50, 101, 152, 203 */
+        big[254] = '\0';
+        assert_false(dns1123_is_subdomain(big)); /* 254 */
         big[253] = '\0';
-        assert_true(dns1123_is_subdomain(big) == (big[252] != '.'));
+        assert_true(dns1123_is_subdomain(big)); /* 253 */
 }
 
 int main(void)
