@@ -97,6 +97,10 @@ struct kube_result {
 
 typedef void kube_done_fn(const struct kube_result *res, void *userdata);
 
+/* Requests (watches aside) handed to the HTTP client at once; later ones wait in order, Lease
+ * requests first (kube.c). */
+#define KUBE_MAX_ACTIVE 32
+
 struct kube_client;
 /* kubeconfig_path NULL: in-cluster (KUBERNETES_SERVICE_HOST/PORT and the service account in
  * /var/run/secrets/kubernetes.io/serviceaccount, or $CANARYD_SERVICEACCOUNT_DIR for tests).

@@ -1780,6 +1780,14 @@ static bool parse_file(struct walker *w, const char *text, size_t len,
         return r == 0;
 }
 
+/* The canaries array grew by doubling while parsing: up to half of it unused, which at 10,000
+ * canaries is megabytes held for the daemon's life. */
+static void canaries_shrink_to_fit(struct config *c)
+{
+        if (c->n_canaries > 0)
+                c->canaries = xrealloc(c->canaries, c->n_canaries * sizeof(*c->canaries));
+}
+
 int config_parse_partial(const char *text, size_t len, struct config **ret,
                          struct config_problems *problems)
 {
@@ -1794,6 +1802,7 @@ int config_parse_partial(const char *text, size_t len, struct config **ret,
                 report_duplicate_names(refs, n_refs, 0, problems);
                 free(refs);
         }
+        canaries_shrink_to_fit(c);
         *ret = c;
         if (problems->n > before) {
                 problems_sort(problems, before);
@@ -1850,8 +1859,10 @@ int config_parse_canaries(struct config *c, const char *main_path, const struct 
                 config_problems_free(&per_file[i + 1]);
         }
         free(per_file);
-        if (n_problems == 0)
+        if (n_problems == 0) {
+                canaries_shrink_to_fit(c);
                 return 0;
+        }
         /* c as it was: the canaries added are freed by way of a config holding only them */
         struct config *added = xcalloc(1, sizeof(*added));
         added->n_canaries = c->n_canaries - n_main;

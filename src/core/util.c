@@ -134,8 +134,14 @@ void buf_printf(struct buf *b, const char *fmt, ...)
         b->len += (size_t)n;
 }
 
+#define BUF_SLACK_MAX (64u * 1024) /* unused capacity a stolen buffer may keep */
+
 char *buf_steal(struct buf *b)
 {
+        /* the doubling leaves up to half a large buffer unused (a 5 MB status in an 8 MB block),
+         * for as long as the caller keeps the text */
+        if (b->data && b->cap - b->len - 1 > BUF_SLACK_MAX)
+                b->data = xrealloc(b->data, b->len + 1);
         char *p = b->data ? b->data : xstrdup("");
         *b = (struct buf){0};
         return p;

@@ -134,7 +134,7 @@ static bool queue_reserve(struct canary *c)
         if (c->n_queue >= EVENT_QUEUE_MAX)
                 return false;
         if (c->n_queue == c->cap_queue) {
-                size_t cap = c->cap_queue ? 2 * c->cap_queue : 2;
+                size_t cap = c->cap_queue ? 2 * c->cap_queue : 1; /* most hold one */
                 if (cap > EVENT_QUEUE_MAX)
                         cap = EVENT_QUEUE_MAX;
                 c->queue = xrealloc(c->queue, cap * sizeof(*c->queue));
@@ -654,6 +654,24 @@ static bool verify_stored(struct canary *c, const char *body, size_t len, char *
         return true;
 }
 
+static void journal_mark_set(struct journal_mark *m, const struct rollout_state *s)
+{
+        *m = (struct journal_mark){
+            .valid = true,
+            .phase = s->phase,
+            .step = s->step,
+            .weight = s->weight,
+            .started_usec = s->started_usec,
+            .updated_usec = s->updated_usec,
+        };
+}
+
+static bool journal_mark_matches(const struct journal_mark *m, const struct rollout_state *s)
+{
+        return m->valid && m->phase == s->phase && m->step == s->step && m->weight == s->weight &&
+               m->started_usec == s->started_usec && m->updated_usec == s->updated_usec;
+}
+
 /* The PUT of c->cycle->proposed is in the cluster: journal, answer the command, verify, then act.
  * stored: the object the API server answered the PUT with (NULL: not known, read it back). */
 static void write_landed(struct canary *c, const char *stored, size_t stored_len)
@@ -665,8 +683,7 @@ static void write_landed(struct canary *c, const char *stored, size_t stored_len
                                                   &c->cycle->decided_from, &c->cycle->proposed,
                                                   journal_event_name(c->cycle->current.ev.kind),
                                                   &c->cycle->actions));
-        c->journaled = c->cycle->proposed;
-        c->journaled_valid = true;
+        journal_mark_set(&c->journaled, &c->cycle->proposed);
         if (is_command(c->cycle->current.ev.kind)) {
                 const struct rollout_state *p = &c->cycle->proposed;
                 char *msg = xasprintf("%s %s: done: %s, step %u/%zu, canary weight %u%%",
@@ -962,16 +979,12 @@ static void cycle_read(struct canary *c, const char *body, size_t body_len, bool
         /* The journal shows where the daemon found the canary: at start-up, and whenever the
          * cluster holds a state this daemon did not journal (edited by hand, or a write that
          * landed just before a crash cut its journal line). */
-        const struct rollout_state *j = &c->journaled;
-        if (!c->journaled_valid || j->phase != s.phase || j->step != s.step ||
-            j->weight != s.weight || j->started_usec != s.started_usec ||
-            j->updated_usec != s.updated_usec) {
+        if (!journal_mark_matches(&c->journaled, &s)) {
                 canary_journal(c, journal_format_observed(now_realtime_usec(), c->cfg->name, &s,
-                                                          c->journaled_valid
+                                                          c->journaled.valid
                                                               ? "changed outside this daemon"
                                                               : "read at start-up or reload"));
-                c->journaled = s;
-                c->journaled_valid = true;
+                journal_mark_set(&c->journaled, &s);
         }
         c->state = s;
         c->loaded = true;

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <grp.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -597,6 +598,12 @@ int main(int argc, char **argv)
         const char *config_path = DEFAULT_CONFIG;
         bool check = false;
         int opt;
+
+        /* Large buffers (the config text, LIST bodies, a 10,000-canary status) come and go; with
+         * glibc's sliding threshold the first one freed moves every later one of that size onto
+         * the heap, whose freed middle never goes back to the system. A fixed threshold keeps
+         * them in their own mappings, returned when freed. */
+        (void)mallopt(M_MMAP_THRESHOLD, 256 * 1024);
         while ((opt = getopt_long(argc, argv, "c:Vh", options, NULL)) != -1) {
                 switch (opt) {
                 case 'c':

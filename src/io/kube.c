@@ -9,7 +9,14 @@
  * A request can wait before it is sent: for the exec plugin to run, or for the discovery of the
  * VirtualService API version. Waiting requests are kept in one queue and re-dispatched when what
  * they wait for arrives. The client is reference-counted: every request in flight holds a
- * reference, so kube_client_free() never leaves a dangling pointer behind. */
+ * reference, so kube_client_free() never leaves a dangling pointer behind.
+ *
+ * At most KUBE_MAX_ACTIVE requests (watches aside) are with the HTTP client at once; the rest
+ * wait in a FIFO holding only their path and body. A request handed to curl holds an easy
+ * handle with its buffers (some 20 KB): 10,000 canaries writing at once into a slow API server
+ * would otherwise hold hundreds of megabytes, and an API server limits requests in flight
+ * anyway. Lease requests (HA) go ahead of the FIFO: a renewal that waited behind a backlog of
+ * writes would let the lease lapse and hand the shard away. */
 #include <errno.h>
 #include <libgen.h>
 #include <stdio.h>
@@ -27,6 +34,7 @@
 #define MAX_TOKEN_SIZE     (64u * 1024)
 #define VS_PREFIX          "/apis/networking.istio.io/v1/"
 #define VS_GROUP_PATH      "/apis/networking.istio.io"
+#define LEASE_PREFIX       "/apis/coordination.k8s.io/"
 
 enum wait_reason { WAIT_NONE, WAIT_CREDENTIAL, WAIT_VERSION };
 
@@ -58,6 +66,10 @@ struct kube_client {
         struct kube_call *flushing; /* released by wait_flush, not yet dispatched or failed:
                                        kube_cancel and kube_client_free see them here */
         char *user_agent;           /* "User-Agent: ..." */
+
+        unsigned n_active;                       /* requests holding a slot (with http.c) */
+        struct kube_call *slot_head, *slot_tail; /* waiting for a slot, FIFO (leases first) */
+        struct kube_call *slot_last_lease;       /* the last Lease request in it, or NULL */
 };
 
 struct kube_call {
@@ -65,7 +77,8 @@ struct kube_call {
         char *method, *path, *json;
         kube_done_fn *done;
         void *userdata;
-        bool retried; /* after a 401 with an exec credential */
+        bool retried;  /* after a 401 with an exec credential */
+        bool has_slot; /* counted in k->n_active until its done callback */
         unsigned cred_generation;
         enum wait_reason waiting_for;
         struct kube_call *next;
@@ -96,6 +109,8 @@ static void call_free(struct kube_call *c)
 {
         if (!c)
                 return;
+        if (c->has_slot)
+                c->k->n_active--;
         client_unref(c->k);
         free(c->method);
         free(c->path);
@@ -227,9 +242,11 @@ struct kube_client *kube_client_free(struct kube_client *k)
                 return NULL;
         k->dead = true;
         k->exec_run = exec_run_cancel(k->exec_run);
-        for (int l = 0; l < 2; l++) {
-                struct kube_call *c = l ? k->flushing : k->waiting;
-                if (l)
+        for (int l = 0; l < 3; l++) {
+                struct kube_call *c = l == 2 ? k->slot_head : l ? k->flushing : k->waiting;
+                if (l == 2)
+                        k->slot_head = k->slot_tail = k->slot_last_lease = NULL;
+                else if (l)
                         k->flushing = NULL;
                 else
                         k->waiting = NULL;
@@ -325,6 +342,47 @@ static void wait_enqueue(struct kube_client *k, struct kube_call *c, enum wait_r
         while (*p)
                 p = &(*p)->next;
         *p = c;
+}
+
+static bool is_lease(const struct kube_call *c)
+{
+        return strncmp(c->path, LEASE_PREFIX, strlen(LEASE_PREFIX)) == 0;
+}
+
+static void slot_enqueue(struct kube_client *k, struct kube_call *c)
+{
+        struct kube_call **at = k->slot_tail ? &k->slot_tail->next : &k->slot_head;
+
+        c->next = NULL;
+        if (is_lease(c)) {
+                at = k->slot_last_lease ? &k->slot_last_lease->next : &k->slot_head;
+                c->next = *at;
+        }
+        *at = c;
+        if (!c->next)
+                k->slot_tail = c;
+        if (is_lease(c))
+                k->slot_last_lease = c;
+}
+
+/* Sends waiting calls while slots are free. A call that cannot be sent fails through its
+ * callback, which may free the client: the loop holds its own reference. */
+static void slot_pump(struct kube_client *k)
+{
+        client_ref(k);
+        while (!k->dead && k->n_active < KUBE_MAX_ACTIVE && k->slot_head) {
+                struct kube_call *c = k->slot_head;
+                k->slot_head = c->next;
+                if (!k->slot_head)
+                        k->slot_tail = NULL;
+                if (k->slot_last_lease == c)
+                        k->slot_last_lease = NULL;
+                c->next = NULL;
+                int r = call_dispatch(c);
+                if (r < 0)
+                        call_fail(c, r, strerror(-r));
+        }
+        client_unref(k);
 }
 
 /* Re-dispatches every call that waited for `why`; with error < 0 they fail instead. The calls
@@ -499,9 +557,12 @@ static void on_http_done(int error, const struct http_response *resp, const char
                         res.message = generic;
                 }
         }
+        client_ref(k); /* the callback may free the client */
         call->done(&res, call->userdata);
         kube_status_done(&st);
-        call_free(call);
+        call_free(call); /* gives its slot back */
+        slot_pump(k);
+        client_unref(k);
 }
 
 static int read_token(const struct kube_client *k, char **ret)
@@ -564,6 +625,15 @@ static int call_dispatch(struct kube_call *c)
                         return r;
                 wait_enqueue(k, c, WAIT_CREDENTIAL);
                 return 0;
+        }
+
+        if (!c->on_data && !c->has_slot) {
+                if (k->n_active >= KUBE_MAX_ACTIVE) {
+                        slot_enqueue(k, c);
+                        return 0;
+                }
+                c->has_slot = true;
+                k->n_active++;
         }
 
         char *token = NULL;

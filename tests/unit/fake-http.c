@@ -204,10 +204,14 @@ void fake_threads_stop(struct fake_threads *t)
         shutdown(t->listen_fd, SHUT_RDWR);
         pthread_join(t->acceptor, NULL);
         close(t->listen_fd);
+        /* every handler is woken before any is joined: a wake (a semaphore post, say) may
+         * release another connection's handler than the one joined next */
         for (unsigned i = 0; i < t->n; i++) {
                 shutdown(t->fds[i], SHUT_RDWR); /* wakes handlers blocked on their socket */
                 if (t->wake)
                         t->wake(t->userdata);
+        }
+        for (unsigned i = 0; i < t->n; i++) {
                 pthread_join(t->threads[i], NULL);
                 close(t->fds[i]);
         }

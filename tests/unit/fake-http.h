@@ -88,7 +88,8 @@ struct fake_threads {
  * serve; later ones are closed at once. wake may be NULL. */
 void fake_threads_start(struct fake_threads *t, unsigned max, int backlog, fake_serve_fn *serve,
                         fake_wake_fn *wake, void *userdata);
-/* Stops accepting, then shuts down each connection, calls wake, joins its thread and closes it. */
+/* Stops accepting, shuts down each connection and calls wake once per connection, then joins
+ * each thread and closes its connection. */
 void fake_threads_stop(struct fake_threads *t);
 
 #endif

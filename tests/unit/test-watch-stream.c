@@ -29,7 +29,7 @@
 
 /* ---- scripted server ----------------------------------------------------------------------- */
 
-#define MAX_REQUESTS 32
+#define MAX_REQUESTS (KUBE_MAX_ACTIVE + 16)
 
 struct server;
 typedef void handler_fn(struct server *s, int fd, unsigned index, const char *target);
@@ -534,6 +534,95 @@ static void watch_free_stops_a_running_stream(void **unused)
         kube_client_free(k);
 }
 
+/* ---- requests in flight ---------------------------------------------------------------------- */
+
+static struct {
+        int open, max_open, arrived; /* guarded by S.lock */
+        unsigned done, ok;
+} G;
+
+static int arrived(void)
+{
+        pthread_mutex_lock(&S.lock);
+        int n = G.arrived;
+        pthread_mutex_unlock(&S.lock);
+        return n;
+}
+
+/* Holds every request until the test posts S.client_saw once for it. */
+static void gated_handler(struct server *s, int fd, unsigned index, const char *target)
+{
+        pthread_mutex_lock(&s->lock);
+        G.arrived++;
+        if (++G.open > G.max_open)
+                G.max_open = G.open;
+        pthread_mutex_unlock(&s->lock);
+        sem_wait(&s->client_saw);
+        respond(fd, 200, "{}");
+        pthread_mutex_lock(&s->lock);
+        G.open--;
+        pthread_mutex_unlock(&s->lock);
+}
+
+static void on_gated_done(const struct kube_result *res, void *userdata)
+{
+        G.ok += res->error == 0 && res->status == 200;
+        if (++G.done == KUBE_MAX_ACTIVE + 9)
+                stop_loop = true;
+}
+
+static void run_until_arrived(int n)
+{
+        for (int waited = 0; arrived() < n; waited++) {
+                assert_true(sd_event_run(E, 10 * USEC_PER_MSEC) >= 0);
+                if (waited > 2000)
+                        fail_msg("%d requests arrived, expected %d", arrived(), n);
+        }
+}
+
+/* 40 writes at once: KUBE_MAX_ACTIVE reach the server, the rest wait without a curl handle and
+ * go out as answers come back, Lease requests ahead of the queue. */
+static void requests_beyond_the_limit_wait_leases_first(void **unused)
+{
+        server_start(&S, gated_handler);
+        memset(&G, 0, sizeof(G));
+        char dir[] = "/tmp/test-watch-XXXXXX";
+        struct kube_client *k = kube_new(dir);
+        for (int i = 0; i < KUBE_MAX_ACTIVE + 8; i++) {
+                char *path = xasprintf("/api/v1/namespaces/shop/configmaps/c%d", i);
+                assert_int_equal(kube_put(k, path, "{}", on_gated_done, NULL), 0);
+                free(path);
+        }
+        assert_int_equal(kube_put(k, "/apis/coordination.k8s.io/v1/namespaces/shop/leases/l", "{}",
+                                  on_gated_done, NULL),
+                         0);
+        run_until_arrived(KUBE_MAX_ACTIVE);
+        run_for(200 * USEC_PER_MSEC); /* a client without the limit sends the rest meanwhile */
+        assert_int_equal(arrived(), KUBE_MAX_ACTIVE);
+        assert_int_equal(http_client_in_flight(H), KUBE_MAX_ACTIVE);
+
+        sem_post(&S.client_saw); /* one answer: one slot */
+        run_until_arrived(KUBE_MAX_ACTIVE + 1);
+        char *t = target_of(&S, KUBE_MAX_ACTIVE);
+        assert_non_null(t);
+        assert_string_equal(t, "/apis/coordination.k8s.io/v1/namespaces/shop/leases/l");
+        free(t);
+
+        for (int i = 0; i < 8; i++)
+                sem_post(&S.client_saw);
+        run_until_arrived(KUBE_MAX_ACTIVE + 9);
+        for (int i = 0; i < KUBE_MAX_ACTIVE; i++)
+                sem_post(&S.client_saw);
+        run();
+        assert_int_equal(G.done, KUBE_MAX_ACTIVE + 9);
+        assert_int_equal(G.ok, KUBE_MAX_ACTIVE + 9);
+        pthread_mutex_lock(&S.lock);
+        assert_int_equal(G.max_open, KUBE_MAX_ACTIVE);
+        pthread_mutex_unlock(&S.lock);
+        assert_int_equal(http_client_in_flight(H), 0);
+        kube_client_free(k);
+}
+
 static void bad_arguments(void **unused)
 {
         server_start(&S, kube_handler);
@@ -564,6 +653,8 @@ int main(void)
             cmocka_unit_test_setup_teardown(idle_stream_times_out, setup, teardown),
             cmocka_unit_test_setup_teardown(watch_lists_streams_and_recovers, setup, teardown),
             cmocka_unit_test_setup_teardown(watch_free_stops_a_running_stream, setup, teardown),
+            cmocka_unit_test_setup_teardown(requests_beyond_the_limit_wait_leases_first, setup,
+                                            teardown),
             cmocka_unit_test_setup_teardown(bad_arguments, setup, teardown),
         };
         int r = cmocka_run_group_tests(tests, NULL, NULL);
