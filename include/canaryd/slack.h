@@ -142,6 +142,7 @@ struct slack_outbox_thread {
 struct slack_outbox_held {
         char *canary;      /* whose write it waits for */
         usec_t write_usec; /* updated_at of the state that write carries */
+        char *base_rv;     /* resourceVersion the write is guarded by (NULL: not known) */
         char *thread;      /* token mode: the rollout thread (NULL: none) */
         char *thread_ts;   /* the parent's ts as the rollout state knew it (NULL: unknown) */
         char *summary;     /* token mode: the parent's new summary (NULL: none) */
@@ -216,31 +217,52 @@ int slack_notify(struct slack_client *s, const struct slack_notice *n, const cha
 
 /* Write-ahead of a state write (docs/slack.md): renders the event like slack_notify() but only
  * holds it, in memory, until slack_resolve() learns whether the canary's write carrying the
- * state with updated_at == write_usec landed. Call slack_sync() once after the holds of a write
- * and before submitting it. Returns 0 when held, -EEXIST for a key held, queued or delivered,
- * -ENOBUFS when SLACK_HELD_MAX entries are held, -EINVAL on bad arguments. */
+ * state with updated_at == write_usec, guarded by resourceVersion base_rv (may be NULL: then a
+ * read that does not show it drops it at once), landed. Call slack_sync() once after the holds
+ * of a write and before submitting it. Returns 0 when held, -EEXIST for a key held, queued or
+ * delivered, -ENOBUFS when SLACK_HELD_MAX entries are held, -EINVAL on bad arguments. */
 int slack_hold(struct slack_client *s, const struct slack_notice *n, const char *key,
-               const char *thread, const char *thread_ts, const char *canary, usec_t write_usec);
+               const char *thread, const char *thread_ts, const char *canary, usec_t write_usec,
+               const char *base_rv);
 
 /* Persists the outbox now (temporary file, fsync, rename). Returns 0, or a negative errno
  * (slack_outbox_error() says why; delivery goes on from memory). 0 without an outbox path. */
 int slack_sync(struct slack_client *s);
 
-/* The canary's state in the cluster carries updated_at == state_usec (0: no state, or a write
- * refused for sure): its held notifications for exactly that write are queued for delivery,
- * the others (writes that did not land) are dropped. Held entries of any canary older than
- * SLACK_HELD_MAX_AGE_USEC at now (the caller's wall clock; the client reads none) are dropped
- * too and reported to the failed callback. Persists the
- * outbox when something changed. Returns the number released; *ret_dropped (may be NULL) gets
- * the number dropped for this canary. */
-size_t slack_resolve(struct slack_client *s, const char *canary, usec_t state_usec, usec_t now,
-                     size_t *ret_dropped);
+/* What is known of the canary's object, for slack_resolve(). */
+struct slack_seen {
+        usec_t state_usec; /* updated_at of the state it carries (0: none, or see rv) */
+        /* NULL: a write of ours carrying state_usec landed (state_usec 0: was refused for sure,
+         * or nothing is known), so no other held write of the canary can land any more.
+         * Otherwise the resourceVersion a read showed: a held write guarded by this very
+         * version may still be on its way (sent by a daemon that died before the API server
+         * applied it) and is kept for SLACK_HELD_INFLIGHT_USEC after its decision. */
+        const char *rv;
+};
+
+/* Resolves the canary's held notifications against what is seen: those of the write carrying
+ * seen->state_usec are queued for delivery, those of writes that cannot have landed are dropped
+ * (their events did not happen), those that may still land are kept; *ret_recheck_at (may be
+ * NULL) gets the time to read again for them (0: none kept). Held entries of any canary older
+ * than SLACK_HELD_MAX_AGE_USEC at now (the caller's wall clock; the client reads none) are
+ * dropped too and reported to the failed callback. Persists the outbox when something changed.
+ * Returns the number released; *ret_dropped (may be NULL) gets the number dropped for this
+ * canary. */
+size_t slack_resolve(struct slack_client *s, const char *canary, const struct slack_seen *seen,
+                     usec_t now, size_t *ret_dropped, usec_t *ret_recheck_at);
+
+/* A write of ours carrying write_usec was refused for sure (409, 4xx): drops its held
+ * notifications only (another held write of the canary may be the one that landed). */
+size_t slack_forget_write(struct slack_client *s, const char *canary, usec_t write_usec);
 
 /* Notifications held (write-ahead), not yet resolved. */
 size_t slack_held_count(const struct slack_client *s);
 
 #define SLACK_HELD_MAX          256
 #define SLACK_HELD_MAX_AGE_USEC (24 * 3600 * USEC_PER_SEC)
+/* How long a write may reach the API server after its decision (the API server's default
+ * request timeout is one minute) */
+#define SLACK_HELD_INFLIGHT_USEC (60 * USEC_PER_SEC)
 
 /* Queues a rendered payload (owned: freed even on failure) outside any thread. key is the
  * idempotency key (NULL: none): a key queued, in flight or among the last 1024 delivered is

@@ -1074,6 +1074,7 @@ void slack_outbox_done(struct slack_outbox *o)
                 struct slack_outbox_held *h = &o->held[i];
 
                 free(h->canary);
+                free(h->base_rv);
                 free(h->thread);
                 free(h->thread_ts);
                 free(h->summary);
@@ -1139,6 +1140,7 @@ char *slack_outbox_to_json(const struct slack_outbox *o)
                 /* a plain integer: cJSON would print some 16-digit ones with an exponent */
                 snprintf(w, sizeof(w), "%llu", (unsigned long long)h->write_usec);
                 cJSON_AddItemToObject(e, "write_us", cJSON_CreateRaw(w));
+                add_opt_string(e, "base_rv", h->base_rv);
                 add_opt_string(e, "thread", h->thread);
                 add_opt_string(e, "thread_ts", h->thread_ts);
                 add_opt_string(e, "summary", h->summary);
@@ -1259,6 +1261,7 @@ int slack_outbox_from_json(const char *json, size_t len, struct slack_outbox *re
                         goto fail;
                 o.n_held++;
                 if (opt_string(e, "canary", true, &h->canary) < 0 ||
+                    opt_string(e, "base_rv", false, &h->base_rv) < 0 ||
                     opt_string(e, "thread", false, &h->thread) < 0 ||
                     opt_string(e, "thread_ts", false, &h->thread_ts) < 0 ||
                     opt_string(e, "summary", false, &h->summary) < 0 ||

@@ -354,7 +354,7 @@ static bool notify_is_failure(enum rollout_notify n)
  * carries s (write-ahead, before it is submitted; see hold_notifications) or queued at once.
  * Returns true when the outbox has it (held, queued, or known already). */
 static bool announce(struct canary *c, const struct rollout_state *s, enum rollout_notify n,
-                     bool hold)
+                     bool hold, const char *base_rv)
 {
         struct daemon *d = c->d;
         const char *event = rollout_notify_to_string(n);
@@ -392,7 +392,8 @@ static bool announce(struct canary *c, const struct rollout_state *s, enum rollo
         /* one Slack thread per rollout (token mode) */
         char *thread = xasprintf("%s/%llu", c->cfg->name, (unsigned long long)s->started_usec);
         const char *ts = s->slack_thread_ts[0] ? s->slack_thread_ts : NULL;
-        int r = hold ? slack_hold(d->slack, &notice, key, thread, ts, c->cfg->name, s->updated_usec)
+        int r = hold ? slack_hold(d->slack, &notice, key, thread, ts, c->cfg->name, s->updated_usec,
+                                  base_rv)
                      : slack_notify(d->slack, &notice, key, thread, ts);
         if (r < 0 && r != -EEXIST)
                 log_canary(LOG_WARNING, c, NULL, NULL, "slack: cannot %s %s: %s",
@@ -409,31 +410,43 @@ static bool announce(struct canary *c, const struct rollout_state *s, enum rollo
  * messages go into the outbox, held on that write, and the outbox is synced, so that a crash at any
  * instant after the write lands still finds them. write_landed() releases them; a read of
  * the canary (on_get, also the first one after a restart) releases them when the cluster holds
- * that write's state and drops them when it does not. The write's identity is the proposed
- * state's updated_at: every transition sets it to the decision time. */
-static void hold_notifications(struct canary *c)
+ * that write's state and drops them when it cannot land any more. The write's identity is the
+ * proposed state's updated_at: every transition sets it to the decision time. base_rv: the
+ * resourceVersion the write is guarded by. */
+static void hold_notifications(struct canary *c, const char *base_rv)
 {
         c->slack_held = 0;
         if (!c->d->slack || c->cycle->proposed.updated_usec == c->state.updated_usec)
                 return; /* no Slack, or an identity the old state also has (clock stepped back) */
         for (size_t i = 0; i < c->cycle->actions.n; i++) {
                 const struct rollout_action *a = &c->cycle->actions.items[i];
-                if (a->kind == ACT_NOTIFY && announce(c, &c->cycle->proposed, a->notify, true))
+                if (a->kind == ACT_NOTIFY &&
+                    announce(c, &c->cycle->proposed, a->notify, true, base_rv))
                         c->slack_held |= 1u << a->notify;
         }
         /* the barrier saves the outbox before the PUT goes out */
 }
 
-/* The cluster holds the state with updated_at == state_usec (0: a write refused for sure):
- * held Slack messages of exactly that write are released, those of writes that did not land
- * are dropped (their events did not happen). */
-static void resolve_held(struct canary *c, usec_t state_usec, bool on_read)
+static int on_held_recheck(sd_event_source *s, uint64_t usec, void *userdata)
+{
+        (void)s;
+        (void)usec;
+        canary_submit(userdata, &(struct rollout_event){.kind = EV_TICK});
+        return 0;
+}
+
+/* Resolves the canary's held Slack messages against what is seen of its object (slack.h):
+ * released when the cluster holds their write, dropped when that write cannot land any more. A
+ * write that may still land (sent by a daemon that died before the API server applied it) is
+ * waited for: the watch shows it when it lands; a read at recheck time drops it otherwise. */
+static void resolve_held(struct canary *c, const struct slack_seen *seen, bool on_read)
 {
         size_t dropped = 0, released;
+        usec_t recheck = 0;
         if (!c->d->slack || slack_held_count(c->d->slack) == 0)
                 return;
         released =
-            slack_resolve(c->d->slack, c->cfg->name, state_usec, now_realtime_usec(), &dropped);
+            slack_resolve(c->d->slack, c->cfg->name, seen, now_realtime_usec(), &dropped, &recheck);
         if (dropped)
                 log_canary(LOG_INFO, c, NULL, NULL,
                            "slack: dropped %zu held message(s) of a write that did not land",
@@ -442,9 +455,32 @@ static void resolve_held(struct canary *c, usec_t state_usec, bool on_read)
                 log_canary(LOG_INFO, c, NULL, NULL,
                            "slack: the write whose messages were held had landed; released %zu",
                            released);
+        if (recheck && c->held_recheck) {
+                sd_event_source_set_time(c->held_recheck, recheck);
+                sd_event_source_set_enabled(c->held_recheck, SD_EVENT_ONESHOT);
+        } else if (recheck) {
+                log_canary(LOG_INFO, c, NULL, NULL,
+                           "slack: messages held on a write that may still land; waiting for it");
+                if (sd_event_add_time(c->d->event, &c->held_recheck, CLOCK_REALTIME, recheck,
+                                      TIMER_ACCURACY, on_held_recheck, c) < 0)
+                        log_canary(LOG_WARNING, c, NULL, NULL, "slack: cannot add timer");
+        }
         if (slack_outbox_error(c->d->slack))
                 log_canary(LOG_WARNING, c, NULL, NULL, "slack: outbox not saved: %s",
                            slack_outbox_error(c->d->slack));
+}
+
+/* Our write of c->cycle->proposed was refused for sure: its events did not happen. */
+static void forget_held(struct canary *c)
+{
+        if (!c->d->slack || !c->slack_held)
+                return;
+        size_t dropped =
+            slack_forget_write(c->d->slack, c->cfg->name, c->cycle->proposed.updated_usec);
+        if (dropped)
+                log_canary(LOG_INFO, c, NULL, NULL,
+                           "slack: dropped %zu held message(s) of a refused write", dropped);
+        c->slack_held = 0;
 }
 
 static void notify(struct canary *c, enum rollout_notify n)
@@ -461,7 +497,7 @@ static void notify(struct canary *c, enum rollout_notify n)
                    c->state.last_reason[0] ? ": " : "", c->state.last_reason);
         /* held ahead of the write, released when it landed; otherwise queued now */
         if (!(c->slack_held & (1u << n)))
-                (void)announce(c, &c->state, n, false);
+                (void)announce(c, &c->state, n, false, NULL);
 }
 
 static void run_post_write_actions(struct canary *c)
@@ -605,7 +641,7 @@ static void on_put(const struct kube_result *res, void *userdata)
         if (res->error == -ESTALE) {
                 /* 409: someone else updated the object; re-read and decide again */
                 c->conflicts++;
-                resolve_held(c, 0, false); /* not applied: its events did not happen */
+                forget_held(c); /* not applied: its events did not happen */
                 log_canary(LOG_NOTICE, c, NULL, NULL, "conflict writing %s (%u), re-reading",
                            c->vs_path, c->conflicts);
                 c->vs_force_get = true; /* the cache lags the cluster: read it */
@@ -620,7 +656,7 @@ static void on_put(const struct kube_result *res, void *userdata)
                  * next read tells (write_landed_unseen). Other errors are definite refusals. */
                 c->put_uncertain = res->status == 0 || res->status >= 500;
                 if (!c->put_uncertain)
-                        resolve_held(c, 0, false); /* refused: its events did not happen */
+                        forget_held(c); /* refused: its events did not happen */
                 kube_failed(c, "PUT", res);
                 return;
         }
@@ -678,7 +714,8 @@ static void write_landed(struct canary *c, const char *stored, size_t stored_len
 {
         c->put_uncertain = false;
         c->kube_failures = 0;
-        resolve_held(c, c->cycle->proposed.updated_usec, false); /* its events happened: send */
+        /* its events happened: send; no other write held can land now */
+        resolve_held(c, &(struct slack_seen){.state_usec = c->cycle->proposed.updated_usec}, false);
         canary_journal(c, journal_format_decision(now_realtime_usec(), c->cfg->name,
                                                   &c->cycle->decided_from, &c->cycle->proposed,
                                                   journal_event_name(c->cycle->current.ev.kind),
@@ -799,7 +836,7 @@ static void decide(struct canary *c, const struct vs_view *view, const char *bod
                 cycle_end(c);
                 return;
         }
-        hold_notifications(c);
+        hold_notifications(c, view->resource_version);
         c->put_waiting = true;
         barrier_push(c);
 }
@@ -963,7 +1000,9 @@ static void cycle_read(struct canary *c, const char *body, size_t body_len, bool
         set_error(c, NULL); /* the cluster answered and we can read it */
         /* Slack messages held on a write of ours (one whose answer was lost, or cut by a
          * crash): sent if the cluster holds its state, dropped if not. */
-        resolve_held(c, s.updated_usec, true);
+        resolve_held(
+            c, &(struct slack_seen){.state_usec = s.updated_usec, .rv = view.resource_version},
+            true);
         if (c->put_uncertain && same_state(&s, &c->cycle->proposed)) {
                 /* Our last PUT timed out or got a 5xx, yet the cluster holds exactly the state
                  * it carried (updated_at has microseconds): it landed. Deciding the event again
@@ -1268,6 +1307,7 @@ void canary_done(struct canary *c)
         analysis_done(&c->analysis, c->cfg ? c->cfg->n_metrics : 0);
         last_analysis_done(&c->last);
         c->tick = sd_event_source_disable_unref(c->tick);
+        c->held_recheck = sd_event_source_disable_unref(c->held_recheck);
         c->retry = sd_event_source_disable_unref(c->retry);
         c->trigger_timer = sd_event_source_disable_unref(c->trigger_timer);
         free(c->deployment_path);

@@ -100,25 +100,37 @@ static void cache_drop(struct canary *c)
         c->vs_awaiting_rv = (free(c->vs_awaiting_rv), NULL);
 }
 
-/* Does the object show weights that differ from the state it carries, in a running rollout? */
-static bool drifted(const struct canary *c, const struct kube_watch_event *ev, unsigned *ret_weight,
-                    unsigned *ret_state_weight)
+/* What a watch event shows that the canary's daemon must act on. */
+enum vs_change {
+        VS_SAME,
+        VS_DRIFT,         /* weights differ from the state it carries, in a running rollout */
+        VS_STATE_CHANGED, /* a state this daemon neither read nor is writing: written elsewhere
+                             (a hand edit, a daemon that died with its write on the wire) */
+};
+
+static enum vs_change classify(const struct canary *c, const struct kube_watch_event *ev,
+                               unsigned *ret_weight, unsigned *ret_state_weight)
 {
         struct vs_view view = {0};
         struct rollout_state s;
-        bool drift = false;
+        enum vs_change change = VS_SAME;
 
         if (vs_inspect(ev->object, ev->object_len, c->cfg, &view, NULL) < 0)
-                return false; /* the cycle reports what is wrong with it */
+                return VS_SAME; /* the cycle reports what is wrong with it */
         rollout_state_init(&s);
         if (view.state_json && state_from_json(view.state_json, strlen(view.state_json),
-                                               c->cfg->n_steps, &s, NULL) >= 0)
-                drift = s.phase == ROLLOUT_PROGRESSING &&
-                        (view.canary_weight != s.weight || !view.weights_consistent);
+                                               c->cfg->n_steps, &s, NULL) >= 0) {
+                bool ours = c->cycle && c->cycle->proposed.updated_usec == s.updated_usec;
+                if (s.phase == ROLLOUT_PROGRESSING &&
+                    (view.canary_weight != s.weight || !view.weights_consistent))
+                        change = VS_DRIFT;
+                else if (s.updated_usec != c->state.updated_usec && !ours)
+                        change = VS_STATE_CHANGED;
+        }
         *ret_weight = view.canary_weight;
         *ret_state_weight = s.weight;
         vs_view_done(&view);
-        return drift;
+        return change;
 }
 
 static void on_event(const struct kube_watch_event *ev, void *userdata)
@@ -192,13 +204,23 @@ static void on_event(const struct kube_watch_event *ev, void *userdata)
                         log_canary(LOG_WARNING, c, NULL, NULL,
                                    "VirtualService %s/%s was deleted; re-reading now",
                                    vw->namespace_, ev->name);
-                } else if (drifted(c, ev, &weight, &state_weight)) {
-                        log_canary(LOG_INFO, c, NULL, NULL,
-                                   "watch: VirtualService %s/%s changed outside canaryd (routes "
-                                   "at %u%%, its state says %u%%); re-reading now",
-                                   vw->namespace_, ev->name, weight, state_weight);
                 } else {
-                        continue;
+                        switch (classify(c, ev, &weight, &state_weight)) {
+                        case VS_DRIFT:
+                                log_canary(LOG_INFO, c, NULL, NULL,
+                                           "watch: VirtualService %s/%s changed outside canaryd "
+                                           "(routes at %u%%, its state says %u%%); re-reading now",
+                                           vw->namespace_, ev->name, weight, state_weight);
+                                break;
+                        case VS_STATE_CHANGED:
+                                log_canary(LOG_INFO, c, NULL, NULL,
+                                           "watch: VirtualService %s/%s holds a rollout state "
+                                           "this daemon did not write; re-reading now",
+                                           vw->namespace_, ev->name);
+                                break;
+                        case VS_SAME:
+                                continue;
+                        }
                 }
                 canary_submit(c, &(struct rollout_event){.kind = EV_TICK});
         }

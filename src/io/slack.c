@@ -133,6 +133,7 @@ static void outbox_msg_done(struct slack_outbox_msg *m)
 static void held_done(struct slack_outbox_held *h)
 {
         free(h->canary);
+        free(h->base_rv);
         free(h->thread);
         free(h->thread_ts);
         free(h->summary);
@@ -963,7 +964,8 @@ int slack_notify(struct slack_client *c, const struct slack_notice *n, const cha
 }
 
 int slack_hold(struct slack_client *c, const struct slack_notice *n, const char *key,
-               const char *thread, const char *thread_ts, const char *canary, usec_t write_usec)
+               const char *thread, const char *thread_ts, const char *canary, usec_t write_usec,
+               const char *base_rv)
 {
         struct slack_outbox_held *h;
 
@@ -978,6 +980,7 @@ int slack_hold(struct slack_client *c, const struct slack_notice *n, const char 
         build(c, n, key, thread, thread_ts, h);
         h->canary = xstrdup(canary);
         h->write_usec = write_usec;
+        h->base_rv = base_rv && *base_rv ? xstrdup(base_rv) : NULL;
         save(c); /* the caller's slack_sync() writes it before the state write goes out */
         return 0;
 }
@@ -990,35 +993,56 @@ int slack_sync(struct slack_client *c)
 static void report_drop(struct slack_client *c, const char *key, const char *reason,
                         unsigned attempts);
 
-size_t slack_resolve(struct slack_client *c, const char *canary, usec_t state_usec, usec_t now,
-                     size_t *ret_dropped)
+/* What becomes of held entry h of the canary, given what is seen at now. */
+enum held_fate { HELD_RELEASE, HELD_DROP, HELD_KEEP };
+
+static enum held_fate held_fate(const struct slack_outbox_held *h, const struct slack_seen *seen,
+                                usec_t now)
+{
+        if (seen->state_usec != 0 && h->write_usec == seen->state_usec)
+                return HELD_RELEASE;
+        /* A write guarded by the version the object still has may not have reached the API
+         * server yet (its sender died with it on the wire): it lands, or it fails with a 409
+         * once anything else is written. Any other version: it can no longer land. */
+        if (seen->rv && h->base_rv && strcmp(h->base_rv, seen->rv) == 0 &&
+            now < h->write_usec + SLACK_HELD_INFLIGHT_USEC)
+                return HELD_KEEP;
+        return HELD_DROP;
+}
+
+size_t slack_resolve(struct slack_client *c, const char *canary, const struct slack_seen *seen,
+                     usec_t now, size_t *ret_dropped, usec_t *ret_recheck_at)
 {
         size_t released = 0, dropped = 0, i = 0;
+        usec_t recheck = 0;
         bool changed = false;
 
         if (ret_dropped)
                 *ret_dropped = 0;
-        if (!c || !canary)
+        if (ret_recheck_at)
+                *ret_recheck_at = 0;
+        if (!c || !canary || !seen)
                 return 0;
         while (i < c->n_held) {
                 struct slack_outbox_held h = c->held[i];
                 bool mine = strcmp(h.canary, canary) == 0;
                 bool expired = now > h.write_usec && now - h.write_usec > SLACK_HELD_MAX_AGE_USEC;
+                enum held_fate fate = mine ? held_fate(&h, seen, now) : HELD_DROP;
 
-                if (!mine && !expired) {
+                if ((!mine && !expired) || fate == HELD_KEEP) {
+                        if (fate == HELD_KEEP) {
+                                usec_t at = h.write_usec + SLACK_HELD_INFLIGHT_USEC;
+                                recheck = recheck && recheck < at ? recheck : at;
+                        }
                         i++;
                         continue;
                 }
                 memmove(&c->held[i], &c->held[i + 1], (c->n_held - i - 1) * sizeof(*c->held));
                 c->n_held--;
                 changed = true;
-                if (mine && state_usec != 0 && h.write_usec == state_usec) {
-                        char *key = xstrdup(h.msgs[0].key);
-                        int r = release(c, &h);
-
-                        if (r == 0)
+                if (fate == HELD_RELEASE) {
+                        if (release(c, &h) == 0)
                                 released++; /* -ENOBUFS: queue_msg reported the drop */
-                        free(key);
                         continue;
                 }
                 if (mine)
@@ -1033,7 +1057,30 @@ size_t slack_resolve(struct slack_client *c, const char *canary, usec_t state_us
         }
         if (ret_dropped)
                 *ret_dropped = dropped;
+        if (ret_recheck_at)
+                *ret_recheck_at = recheck;
         return released;
+}
+
+size_t slack_forget_write(struct slack_client *c, const char *canary, usec_t write_usec)
+{
+        size_t dropped = 0, i = 0;
+
+        if (!c || !canary)
+                return 0;
+        while (i < c->n_held) {
+                if (strcmp(c->held[i].canary, canary) != 0 || c->held[i].write_usec != write_usec) {
+                        i++;
+                        continue;
+                }
+                held_done(&c->held[i]);
+                memmove(&c->held[i], &c->held[i + 1], (c->n_held - i - 1) * sizeof(*c->held));
+                c->n_held--;
+                dropped++;
+        }
+        if (dropped)
+                save(c);
+        return dropped;
 }
 
 size_t slack_held_count(const struct slack_client *c)

@@ -1126,15 +1126,16 @@ static void hold_release_and_drop(void **state)
         outbox = xasprintf("%s/slack-outbox.json", dir);
         s.outbox_path = outbox;
         env_start(&e, NULL, 0, &s, "/services/T0/B0/secret");
-        assert_int_equal(slack_hold(e.slack, &n, "c/r/started/100", NULL, NULL, "c", w + 100), 0);
-        assert_int_equal(slack_hold(e.slack, &n, "c/r/started/100", NULL, NULL, "c", w + 100),
+        assert_int_equal(slack_hold(e.slack, &n, "c/r/started/100", NULL, NULL, "c", w + 100, NULL),
+                         0);
+        assert_int_equal(slack_hold(e.slack, &n, "c/r/started/100", NULL, NULL, "c", w + 100, NULL),
                          -EEXIST);
         assert_int_equal(slack_notify(e.slack, &n, "c/r/started/100", NULL, NULL), -EEXIST);
         n.event = "rolled back";
         n.weight = 0;
-        assert_int_equal(slack_hold(e.slack, &n, "c/r/rolled back/200", NULL, NULL, "c", w + 200),
-                         0);
-        assert_int_equal(slack_hold(e.slack, &n, "x", NULL, NULL, "c", 0), -EINVAL);
+        assert_int_equal(
+            slack_hold(e.slack, &n, "c/r/rolled back/200", NULL, NULL, "c", w + 200, NULL), 0);
+        assert_int_equal(slack_hold(e.slack, &n, "x", NULL, NULL, "c", 0, NULL), -EINVAL);
         assert_int_equal(slack_held_count(e.slack), 2);
         assert_int_equal(slack_sync(e.slack), 0);
         assert_int_equal(read_file(outbox, 1 << 20, &saved, &len), 0);
@@ -1149,11 +1150,15 @@ static void hold_release_and_drop(void **state)
         assert_int_equal(slack_queue_length(e.slack), 0);
 
         /* another canary's read resolves nothing of c's */
-        assert_int_equal(slack_resolve(e.slack, "d", w + 100, now, &dropped), 0);
+        assert_int_equal(slack_resolve(e.slack, "d", &(struct slack_seen){.state_usec = w + 100},
+                                       now, &dropped, NULL),
+                         0);
         assert_int_equal(dropped, 0);
         assert_int_equal(slack_held_count(e.slack), 2);
         /* the cluster holds write 100: its event is released, write 200 did not land */
-        assert_int_equal(slack_resolve(e.slack, "c", w + 100, now, &dropped), 1);
+        assert_int_equal(slack_resolve(e.slack, "c", &(struct slack_seen){.state_usec = w + 100},
+                                       now, &dropped, NULL),
+                         1);
         assert_int_equal(dropped, 1);
         assert_int_equal(slack_held_count(e.slack), 0);
         assert_true(sd_event_run(e.event, 0) >= 0); /* saved with this iteration's work */
@@ -1166,13 +1171,103 @@ static void hold_release_and_drop(void **state)
         assert_non_null(strstr(e.fake.reqs[0].body, "started at 10%"));
         assert_int_equal(e.drops.n, 0);
         /* delivered: the key stays known */
-        assert_int_equal(slack_hold(e.slack, &n, "c/r/started/100", NULL, NULL, "c", w + 300),
+        assert_int_equal(slack_hold(e.slack, &n, "c/r/started/100", NULL, NULL, "c", w + 300, NULL),
                          -EEXIST);
         /* a write refused for sure (0) drops whatever the canary holds */
-        assert_int_equal(slack_hold(e.slack, &n, "c/r/rolled back/400", NULL, NULL, "c", w + 400),
-                         0);
-        assert_int_equal(slack_resolve(e.slack, "c", 0, now, &dropped), 0);
+        assert_int_equal(
+            slack_hold(e.slack, &n, "c/r/rolled back/400", NULL, NULL, "c", w + 400, NULL), 0);
+        assert_int_equal(
+            slack_resolve(e.slack, "c", &(struct slack_seen){.state_usec = 0}, now, &dropped, NULL),
+            0);
         assert_int_equal(dropped, 1);
+        spin(&e, 50 * USEC_PER_MSEC);
+        assert_int_equal(fake_count(&e.fake), 1);
+        env_stop(&e);
+        unlink(outbox);
+        rmdir(dir);
+        free(outbox);
+}
+
+/* A write that may still be on its way to the API server (its daemon died with it on the
+ * wire) is neither sent nor dropped by a read that does not show it yet, as long as the object
+ * still has the version the write is guarded by; a newer version, a refusal of another write,
+ * or the in-flight bound ends the wait. The guard survives a restart (outbox file). */
+static void held_waits_for_write_in_flight(void **state)
+{
+        char dir[] = "/tmp/test-slack-XXXXXX", *outbox, *saved;
+        struct slack_settings s = {.timeout_ms = 2000, .pace_usec = 10 * USEC_PER_MSEC};
+        struct slack_notice n = {
+            .canary = "c", .namespace_ = "n", .event = "started", .weight = 10};
+        struct env e;
+        size_t len, dropped = 9;
+        const usec_t w = 1795320000000000ULL, now = w + 1000 * USEC_PER_MSEC;
+        usec_t recheck = 0;
+
+        (void)state;
+        assert_non_null(mkdtemp(dir));
+        outbox = xasprintf("%s/slack-outbox.json", dir);
+        s.outbox_path = outbox;
+        env_start(&e, NULL, 0, &s, "/services/T0/B0/secret");
+        assert_int_equal(slack_hold(e.slack, &n, "c/r/started/1", NULL, NULL, "c", w, "1006"), 0);
+        assert_int_equal(slack_sync(e.slack), 0);
+        assert_int_equal(read_file(outbox, 1 << 20, &saved, &len), 0);
+        assert_non_null(strstr(saved, "\"base_rv\":\"1006\""));
+        free(saved);
+        /* a restart: the next client reads the guard back */
+        env_stop(&e);
+        env_start(&e, NULL, 0, &s, "/services/T0/B0/secret");
+        assert_int_equal(slack_held_count(e.slack), 1);
+
+        /* read at the guarded version, state of an older write: wait, and say until when */
+        assert_int_equal(slack_resolve(e.slack, "c",
+                                       &(struct slack_seen){.state_usec = w - 5, .rv = "1006"}, now,
+                                       &dropped, &recheck),
+                         0);
+        assert_int_equal(dropped, 0);
+        assert_int_equal(recheck, w + SLACK_HELD_INFLIGHT_USEC);
+        assert_int_equal(slack_held_count(e.slack), 1);
+        /* a refusal of another write of c leaves it alone */
+        assert_int_equal(slack_forget_write(e.slack, "c", w + 7), 0);
+        assert_int_equal(slack_held_count(e.slack), 1);
+        /* the write lands: the watch shows it, the next read releases it */
+        assert_int_equal(slack_resolve(e.slack, "c",
+                                       &(struct slack_seen){.state_usec = w, .rv = "1007"}, now,
+                                       &dropped, &recheck),
+                         1);
+        assert_int_equal(recheck, 0);
+        drain(&e);
+        assert_int_equal(fake_count(&e.fake), 1);
+
+        /* a newer version that is not the write: it can no longer land (409) */
+        assert_int_equal(slack_hold(e.slack, &n, "c/r/started/2", NULL, NULL, "c", w + 10, "1007"),
+                         0);
+        assert_int_equal(slack_resolve(e.slack, "c",
+                                       &(struct slack_seen){.state_usec = w + 3, .rv = "1008"}, now,
+                                       &dropped, &recheck),
+                         0);
+        assert_int_equal(dropped, 1);
+        assert_int_equal(recheck, 0);
+        /* still at its version, but past the in-flight bound: it never reached the server */
+        assert_int_equal(slack_hold(e.slack, &n, "c/r/started/3", NULL, NULL, "c", w + 20, "1008"),
+                         0);
+        assert_int_equal(slack_resolve(e.slack, "c",
+                                       &(struct slack_seen){.state_usec = w + 3, .rv = "1008"},
+                                       w + 20 + SLACK_HELD_INFLIGHT_USEC, &dropped, &recheck),
+                         0);
+        assert_int_equal(dropped, 1);
+        /* no guard known (an outbox of an older version): a read that does not show it drops it */
+        assert_int_equal(slack_hold(e.slack, &n, "c/r/started/4", NULL, NULL, "c", w + 30, NULL),
+                         0);
+        assert_int_equal(slack_resolve(e.slack, "c",
+                                       &(struct slack_seen){.state_usec = w + 3, .rv = "1008"}, now,
+                                       &dropped, &recheck),
+                         0);
+        assert_int_equal(dropped, 1);
+        /* a refusal of exactly its write drops it */
+        assert_int_equal(slack_hold(e.slack, &n, "c/r/started/5", NULL, NULL, "c", w + 40, "1008"),
+                         0);
+        assert_int_equal(slack_forget_write(e.slack, "c", w + 40), 1);
+        assert_int_equal(slack_held_count(e.slack), 0);
         spin(&e, 50 * USEC_PER_MSEC);
         assert_int_equal(fake_count(&e.fake), 1);
         env_stop(&e);
@@ -1199,8 +1294,8 @@ static void outbox_group_commit(void **state)
         outbox = xasprintf("%s/slack-outbox.json", dir);
         s.outbox_path = outbox;
         env_start(&e, NULL, 0, &s, "/services/T0/B0/secret");
-        assert_int_equal(slack_hold(e.slack, &n, "c/1", NULL, NULL, "c", w + 1), 0);
-        assert_int_equal(slack_hold(e.slack, &n, "d/1", NULL, NULL, "d", w + 2), 0);
+        assert_int_equal(slack_hold(e.slack, &n, "c/1", NULL, NULL, "c", w + 1, NULL), 0);
+        assert_int_equal(slack_hold(e.slack, &n, "d/1", NULL, NULL, "d", w + 2, NULL), 0);
         assert_int_equal(stat(outbox, &st1), -1); /* nothing written yet */
         assert_int_equal(slack_sync(e.slack), 0); /* write-ahead: at once */
         assert_int_equal(stat(outbox, &st1), 0);
@@ -1212,8 +1307,12 @@ static void outbox_group_commit(void **state)
         assert_int_equal(st1.st_ino, st2.st_ino);
 
         /* three changes in one iteration: one write, after it */
-        assert_int_equal(slack_resolve(e.slack, "c", w + 1, w + 10, NULL), 1);
-        assert_int_equal(slack_resolve(e.slack, "d", w + 2, w + 10, NULL), 1);
+        assert_int_equal(slack_resolve(e.slack, "c", &(struct slack_seen){.state_usec = w + 1},
+                                       w + 10, NULL, NULL),
+                         1);
+        assert_int_equal(slack_resolve(e.slack, "d", &(struct slack_seen){.state_usec = w + 2},
+                                       w + 10, NULL, NULL),
+                         1);
         n.event = "paused";
         assert_int_equal(slack_notify(e.slack, &n, "e/1", NULL, NULL), 0);
         assert_int_equal(stat(outbox, &st2), 0);
@@ -1261,7 +1360,10 @@ static void restart_resolves_held(void **state)
         assert_int_equal(slack_held_count(e.slack), 4);
         spin(&e, 100 * USEC_PER_MSEC);
         assert_int_equal(fake_count(&e.fake), 0);
-        assert_int_equal(slack_resolve(e.slack, "c", 1795320000000200ULL, now, &dropped), 1);
+        assert_int_equal(slack_resolve(e.slack, "c",
+                                       &(struct slack_seen){.state_usec = 1795320000000200ULL}, now,
+                                       &dropped, NULL),
+                         1);
         assert_int_equal(dropped, 1);
         /* "gone" (a canary no longer read) expired; d waits for its own read */
         assert_int_equal(slack_held_count(e.slack), 1);
@@ -1288,19 +1390,25 @@ static void held_expiry_follows_given_clock(void **state)
         struct env e;
 
         env_start(&e, NULL, 0, &s, "/services/T0/B0/secret");
-        assert_int_equal(slack_hold(e.slack, &n, "c/r/started", NULL, NULL, "c", w), 0);
+        assert_int_equal(slack_hold(e.slack, &n, "c/r/started", NULL, NULL, "c", w, NULL), 0);
         /* another canary's read, exactly at the age limit: c's entry stays */
-        assert_int_equal(slack_resolve(e.slack, "x", 0, w + SLACK_HELD_MAX_AGE_USEC, NULL), 0);
+        assert_int_equal(slack_resolve(e.slack, "x", &(struct slack_seen){.state_usec = 0},
+                                       w + SLACK_HELD_MAX_AGE_USEC, NULL, NULL),
+                         0);
         assert_int_equal(slack_held_count(e.slack), 1);
         assert_int_equal(e.drops.n, 0);
         /* a moment later it has expired, whatever today's date is */
-        assert_int_equal(slack_resolve(e.slack, "x", 0, w + SLACK_HELD_MAX_AGE_USEC + 1, NULL), 0);
+        assert_int_equal(slack_resolve(e.slack, "x", &(struct slack_seen){.state_usec = 0},
+                                       w + SLACK_HELD_MAX_AGE_USEC + 1, NULL, NULL),
+                         0);
         assert_int_equal(slack_held_count(e.slack), 0);
         assert_int_equal(e.drops.n, 1);
         assert_string_equal(e.drops.keys[0], "c/r/started");
         /* and a clock far in the past expires nothing */
-        assert_int_equal(slack_hold(e.slack, &n, "c/r/started/2", NULL, NULL, "c", w), 0);
-        assert_int_equal(slack_resolve(e.slack, "x", 0, 1000, NULL), 0);
+        assert_int_equal(slack_hold(e.slack, &n, "c/r/started/2", NULL, NULL, "c", w, NULL), 0);
+        assert_int_equal(
+            slack_resolve(e.slack, "x", &(struct slack_seen){.state_usec = 0}, 1000, NULL, NULL),
+            0);
         assert_int_equal(slack_held_count(e.slack), 1);
         env_stop(&e);
 }
@@ -1398,14 +1506,17 @@ static void hold_token_thread(void **state)
         struct env e;
 
         env_start(&e, script, ELEMENTSOF(script), &s, "/api");
-        assert_int_equal(slack_hold(e.slack, &n, "c/r/aborted", "c/1", NULL, "c", 50), 0);
+        assert_int_equal(slack_hold(e.slack, &n, "c/r/aborted", "c/1", NULL, "c", 50, NULL), 0);
         assert_null(slack_thread_ts(e.slack, "c/1"));
-        (void)slack_resolve(e.slack, "c", 49, 100, NULL); /* the abort did not land */
+        (void)slack_resolve(e.slack, "c", &(struct slack_seen){.state_usec = 49}, 100, NULL,
+                            NULL); /* the abort did not land */
         n.event = "started";
         n.phase = "Progressing";
         n.weight = 10;
-        assert_int_equal(slack_hold(e.slack, &n, "c/r/started", "c/1", NULL, "c", 60), 0);
-        assert_int_equal(slack_resolve(e.slack, "c", 60, 100, NULL), 1);
+        assert_int_equal(slack_hold(e.slack, &n, "c/r/started", "c/1", NULL, "c", 60, NULL), 0);
+        assert_int_equal(
+            slack_resolve(e.slack, "c", &(struct slack_seen){.state_usec = 60}, 100, NULL, NULL),
+            1);
         drain(&e);
         assert_int_equal(fake_count(&e.fake), 2);
         assert_non_null(strstr(e.fake.reqs[0].body, "\"key\":\"c/1/parent\""));
@@ -1440,6 +1551,7 @@ int main(void)
             cmocka_unit_test(webhook_resend_is_marked),
             cmocka_unit_test(outbox_held_round_trip),
             cmocka_unit_test(hold_release_and_drop),
+            cmocka_unit_test(held_waits_for_write_in_flight),
             cmocka_unit_test(outbox_group_commit),
             cmocka_unit_test(restart_resolves_held),
             cmocka_unit_test(held_expiry_follows_given_clock),
