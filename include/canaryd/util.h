@@ -38,18 +38,12 @@ struct buf {
         size_t len, cap;
 };
 void buf_append(struct buf *b, const void *p, size_t n);
+/* Room for at least extra more bytes and the terminating NUL. */
+void buf_reserve(struct buf *b, size_t extra);
 void buf_puts(struct buf *b, const char *s);
 void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Returns the data (caller owns it, never NULL) and resets the buffer. */
 char *buf_steal(struct buf *b);
 void buf_free(struct buf *b);
-
-/* Reads a whole file of at most max bytes. Returns 0 and a NUL-terminated copy owned by the
- * caller, or -errno (-EFBIG when larger than max). */
-int read_file(const char *path, size_t max, char **ret, size_t *ret_len);
-
-/* Wall-clock time in microseconds since the epoch (CLOCK_REALTIME). Only the I/O layer calls
- * it; pure code takes `now` as an argument. */
-usec_t now_realtime_usec(void);
 
 bool streq_ptr(const char *a, const char *b);

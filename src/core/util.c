@@ -1,12 +1,9 @@
-/* Allocation, buffers and file reads; see util.h. */
+/* Allocation, strings and buffers; see util.h. */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "canaryd/util.h"
@@ -92,7 +89,7 @@ void freep_str(char **p)
         *p = NULL;
 }
 
-static void buf_reserve(struct buf *b, size_t extra)
+void buf_reserve(struct buf *b, size_t extra)
 {
         if (b->len + extra + 1 <= b->cap)
                 return;
@@ -151,58 +148,6 @@ void buf_free(struct buf *b)
 {
         free(b->data);
         *b = (struct buf){0};
-}
-
-int read_file(const char *path, size_t max, char **ret, size_t *ret_len)
-{
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        struct buf b = {0};
-        struct stat st;
-        /* A regular file's size is known: read straight into one allocation of that size
-         * (configuration files may be tens of MiB). Reading still goes on to end of file. */
-        if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
-                if ((uintmax_t)st.st_size > max) {
-                        close(fd);
-                        return -EFBIG;
-                }
-                buf_reserve(&b, (size_t)st.st_size);
-        }
-        for (;;) {
-                if (b.cap - b.len < 4096)
-                        buf_reserve(&b, 65536);
-                ssize_t n = read(fd, b.data + b.len, b.cap - b.len - 1);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        int r = -errno;
-                        close(fd);
-                        buf_free(&b);
-                        return r;
-                }
-                if (n == 0)
-                        break;
-                if (b.len + (size_t)n > max) {
-                        close(fd);
-                        buf_free(&b);
-                        return -EFBIG;
-                }
-                b.len += (size_t)n;
-        }
-        close(fd);
-        b.data[b.len] = '\0';
-        if (ret_len)
-                *ret_len = b.len;
-        *ret = buf_steal(&b);
-        return 0;
-}
-
-usec_t now_realtime_usec(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (usec_t)ts.tv_sec * USEC_PER_SEC + (usec_t)ts.tv_nsec / 1000;
 }
 
 bool streq_ptr(const char *a, const char *b)

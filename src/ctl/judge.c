@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "canaryd/config.h"
+#include "canaryd/files.h"
 #include "canaryd/judge.h"
 #include "canaryd/mannwhitney.h"
 #include "canaryd/preprocess.h"

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <syslog.h>
 
+#include "canaryd/clock.h"
 #include "canaryd/datadog-sched.h"
 #include "canaryd/datadog.h"
 #include "canaryd/log.h"

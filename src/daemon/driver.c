@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "canaryd/clock.h"
 #include "canaryd/control.h"
 #include "canaryd/journal.h"
 #include "canaryd/kube.h"

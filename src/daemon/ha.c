@@ -28,6 +28,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include "canaryd/clock.h"
 #include "canaryd/kube.h"
 #include "canaryd/lease.h"
 #include "canaryd/log.h"
@@ -83,13 +84,6 @@ struct op {
         usec_t sent;
 };
 
-static usec_t now_mono(const struct ha *h)
-{
-        uint64_t t = 0;
-        sd_event_now(h->d->event, CLOCK_MONOTONIC, &t);
-        return t;
-}
-
 unsigned ha_shard_of(const char *namespace_, const char *name, unsigned shards)
 {
         uint32_t x = 2166136261u;
@@ -103,7 +97,7 @@ unsigned ha_shard_of(const char *namespace_, const char *name, unsigned shards)
 
 static bool shard_valid(const struct ha *h, const struct shard *s)
 {
-        return s->owned && now_mono(h) < s->renewed_at + h->deadline;
+        return s->owned && event_now_monotonic(h->d->event) < s->renewed_at + h->deadline;
 }
 
 bool ha_owns(const struct daemon *d, const struct canary *c)
@@ -231,7 +225,7 @@ static void on_write(const struct kube_result *res, void *userdata)
                         s->renewed_at = op->sent;
                         free(s->rv_seen);
                         s->rv_seen = xstrdup(r.resource_version);
-                        s->observed = now_mono(h);
+                        s->observed = event_now_monotonic(h->d->event);
                         free(s->raw);
                         s->raw = xstrndup(res->body, res->body_len);
                         lease_record_done(&s->rec);
@@ -306,7 +300,8 @@ static void op_send(struct ha *h, unsigned i, enum op_kind kind)
         char *json = lease_render(raw, h->ns, lease_name, &r);
         char *path = kube_lease_path(h->ns, exists ? lease_name : NULL);
         struct op *op = xmalloc(sizeof(*op));
-        *op = (struct op){.h = h, .shard = i, .kind = kind, .sent = now_mono(h)};
+        *op =
+            (struct op){.h = h, .shard = i, .kind = kind, .sent = event_now_monotonic(h->d->event)};
         int rc = !json || !path || !k ? -EINVAL
                  : exists             ? kube_put(k, path, json, on_write, op)
                                       : kube_post(k, path, json, on_write, op);
@@ -342,7 +337,7 @@ static struct member *member_find(struct ha *h, const char *holder)
 /* Which live members there are (us included) and our share of the shards. */
 static unsigned fair_share(struct ha *h, unsigned *ret_members)
 {
-        usec_t now = now_mono(h);
+        usec_t now = event_now_monotonic(h->d->event);
         const char **live = xcalloc(h->n_members + 1, sizeof(char *));
         size_t n = 0;
         live[n++] = h->identity;
@@ -388,7 +383,7 @@ static void on_list(const struct kube_result *res, void *userdata)
         if (h->list_failing)
                 log_notice("ha: listing leases works again");
         h->list_failing = false;
-        usec_t now = now_mono(h);
+        usec_t now = event_now_monotonic(h->d->event);
         bool *seen = xcalloc(h->n_shards, sizeof(bool));
         for (size_t i = 0; i < h->n_members; i++)
                 h->members[i].seen = false;

@@ -14,9 +14,11 @@
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
 
+#include "canaryd/clock.h"
 #include "canaryd/config-load.h"
 #include "canaryd/control.h"
 #include "canaryd/datadog.h"
+#include "canaryd/files.h"
 #include "canaryd/http.h"
 #include "canaryd/kube.h"
 #include "canaryd/log.h"

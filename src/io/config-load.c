@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "canaryd/config-load.h"
+#include "canaryd/files.h"
 #include "canaryd/util.h"
 
 char *config_resolve_path(const char *config_path, const char *path)

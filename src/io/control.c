@@ -16,6 +16,7 @@
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
 
+#include "canaryd/clock.h"
 #include "canaryd/control.h"
 #include "canaryd/util.h"
 
@@ -467,9 +468,7 @@ struct control_server *control_server_free(struct control_server *s)
 
 static long long now_msec(void)
 {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+        return (long long)(now_monotonic_usec() / 1000);
 }
 
 /* Waits for events on fd until the deadline. Returns revents, or -ETIMEDOUT / -errno. */

@@ -35,6 +35,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include "canaryd/clock.h"
 #include "canaryd/datadog-sched.h"
 
 enum batch_state { BATCH_GATHERING, BATCH_WAITING, BATCH_IN_FLIGHT };
@@ -104,13 +105,6 @@ struct datadog_sched {
         usec_t submitted[RATE_WINDOW];
         size_t n_submitted;
 };
-
-static usec_t now_mono(const struct datadog_sched *s)
-{
-        uint64_t t = 0;
-        sd_event_now(s->event, CLOCK_MONOTONIC, &t);
-        return t;
-}
 
 /* Uniform in [lo, hi]: the jitter of backoffs, so that requests do not retry in lockstep. */
 static usec_t jitter(struct datadog_sched *s, usec_t lo, usec_t hi)
@@ -374,7 +368,7 @@ static void on_batch_reply(const struct datadog_result *res, void *userdata);
 static void batch_send(struct batch *b)
 {
         struct datadog_sched *s = b->s;
-        usec_t now = now_mono(s), gap;
+        usec_t now = event_now_monotonic(s->event), gap;
         int r;
 
         if (!batch_live(b)) {
@@ -417,7 +411,7 @@ static void batch_due(struct batch *b)
 
         assert(b->state != BATCH_IN_FLIGHT);
         b->state = BATCH_WAITING;
-        if (s->next_send > now_mono(s)) {
+        if (s->next_send > event_now_monotonic(s->event)) {
                 if (batch_arm(b, s->next_send) < 0) {
                         struct datadog_result res = {.error = -ENOMEM,
                                                      .message = "cannot arm a timer"};
@@ -526,7 +520,7 @@ static usec_t gather_time(const struct datadog_sched *s, usec_t now)
 static void plan(struct datadog_sched *s, struct datadog_job *j)
 {
         enum datadog_api api = datadog_client_api(s->client);
-        usec_t now = now_mono(s), gather;
+        usec_t now = event_now_monotonic(s->event), gather;
         struct batch *b = NULL;
 
         s->submitted[s->n_submitted++ % RATE_WINDOW] = now;
@@ -600,7 +594,7 @@ static void on_batch_reply(const struct datadog_result *res, void *userdata)
                 batch_free(b);
                 return;
         }
-        now = now_mono(s);
+        now = event_now_monotonic(s->event);
         if (res->ratelimit.remaining >= 0 || res->ratelimit.reset >= 0) {
                 s->rl = res->ratelimit;
                 s->rl_at = now;
@@ -693,7 +687,7 @@ int datadog_sched_new(sd_event *event, const struct datadog_sched_settings *set,
         s->event = sd_event_ref(event);
         if (set)
                 s->set = *set;
-        s->rng = now_mono(s) ^ ((uint64_t)getpid() << 32) ^ 0x9e3779b97f4a7c15u;
+        s->rng = event_now_monotonic(s->event) ^ ((uint64_t)getpid() << 32) ^ 0x9e3779b97f4a7c15u;
         if (s->rng == 0)
                 s->rng = 1;
         r = sd_event_add_defer(event, &s->defer, on_defer, s);

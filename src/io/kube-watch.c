@@ -17,6 +17,7 @@
 
 #include <systemd/sd-event.h>
 
+#include "canaryd/clock.h"
 #include "canaryd/http.h"
 #include "canaryd/kube.h"
 #include "canaryd/names.h"
@@ -56,13 +57,6 @@ struct kube_watch {
         unsigned depth; /* entry points on the stack */
         bool free_pending;
 };
-
-static usec_t now_mono(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (usec_t)ts.tv_sec * USEC_PER_SEC + (usec_t)ts.tv_nsec / 1000;
-}
 
 static uint64_t next_random(struct kube_watch *w)
 {
@@ -312,7 +306,7 @@ static int on_line(const char *line, size_t len, void *userdata)
 static void stream_ended(struct kube_watch *w)
 {
         watch_lines_reset(&w->lines);
-        if (w->stream_had_line || now_mono() - w->stream_started_usec >= HEALTHY_USEC)
+        if (w->stream_had_line || now_monotonic_usec() - w->stream_started_usec >= HEALTHY_USEC)
                 w->failures = 0;
 }
 
@@ -384,7 +378,7 @@ static void start_watch(struct kube_watch *w)
         free(rv);
         watch_lines_reset(&w->lines);
         w->state = ST_WATCHING;
-        w->stream_started_usec = now_mono();
+        w->stream_started_usec = now_monotonic_usec();
         w->stream_had_line = false;
         int r = kube_get_stream(w->k, path, (long)(timeout + WATCH_IDLE_SLACK_S) * 1000,
                                 on_watch_data, on_watch_done, w, &w->call);
@@ -431,7 +425,7 @@ int kube_watch_new(struct kube_client *k, const char *collection_path, const cha
         w->on_event = on_event;
         w->userdata = userdata;
         w->rv = xstrdup("");
-        w->rand_state = (now_mono() ^ (uint64_t)(uintptr_t)w) | 1;
+        w->rand_state = (now_monotonic_usec() ^ (uint64_t)(uintptr_t)w) | 1;
         watch_lines_init(&w->lines, WATCH_MAX_LINE);
         schedule(w, true, 0);
         if (w->state == ST_STOPPED) {

@@ -23,7 +23,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "canaryd/clock.h"
 #include "canaryd/exec-credential.h"
+#include "canaryd/files.h"
 #include "canaryd/http.h"
 #include "canaryd/kube.h"
 #include "canaryd/names.h"

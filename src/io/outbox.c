@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "canaryd/files.h"
 #include "canaryd/slack.h"
 
 #define OUTBOX_MAX_BYTES (64u * 1024 * 1024)

@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "canaryd/clock.h"
 #include "canaryd/http.h"
 #include "canaryd/slack.h"
 
@@ -163,15 +164,6 @@ static void thread_done(struct thread *t)
                 free(t->t.lines[i]);
         free(t->parent_key);
         memset(t, 0, sizeof(*t));
-}
-
-static usec_t now_usec(struct slack_client *c)
-{
-        uint64_t t = 0;
-
-        if (sd_event_now(c->event, CLOCK_MONOTONIC, &t) < 0)
-                return 0;
-        return t;
 }
 
 /* ---- keys ------------------------------------------------------------------------------------ */
@@ -1185,7 +1177,7 @@ static void schedule(struct slack_client *c)
                         sd_event_source_set_enabled(c->timer, SD_EVENT_OFF);
                 return;
         }
-        now = now_usec(c);
+        now = event_now_monotonic(c->event);
         if (pick_next(c, now, &p, &at))
                 at = now;
         if (at == USEC_INFINITY) {
@@ -1528,7 +1520,7 @@ static void finish(struct slack_client *c, struct slack_inflight *f, int error,
 {
         struct result res = {0};
         const char *key = NULL;
-        usec_t now = now_usec(c);
+        usec_t now = event_now_monotonic(c->event);
 
         if (f->op == OP_POST || f->op == OP_VERIFY)
                 key = f->msg->m.key;
@@ -1593,7 +1585,7 @@ static int on_timer(sd_event_source *src, uint64_t usec, void *userdata)
         char *body = NULL, *url = NULL;
         const char *ctype = "Content-Type: application/json; charset=utf-8";
         size_t n = 0;
-        usec_t wake, now = now_usec(c);
+        usec_t wake, now = event_now_monotonic(c->event);
         int r;
 
         if (c->inflight || !pick_next(c, now, &p, &wake)) {

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "canaryd/files.h"
 #include "canaryd/util.h"
 
 #define REPLAY_MAX_BYTES (1024 * 1024) /* libFuzzer's default -max_len is far smaller */

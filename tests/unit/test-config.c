@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "canaryd/config-load.h"
+#include "canaryd/files.h"
 
 #define CONFIG_DIR "config"
 

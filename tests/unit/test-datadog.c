@@ -25,6 +25,7 @@
 #include <systemd/sd-event.h>
 
 #include "canaryd/datadog.h"
+#include "canaryd/files.h"
 #include "canaryd/http.h"
 #include "canaryd/util.h"
 #include "fake-http.h"

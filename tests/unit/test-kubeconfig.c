@@ -21,6 +21,7 @@
 #include <systemd/sd-event.h>
 
 #include "canaryd/exec-credential.h"
+#include "canaryd/files.h"
 #include "canaryd/http.h"
 #include "canaryd/kube.h"
 #include "canaryd/util.h"

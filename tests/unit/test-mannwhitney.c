@@ -18,6 +18,7 @@
 #include <cjson/cJSON.h>
 #include <cmocka.h>
 
+#include "canaryd/files.h"
 #include "canaryd/mannwhitney.h"
 #include "canaryd/util.h"
 

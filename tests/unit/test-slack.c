@@ -24,6 +24,7 @@
 #include <curl/curl.h>
 #include <systemd/sd-event.h>
 
+#include "canaryd/files.h"
 #include "canaryd/http.h"
 #include "canaryd/slack.h"
 #include "canaryd/util.h"

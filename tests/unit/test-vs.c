@@ -14,6 +14,7 @@
 #include <cjson/cJSON.h>
 #include <cmocka.h>
 
+#include "canaryd/files.h"
 #include "canaryd/util.h"
 #include "canaryd/vs.h"
 

@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "canaryd/files.h"
 #include "canaryd/util.h"
 #include "canaryd/watch-json.h"
 
