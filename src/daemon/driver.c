@@ -28,6 +28,8 @@
 #define TIMER_ACCURACY   (10 * USEC_PER_MSEC)
 
 static void cycle_begin(struct canary *c);
+static bool cycle_may_open(struct canary *c);
+static void cycle_open(struct canary *c);
 static void cycle_get(struct canary *c);
 
 static bool is_running(const struct rollout_state *s)
@@ -1060,14 +1062,16 @@ static int on_ready(sd_event_source *es, void *userdata)
                         d->ready_tail = NULL;
                 c->ready_next = NULL;
                 c->ready_queued = false;
-                if (!c->busy)
-                        continue;
+                if (!c->busy && !cycle_may_open(c))
+                        continue; /* stopping or reloading: its queue is answered there */
                 if (c->d->stopping) {
                         cycle_end(c);
                         continue;
                 }
                 if (c->d->reload_pending)
                         continue; /* the reload ends this cycle (canary_done answers its event) */
+                if (!c->busy)
+                        cycle_open(c); /* its read from the cache is now */
                 if (c->vs_cached) {
                         /* decide from a copy: nothing may replace the cache under it */
                         char *body = xstrdup(c->vs_cached);
@@ -1092,6 +1096,8 @@ static void ready_push(struct canary *c)
                 int r = sd_event_add_defer(d->event, &d->ready_defer, on_ready, d);
                 if (r < 0) {
                         log_error_errno(r, "cannot add the read queue: %m");
+                        if (!c->busy)
+                                cycle_open(c);
                         c->vs_force_get = true;
                         cycle_get(c);
                         return;
@@ -1153,7 +1159,11 @@ static void cycle_get(struct canary *c)
 
 void canary_read_resume(struct canary *c)
 {
-        if (!c->busy || c->d->reload_pending)
+        if (!c->busy) {
+                cycle_begin(c); /* its event waited in the queue, without a cycle */
+                return;
+        }
+        if (c->d->reload_pending)
                 return; /* a reload ends this cycle (canary_done answers its event) */
         if (c->d->stopping) {
                 cycle_end(c);
@@ -1162,11 +1172,13 @@ void canary_read_resume(struct canary *c)
         cycle_get(c);
 }
 
-static void cycle_begin(struct canary *c)
+/* Can the canary's next queued event be decided now? A canary whose shard another daemon
+ * holds answers its commands and drops its queue. */
+static bool cycle_may_open(struct canary *c)
 {
         /* a pending reload waits for the requests in flight; nothing new starts meanwhile */
         if (c->busy || c->n_queue == 0 || c->d->stopping || c->d->reload_pending)
-                return;
+                return false;
         if (!ha_owns(c->d, c)) {
                 /* another daemon holds this canary's shard; it is re-read when ours again. A
                  * command waiting here is answered, not silently dropped. */
@@ -1175,8 +1187,14 @@ static void cycle_begin(struct canary *c)
                                 "this daemon lost the canary's shard lease; ask the one that "
                                 "holds it");
                 queue_release(c);
-                return;
+                return false;
         }
+        return true;
+}
+
+/* Takes the next queued event into a new cycle: busy from here until cycle_end(). */
+static void cycle_open(struct canary *c)
+{
         c->busy = true;
         c->cycle = xcalloc(1, sizeof(*c->cycle));
         c->cycle->current = c->queue[0];
@@ -1185,6 +1203,25 @@ static void cycle_begin(struct canary *c)
                 queue_release(c);
         c->conflicts = 0;
         c->vs_force_get = false;
+}
+
+/* A cycle is allocated only when its read can go ahead: a read from the cache waits its turn in
+ * the ready list, one waiting for the namespace's first LIST waits parked, and their events wait
+ * in the queue meanwhile (at start-up every canary waits at once: 2 KB of cycle each). */
+static void cycle_begin(struct canary *c)
+{
+        if (!cycle_may_open(c))
+                return;
+        switch (vs_cache_read(c)) {
+        case VS_READ_CACHED:
+                ready_push(c);
+                return;
+        case VS_READ_WAIT:
+                return; /* canary_read_resume() goes on */
+        case VS_READ_GET:
+                break;
+        }
+        cycle_open(c);
         cycle_get(c);
 }
 

@@ -238,26 +238,29 @@ int kube_client_new(sd_event *event, struct http_client *http, const char *kubec
         return 0;
 }
 
+/* Frees a list of calls never handed to the HTTP client; *list becomes empty. */
+static void calls_free(struct kube_call **list)
+{
+        struct kube_call *c = *list;
+
+        *list = NULL;
+        while (c) {
+                struct kube_call *next = c->next;
+                call_free(c);
+                c = next;
+        }
+}
+
 struct kube_client *kube_client_free(struct kube_client *k)
 {
         if (!k)
                 return NULL;
         k->dead = true;
         k->exec_run = exec_run_cancel(k->exec_run);
-        for (int l = 0; l < 3; l++) {
-                struct kube_call *c = l == 2 ? k->slot_head : l ? k->flushing : k->waiting;
-                if (l == 2)
-                        k->slot_head = k->slot_tail = k->slot_last_lease = NULL;
-                else if (l)
-                        k->flushing = NULL;
-                else
-                        k->waiting = NULL;
-                while (c) {
-                        struct kube_call *next = c->next;
-                        call_free(c);
-                        c = next;
-                }
-        }
+        calls_free(&k->waiting);
+        calls_free(&k->flushing);
+        k->slot_tail = k->slot_last_lease = NULL;
+        calls_free(&k->slot_head);
         client_unref(k);
         return NULL;
 }
