@@ -173,6 +173,7 @@ struct daemon {
         size_t n_canaries;
         struct ha *ha; /* NULL without `ha:`; see ha.c */
         bool stopping;
+        bool slack_hold_full; /* SLACK_HELD_MAX reached: events queued after their write lands */
         bool reload_pending;
         struct config *reload_config;  /* parsed at SIGHUP, applied once nothing is in flight */
         sd_event_source *reload_defer; /* applies it from the loop, never from a callback */

@@ -398,9 +398,23 @@ static bool announce(struct canary *c, const struct rollout_state *s, enum rollo
         int r = hold ? slack_hold(d->slack, &notice, key, thread, ts, c->cfg->name, s->updated_usec,
                                   base_rv)
                      : slack_notify(d->slack, &notice, key, thread, ts);
-        if (r < 0 && r != -EEXIST)
+        if (hold && r == -ENOBUFS) {
+                /* not lost: notify() queues it once the write lands, only not written ahead. Said
+                 * once per episode: under overload it would be said for every event. */
+                if (!d->slack_hold_full)
+                        log_warning("slack: %d messages held on Kubernetes writes not yet "
+                                    "answered, the most there can be; until fewer are, events "
+                                    "are queued when their write lands (a crash in between "
+                                    "loses them)",
+                                    SLACK_HELD_MAX);
+                d->slack_hold_full = true;
+        } else if (r < 0 && r != -EEXIST) {
                 log_canary(LOG_WARNING, c, NULL, NULL, "slack: cannot %s %s: %s",
                            hold ? "hold" : "queue", event, strerror(-r));
+        } else if (hold && d->slack_hold_full) {
+                log_notice("slack: events are written ahead of their Kubernetes write again");
+                d->slack_hold_full = false;
+        }
         if (!hold && slack_outbox_error(d->slack))
                 log_canary(LOG_WARNING, c, NULL, NULL, "slack: outbox not saved: %s",
                            slack_outbox_error(d->slack));
