@@ -149,6 +149,15 @@ struct rollout_spec {
 void rollout_spec_from_config(const struct canary_config *c, usec_t query_lag_usec,
                               struct rollout_spec *ret);
 
+/* A rollout is under way: Progressing or Paused (it holds a canary weight of its own). */
+bool rollout_is_running(const struct rollout_state *s);
+
+/* Routes that show routes_weight for the canary (routes_agree: every selected route shows the
+ * same) have drifted from s: weights written by someone else while it progresses. A paused
+ * rollout holds whatever weight it finds. */
+bool rollout_routes_drifted(const struct rollout_state *s, unsigned routes_weight,
+                            bool routes_agree);
+
 /* Applies one event. *state is updated in place; *out is overwritten. */
 void rollout_step(const struct rollout_spec *spec, struct rollout_state *state,
                   const struct rollout_event *ev, usec_t now, struct rollout_actions *out);

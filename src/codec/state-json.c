@@ -181,7 +181,7 @@ int state_from_json(const char *json, size_t len, size_t n_steps, struct rollout
             get_time(o, "updated_at", &s.updated_usec, &err) < 0)
                 goto out;
         get_step_times(o, s.step_entered_ms, ROLLOUT_STEP_TIMES);
-        if ((s.phase == ROLLOUT_PROGRESSING || s.phase == ROLLOUT_PAUSED) && s.step == 0) {
+        if (rollout_is_running(&s) && s.step == 0) {
                 err = xstrdup("state: a running rollout needs a step >= 1");
                 goto out;
         }

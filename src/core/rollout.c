@@ -334,9 +334,15 @@ static void on_analysis(const struct rollout_spec *spec, struct rollout_state *s
         }
 }
 
-static bool running(const struct rollout_state *s)
+bool rollout_is_running(const struct rollout_state *s)
 {
         return s->phase == ROLLOUT_PROGRESSING || s->phase == ROLLOUT_PAUSED;
+}
+
+bool rollout_routes_drifted(const struct rollout_state *s, unsigned routes_weight,
+                            bool routes_agree)
+{
+        return s->phase == ROLLOUT_PROGRESSING && (routes_weight != s->weight || !routes_agree);
 }
 
 void rollout_step(const struct rollout_spec *spec, struct rollout_state *s,
@@ -380,7 +386,7 @@ void rollout_step(const struct rollout_spec *spec, struct rollout_state *s,
 
         case EV_CMD_START: {
                 const char *rev = ev->revision && *ev->revision ? ev->revision : NULL;
-                if (running(s)) {
+                if (rollout_is_running(s)) {
                         if (!rev || strcmp(rev, s->revision) == 0) {
                                 out->refused = "a rollout of this revision is already running";
                                 return;
@@ -407,7 +413,7 @@ void rollout_step(const struct rollout_spec *spec, struct rollout_state *s,
         }
 
         case EV_CMD_PROMOTE:
-                if (!running(s)) {
+                if (!rollout_is_running(s)) {
                         out->refused = "not progressing: nothing to promote";
                         return;
                 }
@@ -419,7 +425,7 @@ void rollout_step(const struct rollout_spec *spec, struct rollout_state *s,
                 return;
 
         case EV_CMD_ABORT:
-                if (!running(s)) {
+                if (!rollout_is_running(s)) {
                         out->refused = "not progressing or paused: nothing to abort";
                         return;
                 }
@@ -458,13 +464,13 @@ void rollout_step(const struct rollout_spec *spec, struct rollout_state *s,
                         return;
                 bool first = !s->trigger_revision[0];
                 set_text(s->trigger_revision, sizeof(s->trigger_revision), rev);
-                if (first || (running(s) && strcmp(rev, s->revision) == 0)) {
+                if (first || (rollout_is_running(s) && strcmp(rev, s->revision) == 0)) {
                         /* the baseline, or the rollout already runs this template: record */
                         s->updated_usec = now;
                         emit_write(out, s, false);
                         return;
                 }
-                if (running(s))
+                if (rollout_is_running(s))
                         snprintf(reason, sizeof(reason),
                                  "new revision %.60s replaces %.60s (was at %u%%)", rev,
                                  s->revision, s->weight);

@@ -32,11 +32,6 @@ static bool cycle_may_open(struct canary *c);
 static void cycle_open(struct canary *c);
 static void cycle_get(struct canary *c);
 
-static bool is_running(const struct rollout_state *s)
-{
-        return s->phase == ROLLOUT_PROGRESSING || s->phase == ROLLOUT_PAUSED;
-}
-
 static void set_error(struct canary *c, char *msg /* owned */)
 {
         free(c->last_error);
@@ -322,7 +317,7 @@ static usec_t resync_usec(const struct canary *c)
 static void arm_tick(struct canary *c, usec_t at)
 {
         usec_t now = now_realtime_usec();
-        if (is_running(&c->state) && at > now + resync_usec(c))
+        if (rollout_is_running(&c->state) && at > now + resync_usec(c))
                 at = now + resync_usec(c);
         if (!c->tick) {
                 int r = sd_event_add_time(c->d->event, &c->tick, CLOCK_REALTIME, at, TIMER_ACCURACY,
@@ -546,12 +541,12 @@ static void run_post_write_actions(struct canary *c)
                         break;
                 }
         }
-        if (is_running(&c->state) && c->tick) {
+        if (rollout_is_running(&c->state) && c->tick) {
                 int enabled = SD_EVENT_OFF;
                 sd_event_source_get_enabled(c->tick, &enabled);
                 if (enabled == SD_EVENT_OFF)
                         arm_tick(c, now_realtime_usec() + resync_usec(c));
-        } else if (is_running(&c->state) && !c->tick) {
+        } else if (rollout_is_running(&c->state) && !c->tick) {
                 arm_tick(c, now_realtime_usec() + resync_usec(c));
         }
 }
@@ -777,9 +772,7 @@ static void decide(struct canary *c, const struct vs_view *view, const char *bod
         usec_t now = now_realtime_usec();
 
         /* Drift first: weights someone else wrote pause the rollout; the event waits. */
-        if (is_running(&c->state) &&
-            (view->canary_weight != c->state.weight || !view->weights_consistent) &&
-            c->state.phase != ROLLOUT_PAUSED) {
+        if (rollout_routes_drifted(&c->state, view->canary_weight, view->weights_consistent)) {
                 if (ev.kind != EV_TICK && ev.kind != EV_ANALYSIS && queue_reserve(c)) {
                         memmove(&c->queue[1], &c->queue[0], c->n_queue * sizeof(c->queue[0]));
                         c->queue[0] = c->cycle->current;

@@ -168,8 +168,7 @@ static const char *phase_lower(const struct canary *c)
 
 static void canary_summary(struct buf *b, const struct canary *c, bool first)
 {
-        if (c->loaded &&
-            (c->state.phase == ROLLOUT_PROGRESSING || c->state.phase == ROLLOUT_PAUSED))
+        if (c->loaded && rollout_is_running(&c->state))
                 buf_printf(b, "%s %s %u%% %s", first ? "" : ",", c->cfg->name, c->state.weight,
                            phase_lower(c));
         else

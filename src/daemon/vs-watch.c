@@ -121,8 +121,7 @@ static enum vs_change classify(const struct canary *c, const struct kube_watch_e
         if (view.state_json && state_from_json(view.state_json, strlen(view.state_json),
                                                c->cfg->n_steps, &s, NULL) >= 0) {
                 bool ours = c->cycle && c->cycle->proposed.updated_usec == s.updated_usec;
-                if (s.phase == ROLLOUT_PROGRESSING &&
-                    (view.canary_weight != s.weight || !view.weights_consistent))
+                if (rollout_routes_drifted(&s, view.canary_weight, view.weights_consistent))
                         change = VS_DRIFT;
                 else if (s.updated_usec != c->state.updated_usec && !ours)
                         change = VS_STATE_CHANGED;

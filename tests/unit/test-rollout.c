@@ -614,9 +614,38 @@ static void random_sequences_keep_invariants(void **unused)
         }
 }
 
+/* The predicates the daemon's read cycle and watch share (one definition, in core). */
+static void running_and_drift_predicates(void **state)
+{
+        static const struct {
+                enum rollout_phase phase;
+                unsigned weight, routes;
+                bool agree, running, drifted;
+        } cases[] = {
+            {ROLLOUT_IDLE, 0, 30, true, false, false},
+            {ROLLOUT_PROGRESSING, 25, 25, true, true, false},
+            {ROLLOUT_PROGRESSING, 25, 30, true, true, true},  /* hand edit */
+            {ROLLOUT_PROGRESSING, 25, 25, false, true, true}, /* routes disagree */
+            {ROLLOUT_PAUSED, 25, 0, true, true, false},       /* paused holds what it finds */
+            {ROLLOUT_PROMOTED, 100, 50, true, false, false},
+            {ROLLOUT_ROLLED_BACK, 0, 10, false, false, false},
+        };
+        (void)state;
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                struct rollout_state s;
+                rollout_state_init(&s);
+                s.phase = cases[i].phase;
+                s.weight = cases[i].weight;
+                assert_int_equal(rollout_is_running(&s), cases[i].running);
+                assert_int_equal(rollout_routes_drifted(&s, cases[i].routes, cases[i].agree),
+                                 cases[i].drifted);
+        }
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
+            cmocka_unit_test(running_and_drift_predicates),
             cmocka_unit_test(table),
             cmocka_unit_test(a_canary_without_steps_refuses_everything),
             cmocka_unit_test(trigger_records_the_first_template_then_starts_on_change),
