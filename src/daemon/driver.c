@@ -406,7 +406,8 @@ static bool announce(struct canary *c, const struct rollout_state *s, enum rollo
         } else if (r < 0 && r != -EEXIST) {
                 log_canary(LOG_WARNING, c, NULL, NULL, "slack: cannot %s %s: %s",
                            hold ? "hold" : "queue", event, strerror(-r));
-        } else if (hold && d->slack_hold_full) {
+        } else if (hold && d->slack_hold_full && slack_held_count(d->slack) < SLACK_HELD_MAX / 2) {
+                /* cleared with room to spare: at the edge it would flap every few writes */
                 log_notice("slack: events are written ahead of their Kubernetes write again");
                 d->slack_hold_full = false;
         }
@@ -1103,8 +1104,6 @@ static void ready_push(struct canary *c)
                 int r = sd_event_add_defer(d->event, &d->ready_defer, on_ready, d);
                 if (r < 0) {
                         log_error_errno(r, "cannot add the read queue: %m");
-                        if (!c->busy)
-                                cycle_open(c);
                         c->vs_force_get = true;
                         cycle_get(c);
                         return;
@@ -1142,7 +1141,9 @@ static void ready_remove(struct canary *c)
 }
 
 /* Reads the VirtualService: from the informer's cache when it is current (no request), after
- * the namespace's first LIST when that is on its way, else with a GET. */
+ * the namespace's first LIST when that is on its way, else with a GET. An idle canary (called
+ * from cycle_begin) opens its cycle only for the GET: a cache read opens it in on_ready, a parked
+ * one in canary_read_resume, so its event waits in the queue without a cycle meanwhile. */
 static void cycle_get(struct canary *c)
 {
         if (!c->vs_force_get && !c->d->stopping) {
@@ -1156,6 +1157,8 @@ static void cycle_get(struct canary *c)
                         break;
                 }
         }
+        if (!c->busy)
+                cycle_open(c);
         int r = kube_get(c->d->kube, c->vs_path, on_get, c);
         c->kube_inflight = r >= 0;
         if (r < 0) {
@@ -1209,26 +1212,15 @@ static void cycle_open(struct canary *c)
         if (--c->n_queue == 0)
                 queue_release(c);
         c->conflicts = 0;
-        c->vs_force_get = false;
 }
 
-/* A cycle is allocated only when its read can go ahead: a read from the cache waits its turn in
- * the ready list, one waiting for the namespace's first LIST waits parked, and their events wait
- * in the queue meanwhile (at start-up every canary waits at once: 2 KB of cycle each). */
+/* Starts deciding the canary's next queued event (cycle_get opens its cycle when the read goes
+ * ahead: at start-up every canary waits for its read at once, 2 KB of cycle each otherwise). */
 static void cycle_begin(struct canary *c)
 {
         if (!cycle_may_open(c))
                 return;
-        switch (vs_cache_read(c)) {
-        case VS_READ_CACHED:
-                ready_push(c);
-                return;
-        case VS_READ_WAIT:
-                return; /* canary_read_resume() goes on */
-        case VS_READ_GET:
-                break;
-        }
-        cycle_open(c);
+        c->vs_force_get = false; /* a new cycle reads the cache again */
         cycle_get(c);
 }
 
