@@ -17,8 +17,9 @@ warm-up of one interval the steady window (--window intervals) is measured:
   Kubernetes        requests per analysis by verb (get, list, watch, update, ...)
   Slack             messages the sandbox received; drops logged by canaryd
   control           canaryctl start replies: p50 / p99 / max, refused
-  sandbox CPU       the fake services' own CPU (% of one core): when it nears 100 % the sandbox,
-                    not canaryd, limits the figures
+  sandbox CPU       the fake services' own CPU (% of one core) per sandbox process: Datadog
+                    runs in one, Kubernetes and Slack in another (--one-sandbox: all in one);
+                    when one nears 100 % the sandbox, not canaryd, limits the figures
 
 With --runs R the whole thing runs R times and the medians are printed last. Needs the
 optimised binaries: cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo && cmake --build build
@@ -70,7 +71,8 @@ class Run:
         self.a = a
         self.dir = workdir
         self.names = []
-        self.sandbox = self.daemon = None
+        self.sandboxes = []  # [(services, Popen, ports)]
+        self.daemon = None
 
     def name(self, i):
         return "c%05d" % i, "ns%02d" % (i % self.a.namespaces)
@@ -125,10 +127,38 @@ class Run:
                         "        judge: ratio", "        max_ratio: 1.5"]
         return "\n".join(out) + "\n"
 
-    def admin(self, path):
-        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (self.ports["admin"], path),
-                                    timeout=60) as r:
+    def admin(self, path, services="kube"):
+        """GET path from the admin port of the sandbox process serving `services`."""
+        port = next(p["admin"] for svc, _, p in self.sandboxes if services in svc)
+        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=60) as r:
             return json.load(r)
+
+    def stats(self):
+        """/stats of every sandbox process: {"counts": [...], "cpu": {services: seconds},
+        "time": t}."""
+        out = {"counts": [], "cpu": {}, "time": time.time()}
+        for svc, _, _ in self.sandboxes:
+            st = self.admin("/stats", svc.split(",")[0])
+            out["counts"] += st["counts"]
+            out["cpu"][svc] = st["cpu_seconds"]
+        return out
+
+    def spawn_sandbox(self, services):
+        d = self.dir
+        tag = services.replace(",", "-")
+        port_file = os.path.join(d, "ports-%s.json" % tag)
+        p = subprocess.Popen(
+            [sys.executable, os.path.join(SRC, "tests/sandbox/sandbox.py"), "--scenario",
+             os.path.join(d, "scenario.json"), "--port-file", port_file, "--services", services,
+             "--log", "/dev/null", "--record-limit", "1000"],
+            stdout=open(os.path.join(d, "sandbox-%s.out" % tag), "w"), stderr=subprocess.STDOUT)
+        for _ in range(600):
+            if os.path.exists(port_file):
+                break
+            if p.poll() is not None:
+                raise SystemExit("sandbox did not start: see %s/sandbox-%s.out" % (d, tag))
+            time.sleep(0.1)
+        self.sandboxes.append((services, p, json.load(open(port_file))))
 
     def ctl(self, *args):
         t0 = time.monotonic()
@@ -141,18 +171,14 @@ class Run:
         a, d = self.a, self.dir
         with open(os.path.join(d, "scenario.json"), "w") as f:
             json.dump(self.scenario(), f)
-        self.sandbox = subprocess.Popen(
-            [sys.executable, os.path.join(SRC, "tests/sandbox/sandbox.py"), "--scenario",
-             os.path.join(d, "scenario.json"), "--port-file", os.path.join(d, "ports.json"),
-             "--log", "/dev/null", "--record-limit", "1000"],
-            stdout=open(os.path.join(d, "sandbox.out"), "w"), stderr=subprocess.STDOUT)
-        for _ in range(600):
-            if os.path.exists(os.path.join(d, "ports.json")):
-                break
-            if self.sandbox.poll() is not None:
-                raise SystemExit("sandbox did not start: see %s/sandbox.out" % d)
-            time.sleep(0.1)
-        self.ports = json.load(open(os.path.join(d, "ports.json")))
+        # The sandbox is bound to one core per process (the GIL): Datadog in one, Kubernetes
+        # and Slack in another, unless --one-sandbox.
+        groups = ["datadog,kube,slack"] if a.one_sandbox else ["datadog", "kube,slack"]
+        for g in groups:
+            self.spawn_sandbox(g)
+        self.ports = {}
+        for _, _, p in self.sandboxes:
+            self.ports.update({k: v for k, v in p.items() if k != "admin"})
         creds = os.path.join(d, "creds")
         os.makedirs(creds, exist_ok=True)
         os.makedirs(os.path.join(d, "state"), exist_ok=True)
@@ -219,7 +245,7 @@ class Run:
         return res
 
     def stop(self):
-        for p in (self.daemon, self.sandbox):
+        for p in [self.daemon] + [sb for _, sb, _ in self.sandboxes]:
             if p and p.poll() is None:
                 p.send_signal(signal.SIGTERM)
                 try:
@@ -245,17 +271,18 @@ class Run:
                                                                      a.window * a.interval))
         time.sleep(a.interval)  # warm-up: every canary is past its first analysis
         pid = self.daemon.pid
-        s0, c0, w0 = self.admin("/stats"), self.cpu_seconds(pid), time.time()
+        s0, c0, w0 = self.stats(), self.cpu_seconds(pid), time.time()
         time.sleep(a.window * a.interval)
-        s1, c1, w1 = self.admin("/stats"), self.cpu_seconds(pid), time.time()
+        s1, c1, w1 = self.stats(), self.cpu_seconds(pid), time.time()
         if self.daemon.poll() is not None:
             raise SystemExit("canaryd died during the window: see %s/canaryd.log" % self.dir)
         r["rss_peak_mib"] = self.vm(pid, "VmHWM") / 1024.0
         r["rss_now_mib"] = self.vm(pid, "VmRSS") / 1024.0
         span = w1 - w0
         r["cpu_pct"] = 100.0 * (c1 - c0) / span
-        r["sandbox_cpu_pct"] = 100.0 * (s1["cpu_seconds"] - s0["cpu_seconds"]) / (
-            s1["time"] - s0["time"])
+        r["sandbox_cpu"] = {svc: 100.0 * (s1["cpu"][svc] - s0["cpu"][svc]) / (
+            s1["time"] - s0["time"]) for svc in s1["cpu"]}
+        r["sandbox_cpu_pct"] = max(r["sandbox_cpu"].values())
         writes = [w for w in self.admin("/kube/write-times") if w0 <= w["time"] <= w1]
         lags, analyses = [], 0
         for w in writes:
@@ -306,8 +333,8 @@ def show(r, a):
         ", ".join("%s %.2f" % kv for kv in r["kube_per_analysis"].items())))
     print("  Slack requests / drops logged        %d / %d" % (
         r["slack_requests"], r["slack_dropped_logged"]))
-    print("  sandbox CPU                          %.1f %% of one core%s" % (
-        r["sandbox_cpu_pct"],
+    print("  sandbox CPU                          %s (%% of one core each)%s" % (
+        ", ".join("%s %.1f %%" % kv for kv in sorted(r["sandbox_cpu"].items())),
         "  <- the sandbox limits these figures" if r["sandbox_cpu_pct"] > 85 else ""))
 
 
@@ -324,6 +351,8 @@ def main():
     ap.add_argument("--build", default=os.path.join(SRC, "build"))
     ap.add_argument("--keep", help="keep the work directory of the last run here")
     ap.add_argument("--json", action="store_true", help="also print each run as JSON")
+    ap.add_argument("--one-sandbox", action="store_true",
+                    help="one sandbox process for all services (default: Datadog apart)")
     a = ap.parse_args()
     a.interval = int(a.interval)
     results = []

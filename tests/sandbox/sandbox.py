@@ -710,15 +710,19 @@ class Datadog:
         regs = mc.get("regression") or []
         return [regs] if isinstance(regs, dict) else regs
 
-    def value_at(self, mc, arm, ts):
+    def value_at(self, mc, arm, ts, step=1):
         dist = mc.get(arm) or mc.get("baseline") or mc.get("value") or {"dist": "constant", "value": 0}
         seed = self.sb.scenario.get("seed", 1)
         rng = random.Random("%s|%s|%s|%d" % (seed, mc.get("name", mc.get("match", "")), arm, ts))
         v = self.sample(dist, rng)
         if arm == "canary":
             for i, reg in enumerate(self.regressions(mc)):
-                if self.sb.regression_active(mc, i, reg, ts):
-                    v = v * float(reg.get("multiply", 1)) + float(reg.get("add", 0))
+                # a point is the rollup of [ts, ts + step): a regression that starts or ends
+                # inside it shows in proportion, as Datadog's average of the requests would
+                f = self.sb.regression_share(mc, i, reg, ts, step)
+                if f > 0:
+                    v = v * (1 + (float(reg.get("multiply", 1)) - 1) * f) \
+                        + float(reg.get("add", 0)) * f
         if dist.get("min") is not None:
             v = max(v, float(dist["min"]))
         if dist.get("max") is not None:
@@ -745,7 +749,8 @@ class Datadog:
         first = -(-t_from // step) * step
         null_every = int(mc.get("null_every", 0))  # every Nth point on the grid is null
         return step, [(ts, None if null_every and (ts // step) % null_every == 0
-                       else self.value_at(mc, arm, ts)) for ts in range(first, t_to + 1, step)]
+                       else self.value_at(mc, arm, ts, step))
+                           for ts in range(first, t_to + 1, step)]
 
     # -- realistic series (a metric with a "series" object; tests/sandbox/series.py) --
     def model_points(self, sub, t_from, t_to):
@@ -2457,16 +2462,19 @@ class Sandbox:
         return (float(w.get(spec.get("canary_subset", "canary"), 0)),
                 float(w.get(spec.get("stable_subset", "stable"), 0)))
 
-    def regression_active(self, mc, i, reg, ts):
+    def regression_share(self, mc, i, reg, ts, step):
+        """The share of [ts, ts + step) during which regression i of the metric is on."""
         if "after_seconds" in reg:
             start = self.started + float(reg["after_seconds"])
             end = start + float(reg["for_seconds"]) if "for_seconds" in reg else float("inf")
-            return start <= ts < end
-        with self.store.lock:
-            for a, b in self.reg_intervals.get((mc["name"], i), []):
-                if a <= ts + 1e-9 and (b is None or ts < b):
-                    return True
-        return False
+            spans = [(start, end)]
+        else:
+            with self.store.lock:
+                spans = [(a, float("inf") if b is None else b)
+                         for a, b in self.reg_intervals.get((mc["name"], i), [])]
+        lo, hi = float(ts), float(ts) + max(float(step), 1e-9)
+        on = sum(max(0.0, min(hi, b) - max(lo, a)) for a, b in spans)
+        return min(1.0, on / (hi - lo))
 
     def recorder_note_bypass(self, res, ns, name, before, after):
         rec = self.recorder.begin("admin", "PUT", "/kube/object", "ns=%s&name=%s" % (ns, name),
@@ -2518,6 +2526,18 @@ class Sandbox:
 # ------------------------------------------------------------------------------------------------
 
 
+def follows_kube(scenario):
+    """Whether the scenario's Datadog answers depend on the Kubernetes objects."""
+    for mc in scenario["datadog"].get("metrics", []):
+        if "series" in mc:
+            return True
+        regs = mc.get("regression") or []
+        for r in ([regs] if isinstance(regs, dict) else regs):
+            if isinstance(r, dict) and "at_weight" in r:
+                return True
+    return False
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description="canaryd sandbox: fake Datadog, Kubernetes and Slack")
     ap.add_argument("--scenario", required=True, help="scenario JSON file")
@@ -2532,18 +2552,34 @@ def main(argv=None):
                          "/stats and /kube/write-times count every request regardless")
     ap.add_argument("--kube-tls-client-ca",
                     help="request client certificates; one this CA signed authenticates")
+    ap.add_argument("--services", default="datadog,kube,slack",
+                    help="comma-separated services this process serves (admin always): the "
+                         "sandbox is one Python process, bound to one core by its GIL, so a "
+                         "load test runs Datadog in one process and Kubernetes and Slack in "
+                         "another; a scenario whose Datadog series follow the Kubernetes state "
+                         "needs both in one")
     args = ap.parse_args(argv)
+    services = [x for x in args.services.split(",") if x]
+    if not services or any(x not in ("datadog", "kube", "slack") for x in services):
+        print("sandbox: --services: a list of datadog, kube and slack", file=sys.stderr)
+        return 2
 
     try:
         scenario = load_scenario(args.scenario)
     except ScenarioError as e:
         print("sandbox: %s" % e, file=sys.stderr)
         return 2
+    if "datadog" in services and "kube" not in services and follows_kube(scenario):
+        print("sandbox: --services: this scenario's Datadog series follow the Kubernetes state "
+              "(at_weight regressions, realistic series): serve datadog and kube in one process",
+              file=sys.stderr)
+        return 2
     log = Logger(args.log)
     Sandbox.record_limit = args.record_limit
     sb = Sandbox(scenario, log)
-    handlers = {"datadog": DatadogHandler, "kube": KubeHandler, "slack": SlackHandler,
-                "admin": AdminHandler}
+    handlers = {svc: h for svc, h in (("datadog", DatadogHandler), ("kube", KubeHandler),
+                                      ("slack", SlackHandler), ("admin", AdminHandler))
+                if svc in services or svc == "admin"}
     servers = {}
     try:
         for svc, handler in handlers.items():
