@@ -152,6 +152,7 @@ struct slack_outbox_held {
 };
 
 struct slack_outbox {
+        uint64_t log_seq; /* the last record of the log (slack_outbox_log_line) it holds */
         struct slack_outbox_msg *msgs;
         size_t n_msgs;
         struct slack_outbox_held *held;
@@ -163,6 +164,7 @@ struct slack_outbox {
 };
 
 void slack_outbox_done(struct slack_outbox *o); /* frees the members; o itself is not freed */
+void slack_outbox_held_done(struct slack_outbox_held *h); /* frees the members, zeroes *h */
 /* Serializes / parses the outbox file ({"version":1,"messages":[...],"held":[...],
  * "threads":[...],"recent":[...]}; "held" may be absent: files of older versions). Parse
  * errors: -EBADMSG with an owned message. */
@@ -170,11 +172,44 @@ char *slack_outbox_to_json(const struct slack_outbox *o);
 int slack_outbox_from_json(const char *json, size_t len, struct slack_outbox *ret,
                            char **ret_error);
 
+/* The outbox log (docs/slack.md, "The outbox on disk"): what changed since the outbox file was
+ * last written that must survive a crash, one JSON line per record, appended. A hold is
+ * write-ahead of a state write; a queued record is a message queued outside a write (a notice,
+ * a raw payload), released at replay. Records whose seq is not above the file's log_seq are
+ * already in the file. */
+enum slack_log_kind { SLACK_LOG_HOLD, SLACK_LOG_QUEUE };
+
+struct slack_log_record {
+        uint64_t seq;
+        enum slack_log_kind kind;
+        struct slack_outbox_held held; /* owned; canary NULL for SLACK_LOG_QUEUE */
+};
+
+/* One record as a line ("{...}\n"), owned. */
+char *slack_outbox_log_line(uint64_t seq, enum slack_log_kind kind,
+                            const struct slack_outbox_held *h);
+/* Parses one line (without its newline). -EBADMSG with an owned message on a bad record. */
+int slack_outbox_log_parse(const char *line, size_t len, struct slack_log_record *ret,
+                           char **ret_error);
+
 /* Atomic file save (write a temporary file, fsync, rename, fsync the directory) and load of
  * the outbox, src/io/outbox.c. Load: -ENOENT when there is none. Errors: negative errno with an
  * owned message (no secrets: the outbox never holds a URL or a token). */
 int outbox_save(const char *path, const struct slack_outbox *o, char **ret_error);
 int outbox_load(const char *path, struct slack_outbox *ret, char **ret_error);
+
+/* The log beside the outbox file ("x.json" -> "x.log"), owned. */
+char *outbox_log_path(const char *outbox_path);
+/* Appends one line (opening the log at *fd when it is -1). Negative errno on failure. */
+int outbox_log_append(int *fd, const char *path, const char *line);
+/* fdatasync / empty the log (fd -1: nothing to do). Negative errno on failure. */
+int outbox_log_sync(int fd);
+int outbox_log_reset(int fd);
+/* Reads every record of the log, in order (an array owned by the caller, each record's held
+ * entry too); unreadable lines and a torn last line are skipped and counted in *ret_bad.
+ * -ENOENT without a log; other errors with an owned message. */
+int outbox_log_read(const char *path, struct slack_log_record **ret, size_t *ret_n, size_t *ret_bad,
+                    char **ret_error);
 
 /* ---- the delivery client ------------------------------------------------------------------- */
 
@@ -225,9 +260,12 @@ int slack_hold(struct slack_client *s, const struct slack_notice *n, const char 
                const char *thread, const char *thread_ts, const char *canary, usec_t write_usec,
                const char *base_rv);
 
-/* Persists the outbox now (temporary file, fsync, rename). Returns 0, or a negative errno
- * (slack_outbox_error() says why; delivery goes on from memory). 0 without an outbox path. */
+/* Makes what was held or queued so far durable: the outbox log is fdatasync'ed (the outbox
+ * file itself is written within SLACK_OUTBOX_SAVE_USEC of a change, and at once before an
+ * attempt that may land). Returns 0, or a negative errno (slack_outbox_error() says why;
+ * delivery goes on from memory). 0 without an outbox path. */
 int slack_sync(struct slack_client *s);
+#define SLACK_OUTBOX_SAVE_USEC (500 * USEC_PER_MSEC)
 
 /* What is known of the canary's object, for slack_resolve(). */
 struct slack_seen {

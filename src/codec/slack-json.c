@@ -1063,6 +1063,21 @@ static void outbox_msg_free(struct slack_outbox_msg *m)
         free(m->payload);
 }
 
+void slack_outbox_held_done(struct slack_outbox_held *h)
+{
+        if (!h)
+                return;
+        free(h->canary);
+        free(h->base_rv);
+        free(h->thread);
+        free(h->thread_ts);
+        free(h->summary);
+        free(h->line);
+        for (size_t j = 0; j < h->n_msgs; j++)
+                outbox_msg_free(&h->msgs[j]);
+        memset(h, 0, sizeof(*h));
+}
+
 void slack_outbox_done(struct slack_outbox *o)
 {
         if (!o)
@@ -1070,18 +1085,8 @@ void slack_outbox_done(struct slack_outbox *o)
         for (size_t i = 0; i < o->n_msgs; i++)
                 outbox_msg_free(&o->msgs[i]);
         free(o->msgs);
-        for (size_t i = 0; i < o->n_held; i++) {
-                struct slack_outbox_held *h = &o->held[i];
-
-                free(h->canary);
-                free(h->base_rv);
-                free(h->thread);
-                free(h->thread_ts);
-                free(h->summary);
-                free(h->line);
-                for (size_t j = 0; j < h->n_msgs; j++)
-                        outbox_msg_free(&h->msgs[j]);
-        }
+        for (size_t i = 0; i < o->n_held; i++)
+                slack_outbox_held_done(&o->held[i]);
         free(o->held);
         for (size_t i = 0; i < o->n_threads; i++) {
                 struct slack_outbox_thread *t = &o->threads[i];
@@ -1122,34 +1127,44 @@ static cJSON *outbox_msg_to_json(const struct slack_outbox_msg *m)
         return e;
 }
 
+static cJSON *raw_u64(uint64_t v)
+{
+        char w[24];
+
+        /* a plain integer: cJSON would print some 16-digit ones with an exponent */
+        snprintf(w, sizeof(w), "%llu", (unsigned long long)v);
+        return cJSON_CreateRaw(w);
+}
+
+static cJSON *held_to_json(const struct slack_outbox_held *h)
+{
+        cJSON *e = cJSON_CreateObject(), *ms;
+
+        add_opt_string(e, "canary", h->canary);
+        cJSON_AddItemToObject(e, "write_us", raw_u64(h->write_usec));
+        add_opt_string(e, "base_rv", h->base_rv);
+        add_opt_string(e, "thread", h->thread);
+        add_opt_string(e, "thread_ts", h->thread_ts);
+        add_opt_string(e, "summary", h->summary);
+        add_opt_string(e, "line", h->line);
+        ms = cJSON_AddArrayToObject(e, "messages");
+        for (size_t j = 0; j < h->n_msgs; j++)
+                cJSON_AddItemToArray(ms, outbox_msg_to_json(&h->msgs[j]));
+        return e;
+}
+
 char *slack_outbox_to_json(const struct slack_outbox *o)
 {
         cJSON *root = cJSON_CreateObject(), *arr;
 
         cJSON_AddNumberToObject(root, "version", OUTBOX_VERSION);
+        cJSON_AddItemToObject(root, "log_seq", raw_u64(o->log_seq));
         arr = cJSON_AddArrayToObject(root, "messages");
         for (size_t i = 0; i < o->n_msgs; i++)
                 cJSON_AddItemToArray(arr, outbox_msg_to_json(&o->msgs[i]));
         arr = cJSON_AddArrayToObject(root, "held");
-        for (size_t i = 0; i < o->n_held; i++) {
-                const struct slack_outbox_held *h = &o->held[i];
-                cJSON *e = cJSON_CreateObject(), *ms;
-                char w[24];
-
-                add_opt_string(e, "canary", h->canary ? h->canary : "");
-                /* a plain integer: cJSON would print some 16-digit ones with an exponent */
-                snprintf(w, sizeof(w), "%llu", (unsigned long long)h->write_usec);
-                cJSON_AddItemToObject(e, "write_us", cJSON_CreateRaw(w));
-                add_opt_string(e, "base_rv", h->base_rv);
-                add_opt_string(e, "thread", h->thread);
-                add_opt_string(e, "thread_ts", h->thread_ts);
-                add_opt_string(e, "summary", h->summary);
-                add_opt_string(e, "line", h->line);
-                ms = cJSON_AddArrayToObject(e, "messages");
-                for (size_t j = 0; j < h->n_msgs; j++)
-                        cJSON_AddItemToArray(ms, outbox_msg_to_json(&h->msgs[j]));
-                cJSON_AddItemToArray(arr, e);
-        }
+        for (size_t i = 0; i < o->n_held; i++)
+                cJSON_AddItemToArray(arr, held_to_json(&o->held[i]));
         arr = cJSON_AddArrayToObject(root, "threads");
         for (size_t i = 0; i < o->n_threads; i++) {
                 const struct slack_outbox_thread *t = &o->threads[i];
@@ -1217,6 +1232,38 @@ static int outbox_msg_from_json(const cJSON *e, struct slack_outbox_msg *m)
         return 0;
 }
 
+/* Parses one held entry into *h (zeroed first; on failure what was parsed is freed).
+ * need_canary: a write-ahead entry names its canary; a queued record of the log does not. */
+static int held_from_json(const cJSON *e, bool need_canary, struct slack_outbox_held *h)
+{
+        const cJSON *ms = cJSON_GetObjectItemCaseSensitive(e, "messages"), *m;
+        const cJSON *w = cJSON_GetObjectItemCaseSensitive(e, "write_us");
+
+        memset(h, 0, sizeof(*h));
+        if (!cJSON_IsObject(e) || !cJSON_IsArray(ms) || cJSON_GetArraySize(ms) < 1 ||
+            cJSON_GetArraySize(ms) > 2 || !cJSON_IsNumber(w))
+                return -EBADMSG;
+        if (opt_string(e, "canary", need_canary, &h->canary) < 0 ||
+            opt_string(e, "base_rv", false, &h->base_rv) < 0 ||
+            opt_string(e, "thread", false, &h->thread) < 0 ||
+            opt_string(e, "thread_ts", false, &h->thread_ts) < 0 ||
+            opt_string(e, "summary", false, &h->summary) < 0 ||
+            opt_string(e, "line", false, &h->line) < 0)
+                goto fail;
+        h->write_usec = (usec_t)opt_number(e, "write_us");
+        cJSON_ArrayForEach (m, ms) {
+                if (outbox_msg_from_json(m, &h->msgs[h->n_msgs]) < 0) {
+                        outbox_msg_free(&h->msgs[h->n_msgs]);
+                        goto fail;
+                }
+                h->n_msgs++;
+        }
+        return 0;
+fail:
+        slack_outbox_held_done(h);
+        return -EBADMSG;
+}
+
 int slack_outbox_from_json(const char *json, size_t len, struct slack_outbox *ret, char **ret_error)
 {
         struct slack_outbox o = {0};
@@ -1252,26 +1299,9 @@ int slack_outbox_from_json(const char *json, size_t len, struct slack_outbox *re
                "messages";
         o.held = xcalloc((size_t)cJSON_GetArraySize(held) + 1, sizeof(*o.held));
         cJSON_ArrayForEach (e, held) {
-                struct slack_outbox_held *h = &o.held[o.n_held];
-                const cJSON *ms = cJSON_GetObjectItemCaseSensitive(e, "messages"), *m;
-                const cJSON *w = cJSON_GetObjectItemCaseSensitive(e, "write_us");
-
-                if (!cJSON_IsObject(e) || !cJSON_IsArray(ms) || cJSON_GetArraySize(ms) < 1 ||
-                    cJSON_GetArraySize(ms) > 2 || !cJSON_IsNumber(w))
+                if (held_from_json(e, true, &o.held[o.n_held]) < 0)
                         goto fail;
                 o.n_held++;
-                if (opt_string(e, "canary", true, &h->canary) < 0 ||
-                    opt_string(e, "base_rv", false, &h->base_rv) < 0 ||
-                    opt_string(e, "thread", false, &h->thread) < 0 ||
-                    opt_string(e, "thread_ts", false, &h->thread_ts) < 0 ||
-                    opt_string(e, "summary", false, &h->summary) < 0 ||
-                    opt_string(e, "line", false, &h->line) < 0)
-                        goto fail;
-                h->write_usec = (usec_t)opt_number(e, "write_us");
-                cJSON_ArrayForEach (m, ms) {
-                        if (outbox_msg_from_json(m, &h->msgs[h->n_msgs++]) < 0)
-                                goto fail;
-                }
         }
 
         what = "a thread must be an object with a string id and a timeline array";
@@ -1310,6 +1340,7 @@ int slack_outbox_from_json(const char *json, size_t len, struct slack_outbox *re
                         goto fail;
                 o.recent[o.n_recent++] = xstrdup(e->valuestring);
         }
+        o.log_seq = (uint64_t)opt_number(root, "log_seq"); /* absent before the log: 0 */
         cJSON_Delete(root);
         *ret = o;
         return 0;
@@ -1318,5 +1349,55 @@ fail:
         slack_outbox_done(&o);
         if (ret_error)
                 *ret_error = xasprintf("slack outbox: %s", what);
+        return -EBADMSG;
+}
+
+char *slack_outbox_log_line(uint64_t seq, enum slack_log_kind kind,
+                            const struct slack_outbox_held *h)
+{
+        cJSON *root = cJSON_CreateObject();
+        char *json, *line;
+
+        cJSON_AddItemToObject(root, "seq", raw_u64(seq));
+        cJSON_AddItemToObject(root, kind == SLACK_LOG_HOLD ? "hold" : "queue", held_to_json(h));
+        json = print_free(root);
+        if (!json)
+                return NULL;
+        line = xasprintf("%s\n", json);
+        free(json);
+        return line;
+}
+
+int slack_outbox_log_parse(const char *line, size_t len, struct slack_log_record *ret,
+                           char **ret_error)
+{
+        const cJSON *seq, *hold, *queue;
+        const char *what = "not a JSON object";
+        cJSON *root;
+
+        memset(ret, 0, sizeof(*ret));
+        root = line ? cJSON_ParseWithLength(line, len) : NULL;
+        if (!cJSON_IsObject(root))
+                goto fail;
+        seq = cJSON_GetObjectItemCaseSensitive(root, "seq");
+        hold = cJSON_GetObjectItemCaseSensitive(root, "hold");
+        queue = cJSON_GetObjectItemCaseSensitive(root, "queue");
+        what = "a record needs a positive \"seq\" and one of \"hold\" or \"queue\"";
+        if (!cJSON_IsNumber(seq) || seq->valuedouble < 1 || seq->valuedouble >= 1e18 ||
+            !hold == !queue)
+                goto fail;
+        what = "a held entry must be an object with a canary, a write_us number and 1 or 2 "
+               "messages";
+        ret->seq = (uint64_t)seq->valuedouble;
+        ret->kind = hold ? SLACK_LOG_HOLD : SLACK_LOG_QUEUE;
+        if (held_from_json(hold ? hold : queue, hold != NULL, &ret->held) < 0)
+                goto fail;
+        cJSON_Delete(root);
+        return 0;
+fail:
+        cJSON_Delete(root);
+        memset(ret, 0, sizeof(*ret));
+        if (ret_error)
+                *ret_error = xasprintf("slack outbox log: %s", what);
         return -EBADMSG;
 }

@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "canaryd/clock.h"
 #include "canaryd/http.h"
@@ -86,11 +87,16 @@ struct slack_client {
         char *mention;
         char *outbox_path;
         char *outbox_error;
-        /* group commit: changes mark the outbox dirty and one save per loop iteration writes
-         * them (a burst of decisions is one file write, not one each); slack_sync() and a send
-         * write at once */
+        /* Changes mark the outbox dirty and a timer writes the file at most every
+         * SLACK_OUTBOX_SAVE_USEC (a backlog of held messages costs one file write a period, not
+         * one per decision); what must survive a crash before that is appended to the log
+         * (held and queued messages), and an attempt that may land writes the file at once. */
         bool dirty;
-        sd_event_source *save_defer;
+        sd_event_source *save_timer;
+        char *log_path;
+        int log_fd;       /* -1: not open */
+        uint64_t log_seq; /* the last record appended (or read back) */
+        bool log_unsynced;
         long timeout_ms;
         usec_t pace_usec, backoff_base_usec;
 
@@ -133,15 +139,7 @@ static void outbox_msg_done(struct slack_outbox_msg *m)
 
 static void held_done(struct slack_outbox_held *h)
 {
-        free(h->canary);
-        free(h->base_rv);
-        free(h->thread);
-        free(h->thread_ts);
-        free(h->summary);
-        free(h->line);
-        for (size_t i = 0; i < h->n_msgs; i++)
-                outbox_msg_done(&h->msgs[i]);
-        memset(h, 0, sizeof(*h));
+        slack_outbox_held_done(h);
 }
 
 static void msg_free(struct slack_msg *m)
@@ -305,6 +303,7 @@ static int flush(struct slack_client *c)
                 if (k)
                         o.recent[o.n_recent++] = k;
         }
+        o.log_seq = c->log_seq;
         r = outbox_save(c->outbox_path, &o, &err);
         if (r < 0) {
                 free(c->outbox_error);
@@ -313,23 +312,33 @@ static int flush(struct slack_client *c)
                 c->dirty = false;
                 free(c->outbox_error);
                 c->outbox_error = NULL;
+                /* the file holds every record now; one left by a failed reset is skipped at
+                 * replay by its seq */
+                (void)outbox_log_reset(c->log_fd);
+                c->log_unsynced = false;
         }
+        if (c->save_timer)
+                sd_event_source_set_enabled(c->save_timer, SD_EVENT_OFF);
         free(o.msgs);
         free(o.threads);
         free(o.recent);
         return r;
 }
 
-static int on_save_defer(sd_event_source *s, void *userdata)
+static int on_save_timer(sd_event_source *s, uint64_t usec, void *userdata)
 {
         (void)s;
+        (void)usec;
         (void)flush(userdata);
         return 0;
 }
 
-/* Marks the outbox changed; it is written once this loop iteration's work is done. */
+/* Marks the outbox changed; the file is written within SLACK_OUTBOX_SAVE_USEC. */
 static void save(struct slack_client *c)
 {
+        int enabled = SD_EVENT_OFF;
+        usec_t at;
+
         if (!c->outbox_path)
                 return;
         c->dirty = true;
@@ -337,11 +346,42 @@ static void save(struct slack_client *c)
                 (void)flush(c);
                 return;
         }
-        if (!c->save_defer && sd_event_add_defer(c->event, &c->save_defer, on_save_defer, c) < 0) {
-                (void)flush(c); /* no source: write at once rather than late */
+        if (c->save_timer && sd_event_source_get_enabled(c->save_timer, &enabled) >= 0 &&
+            enabled != SD_EVENT_OFF)
+                return; /* already due */
+        at = event_now_monotonic(c->event) + SLACK_OUTBOX_SAVE_USEC;
+        if (!c->save_timer) {
+                if (sd_event_add_time(c->event, &c->save_timer, CLOCK_MONOTONIC, at, 0,
+                                      on_save_timer, c) < 0) {
+                        (void)flush(c); /* no source: write at once rather than late */
+                        return;
+                }
+        } else {
+                (void)sd_event_source_set_time(c->save_timer, at);
+        }
+        sd_event_source_set_enabled(c->save_timer, SD_EVENT_ONESHOT);
+}
+
+/* Appends what must survive a crash before the next file write. When the log cannot be
+ * written, the file is written at once instead (the change is in memory already). */
+static void log_record(struct slack_client *c, enum slack_log_kind kind,
+                       const struct slack_outbox_held *h)
+{
+        char *line;
+        int r;
+
+        if (!c->outbox_path)
+                return;
+        line = slack_outbox_log_line(c->log_seq + 1, kind, h);
+        r = line ? outbox_log_append(&c->log_fd, c->log_path, line) : -ENOMEM;
+        free(line);
+        c->log_seq++;
+        if (r < 0) {
+                c->dirty = true;
+                (void)flush(c);
                 return;
         }
-        sd_event_source_set_enabled(c->save_defer, SD_EVENT_ONESHOT);
+        c->log_unsynced = true;
 }
 
 static void append(struct slack_client *c, struct slack_msg *m)
@@ -404,6 +444,57 @@ static void restore(struct slack_client *c, struct slack_outbox *o)
         }
 }
 
+static int release(struct slack_client *c, struct slack_outbox_held *h);
+static void report_drop(struct slack_client *c, const char *key, const char *reason,
+                        unsigned attempts);
+
+/* Replays what the log holds beyond the file (records above its log_seq): held entries wait
+ * for their canary's first read again, queued ones are queued. Returns the number of lines
+ * the log had (0: nothing to take in). */
+static size_t replay(struct slack_client *c, uint64_t file_seq, char **ret_warning)
+{
+        struct slack_log_record *recs = NULL;
+        size_t n = 0, bad = 0;
+        char *err = NULL;
+        int r = outbox_log_read(c->log_path, &recs, &n, &bad, &err);
+
+        if (r < 0) {
+                if (r != -ENOENT && ret_warning && !*ret_warning)
+                        *ret_warning = err;
+                else
+                        free(err);
+                return 0;
+        }
+        for (size_t i = 0; i < n; i++) {
+                struct slack_outbox_held *h = &recs[i].held;
+                const char *key = h->msgs[0].key;
+
+                if (recs[i].seq > c->log_seq)
+                        c->log_seq = recs[i].seq;
+                if (recs[i].seq <= file_seq || (key && (key_known(c, key) || key_held(c, key)))) {
+                        held_done(h);
+                        continue;
+                }
+                if (recs[i].kind == SLACK_LOG_QUEUE) {
+                        (void)release(c, h); /* consumes h */
+                        continue;
+                }
+                if (c->n_held >= SLACK_HELD_MAX) {
+                        report_drop(c, key, "the write-ahead log holds more than it may", 0);
+                        held_done(h);
+                        continue;
+                }
+                c->held = xrealloc(c->held, (c->n_held + 1) * sizeof(*c->held));
+                c->held[c->n_held++] = *h; /* moved */
+        }
+        free(recs);
+        if (bad && ret_warning && !*ret_warning)
+                *ret_warning = xasprintf("%s: skipped %zu unreadable record(s)", c->log_path, bad);
+        /* opened, so that the file write that takes these in can empty it */
+        (void)outbox_log_append(&c->log_fd, c->log_path, "");
+        return n + bad;
+}
+
 /* ---- setup ----------------------------------------------------------------------------------- */
 
 static void schedule(struct slack_client *c);
@@ -445,6 +536,8 @@ int slack_client_new_full(sd_event *event, struct http_client *http, const struc
         c->channel = xstrdup(s->channel);
         c->mention = s->mention && *s->mention ? xstrdup(s->mention) : NULL;
         c->outbox_path = xstrdup(s->outbox_path);
+        c->log_path = s->outbox_path ? outbox_log_path(s->outbox_path) : NULL;
+        c->log_fd = -1;
         c->timeout_ms = s->timeout_ms;
         c->pace_usec = s->pace_usec ? s->pace_usec : USEC_PER_SEC;
         c->backoff_base_usec = s->backoff_base_usec ? s->backoff_base_usec : USEC_PER_SEC;
@@ -456,6 +549,7 @@ int slack_client_new_full(sd_event *event, struct http_client *http, const struc
 
                 if (r == 0) {
                         restore(c, &o);
+                        c->log_seq = o.log_seq;
                         slack_outbox_done(&o);
                 } else if (r != -ENOENT) {
                         /* Keep the evidence, start empty: a broken outbox must not stop
@@ -469,6 +563,11 @@ int slack_client_new_full(sd_event *event, struct http_client *http, const struc
                                 *ret_warning = err;
                         else
                                 free(err);
+                }
+                /* then what the log adds; the file takes it in at once and the log is emptied */
+                if (replay(c, c->log_seq, ret_warning) > 0) {
+                        c->dirty = true;
+                        (void)flush(c);
                 }
         }
         *ret = c;
@@ -486,8 +585,11 @@ struct slack_client *slack_client_free(struct slack_client *c)
 {
         if (!c)
                 return NULL;
-        (void)flush(c); /* changes of the last loop iteration */
-        c->save_defer = sd_event_source_disable_unref(c->save_defer);
+        (void)flush(c); /* changes not yet in the file */
+        c->save_timer = sd_event_source_disable_unref(c->save_timer);
+        if (c->log_fd >= 0)
+                close(c->log_fd);
+        free(c->log_path);
         if (c->inflight) {
                 /* The HTTP client still owns the request; its callback frees the rest. */
                 c->inflight->client = NULL;
@@ -845,6 +947,11 @@ int slack_enqueue(struct slack_client *c, char *payload, const char *key)
         }
         om.key = xstrdup(key);
         om.payload = payload;
+        {
+                struct slack_outbox_held rec = {.n_msgs = 1, .msgs = {om}}; /* borrowed */
+
+                log_record(c, SLACK_LOG_QUEUE, &rec);
+        }
         r = queue_msg(c, &om);
         if (r == 0) {
                 save(c);
@@ -949,6 +1056,7 @@ int slack_notify(struct slack_client *c, const struct slack_notice *n, const cha
                 return -EEXIST;
         build(c, n, key, thread, thread_ts, &h);
         h.write_usec = n->at_usec; /* not held: only dates a thread it opens */
+        log_record(c, SLACK_LOG_QUEUE, &h);
         r = release(c, &h);
         save(c);
         schedule(c);
@@ -973,13 +1081,28 @@ int slack_hold(struct slack_client *c, const struct slack_notice *n, const char 
         h->canary = xstrdup(canary);
         h->write_usec = write_usec;
         h->base_rv = base_rv && *base_rv ? xstrdup(base_rv) : NULL;
-        save(c); /* the caller's slack_sync() writes it before the state write goes out */
+        log_record(c, SLACK_LOG_HOLD, h); /* slack_sync() makes it durable before the write */
+        save(c);
         return 0;
 }
 
 int slack_sync(struct slack_client *c)
 {
-        return c ? flush(c) : -EINVAL;
+        if (!c)
+                return -EINVAL;
+        if (c->log_unsynced) {
+                int r = outbox_log_sync(c->log_fd);
+
+                if (r < 0) {
+                        free(c->outbox_error);
+                        c->outbox_error =
+                            xasprintf("cannot sync %s: %s", c->log_path, strerror(-r));
+                        c->dirty = true;
+                        return flush(c); /* the file carries it instead */
+                }
+                c->log_unsynced = false;
+        }
+        return c->outbox_error && c->dirty ? flush(c) : 0;
 }
 
 static void report_drop(struct slack_client *c, const char *key, const char *reason,
@@ -1534,6 +1657,11 @@ static void finish(struct slack_client *c, struct slack_inflight *f, int error,
         free(res.ts);
         free(res.channel);
         save(c);
+        /* an attempt that may have landed is answered: written at once, so that a crash now
+         * does not make the next daemon read back or re-send what was delivered (one write per
+         * send: sends are paced, holds are not) */
+        if (f->op == OP_POST || f->op == OP_PARENT)
+                (void)flush(c);
 }
 
 static void on_http_done(int error, const struct http_response *resp, const char *errmsg,
@@ -1713,7 +1841,8 @@ static int on_timer(sd_event_source *src, uint64_t usec, void *userdata)
                         c->threads[p.thread].t.parent_maybe_sent = true;
         }
         save(c);
-        (void)flush(c); /* durable before the attempt: a crash after it must know */
+        if (p.op == OP_POST || p.op == OP_PARENT)
+                (void)flush(c); /* durable before the attempt: a crash after it must know */
         c->inflight = f;
         if (p.op != OP_VERIFY && p.op != OP_VERIFY_PARENT)
                 delay_channel(c, p.channel, now + c->pace_usec);

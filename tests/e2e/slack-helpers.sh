@@ -1,7 +1,8 @@
 # Slack helpers for tests/e2e/test-slack-*.sh (sourced after lib.sh).
 #   slack_token_mode            switch $E2E/canaryd.yaml to the bot token (#releases)
 #   slack_outbox_idle           wait until state_dir/slack-outbox.json owes nothing (nothing
-#                               queued or held, no parent update owed)
+#                               queued or held, no parent update owed) and its log is empty
+#                               (nothing held or queued since the file was written)
 #   slack_report CANARY         JSON summary of the canary's Slack traffic (see below)
 #   slack_thread_text CANARY    the rollout thread as text, as scripts/demo.py renders it
 
@@ -24,10 +25,12 @@ slack_token_mode() {
 slack_outbox_idle() { # [SECONDS]
 	local secs=${1:-60} quiet=0
 	for _ in $(seq $((secs * 10))); do
-		if python3 - "$E2E/state/slack-outbox.json" <<-'EOF'; then
-		import json, sys
+		if python3 - "$E2E/state/slack-outbox.json" "$E2E/state/slack-outbox.log" <<-'EOF'; then
+		import json, os, sys
 		try:
 		    o = json.load(open(sys.argv[1]))
+		    if os.path.exists(sys.argv[2]) and os.path.getsize(sys.argv[2]) > 0:
+		        sys.exit(1)
 		except (OSError, ValueError):
 		    sys.exit(1)
 		busy = o["messages"] or o.get("held") or any(t.get("update_pending") or

@@ -50,7 +50,7 @@ s = re.sub(r"  token_file: slack-token\n  channel: \"#releases\"\n  url: [^\n]*\
            "  webhook_url_file: slack-webhook\n", s)
 open(p, "w").write(s)
 EOF
-rm -f "$E2E/state/slack-outbox.json"
+rm -f "$E2E/state/slack-outbox.json" "$E2E/state/slack-outbox.log"
 seq0=$(admin GET /slack/messages | json_get "max([m['seq'] for m in d] or [0])")
 admin POST /faults "{\"service\":\"slack\",\"match\":{\"path_regex\":\"^/services/\"},\"status\":500,\"headers\":{\"Content-Type\":\"text/html\"},\"body\":$body,\"count\":2}" >/dev/null
 admin POST /faults '{"service":"slack","match":{"path_regex":"^/services/"},"status":429,"headers":{"Retry-After":"1"},"count":3}' >/dev/null

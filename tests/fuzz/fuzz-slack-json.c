@@ -110,6 +110,26 @@ static void check_response(const char *body, size_t len)
                 CHECK(err);
         }
         free(err);
+
+        /* a line of the outbox log: parsed with a positive seq and 1 or 2 messages, or refused
+         * with a message; a parsed one re-encodes to a line that parses the same */
+        struct slack_log_record rec, back;
+        err = NULL;
+        if (slack_outbox_log_parse(body, len, &rec, &err) == 0) {
+                char *line = slack_outbox_log_line(rec.seq, rec.kind, &rec.held);
+                CHECK(!err && rec.seq >= 1 && rec.held.n_msgs >= 1 && rec.held.n_msgs <= 2);
+                CHECK(rec.kind == SLACK_LOG_QUEUE || rec.held.canary);
+                CHECK(line && line[strlen(line) - 1] == '\n');
+                CHECK(slack_outbox_log_parse(line, strlen(line) - 1, &back, NULL) == 0);
+                CHECK(back.seq == rec.seq && back.kind == rec.kind &&
+                      back.held.n_msgs == rec.held.n_msgs);
+                slack_outbox_held_done(&back.held);
+                slack_outbox_held_done(&rec.held);
+                free(line);
+        } else {
+                CHECK(err);
+        }
+        free(err);
 }
 
 static void check_set_channel(const char *payload, const char *channel)
