@@ -9,7 +9,8 @@ one point per second for every metric. The canaries are started by `canaryctl st
 at a time, spread evenly over one interval, so that their analyses fall due evenly too. After a
 warm-up of one interval the steady window (--window intervals) is measured:
 
-  RSS peak          VmHWM of canaryd at the end
+  RSS peak          VmHWM of canaryd at the end, and which phase reached it (start-up, the
+                    starts, the warm-up or the window: VmHWM read at the end of each)
   CPU               canaryd's user+system time over the window, as % of one core
   decision lag      step due (step_started_at + interval) -> the sandbox received the write of
                     the next step; p50 / p99 / max over the window's writes
@@ -29,6 +30,7 @@ import concurrent.futures
 import datetime
 import json
 import os
+import re
 import shutil
 import signal
 import statistics
@@ -197,8 +199,10 @@ class Run:
         env = dict(os.environ, CREDENTIALS_DIRECTORY=creds)
         t0 = time.monotonic()
         self.daemon = subprocess.Popen(
+            (a.wrap.split() if a.wrap else []) +
             [os.path.join(a.build, "canaryd"), "--config", os.path.join(d, "canaryd.yaml")],
-            stdout=open(os.path.join(d, "canaryd.log"), "w"), stderr=subprocess.STDOUT, env=env)
+            stdout=open(os.path.join(d, "canaryd.log"), "w"), stderr=subprocess.STDOUT, env=env,
+            start_new_session=True)  # a wrapper's children are stopped with it
         while not os.path.exists(os.path.join(d, "control.sock")):
             if self.daemon.poll() is not None:
                 raise SystemExit("canaryd exited at start: see %s/canaryd.log" % d)
@@ -212,6 +216,33 @@ class Run:
                 raise SystemExit("canaryd died while reading: see %s/canaryd.log" % d)
             time.sleep(0.5)
         return time.monotonic() - t0
+
+    def lag_parts(self, steps):
+        """Splits each step's lag at its Datadog request (the last one asking about the canary
+        before the write): due -> request received, the request, its answer -> write received.
+        The Datadog sandbox keeps only its last 1,000 requests (--record-limit)."""
+        reqs = [q for q in self.admin("/requests?service=datadog", "datadog")
+                if q.get("duration_ms") is not None]
+        by = {}
+        for q in reqs:
+            for name in canaries_in(q):
+                by.setdefault(name, []).append((q["time"], q["duration_ms"] / 1000.0))
+        rows = []
+        for name, due, wrote in steps:
+            best = None
+            for t, dur in by.get(name, []):
+                if due - 5 <= t <= wrote and (best is None or t > best[0]):
+                    best = (t, dur)
+            if best:
+                rows.append((wrote - due, best[0] - due, best[1], wrote - best[0] - best[1]))
+        out = {"steps": len(steps), "matched": len(rows)}
+        slow = sorted(rows, reverse=True)[:max(1, len(rows) // 100)]
+        for i, k in ((1, "due_to_query"), (2, "query"), (3, "answer_to_write")):
+            xs = [row[i] for row in rows]
+            out[k] = {"p50_ms": pct(xs, 50) * 1000, "p99_ms": pct(xs, 99) * 1000,
+                      "slowest_mean_ms": (statistics.mean(row[i] for row in slow) * 1000
+                                          if slow else float("nan"))}
+        return out
 
     def cpu_seconds(self, pid):
         with open("/proc/%d/stat" % pid) as f:
@@ -247,7 +278,10 @@ class Run:
     def stop(self):
         for p in [self.daemon] + [sb for _, sb, _ in self.sandboxes]:
             if p and p.poll() is None:
-                p.send_signal(signal.SIGTERM)
+                if p is self.daemon:
+                    os.killpg(p.pid, signal.SIGTERM)
+                else:
+                    p.send_signal(signal.SIGTERM)
                 try:
                     p.wait(20)
                 except subprocess.TimeoutExpired:
@@ -258,6 +292,7 @@ class Run:
         r = {}
         progress("starting the sandbox and canaryd in %s" % self.dir)
         r["startup_s"] = self.start_services()
+        hwm = {"start-up": self.vm(self.daemon.pid, "VmHWM")}
         progress("every VirtualService read; starting %d canaries over %d s" % (a.n, a.interval))
         starts = self.start_all()
         refused = [e for rc, e, _ in starts if rc != 0]
@@ -267,10 +302,12 @@ class Run:
         r["ctl_refused"] = len(refused)
         if refused:
             r["ctl_refused_first"] = refused[0].strip()
+        hwm["starts"] = self.vm(self.daemon.pid, "VmHWM")
         progress("started; warm-up of %d s, then a window of %d s" % (a.interval,
                                                                      a.window * a.interval))
         time.sleep(a.interval)  # warm-up: every canary is past its first analysis
         pid = self.daemon.pid
+        hwm["warm-up"] = self.vm(pid, "VmHWM")
         s0, c0, w0 = self.stats(), self.cpu_seconds(pid), time.time()
         time.sleep(a.window * a.interval)
         s1, c1, w1 = self.stats(), self.cpu_seconds(pid), time.time()
@@ -278,13 +315,21 @@ class Run:
             raise SystemExit("canaryd died during the window: see %s/canaryd.log" % self.dir)
         r["rss_peak_mib"] = self.vm(pid, "VmHWM") / 1024.0
         r["rss_now_mib"] = self.vm(pid, "VmRSS") / 1024.0
+        hwm["window"] = self.vm(pid, "VmHWM")
+        if a.malloc_stats:
+            # glibc's own account (in use vs. held) lands in canaryd.log
+            subprocess.run(["gdb", "-p", str(pid), "-batch", "-ex", "call (void)malloc_stats()"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
+        # the first phase whose end saw the final peak
+        r["rss_peak_phase"] = next(k for k, v in hwm.items() if v == hwm["window"])
+        r["rss_hwm_by_phase_mib"] = {k: v / 1024.0 for k, v in hwm.items()}
         span = w1 - w0
         r["cpu_pct"] = 100.0 * (c1 - c0) / span
         r["sandbox_cpu"] = {svc: 100.0 * (s1["cpu"][svc] - s0["cpu"][svc]) / (
             s1["time"] - s0["time"]) for svc in s1["cpu"]}
         r["sandbox_cpu_pct"] = max(r["sandbox_cpu"].values())
         writes = [w for w in self.admin("/kube/write-times") if w0 <= w["time"] <= w1]
-        lags, analyses = [], 0
+        lags, analyses, steps = [], 0, []
         for w in writes:
             b, aft = w["before"], w["after"]
             if not b or not aft or aft.get("step") != (b.get("step") or 0) + 1:
@@ -292,10 +337,14 @@ class Run:
             if b.get("phase") != "Progressing":
                 continue
             analyses += 1
-            lags.append(w["time"] - (rfc3339(b["step_started_at"]) + a.interval))
+            due = rfc3339(b["step_started_at"]) + a.interval
+            lags.append(w["time"] - due)
+            steps.append((w["name"], due, w["time"]))
         r["analyses"] = analyses
         r["lag_p50_ms"], r["lag_p99_ms"] = pct(lags, 50) * 1000, pct(lags, 99) * 1000
         r["lag_max_ms"] = max(lags) * 1000 if lags else float("nan")
+        if a.lag_breakdown:
+            r["lag_parts"] = self.lag_parts(steps)
         diff = {}
         for c in s1["counts"]:
             diff[(c["service"], c["verb"])] = c["n"]
@@ -314,6 +363,21 @@ class Run:
         return r
 
 
+def canaries_in(req):
+    """The canary names a Datadog request asks about (the bench's queries carry service:NAME)."""
+    return set(re.findall(r"service:(c\d{5})", req.get("body") or "") +
+               re.findall(r"service:(c\d{5})", req.get("query") or ""))
+
+
+def show_parts(parts):
+    for k in ("due_to_query", "query", "answer_to_write"):
+        p = parts[k]
+        print("    %-34s p50 %.0f ms  p99 %.0f ms  (top 1 %% of lags: mean %.0f ms)" % (
+            k.replace("_", " "), p["p50_ms"], p["p99_ms"], p["slowest_mean_ms"]))
+    print("    %d of %d steps matched to their Datadog request" % (parts["matched"],
+                                                                  parts["steps"]))
+
+
 def show(r, a):
     print("N=%d x %d metrics, interval %ds, %d namespaces, api %s, slack %s" % (
         a.n, a.m, a.interval, a.namespaces, a.api, a.slack))
@@ -322,11 +386,13 @@ def show(r, a):
           "%d refused" % (r["ctl_p50_ms"], r["ctl_p99_ms"], r["ctl_max_ms"], r["ctl_refused"]))
     print("  steady window                        %.0f s, %d analyses (%.1f/s)" % (
         r["window_s"], r["analyses"], r["analyses"] / r["window_s"]))
-    print("  RSS peak (VmHWM)                     %.1f MiB (now %.1f MiB)" % (
-        r["rss_peak_mib"], r["rss_now_mib"]))
+    print("  RSS peak (VmHWM)                     %.1f MiB (now %.1f MiB), reached in the %s" % (
+        r["rss_peak_mib"], r["rss_now_mib"], r["rss_peak_phase"]))
     print("  canaryd CPU                          %.1f %% of one core" % r["cpu_pct"])
     print("  decision lag                         p50 %.0f ms  p99 %.0f ms  max %.0f ms" % (
         r["lag_p50_ms"], r["lag_p99_ms"], r["lag_max_ms"]))
+    if "lag_parts" in r:
+        show_parts(r["lag_parts"])
     print("  Datadog requests per analysis        %.3f" % r["datadog_per_analysis"])
     print("  Kubernetes requests per analysis     %.2f (%s)" % (
         r["kube_total_per_analysis"],
@@ -351,6 +417,13 @@ def main():
     ap.add_argument("--build", default=os.path.join(SRC, "build"))
     ap.add_argument("--keep", help="keep the work directory of the last run here")
     ap.add_argument("--json", action="store_true", help="also print each run as JSON")
+    ap.add_argument("--wrap", help="run canaryd under this command (e.g. 'heaptrack -o FILE'); "
+                    "the figures then describe the wrapper too")
+    ap.add_argument("--lag-breakdown", action="store_true",
+                    help="split the decision lag at each step's Datadog request")
+    ap.add_argument("--malloc-stats", action="store_true",
+                    help="after the window, have glibc's malloc_stats() written to canaryd.log "
+                    "(needs gdb; pauses canaryd for a moment)")
     ap.add_argument("--one-sandbox", action="store_true",
                     help="one sandbox process for all services (default: Datadog apart)")
     a = ap.parse_args()
@@ -376,7 +449,9 @@ def main():
         med = {}
         for key in results[0]:
             vals = [r[key] for r in results]
-            if isinstance(vals[0], dict):
+            if key == "lag_parts":
+                med[key] = vals[-1]  # the last run's split
+            elif isinstance(vals[0], dict):
                 med[key] = {k2: statistics.median(r[key].get(k2, 0) for r in results)
                             for k2 in vals[0]}
             elif isinstance(vals[0], (int, float)):

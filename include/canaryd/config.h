@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "canaryd/util.h"
@@ -114,8 +115,9 @@ struct canary_config {
         char **routes; /* NULL-terminated; NULL or empty: every route holding both destinations */
         size_t n_routes;
         struct destination_config stable, canary;
-        unsigned steps[CONFIG_MAX_STEPS]; /* strictly increasing in 1..100; the last may be < 100:
-                                           * passing its analysis then promotes (weight 100) */
+        /* strictly increasing percentages in 1..100 (a byte each: 10,000 canaries keep their
+         * configs in memory); the last may be < 100: passing its analysis then promotes */
+        uint8_t steps[CONFIG_MAX_STEPS];
         size_t n_steps;
         usec_t interval_usec;        /* default 5m */
         unsigned failure_limit;      /* default 1 */

@@ -134,7 +134,7 @@ struct rollout_actions {
 
 /* What the engine needs from a canary's configuration. */
 struct rollout_spec {
-        const unsigned *steps; /* strictly increasing, 1..100, last one may be < 100 */
+        const uint8_t *steps; /* strictly increasing, 1..100, last one may be < 100 */
         size_t n_steps;
         usec_t interval_usec;
         usec_t query_lag_usec;

@@ -1141,7 +1141,7 @@ static void walk_steps(struct walker *w, const struct ynode *s, struct canary_co
                         continue;
                 }
                 /* Strictly increasing in 1..100 bounds n_steps by CONFIG_MAX_STEPS. */
-                cc->steps[cc->n_steps++] = pct;
+                cc->steps[cc->n_steps++] = (uint8_t)pct;
         }
 }
 

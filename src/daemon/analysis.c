@@ -84,6 +84,69 @@ void last_analysis_done(struct last_analysis *l)
         memset(l, 0, sizeof(*l));
 }
 
+void last_analysis_keep(struct last_analysis *l, const struct metric_report *reports, size_t n)
+{
+        size_t text = 0;
+        for (size_t i = 0; i < n; i++)
+                text += strlen(reports[i].name) + strlen(reports[i].detail) + 2;
+        struct last_report *k = xmalloc(n * sizeof(*k) + text + 1);
+        char *p = (char *)(k + n);
+        for (size_t i = 0; i < n; i++) {
+                const struct metric_report *r = &reports[i];
+                k[i] = (struct last_report){
+                    .canary = r->canary,
+                    .baseline = r->baseline,
+                    .e_value = r->e_value,
+                    .p_value = r->p_value,
+                    .ci_low = r->ci_low,
+                    .ci_high = r->ci_high,
+                    .n_canary = r->n_canary,
+                    .n_baseline = r->n_baseline,
+                    .outliers = r->outliers,
+                    .judge = r->judge,
+                    .verdict = r->verdict,
+                    .critical = r->critical,
+                    .inside_tolerance = r->inside_tolerance,
+                };
+                k[i].name = p;
+                p = stpcpy(p, r->name) + 1;
+                k[i].detail = p;
+                p = stpcpy(p, r->detail) + 1;
+        }
+        free(l->reports);
+        l->reports = k;
+        l->n = n;
+}
+
+struct metric_report *last_analysis_reports(const struct last_analysis *l)
+{
+        if (!l->reports || l->n == 0)
+                return NULL;
+        struct metric_report *out = xcalloc(l->n, sizeof(*out));
+        for (size_t i = 0; i < l->n; i++) {
+                const struct last_report *k = &l->reports[i];
+                out[i] = (struct metric_report){
+                    .judge = k->judge,
+                    .canary = k->canary,
+                    .baseline = k->baseline,
+                    .n_canary = k->n_canary,
+                    .n_baseline = k->n_baseline,
+                    .verdict = k->verdict,
+                    .critical = k->critical,
+                    .outliers = k->outliers,
+                    .e_value = k->e_value,
+                    .p_value = k->p_value,
+                    .ci_low = k->ci_low,
+                    .ci_high = k->ci_high,
+                    .inside_tolerance = k->inside_tolerance,
+                };
+                /* both were copied from fields of these sizes */
+                snprintf(out[i].name, sizeof(out[i].name), "%s", k->name);
+                snprintf(out[i].detail, sizeof(out[i].detail), "%s", k->detail);
+        }
+        return out;
+}
+
 void analysis_cancel(struct canary *c)
 {
         if (!c->analysis.running)
@@ -217,9 +280,8 @@ static void finish(struct canary *c)
             .window_start_usec = a->window_start_usec,
             .window_end_usec = a->window_end_usec,
             .result = result,
-            .reports = reports,
-            .n = cfg->n_metrics,
         };
+        last_analysis_keep(&c->last, reports, cfg->n_metrics);
         if (!a->interim || result != ANALYSIS_INCONCLUSIVE)
                 log_canary(LOG_NOTICE, c, NULL, NULL, "analysis %s over %s/%s%s%s",
                            analysis_result_to_string(result), from, to,
@@ -234,6 +296,7 @@ static void finish(struct canary *c)
                             cfg->metrics[i].critical == (pass == 0))
                                 buf_printf(&why, "%s%s (%s)", why.len ? "; " : "", reports[i].name,
                                            reports[i].detail);
+        free(reports);
         unsigned step = a->step;
         usec_t started = a->window_start_usec;
         bool interim = a->interim;

@@ -73,12 +73,23 @@ struct analysis {
         struct datadog_job *job;        /* its queries, while the scheduler holds them */
 };
 
+/* One metric of the last analysis, as status and the next Slack message show it: a
+ * metric_report without its fixed-size text (352 bytes; every canary keeps one per metric). */
+struct last_report {
+        double canary, baseline, e_value, p_value, ci_low, ci_high;
+        size_t n_canary, n_baseline, outliers;
+        enum judge_kind judge;
+        enum verdict verdict;
+        bool critical, inside_tolerance;
+        const char *name, *detail; /* inside the same allocation as the array */
+};
+
 struct last_analysis {
         bool valid;
         usec_t at_usec;
         usec_t window_start_usec, window_end_usec;
         enum analysis_result result;
-        struct metric_report *reports; /* owned, n_metrics */
+        struct last_report *reports; /* owned: n entries, then their texts, in one allocation */
         size_t n;
 };
 
@@ -228,6 +239,11 @@ void analysis_start(struct canary *c, usec_t window_start, usec_t window_end, bo
 void analysis_cancel(struct canary *c);
 void analysis_done(struct analysis *a, size_t n_metrics);
 void last_analysis_done(struct last_analysis *l);
+/* Keeps reports[0..n) in l (packed: only the length of each text), replacing what it held. */
+void last_analysis_keep(struct last_analysis *l, const struct metric_report *reports, size_t n);
+/* The kept reports as metric_reports, for the journal and Slack: an owned array of l->n, NULL
+ * when l holds none. */
+struct metric_report *last_analysis_reports(const struct last_analysis *l);
 /* Checks the Datadog API key (GET /api/v1/validate) now and again until it is accepted; a
  * rejected key is logged and shown in STATUS=, never fatal. Call after (re)building clients. */
 void analysis_check_datadog(struct daemon *d);

@@ -262,11 +262,13 @@ void canary_submit_analysis(struct canary *c, enum analysis_result result, const
          * look that decides nothing is only logged (four a step would swamp the journal) */
         if (!interim || result != ANALYSIS_INCONCLUSIVE) {
                 bool judged = c->last.valid && c->last.window_start_usec == step_started_usec;
-                canary_journal(c,
-                               journal_format_analysis(
-                                   now_realtime_usec(), c->cfg->name, &c->state, step_started_usec,
-                                   judged ? c->last.window_end_usec : step_started_usec, result,
-                                   judged ? c->last.reports : NULL, judged ? c->last.n : 0));
+                struct metric_report *reports = judged ? last_analysis_reports(&c->last) : NULL;
+                canary_journal(
+                    c, journal_format_analysis(now_realtime_usec(), c->cfg->name, &c->state,
+                                               step_started_usec,
+                                               judged ? c->last.window_end_usec : step_started_usec,
+                                               result, reports, reports ? c->last.n : 0));
+                free(reports);
         }
         size_t before = c->n_queue;
         bool was_busy = c->busy;
@@ -359,6 +361,7 @@ static bool announce(struct canary *c, const struct rollout_state *s, enum rollo
         bool with_metrics = c->last.valid && (n == NOTIFY_PROGRESSED || n == NOTIFY_PROMOTED ||
                                               n == NOTIFY_ANALYSIS_FAILED ||
                                               n == NOTIFY_ROLLED_BACK || n == NOTIFY_PAUSED);
+        struct metric_report *reports = with_metrics ? last_analysis_reports(&c->last) : NULL;
         struct slack_notice notice = {
             .canary = c->cfg->name,
             .namespace_ = c->cfg->namespace_,
@@ -370,8 +373,8 @@ static bool announce(struct canary *c, const struct rollout_state *s, enum rollo
             .reason = s->last_reason[0] ? s->last_reason : NULL,
             .actor = s->last_actor[0] ? s->last_actor : NULL,
             .runbook_url = notify_is_failure(n) ? c->cfg->runbook_url : NULL,
-            .metrics = with_metrics ? c->last.reports : NULL,
-            .n_metrics = with_metrics ? c->last.n : 0,
+            .metrics = reports,
+            .n_metrics = reports ? c->last.n : 0,
             .phase = rollout_phase_to_string(s->phase),
             .at_usec = s->updated_usec,
             .window_start_usec = with_metrics ? c->last.window_start_usec : 0,
@@ -379,8 +382,10 @@ static bool announce(struct canary *c, const struct rollout_state *s, enum rollo
             .cfg = c->cfg,
             .datadog_site = d->config->datadog.site,
         };
-        if (!d->slack || !ha_owns(d, c))
+        if (!d->slack || !ha_owns(d, c)) {
+                free(reports);
                 return false;
+        }
         /* canary, revision, event, step, plus the rollout's start time, analysis count and
          * transition time, so that a retry of the same revision, or a second pause at the same
          * step, is announced again; all of it is durable state, so a restart keeps the key */
@@ -416,6 +421,7 @@ static bool announce(struct canary *c, const struct rollout_state *s, enum rollo
                            slack_outbox_error(d->slack));
         free(thread);
         free(key);
+        free(reports);
         return r == 0 || r == -EEXIST;
 }
 

@@ -82,7 +82,7 @@ static cJSON *canary_json(const struct canary *c)
                                 format_rfc3339(c->last.window_end_usec, t, sizeof(t)));
         cJSON *metrics = cJSON_AddArrayToObject(la, "metrics");
         for (size_t i = 0; i < c->last.n; i++) {
-                const struct metric_report *r = &c->last.reports[i];
+                const struct last_report *r = &c->last.reports[i];
                 cJSON *m = cJSON_CreateObject();
                 cJSON_AddStringToObject(m, "name", r->name);
                 cJSON_AddStringToObject(m, "judge", judge_kind_to_string(r->judge));

@@ -59,6 +59,11 @@ assert la['result'] == 'fail', la
 lat = [m for m in la['metrics'] if m['name'] == 'latency'][0]
 assert lat['result'] == 'fail' and lat['judge'] == 'ratio', lat
 assert lat['canary'] > lat['baseline'] * 1.3, lat
+# the kept report keeps each metric's own text, in config order
+assert 'ratio' in lat['detail'] and 'must be' in lat['detail'], lat
+assert [m['name'] for m in la['metrics']] == ['error-rate', 'latency'], la
+err = la['metrics'][0]
+assert err['judge'] == 'threshold' and err['result'] == 'pass' and err['detail'] != lat['detail'], la
 " || fail "status json"
 pass "status -o json"
 

@@ -192,7 +192,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         static const char *const reasons[] = {NULL, "", "bad deploy", long_reason};
 
         struct reader rd = {data, size};
-        unsigned steps[MAX_STEPS];
+        uint8_t steps[MAX_STEPS];
         size_t n_steps = 1 + next_byte(&rd) % MAX_STEPS;
         unsigned prev = 0;
         for (size_t i = 0; i < n_steps; i++) {

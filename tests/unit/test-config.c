@@ -235,7 +235,7 @@ static void full_file_reads_every_key(void **state)
         assert_null(cc->routes[2]);
         assert_string_equal(cc->stable.subset, "v1");
         assert_string_equal(cc->canary.subset, "v2");
-        static const unsigned steps[] = {1, 2, 5, 20, 60};
+        static const uint8_t steps[] = {1, 2, 5, 20, 60};
         assert_int_equal(cc->n_steps, ELEMENTSOF(steps));
         assert_memory_equal(cc->steps, steps, sizeof(steps));
         assert_true(cc->interval_usec == 3600 * USEC_PER_SEC);

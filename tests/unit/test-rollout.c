@@ -13,7 +13,7 @@
 
 #define S(x) ((usec_t)(x)*USEC_PER_SEC)
 
-static const unsigned steps[] = {5, 25, 50, 100};
+static const uint8_t steps[] = {5, 25, 50, 100};
 static const struct rollout_spec spec = {
     .steps = steps,
     .n_steps = 4,
@@ -416,7 +416,7 @@ static void restart_neither_shortens_nor_repeats_the_wait(void **unused)
 
 static void last_step_below_100_promotes_to_100(void **unused)
 {
-        static const unsigned short_steps[] = {10, 50};
+        static const uint8_t short_steps[] = {10, 50};
         struct rollout_spec sp = spec;
         sp.steps = short_steps;
         sp.n_steps = 2;
