@@ -113,6 +113,23 @@ enum rollout_notify {
         _ROLLOUT_NOTIFY_MAX
 };
 const char *rollout_notify_to_string(enum rollout_notify n); /* "started", "progressed", ... */
+/* 0 and *ret for a name rollout_notify_to_string() gives (as persisted in the Slack outbox),
+ * -1 for anything else. */
+int rollout_notify_from_string(const char *s, enum rollout_notify *ret);
+
+enum rollout_notify_level {
+        NOTIFY_LEVEL_INFO,  /* routine: may be coalesced and sent after louder ones */
+        NOTIFY_LEVEL_WARN,  /* needs a look: never dropped; a failure (runbook link) */
+        NOTIFY_LEVEL_ERROR, /* the canary is off: never dropped, sent first, with the mention */
+};
+
+struct rollout_notify_policy {
+        const char *name;
+        enum rollout_notify_level level;
+        bool with_metrics; /* shows the analysis that led to it (the metric table) */
+};
+/* The policy row of n; NULL for a value out of range. Failures are the levels above info. */
+const struct rollout_notify_policy *rollout_notify_policy(enum rollout_notify n);
 
 struct rollout_action {
         enum rollout_action_kind kind;

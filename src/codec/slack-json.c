@@ -16,6 +16,7 @@
 #include <cjson/cJSON.h>
 
 #include "canaryd/query.h"
+#include "canaryd/rollout.h"
 #include "canaryd/slack.h"
 #include "canaryd/utf8.h"
 
@@ -67,33 +68,26 @@ static char *text_dup(const char *s, size_t max_chars, bool mrkdwn)
         return buf_steal(&b);
 }
 
+/* A notice's event is its notification's name (persisted in the outbox as such); what it
+ * means comes from the engine's policy table (core/rollout.c). */
 static bool is_failure_event(const char *event)
 {
-        static const char *const failures[] = {"rolled back", "aborted", "paused", "drift",
-                                               "analysis failed"};
-
-        for (size_t i = 0; event && i < ELEMENTSOF(failures); i++)
-                if (strcmp(event, failures[i]) == 0)
-                        return true;
-        return false;
+        enum rollout_notify n;
+        return rollout_notify_from_string(event, &n) == 0 &&
+               rollout_notify_policy(n)->level > NOTIFY_LEVEL_INFO;
 }
 
 static const char *event_emoji(const char *event)
 {
-        static const struct {
-                const char *event, *emoji;
-        } table[] = {
-            {"started", ":rocket:"},          {"progressed", ":arrow_forward:"},
-            {"analysis failed", ":warning:"}, {"paused", ":double_vertical_bar:"},
-            {"resumed", ":arrow_forward:"},   {"promoted", ":white_check_mark:"},
-            {"rolled back", ":rewind:"},      {"aborted", ":octagonal_sign:"},
-            {"drift", ":warning:"},
+        static const char *const emoji[_ROLLOUT_NOTIFY_MAX] = {
+            [NOTIFY_STARTED] = ":rocket:",          [NOTIFY_PROGRESSED] = ":arrow_forward:",
+            [NOTIFY_ANALYSIS_FAILED] = ":warning:", [NOTIFY_PAUSED] = ":double_vertical_bar:",
+            [NOTIFY_RESUMED] = ":arrow_forward:",   [NOTIFY_PROMOTED] = ":white_check_mark:",
+            [NOTIFY_ROLLED_BACK] = ":rewind:",      [NOTIFY_ABORTED] = ":octagonal_sign:",
+            [NOTIFY_DRIFT] = ":warning:",
         };
-
-        for (size_t i = 0; event && i < ELEMENTSOF(table); i++)
-                if (strcmp(event, table[i].event) == 0)
-                        return table[i].emoji;
-        return ":information_source:";
+        enum rollout_notify n;
+        return rollout_notify_from_string(event, &n) == 0 ? emoji[n] : ":information_source:";
 }
 
 /* Compact number: %.4g, "n/a" for NaN. */
@@ -148,14 +142,15 @@ const char *slack_severity_to_string(enum slack_severity s)
 
 enum slack_severity slack_event_severity(const char *event)
 {
-        if (!event)
+        static const enum slack_severity of_level[] = {
+            [NOTIFY_LEVEL_INFO] = SLACK_INFO,
+            [NOTIFY_LEVEL_WARN] = SLACK_WARN,
+            [NOTIFY_LEVEL_ERROR] = SLACK_ERROR,
+        };
+        enum rollout_notify n;
+        if (rollout_notify_from_string(event, &n) < 0)
                 return SLACK_INFO;
-        if (strcmp(event, "rolled back") == 0 || strcmp(event, "aborted") == 0)
-                return SLACK_ERROR;
-        if (strcmp(event, "analysis failed") == 0 || strcmp(event, "paused") == 0 ||
-            strcmp(event, "drift") == 0)
-                return SLACK_WARN;
-        return SLACK_INFO;
+        return of_level[rollout_notify_policy(n)->level];
 }
 
 static const char *phase_emoji(const char *phase)

@@ -18,16 +18,19 @@ static const char *const phase_names[_ROLLOUT_PHASE_MAX] = {
     [ROLLOUT_ROLLED_BACK] = "RolledBack",
 };
 
-static const char *const notify_names[_ROLLOUT_NOTIFY_MAX] = {
-    [NOTIFY_STARTED] = "started",
-    [NOTIFY_PROGRESSED] = "progressed",
-    [NOTIFY_ANALYSIS_FAILED] = "analysis failed",
-    [NOTIFY_PAUSED] = "paused",
-    [NOTIFY_RESUMED] = "resumed",
-    [NOTIFY_PROMOTED] = "promoted",
-    [NOTIFY_ROLLED_BACK] = "rolled back",
-    [NOTIFY_ABORTED] = "aborted",
-    [NOTIFY_DRIFT] = "drift",
+/* The notify policy, one row per notification: everything that treats notifications
+ * differently (Slack severity routing and queue order, the runbook link and mention, the metric
+ * table) asks this table, never the name. */
+static const struct rollout_notify_policy notify_policy[_ROLLOUT_NOTIFY_MAX] = {
+    [NOTIFY_STARTED] = {"started", NOTIFY_LEVEL_INFO, false},
+    [NOTIFY_PROGRESSED] = {"progressed", NOTIFY_LEVEL_INFO, true},
+    [NOTIFY_ANALYSIS_FAILED] = {"analysis failed", NOTIFY_LEVEL_WARN, true},
+    [NOTIFY_PAUSED] = {"paused", NOTIFY_LEVEL_WARN, true},
+    [NOTIFY_RESUMED] = {"resumed", NOTIFY_LEVEL_INFO, false},
+    [NOTIFY_PROMOTED] = {"promoted", NOTIFY_LEVEL_INFO, true},
+    [NOTIFY_ROLLED_BACK] = {"rolled back", NOTIFY_LEVEL_ERROR, true},
+    [NOTIFY_ABORTED] = {"aborted", NOTIFY_LEVEL_ERROR, false},
+    [NOTIFY_DRIFT] = {"drift", NOTIFY_LEVEL_WARN, false},
 };
 
 const char *rollout_phase_to_string(enum rollout_phase p)
@@ -47,7 +50,22 @@ int rollout_phase_from_string(const char *s, enum rollout_phase *ret)
 
 const char *rollout_notify_to_string(enum rollout_notify n)
 {
-        return (unsigned)n < _ROLLOUT_NOTIFY_MAX ? notify_names[n] : NULL;
+        return (unsigned)n < _ROLLOUT_NOTIFY_MAX ? notify_policy[n].name : NULL;
+}
+
+int rollout_notify_from_string(const char *s, enum rollout_notify *ret)
+{
+        for (unsigned i = 0; i < _ROLLOUT_NOTIFY_MAX; i++)
+                if (s && strcmp(s, notify_policy[i].name) == 0) {
+                        *ret = (enum rollout_notify)i;
+                        return 0;
+                }
+        return -1;
+}
+
+const struct rollout_notify_policy *rollout_notify_policy(enum rollout_notify n)
+{
+        return (unsigned)n < _ROLLOUT_NOTIFY_MAX ? &notify_policy[n] : NULL;
 }
 
 #define ROLLOUT_LOOKS_PER_STEP 4

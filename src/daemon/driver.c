@@ -344,12 +344,6 @@ static const char *d_slack_thread_ts(const struct canary *c)
         return slack_thread_ts(c->d->slack, thread);
 }
 
-static bool notify_is_failure(enum rollout_notify n)
-{
-        return n == NOTIFY_ROLLED_BACK || n == NOTIFY_ABORTED || n == NOTIFY_PAUSED ||
-               n == NOTIFY_DRIFT || n == NOTIFY_ANALYSIS_FAILED;
-}
-
 /* Puts the Slack message of notification n of state s into the outbox: held on the write that
  * carries s (write-ahead, before it is submitted; see hold_notifications) or queued at once.
  * Returns true when the outbox has it (held, queued, or known already). */
@@ -358,9 +352,8 @@ static bool announce(struct canary *c, const struct rollout_state *s, enum rollo
 {
         struct daemon *d = c->d;
         const char *event = rollout_notify_to_string(n);
-        bool with_metrics = c->last.valid && (n == NOTIFY_PROGRESSED || n == NOTIFY_PROMOTED ||
-                                              n == NOTIFY_ANALYSIS_FAILED ||
-                                              n == NOTIFY_ROLLED_BACK || n == NOTIFY_PAUSED);
+        const struct rollout_notify_policy *policy = rollout_notify_policy(n);
+        bool with_metrics = c->last.valid && policy->with_metrics;
         struct metric_report *reports = with_metrics ? last_analysis_reports(&c->last) : NULL;
         struct slack_notice notice = {
             .canary = c->cfg->name,
@@ -372,7 +365,7 @@ static bool announce(struct canary *c, const struct rollout_state *s, enum rollo
             .revision = s->revision[0] ? s->revision : NULL,
             .reason = s->last_reason[0] ? s->last_reason : NULL,
             .actor = s->last_actor[0] ? s->last_actor : NULL,
-            .runbook_url = notify_is_failure(n) ? c->cfg->runbook_url : NULL,
+            .runbook_url = policy->level > NOTIFY_LEVEL_INFO ? c->cfg->runbook_url : NULL,
             .metrics = reports,
             .n_metrics = reports ? c->last.n : 0,
             .phase = rollout_phase_to_string(s->phase),
@@ -511,7 +504,7 @@ static void notify(struct canary *c, enum rollout_notify n)
             [NOTIFY_ROLLED_BACK] = "5b1c1a9e4d2f4a6b9f0e0c7d3a2b1c03",
             [NOTIFY_ABORTED] = "5b1c1a9e4d2f4a6b9f0e0c7d3a2b1c04",
         };
-        int prio = notify_is_failure(n) ? LOG_WARNING : LOG_NOTICE;
+        int prio = rollout_notify_policy(n)->level > NOTIFY_LEVEL_INFO ? LOG_WARNING : LOG_NOTICE;
         log_canary(prio, c, ids[n], NULL, "%s at %u%%%s%s", event, c->state.weight,
                    c->state.last_reason[0] ? ": " : "", c->state.last_reason);
         /* held ahead of the write, released when it landed; otherwise queued now */

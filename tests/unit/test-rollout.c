@@ -642,6 +642,44 @@ static void running_and_drift_predicates(void **state)
         }
 }
 
+/* The notify policy (SPEC §6, §10): how loud each notification is and which carry the metric
+ * table; every name round-trips, since the Slack outbox persists notifications by name. */
+static void notify_policy_table(void **state)
+{
+        (void)state;
+        static const struct {
+                enum rollout_notify n;
+                enum rollout_notify_level level;
+                bool with_metrics;
+        } want[] = {
+            {NOTIFY_STARTED, NOTIFY_LEVEL_INFO, false},
+            {NOTIFY_PROGRESSED, NOTIFY_LEVEL_INFO, true},
+            {NOTIFY_ANALYSIS_FAILED, NOTIFY_LEVEL_WARN, true},
+            {NOTIFY_PAUSED, NOTIFY_LEVEL_WARN, true},
+            {NOTIFY_RESUMED, NOTIFY_LEVEL_INFO, false},
+            {NOTIFY_PROMOTED, NOTIFY_LEVEL_INFO, true},
+            {NOTIFY_ROLLED_BACK, NOTIFY_LEVEL_ERROR, true},
+            {NOTIFY_ABORTED, NOTIFY_LEVEL_ERROR, false},
+            {NOTIFY_DRIFT, NOTIFY_LEVEL_WARN, false},
+        };
+        assert_int_equal(sizeof(want) / sizeof(want[0]), _ROLLOUT_NOTIFY_MAX);
+        for (size_t i = 0; i < _ROLLOUT_NOTIFY_MAX; i++) {
+                const struct rollout_notify_policy *p = rollout_notify_policy(want[i].n);
+                assert_non_null(p);
+                assert_string_equal(p->name, rollout_notify_to_string(want[i].n));
+                assert_int_equal(p->level, want[i].level);
+                assert_int_equal(p->with_metrics, want[i].with_metrics);
+                enum rollout_notify back = _ROLLOUT_NOTIFY_MAX;
+                assert_int_equal(rollout_notify_from_string(p->name, &back), 0);
+                assert_int_equal(back, want[i].n);
+        }
+        enum rollout_notify n;
+        assert_null(rollout_notify_policy(_ROLLOUT_NOTIFY_MAX));
+        assert_int_equal(rollout_notify_from_string("rolled-back", &n), -1);
+        assert_int_equal(rollout_notify_from_string("", &n), -1);
+        assert_int_equal(rollout_notify_from_string(NULL, &n), -1);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -657,6 +695,7 @@ int main(void)
             cmocka_unit_test(interim_looks_decide_only_when_conclusive),
             cmocka_unit_test(weight_at_follows_the_step_times),
             cmocka_unit_test(random_sequences_keep_invariants),
+            cmocka_unit_test(notify_policy_table),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

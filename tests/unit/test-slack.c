@@ -26,6 +26,7 @@
 
 #include "canaryd/files.h"
 #include "canaryd/http.h"
+#include "canaryd/rollout.h"
 #include "canaryd/slack.h"
 #include "canaryd/util.h"
 #include "fake-http.h"
@@ -1525,6 +1526,22 @@ static void flood_warnings_first_routine_digested(void **state)
 /* A full queue: a warning or error takes the place of the oldest routine message (which is
  * reported dropped); a routine message is dropped. Memory stays bounded. Routine messages fold
  * into a digest past SLACK_BACKLOG_AT, so it takes warnings to fill the queue. */
+/* Severity routing follows the engine's notify levels for every notification, and anything
+ * that is not a notification's name (an outbox from elsewhere) is routine. */
+static void severity_follows_notify_levels(void **state)
+{
+        (void)state;
+        static const enum slack_severity of_level[] = {SLACK_INFO, SLACK_WARN, SLACK_ERROR};
+        for (unsigned n = 0; n < _ROLLOUT_NOTIFY_MAX; n++) {
+                const struct rollout_notify_policy *p = rollout_notify_policy(n);
+                assert_int_equal(slack_event_severity(p->name), of_level[p->level]);
+        }
+        assert_int_equal(slack_event_severity("rolled back"), SLACK_ERROR);
+        assert_int_equal(slack_event_severity("drift"), SLACK_WARN);
+        assert_int_equal(slack_event_severity("Rolled Back"), SLACK_INFO);
+        assert_int_equal(slack_event_severity(NULL), SLACK_INFO);
+}
+
 static void full_queue_keeps_warnings(void **state)
 {
         struct slack_settings s = {.timeout_ms = 2000, .pace_usec = 5 * USEC_PER_MSEC};
@@ -1631,6 +1648,7 @@ int main(void)
             cmocka_unit_test(held_expiry_follows_given_clock),
             cmocka_unit_test(flood_warnings_first_routine_digested),
             cmocka_unit_test(full_queue_keeps_warnings),
+            cmocka_unit_test(severity_follows_notify_levels),
             cmocka_unit_test(hold_token_thread),
         };
         int r;
