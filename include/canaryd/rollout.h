@@ -66,7 +66,8 @@ struct rollout_state {
 enum rollout_event_kind {
         EV_TICK,        /* a timer fired or the driver (re)loaded the state */
         EV_ANALYSIS,    /* an analysis finished: .analysis */
-        EV_DRIFT,       /* the routes hold weights the state did not write: .observed_weight */
+        EV_DRIFT,       /* the routes hold weights the state did not write: .observed_weight,
+                           .routes_disagree */
         EV_CMD_START,   /* .revision (may be empty) */
         EV_CMD_PROMOTE, /* .full */
         EV_CMD_ABORT,   /* .reason */
@@ -81,7 +82,15 @@ struct rollout_event {
         enum rollout_event_kind kind;
         enum analysis_result analysis;
         bool full;
+        /* EV_DRIFT: the canary weight the routes hold, or, when routes_disagree, one of the
+         * different weights they hold */
         unsigned observed_weight;
+        bool routes_disagree;
+        /* EV_ANALYSIS: the step the verdict judged, by number and start; a verdict for any other
+         * (the rollout moved on, was promoted, aborted or started again while it ran) is stale
+         * and changes nothing (actions.ignored says so) */
+        unsigned for_step;
+        usec_t for_step_started_usec;
         const char *revision; /* borrowed */
         const char *reason;   /* borrowed */
         const char *actor;    /* borrowed: "uid:1000" for control commands; NULL = daemon */
@@ -147,6 +156,8 @@ struct rollout_actions {
         struct rollout_action items[ROLLOUT_ACTIONS_MAX];
         size_t n;
         const char *refused; /* static string: why a command was refused; NULL when accepted */
+        const char *ignored; /* static string: why an event was dropped unheard (a stale
+                                verdict); NULL otherwise */
 };
 
 /* What the engine needs from a canary's configuration. */

@@ -292,8 +292,12 @@ static void on_analysis(const struct rollout_spec *spec, struct rollout_state *s
 {
         char reason[ROLLOUT_REASON_MAX];
 
-        if (s->phase != ROLLOUT_PROGRESSING)
-                return; /* paused, aborted or promoted while the analysis ran: stale */
+        if (s->phase != ROLLOUT_PROGRESSING || ev->for_step != s->step ||
+            ev->for_step_started_usec != s->step_started_usec) {
+                /* paused, promoted, aborted or moved on while the analysis ran */
+                out->ignored = "a verdict for a step the rollout has left";
+                return;
+        }
         if (ev->interim && ev->analysis == ANALYSIS_INCONCLUSIVE) {
                 /* not conclusive yet: the step goes on (a look that fell due while this one ran
                  * was not started, so the timer is armed again: at once if the step is over) */
@@ -385,9 +389,10 @@ void rollout_step(const struct rollout_spec *spec, struct rollout_state *s,
 
         case EV_DRIFT:
                 /* Paused already holds the weight; resume restores ours. */
-                if (s->phase != ROLLOUT_PROGRESSING || ev->observed_weight == s->weight)
+                if (s->phase != ROLLOUT_PROGRESSING ||
+                    (!ev->routes_disagree && ev->observed_weight == s->weight))
                         return;
-                if (ev->observed_weight > 100)
+                if (ev->routes_disagree)
                         snprintf(reason, sizeof(reason),
                                  "weights changed outside canaryd: the routes disagree, "
                                  "expected canary %u%% on each",

@@ -34,9 +34,6 @@ struct queued_event {
         char revision[ROLLOUT_REVISION_MAX];
         char reason[ROLLOUT_REASON_MAX];
         char actor[ROLLOUT_ACTOR_MAX];
-        /* EV_ANALYSIS only: the step it judged, so a late verdict cannot apply to another */
-        unsigned for_step;
-        usec_t for_step_started_usec;
         /* commands: the control connection waiting for the decision (0: none), and the peer */
         uint64_t reply_id;
         struct journal_peer peer;

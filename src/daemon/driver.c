@@ -270,19 +270,12 @@ void canary_submit_analysis(struct canary *c, enum analysis_result result, const
                                                result, reports, reports ? c->last.n : 0));
                 free(reports);
         }
-        size_t before = c->n_queue;
-        bool was_busy = c->busy;
-        c->busy = true; /* queue without starting, then tag the entry */
-        canary_submit(
-            c, &(struct rollout_event){
-                   .kind = EV_ANALYSIS, .analysis = result, .reason = reason, .interim = interim});
-        c->busy = was_busy;
-        if (c->n_queue > before) {
-                c->queue[c->n_queue - 1].for_step = step;
-                c->queue[c->n_queue - 1].for_step_started_usec = step_started_usec;
-        }
-        if (!c->busy)
-                cycle_begin(c);
+        canary_submit(c, &(struct rollout_event){.kind = EV_ANALYSIS,
+                                                 .analysis = result,
+                                                 .reason = reason,
+                                                 .interim = interim,
+                                                 .for_step = step,
+                                                 .for_step_started_usec = step_started_usec});
 }
 
 const char *canary_check_command(const struct canary *c, const struct rollout_event *ev)
@@ -783,20 +776,9 @@ static void decide(struct canary *c, const struct vs_view *view, const char *bod
                 copy_event(&c->cycle->current, &(struct rollout_event){
                                                    .kind = EV_DRIFT,
                                                    .observed_weight = view->canary_weight,
+                                                   .routes_disagree = !view->weights_consistent,
                                                });
                 ev = event_of(&c->cycle->current);
-                if (!view->weights_consistent)
-                        ev.observed_weight = 101; /* routes disagree: never equal to ours */
-        }
-
-        /* A verdict for a step we have left (promote, abort, restart) is stale. */
-        if (ev.kind == EV_ANALYSIS &&
-            (c->cycle->current.for_step != c->state.step ||
-             c->cycle->current.for_step_started_usec != c->state.step_started_usec ||
-             c->state.phase != ROLLOUT_PROGRESSING)) {
-                log_canary(LOG_INFO, c, NULL, NULL, "dropping analysis result of an earlier step");
-                cycle_end(c);
-                return;
         }
 
         c->cycle->proposed = c->state;
@@ -816,6 +798,12 @@ static void decide(struct canary *c, const struct vs_view *view, const char *bod
                 journal_command(c, &c->cycle->current, &c->state, "refused",
                                 c->cycle->actions.refused);
                 answer(c, &c->cycle->current, control_reply_error(1, c->cycle->actions.refused));
+                cycle_end(c);
+                return;
+        }
+        if (c->cycle->actions.ignored) {
+                log_canary(LOG_INFO, c, NULL, NULL, "dropping an analysis result: %s",
+                           c->cycle->actions.ignored);
                 cycle_end(c);
                 return;
         }

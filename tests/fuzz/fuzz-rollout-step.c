@@ -14,7 +14,10 @@
  * EV_CMD_PROMOTE, EV_CMD_RESUME, EV_CMD_START or EV_CMD_RETRY (a restart from step 1) raises
  * the weight; a state change comes with exactly one ACT_WRITE, and it is the first action (a
  * write without a change is allowed, two writes never are); a refused command changes nothing
- * and emits nothing; timers lie in the future and analysis windows are non-empty and past. */
+ * and emits nothing; timers lie in the future and analysis windows are non-empty and past; a
+ * verdict for any step but the running one changes nothing and emits nothing; drift (routes that
+ * disagree, or one weight that is not ours) pauses a progressing rollout without touching its
+ * weight. */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -141,6 +144,16 @@ static void check_step(const struct rollout_spec *spec, const struct rollout_sta
                 CHECK(ev->kind >= EV_CMD_START && ev->kind <= EV_CMD_RETRY);
                 CHECK(!changed && out->n == 0);
         }
+        if (ev->kind == EV_ANALYSIS &&
+            (before->phase != ROLLOUT_PROGRESSING || ev->for_step != before->step ||
+             ev->for_step_started_usec != before->step_started_usec))
+                CHECK(out->ignored && !changed && out->n == 0);
+        if (out->ignored)
+                CHECK(ev->kind == EV_ANALYSIS && !changed && out->n == 0);
+        if (ev->kind == EV_DRIFT && before->phase == ROLLOUT_PROGRESSING &&
+            (ev->routes_disagree || ev->observed_weight != before->weight))
+                CHECK(after->phase == ROLLOUT_PAUSED && after->weight == before->weight &&
+                      out->n >= 1 && !out->items[0].set_weights);
         if (terminal(before->phase) && ev->kind != EV_CMD_START && ev->kind != EV_CMD_RETRY &&
             ev->kind != EV_TRIGGER)
                 CHECK(!changed); /* absorbing, not only "the phase stays" */
@@ -223,10 +236,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                     .analysis = (enum analysis_result)(param % _ANALYSIS_RESULT_MAX),
                     .full = param & 1,
                     .observed_weight = param, /* 0..255: a drifted route may hold anything */
+                    .routes_disagree = (param & 0x18) == 0x18,
                     .revision = revisions[param % 4],
                     .reason = reasons[(param >> 2) % 4],
                     .actor = actors[(param >> 4) & 1],
                 };
+                /* a verdict judged the running step, unless the parameter makes it stale:
+                 * the step before, or the same step of an earlier start */
+                ev.for_step = s.step - ((param & 0x60) == 0x60);
+                ev.for_step_started_usec =
+                    s.step_started_usec - ((param & 0x60) == 0x40) * USEC_PER_SEC;
                 struct rollout_state before = s;
                 struct rollout_actions out;
                 rollout_step(&spec, &s, &ev, now, &out);

@@ -51,6 +51,7 @@ struct row {
         enum rollout_notify notify; /* checked when an ACT_NOTIFY is expected */
         bool set_weights;           /* checked when the first action is ACT_WRITE */
         usec_t timer_at;            /* checked when an ACT_ARM_TIMER is expected */
+        bool ignored;               /* dropped unheard (a stale verdict) */
 };
 
 #define END _ROLLOUT_ACTION_KIND_MAX
@@ -108,7 +109,7 @@ static const struct row rows[] = {
     {"a verdict arriving while paused is ignored",
      .before = {.phase = ROLLOUT_PAUSED, .step = 2, .weight = 25},
      .ev = {.kind = EV_ANALYSIS, .analysis = ANALYSIS_PASS}, .now = S(2000),
-     .phase = ROLLOUT_PAUSED, .step = 2, .weight = 25, .acts = {END}},
+     .phase = ROLLOUT_PAUSED, .step = 2, .weight = 25, .acts = {END}, .ignored = true},
     {"promote skips to the next step now",
      .before = {.phase = ROLLOUT_PROGRESSING, .step = 1, .weight = 5},
      .ev = {.kind = EV_CMD_PROMOTE}, .now = S(2000), .phase = ROLLOUT_PROGRESSING, .step = 2,
@@ -265,14 +266,26 @@ static const struct row rows[] = {
      .before = {.phase = ROLLOUT_PAUSED, .step = 2, .weight = 25},
      .ev = {.kind = EV_DRIFT, .observed_weight = 40}, .now = S(2000), .phase = ROLLOUT_PAUSED,
      .step = 2, .weight = 25, .acts = {END}},
-    {"routes that disagree are drift",
+    {"routes that disagree are drift, even when one holds our weight",
      .before = {.phase = ROLLOUT_PROGRESSING, .step = 2, .weight = 25},
-     .ev = {.kind = EV_DRIFT, .observed_weight = 101}, .now = S(2000), .phase = ROLLOUT_PAUSED,
-     .step = 2, .weight = 25, .acts = {ACT_WRITE, ACT_NOTIFY, END}, .notify = NOTIFY_DRIFT,
-     .set_weights = false},
+     .ev = {.kind = EV_DRIFT, .observed_weight = 25, .routes_disagree = true}, .now = S(2000),
+     .phase = ROLLOUT_PAUSED, .step = 2, .weight = 25, .acts = {ACT_WRITE, ACT_NOTIFY, END},
+     .notify = NOTIFY_DRIFT, .set_weights = false},
+    {"a verdict for an earlier step is stale",
+     .before = {.phase = ROLLOUT_PROGRESSING, .step = 3, .weight = 50},
+     .ev = {.kind = EV_ANALYSIS, .analysis = ANALYSIS_FAIL_CRITICAL, .for_step = 2}, .now = S(2000),
+     .phase = ROLLOUT_PROGRESSING, .step = 3, .weight = 50, .acts = {END}, .ignored = true},
+    {"a verdict for the same step of an earlier start is stale",
+     .before = {.phase = ROLLOUT_PROGRESSING, .step = 1, .weight = 5, .step_started_usec = S(1900)},
+     .ev = {.kind = EV_ANALYSIS,
+            .analysis = ANALYSIS_PASS,
+            .for_step = 1,
+            .for_step_started_usec = S(1000)},
+     .now = S(2000), .phase = ROLLOUT_PROGRESSING, .step = 1, .weight = 5, .acts = {END},
+     .ignored = true},
     {"a verdict while idle is ignored", .before = {.phase = ROLLOUT_IDLE},
      .ev = {.kind = EV_ANALYSIS, .analysis = ANALYSIS_FAIL_CRITICAL}, .now = S(2000),
-     .phase = ROLLOUT_IDLE, .acts = {END}},
+     .phase = ROLLOUT_IDLE, .acts = {END}, .ignored = true},
     {"a tick while paused does nothing",
      .before = {.phase = ROLLOUT_PAUSED, .step = 2, .weight = 25, .step_started_usec = S(1000)},
      .ev = {.kind = EV_TICK}, .now = S(99999), .phase = ROLLOUT_PAUSED, .step = 2, .weight = 25,
@@ -288,6 +301,19 @@ static const struct row rows[] = {
      .acts = {END}},
 };
 
+/* A verdict on s's current step. */
+static const struct rollout_event *verdict(const struct rollout_state *s, enum analysis_result r,
+                                           bool interim)
+{
+        static struct rollout_event ev;
+        ev = (struct rollout_event){.kind = EV_ANALYSIS,
+                                    .analysis = r,
+                                    .interim = interim,
+                                    .for_step = s->step,
+                                    .for_step_started_usec = s->step_started_usec};
+        return &ev;
+}
+
 static void table(void **unused)
 {
         for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
@@ -296,8 +322,15 @@ static void table(void **unused)
                 if (!s.revision[0] && s.phase != ROLLOUT_IDLE)
                         strcpy(s.revision, "r1");
                 struct rollout_actions out;
-                rollout_step(&spec, &s, &r->ev, r->now, &out);
+                struct rollout_event ev = r->ev;
+                if (ev.kind == EV_ANALYSIS && ev.for_step == 0) {
+                        /* a verdict row that names no step judges the current one */
+                        ev.for_step = s.step;
+                        ev.for_step_started_usec = s.step_started_usec;
+                }
+                rollout_step(&spec, &s, &ev, r->now, &out);
                 print_message("row: %s\n", r->name);
+                assert_int_equal(out.ignored != NULL, r->ignored);
                 if (r->refused) {
                         assert_non_null(out.refused);
                         assert_non_null(strstr(out.refused, r->refused));
@@ -422,9 +455,7 @@ static void last_step_below_100_promotes_to_100(void **unused)
         sp.n_steps = 2;
         struct rollout_state s = at(ROLLOUT_PROGRESSING, 2, 50, S(1000));
         struct rollout_actions out;
-        rollout_step(&sp, &s,
-                     &(struct rollout_event){.kind = EV_ANALYSIS, .analysis = ANALYSIS_PASS},
-                     S(2000), &out);
+        rollout_step(&sp, &s, verdict(&s, ANALYSIS_PASS, false), S(2000), &out);
         assert_int_equal(s.phase, ROLLOUT_PROMOTED);
         assert_int_equal(s.weight, 100);
         assert_int_equal(out.items[0].kind, ACT_WRITE);
@@ -495,36 +526,24 @@ static void interim_looks_decide_only_when_conclusive(void **unused)
         assert_false(out.items[0].interim);
 
         struct rollout_state before = s;
-        rollout_step(&sp, &s,
-                     &(struct rollout_event){
-                         .kind = EV_ANALYSIS, .analysis = ANALYSIS_INCONCLUSIVE, .interim = true},
-                     S(1033), &out);
+        rollout_step(&sp, &s, verdict(&s, ANALYSIS_INCONCLUSIVE, true), S(1033), &out);
         assert_memory_equal(&before, &s, sizeof(s));
         assert_int_equal(out.n, 1);
         assert_int_equal(out.items[0].kind, ACT_ARM_TIMER);
         assert_int_equal(out.items[0].at_usec, S(1045));
 
         /* a look that fell due while the interim one ran: the timer fires at once */
-        rollout_step(&sp, &s,
-                     &(struct rollout_event){
-                         .kind = EV_ANALYSIS, .analysis = ANALYSIS_INCONCLUSIVE, .interim = true},
-                     S(1070), &out);
+        rollout_step(&sp, &s, verdict(&s, ANALYSIS_INCONCLUSIVE, true), S(1070), &out);
         assert_int_equal(out.items[0].kind, ACT_ARM_TIMER);
         assert_int_equal(out.items[0].at_usec, S(1060));
 
-        rollout_step(&sp, &s,
-                     &(struct rollout_event){
-                         .kind = EV_ANALYSIS, .analysis = ANALYSIS_PASS, .interim = true},
-                     S(1034), &out);
+        rollout_step(&sp, &s, verdict(&s, ANALYSIS_PASS, true), S(1034), &out);
         assert_int_equal(s.step, 3);
         assert_int_equal(s.weight, 50);
         assert_non_null(strstr(s.last_reason, "early"));
 
         s = at(ROLLOUT_PROGRESSING, 2, 25, S(1000));
-        rollout_step(&sp, &s,
-                     &(struct rollout_event){
-                         .kind = EV_ANALYSIS, .analysis = ANALYSIS_FAIL_CRITICAL, .interim = true},
-                     S(1020), &out);
+        rollout_step(&sp, &s, verdict(&s, ANALYSIS_FAIL_CRITICAL, true), S(1020), &out);
         assert_int_equal(s.phase, ROLLOUT_ROLLED_BACK);
         assert_int_equal(s.weight, 0);
 }
@@ -537,12 +556,8 @@ static void weight_at_follows_the_step_times(void **unused)
         rollout_state_init(&s);
         assert_int_equal(rollout_weight_at(&spec, &s, S(1000)), -1);
         rollout_step(&spec, &s, &(struct rollout_event){.kind = EV_CMD_START}, S(1000), &out);
-        rollout_step(&spec, &s,
-                     &(struct rollout_event){.kind = EV_ANALYSIS, .analysis = ANALYSIS_PASS},
-                     S(1070), &out);
-        rollout_step(&spec, &s,
-                     &(struct rollout_event){.kind = EV_ANALYSIS, .analysis = ANALYSIS_PASS},
-                     S(1140), &out);
+        rollout_step(&spec, &s, verdict(&s, ANALYSIS_PASS, false), S(1070), &out);
+        rollout_step(&spec, &s, verdict(&s, ANALYSIS_PASS, false), S(1140), &out);
         assert_int_equal(s.weight, 50);
         assert_int_equal(rollout_weight_at(&spec, &s, S(999)), 0);
         assert_int_equal(rollout_weight_at(&spec, &s, S(1000)), 5);
@@ -580,7 +595,12 @@ static void random_sequences_keep_invariants(void **unused)
                             .analysis = (enum analysis_result)(rand() % _ANALYSIS_RESULT_MAX),
                             .full = rand() % 2,
                             .observed_weight = (unsigned)(rand() % 101),
+                            .routes_disagree = rand() % 8 == 0,
                             .revision = rand() % 2 ? "a" : "b"};
+                        if (rand() % 8) { /* mostly on the current step, sometimes stale */
+                                ev.for_step = s.step;
+                                ev.for_step_started_usec = s.step_started_usec;
+                        }
                         now += (usec_t)(rand() % 120) * USEC_PER_SEC;
                         struct rollout_state before = s;
                         struct rollout_actions out;
