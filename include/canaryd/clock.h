@@ -1,6 +1,8 @@
 /* Clocks (io layer): pure code never reads one, it is given `now`. */
 #pragma once
 
+#include "canaryd/io-layer.h"
+
 #include <systemd/sd-event.h>
 
 #include "canaryd/util.h"

@@ -3,6 +3,8 @@
  * SIGHUP, so the three see exactly the same set of files. */
 #pragma once
 
+#include "canaryd/io-layer.h"
+
 #include "canaryd/config.h"
 
 /* Largest file config_load() reads: the main file and each file of canaries_dir alike. */

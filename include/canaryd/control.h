@@ -1,7 +1,8 @@
-/* The control protocol between canaryctl and canaryd (docs/control-protocol.md): one JSON
- * request line, one JSON reply line, over a unix stream socket. The codec is pure
- * (src/codec/control-json.c); the server and the client are in src/io/control.c. */
+/* The control socket (src/io/control.c): the daemon's server on the event loop and canaryctl's
+ * blocking client, over the codec of canaryd/control-json.h. */
 #pragma once
+
+#include "canaryd/io-layer.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -10,73 +11,7 @@
 
 #include <systemd/sd-event.h>
 
-/* A request line holds at most CONTROL_LINE_MAX bytes, not counting its newline. */
-#define CONTROL_LINE_MAX (64 * 1024)
-/* The client reads reply lines of at most this many bytes (status of many canaries). */
-#define CONTROL_REPLY_MAX (16 * 1024 * 1024)
-/* The server drops a connection that has not completed within this time. */
-#define CONTROL_TIMEOUT_USEC (5 * 1000000ULL)
-
-enum control_command {
-        CONTROL_STATUS,
-        CONTROL_START,
-        CONTROL_PROMOTE,
-        CONTROL_ABORT,
-        CONTROL_PAUSE,
-        CONTROL_RESUME,
-        CONTROL_RETRY,
-        CONTROL_HISTORY,
-        _CONTROL_COMMAND_MAX
-};
-const char *control_command_to_string(enum control_command c); /* NULL when out of range */
-/* Returns the command, or -EINVAL for an unknown name. */
-int control_command_from_string(const char *s);
-
-struct control_request {
-        enum control_command command;
-        char *name;     /* canary; NULL for status of all */
-        char *revision; /* start */
-        char *reason;   /* abort */
-        bool full;      /* promote */
-        bool all;       /* history: every rollout in the journal, not only the latest */
-};
-void control_request_done(struct control_request *r);
-
-/* Parses one request line. Returns 0 or -EINVAL with *ret_error (owned). */
-int control_request_parse(const char *line, size_t len, struct control_request *ret,
-                          char **ret_error);
-/* Formats a request as one line without the newline. Caller owns it. */
-char *control_request_format(const struct control_request *r);
-
-/* Reply lines. ok: {"ok":true,"message":...,"status":<data_json>}; refused:
- * {"ok":false,"code":N,"error":"..."} where code is canaryctl's exit code (1 refused,
- * 2 usage). data_json may be NULL. Caller owns the results. */
-char *control_reply_ok(const char *message, const char *data_json);
-/* {"ok":true,"message":...,"history":<history_json>}: the reply to `history`; history_json is
- * an object (journal.h: journal_history_select) or NULL. */
-char *control_reply_history(const char *message, const char *history_json);
-char *control_reply_error(int code, const char *error);
-
-/* A parsed reply line (client side). Strings are owned by the struct. */
-struct control_reply {
-        bool ok;
-        int code;           /* 0 when ok; 1 refused, 2 malformed request */
-        char *message;      /* ok: may be NULL */
-        char *error;        /* !ok: never NULL */
-        char *status_json;  /* ok: the "status" member, unformatted; NULL when absent or null */
-        char *history_json; /* ok: the "history" member, unformatted; NULL when absent or null */
-};
-void control_reply_done(struct control_reply *r);
-/* Parses one reply line. Returns 0 or -EINVAL with *ret_error (owned). */
-int control_reply_parse(const char *line, size_t len, struct control_reply *ret, char **ret_error);
-
-/* Renders SPEC §5's status document ({"canaries":[...]}) as a table for people: columns NAME
- * NAMESPACE PHASE STEP WEIGHT FAILED INCONCL REVISION LAST-ANALYSIS, and, with details, each
- * canary's last-analysis metrics (name, judge, canary, baseline, result, detail) below it.
- * Missing or mistyped fields show as "-"; control characters are replaced by '?'. Returns 0 and
- * the text (owned, ends with a newline), or -EINVAL with *ret_error (owned). Pure. */
-int control_status_format_table(const char *json, size_t len, bool details, char **ret,
-                                char **ret_error);
+#include "canaryd/control-json.h"
 
 /* Who is on the other end of a connection, from SO_PEERCRED at accept time. `id` names the
  * connection for control_server_defer()/control_server_reply(); ids are never reused. */

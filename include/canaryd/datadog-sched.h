@@ -9,6 +9,8 @@
  * cancel other jobs freely; the job's own handle is gone once done starts. */
 #pragma once
 
+#include "canaryd/io-layer.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>

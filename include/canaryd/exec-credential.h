@@ -3,6 +3,8 @@
  * a deadline after which the plugin is killed. WIRE.md §2.7. */
 #pragma once
 
+#include "canaryd/io-layer.h"
+
 #include <systemd/sd-event.h>
 
 #include "canaryd/kube.h"

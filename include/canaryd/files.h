@@ -1,6 +1,8 @@
 /* File reads (io layer): pure code is given text, never a path. */
 #pragma once
 
+#include "canaryd/io-layer.h"
+
 #include <stddef.h>
 
 /* Reads a whole file of at most max bytes. Returns 0 and a NUL-terminated copy owned by the

@@ -2,6 +2,8 @@
  * (STYLE.md §4). Nothing here blocks. One struct http_client per daemon. */
 #pragma once
 
+#include "canaryd/io-layer.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 

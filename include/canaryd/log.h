@@ -3,6 +3,8 @@
  * errors. Never pass secrets. */
 #pragma once
 
+#include "canaryd/io-layer.h"
+
 #include <syslog.h>
 
 /* Per-canary fields; any member may be NULL / negative to omit it. */

@@ -1,196 +1,18 @@
-/* Slack notifications: message rendering and Web API answers (src/codec/slack-json.c, pure),
- * the outbox file format (src/codec/slack-json.c) and a paced, retrying, persistent delivery
- * queue (src/io/slack.c, src/io/outbox.c) that never blocks a rollout decision.
- * SPEC §6, WIRE.md §4, docs/slack.md. */
+/* Slack delivery (src/io/slack.c, src/io/outbox.c): a paced, retrying, persistent queue that
+ * never blocks a rollout decision, over the codec of canaryd/slack-json.h. SPEC §6, WIRE.md §4,
+ * docs/slack.md. */
 #pragma once
+
+#include "canaryd/io-layer.h"
 
 #include <stdbool.h>
 #include <stddef.h>
 
 #include <systemd/sd-event.h>
 
-#include "canaryd/config.h"
-#include "canaryd/judge.h"
-#include "canaryd/util.h"
+#include "canaryd/slack-json.h"
 
 struct http_client;
-
-enum slack_severity { SLACK_INFO, SLACK_WARN, SLACK_ERROR, _SLACK_SEVERITY_MAX };
-/* started, progressed, resumed, promoted: info; analysis failed, paused, drift: warn;
- * rolled back, aborted: error. Unknown events are info. */
-enum slack_severity slack_event_severity(const char *event);
-const char *slack_severity_to_string(enum slack_severity s); /* "info", "warn", "error" */
-
-/* One rollout event to announce. Every pointer is borrowed for the call. */
-struct slack_notice {
-        const char *canary;
-        const char *namespace_;
-        const char *event; /* "started", "progressed", "analysis failed", "paused", "resumed",
-                              "promoted", "rolled back", "aborted", "drift" */
-        const char *phase; /* "Progressing", ... (NULL: not shown) */
-        unsigned weight;   /* canary weight after the event */
-        unsigned step, n_steps;
-        const char *revision;    /* may be NULL */
-        const char *reason;      /* may be NULL */
-        const char *actor;       /* may be NULL: the daemon */
-        const char *runbook_url; /* shown on failures (rolled back, aborted, paused, drift,
-                                    analysis failed) */
-        usec_t at_usec;          /* wall clock of the event (0: not shown) */
-        usec_t window_start_usec, window_end_usec; /* the analysis window (0: none) */
-        const struct metric_report *metrics;
-        size_t n_metrics;
-        /* Optional: the canary's configuration, for each metric's threshold and its Datadog
-         * metrics-explorer link (matched by metric name); NULL: neither is shown. */
-        const struct canary_config *cfg;
-        const char *datadog_site; /* default datadoghq.com */
-        const char *mention;      /* e.g. "<!subteam^S0123>": put before the message as is */
-        int resend;               /* 1: mark as a possible duplicate after a crash */
-};
-
-/* Renders {"text": fallback, "blocks": [...]} (and "channel" when channel != NULL): a header,
- * the weight as a progress bar, the facts (step, revision, who, reason, window), the metric
- * table (name, canary, baseline, threshold, verdict) with Datadog links, the runbook on
- * failures. The text names canary, namespace, event and weight. Caller owns the result. */
-char *slack_render(const struct slack_notice *n, const char *channel);
-
-/* The rollout's parent message (token mode): current phase and weight, a progress bar, the
- * revision and who started it; no timeline yet (see slack_summary_with_timeline). Caller owns
- * the result. */
-char *slack_render_summary(const struct slack_notice *n);
-
-/* One line for the parent message's timeline: "<time> :emoji: event at W% — reason". Caller
- * owns the result. */
-char *slack_timeline_line(const struct slack_notice *n);
-
-/* Returns a copy of a rendered summary with a timeline section holding the last lines (older
- * ones counted, not shown). NULL when summary is not a JSON object. Caller owns the result. */
-char *slack_summary_with_timeline(const char *summary, const char *const *lines, size_t n);
-
-/* Returns a copy of payload with the given members set (NULL / false: left out): channel
- * (only when payload has none), thread_ts, reply_broadcast, ts (chat.update), and the
- * idempotency key as message metadata {"event_type":"canaryd_notification",
- * "event_payload":{"key":key}}. NULL when payload is not a JSON object. Caller owns it. */
-char *slack_payload_prepare(const char *payload, const char *channel, const char *thread_ts,
-                            bool reply_broadcast, const char *ts, const char *key);
-
-/* Compatibility wrapper: slack_payload_prepare(payload, channel, NULL, false, NULL, NULL). */
-char *slack_payload_set_channel(const char *payload, const char *channel);
-
-/* Returns a copy of a rendered payload marked as a possible duplicate (webhook re-send after a
- * crash): " (re-sent)" after the text, a context block at the end. NULL when not an object. */
-char *slack_payload_mark_resent(const char *payload);
-/* The "text" fallback of a payload (caller owns), or NULL. */
-char *slack_payload_text(const char *payload);
-/* One message for several routine events while Slack is backlogged (webhook mode): "N updates"
- * and a line per text, then "... and `more` more". Caller owns it. */
-char *slack_render_digest(const char *const *texts, size_t n, size_t more);
-
-/* Reads a Web API response ({"ok":...}). Returns 0 on ok:true (*ret_ts: the message's "ts"
- * string, owned, NULL when absent), -EREMOTEIO on ok:false (*ret_error: Slack's error code,
- * owned), -EBADMSG when the body is not such an object (HTML error page, empty). */
-int slack_parse_post_response(const char *body, size_t len, char **ret_ts, char **ret_error);
-
-/* The "channel" (an ID) of an ok:true Web API answer; NULL when absent. Caller owns it. */
-char *slack_response_channel(const char *body, size_t len);
-
-/* Reads a conversations.replies / conversations.history answer and looks for a message whose
- * metadata carries key. Returns 1 when found (*ret_ts: its ts, owned), 0 when not, -EREMOTEIO
- * on ok:false (*ret_error owned), -EBADMSG when the body is not such an answer. */
-int slack_find_key(const char *body, size_t len, const char *key, char **ret_ts, char **ret_error);
-
-/* ---- the outbox (state_dir/slack-outbox.json) ---------------------------------------------- */
-
-#define SLACK_TIMELINE_MAX 40
-
-enum slack_msg_kind {
-        SLACK_MSG_POST,   /* chat.postMessage or the webhook */
-        SLACK_MSG_PARENT, /* token mode: the rollout's parent message (opens its thread) */
-        _SLACK_MSG_KIND_MAX
-};
-
-struct slack_outbox_msg {
-        char *key;        /* idempotency key (NULL: none) */
-        char *thread;     /* "canary/started_usec" (NULL: not part of a rollout thread) */
-        char *channel;    /* NULL: the default channel */
-        char *payload;    /* rendered message */
-        bool broadcast;   /* reply_broadcast: also shown in the channel */
-        bool coalescible; /* may be folded into the parent's timeline when a backlog builds */
-        bool routine;     /* an info event: under a backlog it may be folded into a digest or
-                             the parent, and it goes after warnings and errors; never dropped
-                             while it is not */
-        bool maybe_sent;  /* an attempt may have landed: check (token) or mark (webhook) first */
-        bool resent;      /* webhook: already marked as a re-send */
-};
-
-struct slack_outbox_thread {
-        char *id;      /* "canary/started_usec" */
-        char *channel; /* NULL: the default channel */
-        char *ts;      /* parent message ts, NULL until posted */
-        char *summary; /* latest rendered summary (parent payload without timeline) */
-        char *lines[SLACK_TIMELINE_MAX];
-        size_t n_lines, n_dropped_lines;
-        bool update_pending; /* the parent shows less than the timeline holds */
-        bool parent_maybe_sent;
-        usec_t created_usec; /* wall clock, to forget old threads */
-};
-
-/* Write-ahead (docs/slack.md, "Exactly once"): a notification rendered before the state write
- * that makes it true, held until that write is known to have landed (then it is queued like
- * any other) or not to have landed (then it is dropped: the event did not happen). A write is
- * identified by its canary and the updated_at (microseconds) of the state it carries: every
- * transition sets updated_at to the decision time. */
-struct slack_outbox_held {
-        char *canary;      /* whose write it waits for */
-        usec_t write_usec; /* updated_at of the state that write carries */
-        char *base_rv;     /* resourceVersion the write is guarded by (NULL: not known) */
-        char *thread;      /* token mode: the rollout thread (NULL: none) */
-        char *thread_ts;   /* the parent's ts as the rollout state knew it (NULL: unknown) */
-        char *summary;     /* token mode: the parent's new summary (NULL: none) */
-        char *line;        /* token mode: the parent's new timeline line (NULL: none) */
-        struct slack_outbox_msg msgs[2]; /* the message, then its routed copy if any */
-        size_t n_msgs;
-};
-
-struct slack_outbox {
-        uint64_t log_seq; /* the last record of the log (slack_outbox_log_line) it holds */
-        struct slack_outbox_msg *msgs;
-        size_t n_msgs;
-        struct slack_outbox_held *held;
-        size_t n_held;
-        struct slack_outbox_thread *threads;
-        size_t n_threads;
-        char **recent; /* keys delivered lately, oldest first */
-        size_t n_recent;
-};
-
-void slack_outbox_done(struct slack_outbox *o); /* frees the members; o itself is not freed */
-void slack_outbox_held_done(struct slack_outbox_held *h); /* frees the members, zeroes *h */
-/* Serializes / parses the outbox file ({"version":1,"messages":[...],"held":[...],
- * "threads":[...],"recent":[...]}; "held" may be absent: files of older versions). Parse
- * errors: -EBADMSG with an owned message. */
-char *slack_outbox_to_json(const struct slack_outbox *o);
-int slack_outbox_from_json(const char *json, size_t len, struct slack_outbox *ret,
-                           char **ret_error);
-
-/* The outbox log (docs/slack.md, "The outbox on disk"): what changed since the outbox file was
- * last written that must survive a crash, one JSON line per record, appended. A hold is
- * write-ahead of a state write; a queued record is a message queued outside a write (a notice,
- * a raw payload), released at replay. Records whose seq is not above the file's log_seq are
- * already in the file. */
-enum slack_log_kind { SLACK_LOG_HOLD, SLACK_LOG_QUEUE };
-
-struct slack_log_record {
-        uint64_t seq;
-        enum slack_log_kind kind;
-        struct slack_outbox_held held; /* owned; canary NULL for SLACK_LOG_QUEUE */
-};
-
-/* One record as a line ("{...}\n"), owned. */
-char *slack_outbox_log_line(uint64_t seq, enum slack_log_kind kind,
-                            const struct slack_outbox_held *h);
-/* Parses one line (without its newline). -EBADMSG with an owned message on a bad record. */
-int slack_outbox_log_parse(const char *line, size_t len, struct slack_log_record *ret,
-                           char **ret_error);
 
 /* Atomic file save (write a temporary file, fsync, rename, fsync the directory) and load of
  * the outbox, src/io/outbox.c. Load: -ENOENT when there is none. Errors: negative errno with an
@@ -296,7 +118,6 @@ size_t slack_forget_write(struct slack_client *s, const char *canary, usec_t wri
 /* Notifications held (write-ahead), not yet resolved. */
 size_t slack_held_count(const struct slack_client *s);
 
-#define SLACK_HELD_MAX          256
 #define SLACK_HELD_MAX_AGE_USEC (24 * 3600 * USEC_PER_SEC)
 /* How long a write may reach the API server after its decision (the API server's default
  * request timeout is one minute) */
@@ -319,7 +140,6 @@ size_t slack_held_count(const struct slack_client *s);
  * reported to the failed callback and its key forgotten (it may be queued again). */
 int slack_enqueue(struct slack_client *s, char *payload, const char *key);
 
-#define SLACK_QUEUE_MAX    512
 #define SLACK_MAX_ATTEMPTS 6
 /* Token mode: a thread with more pending replies than this folds its oldest coalescible ones
  * into the parent's timeline instead of posting each. */

@@ -10,7 +10,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "canaryd/control.h"
+#include "canaryd/control-json.h"
 #include "canaryd/utf8.h"
 #include "canaryd/util.h"
 

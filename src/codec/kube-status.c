@@ -8,7 +8,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "canaryd/kube.h"
+#include "canaryd/kube-json.h"
 #include "canaryd/util.h"
 
 void kube_status_done(struct kube_status *s)

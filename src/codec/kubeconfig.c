@@ -16,7 +16,7 @@
 #include <cjson/cJSON.h>
 #include <yaml.h>
 
-#include "canaryd/kube.h"
+#include "canaryd/kube-json.h"
 #include "canaryd/util.h"
 
 static void strv_free(char **v)

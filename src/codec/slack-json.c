@@ -17,7 +17,7 @@
 
 #include "canaryd/query.h"
 #include "canaryd/rollout.h"
-#include "canaryd/slack.h"
+#include "canaryd/slack-json.h"
 #include "canaryd/utf8.h"
 
 #define MAX_BLOCKS         50
