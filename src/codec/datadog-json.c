@@ -21,7 +21,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "canaryd/datadog.h"
+#include "canaryd/datadog-json.h"
 
 /* Longest text we keep from an error body; the rest is cut with "...". */
 #define ERRORS_MAX 1024

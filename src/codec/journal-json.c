@@ -10,7 +10,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "canaryd/journal.h"
+#include "canaryd/journal-json.h"
 #include "canaryd/state-json.h"
 #include "canaryd/util.h"
 

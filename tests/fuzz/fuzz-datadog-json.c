@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "canaryd/datadog.h"
+#include "canaryd/datadog-json.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

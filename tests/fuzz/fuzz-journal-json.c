@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "canaryd/journal.h"
+#include "canaryd/journal-json.h"
 #include "fuzz-check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
