@@ -57,6 +57,14 @@ if(CLANG_FORMAT)
   set_tests_properties(lint/clang-format PROPERTIES LABELS lint)
 endif()
 
+# Header layering and include cycles (scripts/check-includes.py); the build enforces the same
+# for sources through CANARYD_PURE and CANARYD_CORE.
+find_program(PYTHON3_FOR_LINT python3)
+if(PYTHON3_FOR_LINT)
+  add_test(NAME lint/includes COMMAND ${PYTHON3_FOR_LINT} ${CMAKE_SOURCE_DIR}/scripts/check-includes.py)
+  set_tests_properties(lint/includes PROPERTIES LABELS lint)
+endif()
+
 # The sandbox's realistic series generator (tests/sandbox/series.py): mean, sd, autocorrelation,
 # Poisson counts on long series; about a second, no daemon.
 find_program(PYTHON3 python3)

@@ -3,6 +3,8 @@
  * (src/codec/control-json.c, pure); the server and the client are canaryd/control.h. */
 #pragma once
 
+#include "canaryd/codec-layer.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>

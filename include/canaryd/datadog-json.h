@@ -3,6 +3,8 @@
  * client is canaryd/datadog.h. WIRE.md §1; docs/datadog.md. */
 #pragma once
 
+#include "canaryd/codec-layer.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>

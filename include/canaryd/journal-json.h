@@ -21,6 +21,8 @@
  * file side is canaryd/journal.h (src/io/journal.c). */
 #pragma once
 
+#include "canaryd/codec-layer.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>

@@ -2,6 +2,8 @@
  * ExecCredential documents, Status bodies, discovery. The client is canaryd/kube.h. WIRE.md §2. */
 #pragma once
 
+#include "canaryd/codec-layer.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 

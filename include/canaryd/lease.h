@@ -3,6 +3,8 @@
  * UTC. */
 #pragma once
 
+#include "canaryd/codec-layer.h"
+
 #include <stddef.h>
 
 #include "canaryd/util.h"

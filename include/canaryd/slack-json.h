@@ -3,6 +3,8 @@
  * docs/slack.md. */
 #pragma once
 
+#include "canaryd/codec-layer.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>

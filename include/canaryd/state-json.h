@@ -5,6 +5,8 @@
  *    "started_at":"...","step_started_at":"...","updated_at":"...","actor":"","reason":""} */
 #pragma once
 
+#include "canaryd/codec-layer.h"
+
 #include <stddef.h>
 
 #include "canaryd/rollout.h"

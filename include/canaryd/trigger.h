@@ -3,6 +3,8 @@
  * Pure (src/codec/trigger-json.c); the daemon polls the Deployment (src/daemon/driver.c). */
 #pragma once
 
+#include "canaryd/codec-layer.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 

@@ -3,6 +3,8 @@
  * WIRE.md §3. */
 #pragma once
 
+#include "canaryd/codec-layer.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 

@@ -4,6 +4,8 @@
  * response (metadata.resourceVersion + items). The network side is src/io/kube-watch.c. */
 #pragma once
 
+#include "canaryd/codec-layer.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 
