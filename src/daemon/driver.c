@@ -79,7 +79,11 @@ static void barrier_push(struct canary *c);
 
 /* Appends at once (a daemon crash keeps the line); the barrier makes it durable, once for all
  * the lines of this loop iteration and before the PUT they precede. */
-void canary_journal(struct canary *c, char *line)
+/* Appends a line; durable: synced by this iteration's barrier, before any PUT that follows.
+ * Otherwise it is synced with the canary's next durable line or when the canary is torn down:
+ * for the lines written after a write landed, which a crash replaces with an `observed` entry
+ * (docs/journal.md), so they need not cost an fdatasync each. */
+static void journal_line(struct canary *c, char *line, bool durable)
 {
         struct daemon *d = c->d;
         int r = journal_append(d->config->state_dir, c->cfg->name, d->config->journal_max_size,
@@ -88,8 +92,14 @@ void canary_journal(struct canary *c, char *line)
         journal_report(d, r);
         if (r >= 0) {
                 c->journal_dirty = true;
-                barrier_push(c);
+                if (durable)
+                        barrier_push(c);
         }
+}
+
+void canary_journal(struct canary *c, char *line)
+{
+        journal_line(c, line, true);
 }
 
 static void journal_command(struct canary *c, const struct queued_event *q,
@@ -721,10 +731,15 @@ static void write_landed(struct canary *c, const char *stored, size_t stored_len
         c->kube_failures = 0;
         /* its events happened: send; no other write held can land now */
         resolve_held(c, &(struct slack_seen){.state_usec = c->cycle->proposed.updated_usec}, false);
-        canary_journal(c, journal_format_decision(now_realtime_usec(), c->cfg->name,
-                                                  &c->cycle->decided_from, &c->cycle->proposed,
-                                                  journal_event_name(c->cycle->current.ev.kind),
-                                                  &c->cycle->actions));
+        /* not synced on its own: a crash before the canary's next sync journals the state read
+         * back as `observed` instead (commands stay synced: they are few and have no other
+         * record) */
+        journal_line(c,
+                     journal_format_decision(now_realtime_usec(), c->cfg->name,
+                                             &c->cycle->decided_from, &c->cycle->proposed,
+                                             journal_event_name(c->cycle->current.ev.kind),
+                                             &c->cycle->actions),
+                     false);
         journal_mark_set(&c->journaled, &c->cycle->proposed);
         if (is_command(c->cycle->current.ev.kind)) {
                 const struct rollout_state *p = &c->cycle->proposed;
