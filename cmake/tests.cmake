@@ -27,7 +27,8 @@ foreach(src ${UNIT_TESTS})
   get_filename_component(name ${src} NAME_WE)
   string(REPLACE "test-" "" short ${name})
   add_executable(${name} ${src})
-  target_link_libraries(${name} PRIVATE canaryd-testutil canaryd-io PkgConfig::CMOCKA)
+  target_link_libraries(${name} PRIVATE canaryd-testutil canaryd-daemon canaryd-io
+                        PkgConfig::CMOCKA)
   add_test(NAME unit/${short} COMMAND ${name})
   set_tests_properties(unit/${short} PROPERTIES LABELS unit ENVIRONMENT "${CANARYD_TEST_ENV}"
                        WORKING_DIRECTORY ${CMAKE_SOURCE_DIR}/tests/data)

@@ -185,6 +185,7 @@ struct daemon {
         bool reload_pending;
         struct config *reload_config;  /* parsed at SIGHUP, applied once nothing is in flight */
         sd_event_source *reload_defer; /* applies it from the loop, never from a callback */
+        sd_event_source *idle_defer;   /* main.c: stop or reload once nothing is in flight */
         char *last_status;
         sd_event_source *status_timer; /* status.c: STATUS= at most once a second */
         usec_t status_sent_usec;       /* CLOCK_MONOTONIC */
@@ -214,7 +215,9 @@ void canary_read_resume(struct canary *c);
 /* Dry run against the known state: NULL when the command would be accepted, else why not. */
 const char *canary_check_command(const struct canary *c, const struct rollout_event *ev);
 bool daemon_busy(const struct daemon *d);
-void daemon_maybe_finish(struct daemon *d);
+/* A request ended while the daemon stops or reloads: the idle source (main.c) looks, from the
+ * loop, whether anything is still in flight. Nothing here calls back up into main.c. */
+void daemon_idle_check(struct daemon *d);
 /* Submits a command whose control reply waits for its decision (reply_id from the control
  * server; 0 = nobody waits). The reply is sent once the write landed (ok, with the new phase),
  * when the command is refused at decision time (code 1), or after CONTROL_REPLY_WAIT_USEC
@@ -285,6 +288,3 @@ enum vs_read vs_cache_read(struct canary *c);
 void vs_cache_put(struct canary *c, const char *object, size_t len, const char *resource_version);
 /* Frees c's cache (canary_done). */
 void vs_cache_forget(struct canary *c);
-
-/* main.c */
-void daemon_reload(struct daemon *d);

@@ -102,6 +102,12 @@ void canary_journal(struct canary *c, char *line)
         journal_line(c, line, true);
 }
 
+void daemon_idle_check(struct daemon *d)
+{
+        if (d->idle_defer)
+                sd_event_source_set_enabled(d->idle_defer, SD_EVENT_ONESHOT);
+}
+
 static void journal_command(struct canary *c, const struct queued_event *q,
                             const struct rollout_state *s, const char *outcome, const char *detail)
 {
@@ -568,7 +574,7 @@ static void cycle_end(struct canary *c)
         c->written_body = (free(c->written_body), NULL);
         status_notify(c->d);
         if (c->d->stopping || c->d->reload_pending) {
-                daemon_maybe_finish(c->d);
+                daemon_idle_check(c->d);
                 return;
         }
         if (c->n_queue > 0)
@@ -1250,7 +1256,7 @@ static void on_deployment(const struct kube_result *res, void *userdata)
 
         c->trigger_inflight = false;
         if (d->stopping || d->reload_pending) {
-                daemon_maybe_finish(d);
+                daemon_idle_check(d);
                 return;
         }
         trigger_arm(c, resync_usec(c));

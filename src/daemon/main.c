@@ -393,7 +393,9 @@ static int on_reload_defer(sd_event_source *s, void *userdata)
  * new configuration is applied from the loop once no request is in flight. Meanwhile no new
  * cycle starts. Never applied from inside a callback: a reload frees the canaries, the clients
  * and the watches that callbacks may still be iterating. */
-void daemon_reload(struct daemon *d)
+static void daemon_maybe_finish(struct daemon *d);
+
+static void daemon_reload(struct daemon *d)
 {
         struct config *cfg = NULL;
         struct config_problems problems = {0};
@@ -421,7 +423,7 @@ static void leases_released(struct daemon *d)
         sd_event_exit(d->event, 0);
 }
 
-void daemon_maybe_finish(struct daemon *d)
+static void daemon_maybe_finish(struct daemon *d)
 {
         if (d->stopping) {
                 if (daemon_busy(d))
@@ -434,6 +436,14 @@ void daemon_maybe_finish(struct daemon *d)
         }
         if (d->reload_pending && !daemon_busy(d) && d->reload_defer)
                 sd_event_source_set_enabled(d->reload_defer, SD_EVENT_ONESHOT);
+}
+
+/* driver.c's daemon_idle_check(): a request ended; the stop or reload may go ahead now. */
+static int on_idle_defer(sd_event_source *s, void *userdata)
+{
+        (void)s;
+        daemon_maybe_finish(userdata);
+        return 0;
 }
 
 static struct canary *find_canary(struct daemon *d, const char *name)
@@ -667,6 +677,8 @@ int main(int argc, char **argv)
         sd_event_add_signal(d.event, NULL, SIGHUP, on_signal, &d);
         if (sd_event_add_defer(d.event, &d.reload_defer, on_reload_defer, &d) >= 0)
                 sd_event_source_set_enabled(d.reload_defer, SD_EVENT_OFF);
+        if (sd_event_add_defer(d.event, &d.idle_defer, on_idle_defer, &d) >= 0)
+                sd_event_source_set_enabled(d.idle_defer, SD_EVENT_OFF);
         sd_event_set_watchdog(d.event, true); /* WATCHDOG=1 at half WATCHDOG_USEC when set */
 
         r = http_client_new(d.event, &d.http);
@@ -708,6 +720,7 @@ int main(int argc, char **argv)
         d.ready_defer = sd_event_source_disable_unref(d.ready_defer);
         d.barrier_defer = sd_event_source_disable_unref(d.barrier_defer);
         d.reload_defer = sd_event_source_disable_unref(d.reload_defer);
+        d.idle_defer = sd_event_source_disable_unref(d.idle_defer);
         config_free(d.reload_config);
         analysis_sched_free(&d);
         d.control = control_server_free(d.control);
