@@ -215,6 +215,9 @@ void canary_read_resume(struct canary *c);
 /* Dry run against the known state: NULL when the command would be accepted, else why not. */
 const char *canary_check_command(const struct canary *c, const struct rollout_event *ev);
 bool daemon_busy(const struct daemon *d);
+/* The canaries of a shard this daemon now acts for are read again; those of a shard it lost
+ * stop their analyses. For ha_new(). */
+void canaries_shard_changed(struct daemon *d, unsigned shard, unsigned n_shards, bool owned);
 /* A request ended while the daemon stops or reloads: the idle source (main.c) looks, from the
  * loop, whether anything is still in flight. Nothing here calls back up into main.c. */
 void daemon_idle_check(struct daemon *d);
@@ -262,8 +265,11 @@ void log_canary(int priority, const struct canary *c, const char *message_id,
                 const char *const *extra, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 
-/* ha.c: shard Leases. Without ha every canary is ours. */
-int ha_new(struct daemon *d, struct ha **ret);
+/* ha.c: shard Leases. Without ha every canary is ours. on_shard runs each time this daemon
+ * starts or stops acting for a shard; ha.c knows leases, not canaries (main.c passes
+ * canaries_shard_changed). */
+typedef void ha_shard_fn(struct daemon *d, unsigned shard, unsigned n_shards, bool owned);
+int ha_new(struct daemon *d, ha_shard_fn *on_shard, struct ha **ret);
 struct ha *ha_free(struct ha *h);
 bool ha_owns(const struct daemon *d, const struct canary *c);
 unsigned ha_shard_of(const char *namespace_, const char *name, unsigned shards);

@@ -102,6 +102,20 @@ void canary_journal(struct canary *c, char *line)
         journal_line(c, line, true);
 }
 
+void canaries_shard_changed(struct daemon *d, unsigned shard, unsigned n_shards, bool owned)
+{
+        for (size_t i = 0; i < d->n_canaries; i++) {
+                struct canary *c = &d->canaries[i];
+                if (ha_shard_of(c->cfg->namespace_, c->cfg->name, n_shards) != shard)
+                        continue;
+                if (owned)
+                        canary_submit(c, &(struct rollout_event){.kind = EV_TICK});
+                else
+                        analysis_cancel(c);
+        }
+        status_notify(d);
+}
+
 void daemon_idle_check(struct daemon *d)
 {
         if (d->idle_defer)

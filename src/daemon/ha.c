@@ -59,6 +59,7 @@ struct member {
 
 struct ha {
         struct daemon *d;
+        ha_shard_fn *on_shard;
         char *identity, *member_name, *ns;
         unsigned n_shards;
         usec_t duration, period, deadline;
@@ -122,20 +123,6 @@ unsigned ha_owned_count(const struct daemon *d)
         return n;
 }
 
-static void for_canaries_of(struct ha *h, unsigned shard, bool acquired)
-{
-        struct daemon *d = h->d;
-        for (size_t i = 0; i < d->n_canaries; i++) {
-                struct canary *c = &d->canaries[i];
-                if (ha_shard_of(c->cfg->namespace_, c->cfg->name, h->n_shards) != shard)
-                        continue;
-                if (acquired)
-                        canary_submit(c, &(struct rollout_event){.kind = EV_TICK});
-                else
-                        analysis_cancel(c);
-        }
-}
-
 static void set_owned(struct ha *h, unsigned i, bool owned, const char *why)
 {
         struct shard *s = &h->shards[i];
@@ -147,8 +134,7 @@ static void set_owned(struct ha *h, unsigned i, bool owned, const char *why)
                 log_notice("ha: acquired shard %u (lease %s%u)", i, SHARD_PREFIX, i);
         else
                 log_warning("ha: no longer acting for shard %u: %s", i, why);
-        for_canaries_of(h, i, owned);
-        status_notify(h->d);
+        h->on_shard(h->d, i, h->n_shards, owned);
 }
 
 static void op_send(struct ha *h, unsigned shard, enum op_kind kind);
@@ -530,11 +516,12 @@ static char *make_identity(void)
         return xasprintf("%s-%08x", o && host[0] != '-' ? host : "canaryd", rnd);
 }
 
-int ha_new(struct daemon *d, struct ha **ret)
+int ha_new(struct daemon *d, ha_shard_fn *on_shard, struct ha **ret)
 {
         const struct config *cfg = d->config;
         struct ha *h = xcalloc(1, sizeof(*h));
         h->d = d;
+        h->on_shard = on_shard;
         h->identity = make_identity();
         h->member_name = xasprintf(MEMBER_PREFIX "%s", h->identity);
         h->ns = xstrdup(cfg->ha.namespace_);

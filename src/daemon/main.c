@@ -701,7 +701,7 @@ int main(int argc, char **argv)
                 config_free(d.config ? d.config : cfg);
                 return 1;
         }
-        if (d.config->ha.enabled && ha_new(&d, &d.ha) < 0) {
+        if (d.config->ha.enabled && ha_new(&d, canaries_shard_changed, &d.ha) < 0) {
                 log_error("cannot start the shard leases");
                 return 1;
         }
