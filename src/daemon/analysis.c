@@ -16,13 +16,15 @@
 #include <string.h>
 #include <syslog.h>
 
+#include "analysis.h"
 #include "canaryd/clock.h"
 #include "canaryd/datadog-sched.h"
 #include "canaryd/datadog.h"
 #include "canaryd/log.h"
 #include "canaryd/query.h"
 #include "canaryd/state-json.h"
-#include "daemon.h"
+#include "driver.h"
+#include "status.h"
 
 #define VALIDATE_RETRY_MIN (5 * USEC_PER_SEC)
 #define VALIDATE_RETRY_MAX (300 * USEC_PER_SEC)

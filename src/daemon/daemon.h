@@ -1,5 +1,6 @@
-/* The daemon's runtime objects, shared by main.c (composition root), driver.c (runs the rollout
- * engine's actions), analysis.c (queries and judges) and status.c (status JSON, STATUS=). */
+/* The daemon's runtime objects (struct daemon, struct canary and what they hold), shared by its
+ * files. Each file's functions are declared in its own header (driver.h, analysis.h, status.h,
+ * ha.h, vs-watch.h), so a file's includes say which others it calls. */
 #pragma once
 
 #include <stdbool.h>
@@ -200,97 +201,3 @@ struct daemon {
         struct canary *barrier; /* canaries with journal lines or a PUT behind the barrier */
         sd_event_source *barrier_defer;
 };
-
-/* driver.c */
-int canary_init(struct canary *c, struct daemon *d, const struct canary_config *cfg);
-void canary_done(struct canary *c);
-/* Queues an event (abort jumps the queue) and runs it when the canary is free. */
-void canary_submit(struct canary *c, const struct rollout_event *ev);
-/* interim: a look before the step's end (rollout_event.interim); only a decisive one (not
- * inconclusive) is journaled. */
-void canary_submit_analysis(struct canary *c, enum analysis_result result, const char *reason,
-                            unsigned step, usec_t step_started_usec, bool interim);
-/* A read parked by the informer may go ahead (or end, when stopping or reloading). */
-void canary_read_resume(struct canary *c);
-/* Dry run against the known state: NULL when the command would be accepted, else why not. */
-const char *canary_check_command(const struct canary *c, const struct rollout_event *ev);
-bool daemon_busy(const struct daemon *d);
-/* The canaries of a shard this daemon now acts for are read again; those of a shard it lost
- * stop their analyses. For ha_new(). */
-void canaries_shard_changed(struct daemon *d, unsigned shard, unsigned n_shards, bool owned);
-/* A request ended while the daemon stops or reloads: the idle source (main.c) looks, from the
- * loop, whether anything is still in flight. Nothing here calls back up into main.c. */
-void daemon_idle_check(struct daemon *d);
-/* Submits a command whose control reply waits for its decision (reply_id from the control
- * server; 0 = nobody waits). The reply is sent once the write landed (ok, with the new phase),
- * when the command is refused at decision time (code 1), or after CONTROL_REPLY_WAIT_USEC
- * (ok, "queued, not applied yet") when Kubernetes keeps failing. */
-void canary_submit_command(struct canary *c, const struct rollout_event *ev, uint64_t reply_id,
-                           const struct journal_peer *peer);
-/* Sends a deferred reply (taken) and forgets it; a no-op when id is 0 or already answered. */
-void daemon_reply(struct daemon *d, uint64_t id, char *reply);
-/* Answers every deferred reply with a code-1 error (stop, reload). */
-void daemon_reply_all(struct daemon *d, const char *error);
-/* Appends a journal line (taken) for c; logs a failure once until appends work again. */
-void canary_journal(struct canary *c, char *line);
-
-/* analysis.c */
-/* Judges the step's window [window_start, window_end]; sequential metrics (SPEC §8) judge all
- * the data since the rollout started, up to window_end. interim: a look before the step's end
- * (only sequential metrics speak; see finish()). */
-void analysis_start(struct canary *c, usec_t window_start, usec_t window_end, bool interim);
-void analysis_cancel(struct canary *c);
-void analysis_done(struct analysis *a, size_t n_metrics);
-void last_analysis_done(struct last_analysis *l);
-/* Keeps reports[0..n) in l (packed: only the length of each text), replacing what it held. */
-void last_analysis_keep(struct last_analysis *l, const struct metric_report *reports, size_t n);
-/* The kept reports as metric_reports, for the journal and Slack: an owned array of l->n, NULL
- * when l holds none. */
-struct metric_report *last_analysis_reports(const struct last_analysis *l);
-/* Checks the Datadog API key (GET /api/v1/validate) now and again until it is accepted; a
- * rejected key is logged and shown in STATUS=, never fatal. Call after (re)building clients. */
-void analysis_check_datadog(struct daemon *d);
-/* What is wrong with Datadog for STATUS= ("datadog API key rejected"), or NULL. */
-const char *analysis_datadog_problem(const struct daemon *d);
-/* Frees the shared request state; call after the canaries are gone. */
-void analysis_sched_free(struct daemon *d);
-/* The Datadog client is about to be freed: the scheduler must not reach it any more (until
- * analysis_check_datadog() gives it the next one). */
-void analysis_forget_client(struct daemon *d);
-
-/* status.c */
-char *status_json(const struct daemon *d, const char *name); /* NULL name: all */
-void status_notify(struct daemon *d);
-void log_canary(int priority, const struct canary *c, const char *message_id,
-                const char *const *extra, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-
-/* ha.c: shard Leases. Without ha every canary is ours. on_shard runs each time this daemon
- * starts or stops acting for a shard; ha.c knows leases, not canaries (main.c passes
- * canaries_shard_changed). */
-typedef void ha_shard_fn(struct daemon *d, unsigned shard, unsigned n_shards, bool owned);
-int ha_new(struct daemon *d, ha_shard_fn *on_shard, struct ha **ret);
-struct ha *ha_free(struct ha *h);
-bool ha_owns(const struct daemon *d, const struct canary *c);
-unsigned ha_shard_of(const char *namespace_, const char *name, unsigned shards);
-const char *ha_identity(const struct daemon *d);
-unsigned ha_owned_count(const struct daemon *d);
-/* Graceful stop: releases every Lease we hold; done runs once (possibly at once). */
-void ha_release_all(struct ha *h, void (*done)(struct daemon *d));
-
-/* vs-watch.c: VirtualService watches that wake a canary's cycle at once when its weights are
- * changed outside canaryd (drift). Start after the canaries are set up (it restarts them);
- * stop before the canaries or the Kubernetes client go. */
-void vs_watches_start(struct daemon *d);
-void vs_watches_stop(struct daemon *d);
-/* Parked reads (waiting for a first LIST) go ahead now: stop and reload. */
-void vs_watches_unpark(struct daemon *d);
-/* How c's cycle reads its VirtualService: from the cache, after the namespace's first LIST
- * (parked: canary_read_resume() runs then), or with a GET. */
-enum vs_read { VS_READ_CACHED, VS_READ_WAIT, VS_READ_GET };
-enum vs_read vs_cache_read(struct canary *c);
-/* Our write landed and the API server answered with the stored object: it is the cache, and
- * watch events older than resource_version are skipped. */
-void vs_cache_put(struct canary *c, const char *object, size_t len, const char *resource_version);
-/* Frees c's cache (canary_done). */
-void vs_cache_forget(struct canary *c);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "analysis.h"
 #include "canaryd/clock.h"
 #include "canaryd/control.h"
 #include "canaryd/journal.h"
@@ -20,7 +21,10 @@
 #include "canaryd/state-json.h"
 #include "canaryd/trigger.h"
 #include "canaryd/vs.h"
-#include "daemon.h"
+#include "driver.h"
+#include "ha.h"
+#include "status.h"
+#include "vs-watch.h"
 
 #define RESYNC_MAX_USEC  (15 * USEC_PER_SEC)
 #define CONFLICT_RETRIES 5

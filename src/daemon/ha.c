@@ -32,7 +32,7 @@
 #include "canaryd/kube.h"
 #include "canaryd/lease.h"
 #include "canaryd/log.h"
-#include "daemon.h"
+#include "ha.h"
 
 #define SHARD_PREFIX  "canaryd-shard-"
 #define MEMBER_PREFIX "canaryd-member-"

@@ -14,6 +14,7 @@
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
 
+#include "analysis.h"
 #include "canaryd/clock.h"
 #include "canaryd/config-load.h"
 #include "canaryd/control.h"
@@ -23,7 +24,10 @@
 #include "canaryd/kube.h"
 #include "canaryd/log.h"
 #include "canaryd/slack.h"
-#include "daemon.h"
+#include "driver.h"
+#include "ha.h"
+#include "status.h"
+#include "vs-watch.h"
 
 #define DEFAULT_CONFIG "/etc/canaryd/canaryd.yaml"
 #define SECRET_MAX     (64 * 1024)

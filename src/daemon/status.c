@@ -9,10 +9,11 @@
 #include <cjson/cJSON.h>
 #include <systemd/sd-daemon.h>
 
+#include "analysis.h"
 #include "canaryd/log.h"
 #include "canaryd/slack.h"
 #include "canaryd/state-json.h"
-#include "daemon.h"
+#include "status.h"
 
 void log_canary(int priority, const struct canary *c, const char *message_id,
                 const char *const *extra, const char *fmt, ...)

@@ -22,7 +22,10 @@
 #include "canaryd/log.h"
 #include "canaryd/state-json.h"
 #include "canaryd/vs.h"
-#include "daemon.h"
+#include "driver.h"
+#include "ha.h"
+#include "status.h"
+#include "vs-watch.h"
 
 struct vs_watch {
         struct daemon *d;

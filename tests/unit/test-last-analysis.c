@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "../../src/daemon/daemon.h"
+#include "../../src/daemon/analysis.h"
 
 static struct metric_report report(const char *name, const char *detail, enum verdict v, double x)
 {
