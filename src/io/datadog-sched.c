@@ -461,8 +461,11 @@ static void batch_add_part(struct batch *b, struct datadog_job *j, size_t lo, si
                 j->unanswered++;
         }
         b->queries = xrealloc(b->queries, (b->n_queries + (hi - lo)) * sizeof(*b->queries));
-        for (size_t q = lo; q < hi; q++)
+        for (size_t q = lo; q < hi; q++) {
                 b->queries[b->n_queries++] = j->queries[q];
+                /* what batch_has_room() weighs: the request's size so far */
+                b->cost += datadog_query_cost(datadog_client_api(b->s->client), j->queries[q]);
+        }
         last->hi = hi;
         if (j->from_s < b->min_from)
                 b->min_from = j->from_s;

@@ -29,14 +29,32 @@ xargs -P 16 -I{} "$CANARYCTL" --socket "$E2E/control.sock" start {} --revision r
 	<"$E2E/names" >"$E2E/starts.out" 2>"$E2E/starts.err" || fail "a start was refused: $(head -3 "$E2E/starts.err")"
 pass "$N starts accepted (16 clients)"
 
-deadline=$((SECONDS + 150))
+wait_s=${LOAD_WAIT:-150}
+deadline=$((SECONDS + wait_s))
 while [ $SECONDS -lt $deadline ]; do
 	kill -0 "$DAEMON_PID" 2>/dev/null || fail "canaryd died under load"
 	left=$(ctl status -o json | json_get "sum(c['phase'] != 'Promoted' for c in d['canaries'])")
 	[ "$left" = 0 ] && break
 	sleep 1
 done
-[ "$left" = 0 ] || fail "$left of $N canaries not promoted after 150 s"
+if [ "$left" != 0 ]; then
+	# say where they stand, so that a rare failure explains itself
+	ctl status -o json | python3 -c "
+import collections, json, sys
+cs = json.load(sys.stdin)['canaries']
+late = [c for c in cs if c['phase'] != 'Promoted']
+print('phases:', dict(collections.Counter((c['phase'], c.get('step')) for c in late)))
+for c in late[:8]:
+    la = c.get('last_analysis') or {}
+    print(c['name'], c['phase'], 'step', c.get('step'), 'weight', c.get('weight'),
+          'error', c.get('error'), 'last', la.get('result'), la.get('at'))
+" >&2 || true
+	grep -c 'level=warning' "$E2E/canaryd.log" >&2 || true
+	grep 'level=\(warning\|error\)' "$E2E/canaryd.log" |
+		sed -E 's/^time=[^ ]* //; s/msg="c[0-9]+: /msg="/; s/ canary=.*//' | sort | uniq -c |
+		sort -rn | head -15 >&2 || true
+	fail "$left of $N canaries not promoted after $wait_s s"
+fi
 pass "$N canaries x 3 metrics promoted at a 1 s interval"
 
 # Every VirtualService write: canary weight in 0..100 and the route summing to 100; per canary

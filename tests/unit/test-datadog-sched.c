@@ -33,6 +33,7 @@ struct server {
         int script[16]; /* status per request, 0 = 200 */
         unsigned n_requests;
         unsigned queries_seen; /* over all requests */
+        size_t max_body;       /* the largest request body received */
         usec_t delay_usec;     /* before answering */
 };
 
@@ -60,6 +61,8 @@ static void serve(void *userdata, int fd, unsigned index)
         }
         pthread_mutex_lock(&s->lock);
         unsigned k = s->n_requests++;
+        if (want > s->max_body)
+                s->max_body = want;
         status = k < ELEMENTSOF(s->script) && s->script[k] ? s->script[k] : 200;
         pthread_mutex_unlock(&s->lock);
         if (s->delay_usec)
@@ -257,6 +260,40 @@ static void full_request_goes_out_once(void **state)
         free(e);
 }
 
+/* Long queries: the request's byte limit binds before its 1,024 queries do. Every request
+ * stays within DATADOG_V2_BODY_MAX (a request that grew past it was refused by Datadog, and by
+ * the sandbox as 414 for v1's URL: every analysis in it came back inconclusive), and every job
+ * is still answered once with its own points. */
+static void requests_keep_to_the_size_limit(void **state)
+{
+        struct datadog_sched_settings set = {.gather_usec = 200 * USEC_PER_MSEC};
+        struct env *e = xcalloc(1, sizeof(*e));
+        char pad[420];
+
+        memset(pad, 'x', sizeof(pad) - 1);
+        pad[sizeof(pad) - 1] = '\0';
+        char *tag = xasprintf(" by {pad_%s}", pad);
+        env_start(e, &set);
+        for (unsigned i = 0; i < 200; i++)
+                submit(e, i, 6, tag);
+        spin(e, 2000 * USEC_PER_MSEC);
+        pthread_mutex_lock(&e->srv.lock);
+        size_t max_body = e->srv.max_body;
+        pthread_mutex_unlock(&e->srv.lock);
+        assert_true(max_body > 0 && max_body <= DATADOG_V2_BODY_MAX);
+        assert_true(requests(e) >= 3); /* 1,200 queries of ~470 bytes: over 560 KB in all */
+        assert_int_equal(e->srv.queries_seen, 1200);
+        for (unsigned i = 0; i < 200; i++) {
+                assert_int_equal(e->seen[i].calls, 1);
+                assert_int_equal(e->seen[i].error, 0);
+                for (unsigned q = 0; q < 6; q++)
+                        assert_true(e->seen[i].first_value[q] == 100.0 * i + q);
+        }
+        free(tag);
+        env_stop(e);
+        free(e);
+}
+
 /* Answers arrive together; the first callback cancels a job answered in the same request (its
  * callback must never run) and submits a new one (answered in its own request). Nothing is
  * ever answered from inside submit. */
@@ -382,6 +419,7 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(full_request_goes_out_once),
+            cmocka_unit_test(requests_keep_to_the_size_limit),
             cmocka_unit_test(callbacks_may_cancel_and_submit),
             cmocka_unit_test(retries_429_and_5xx),
             cmocka_unit_test(bad_query_splits_per_job),
