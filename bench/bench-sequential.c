@@ -48,7 +48,7 @@ static const struct scenario scenarios[] = {
     {"healthy-ar08", 0.8, 0, 0, 0},        {"healthy-ar08-shared", 0.8, 0, 1, 0},
     {"benign-2pct-ar05", 0.5, 0.02, 0, 0}, {"shift-5pct-iid", 0, 0.05, 0, 1},
     {"shift-5pct-ar05", 0.5, 0.05, 0, 1},  {"shift-10pct-iid", 0, 0.10, 0, 1},
-    {"shift-10pct-ar05", 0.5, 0.10, 0, 1},
+    {"shift-10pct-ar05", 0.5, 0.10, 0, 1}, {"shift-30pct-ar05", 0.5, 0.30, 0, 1},
 };
 
 #define STEPS 4
