@@ -16,39 +16,21 @@
 #include <string.h>
 
 #include "canaryd/sequential.h"
-
-struct rng {
-        uint64_t s;
-};
-
-static double uniform(struct rng *r)
-{
-        r->s = r->s * 6364136223846793005ULL + 1442695040888963407ULL;
-        uint64_t x = r->s ^ (r->s >> 33);
-        x *= 0xff51afd7ed558ccdULL;
-        x ^= x >> 33;
-        return ((double)(x >> 11) + 0.5) / 9007199254740992.0;
-}
-
-static double normal(struct rng *r)
-{
-        return sqrt(-2 * log(uniform(r))) * cos(2 * M_PI * uniform(r));
-}
+#include "sim-rng.h"
 
 struct scenario {
         const char *name;
         double phi, shift;
         int shared;
-        int regression;
 };
 
 static const struct scenario scenarios[] = {
-    {"healthy-iid", 0, 0, 0, 0},           {"healthy-iid-shared", 0, 0, 1, 0},
-    {"healthy-ar05", 0.5, 0, 0, 0},        {"healthy-ar05-shared", 0.5, 0, 1, 0},
-    {"healthy-ar08", 0.8, 0, 0, 0},        {"healthy-ar08-shared", 0.8, 0, 1, 0},
-    {"benign-2pct-ar05", 0.5, 0.02, 0, 0}, {"shift-5pct-iid", 0, 0.05, 0, 1},
-    {"shift-5pct-ar05", 0.5, 0.05, 0, 1},  {"shift-10pct-iid", 0, 0.10, 0, 1},
-    {"shift-10pct-ar05", 0.5, 0.10, 0, 1}, {"shift-30pct-ar05", 0.5, 0.30, 0, 1},
+    {"healthy-iid", 0, 0, 0},           {"healthy-iid-shared", 0, 0, 1},
+    {"healthy-ar05", 0.5, 0, 0},        {"healthy-ar05-shared", 0.5, 0, 1},
+    {"healthy-ar08", 0.8, 0, 0},        {"healthy-ar08-shared", 0.8, 0, 1},
+    {"benign-2pct-ar05", 0.5, 0.02, 0}, {"shift-5pct-iid", 0, 0.05, 0},
+    {"shift-5pct-ar05", 0.5, 0.05, 0},  {"shift-10pct-iid", 0, 0.10, 0},
+    {"shift-10pct-ar05", 0.5, 0.10, 0}, {"shift-30pct-ar05", 0.5, 0.30, 0},
 };
 
 #define STEPS 4
@@ -56,12 +38,13 @@ static const double step_share[STEPS] = {0.10, 0.25, 0.50, 0.75};
 
 static void simulate(struct rng *r, const struct scenario *s, size_t n, double *c, double *b)
 {
-        double q = sqrt(1 - s->phi * s->phi), ec = normal(r), eb = normal(r), sh = normal(r);
+        double q = sqrt(1 - s->phi * s->phi), ec = rng_normal(r), eb = rng_normal(r),
+               sh = rng_normal(r);
         for (size_t i = 0; i < n; i++) {
                 if (i) {
-                        ec = s->phi * ec + q * normal(r);
-                        eb = s->phi * eb + q * normal(r);
-                        sh = 0.9 * sh + sqrt(1 - 0.81) * normal(r);
+                        ec = s->phi * ec + q * rng_normal(r);
+                        eb = s->phi * eb + q * rng_normal(r);
+                        sh = 0.9 * sh + sqrt(1 - 0.81) * rng_normal(r);
                 }
                 double load = s->shared ? 10 * sh : 0;
                 c[i] = 100 * (1 + s->shift) + 10 * ec + load;
@@ -112,6 +95,10 @@ int main(int argc, char **argv)
                         return 2;
                 }
         }
+        if (!runs || !points || optind < argc) {
+                fprintf(stderr, "%s: --runs and --points must be positive numbers\n", argv[0]);
+                return 2;
+        }
         if (!every || every > points)
                 every = points;
         size_t n = STEPS * points;
@@ -125,14 +112,19 @@ int main(int argc, char **argv)
         printf("%-22s %8s %6s\n", "scenario", "failed", "step");
         for (size_t k = 0; k < sizeof(scenarios) / sizeof(scenarios[0]); k++) {
                 const struct scenario *s = &scenarios[k];
-                struct rng r = {seed * 1000003 + k};
+                struct rng r = rng_seed(seed * 1000003 + k);
                 size_t failed = 0, step_sum = 0;
                 for (size_t i = 0; i < runs; i++) {
                         simulate(&r, s, n, c, b);
                         for (size_t m = every; m <= n; m += every) {
                                 struct seq_result res;
-                                if (seq_judge_pairs(c, b, share, m, &p, &res) < 0)
-                                        return 1;
+                                if (seq_judge_pairs(c, b, share, m, &p, &res) < 0) {
+                                        fprintf(stderr,
+                                                "%s: invalid judge settings "
+                                                "(--alpha in (0, 1), --prior-g >= 0)\n",
+                                                argv[0]);
+                                        return 2;
+                                }
                                 if (res.classification == SEQ_FAIL) {
                                         failed++;
                                         step_sum += (m - 1) / points + 1;

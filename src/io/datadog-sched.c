@@ -448,6 +448,16 @@ static struct batch *batch_new(struct datadog_sched *s, int64_t from_s, int64_t 
         return b;
 }
 
+/* What queries [lo, hi) of j add to a request's size (batch_has_room() weighs it). */
+static size_t part_cost(enum datadog_api api, const struct datadog_job *j, size_t lo, size_t hi)
+{
+        size_t cost = 0;
+
+        for (size_t q = lo; q < hi; q++)
+                cost += datadog_query_cost(api, j->queries[q]);
+        return cost;
+}
+
 static void batch_add_part(struct batch *b, struct datadog_job *j, size_t lo, size_t hi)
 {
         struct part *last = b->n_parts ? &b->parts[b->n_parts - 1] : NULL;
@@ -461,11 +471,9 @@ static void batch_add_part(struct batch *b, struct datadog_job *j, size_t lo, si
                 j->unanswered++;
         }
         b->queries = xrealloc(b->queries, (b->n_queries + (hi - lo)) * sizeof(*b->queries));
-        for (size_t q = lo; q < hi; q++) {
+        for (size_t q = lo; q < hi; q++)
                 b->queries[b->n_queries++] = j->queries[q];
-                /* what batch_has_room() weighs: the request's size so far */
-                b->cost += datadog_query_cost(datadog_client_api(b->s->client), j->queries[q]);
-        }
+        b->cost += part_cost(datadog_client_api(b->s->client), j, lo, hi);
         last->hi = hi;
         if (j->from_s < b->min_from)
                 b->min_from = j->from_s;
@@ -533,11 +541,9 @@ static void plan(struct datadog_sched *s, struct datadog_job *j)
                 if (x->state == BATCH_GATHERING && window_fits(x, j->from_s, j->to_s, slack_s(s)))
                         b = x;
         for (size_t lo = 0; lo < j->n; lo += 2) {
-                size_t hi = lo + 2 <= j->n ? lo + 2 : j->n, cost = 0;
+                size_t hi = lo + 2 <= j->n ? lo + 2 : j->n;
 
-                for (size_t q = lo; q < hi; q++)
-                        cost += datadog_query_cost(api, j->queries[q]);
-                if (b && !batch_has_room(b, cost, hi - lo)) {
+                if (b && !batch_has_room(b, part_cost(api, j, lo, hi), hi - lo)) {
                         batch_due(b); /* full: no point in waiting for more */
                         b = NULL;
                 }

@@ -16,6 +16,7 @@
 
 #include "canaryd/judge.h"
 #include "canaryd/sequential.h"
+#include "sim-rng.h"
 
 static void assert_rel(double got, double want, double rel)
 {
@@ -23,38 +24,6 @@ static void assert_rel(double got, double want, double rel)
                 print_error("got %.15g, want %.15g (relative %.3g)\n", got, want, rel);
                 fail();
         }
-}
-
-/* ---- deterministic random numbers (xorshift64*, Box-Muller) ---- */
-
-struct rng {
-        uint64_t s;
-};
-
-static double rng_uniform(struct rng *r)
-{
-        r->s ^= r->s >> 12;
-        r->s ^= r->s << 25;
-        r->s ^= r->s >> 27;
-        uint64_t x = r->s * 2685821657736338717ULL;
-        return ((double)(x >> 11) + 0.5) / 9007199254740992.0;
-}
-
-static double rng_normal(struct rng *r)
-{
-        double u = rng_uniform(r), v = rng_uniform(r);
-        return sqrt(-2 * log(u)) * cos(6.283185307179586 * v);
-}
-
-static double rng_poisson(struct rng *r, double lambda)
-{
-        double limit = exp(-lambda), p = rng_uniform(r);
-        double k = 0;
-        while (p > limit) {
-                p *= rng_uniform(r);
-                k++;
-        }
-        return k;
 }
 
 /* ---- STATS.md §4.7 ---- */
