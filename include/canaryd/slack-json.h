@@ -1,6 +1,6 @@
-/* Slack, the codec (src/codec/slack-json.c, pure): message rendering, Web API answers, and the
- * outbox's file and log formats. The delivery client is canaryd/slack.h. SPEC §6, WIRE.md §4,
- * docs/slack.md. */
+/* Slack, the codec (pure): message rendering (src/codec/slack-render.c), Web API answers
+ * (slack-api.c), and the outbox's file and log formats (slack-outbox-json.c). The delivery client
+ * is canaryd/slack.h. SPEC §6, WIRE.md §4, docs/slack.md. */
 #pragma once
 
 #include "canaryd/codec-layer.h"

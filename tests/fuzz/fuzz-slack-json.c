@@ -1,7 +1,7 @@
-/* Fuzzes the Slack codec (src/codec/slack-json.c) on outside input: Slack's response bodies
- * (slack_parse_post_response), payloads (slack_payload_set_channel) and the user-controlled
- * strings of a notice (canary, namespace, event, revision, reason, actor, runbook URL, metric
- * names and details), rendered by slack_render.
+/* Fuzzes the Slack codec (src/codec/slack-render.c, slack-api.c, slack-outbox-json.c) on
+ * outside input: Slack's response bodies (slack_parse_post_response), payloads
+ * (slack_payload_set_channel) and the user-controlled strings of a notice (canary, namespace,
+ * event, revision, reason, actor, runbook URL, metric names and details), rendered by slack_render.
  *
  * Input: byte 0 = mode (channel, resend, number of metrics); the rest is the response body, and
  * also, split at NUL bytes, the notice's strings in the order above.

@@ -1,8 +1,8 @@
-/* Slack wire formats (WIRE.md §4, SPEC §6): renders a rollout notice as {"text", "blocks"}
+/* Slack messages (WIRE.md §4, SPEC §6): renders a rollout notice as {"text", "blocks"}
  * within Block Kit's limits (50 blocks, header plain_text <= 150 characters, 10 fields per
- * section), renders the rollout's parent message and its timeline, prepares payloads for
- * chat.postMessage / chat.update (channel, thread, metadata), reads Web API answers, and
- * encodes the outbox file.
+ * section), renders the rollout's parent message and its timeline, and prepares payloads for
+ * chat.postMessage / chat.update (channel, thread, metadata). Web API answers are read in
+ * slack-api.c, the outbox file in slack-outbox-json.c.
  * Pure: buffers in, buffers out. User text is made valid UTF-8 and, in mrkdwn, &, < and > are
  * escaped so that nobody's reason string can ping @channel or forge a link. */
 
@@ -19,6 +19,7 @@
 #include "canaryd/rollout.h"
 #include "canaryd/slack-json.h"
 #include "canaryd/utf8.h"
+#include "slack-text.h"
 
 #define MAX_BLOCKS         50
 #define HEADER_MAX_CHARS   150
@@ -60,7 +61,7 @@ static void put_text(struct buf *b, const char *s, size_t max_chars, bool mrkdwn
         }
 }
 
-static char *text_dup(const char *s, size_t max_chars, bool mrkdwn)
+char *slack_text_dup(const char *s, size_t max_chars, bool mrkdwn)
 {
         struct buf b = {0};
 
@@ -380,13 +381,13 @@ static void metric_row(const struct slack_notice *n, const struct metric_report 
         char name[sizeof(m->name) + 1], *t;
 
         snprintf(name, sizeof(name), "%.*s", (int)sizeof(m->name), m->name);
-        t = text_dup(name, COL_NAME, true);
+        t = slack_text_dup(name, COL_NAME, true);
         copy_cut(r->cells[0], sizeof(r->cells[0]), t);
         free(t);
         fmt_num(r->cells[1], sizeof(r->cells[1]), m->canary);
         fmt_num(r->cells[2], sizeof(r->cells[2]), m->baseline);
         threshold_text(r->cells[3], sizeof(r->cells[3]), metric_cfg(n, name));
-        t = text_dup(r->cells[3], 40, true);
+        t = slack_text_dup(r->cells[3], 40, true);
         copy_cut(r->cells[3], sizeof(r->cells[3]), t);
         free(t);
         snprintf(r->cells[4], sizeof(r->cells[4]), "%s", verdict_word(m->verdict));
@@ -578,7 +579,7 @@ static void add_header(cJSON *blocks, const char *emoji, const char *title)
 {
         cJSON *blk = cJSON_CreateObject(), *txt;
         char *t = xasprintf("%s %s", emoji, title);
-        char *s = text_dup(t, HEADER_MAX_CHARS, false);
+        char *s = slack_text_dup(t, HEADER_MAX_CHARS, false);
 
         cJSON_AddStringToObject(blk, "type", "header");
         txt = cJSON_AddObjectToObject(blk, "text");
@@ -600,7 +601,7 @@ static void add_context(cJSON *blocks, const char *text)
         cJSON_AddItemToArray(blocks, blk);
 }
 
-static char *print_free(cJSON *root)
+char *slack_json_print_free(cJSON *root)
 {
         char *s = cJSON_PrintUnformatted(root), *out;
 
@@ -659,7 +660,7 @@ char *slack_render(const struct slack_notice *n, const char *channel)
         if (n->resend)
                 buf_puts(&b, " (re-sent)");
         t = buf_steal(&b);
-        s = text_dup(t, TEXT_MAX_CHARS, false); /* already escaped; only cut */
+        s = slack_text_dup(t, TEXT_MAX_CHARS, false); /* already escaped; only cut */
         cJSON_AddStringToObject(root, "text", s);
         free(s);
         free(t);
@@ -672,7 +673,8 @@ char *slack_render(const struct slack_notice *n, const char *channel)
         free(t);
 
         if (mention) {
-                t = mention_ok(n->mention) ? xstrdup(n->mention) : text_dup(n->mention, 100, true);
+                t = mention_ok(n->mention) ? xstrdup(n->mention)
+                                           : slack_text_dup(n->mention, 100, true);
                 cJSON_AddItemToArray(blocks, section_text(t));
                 free(t);
         }
@@ -714,7 +716,7 @@ char *slack_render(const struct slack_notice *n, const char *channel)
                 add_context(blocks, RESENT_NOTE);
 
         free(failed);
-        return print_free(root);
+        return slack_json_print_free(root);
 }
 
 char *slack_render_summary(const struct slack_notice *n)
@@ -742,7 +744,7 @@ char *slack_render_summary(const struct slack_notice *n)
                 put_text(&b, n->revision, 128, true);
         }
         t = buf_steal(&b);
-        s = text_dup(t, TEXT_MAX_CHARS, false);
+        s = slack_text_dup(t, TEXT_MAX_CHARS, false);
         cJSON_AddStringToObject(root, "text", s);
         free(s);
         free(t);
@@ -768,7 +770,7 @@ char *slack_render_summary(const struct slack_notice *n)
         if (n->runbook_url && *n->runbook_url && is_failure_event(n->event))
                 add_runbook(blocks, n->runbook_url);
         add_context(blocks, "canaryd keeps this message up to date; every event is in the thread.");
-        return print_free(root);
+        return slack_json_print_free(root);
 }
 
 char *slack_timeline_line(const struct slack_notice *n)
@@ -810,7 +812,7 @@ char *slack_summary_with_timeline(const char *summary, const char *const *lines,
                 return NULL;
         }
         if (n == 0)
-                return print_free(root);
+                return slack_json_print_free(root);
         /* The newest lines that fit in one section. */
         while (first > 0 &&
                used + strlen(lines[first - 1] ? lines[first - 1] : "") + 64 < TEXT_MAX_CHARS) {
@@ -846,7 +848,7 @@ char *slack_summary_with_timeline(const char *summary, const char *const *lines,
         } else {
                 cJSON_Delete(blk);
         }
-        return print_free(root);
+        return slack_json_print_free(root);
 }
 
 static void set_member(cJSON *root, const char *name, cJSON *value)
@@ -883,7 +885,7 @@ char *slack_payload_prepare(const char *payload, const char *channel, const char
                 cJSON_AddStringToObject(ep, "key", key);
                 set_member(root, "metadata", md);
         }
-        return print_free(root);
+        return slack_json_print_free(root);
 }
 
 char *slack_payload_set_channel(const char *payload, const char *channel)
@@ -910,7 +912,7 @@ char *slack_payload_mark_resent(const char *payload)
         blocks = cJSON_GetObjectItemCaseSensitive(root, "blocks");
         if (cJSON_IsArray(blocks) && cJSON_GetArraySize(blocks) < MAX_BLOCKS)
                 add_context(blocks, RESENT_NOTE);
-        return print_free(root);
+        return slack_json_print_free(root);
 }
 
 char *slack_payload_text(const char *payload)
@@ -940,459 +942,5 @@ char *slack_render_digest(const char *const *texts, size_t n, size_t more)
         blocks = cJSON_AddArrayToObject(root, "blocks");
         add_context(blocks, "Several updates while Slack was busy, in one message");
         free(t);
-        return print_free(root);
-}
-
-/* ---- Web API answers ------------------------------------------------------------------------ */
-
-/* Parses {"ok":...}; NULL when the body is not such an object. */
-static cJSON *parse_api(const char *body, size_t len, bool *ret_ok)
-{
-        const cJSON *ok;
-        cJSON *root;
-
-        if (!body || len == 0)
-                return NULL;
-        root = cJSON_ParseWithLength(body, len);
-        ok = cJSON_GetObjectItemCaseSensitive(root, "ok");
-        if (!cJSON_IsObject(root) || !cJSON_IsBool(ok)) {
-                cJSON_Delete(root);
-                return NULL;
-        }
-        *ret_ok = cJSON_IsTrue(ok);
-        return root;
-}
-
-static char *api_error(const cJSON *root)
-{
-        const cJSON *err = cJSON_GetObjectItemCaseSensitive(root, "error");
-
-        return text_dup(cJSON_IsString(err) ? err->valuestring : "unknown_error", 100, false);
-}
-
-int slack_parse_post_response(const char *body, size_t len, char **ret_ts, char **ret_error)
-{
-        const cJSON *ts;
-        bool ok = false;
-        cJSON *root = parse_api(body, len, &ok);
-        int r;
-
-        if (!root)
-                return -EBADMSG;
-        if (ok) {
-                ts = cJSON_GetObjectItemCaseSensitive(root, "ts");
-                if (ret_ts)
-                        *ret_ts = cJSON_IsString(ts) ? xstrdup(ts->valuestring) : NULL;
-                r = 0;
-        } else {
-                if (ret_error)
-                        *ret_error = api_error(root);
-                r = -EREMOTEIO;
-        }
-        cJSON_Delete(root);
-        return r;
-}
-
-char *slack_response_channel(const char *body, size_t len)
-{
-        const cJSON *ch;
-        bool ok = false;
-        cJSON *root = parse_api(body, len, &ok);
-        char *out = NULL;
-
-        if (!root)
-                return NULL;
-        ch = cJSON_GetObjectItemCaseSensitive(root, "channel");
-        if (ok && cJSON_IsString(ch) && *ch->valuestring)
-                out = text_dup(ch->valuestring, 100, false);
-        cJSON_Delete(root);
-        return out;
-}
-
-int slack_find_key(const char *body, size_t len, const char *key, char **ret_ts, char **ret_error)
-{
-        const cJSON *msgs, *m;
-        bool ok = false;
-        cJSON *root = parse_api(body, len, &ok);
-        int r = 0;
-
-        if (!root)
-                return -EBADMSG;
-        if (!ok) {
-                if (ret_error)
-                        *ret_error = api_error(root);
-                cJSON_Delete(root);
-                return -EREMOTEIO;
-        }
-        msgs = cJSON_GetObjectItemCaseSensitive(root, "messages");
-        if (!cJSON_IsArray(msgs)) {
-                cJSON_Delete(root);
-                return -EBADMSG;
-        }
-        cJSON_ArrayForEach (m, msgs) {
-                const cJSON *md = cJSON_GetObjectItemCaseSensitive(m, "metadata");
-                const cJSON *ep = cJSON_GetObjectItemCaseSensitive(md, "event_payload");
-                const cJSON *k = cJSON_GetObjectItemCaseSensitive(ep, "key");
-                const cJSON *ts = cJSON_GetObjectItemCaseSensitive(m, "ts");
-
-                if (key && cJSON_IsString(k) && strcmp(k->valuestring, key) == 0) {
-                        if (ret_ts)
-                                *ret_ts = cJSON_IsString(ts) ? xstrdup(ts->valuestring) : NULL;
-                        r = 1;
-                        break;
-                }
-        }
-        cJSON_Delete(root);
-        return r;
-}
-
-/* ---- the outbox file ------------------------------------------------------------------------ */
-
-#define OUTBOX_VERSION 1
-
-static void outbox_msg_free(struct slack_outbox_msg *m)
-{
-        free(m->key);
-        free(m->thread);
-        free(m->channel);
-        free(m->payload);
-}
-
-void slack_outbox_held_done(struct slack_outbox_held *h)
-{
-        if (!h)
-                return;
-        free(h->canary);
-        free(h->base_rv);
-        free(h->thread);
-        free(h->thread_ts);
-        free(h->summary);
-        free(h->line);
-        for (size_t j = 0; j < h->n_msgs; j++)
-                outbox_msg_free(&h->msgs[j]);
-        memset(h, 0, sizeof(*h));
-}
-
-void slack_outbox_done(struct slack_outbox *o)
-{
-        if (!o)
-                return;
-        for (size_t i = 0; i < o->n_msgs; i++)
-                outbox_msg_free(&o->msgs[i]);
-        free(o->msgs);
-        for (size_t i = 0; i < o->n_held; i++)
-                slack_outbox_held_done(&o->held[i]);
-        free(o->held);
-        for (size_t i = 0; i < o->n_threads; i++) {
-                struct slack_outbox_thread *t = &o->threads[i];
-
-                free(t->id);
-                free(t->channel);
-                free(t->ts);
-                free(t->summary);
-                for (size_t j = 0; j < t->n_lines; j++)
-                        free(t->lines[j]);
-        }
-        free(o->threads);
-        for (size_t i = 0; i < o->n_recent; i++)
-                free(o->recent[i]);
-        free(o->recent);
-        memset(o, 0, sizeof(*o));
-}
-
-static void add_opt_string(cJSON *o, const char *name, const char *v)
-{
-        if (v)
-                cJSON_AddStringToObject(o, name, v);
-}
-
-static cJSON *outbox_msg_to_json(const struct slack_outbox_msg *m)
-{
-        cJSON *e = cJSON_CreateObject();
-
-        add_opt_string(e, "key", m->key);
-        add_opt_string(e, "thread", m->thread);
-        add_opt_string(e, "channel", m->channel);
-        add_opt_string(e, "payload", m->payload ? m->payload : "");
-        cJSON_AddBoolToObject(e, "broadcast", m->broadcast);
-        cJSON_AddBoolToObject(e, "coalescible", m->coalescible);
-        cJSON_AddBoolToObject(e, "routine", m->routine);
-        cJSON_AddBoolToObject(e, "maybe_sent", m->maybe_sent);
-        cJSON_AddBoolToObject(e, "resent", m->resent);
-        return e;
-}
-
-static cJSON *raw_u64(uint64_t v)
-{
-        char w[24];
-
-        /* a plain integer: cJSON would print some 16-digit ones with an exponent */
-        snprintf(w, sizeof(w), "%llu", (unsigned long long)v);
-        return cJSON_CreateRaw(w);
-}
-
-static cJSON *held_to_json(const struct slack_outbox_held *h)
-{
-        cJSON *e = cJSON_CreateObject(), *ms;
-
-        add_opt_string(e, "canary", h->canary);
-        cJSON_AddItemToObject(e, "write_us", raw_u64(h->write_usec));
-        add_opt_string(e, "base_rv", h->base_rv);
-        add_opt_string(e, "thread", h->thread);
-        add_opt_string(e, "thread_ts", h->thread_ts);
-        add_opt_string(e, "summary", h->summary);
-        add_opt_string(e, "line", h->line);
-        ms = cJSON_AddArrayToObject(e, "messages");
-        for (size_t j = 0; j < h->n_msgs; j++)
-                cJSON_AddItemToArray(ms, outbox_msg_to_json(&h->msgs[j]));
-        return e;
-}
-
-char *slack_outbox_to_json(const struct slack_outbox *o)
-{
-        cJSON *root = cJSON_CreateObject(), *arr;
-
-        cJSON_AddNumberToObject(root, "version", OUTBOX_VERSION);
-        cJSON_AddItemToObject(root, "log_seq", raw_u64(o->log_seq));
-        arr = cJSON_AddArrayToObject(root, "messages");
-        for (size_t i = 0; i < o->n_msgs; i++)
-                cJSON_AddItemToArray(arr, outbox_msg_to_json(&o->msgs[i]));
-        arr = cJSON_AddArrayToObject(root, "held");
-        for (size_t i = 0; i < o->n_held; i++)
-                cJSON_AddItemToArray(arr, held_to_json(&o->held[i]));
-        arr = cJSON_AddArrayToObject(root, "threads");
-        for (size_t i = 0; i < o->n_threads; i++) {
-                const struct slack_outbox_thread *t = &o->threads[i];
-                cJSON *e = cJSON_CreateObject(), *lines;
-
-                add_opt_string(e, "id", t->id ? t->id : "");
-                add_opt_string(e, "channel", t->channel);
-                add_opt_string(e, "ts", t->ts);
-                add_opt_string(e, "summary", t->summary);
-                lines = cJSON_AddArrayToObject(e, "timeline");
-                for (size_t j = 0; j < t->n_lines; j++)
-                        cJSON_AddItemToArray(lines, cJSON_CreateString(t->lines[j]));
-                cJSON_AddNumberToObject(e, "timeline_dropped", (double)t->n_dropped_lines);
-                cJSON_AddBoolToObject(e, "update_pending", t->update_pending);
-                cJSON_AddBoolToObject(e, "parent_maybe_sent", t->parent_maybe_sent);
-                cJSON_AddNumberToObject(e, "created_us", (double)t->created_usec);
-                cJSON_AddItemToArray(arr, e);
-        }
-        arr = cJSON_AddArrayToObject(root, "recent");
-        for (size_t i = 0; i < o->n_recent; i++)
-                cJSON_AddItemToArray(arr, cJSON_CreateString(o->recent[i]));
-        return print_free(root);
-}
-
-static int opt_string(const cJSON *o, const char *name, bool required, char **ret)
-{
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-
-        *ret = NULL;
-        if (!v || cJSON_IsNull(v))
-                return required ? -EBADMSG : 0;
-        if (!cJSON_IsString(v))
-                return -EBADMSG;
-        *ret = xstrdup(v->valuestring);
-        return 0;
-}
-
-static bool opt_bool(const cJSON *o, const char *name)
-{
-        return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, name));
-}
-
-static double opt_number(const cJSON *o, const char *name)
-{
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-
-        return cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble < 1e18 ? v->valuedouble
-                                                                                 : 0;
-}
-
-static int outbox_msg_from_json(const cJSON *e, struct slack_outbox_msg *m)
-{
-        if (!cJSON_IsObject(e))
-                return -EBADMSG;
-        if (opt_string(e, "key", false, &m->key) < 0 ||
-            opt_string(e, "thread", false, &m->thread) < 0 ||
-            opt_string(e, "channel", false, &m->channel) < 0 ||
-            opt_string(e, "payload", true, &m->payload) < 0)
-                return -EBADMSG;
-        m->broadcast = opt_bool(e, "broadcast");
-        m->coalescible = opt_bool(e, "coalescible");
-        m->routine = opt_bool(e, "routine"); /* absent (older outbox): never folded */
-        m->maybe_sent = opt_bool(e, "maybe_sent");
-        m->resent = opt_bool(e, "resent");
-        return 0;
-}
-
-/* Parses one held entry into *h (zeroed first; on failure what was parsed is freed).
- * need_canary: a write-ahead entry names its canary; a queued record of the log does not. */
-static int held_from_json(const cJSON *e, bool need_canary, struct slack_outbox_held *h)
-{
-        const cJSON *ms = cJSON_GetObjectItemCaseSensitive(e, "messages"), *m;
-        const cJSON *w = cJSON_GetObjectItemCaseSensitive(e, "write_us");
-
-        memset(h, 0, sizeof(*h));
-        if (!cJSON_IsObject(e) || !cJSON_IsArray(ms) || cJSON_GetArraySize(ms) < 1 ||
-            cJSON_GetArraySize(ms) > 2 || !cJSON_IsNumber(w))
-                return -EBADMSG;
-        if (opt_string(e, "canary", need_canary, &h->canary) < 0 ||
-            opt_string(e, "base_rv", false, &h->base_rv) < 0 ||
-            opt_string(e, "thread", false, &h->thread) < 0 ||
-            opt_string(e, "thread_ts", false, &h->thread_ts) < 0 ||
-            opt_string(e, "summary", false, &h->summary) < 0 ||
-            opt_string(e, "line", false, &h->line) < 0)
-                goto fail;
-        h->write_usec = (usec_t)opt_number(e, "write_us");
-        cJSON_ArrayForEach (m, ms) {
-                if (outbox_msg_from_json(m, &h->msgs[h->n_msgs]) < 0) {
-                        outbox_msg_free(&h->msgs[h->n_msgs]);
-                        goto fail;
-                }
-                h->n_msgs++;
-        }
-        return 0;
-fail:
-        slack_outbox_held_done(h);
-        return -EBADMSG;
-}
-
-int slack_outbox_from_json(const char *json, size_t len, struct slack_outbox *ret, char **ret_error)
-{
-        struct slack_outbox o = {0};
-        const cJSON *msgs, *held, *threads, *recent, *e;
-        const char *what = "not a JSON object";
-        cJSON *root;
-
-        root = json ? cJSON_ParseWithLength(json, len) : NULL;
-        if (!cJSON_IsObject(root))
-                goto fail;
-        msgs = cJSON_GetObjectItemCaseSensitive(root, "messages");
-        threads = cJSON_GetObjectItemCaseSensitive(root, "threads");
-        recent = cJSON_GetObjectItemCaseSensitive(root, "recent");
-        held = cJSON_GetObjectItemCaseSensitive(root, "held"); /* absent before write-ahead */
-        what = "\"messages\", \"threads\" and \"recent\" must be arrays";
-        if (!cJSON_IsArray(msgs) || !cJSON_IsArray(threads) || !cJSON_IsArray(recent) ||
-            (held && !cJSON_IsArray(held)))
-                goto fail;
-        what = "too many entries";
-        if (cJSON_GetArraySize(held) > 4 * SLACK_HELD_MAX ||
-            cJSON_GetArraySize(msgs) > 4 * SLACK_QUEUE_MAX ||
-            cJSON_GetArraySize(threads) > 4 * SLACK_QUEUE_MAX || cJSON_GetArraySize(recent) > 4096)
-                goto fail;
-
-        what = "a message must be an object with a string payload";
-        o.msgs = xcalloc((size_t)cJSON_GetArraySize(msgs) + 1, sizeof(*o.msgs));
-        cJSON_ArrayForEach (e, msgs) {
-                if (outbox_msg_from_json(e, &o.msgs[o.n_msgs++]) < 0)
-                        goto fail;
-        }
-
-        what = "a held entry must be an object with a canary, a write_us number and 1 or 2 "
-               "messages";
-        o.held = xcalloc((size_t)cJSON_GetArraySize(held) + 1, sizeof(*o.held));
-        cJSON_ArrayForEach (e, held) {
-                if (held_from_json(e, true, &o.held[o.n_held]) < 0)
-                        goto fail;
-                o.n_held++;
-        }
-
-        what = "a thread must be an object with a string id and a timeline array";
-        o.threads = xcalloc((size_t)cJSON_GetArraySize(threads) + 1, sizeof(*o.threads));
-        cJSON_ArrayForEach (e, threads) {
-                struct slack_outbox_thread *t = &o.threads[o.n_threads];
-                const cJSON *lines = cJSON_GetObjectItemCaseSensitive(e, "timeline"), *l;
-
-                if (!cJSON_IsObject(e) || !cJSON_IsArray(lines))
-                        goto fail;
-                o.n_threads++;
-                if (opt_string(e, "id", true, &t->id) < 0 ||
-                    opt_string(e, "channel", false, &t->channel) < 0 ||
-                    opt_string(e, "ts", false, &t->ts) < 0 ||
-                    opt_string(e, "summary", false, &t->summary) < 0)
-                        goto fail;
-                cJSON_ArrayForEach (l, lines) {
-                        if (!cJSON_IsString(l))
-                                goto fail;
-                        if (t->n_lines == SLACK_TIMELINE_MAX) {
-                                t->n_dropped_lines++;
-                                continue;
-                        }
-                        t->lines[t->n_lines++] = xstrdup(l->valuestring);
-                }
-                t->n_dropped_lines += (size_t)opt_number(e, "timeline_dropped");
-                t->update_pending = opt_bool(e, "update_pending");
-                t->parent_maybe_sent = opt_bool(e, "parent_maybe_sent");
-                t->created_usec = (usec_t)opt_number(e, "created_us");
-        }
-
-        what = "\"recent\" must hold strings";
-        o.recent = xcalloc((size_t)cJSON_GetArraySize(recent) + 1, sizeof(*o.recent));
-        cJSON_ArrayForEach (e, recent) {
-                if (!cJSON_IsString(e))
-                        goto fail;
-                o.recent[o.n_recent++] = xstrdup(e->valuestring);
-        }
-        o.log_seq = (uint64_t)opt_number(root, "log_seq"); /* absent before the log: 0 */
-        cJSON_Delete(root);
-        *ret = o;
-        return 0;
-fail:
-        cJSON_Delete(root);
-        slack_outbox_done(&o);
-        if (ret_error)
-                *ret_error = xasprintf("slack outbox: %s", what);
-        return -EBADMSG;
-}
-
-char *slack_outbox_log_line(uint64_t seq, enum slack_log_kind kind,
-                            const struct slack_outbox_held *h)
-{
-        cJSON *root = cJSON_CreateObject();
-        char *json, *line;
-
-        cJSON_AddItemToObject(root, "seq", raw_u64(seq));
-        cJSON_AddItemToObject(root, kind == SLACK_LOG_HOLD ? "hold" : "queue", held_to_json(h));
-        json = print_free(root);
-        if (!json)
-                return NULL;
-        line = xasprintf("%s\n", json);
-        free(json);
-        return line;
-}
-
-int slack_outbox_log_parse(const char *line, size_t len, struct slack_log_record *ret,
-                           char **ret_error)
-{
-        const cJSON *seq, *hold, *queue;
-        const char *what = "not a JSON object";
-        cJSON *root;
-
-        memset(ret, 0, sizeof(*ret));
-        root = line ? cJSON_ParseWithLength(line, len) : NULL;
-        if (!cJSON_IsObject(root))
-                goto fail;
-        seq = cJSON_GetObjectItemCaseSensitive(root, "seq");
-        hold = cJSON_GetObjectItemCaseSensitive(root, "hold");
-        queue = cJSON_GetObjectItemCaseSensitive(root, "queue");
-        what = "a record needs a positive \"seq\" and one of \"hold\" or \"queue\"";
-        if (!cJSON_IsNumber(seq) || seq->valuedouble < 1 || seq->valuedouble >= 1e18 ||
-            !hold == !queue)
-                goto fail;
-        what = "a held entry must be an object with a canary, a write_us number and 1 or 2 "
-               "messages";
-        ret->seq = (uint64_t)seq->valuedouble;
-        ret->kind = hold ? SLACK_LOG_HOLD : SLACK_LOG_QUEUE;
-        if (held_from_json(hold ? hold : queue, hold != NULL, &ret->held) < 0)
-                goto fail;
-        cJSON_Delete(root);
-        return 0;
-fail:
-        cJSON_Delete(root);
-        memset(ret, 0, sizeof(*ret));
-        if (ret_error)
-                *ret_error = xasprintf("slack outbox log: %s", what);
-        return -EBADMSG;
+        return slack_json_print_free(root);
 }
