@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Checks the project's headers: no include cycle among them, and every header in one layer
 that includes only its own layer or those below (core < codec < io; daemon and ctl headers may
-include any). A header's layer is what it says: io headers include canaryd/io-layer.h, codec
+include any; a private header under src/core, src/codec or src/io is in that layer). A public
+header's layer is what it says: io headers include canaryd/io-layer.h, codec
 headers canaryd/codec-layer.h, the rest of include/canaryd/ is core. Prints each problem and
 exits 1 if there is one. The build enforces the same for sources (CANARYD_PURE, CANARYD_CORE);
 this also covers headers no pure source reaches yet."""
@@ -20,7 +21,7 @@ def headers():
     for f in sorted(os.listdir(pub)):
         if f.endswith(".h"):
             out["canaryd/" + f] = os.path.join(pub, f)
-    for d in ("daemon", "ctl"):
+    for d in ("core", "codec", "io", "daemon", "ctl"):
         sub = os.path.join(ROOT, "src", d)
         for f in sorted(os.listdir(sub)):
             if f.endswith(".h"):
@@ -37,7 +38,8 @@ def main():
         if name.startswith("src/"):
             d = os.path.dirname(name)
             inc = [i if i.startswith("canaryd/") else "%s/%s" % (d, i) for i in inc]
-            layer[name] = "app"
+            # a private header belongs to its directory's layer (daemon and ctl: on top)
+            layer[name] = d[len("src/"):] if d[len("src/"):] in RANK else "app"
         elif "canaryd/io-layer.h" in inc:
             layer[name] = "io"
         elif "canaryd/codec-layer.h" in inc:
