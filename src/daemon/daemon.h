@@ -1,6 +1,7 @@
 /* The daemon's runtime objects (struct daemon, struct canary and what they hold), shared by its
  * files. Each file's functions are declared in its own header (driver.h, analysis.h, status.h,
- * ha.h, vs-watch.h), so a file's includes say which others it calls. */
+ * ha.h, vs-watch.h, datadog-key.h), so a file's includes say which others it calls; analysis.h
+ * needs none of this (a canary embeds its struct analysis). */
 #pragma once
 
 #include <stdbool.h>
@@ -13,6 +14,8 @@
 #include "canaryd/judge.h"
 #include "canaryd/rollout.h"
 
+#include "analysis.h"
+
 struct http_client;
 struct datadog_client;
 struct kube_client;
@@ -22,6 +25,7 @@ struct daemon;
 struct datadog_job;
 struct ha;
 struct analysis_sched;
+struct datadog_key;
 struct vs_watch;
 
 #define EVENT_QUEUE_MAX 16
@@ -48,47 +52,6 @@ struct pending_reply {
         uint64_t id;
         sd_event_source *timer;
         char what[96]; /* "promote checkout", for the interim reply */
-};
-
-/* One metric's samples while an analysis runs. */
-struct metric_samples {
-        double *canary, *baseline;       /* owned */
-        double *canary_ts, *baseline_ts; /* owned: each value's timestamp (ms) */
-        size_t n_canary, n_baseline;
-        bool canary_done, baseline_done;
-        char *error; /* owned: why the data source failed, NULL if it did not */
-};
-
-struct analysis {
-        bool running;
-        usec_t window_start_usec, window_end_usec;
-        unsigned step;          /* the step it belongs to; a result for another step is stale */
-        bool interim;           /* a look before the step's end */
-        usec_t query_from_usec; /* what was asked of Datadog: the rollout's start when a
-                                   sequential metric needs it, else window_start_usec */
-        struct metric_samples *samples; /* one per metric */
-        unsigned generation;            /* bumps on cancel, so late replies are dropped */
-        struct datadog_job *job;        /* its queries, while the scheduler holds them */
-};
-
-/* One metric of the last analysis, as status and the next Slack message show it: a
- * metric_report without its fixed-size text (352 bytes; every canary keeps one per metric). */
-struct last_report {
-        double canary, baseline, e_value, p_value, ci_low, ci_high;
-        size_t n_canary, n_baseline, outliers;
-        enum judge_kind judge;
-        enum verdict verdict;
-        bool critical, inside_tolerance;
-        const char *name, *detail; /* inside the same allocation as the array */
-};
-
-struct last_analysis {
-        bool valid;
-        usec_t at_usec;
-        usec_t window_start_usec, window_end_usec;
-        enum analysis_result result;
-        struct last_report *reports; /* owned: n entries, then their texts, in one allocation */
-        size_t n;
 };
 
 /* The fields of the state the journal last showed (a whole rollout_state is 688 bytes; at
@@ -191,6 +154,7 @@ struct daemon {
         sd_event_source *status_timer; /* status.c: STATUS= at most once a second */
         usec_t status_sent_usec;       /* CLOCK_MONOTONIC */
         struct analysis_sched *sched;  /* analysis.c: shared Datadog requests, rate limit */
+        struct datadog_key *key;       /* datadog-key.c: the API key check */
         struct pending_reply *replies; /* deferred control replies */
         bool journal_failing;          /* logged once until an append succeeds again */
         struct vs_watch *vs_watches;   /* vs-watch.c: one per namespace with canaries */

@@ -115,7 +115,7 @@ void canaries_shard_changed(struct daemon *d, unsigned shard, unsigned n_shards,
                 if (owned)
                         canary_submit(c, &(struct rollout_event){.kind = EV_TICK});
                 else
-                        analysis_cancel(c);
+                        analysis_cancel(&c->analysis);
         }
         status_notify(d);
 }
@@ -289,28 +289,61 @@ void daemon_reply_all(struct daemon *d, const char *error)
                 daemon_reply(d, d->replies->id, control_reply_error(1, error));
 }
 
-void canary_submit_analysis(struct canary *c, enum analysis_result result, const char *reason,
-                            unsigned step, usec_t step_started_usec, bool interim)
+/* The verdict of the canary's analysis (analysis.c): kept for status and Slack, journaled with
+ * raw values and window before any decision, then decided like any event. */
+static void on_analysis_done(void *userdata, const struct analysis_outcome *o)
 {
-        /* journal what was judged, with raw values and window, before any decision; an interim
-         * look that decides nothing is only logged (four a step would swamp the journal) */
-        if (!interim || result != ANALYSIS_INCONCLUSIVE) {
-                bool judged = c->last.valid && c->last.window_start_usec == step_started_usec;
-                struct metric_report *reports = judged ? last_analysis_reports(&c->last) : NULL;
-                canary_journal(
-                    c, journal_format_analysis(now_realtime_usec(), c->cfg->name, &c->state,
-                                               step_started_usec,
-                                               judged ? c->last.window_end_usec : step_started_usec,
-                                               result, reports, reports ? c->last.n : 0));
-                free(reports);
+        struct canary *c = userdata;
+
+        if (o->n_reports > 0) {
+                last_analysis_done(&c->last);
+                c->last = (struct last_analysis){
+                    .valid = true,
+                    .at_usec = now_realtime_usec(),
+                    .window_start_usec = o->window_start_usec,
+                    .window_end_usec = o->window_end_usec,
+                    .result = o->result,
+                };
+                last_analysis_keep(&c->last, o->reports, o->n_reports);
         }
+        /* an interim look that decides nothing is only logged (four a step would swamp the
+         * journal) */
+        if (!o->interim || o->result != ANALYSIS_INCONCLUSIVE)
+                canary_journal(c, journal_format_analysis(now_realtime_usec(), c->cfg->name,
+                                                          &c->state, o->window_start_usec,
+                                                          o->n_reports ? o->window_end_usec
+                                                                       : o->window_start_usec,
+                                                          o->result, o->reports, o->n_reports));
         canary_submit(c, &(struct rollout_event){.kind = EV_ANALYSIS,
-                                                 .analysis = result,
-                                                 .reason = reason,
-                                                 .interim = interim,
-                                                 .for_step = step,
-                                                 .for_step_started_usec = step_started_usec});
+                                                 .analysis = o->result,
+                                                 .reason = o->why[0] ? o->why : NULL,
+                                                 .interim = o->interim,
+                                                 .for_step = o->step,
+                                                 .for_step_started_usec = o->window_start_usec});
 }
+
+static void on_analysis_log(void *userdata, int priority, const char *const *fields,
+                            const char *message)
+{
+        const struct canary *c = userdata;
+
+        if (c)
+                log_canary(priority, c, NULL, fields, "%s", message);
+        else
+                log_fields_full(priority, LOG_FIELDS_NONE, "%s", message);
+}
+
+static int on_analysis_weight_at(void *userdata, usec_t t)
+{
+        const struct canary *c = userdata;
+        return rollout_weight_at(&c->spec, &c->state, t);
+}
+
+const struct analysis_callbacks canary_analysis_callbacks = {
+    .done = on_analysis_done,
+    .log = on_analysis_log,
+    .weight_at = on_analysis_weight_at,
+};
 
 const char *canary_check_command(const struct canary *c, const struct rollout_event *ev)
 {
@@ -545,7 +578,7 @@ static void run_post_write_actions(struct canary *c)
         const struct analysis *an = &c->analysis;
         if (an->running && (c->state.phase != ROLLOUT_PROGRESSING || an->step != c->state.step ||
                             an->window_start_usec != c->state.step_started_usec))
-                analysis_cancel(c);
+                analysis_cancel(&c->analysis);
 
         for (size_t i = 0; i < c->cycle->actions.n; i++) {
                 const struct rollout_action *a = &c->cycle->actions.items[i];
@@ -561,8 +594,9 @@ static void run_post_write_actions(struct canary *c)
                 case ACT_QUERY:
                         /* a verdict already waiting in the queue answers this tick */
                         if (!queued(c, EV_ANALYSIS))
-                                analysis_start(c, a->window_start_usec, a->window_end_usec,
-                                               a->interim);
+                                analysis_start(c->d->sched, &c->analysis, c->cfg, c->state.step,
+                                               c->state.started_usec, a->window_start_usec,
+                                               a->window_end_usec, a->interim, c);
                         break;
                 case _ROLLOUT_ACTION_KIND_MAX:
                         break;
@@ -1366,8 +1400,7 @@ void canary_done(struct canary *c)
         ready_remove(c);
         barrier_remove(c);
         vs_cache_forget(c);
-        analysis_cancel(c);
-        analysis_done(&c->analysis, c->cfg ? c->cfg->n_metrics : 0);
+        analysis_cancel(&c->analysis);
         last_analysis_done(&c->last);
         c->tick = sd_event_source_disable_unref(c->tick);
         c->held_recheck = sd_event_source_disable_unref(c->held_recheck);

@@ -8,10 +8,10 @@ int canary_init(struct canary *c, struct daemon *d, const struct canary_config *
 void canary_done(struct canary *c);
 /* Queues an event (abort jumps the queue) and runs it when the canary is free. */
 void canary_submit(struct canary *c, const struct rollout_event *ev);
-/* interim: a look before the step's end (rollout_event.interim); only a decisive one (not
- * inconclusive) is journaled. */
-void canary_submit_analysis(struct canary *c, enum analysis_result result, const char *reason,
-                            unsigned step, usec_t step_started_usec, bool interim);
+/* What the analyses of every canary report to (analysis_sched_new(), main.c); userdata is the
+ * canary. A verdict is journaled (an interim look only when it is decisive) and submitted as
+ * EV_ANALYSIS. */
+extern const struct analysis_callbacks canary_analysis_callbacks;
 /* A read parked by the informer may go ahead (or end, when stopping or reloading). */
 void canary_read_resume(struct canary *c);
 /* Dry run against the known state: NULL when the command would be accepted, else why not. */

@@ -24,6 +24,7 @@
 #include "canaryd/kube.h"
 #include "canaryd/log.h"
 #include "canaryd/slack.h"
+#include "datadog-key.h"
 #include "driver.h"
 #include "ha.h"
 #include "status.h"
@@ -157,7 +158,9 @@ static char *secret_or_env(const struct daemon *d, const char *file, const char 
 
 static void clients_free(struct daemon *d)
 {
-        analysis_forget_client(d);
+        /* the scheduler must not reach the Datadog client any more, until the next one */
+        if (d->sched)
+                analysis_sched_set_client(d->sched, NULL, 0);
         d->datadog = datadog_client_free(d->datadog);
         d->slack = slack_client_free(d->slack);
         d->kube = kube_client_free(d->kube);
@@ -305,7 +308,8 @@ static int apply_config(struct daemon *d, struct config *cfg)
         vs_watches_start(d);
         for (size_t i = 0; i < d->n_canaries; i++)
                 canary_submit(&d->canaries[i], &(struct rollout_event){.kind = EV_TICK});
-        analysis_check_datadog(d);
+        analysis_sched_set_client(d->sched, d->datadog, d->n_canaries);
+        datadog_key_check(d);
         status_notify(d);
         return 0;
 }
@@ -567,7 +571,7 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
         sd_notify(0, "STOPPING=1");
         d->stopping = true;
         for (size_t i = 0; i < d->n_canaries; i++)
-                analysis_cancel(&d->canaries[i]);
+                analysis_cancel(&d->canaries[i].analysis);
         vs_watches_stop(d);
         sd_event_add_time_relative(d->event, NULL, CLOCK_MONOTONIC, STOP_DEADLINE,
                                    100 * USEC_PER_MSEC, on_stop_deadline, d);
@@ -685,6 +689,9 @@ int main(int argc, char **argv)
                 sd_event_source_set_enabled(d.idle_defer, SD_EVENT_OFF);
         sd_event_set_watchdog(d.event, true); /* WATCHDOG=1 at half WATCHDOG_USEC when set */
 
+        r = analysis_sched_new(d.event, &canary_analysis_callbacks, &d.sched);
+        if (r < 0)
+                return log_error_errno(r, "cannot set up the Datadog query scheduler: %m"), 1;
         r = http_client_new(d.event, &d.http);
         if (r < 0) {
                 log_error_errno(r, "cannot create the HTTP client (libcurl needs an "
@@ -726,7 +733,8 @@ int main(int argc, char **argv)
         d.reload_defer = sd_event_source_disable_unref(d.reload_defer);
         d.idle_defer = sd_event_source_disable_unref(d.idle_defer);
         config_free(d.reload_config);
-        analysis_sched_free(&d);
+        d.sched = analysis_sched_free(d.sched);
+        datadog_key_free(&d);
         d.control = control_server_free(d.control);
         clients_free(&d);
         config_free(d.config);

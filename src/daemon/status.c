@@ -13,6 +13,7 @@
 #include "canaryd/log.h"
 #include "canaryd/slack.h"
 #include "canaryd/state-json.h"
+#include "datadog-key.h"
 #include "status.h"
 
 void log_canary(int priority, const struct canary *c, const char *message_id,
@@ -182,7 +183,7 @@ static void canary_summary(struct buf *b, const struct canary *c, bool first)
 static void status_send(struct daemon *d)
 {
         struct buf b = {0};
-        const char *dd = analysis_datadog_problem(d);
+        const char *dd = datadog_key_problem(d);
 
         if (dd)
                 buf_printf(&b, "%s; ", dd);

@@ -1,0 +1,139 @@
+/* The start-up check of the Datadog API key (GET /api/v1/validate), repeated with backoff until
+ * it passes: a rejected key is logged and shown in STATUS=, and never stops the daemon (every
+ * analysis is then inconclusive, as a failing data source makes it). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "canaryd/datadog.h"
+#include "canaryd/log.h"
+#include "datadog-key.h"
+#include "status.h"
+
+#define VALIDATE_RETRY_MIN (5 * USEC_PER_SEC)
+#define VALIDATE_RETRY_MAX (300 * USEC_PER_SEC)
+
+struct datadog_key {
+        struct daemon *d;
+        sd_event_source *validate_timer;
+        unsigned validate_gen;
+        usec_t validate_backoff;
+        char *key_problem; /* owned: for STATUS=, NULL when the key is fine */
+};
+
+struct validate_call {
+        struct datadog_key *s;
+        unsigned gen;
+};
+
+static void validate_send(struct datadog_key *s);
+
+static int on_validate_timer(sd_event_source *es, uint64_t usec, void *userdata)
+{
+        validate_send(userdata);
+        return 0;
+}
+
+static void validate_later(struct datadog_key *s, usec_t delay)
+{
+        int r = s->validate_timer
+                    ? sd_event_source_set_time_relative(s->validate_timer, delay)
+                    : sd_event_add_time_relative(s->d->event, &s->validate_timer, CLOCK_MONOTONIC,
+                                                 delay, 100 * USEC_PER_MSEC, on_validate_timer, s);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(s->validate_timer, SD_EVENT_ONESHOT);
+        if (r < 0)
+                log_warning_errno(r, "datadog: cannot schedule the next API key check: %m");
+}
+
+static void set_key_problem(struct datadog_key *s, const char *problem)
+{
+        if ((!problem && !s->key_problem) ||
+            (problem && s->key_problem && strcmp(problem, s->key_problem) == 0))
+                return;
+        free(s->key_problem);
+        s->key_problem = xstrdup(problem);
+        status_notify(s->d);
+}
+
+static void on_validate(const struct datadog_result *res, void *userdata)
+{
+        struct validate_call *v = userdata;
+        struct datadog_key *s = v->s;
+        bool current = v->gen == s->validate_gen;
+        free(v);
+        if (!current || res->error == -ECANCELED || s->d->stopping)
+                return; /* a reload replaced the client, or we are stopping */
+
+        usec_t next = s->validate_backoff ? 2 * s->validate_backoff : VALIDATE_RETRY_MIN;
+        if (next > VALIDATE_RETRY_MAX)
+                next = VALIDATE_RETRY_MAX;
+        if (res->error == 0) {
+                if (s->key_problem)
+                        log_notice("datadog: the API key is accepted now");
+                else
+                        log_info("datadog: API key valid (%s, api %s)",
+                                 datadog_client_base_url(s->d->datadog),
+                                 datadog_api_to_string(datadog_client_api(s->d->datadog)));
+                s->validate_backoff = 0;
+                set_key_problem(s, NULL);
+                return;
+        }
+        s->validate_backoff = next;
+        if (res->error == -EACCES) {
+                log_error("datadog: the API key was rejected by GET /api/v1/validate: %s; every "
+                          "analysis will be inconclusive until it is fixed; checking again in "
+                          "%llus",
+                          res->message, (unsigned long long)(next / USEC_PER_SEC));
+                set_key_problem(s, "datadog API key rejected");
+        } else {
+                log_warning("datadog: cannot check the API key: %s; checking again in %llus",
+                            res->message, (unsigned long long)(next / USEC_PER_SEC));
+        }
+        validate_later(s, next);
+}
+
+static void validate_send(struct datadog_key *s)
+{
+        if (!s->d->datadog || s->d->stopping)
+                return;
+        struct validate_call *v = xmalloc(sizeof(*v));
+        *v = (struct validate_call){.s = s, .gen = s->validate_gen};
+        int r = datadog_validate(s->d->datadog, on_validate, v);
+        if (r < 0) {
+                free(v);
+                log_warning_errno(r, "datadog: cannot check the API key: %m");
+                validate_later(s, VALIDATE_RETRY_MIN);
+        }
+}
+
+void datadog_key_check(struct daemon *d)
+{
+        struct datadog_key *s = d->key;
+
+        if (!s) {
+                s = d->key = xcalloc(1, sizeof(*s));
+                s->d = d;
+        }
+        s->validate_gen++;
+        s->validate_backoff = 0;
+        if (s->validate_timer)
+                sd_event_source_set_enabled(s->validate_timer, SD_EVENT_OFF);
+        validate_send(s);
+}
+
+const char *datadog_key_problem(const struct daemon *d)
+{
+        return d->key ? d->key->key_problem : NULL;
+}
+
+void datadog_key_free(struct daemon *d)
+{
+        struct datadog_key *s = d->key;
+        if (!s)
+                return;
+        sd_event_source_disable_unref(s->validate_timer);
+        free(s->key_problem);
+        free(s);
+        d->key = NULL;
+}
