@@ -64,6 +64,10 @@ find_program(PYTHON3_FOR_LINT python3)
 if(PYTHON3_FOR_LINT)
   add_test(NAME lint/includes COMMAND ${PYTHON3_FOR_LINT} ${CMAKE_SOURCE_DIR}/scripts/check-includes.py)
   set_tests_properties(lint/includes PROPERTIES LABELS lint)
+  # Call cycles between the files of a layer (daemon/ above all: main.c is the only file that
+  # may call everything), from scripts/code-shape.py.
+  add_test(NAME lint/call-cycles COMMAND ${PYTHON3_FOR_LINT} ${CMAKE_SOURCE_DIR}/scripts/code-shape.py --check-cycles)
+  set_tests_properties(lint/call-cycles PROPERTIES LABELS lint)
 endif()
 
 # The sandbox's realistic series generator (tests/sandbox/series.py): mean, sd, autocorrelation,

@@ -7,14 +7,17 @@
 
 #include "canaryd/datadog.h"
 #include "canaryd/log.h"
+#include "canaryd/util.h"
 #include "datadog-key.h"
-#include "status.h"
 
 #define VALIDATE_RETRY_MIN (5 * USEC_PER_SEC)
 #define VALIDATE_RETRY_MAX (300 * USEC_PER_SEC)
 
 struct datadog_key {
-        struct daemon *d;
+        sd_event *event;
+        struct datadog_client *client; /* borrowed; NULL: not checking */
+        datadog_key_changed_fn changed;
+        void *userdata;
         sd_event_source *validate_timer;
         unsigned validate_gen;
         usec_t validate_backoff;
@@ -38,7 +41,7 @@ static void validate_later(struct datadog_key *s, usec_t delay)
 {
         int r = s->validate_timer
                     ? sd_event_source_set_time_relative(s->validate_timer, delay)
-                    : sd_event_add_time_relative(s->d->event, &s->validate_timer, CLOCK_MONOTONIC,
+                    : sd_event_add_time_relative(s->event, &s->validate_timer, CLOCK_MONOTONIC,
                                                  delay, 100 * USEC_PER_MSEC, on_validate_timer, s);
         if (r >= 0)
                 r = sd_event_source_set_enabled(s->validate_timer, SD_EVENT_ONESHOT);
@@ -53,7 +56,8 @@ static void set_key_problem(struct datadog_key *s, const char *problem)
                 return;
         free(s->key_problem);
         s->key_problem = xstrdup(problem);
-        status_notify(s->d);
+        if (s->changed)
+                s->changed(s->userdata);
 }
 
 static void on_validate(const struct datadog_result *res, void *userdata)
@@ -62,7 +66,7 @@ static void on_validate(const struct datadog_result *res, void *userdata)
         struct datadog_key *s = v->s;
         bool current = v->gen == s->validate_gen;
         free(v);
-        if (!current || res->error == -ECANCELED || s->d->stopping)
+        if (!current || res->error == -ECANCELED || !s->client)
                 return; /* a reload replaced the client, or we are stopping */
 
         usec_t next = s->validate_backoff ? 2 * s->validate_backoff : VALIDATE_RETRY_MIN;
@@ -73,8 +77,8 @@ static void on_validate(const struct datadog_result *res, void *userdata)
                         log_notice("datadog: the API key is accepted now");
                 else
                         log_info("datadog: API key valid (%s, api %s)",
-                                 datadog_client_base_url(s->d->datadog),
-                                 datadog_api_to_string(datadog_client_api(s->d->datadog)));
+                                 datadog_client_base_url(s->client),
+                                 datadog_api_to_string(datadog_client_api(s->client)));
                 s->validate_backoff = 0;
                 set_key_problem(s, NULL);
                 return;
@@ -95,11 +99,11 @@ static void on_validate(const struct datadog_result *res, void *userdata)
 
 static void validate_send(struct datadog_key *s)
 {
-        if (!s->d->datadog || s->d->stopping)
+        if (!s->client)
                 return;
         struct validate_call *v = xmalloc(sizeof(*v));
         *v = (struct validate_call){.s = s, .gen = s->validate_gen};
-        int r = datadog_validate(s->d->datadog, on_validate, v);
+        int r = datadog_validate(s->client, on_validate, v);
         if (r < 0) {
                 free(v);
                 log_warning_errno(r, "datadog: cannot check the API key: %m");
@@ -107,33 +111,34 @@ static void validate_send(struct datadog_key *s)
         }
 }
 
-void datadog_key_check(struct daemon *d)
+struct datadog_key *datadog_key_new(sd_event *event, datadog_key_changed_fn changed, void *userdata)
 {
-        struct datadog_key *s = d->key;
+        struct datadog_key *s = xcalloc(1, sizeof(*s));
+        *s = (struct datadog_key){.event = event, .changed = changed, .userdata = userdata};
+        return s;
+}
 
-        if (!s) {
-                s = d->key = xcalloc(1, sizeof(*s));
-                s->d = d;
-        }
-        s->validate_gen++;
+void datadog_key_check(struct datadog_key *s, struct datadog_client *client)
+{
+        s->client = client;
+        s->validate_gen++; /* answers to the previous client's checks are ignored */
         s->validate_backoff = 0;
         if (s->validate_timer)
                 sd_event_source_set_enabled(s->validate_timer, SD_EVENT_OFF);
         validate_send(s);
 }
 
-const char *datadog_key_problem(const struct daemon *d)
+const char *datadog_key_problem(const struct datadog_key *s)
 {
-        return d->key ? d->key->key_problem : NULL;
+        return s ? s->key_problem : NULL;
 }
 
-void datadog_key_free(struct daemon *d)
+struct datadog_key *datadog_key_free(struct datadog_key *s)
 {
-        struct datadog_key *s = d->key;
         if (!s)
-                return;
+                return NULL;
         sd_event_source_disable_unref(s->validate_timer);
         free(s->key_problem);
         free(s);
-        d->key = NULL;
+        return NULL;
 }

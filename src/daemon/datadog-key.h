@@ -1,12 +1,24 @@
-/* datadog-key.c: the Datadog API key check. */
+/* datadog-key.c: the Datadog API key check. Knows the Datadog client and the event loop, not
+ * the daemon: what it finds reaches the caller through the changed callback. */
 #pragma once
 
-#include "daemon.h"
+#include <systemd/sd-event.h>
 
-/* Checks the API key (GET /api/v1/validate) now and again until it is accepted; a rejected key
- * is logged and shown in STATUS=, never fatal. Call after (re)building the clients. */
-void datadog_key_check(struct daemon *d);
+struct datadog_client;
+struct datadog_key;
+
+/* Called when datadog_key_problem() changes. */
+typedef void (*datadog_key_changed_fn)(void *userdata);
+
+/* A check that does nothing until datadog_key_check(); free with datadog_key_free(). */
+struct datadog_key *datadog_key_new(sd_event *event, datadog_key_changed_fn changed,
+                                    void *userdata);
+/* Checks the API key of client (GET /api/v1/validate) now and again until it is accepted; a
+ * rejected key is logged and shown by datadog_key_problem(), never fatal. Call after
+ * (re)building the clients; a NULL client stops checking (the client is going, or the daemon
+ * is stopping). client is borrowed and must outlive the next call. */
+void datadog_key_check(struct datadog_key *k, struct datadog_client *client);
 /* What is wrong with Datadog for STATUS= ("datadog API key rejected"), or NULL. */
-const char *datadog_key_problem(const struct daemon *d);
-/* Stops checking and frees the check's state. */
-void datadog_key_free(struct daemon *d);
+const char *datadog_key_problem(const struct datadog_key *k);
+/* Stops checking and frees the check; returns NULL. */
+struct datadog_key *datadog_key_free(struct datadog_key *k);

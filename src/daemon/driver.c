@@ -1227,7 +1227,7 @@ static void cycle_get(struct canary *c)
         }
 }
 
-void canary_read_resume(struct canary *c)
+static void canary_read_resume(struct canary *c)
 {
         if (!c->busy) {
                 cycle_begin(c); /* its event waited in the queue, without a cycle */
@@ -1241,6 +1241,16 @@ void canary_read_resume(struct canary *c)
         }
         cycle_get(c);
 }
+
+static void canary_wake(struct canary *c)
+{
+        canary_submit(c, &(struct rollout_event){.kind = EV_TICK});
+}
+
+const struct vs_watch_callbacks canary_vs_watch_callbacks = {
+    .read_resume = canary_read_resume,
+    .wake = canary_wake,
+};
 
 /* Can the canary's next queued event be decided now? A canary whose shard another daemon
  * holds answers its commands and drops its queue. */

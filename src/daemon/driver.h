@@ -12,8 +12,11 @@ void canary_submit(struct canary *c, const struct rollout_event *ev);
  * canary. A verdict is journaled (an interim look only when it is decisive) and submitted as
  * EV_ANALYSIS. */
 extern const struct analysis_callbacks canary_analysis_callbacks;
-/* A read parked by the informer may go ahead (or end, when stopping or reloading). */
-void canary_read_resume(struct canary *c);
+/* What the VirtualService watches ask of every canary's cycle (vs_watches_start(), main.c): a
+ * read parked by the informer goes ahead (or ends, when stopping or reloading); a change made
+ * outside canaryd runs the cycle now. */
+struct vs_watch_callbacks;
+extern const struct vs_watch_callbacks canary_vs_watch_callbacks;
 /* Dry run against the known state: NULL when the command would be accepted, else why not. */
 const char *canary_check_command(const struct canary *c, const struct rollout_event *ev);
 bool daemon_busy(const struct daemon *d);

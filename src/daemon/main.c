@@ -161,6 +161,8 @@ static void clients_free(struct daemon *d)
         /* the scheduler must not reach the Datadog client any more, until the next one */
         if (d->sched)
                 analysis_sched_set_client(d->sched, NULL, 0);
+        if (d->key)
+                datadog_key_check(d->key, NULL);
         d->datadog = datadog_client_free(d->datadog);
         d->slack = slack_client_free(d->slack);
         d->kube = kube_client_free(d->kube);
@@ -305,13 +307,19 @@ static int apply_config(struct daemon *d, struct config *cfg)
         }
         /* watches first: each canary's first read then waits for its namespace's LIST instead
          * of sending a GET of its own (10,000 canaries: 10,000 requests at once) */
-        vs_watches_start(d);
+        vs_watches_start(d, &canary_vs_watch_callbacks);
         for (size_t i = 0; i < d->n_canaries; i++)
                 canary_submit(&d->canaries[i], &(struct rollout_event){.kind = EV_TICK});
         analysis_sched_set_client(d->sched, d->datadog, d->n_canaries);
-        datadog_key_check(d);
+        datadog_key_check(d->key, d->stopping ? NULL : d->datadog);
         status_notify(d);
         return 0;
+}
+
+/* The API key check's verdict shows in STATUS= (status.c). */
+static void on_key_changed(void *userdata)
+{
+        status_notify(userdata);
 }
 
 static int canary_cmp(const void *a, const void *b)
@@ -570,6 +578,7 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
         log_notice("%s: stopping", si->ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
         sd_notify(0, "STOPPING=1");
         d->stopping = true;
+        datadog_key_check(d->key, NULL);
         for (size_t i = 0; i < d->n_canaries; i++)
                 analysis_cancel(&d->canaries[i].analysis);
         vs_watches_stop(d);
@@ -689,6 +698,7 @@ int main(int argc, char **argv)
                 sd_event_source_set_enabled(d.idle_defer, SD_EVENT_OFF);
         sd_event_set_watchdog(d.event, true); /* WATCHDOG=1 at half WATCHDOG_USEC when set */
 
+        d.key = datadog_key_new(d.event, on_key_changed, &d);
         r = analysis_sched_new(d.event, &canary_analysis_callbacks, &d.sched);
         if (r < 0)
                 return log_error_errno(r, "cannot set up the Datadog query scheduler: %m"), 1;
@@ -734,7 +744,7 @@ int main(int argc, char **argv)
         d.idle_defer = sd_event_source_disable_unref(d.idle_defer);
         config_free(d.reload_config);
         d.sched = analysis_sched_free(d.sched);
-        datadog_key_free(&d);
+        d.key = datadog_key_free(d.key);
         d.control = control_server_free(d.control);
         clients_free(&d);
         config_free(d.config);

@@ -183,7 +183,7 @@ static void canary_summary(struct buf *b, const struct canary *c, bool first)
 static void status_send(struct daemon *d)
 {
         struct buf b = {0};
-        const char *dd = datadog_key_problem(d);
+        const char *dd = datadog_key_problem(d->key);
 
         if (dd)
                 buf_printf(&b, "%s; ", dd);

@@ -22,14 +22,14 @@
 #include "canaryd/log.h"
 #include "canaryd/state-json.h"
 #include "canaryd/vs.h"
-#include "driver.h"
 #include "ha.h"
 #include "status.h"
 #include "vs-watch.h"
 
 struct vs_watch {
         struct daemon *d;
-        const char *namespace_; /* borrowed from the config */
+        const struct vs_watch_callbacks *cb; /* borrowed */
+        const char *namespace_;              /* borrowed from the config */
         struct kube_watch *watch;
         bool failing; /* logged once until a LIST works again */
         bool synced;  /* listed, and no failure since: the cache is current */
@@ -152,7 +152,7 @@ static void on_event(const struct kube_watch_event *ev, void *userdata)
                 for (size_t i = 0; i < vw->n_by_name; i++)
                         if (vw->by_name[i]->vs_parked) {
                                 vw->by_name[i]->vs_parked = false;
-                                canary_read_resume(vw->by_name[i]);
+                                vw->cb->read_resume(vw->by_name[i]);
                         }
                 return;
         case KUBE_WATCH_SYNCED:
@@ -169,7 +169,7 @@ static void on_event(const struct kube_watch_event *ev, void *userdata)
                         c->vs_listed = false;
                         if (c->vs_parked) {
                                 c->vs_parked = false;
-                                canary_read_resume(c);
+                                vw->cb->read_resume(c);
                         }
                 }
                 return;
@@ -224,7 +224,7 @@ static void on_event(const struct kube_watch_event *ev, void *userdata)
                                 continue;
                         }
                 }
-                canary_submit(c, &(struct rollout_event){.kind = EV_TICK});
+                vw->cb->wake(c);
         }
 }
 
@@ -268,7 +268,7 @@ static int cmp_by_namespace(const void *a, const void *b)
 
 /* One watch per namespace. The canaries are grouped by a sort (10,000 canaries: one pass, not
  * a scan per canary). */
-void vs_watches_start(struct daemon *d)
+void vs_watches_start(struct daemon *d, const struct vs_watch_callbacks *cb)
 {
         vs_watches_stop(d);
         if (!d->kube || d->n_canaries == 0)
@@ -288,7 +288,7 @@ void vs_watches_start(struct daemon *d)
                                                       cfg->virtual_service) == 0;
 
                 struct vs_watch *vw = &d->vs_watches[d->n_vs_watches];
-                *vw = (struct vs_watch){.d = d, .namespace_ = cfg->namespace_};
+                *vw = (struct vs_watch){.d = d, .cb = cb, .namespace_ = cfg->namespace_};
                 vw->n_by_name = end - i;
                 vw->by_name = xcalloc(vw->n_by_name, sizeof(*vw->by_name));
                 memcpy(vw->by_name, all + i, vw->n_by_name * sizeof(*vw->by_name));
@@ -318,7 +318,7 @@ void vs_watches_unpark(struct daemon *d)
                         struct canary *c = d->vs_watches[i].by_name[k];
                         if (c->vs_parked) {
                                 c->vs_parked = false;
-                                canary_read_resume(c);
+                                d->vs_watches[i].cb->read_resume(c);
                         }
                 }
 }

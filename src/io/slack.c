@@ -1703,163 +1703,155 @@ static char *thread_payload(const struct thread *t)
                                            (const char *const *)t->t.lines, t->t.n_lines);
 }
 
-static int on_timer(sd_event_source *src, uint64_t usec, void *userdata)
+/* A request to Slack, built from what pick_next() chose. */
+struct slack_request {
+        char *url;         /* owned; a webhook URL is a secret (free_secret) */
+        char *body;        /* owned; NULL: the payload cannot be read */
+        const char *ctype; /* the Content-Type header */
+        bool auth;         /* carries the token (Web API) */
+};
+
+/* Ends a picked message without sending it: reason is logged and counted as a drop. */
+static void drop_picked(struct slack_client *c, struct slack_msg *m, const char *reason,
+                        unsigned attempts)
 {
-        struct slack_client *c = userdata;
-        const char *headers[4];
-        struct http_request_opts opts = {0};
-        struct slack_inflight *f;
-        struct pick p;
-        char *body = NULL, *url = NULL;
-        const char *ctype = "Content-Type: application/json; charset=utf-8";
-        size_t n = 0;
-        usec_t wake, now = event_now_monotonic(c->event);
-        int r;
+        report_drop(c, m->m.key, reason, attempts);
+        unlink_msg(c, m);
+        msg_free(m);
+        save(c);
+        schedule(c);
+}
 
-        if (c->inflight || !pick_next(c, now, &p, &wake)) {
-                schedule(c);
-                return 0;
-        }
-        if (!c->token_mode && p.op == OP_POST && p.msg->m.routine)
-                p.msg = digest(c, p.msg); /* a backlog goes as one message; p.msg may be new */
+/* Webhooks cannot be read back: a message that may have landed is re-sent once, marked. */
+static void webhook_request(struct slack_client *c, struct slack_msg *m, struct slack_request *req)
+{
+        if (m->m.maybe_sent && !m->m.resent) {
+                char *marked = slack_payload_mark_resent(m->m.payload);
 
-        f = xcalloc(1, sizeof(*f));
-        f->client = c;
-        f->op = p.op;
-        f->msg = p.msg;
-        f->thread = p.thread;
-        f->channel = xstrdup(p.channel);
-
-        if (!c->token_mode && p.msg->m.maybe_sent && p.msg->m.resent) {
-                /* The marked re-send may have landed too (a crash or a timeout cut it): a third
-                 * copy could be a second duplicate. Webhooks cannot be read back; stop here. */
-                report_drop(c, p.msg->m.key, "not sent again: its marked re-send may have landed",
-                            p.msg->attempts > 2 ? p.msg->attempts : 2);
-                unlink_msg(c, p.msg);
-                msg_free(p.msg);
-                free(f->channel);
-                free(f);
-                save(c);
-                schedule(c);
-                return 0;
-        }
-        if (!c->token_mode) {
-                struct slack_msg *m = p.msg;
-
-                if (m->m.maybe_sent && !m->m.resent) {
-                        /* webhooks cannot be read back: re-send once, marked */
-                        char *marked = slack_payload_mark_resent(m->m.payload);
-
-                        if (marked) {
-                                free(m->m.payload);
-                                m->m.payload = marked;
-                        }
-                        m->m.resent = true;
+                if (marked) {
+                        free(m->m.payload);
+                        m->m.payload = marked;
                 }
-                body = xstrdup(m->m.payload);
-                url = xstrdup(c->url);
-                ctype = "Content-Type: application/json";
+                m->m.resent = true;
+        }
+        req->body = xstrdup(m->m.payload);
+        req->url = xstrdup(c->url);
+        req->ctype = "Content-Type: application/json";
+}
+
+/* The Web API call for p: a post or read-back of a message, or its thread parent's post,
+ * update or read-back. */
+static void api_request(struct slack_client *c, const struct pick *p, struct slack_request *req)
+{
+        struct thread *t = p->msg ? thread_find(c, p->msg->m.thread) : &c->threads[p->thread];
+        const char *thread_ts = thread_open(t) ? t->t.ts : NULL;
+        const char *api_channel = t && t->t.channel ? t->t.channel : p->channel;
+        const char *form = "Content-Type: application/x-www-form-urlencoded";
+        struct thread *pt;
+        char *tp;
+
+        req->auth = true;
+        switch (p->op) {
+        case OP_POST:
+                req->body = slack_payload_prepare(
+                    p->msg->m.payload, p->msg->m.channel ? p->msg->m.channel : api_channel,
+                    p->msg->m.thread ? thread_ts : NULL, p->msg->m.broadcast && thread_ts, NULL,
+                    p->msg->m.key);
+                req->url = xasprintf("%s/chat.postMessage", c->api_base);
+                break;
+        case OP_VERIFY:
+                if (!p->msg->m.thread || !thread_ts) {
+                        req->body =
+                            form_body(p->msg->m.channel ? p->msg->m.channel : api_channel, NULL);
+                        req->url = xasprintf("%s/conversations.history", c->api_base);
+                } else {
+                        req->body = form_body(api_channel, thread_ts);
+                        req->url = xasprintf("%s/conversations.replies", c->api_base);
+                }
+                req->ctype = form;
+                break;
+        case OP_PARENT:
+                /* parent operations carry no message: their thread is by index */
+                pt = &c->threads[p->thread];
+                tp = thread_payload(pt);
+                req->body =
+                    slack_payload_prepare(tp, api_channel, NULL, false, NULL, pt->parent_key);
+                free(tp);
+                pt->t.update_pending = false;
+                req->url = xasprintf("%s/chat.postMessage", c->api_base);
+                break;
+        case OP_UPDATE:
+                pt = &c->threads[p->thread];
+                tp = thread_payload(pt);
+                req->body =
+                    slack_payload_prepare(tp, api_channel, NULL, false, pt->t.ts, pt->parent_key);
+                free(tp);
+                pt->t.update_pending = false;
+                req->url = xasprintf("%s/chat.update", c->api_base);
+                break;
+        case OP_VERIFY_PARENT:
+                req->body = form_body(api_channel, NULL);
+                req->url = xasprintf("%s/conversations.history", c->api_base);
+                req->ctype = form;
+                break;
+        }
+}
+
+/* An attempt may land even when its answer never arrives: noted, and for a post made durable,
+ * before the request goes (a crash after it must know). */
+static void note_attempt(struct slack_client *c, const struct pick *p)
+{
+        if (p->msg) {
+                p->msg->inflight = true;
+                p->msg->attempts++;
+                if (p->op == OP_POST)
+                        p->msg->m.maybe_sent = true;
         } else {
-                struct thread *t = p.msg ? thread_find(c, p.msg->m.thread) : &c->threads[p.thread];
-                const char *thread_ts = thread_open(t) ? t->t.ts : NULL;
-                const char *api_channel = t && t->t.channel ? t->t.channel : p.channel;
-                char *tp;
-
-                switch (p.op) {
-                case OP_POST:
-                        body = slack_payload_prepare(
-                            p.msg->m.payload, p.msg->m.channel ? p.msg->m.channel : api_channel,
-                            p.msg->m.thread ? thread_ts : NULL, p.msg->m.broadcast && thread_ts,
-                            NULL, p.msg->m.key);
-                        url = xasprintf("%s/chat.postMessage", c->api_base);
-                        break;
-                case OP_VERIFY:
-                        if (!p.msg->m.thread || !thread_ts) {
-                                body = form_body(p.msg->m.channel ? p.msg->m.channel : api_channel,
-                                                 NULL);
-                                f->op = OP_VERIFY;
-                                url = xasprintf("%s/conversations.history", c->api_base);
-                        } else {
-                                body = form_body(api_channel, thread_ts);
-                                url = xasprintf("%s/conversations.replies", c->api_base);
-                        }
-                        ctype = "Content-Type: application/x-www-form-urlencoded";
-                        break;
-                case OP_PARENT: {
-                        /* parent operations carry no message: their thread is by index */
-                        const struct thread *pt = &c->threads[p.thread];
-                        tp = thread_payload(pt);
-                        body = slack_payload_prepare(tp, api_channel, NULL, false, NULL,
-                                                     pt->parent_key);
-                        free(tp);
-                        c->threads[p.thread].t.update_pending = false;
-                        url = xasprintf("%s/chat.postMessage", c->api_base);
-                        break;
-                }
-                case OP_UPDATE: {
-                        struct thread *pt = &c->threads[p.thread];
-                        tp = thread_payload(pt);
-                        body = slack_payload_prepare(tp, api_channel, NULL, false, pt->t.ts,
-                                                     pt->parent_key);
-                        free(tp);
-                        pt->t.update_pending = false;
-                        url = xasprintf("%s/chat.update", c->api_base);
-                        break;
-                }
-                case OP_VERIFY_PARENT:
-                        body = form_body(api_channel, NULL);
-                        url = xasprintf("%s/conversations.history", c->api_base);
-                        ctype = "Content-Type: application/x-www-form-urlencoded";
-                        break;
-                }
-                headers[n++] = c->auth_header;
-        }
-        if (!body) {
-                /* unreadable payload (only a broken outbox can do that): drop it */
-                if (p.msg) {
-                        report_drop(c, p.msg->m.key, "payload is not a JSON object", 0);
-                        unlink_msg(c, p.msg);
-                        msg_free(p.msg);
-                }
-                free(url);
-                free(f->channel);
-                free(f);
-                save(c);
-                schedule(c);
-                return 0;
-        }
-
-        /* An attempt may land even when its answer never arrives: note that first. */
-        if (p.msg) {
-                p.msg->inflight = true;
-                p.msg->attempts++;
-                if (p.op == OP_POST)
-                        p.msg->m.maybe_sent = true;
-        } else {
-                c->threads[p.thread].inflight = true;
-                if (p.op == OP_PARENT)
-                        c->threads[p.thread].t.parent_maybe_sent = true;
+                c->threads[p->thread].inflight = true;
+                if (p->op == OP_PARENT)
+                        c->threads[p->thread].t.parent_maybe_sent = true;
         }
         save(c);
-        if (p.op == OP_POST || p.op == OP_PARENT)
-                (void)flush(c); /* durable before the attempt: a crash after it must know */
-        c->inflight = f;
-        if (p.op != OP_VERIFY && p.op != OP_VERIFY_PARENT)
-                delay_channel(c, p.channel, now + c->pace_usec);
+        if (p->op == OP_POST || p->op == OP_PARENT)
+                (void)flush(c);
+}
 
-        headers[n++] = ctype;
+/* Sends req (consumed) as the one request in flight; paces p's channel from now. */
+static void submit(struct slack_client *c, const struct pick *p, struct slack_request *req,
+                   usec_t now)
+{
+        struct slack_inflight *f = xcalloc(1, sizeof(*f));
+        const char *headers[4];
+        struct http_request_opts opts = {0};
+        size_t n = 0;
+        int r;
+
+        *f = (struct slack_inflight){
+            .client = c,
+            .op = p->op,
+            .msg = p->msg,
+            .thread = p->thread,
+            .channel = xstrdup(p->channel),
+        };
+        c->inflight = f;
+        if (p->op != OP_VERIFY && p->op != OP_VERIFY_PARENT)
+                delay_channel(c, p->channel, now + c->pace_usec);
+
+        if (req->auth)
+                headers[n++] = c->auth_header;
+        headers[n++] = req->ctype;
         headers[n++] = "User-Agent: canaryd/" CANARYD_VERSION;
         headers[n] = NULL;
         opts.method = "POST";
-        opts.url = url;
+        opts.url = req->url;
         opts.headers = headers;
-        opts.body = body;
-        opts.body_len = strlen(body);
+        opts.body = req->body;
+        opts.body_len = strlen(req->body);
         opts.timeout_ms = c->timeout_ms;
 
         r = http_submit(c->http, &opts, on_http_done, f);
-        free_secret(url);
-        free(body);
+        free_secret(req->url);
+        free(req->body);
         if (r < 0) {
                 char msg[64];
 
@@ -1870,5 +1862,45 @@ static int on_timer(sd_event_source *src, uint64_t usec, void *userdata)
                 free(f);
                 schedule(c);
         }
+}
+
+/* One request at a time: the next message or thread operation whose channel is free. */
+static int on_timer(sd_event_source *src, uint64_t usec, void *userdata)
+{
+        struct slack_client *c = userdata;
+        struct slack_request req = {.ctype = "Content-Type: application/json; charset=utf-8"};
+        struct pick p;
+        usec_t wake, now = event_now_monotonic(c->event);
+
+        if (c->inflight || !pick_next(c, now, &p, &wake)) {
+                schedule(c);
+                return 0;
+        }
+        if (!c->token_mode && p.op == OP_POST && p.msg->m.routine)
+                p.msg = digest(c, p.msg); /* a backlog goes as one message; p.msg may be new */
+        if (!c->token_mode && p.msg->m.maybe_sent && p.msg->m.resent) {
+                /* The marked re-send may have landed too (a crash or a timeout cut it): a third
+                 * copy could be a second duplicate. Stop here. */
+                drop_picked(c, p.msg, "not sent again: its marked re-send may have landed",
+                            p.msg->attempts > 2 ? p.msg->attempts : 2);
+                return 0;
+        }
+        if (c->token_mode)
+                api_request(c, &p, &req);
+        else
+                webhook_request(c, p.msg, &req);
+        if (!req.body) {
+                /* unreadable payload (only a broken outbox can do that): drop it */
+                free_secret(req.url);
+                if (p.msg) {
+                        drop_picked(c, p.msg, "payload is not a JSON object", 0);
+                } else {
+                        save(c);
+                        schedule(c);
+                }
+                return 0;
+        }
+        note_attempt(c, &p);
+        submit(c, &p, &req, now);
         return 0;
 }
