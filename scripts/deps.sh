@@ -3,11 +3,11 @@
 # missing. Run as root on Debian 12 (it calls apt-get); does nothing when all are present.
 #   scripts/deps.sh          build + demo dependencies
 #   scripts/deps.sh --test   also the test tools (cmocka, clang's sanitizer runtime, kubectl,
-#                            systemd-analyze, dpkg-dev, groff)
+#                            systemd-analyze, dpkg-dev, groff, prometheus and promtool)
 set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config libcurl4-openssl-dev libcjson-dev libyaml-dev
-      libsystemd-dev python3 curl ca-certificates)
+      libsystemd-dev libmicrohttpd-dev python3 curl ca-certificates)
 if [ "${1:-}" = --test ]; then
 	pkgs+=(libcmocka-dev clang libclang-rt-14-dev clang-format openssl)
 	# stock kubectl for the Kubernetes emulation test; Debian ships it as kubernetes-client
@@ -15,6 +15,8 @@ if [ "${1:-}" = --test ]; then
 	# unit checks (systemd-analyze, sysusers, tmpfiles, socket-activate), the .deb (cpack needs
 	# dpkg-shlibdeps from dpkg-dev; CPackDeb needs file), man page lint (groff)
 	pkgs+=(systemd dpkg-dev file groff-base gzip)
+	# the HTTP endpoint's /metrics: promtool checks the format, a real Prometheus server scrapes
+	pkgs+=(prometheus)
 fi
 
 missing=()

@@ -164,6 +164,9 @@ struct config {
                 char *socket; /* default /run/canaryd/control.sock */
                 char *group;  /* group name or number owning the socket; NULL: the daemon's */
         } control;
+        struct {
+                char *listen; /* "HOST:PORT" (listen-address.h); NULL: no HTTP endpoint */
+        } http;
         char *state_dir;           /* default /var/lib/canaryd */
         unsigned journal_max_size; /* bytes; the decision journal rotates beyond (default 1 MiB) */
         struct {

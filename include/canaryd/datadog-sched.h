@@ -87,4 +87,6 @@ void datadog_job_cancel(struct datadog_job *job);
 
 /* Requests sent so far (for tests and benchmarks), and jobs waiting or being answered. */
 uint64_t datadog_sched_requests(const struct datadog_sched *s);
+/* X-RateLimit-Remaining of the last answer that carried it; -1 when none did yet. */
+long datadog_sched_ratelimit_remaining(const struct datadog_sched *s);
 size_t datadog_sched_jobs(const struct datadog_sched *s);

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "canaryd/datadog-json.h"
+#include "canaryd/tally.h"
 
 struct http_client;
 
@@ -45,6 +46,9 @@ struct datadog_client;
 int datadog_client_new(struct http_client *http, const struct datadog_settings *s,
                        struct datadog_client **ret);
 struct datadog_client *datadog_client_free(struct datadog_client *d); /* NULL-safe */
+/* Counts every answer from now on by HTTP status (0: none) in tally, which must outlive the
+ * client and its requests in flight (for /metrics). */
+void datadog_client_set_tally(struct datadog_client *d, struct status_tally *tally);
 enum datadog_api datadog_client_api(const struct datadog_client *d);
 const char *datadog_client_base_url(const struct datadog_client *d);
 

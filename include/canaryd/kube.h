@@ -13,6 +13,7 @@
 #include <systemd/sd-event.h>
 
 #include "canaryd/kube-json.h"
+#include "canaryd/tally.h"
 
 struct http_client;
 
@@ -46,6 +47,23 @@ int kube_client_new(sd_event *event, struct http_client *http, const char *kubec
  * requests still waiting for an exec credential plugin are dropped without their callback, and
  * the plugin is killed. */
 struct kube_client *kube_client_free(struct kube_client *k);
+/* Answers by verb and HTTP status, for /metrics. */
+enum kube_verb {
+        KUBE_VERB_GET,
+        KUBE_VERB_LIST,
+        KUBE_VERB_WATCH,
+        KUBE_VERB_CREATE,
+        KUBE_VERB_UPDATE,
+        KUBE_VERB_PATCH,
+        KUBE_VERB_DELETE,
+        _KUBE_VERB_MAX
+};
+const char *kube_verb_to_string(enum kube_verb v);
+struct kube_tally {
+        struct status_tally verb[_KUBE_VERB_MAX];
+};
+/* Counts every answer from now on in tally, which must outlive the client (for /metrics). */
+void kube_client_set_tally(struct kube_client *k, struct kube_tally *tally);
 /* The namespace of the kubeconfig context or the service account; NULL when unknown. */
 const char *kube_client_namespace(const struct kube_client *k);
 /* True when the kubeconfig turns TLS verification off (the daemon warns loudly). */

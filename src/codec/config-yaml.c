@@ -23,6 +23,7 @@
 #include <yaml.h>
 
 #include "canaryd/config.h"
+#include "canaryd/listen-address.h"
 #include "canaryd/mannwhitney.h"
 #include "canaryd/names.h"
 #include "canaryd/preprocess.h"
@@ -187,6 +188,19 @@ static void walk_control(struct walker *w, const struct ynode *m, struct config 
         check_keys(w, m, "control", keys);
         as_absolute_path(w, map_get(m, "socket"), "socket", &c->control.socket);
         as_string(w, map_get(m, "group"), "group", &c->control.group);
+}
+
+static void walk_http(struct walker *w, const struct ynode *m, struct config *c)
+{
+        static const char *const keys[] = {"listen", NULL};
+        const struct ynode *v = map_get(m, "listen");
+        struct listen_address a;
+        const char *why;
+
+        check_keys(w, m, "http", keys);
+        if (as_string(w, require(w, m, "listen", "http"), "listen", &c->http.listen) &&
+            listen_address_parse(c->http.listen, &a, &why) < 0)
+                PROBLEM_AT(w, v, "http.listen \"%s\": %s", c->http.listen, why);
 }
 
 static void walk_ha(struct walker *w, const struct ynode *m, struct config *c)
@@ -707,7 +721,7 @@ static const struct ynode *section(const struct ynode *root, const char *key)
 static void walk_root(struct walker *w, const struct ynode *root, struct config *c)
 {
         static const char *const keys[] = {
-            "datadog",  "kubernetes",       "slack",        "control", "state_dir", "ha",
+            "datadog",  "kubernetes",       "slack",        "control", "http", "state_dir", "ha",
             "canaries", "journal_max_size", "canaries_dir", NULL};
         if (root->type != YNODE_MAPPING) {
                 if (root->type != YNODE_ALIAS)
@@ -729,6 +743,9 @@ static void walk_root(struct walker *w, const struct ynode *root, struct config 
         v = section(root, "control");
         if (as_mapping(w, v, "control"))
                 walk_control(w, v, c);
+        v = section(root, "http");
+        if (as_mapping(w, v, "http"))
+                walk_http(w, v, c);
         as_absolute_path(w, map_get(root, "state_dir"), "state_dir", &c->state_dir);
         as_uint(w, map_get(root, "journal_max_size"), "journal_max_size", 4096, 1U << 30,
                 &c->journal_max_size);

@@ -173,6 +173,7 @@ struct config *config_free(struct config *c)
         free(c->slack.mention);
         free(c->control.socket);
         free(c->control.group);
+        free(c->http.listen);
         free(c->state_dir);
         free(c->ha.namespace_);
         free(c->canaries_dir);

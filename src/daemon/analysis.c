@@ -16,6 +16,7 @@
 #include <syslog.h>
 
 #include "analysis.h"
+#include "canaryd/clock.h"
 #include "canaryd/datadog-sched.h"
 #include "canaryd/query.h"
 #include "canaryd/state-json.h"
@@ -65,6 +66,11 @@ int analysis_sched_new(sd_event *event, const struct analysis_callbacks *cb,
         }
         *ret = s;
         return 0;
+}
+
+long analysis_sched_ratelimit_remaining(const struct analysis_sched *s)
+{
+        return s && s->queries ? datadog_sched_ratelimit_remaining(s->queries) : -1;
 }
 
 struct analysis_sched *analysis_sched_free(struct analysis_sched *s)
@@ -345,6 +351,7 @@ void analysis_start(struct analysis_sched *s, struct analysis *a, const struct c
             .window_start_usec = window_start,
             .window_end_usec = window_end,
             .step = step,
+            .started_mono = now_monotonic_usec(),
             .running = true,
             .interim = interim,
         };

@@ -36,6 +36,7 @@ struct analysis {
         usec_t query_from_usec; /* what was asked of Datadog: the rollout's start when a
                                    sequential metric needs it, else window_start_usec */
         unsigned step;          /* the step it belongs to; a result for another step is stale */
+        usec_t started_mono;    /* CLOCK_MONOTONIC, when started: its duration for /metrics */
         bool running;
         bool interim; /* a look before the step's end */
 };
@@ -69,6 +70,8 @@ int analysis_sched_new(sd_event *event, const struct analysis_callbacks *cb,
                        struct analysis_sched **ret);
 /* Analyses still running are answered no more. NULL-safe; returns NULL. */
 struct analysis_sched *analysis_sched_free(struct analysis_sched *s);
+/* Datadog's X-RateLimit-Remaining as last seen (-1: not yet), for /metrics. */
+long analysis_sched_ratelimit_remaining(const struct analysis_sched *s);
 /* The client the queries go through (borrowed; NULL before it is freed: every query then
  * fails, inconclusive) and how many canaries make one round of the rate-limit budget. */
 void analysis_sched_set_client(struct analysis_sched *s, struct datadog_client *client,

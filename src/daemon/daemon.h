@@ -12,7 +12,9 @@
 #include "canaryd/config.h"
 #include "canaryd/journal.h"
 #include "canaryd/judge.h"
+#include "canaryd/kube.h"
 #include "canaryd/rollout.h"
+#include "canaryd/tally.h"
 
 #include "analysis.h"
 
@@ -27,6 +29,7 @@ struct ha;
 struct analysis_sched;
 struct datadog_key;
 struct vs_watch;
+struct http_server;
 
 #define EVENT_QUEUE_MAX 16
 /* How long a control reply waits for its command's decision (the control server's own deadline,
@@ -69,6 +72,25 @@ struct cycle {
         struct rollout_state proposed;     /* what the write carries */
         struct rollout_state decided_from; /* the state `proposed` was decided from */
         struct rollout_actions actions;
+};
+
+/* How rollouts ended, for canaryd_rollouts_total{outcome} (metrics.c). */
+enum rollout_outcome { OUTCOME_PROMOTED, OUTCOME_ROLLED_BACK, OUTCOME_ABORTED, _OUTCOME_MAX };
+
+/* A canary's counters for /metrics; carried over a reload by name (main.c). */
+struct canary_counts {
+        uint64_t analyses[_ANALYSIS_RESULT_MAX];
+        uint64_t rollouts[_OUTCOME_MAX];
+};
+
+/* What /metrics shows beyond the canaries' state: counted as long as the daemon runs, across
+ * reloads (the clients, rebuilt at a reload, count into it). */
+struct daemon_metrics {
+        struct status_tally datadog;
+        struct kube_tally kube;
+        uint64_t slack_sent, slack_coalesced, slack_dropped; /* of the clients freed so far */
+        struct histogram analysis_duration;                  /* seconds, start to verdict */
+        struct histogram decision_lag; /* seconds, step due to weight written */
 };
 
 struct canary {
@@ -130,6 +152,8 @@ struct canary {
 
         /* decision journal: what it last showed of the state, to see changes made elsewhere */
         struct journal_mark journaled;
+
+        struct canary_counts counts; /* for /metrics */
 };
 
 struct daemon {
@@ -164,4 +188,6 @@ struct daemon {
         sd_event_source *ready_defer;
         struct canary *barrier; /* canaries with journal lines or a PUT behind the barrier */
         sd_event_source *barrier_defer;
+        struct daemon_metrics metrics;   /* metrics.c */
+        struct http_server *http_server; /* endpoint.c: /metrics, /healthz, /readyz; NULL: none */
 };

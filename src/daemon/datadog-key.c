@@ -22,6 +22,7 @@ struct datadog_key {
         unsigned validate_gen;
         usec_t validate_backoff;
         char *key_problem; /* owned: for STATUS=, NULL when the key is fine */
+        bool accepted;     /* the current client's key passed a check */
 };
 
 struct validate_call {
@@ -80,11 +81,13 @@ static void on_validate(const struct datadog_result *res, void *userdata)
                                  datadog_client_base_url(s->client),
                                  datadog_api_to_string(datadog_client_api(s->client)));
                 s->validate_backoff = 0;
+                s->accepted = true;
                 set_key_problem(s, NULL);
                 return;
         }
         s->validate_backoff = next;
         if (res->error == -EACCES) {
+                s->accepted = false;
                 log_error("datadog: the API key was rejected by GET /api/v1/validate: %s; every "
                           "analysis will be inconclusive until it is fixed; checking again in "
                           "%llus",
@@ -121,11 +124,17 @@ struct datadog_key *datadog_key_new(sd_event *event, datadog_key_changed_fn chan
 void datadog_key_check(struct datadog_key *s, struct datadog_client *client)
 {
         s->client = client;
+        s->accepted = false;
         s->validate_gen++; /* answers to the previous client's checks are ignored */
         s->validate_backoff = 0;
         if (s->validate_timer)
                 sd_event_source_set_enabled(s->validate_timer, SD_EVENT_OFF);
         validate_send(s);
+}
+
+bool datadog_key_accepted(const struct datadog_key *s)
+{
+        return s && s->accepted;
 }
 
 const char *datadog_key_problem(const struct datadog_key *s)

@@ -2,6 +2,8 @@
  * the daemon: what it finds reaches the caller through the changed callback. */
 #pragma once
 
+#include <stdbool.h>
+
 #include <systemd/sd-event.h>
 
 struct datadog_client;
@@ -18,6 +20,8 @@ struct datadog_key *datadog_key_new(sd_event *event, datadog_key_changed_fn chan
  * (re)building the clients; a NULL client stops checking (the client is going, or the daemon
  * is stopping). client is borrowed and must outlive the next call. */
 void datadog_key_check(struct datadog_key *k, struct datadog_client *client);
+/* The current client's key passed a check (for /readyz). */
+bool datadog_key_accepted(const struct datadog_key *k);
 /* What is wrong with Datadog for STATUS= ("datadog API key rejected"), or NULL. */
 const char *datadog_key_problem(const struct datadog_key *k);
 /* Stops checking and frees the check; returns NULL. */

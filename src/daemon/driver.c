@@ -295,6 +295,14 @@ static void on_analysis_done(void *userdata, const struct analysis_outcome *o)
 {
         struct canary *c = userdata;
 
+        if (!o->interim || o->result != ANALYSIS_INCONCLUSIVE) {
+                c->counts.analyses[o->result]++;
+                if (c->analysis.started_mono)
+                        histogram_observe(
+                            &c->d->metrics.analysis_duration,
+                            (double)(now_monotonic_usec() - c->analysis.started_mono) /
+                                USEC_PER_SEC);
+        }
         if (o->n_reports > 0) {
                 last_analysis_done(&c->last);
                 c->last = (struct last_analysis){
@@ -572,6 +580,17 @@ static void notify(struct canary *c, enum rollout_notify n)
                 (void)announce(c, &c->state, n, false, NULL);
 }
 
+/* A rollout that ended, for canaryd_rollouts_total. */
+static void count_outcome(struct canary *c, enum rollout_notify n)
+{
+        if (n == NOTIFY_PROMOTED)
+                c->counts.rollouts[OUTCOME_PROMOTED]++;
+        else if (n == NOTIFY_ROLLED_BACK)
+                c->counts.rollouts[OUTCOME_ROLLED_BACK]++;
+        else if (n == NOTIFY_ABORTED)
+                c->counts.rollouts[OUTCOME_ABORTED]++;
+}
+
 static void run_post_write_actions(struct canary *c)
 {
         /* An analysis of a step we have left (promote, abort, pause, restart) is moot. */
@@ -586,6 +605,7 @@ static void run_post_write_actions(struct canary *c)
                 case ACT_WRITE:
                         break;
                 case ACT_NOTIFY:
+                        count_outcome(c, a->notify);
                         notify(c, a->notify);
                         break;
                 case ACT_ARM_TIMER:
@@ -785,6 +805,15 @@ static bool journal_mark_matches(const struct journal_mark *m, const struct roll
  * stored: the object the API server answered the PUT with (NULL: not known, read it back). */
 static void write_landed(struct canary *c, const char *stored, size_t stored_len)
 {
+        const struct queued_event *q = &c->cycle->current;
+        usec_t due = c->cycle->decided_from.step_started_usec + c->spec.interval_usec;
+        usec_t now = now_realtime_usec();
+
+        /* the decision lag: from the end of the step's interval to its verdict's write */
+        if (q->ev.kind == EV_ANALYSIS && !q->ev.interim &&
+            c->cycle->decided_from.step_started_usec && now >= due &&
+            c->cycle->proposed.updated_usec != c->cycle->decided_from.updated_usec)
+                histogram_observe(&c->d->metrics.decision_lag, (double)(now - due) / USEC_PER_SEC);
         c->put_uncertain = false;
         c->kube_failures = 0;
         /* its events happened: send; no other write held can land now */

@@ -26,7 +26,9 @@
 #include "canaryd/slack.h"
 #include "datadog-key.h"
 #include "driver.h"
+#include "endpoint.h"
 #include "ha.h"
+#include "metrics.h"
 #include "status.h"
 #include "vs-watch.h"
 
@@ -163,6 +165,7 @@ static void clients_free(struct daemon *d)
                 analysis_sched_set_client(d->sched, NULL, 0);
         if (d->key)
                 datadog_key_check(d->key, NULL);
+        metrics_keep_slack_counts(d);
         d->datadog = datadog_client_free(d->datadog);
         d->slack = slack_client_free(d->slack);
         d->kube = kube_client_free(d->kube);
@@ -199,6 +202,7 @@ static int clients_new(struct daemon *d, const struct config *cfg)
                 log_error_errno(r, "cannot create the Datadog client: %m");
                 goto out;
         }
+        datadog_client_set_tally(d->datadog, &d->metrics.datadog);
 
         kubeconfig = kubeconfig_path(d, cfg->kubernetes.kubeconfig);
         r = kube_client_new(d->event, d->http, kubeconfig, cfg->kubernetes.context,
@@ -207,6 +211,7 @@ static int clients_new(struct daemon *d, const struct config *cfg)
                 log_error("kubernetes: %s", err ? err : strerror(-r));
                 goto out;
         }
+        kube_client_set_tally(d->kube, &d->metrics.kube);
         if (d->ha)
                 kube_client_set_identity(d->kube, ha_identity(d));
         /* NULL ("auto"): discovered before the first VirtualService request */
@@ -277,16 +282,55 @@ static void canaries_free(struct daemon *d)
         d->n_canaries = 0;
 }
 
+/* A canary's /metrics counters across a reload, by name. */
+struct kept_counts {
+        char *name; /* owned */
+        struct canary_counts counts;
+};
+
+static int kept_counts_cmp(const void *a, const void *b)
+{
+        return strcmp(((const struct kept_counts *)a)->name, ((const struct kept_counts *)b)->name);
+}
+
+static struct kept_counts *counts_keep(const struct daemon *d)
+{
+        struct kept_counts *k = d->n_canaries ? xcalloc(d->n_canaries, sizeof(*k)) : NULL;
+
+        for (size_t i = 0; i < d->n_canaries; i++)
+                k[i] = (struct kept_counts){.name = xstrdup(d->canaries[i].cfg->name),
+                                            .counts = d->canaries[i].counts};
+        if (k)
+                qsort(k, d->n_canaries, sizeof(*k), kept_counts_cmp);
+        return k;
+}
+
+static void counts_restore(struct daemon *d, struct kept_counts *k, size_t n)
+{
+        for (size_t i = 0; i < d->n_canaries && k; i++) {
+                struct kept_counts key = {.name = (char *)d->canaries[i].cfg->name};
+                const struct kept_counts *found = bsearch(&key, k, n, sizeof(*k), kept_counts_cmp);
+                if (found)
+                        d->canaries[i].counts = found->counts;
+        }
+        for (size_t i = 0; i < n; i++)
+                free(k[i].name);
+        free(k);
+}
+
 /* Takes ownership of cfg. Canaries start by reading their state from the cluster. */
 static int apply_config(struct daemon *d, struct config *cfg)
 {
         struct config *old = d->config;
+        size_t n_kept = d->n_canaries;
+        struct kept_counts *kept = counts_keep(d);
         canaries_free(d);
         clients_free(d);
         d->config = cfg;
         int r = clients_new(d, cfg);
         if (r < 0) {
                 d->config = old;
+                counts_restore(d, kept, n_kept); /* frees them */
                 return r;
         }
         config_free(old);
@@ -301,10 +345,12 @@ static int apply_config(struct daemon *d, struct config *cfg)
                         log_error_errno(r, "canary %s: cannot set up: %m; exiting",
                                         cfg->canaries[i].name);
                         d->n_canaries = i;
+                        counts_restore(d, kept, n_kept);
                         sd_event_exit(d->event, 1);
                         return 0;
                 }
         }
+        counts_restore(d, kept, n_kept);
         /* watches first: each canary's first read then waits for its namespace's LIST instead
          * of sending a GET of its own (10,000 canaries: 10,000 requests at once) */
         vs_watches_start(d, &canary_vs_watch_callbacks);
@@ -377,7 +423,13 @@ static void log_reload_changes(const struct daemon *d, const struct config *cfg)
 /* Applies the configuration parsed at SIGHUP (taken). Runs from the loop with nothing in flight. */
 static void reload_apply(struct daemon *d, struct config *cfg)
 {
+        const char *was = d->config->http.listen, *now = cfg->http.listen;
+
         log_reload_changes(d, cfg);
+        if ((was || now) && (!was || !now || strcmp(was, now) != 0))
+                log_warning("reload: http.listen changed (%s -> %s); the HTTP endpoint keeps "
+                            "its socket until a restart",
+                            was ? was : "none", now ? now : "none");
         if (apply_config(d, cfg) < 0) {
                 log_error("reload refused: the new configuration's clients could not be "
                           "created; keeping the old one");
@@ -588,14 +640,27 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
         return 0;
 }
 
+/* The socket systemd passed for the control socket (unix) or the HTTP endpoint (TCP), or -1.
+ * The first call takes them all from the environment. */
+static int passed_socket(bool unix_socket)
+{
+        static int n = -1;
+
+        if (n < 0)
+                n = sd_listen_fds(1);
+        for (int fd = SD_LISTEN_FDS_START; fd < SD_LISTEN_FDS_START + n; fd++) {
+                if (unix_socket ? sd_is_socket_unix(fd, SOCK_STREAM, 1, NULL, 0) > 0
+                                : sd_is_socket_inet(fd, AF_UNSPEC, SOCK_STREAM, 1, 0) > 0)
+                        return fd;
+        }
+        return -1;
+}
+
 static int open_control(struct daemon *d)
 {
-        int n = sd_listen_fds(1);
-        if (n > 1)
-                log_warning("socket activation passed %d fds; using the first", n);
-        if (n >= 1)
-                return control_server_new_from_fd(d->event, SD_LISTEN_FDS_START, on_control, d,
-                                                  &d->control);
+        int fd = passed_socket(true);
+        if (fd >= 0)
+                return control_server_new_from_fd(d->event, fd, on_control, d, &d->control);
         gid_t group = (gid_t)-1;
         const char *name = d->config->control.group;
         if (name) {
@@ -698,6 +763,7 @@ int main(int argc, char **argv)
                 sd_event_source_set_enabled(d.idle_defer, SD_EVENT_OFF);
         sd_event_set_watchdog(d.event, true); /* WATCHDOG=1 at half WATCHDOG_USEC when set */
 
+        metrics_init(&d.metrics);
         d.key = datadog_key_new(d.event, on_key_changed, &d);
         r = analysis_sched_new(d.event, &canary_analysis_callbacks, &d.sched);
         if (r < 0)
@@ -715,6 +781,8 @@ int main(int argc, char **argv)
                 log_error_errno(r, "cannot listen on control socket %s: %m", cfg->control.socket);
                 return 1;
         }
+        if (endpoint_start(&d, passed_socket(false)) < 0)
+                return 1;
         d.config = NULL;
         r = apply_config(&d, cfg);
         if (r < 0) {
@@ -746,6 +814,7 @@ int main(int argc, char **argv)
         d.sched = analysis_sched_free(d.sched);
         d.key = datadog_key_free(d.key);
         d.control = control_server_free(d.control);
+        endpoint_stop(&d);
         clients_free(&d);
         config_free(d.config);
         free(d.config_path);

@@ -829,6 +829,11 @@ void datadog_job_cancel(struct datadog_job *j)
         job_drop_handle(j);
 }
 
+long datadog_sched_ratelimit_remaining(const struct datadog_sched *s)
+{
+        return s->rl_at ? s->rl.remaining : -1;
+}
+
 uint64_t datadog_sched_requests(const struct datadog_sched *s)
 {
         return s ? s->requests : 0;

@@ -24,6 +24,7 @@ struct datadog_client {
         char *app_key_header;
         enum datadog_api api;
         long timeout_ms;
+        struct status_tally *tally; /* borrowed; NULL: not counted */
 };
 
 enum call_kind { CALL_V1, CALL_V2, CALL_VALIDATE };
@@ -33,6 +34,7 @@ struct datadog_call {
         size_t n_queries;
         datadog_done_fn *done;
         void *userdata;
+        struct status_tally *tally; /* the client's, which outlives it (datadog_client_set_tally) */
 };
 
 static bool header_value_ok(const char *v)
@@ -84,6 +86,11 @@ struct datadog_client *datadog_client_free(struct datadog_client *d)
         free_secret(d->app_key_header);
         free(d);
         return NULL;
+}
+
+void datadog_client_set_tally(struct datadog_client *d, struct status_tally *tally)
+{
+        d->tally = tally;
 }
 
 enum datadog_api datadog_client_api(const struct datadog_client *d)
@@ -138,6 +145,8 @@ static void on_response(int error, const struct http_response *resp, const char 
         char *msg = NULL, *errors = NULL;
         long secs;
 
+        if (call->tally)
+                status_tally_add(call->tally, error == 0 ? resp->status : 0);
         if (error != 0) {
                 res.error = error < 0 ? error : -EIO;
                 msg = xasprintf("datadog: %s request failed: %s", what,
@@ -239,6 +248,7 @@ static int submit(struct datadog_client *d, enum call_kind kind, const char *met
         call->n_queries = n_queries;
         call->done = done;
         call->userdata = userdata;
+        call->tally = d->tally;
         r = http_submit(d->http, &opts, on_response, call);
         if (r < 0)
                 free(call);

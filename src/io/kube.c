@@ -72,6 +72,7 @@ struct kube_client {
         unsigned n_active;                       /* requests holding a slot (with http.c) */
         struct kube_call *slot_head, *slot_tail; /* waiting for a slot, FIFO (leases first) */
         struct kube_call *slot_last_lease;       /* the last Lease request in it, or NULL */
+        struct kube_tally *tally;                /* borrowed; NULL: answers not counted */
 };
 
 struct kube_call {
@@ -525,12 +526,53 @@ static void on_http_data(const char *data, size_t len, void *userdata)
         call->on_data(data, len, call->userdata);
 }
 
+/* The verb as the API server's audit log would name it. */
+static enum kube_verb call_verb(const struct kube_call *c)
+{
+        const char *ns = strstr(c->path, "/namespaces/");
+        size_t segments = 0;
+
+        if (strcmp(c->method, "PUT") == 0)
+                return KUBE_VERB_UPDATE;
+        if (strcmp(c->method, "PATCH") == 0)
+                return KUBE_VERB_PATCH;
+        if (strcmp(c->method, "POST") == 0)
+                return KUBE_VERB_CREATE;
+        if (strcmp(c->method, "DELETE") == 0)
+                return KUBE_VERB_DELETE;
+        if (c->on_data)
+                return KUBE_VERB_WATCH;
+        if (!ns)
+                return KUBE_VERB_GET; /* discovery */
+        /* namespaces/NS/RESOURCE is a collection; namespaces/NS/RESOURCE/NAME an object */
+        for (const char *p = ns + strlen("/namespaces/"); *p && *p != '?'; p++)
+                segments += *p == '/';
+        return segments >= 2 ? KUBE_VERB_GET : KUBE_VERB_LIST;
+}
+
+const char *kube_verb_to_string(enum kube_verb v)
+{
+        static const char *const names[_KUBE_VERB_MAX] = {
+            [KUBE_VERB_GET] = "get",       [KUBE_VERB_LIST] = "list",
+            [KUBE_VERB_WATCH] = "watch",   [KUBE_VERB_CREATE] = "create",
+            [KUBE_VERB_UPDATE] = "update", [KUBE_VERB_PATCH] = "patch",
+            [KUBE_VERB_DELETE] = "delete"};
+        return v < _KUBE_VERB_MAX ? names[v] : "unknown";
+}
+
+void kube_client_set_tally(struct kube_client *k, struct kube_tally *tally)
+{
+        k->tally = tally;
+}
+
 static void on_http_done(int error, const struct http_response *resp, const char *errmsg,
                          void *userdata)
 {
         struct kube_call *call = userdata;
         struct kube_client *k = call->k;
         call->http_req = NULL;
+        if (k->tally)
+                status_tally_add(&k->tally->verb[call_verb(call)], error == 0 ? resp->status : 0);
         struct kube_status st = {0};
         struct kube_result res = {.error = error, .message = errmsg, .reason = ""};
         char generic[64];

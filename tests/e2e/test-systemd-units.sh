@@ -252,7 +252,9 @@ else
 	ctl() { "$CANARYCTL" --socket "$T/control.sock" "$@"; }
 
 	# As systemd would start it: socket passed in, credentials, notify socket, watchdog.
-	systemd-socket-activate -l "$T/control.sock" \
+	# the HTTP endpoint's port passed too (a ListenStream= added to canaryd.socket)
+	HPORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	systemd-socket-activate -l "$T/control.sock" -l "127.0.0.1:$HPORT" \
 		-E CREDENTIALS_DIRECTORY="$T/creds" -E NOTIFY_SOCKET="$T/notify.sock" \
 		-E WATCHDOG_USEC=400000 -E ASAN_OPTIONS \
 		"$CANARYD" --config "$T/canaryd.yaml" 2>"$T/daemon.log" &
@@ -267,6 +269,11 @@ else
 		fail "canaryctl status through the activated socket: '${status:-}'"
 	fi
 	[ -e "$T/not-used.sock" ] && fail "daemon bound control.socket despite socket activation"
+	if command -v curl >/dev/null; then
+		hz=$(curl -s --max-time 5 "http://127.0.0.1:$HPORT/healthz" || true)
+		[ "$hz" = ok ] && ok "socket activation: /healthz served on the passed TCP socket" ||
+			fail "/healthz on the passed TCP socket: '$hz'"
+	fi
 	wait_for "$T/notify.log" '^READY=1' && ok "sd_notify READY=1" || fail "no READY=1"
 	wait_for "$T/notify.log" '^STATUS=0 canaries' && ok "sd_notify STATUS=" || fail "no STATUS="
 	wait_for "$T/notify.log" '^WATCHDOG=1' && ok "sd_notify WATCHDOG=1" || fail "no WATCHDOG=1"

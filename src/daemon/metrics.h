@@ -1,0 +1,11 @@
+/* metrics.c: the /metrics page (SPEC §9) from the daemon's state and counters. */
+#pragma once
+
+#include "daemon.h"
+
+/* Starts the histograms' buckets; call once, before the first observation. */
+void metrics_init(struct daemon_metrics *m);
+/* The page in the Prometheus text format 0.0.4; owned by the caller. */
+char *metrics_render(const struct daemon *d, size_t *ret_len);
+/* A Slack client is about to be freed (a reload): keep its counts in the daemon's. */
+void metrics_keep_slack_counts(struct daemon *d);
