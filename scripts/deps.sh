@@ -7,7 +7,7 @@
 set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config libcurl4-openssl-dev libcjson-dev libyaml-dev
-      libsystemd-dev libmicrohttpd-dev python3 curl ca-certificates)
+      libsystemd-dev libmicrohttpd-dev libssl-dev python3 curl ca-certificates)
 if [ "${1:-}" = --test ]; then
 	pkgs+=(libcmocka-dev clang libclang-rt-14-dev clang-format openssl)
 	# stock kubectl for the Kubernetes emulation test; Debian ships it as kubernetes-client

@@ -135,6 +135,14 @@ struct canary_config {
         size_t n_metrics;
 };
 
+/* Who may act on a canary from Slack: its name (or "*": every canary) and Slack IDs (users U...
+ * or W..., user groups S...). */
+struct slack_approvers {
+        char *canary;
+        char **ids;
+        size_t n_ids;
+};
+
 struct config {
         struct {
                 char *site; /* default datadoghq.com */
@@ -159,6 +167,11 @@ struct config {
                 /* token mode: events of a severity also go to this channel (NULL: not) */
                 char *channel_info, *channel_warn, *channel_error;
                 char *mention; /* "<!subteam^ID>", "<!here>", "<@U...>": put on error events */
+                /* interactivity (SPEC §9): requests are verified with the signing secret and
+                 * acted on for the approvers of the canary they name */
+                char *signing_secret_file;
+                struct slack_approvers *approvers;
+                size_t n_approvers;
         } slack;
         struct {
                 char *socket; /* default /run/canaryd/control.sock */

@@ -42,10 +42,12 @@ struct journal_peer {
 
 /* Each formatter returns one line without its newline; the caller owns it. `s` is the state
  * the entry belongs to (its started_usec names the rollout). Strings may be NULL. */
+/* actor: who asked ("uid:1000", "slack:U0123"); peer: the control socket's peer, NULL for a
+ * request that did not come through it. */
 char *journal_format_command(usec_t at, const char *canary, const struct rollout_state *s,
                              const char *command, const char *revision, const char *reason,
-                             bool full, const struct journal_peer *peer, const char *outcome,
-                             const char *detail);
+                             bool full, const char *actor, const struct journal_peer *peer,
+                             const char *outcome, const char *detail);
 char *journal_format_analysis(usec_t at, const char *canary, const struct rollout_state *s,
                               usec_t window_start, usec_t window_end, enum analysis_result result,
                               const struct metric_report *metrics, size_t n_metrics);

@@ -134,11 +134,59 @@ static void walk_kubernetes(struct walker *w, const struct ynode *m, struct conf
         }
 }
 
+/* A Slack user (U..., W...) or user group (S...) ID. */
+static bool slack_id_ok(const char *s)
+{
+        size_t n = strlen(s);
+        return n >= 3 && n <= 32 && strchr("UWS", s[0]) &&
+               strspn(s + 1, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") == n - 1;
+}
+
+/* slack.approvers: {CANARY or "*": [ID, ...]} */
+static void walk_approvers(struct walker *w, const struct ynode *m, struct config *c)
+{
+        if (!as_mapping(w, m, "approvers"))
+                return;
+        c->slack.approvers = xcalloc(m->n_items / 2 + 1, sizeof(*c->slack.approvers));
+        for (size_t i = 0; i + 1 < m->n_items; i += 2) {
+                const struct ynode *k = m->items[i], *v = m->items[i + 1];
+                struct slack_approvers *a = &c->slack.approvers[c->slack.n_approvers];
+                if (k->type != YNODE_SCALAR ||
+                    (!node_key_eq(k, "*") && !dns1123_is_subdomain(k->value))) {
+                        PROBLEM_AT(w, k, "slack.approvers: a key is a canary name or \"*\"");
+                        continue;
+                }
+                if (!as_sequence(w, v, k->value))
+                        continue;
+                a->canary = xstrdup(k->value);
+                a->ids = xcalloc(v->n_items + 1, sizeof(*a->ids));
+                for (size_t j = 0; j < v->n_items; j++) {
+                        char *id = NULL;
+                        if (!as_string(w, v->items[j], "approver", &id))
+                                continue;
+                        if (!slack_id_ok(id)) {
+                                PROBLEM_AT(w, v->items[j],
+                                           "slack.approvers.%s: \"%s\" is not a Slack user "
+                                           "(U..., W...) or user group (S...) ID",
+                                           a->canary, id);
+                                free(id);
+                                continue;
+                        }
+                        a->ids[a->n_ids++] = id;
+                }
+                c->slack.n_approvers++;
+        }
+}
+
 static void walk_slack(struct walker *w, const struct ynode *m, struct config *c)
 {
-        static const char *const keys[] = {"webhook_url_file", "token_file", "channel", "url",
-                                           "channels",         "mention",    NULL};
+        static const char *const keys[] = {
+            "webhook_url_file", "token_file",          "channel", "url", "channels", "mention",
+            "approvers",        "signing_secret_file", NULL};
         check_keys(w, m, "slack", keys);
+        as_string(w, map_get(m, "signing_secret_file"), "signing_secret_file",
+                  &c->slack.signing_secret_file);
+        walk_approvers(w, map_get(m, "approvers"), c);
         as_string(w, map_get(m, "webhook_url_file"), "webhook_url_file",
                   &c->slack.webhook_url_file);
         as_string(w, map_get(m, "token_file"), "token_file", &c->slack.token_file);

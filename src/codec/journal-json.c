@@ -87,11 +87,12 @@ static cJSON *position(enum rollout_phase phase, unsigned step, unsigned weight)
 
 char *journal_format_command(usec_t at, const char *canary, const struct rollout_state *s,
                              const char *command, const char *revision, const char *reason,
-                             bool full, const struct journal_peer *peer, const char *outcome,
-                             const char *detail)
+                             bool full, const char *actor, const struct journal_peer *peer,
+                             const char *outcome, const char *detail)
 {
         cJSON *o = entry_new(at, canary, "command", s);
         cJSON_AddStringToObject(o, "command", command ? command : "");
+        add_opt_string(o, "actor", actor);
         add_opt_string(o, "requested_revision", revision);
         add_opt_string(o, "reason", reason);
         if (full)

@@ -171,6 +171,14 @@ struct config *config_free(struct config *c)
         free(c->slack.channel_warn);
         free(c->slack.channel_error);
         free(c->slack.mention);
+        free(c->slack.signing_secret_file);
+        for (size_t i = 0; i < c->slack.n_approvers; i++) {
+                for (size_t k = 0; k < c->slack.approvers[i].n_ids; k++)
+                        free(c->slack.approvers[i].ids[k]);
+                free(c->slack.approvers[i].ids);
+                free(c->slack.approvers[i].canary);
+        }
+        free(c->slack.approvers);
         free(c->control.socket);
         free(c->control.group);
         free(c->http.listen);

@@ -45,7 +45,8 @@ struct queued_event {
         /* commands: the control connection waiting for the decision (0: none), and the peer */
         uint64_t reply_id;
         struct journal_peer peer;
-        bool settled; /* decided (applied or refused) or abandoned: answered and journaled */
+        bool has_peer; /* a control socket command: peer is its SO_PEERCRED */
+        bool settled;  /* decided (applied or refused) or abandoned: answered and journaled */
 };
 
 /* A control reply waiting for its command's decision, bounded by CONTROL_REPLY_WAIT_USEC. */
@@ -190,4 +191,10 @@ struct daemon {
         sd_event_source *barrier_defer;
         struct daemon_metrics metrics;   /* metrics.c */
         struct http_server *http_server; /* endpoint.c: /metrics, /healthz, /readyz; NULL: none */
+        char *slack_signing_secret;      /* owned, a secret; NULL: no Slack interactivity */
+        /* endpoint.c: signatures of the Slack requests acted on in the last 5 minutes, so that
+         * a retried request is answered without acting twice */
+        char slack_seen[64][68];
+        usec_t slack_seen_at[64];
+        unsigned slack_seen_next;
 };

@@ -131,9 +131,10 @@ static void journal_command(struct canary *c, const struct queued_event *q,
 {
         if (!is_command(q->ev.kind))
                 return;
-        canary_journal(c, journal_format_command(now_realtime_usec(), c->cfg->name, s,
-                                                 journal_event_name(q->ev.kind), q->revision,
-                                                 q->reason, q->ev.full, &q->peer, outcome, detail));
+        canary_journal(c, journal_format_command(
+                              now_realtime_usec(), c->cfg->name, s, journal_event_name(q->ev.kind),
+                              q->revision, q->reason, q->ev.full, q->actor[0] ? q->actor : NULL,
+                              q->has_peer ? &q->peer : NULL, outcome, detail));
 }
 
 /* Answers the control connection waiting for q's decision, once. Takes reply. */
@@ -244,8 +245,10 @@ void canary_submit_command(struct canary *c, const struct rollout_event *ev, uin
         struct daemon *d = c->d;
         struct queued_event q;
         copy_event(&q, ev);
-        if (peer)
+        if (peer) {
                 q.peer = *peer;
+                q.has_peer = true;
+        }
         if (reply_id) {
                 struct pending_reply *p = xcalloc(1, sizeof(*p));
                 p->d = d;

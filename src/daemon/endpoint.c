@@ -7,12 +7,16 @@
 #include <string.h>
 #include <syslog.h>
 
+#include "canaryd/clock.h"
 #include "canaryd/http-server.h"
 #include "canaryd/log.h"
 #include "canaryd/prom-text.h"
+#include "canaryd/slack-interact.h"
 #include "datadog-key.h"
+#include "driver.h"
 #include "endpoint.h"
 #include "metrics.h"
+#include "status.h"
 
 static bool kube_reached(const struct daemon *d)
 {
@@ -47,6 +51,165 @@ static void reply_text(struct http_server_reply *r, unsigned status, char *body)
         r->body = body;
 }
 
+/* Has this signature been acted on in the last 5 minutes? Remembers it if not. */
+static bool slack_replayed(struct daemon *d, const char *signature, usec_t now)
+{
+        const usec_t window = 2 * SLACK_SIGNATURE_WINDOW_SEC * USEC_PER_SEC;
+        size_t n = sizeof(d->slack_seen) / sizeof(d->slack_seen[0]);
+
+        for (size_t i = 0; i < n; i++)
+                if (d->slack_seen_at[i] && now - d->slack_seen_at[i] < window &&
+                    strcmp(d->slack_seen[i], signature) == 0)
+                        return true;
+        snprintf(d->slack_seen[d->slack_seen_next], sizeof(d->slack_seen[0]), "%s", signature);
+        d->slack_seen_at[d->slack_seen_next] = now;
+        d->slack_seen_next = (d->slack_seen_next + 1) % n;
+        return false;
+}
+
+static bool slack_approver(const struct daemon *d, const char *canary, const char *user)
+{
+        for (size_t i = 0; i < d->config->slack.n_approvers; i++) {
+                const struct slack_approvers *a = &d->config->slack.approvers[i];
+                if (strcmp(a->canary, "*") != 0 && strcmp(a->canary, canary) != 0)
+                        continue;
+                for (size_t k = 0; k < a->n_ids; k++)
+                        if (strcmp(a->ids[k], user) == 0)
+                                return true;
+        }
+        return false;
+}
+
+static struct canary *canary_named(struct daemon *d, const char *name)
+{
+        for (size_t i = 0; i < d->n_canaries; i++)
+                if (strcmp(d->canaries[i].cfg->name, name) == 0)
+                        return &d->canaries[i];
+        return NULL;
+}
+
+static void slack_answer(struct http_server_reply *r, bool in_channel, char *text)
+{
+        r->status = 200;
+        r->content_type = "application/json";
+        r->body = slack_command_reply(in_channel, text);
+        free(text);
+}
+
+/* Acts on a verified slash command: /canary VERB NAME, as canaryctl would, for an approver. */
+static void slack_command(struct daemon *d, const struct form *f, struct http_server_reply *r)
+{
+        const char *user = form_get(f, "user_id"), *why;
+        struct slack_command cmd;
+        struct canary *c;
+
+        if (!user || !*user) {
+                reply_text(r, 400, xstrdup("no user_id\n"));
+                return;
+        }
+        if (slack_command_parse(form_get(f, "text"), &cmd, &why) < 0) {
+                slack_answer(r, false, xstrdup(why));
+                return;
+        }
+        c = canary_named(d, cmd.name);
+        if (!c) {
+                slack_answer(r, false, xasprintf("no canary named %s", cmd.name));
+                return;
+        }
+        if (cmd.verb == SLACK_VERB_STATUS) {
+                slack_answer(r, false,
+                             c->loaded
+                                 ? xasprintf("%s: %s, step %u/%zu, canary weight %u%%",
+                                             c->cfg->name, rollout_phase_to_string(c->state.phase),
+                                             c->state.step, c->cfg->n_steps, c->state.weight)
+                                 : xasprintf("%s: state not read yet", c->cfg->name));
+                return;
+        }
+        if (!slack_approver(d, c->cfg->name, user)) {
+                log_canary(LOG_NOTICE, c, NULL, NULL,
+                           "slack: %s by slack:%s refused: not an approver of this canary",
+                           slack_verb_to_string(cmd.verb), user);
+                slack_answer(r, false,
+                             xasprintf("<@%s> may not %s %s: not in slack.approvers", user,
+                                       slack_verb_to_string(cmd.verb), c->cfg->name));
+                return;
+        }
+        static const enum rollout_event_kind kinds[_SLACK_VERB_MAX] = {
+            [SLACK_VERB_PROMOTE] = EV_CMD_PROMOTE,
+            [SLACK_VERB_ABORT] = EV_CMD_ABORT,
+            [SLACK_VERB_PAUSE] = EV_CMD_PAUSE,
+            [SLACK_VERB_RESUME] = EV_CMD_RESUME,
+        };
+        char actor[ROLLOUT_ACTOR_MAX];
+        snprintf(actor, sizeof(actor), "slack:%s", user);
+        struct rollout_event ev = {
+            .kind = kinds[cmd.verb],
+            .full = cmd.full,
+            .reason = cmd.reason[0] ? cmd.reason : NULL,
+            .actor = actor,
+        };
+        const char *refused = d->stopping ? "daemon is stopping" : canary_check_command(c, &ev);
+        if (refused) {
+                log_canary(LOG_NOTICE, c, NULL, NULL, "slack: %s by %s refused: %s",
+                           slack_verb_to_string(cmd.verb), actor, refused);
+                slack_answer(r, false,
+                             xasprintf("%s %s refused: %s", slack_verb_to_string(cmd.verb),
+                                       c->cfg->name, refused));
+                return;
+        }
+        log_canary(LOG_NOTICE, c, NULL, NULL, "%s%s requested by %s",
+                   slack_verb_to_string(cmd.verb), cmd.full ? " --full" : "", actor);
+        canary_submit_command(c, &ev, 0, NULL);
+        slack_answer(r, true,
+                     xasprintf("<@%s> asked to %s%s %s", user, slack_verb_to_string(cmd.verb),
+                               cmd.full ? " fully" : "", c->cfg->name));
+}
+
+/* POST /slack/commands: signed by Slack, or refused (401, logged without the body). */
+static void slack_request(struct daemon *d, const struct http_server_request *req,
+                          struct http_server_reply *r)
+{
+        const char *sig = http_server_header(req, "X-Slack-Signature");
+        usec_t now = now_realtime_usec();
+        struct form f;
+        const char *why;
+
+        if (!d->slack_signing_secret) {
+                reply_text(r, 404,
+                           xstrdup("Slack interactivity is not configured "
+                                   "(slack.signing_secret_file)\n"));
+                return;
+        }
+        if (strcmp(req->method, "POST") != 0) {
+                r->allow = "POST";
+                reply_text(r, 405, xasprintf("%s takes POST\n", req->path));
+                return;
+        }
+        if (slack_signature_check(
+                d->slack_signing_secret, http_server_header(req, "X-Slack-Request-Timestamp"), sig,
+                req->body, req->body_len, (int64_t)(now / USEC_PER_SEC), &why) < 0) {
+                log_warning("slack: %s %s from %s refused: %s", req->method, req->path, req->peer,
+                            why);
+                reply_text(r, 401, xasprintf("%s\n", why));
+                return;
+        }
+        if (form_parse(req->body, req->body_len, &f) < 0) {
+                log_warning("slack: %s from %s: the body is not a valid form", req->path,
+                            req->peer);
+                reply_text(r, 400, xstrdup("the body is not application/x-www-form-urlencoded\n"));
+                return;
+        }
+        if (slack_replayed(d, sig, now)) {
+                log_notice("slack: %s from %s: a request already handled (a retry); not acted "
+                           "on again",
+                           req->path, req->peer);
+                slack_answer(r, false, xstrdup("already handled"));
+        } else {
+                slack_command(d, &f, r);
+        }
+        form_free(&f);
+}
+
 static void on_request(const struct http_server_request *req, struct http_server_reply *r,
                        void *userdata)
 {
@@ -56,6 +219,10 @@ static void on_request(const struct http_server_request *req, struct http_server
                      strcmp(req->path, "/readyz") == 0;
         char why[256];
 
+        if (strcmp(req->path, "/slack/commands") == 0) {
+                slack_request(d, req, r);
+                return;
+        }
         if (!known) {
                 reply_text(r, 404, xstrdup("not found\n"));
                 return;

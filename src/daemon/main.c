@@ -168,6 +168,8 @@ static void clients_free(struct daemon *d)
         metrics_keep_slack_counts(d);
         d->datadog = datadog_client_free(d->datadog);
         d->slack = slack_client_free(d->slack);
+        free_secret(d->slack_signing_secret);
+        d->slack_signing_secret = NULL;
         d->kube = kube_client_free(d->kube);
 }
 
@@ -257,6 +259,12 @@ static int clients_new(struct daemon *d, const struct config *cfg)
                         goto out;
                 }
                 slack_set_failed_callback(d->slack, slack_dropped, d);
+        }
+        if (cfg->slack.signing_secret_file &&
+            !(d->slack_signing_secret =
+                  read_secret(d, cfg->slack.signing_secret_file, "Slack signing secret"))) {
+                r = -EINVAL;
+                goto out;
         }
         r = 0;
 out:
@@ -588,7 +596,7 @@ static char *on_control(const struct control_request *req, const struct control_
                 canary_journal(c, journal_format_command(
                                       now_realtime_usec(), c->cfg->name, &c->state,
                                       control_command_to_string(req->command), req->revision,
-                                      req->reason, req->full, &jp, "refused", refused));
+                                      req->reason, req->full, actor, &jp, "refused", refused));
                 return control_reply_error(1, refused);
         }
         log_canary(LOG_NOTICE, c, NULL, NULL, "%s requested by %s (gid %u, pid %d)",

@@ -43,7 +43,7 @@ static void entries_carry_peer_window_values_and_transition(void **unused)
         struct rollout_state idle = state(ROLLOUT_IDLE, 0, 0, 0);
         struct journal_peer peer = {.uid = 1000, .gid = 1001, .pid = 4242};
         char *cmd = journal_format_command(S(1700000000), "checkout", &idle, "promote", NULL, NULL,
-                                           true, &peer, "refused", "not progressing");
+                                           true, "uid:1000", &peer, "refused", "not progressing");
         assert_contains(cmd, "\"type\":\"command\"");
         assert_contains(cmd, "\"rollout\":\"\"");
         assert_contains(cmd, "\"peer\":{\"uid\":1000,\"gid\":1001,\"pid\":4242}");

@@ -1,0 +1,55 @@
+/* Requests from Slack (src/codec/slack-interact.c): the v0 request signature (WIRE.md §4.5),
+ * application/x-www-form-urlencoded bodies, and the text of a slash command. Pure: the time is
+ * the caller's. */
+#pragma once
+
+#include "canaryd/codec-layer.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SLACK_SIGNATURE_WINDOW_SEC 300 /* |now - X-Slack-Request-Timestamp| allowed */
+
+/* Checks X-Slack-Signature ("v0=" + hex HMAC-SHA256 of "v0:{timestamp}:{body}" with secret) in
+ * constant time, and that timestamp is within SLACK_SIGNATURE_WINDOW_SEC of now_s. Returns 0,
+ * or -EACCES with *ret_why (static text, never the body or the secret). */
+int slack_signature_check(const char *secret, const char *timestamp, const char *signature,
+                          const char *body, size_t body_len, int64_t now_s, const char **ret_why);
+/* "v0=..." for the given inputs, for tests and the sandbox's counterpart; owned. */
+char *slack_signature_make(const char *secret, const char *timestamp, const char *body,
+                           size_t body_len);
+
+/* A decoded form: key and value pairs in order ("+" is a space, %XX decoded). */
+struct form {
+        char **kv; /* 2n owned strings */
+        size_t n;
+};
+/* Returns 0, or -EINVAL for a malformed escape, a NUL in the body, or over 64 fields. */
+int form_parse(const char *body, size_t len, struct form *ret);
+const char *form_get(const struct form *f, const char *key); /* first value, or NULL */
+void form_free(struct form *f);
+
+enum slack_verb {
+        SLACK_VERB_STATUS,
+        SLACK_VERB_PROMOTE,
+        SLACK_VERB_ABORT,
+        SLACK_VERB_PAUSE,
+        SLACK_VERB_RESUME,
+        _SLACK_VERB_MAX
+};
+const char *slack_verb_to_string(enum slack_verb v);
+
+/* The text of "/canary VERB NAME [--full] [reason...]": promote takes --full, abort a reason
+ * (the rest of the text). */
+struct slack_command {
+        enum slack_verb verb;
+        char name[254];
+        bool full;
+        char reason[256];
+};
+/* Returns 0, or -EINVAL with *ret_why (static text) naming what is wrong. */
+int slack_command_parse(const char *text, struct slack_command *ret, const char **ret_why);
+
+/* The JSON answer to a slash command: seen by the user only (ephemeral) or by the channel. */
+char *slack_command_reply(bool in_channel, const char *text);

@@ -1,0 +1,250 @@
+/* Slack's requests to us: signatures, form bodies, slash command text. HMAC-SHA256 and the
+ * constant-time comparison are OpenSSL's libcrypto: a hand-written SHA-256 would be code to
+ * get wrong where a mistake lets anyone move production traffic. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include "canaryd/names.h"
+#include "canaryd/slack-interact.h"
+#include "canaryd/util.h"
+
+#define FORM_FIELDS_MAX 64
+
+static void hex(const unsigned char *d, size_t n, char *out)
+{
+        static const char digits[] = "0123456789abcdef";
+        for (size_t i = 0; i < n; i++) {
+                out[2 * i] = digits[d[i] >> 4];
+                out[2 * i + 1] = digits[d[i] & 15];
+        }
+        out[2 * n] = '\0';
+}
+
+/* "v0=" + 64 hex digits into out (68 bytes); false if HMAC fails. */
+static bool sign(const char *secret, const char *timestamp, const char *body, size_t body_len,
+                 char out[68])
+{
+        unsigned char mac[EVP_MAX_MD_SIZE];
+        unsigned int mac_len = 0;
+        size_t tlen = strlen(timestamp);
+        size_t n = 3 + tlen + 1 + body_len;
+        unsigned char *msg = xmalloc(n);
+
+        memcpy(msg, "v0:", 3);
+        memcpy(msg + 3, timestamp, tlen);
+        msg[3 + tlen] = ':';
+        memcpy(msg + 4 + tlen, body, body_len);
+        bool ok =
+            HMAC(EVP_sha256(), secret, (int)strlen(secret), msg, n, mac, &mac_len) && mac_len == 32;
+        free(msg);
+        if (!ok)
+                return false;
+        memcpy(out, "v0=", 3);
+        hex(mac, 32, out + 3);
+        return true;
+}
+
+char *slack_signature_make(const char *secret, const char *timestamp, const char *body,
+                           size_t body_len)
+{
+        char s[68];
+        return sign(secret, timestamp, body, body_len, s) ? xstrdup(s) : NULL;
+}
+
+int slack_signature_check(const char *secret, const char *timestamp, const char *signature,
+                          const char *body, size_t body_len, int64_t now_s, const char **ret_why)
+{
+        char want[68];
+        char *end;
+        long long ts;
+
+        if (!timestamp || !*timestamp)
+                return *ret_why = "no X-Slack-Request-Timestamp", -EACCES;
+        if (!signature || !*signature)
+                return *ret_why = "no X-Slack-Signature", -EACCES;
+        errno = 0;
+        ts = strtoll(timestamp, &end, 10);
+        if (errno || *end || end == timestamp || strlen(timestamp) > 12)
+                return *ret_why = "X-Slack-Request-Timestamp is not a number", -EACCES;
+        if (ts < now_s - SLACK_SIGNATURE_WINDOW_SEC || ts > now_s + SLACK_SIGNATURE_WINDOW_SEC)
+                return *ret_why = "X-Slack-Request-Timestamp is more than 5 minutes off", -EACCES;
+        if (!secret || !sign(secret, timestamp, body, body_len, want))
+                return *ret_why = "cannot compute the signature", -EACCES;
+        if (strlen(signature) != 67 || CRYPTO_memcmp(want, signature, 67) != 0)
+                return *ret_why = "X-Slack-Signature does not match", -EACCES;
+        *ret_why = NULL;
+        return 0;
+}
+
+static int unhex(char c)
+{
+        if (c >= '0' && c <= '9')
+                return c - '0';
+        if (c >= 'a' && c <= 'f')
+                return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F')
+                return c - 'A' + 10;
+        return -1;
+}
+
+/* Decodes s[0..n) into a new string; NULL on a malformed escape or a NUL. */
+static char *form_decode(const char *s, size_t n)
+{
+        char *out = xmalloc(n + 1), *o = out;
+
+        for (size_t i = 0; i < n; i++) {
+                if (s[i] == '+') {
+                        *o++ = ' ';
+                } else if (s[i] == '%') {
+                        int hi = i + 2 < n ? unhex(s[i + 1]) : -1;
+                        int lo = i + 2 < n ? unhex(s[i + 2]) : -1;
+                        if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
+                                free(out);
+                                return NULL;
+                        }
+                        *o++ = (char)(hi * 16 + lo);
+                        i += 2;
+                } else if (s[i] == '\0') {
+                        free(out);
+                        return NULL;
+                } else {
+                        *o++ = s[i];
+                }
+        }
+        *o = '\0';
+        return out;
+}
+
+void form_free(struct form *f)
+{
+        for (size_t i = 0; i < 2 * f->n; i++)
+                free(f->kv[i]);
+        free(f->kv);
+        *f = (struct form){0};
+}
+
+int form_parse(const char *body, size_t len, struct form *ret)
+{
+        struct form f = {.kv = xcalloc(2 * FORM_FIELDS_MAX, sizeof(char *))};
+        size_t i = 0;
+
+        while (i < len) {
+                size_t end = i;
+                while (end < len && body[end] != '&')
+                        end++;
+                if (end > i) {
+                        const char *eq = memchr(body + i, '=', end - i);
+                        size_t klen = eq ? (size_t)(eq - (body + i)) : end - i;
+                        if (f.n == FORM_FIELDS_MAX)
+                                goto bad;
+                        f.kv[2 * f.n] = form_decode(body + i, klen);
+                        f.kv[2 * f.n + 1] =
+                            eq ? form_decode(eq + 1, (size_t)(body + end - (eq + 1))) : xstrdup("");
+                        f.n++;
+                        if (!f.kv[2 * f.n - 2] || !f.kv[2 * f.n - 1])
+                                goto bad;
+                }
+                i = end + 1;
+        }
+        *ret = f;
+        return 0;
+bad:
+        form_free(&f);
+        return -EINVAL;
+}
+
+const char *form_get(const struct form *f, const char *key)
+{
+        for (size_t i = 0; i < f->n; i++)
+                if (strcmp(f->kv[2 * i], key) == 0)
+                        return f->kv[2 * i + 1];
+        return NULL;
+}
+
+const char *slack_verb_to_string(enum slack_verb v)
+{
+        static const char *const names[_SLACK_VERB_MAX] = {[SLACK_VERB_STATUS] = "status",
+                                                           [SLACK_VERB_PROMOTE] = "promote",
+                                                           [SLACK_VERB_ABORT] = "abort",
+                                                           [SLACK_VERB_PAUSE] = "pause",
+                                                           [SLACK_VERB_RESUME] = "resume"};
+        return v < _SLACK_VERB_MAX ? names[v] : "unknown";
+}
+
+/* The next space-separated word of *p into out (size); false when there is none. */
+static bool word(const char **p, char *out, size_t size)
+{
+        const char *s = *p + strspn(*p, " \t");
+        size_t n = strcspn(s, " \t");
+
+        if (n == 0)
+                return false;
+        if (n >= size)
+                n = size - 1; /* too long for any valid word: checked by the caller */
+        memcpy(out, s, n);
+        out[n] = '\0';
+        *p = s + strcspn(s, " \t");
+        return true;
+}
+
+int slack_command_parse(const char *text, struct slack_command *ret, const char **ret_why)
+{
+        struct slack_command c = {0};
+        const char *p = text ? text : "";
+        char verb[16], extra[16];
+        int v;
+
+        *ret_why = "usage: /canary status|promote|abort|pause|resume NAME";
+        if (!word(&p, verb, sizeof(verb)))
+                return -EINVAL;
+        for (v = 0; v < _SLACK_VERB_MAX; v++)
+                if (strcmp(verb, slack_verb_to_string(v)) == 0)
+                        break;
+        if (v == _SLACK_VERB_MAX)
+                return -EINVAL;
+        c.verb = v;
+        if (!word(&p, c.name, sizeof(c.name)) || !dns1123_is_subdomain(c.name)) {
+                *ret_why = "a canary name is needed (lowercase letters, digits, '-' and '.')";
+                return -EINVAL;
+        }
+        if (c.verb == SLACK_VERB_ABORT) {
+                p += strspn(p, " \t");
+                snprintf(c.reason, sizeof(c.reason), "%s", p);
+        } else if (c.verb == SLACK_VERB_PROMOTE && word(&p, extra, sizeof(extra))) {
+                if (strcmp(extra, "--full") != 0) {
+                        *ret_why = "promote takes only --full (promote to 100 % at once)";
+                        return -EINVAL;
+                }
+                c.full = true;
+        }
+        if (c.verb != SLACK_VERB_ABORT && word(&p, extra, sizeof(extra))) {
+                *ret_why = "unexpected words after the canary name";
+                return -EINVAL;
+        }
+        *ret = c;
+        *ret_why = NULL;
+        return 0;
+}
+
+char *slack_command_reply(bool in_channel, const char *text)
+{
+        cJSON *o = cJSON_CreateObject();
+        char *s;
+
+        if (!o)
+                abort();
+        cJSON_AddStringToObject(o, "response_type", in_channel ? "in_channel" : "ephemeral");
+        cJSON_AddStringToObject(o, "text", text);
+        s = cJSON_PrintUnformatted(o);
+        cJSON_Delete(o);
+        if (!s)
+                abort();
+        return s;
+}
