@@ -51,5 +51,32 @@ struct slack_command {
 /* Returns 0, or -EINVAL with *ret_why (static text) naming what is wrong. */
 int slack_command_parse(const char *text, struct slack_command *ret, const char **ret_why);
 
+/* The buttons on the rollout's messages (slack-render.c): action_id names the action, the value
+ * the canary. */
+#define SLACK_ACTION_PROMOTE      "canaryd_promote"
+#define SLACK_ACTION_PROMOTE_FULL "canaryd_promote_full"
+#define SLACK_ACTION_PAUSE        "canaryd_pause"
+#define SLACK_ACTION_RESUME       "canaryd_resume"
+#define SLACK_ACTION_ABORT        "canaryd_abort"
+
+/* A button click (the JSON of a block_actions request's "payload" field, WIRE.md §4.4), as
+ * a command. */
+struct slack_action {
+        char user[32];
+        struct slack_command cmd;
+        char response_url[512]; /* http(s); "" when absent */
+        char *blocks;           /* owned: the clicked message's blocks (JSON array), or NULL */
+};
+/* Returns 0, or -EINVAL with *ret_why (static text): not block_actions, no user, no action,
+ * an action that is not one of ours, a bad canary name. Free with slack_action_done(). */
+int slack_action_parse(const char *json, size_t len, struct slack_action *ret,
+                       const char **ret_why);
+void slack_action_done(struct slack_action *a);
+/* The response_url message replacing the clicked one: its blocks without the buttons (they may
+ * no longer apply), then a line saying who did what. */
+char *slack_action_update(const char *blocks, const char *line);
+/* An answer only the clicker sees, leaving the message as it was. */
+char *slack_action_ephemeral(const char *text);
+
 /* The JSON answer to a slash command: seen by the user only (ephemeral) or by the channel. */
 char *slack_command_reply(bool in_channel, const char *text);

@@ -43,6 +43,8 @@ struct slack_notice {
         const char *datadog_site; /* default datadoghq.com */
         const char *mention;      /* e.g. "<!subteam^S0123>": put before the message as is */
         int resend;               /* 1: mark as a possible duplicate after a crash */
+        bool buttons; /* Slack interactivity is set up: offer the buttons of the phase (Promote,
+                         Promote fully, Pause or Resume, Abort; slack-interact.h) */
 };
 
 /* Renders {"text": fallback, "blocks": [...]} (and "channel" when channel != NULL): a header,

@@ -248,3 +248,136 @@ char *slack_command_reply(bool in_channel, const char *text)
                 abort();
         return s;
 }
+
+static const struct {
+        const char *action_id;
+        enum slack_verb verb;
+        bool full;
+} actions[] = {
+    {SLACK_ACTION_PROMOTE, SLACK_VERB_PROMOTE, false},
+    {SLACK_ACTION_PROMOTE_FULL, SLACK_VERB_PROMOTE, true},
+    {SLACK_ACTION_PAUSE, SLACK_VERB_PAUSE, false},
+    {SLACK_ACTION_RESUME, SLACK_VERB_RESUME, false},
+    {SLACK_ACTION_ABORT, SLACK_VERB_ABORT, false},
+};
+
+static const char *string_at(const cJSON *o, const char *key)
+{
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+        return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+void slack_action_done(struct slack_action *a)
+{
+        free(a->blocks);
+        a->blocks = NULL;
+}
+
+int slack_action_parse(const char *json, size_t len, struct slack_action *ret, const char **ret_why)
+{
+        struct slack_action a = {0};
+        cJSON *root = cJSON_ParseWithLength(json, len);
+        const cJSON *act;
+        const char *type, *user, *id, *value, *url;
+        size_t i;
+
+        *ret_why = "the payload is not JSON";
+        if (!cJSON_IsObject(root))
+                goto bad;
+        *ret_why = "not a block_actions payload";
+        type = string_at(root, "type");
+        if (!type || strcmp(type, "block_actions") != 0)
+                goto bad;
+        *ret_why = "no user.id";
+        user = string_at(cJSON_GetObjectItemCaseSensitive(root, "user"), "id");
+        if (!user || !*user || strlen(user) >= sizeof(a.user) ||
+            strspn(user, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") != strlen(user))
+                goto bad;
+        snprintf(a.user, sizeof(a.user), "%s", user);
+        *ret_why = "no action";
+        act = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(root, "actions"), 0);
+        id = string_at(act, "action_id");
+        value = string_at(act, "value");
+        if (!id || !value)
+                goto bad;
+        *ret_why = "not a canaryd button";
+        for (i = 0; i < sizeof(actions) / sizeof(actions[0]); i++)
+                if (strcmp(id, actions[i].action_id) == 0)
+                        break;
+        if (i == sizeof(actions) / sizeof(actions[0]))
+                goto bad;
+        a.cmd.verb = actions[i].verb;
+        a.cmd.full = actions[i].full;
+        *ret_why = "the button's value is not a canary name";
+        if (strlen(value) >= sizeof(a.cmd.name) || !dns1123_is_subdomain(value))
+                goto bad;
+        snprintf(a.cmd.name, sizeof(a.cmd.name), "%s", value);
+        if (a.cmd.verb == SLACK_VERB_ABORT)
+                snprintf(a.cmd.reason, sizeof(a.cmd.reason), "aborted from Slack");
+        url = string_at(root, "response_url");
+        if (url && strlen(url) < sizeof(a.response_url) &&
+            (strncmp(url, "https://", 8) == 0 || strncmp(url, "http://", 7) == 0) &&
+            !strpbrk(url, " \r\n"))
+                snprintf(a.response_url, sizeof(a.response_url), "%s", url);
+        const cJSON *blocks = cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(root, "message"), "blocks");
+        if (cJSON_IsArray(blocks))
+                a.blocks = cJSON_PrintUnformatted(blocks);
+        cJSON_Delete(root);
+        *ret = a;
+        *ret_why = NULL;
+        return 0;
+bad:
+        cJSON_Delete(root);
+        return -EINVAL;
+}
+
+char *slack_action_update(const char *blocks, const char *line)
+{
+        cJSON *root = cJSON_CreateObject(), *out, *ctx, *els, *t;
+        cJSON *old = blocks ? cJSON_Parse(blocks) : NULL, *b;
+        char *s;
+
+        if (!root)
+                abort();
+        cJSON_AddTrueToObject(root, "replace_original");
+        cJSON_AddStringToObject(root, "text", line);
+        out = cJSON_AddArrayToObject(root, "blocks");
+        cJSON_ArrayForEach (b, old) {
+                const char *type = string_at(b, "type");
+                if (type && strcmp(type, "actions") == 0)
+                        continue; /* the buttons: the next message carries the current ones */
+                cJSON_AddItemToArray(out, cJSON_Duplicate(b, true));
+        }
+        cJSON_Delete(old);
+        ctx = cJSON_CreateObject();
+        cJSON_AddStringToObject(ctx, "type", "context");
+        els = cJSON_AddArrayToObject(ctx, "elements");
+        t = cJSON_CreateObject();
+        cJSON_AddStringToObject(t, "type", "mrkdwn");
+        cJSON_AddStringToObject(t, "text", line);
+        cJSON_AddItemToArray(els, t);
+        cJSON_AddItemToArray(out, ctx);
+        s = cJSON_PrintUnformatted(root);
+        cJSON_Delete(root);
+        if (!s)
+                abort();
+        return s;
+}
+
+char *slack_action_ephemeral(const char *text)
+{
+        cJSON *o = cJSON_CreateObject();
+        char *s;
+
+        if (!o)
+                abort();
+        cJSON_AddStringToObject(o, "response_type", "ephemeral");
+        cJSON_AddFalseToObject(o, "replace_original");
+        cJSON_AddStringToObject(o, "text", text);
+        s = cJSON_PrintUnformatted(o);
+        cJSON_Delete(o);
+        if (!s)
+                abort();
+        return s;
+}

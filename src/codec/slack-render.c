@@ -17,6 +17,7 @@
 
 #include "canaryd/query.h"
 #include "canaryd/rollout.h"
+#include "canaryd/slack-interact.h"
 #include "canaryd/slack-json.h"
 #include "canaryd/utf8.h"
 #include "slack-text.h"
@@ -618,6 +619,69 @@ char *slack_json_print_free(cJSON *root)
 
 /* ---- messages ------------------------------------------------------------------------------ */
 
+static cJSON *button(const char *text, const char *action_id, const char *value, const char *style,
+                     const char *confirm)
+{
+        cJSON *b = cJSON_CreateObject(), *t = cJSON_CreateObject();
+
+        cJSON_AddStringToObject(b, "type", "button");
+        cJSON_AddStringToObject(t, "type", "plain_text");
+        cJSON_AddStringToObject(t, "text", text);
+        cJSON_AddItemToObject(b, "text", t);
+        cJSON_AddStringToObject(b, "action_id", action_id);
+        cJSON_AddStringToObject(b, "value", value);
+        if (style)
+                cJSON_AddStringToObject(b, "style", style);
+        if (confirm) { /* Slack asks "are you sure?" before sending the click */
+                cJSON *c = cJSON_AddObjectToObject(b, "confirm");
+                cJSON *title = cJSON_AddObjectToObject(c, "title");
+                cJSON_AddStringToObject(title, "type", "plain_text");
+                cJSON_AddStringToObject(title, "text", text);
+                cJSON_AddItemToObject(c, "text", mrkdwn(confirm));
+                cJSON *yes = cJSON_AddObjectToObject(c, "confirm");
+                cJSON_AddStringToObject(yes, "type", "plain_text");
+                cJSON_AddStringToObject(yes, "text", text);
+                cJSON *no = cJSON_AddObjectToObject(c, "deny");
+                cJSON_AddStringToObject(no, "type", "plain_text");
+                cJSON_AddStringToObject(no, "text", "Cancel");
+        }
+        return b;
+}
+
+/* The actions of the rollout's phase, as buttons whose value is the canary's name. */
+static void add_buttons(cJSON *blocks, const struct slack_notice *n)
+{
+        bool progressing = n->phase && strcmp(n->phase, "Progressing") == 0;
+        bool paused = n->phase && strcmp(n->phase, "Paused") == 0;
+        const char *name = n->canary ? n->canary : "";
+        cJSON *blk, *elements;
+        char *sure;
+
+        if (!n->buttons || (!progressing && !paused) || !*name)
+                return;
+        blk = cJSON_CreateObject();
+        cJSON_AddStringToObject(blk, "type", "actions");
+        cJSON_AddStringToObject(blk, "block_id", "canaryd_actions");
+        elements = cJSON_AddArrayToObject(blk, "elements");
+        if (progressing) {
+                cJSON_AddItemToArray(
+                    elements, button("Promote", SLACK_ACTION_PROMOTE, name, "primary", NULL));
+                sure = xasprintf("Send all traffic to the canary of %s now?", name);
+                cJSON_AddItemToArray(
+                    elements, button("Promote fully", SLACK_ACTION_PROMOTE_FULL, name, NULL, sure));
+                free(sure);
+                cJSON_AddItemToArray(elements,
+                                     button("Pause", SLACK_ACTION_PAUSE, name, NULL, NULL));
+        } else {
+                cJSON_AddItemToArray(elements,
+                                     button("Resume", SLACK_ACTION_RESUME, name, "primary", NULL));
+        }
+        sure = xasprintf("Roll %s back to 0 %% now?", name);
+        cJSON_AddItemToArray(elements, button("Abort", SLACK_ACTION_ABORT, name, "danger", sure));
+        free(sure);
+        cJSON_AddItemToArray(blocks, blk);
+}
+
 char *slack_render(const struct slack_notice *n, const char *channel)
 {
         const char *canary, *ns, *event;
@@ -711,6 +775,7 @@ char *slack_render(const struct slack_notice *n, const char *channel)
 
         if (runbook)
                 add_runbook(blocks, n->runbook_url);
+        add_buttons(blocks, n);
 
         if (n->resend)
                 add_context(blocks, RESENT_NOTE);
@@ -769,6 +834,7 @@ char *slack_render_summary(const struct slack_notice *n)
 
         if (n->runbook_url && *n->runbook_url && is_failure_event(n->event))
                 add_runbook(blocks, n->runbook_url);
+        add_buttons(blocks, n);
         add_context(blocks, "canaryd keeps this message up to date; every event is in the thread.");
         return slack_json_print_free(root);
 }

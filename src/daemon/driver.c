@@ -445,6 +445,7 @@ static bool announce(struct canary *c, const struct rollout_state *s, enum rollo
             .window_end_usec = with_metrics ? c->last.window_end_usec : 0,
             .cfg = c->cfg,
             .datadog_site = d->config->datadog.site,
+            .buttons = d->slack_signing_secret && d->http_server && d->config->slack.n_approvers,
         };
         if (!d->slack || !ha_owns(d, c)) {
                 free(reports);

@@ -9,6 +9,7 @@
 
 #include "canaryd/clock.h"
 #include "canaryd/http-server.h"
+#include "canaryd/http.h"
 #include "canaryd/log.h"
 #include "canaryd/prom-text.h"
 #include "canaryd/slack-interact.h"
@@ -96,43 +97,29 @@ static void slack_answer(struct http_server_reply *r, bool in_channel, char *tex
         free(text);
 }
 
-/* Acts on a verified slash command: /canary VERB NAME, as canaryctl would, for an approver. */
-static void slack_command(struct daemon *d, const struct form *f, struct http_server_reply *r)
+/* Acts on a verified request from Slack user `user`, as canaryctl would, for an approver (status:
+ * anyone). Returns the answer (owned); *ok says whether it is for the channel (an action taken)
+ * or for the user alone (status, a refusal). */
+static char *slack_act(struct daemon *d, const char *user, const struct slack_command *cmd,
+                       bool *ok)
 {
-        const char *user = form_get(f, "user_id"), *why;
-        struct slack_command cmd;
-        struct canary *c;
+        struct canary *c = canary_named(d, cmd->name);
+        const char *verb = slack_verb_to_string(cmd->verb);
 
-        if (!user || !*user) {
-                reply_text(r, 400, xstrdup("no user_id\n"));
-                return;
-        }
-        if (slack_command_parse(form_get(f, "text"), &cmd, &why) < 0) {
-                slack_answer(r, false, xstrdup(why));
-                return;
-        }
-        c = canary_named(d, cmd.name);
-        if (!c) {
-                slack_answer(r, false, xasprintf("no canary named %s", cmd.name));
-                return;
-        }
-        if (cmd.verb == SLACK_VERB_STATUS) {
-                slack_answer(r, false,
-                             c->loaded
-                                 ? xasprintf("%s: %s, step %u/%zu, canary weight %u%%",
+        *ok = false;
+        if (!c)
+                return xasprintf("no canary named %s", cmd->name);
+        if (cmd->verb == SLACK_VERB_STATUS)
+                return c->loaded ? xasprintf("%s: %s, step %u/%zu, canary weight %u%%",
                                              c->cfg->name, rollout_phase_to_string(c->state.phase),
                                              c->state.step, c->cfg->n_steps, c->state.weight)
-                                 : xasprintf("%s: state not read yet", c->cfg->name));
-                return;
-        }
+                                 : xasprintf("%s: state not read yet", c->cfg->name);
         if (!slack_approver(d, c->cfg->name, user)) {
                 log_canary(LOG_NOTICE, c, NULL, NULL,
-                           "slack: %s by slack:%s refused: not an approver of this canary",
-                           slack_verb_to_string(cmd.verb), user);
-                slack_answer(r, false,
-                             xasprintf("<@%s> may not %s %s: not in slack.approvers", user,
-                                       slack_verb_to_string(cmd.verb), c->cfg->name));
-                return;
+                           "slack: %s by slack:%s refused: not an approver of this canary", verb,
+                           user);
+                return xasprintf("<@%s> may not %s %s: not in slack.approvers", user, verb,
+                                 c->cfg->name);
         }
         static const enum rollout_event_kind kinds[_SLACK_VERB_MAX] = {
             [SLACK_VERB_PROMOTE] = EV_CMD_PROMOTE,
@@ -143,29 +130,96 @@ static void slack_command(struct daemon *d, const struct form *f, struct http_se
         char actor[ROLLOUT_ACTOR_MAX];
         snprintf(actor, sizeof(actor), "slack:%s", user);
         struct rollout_event ev = {
-            .kind = kinds[cmd.verb],
-            .full = cmd.full,
-            .reason = cmd.reason[0] ? cmd.reason : NULL,
+            .kind = kinds[cmd->verb],
+            .full = cmd->full,
+            .reason = cmd->reason[0] ? cmd->reason : NULL,
             .actor = actor,
         };
         const char *refused = d->stopping ? "daemon is stopping" : canary_check_command(c, &ev);
         if (refused) {
-                log_canary(LOG_NOTICE, c, NULL, NULL, "slack: %s by %s refused: %s",
-                           slack_verb_to_string(cmd.verb), actor, refused);
-                slack_answer(r, false,
-                             xasprintf("%s %s refused: %s", slack_verb_to_string(cmd.verb),
-                                       c->cfg->name, refused));
-                return;
+                log_canary(LOG_NOTICE, c, NULL, NULL, "slack: %s by %s refused: %s", verb, actor,
+                           refused);
+                return xasprintf("%s %s refused: %s", verb, c->cfg->name, refused);
         }
-        log_canary(LOG_NOTICE, c, NULL, NULL, "%s%s requested by %s",
-                   slack_verb_to_string(cmd.verb), cmd.full ? " --full" : "", actor);
+        log_canary(LOG_NOTICE, c, NULL, NULL, "%s%s requested by %s", verb,
+                   cmd->full ? " --full" : "", actor);
         canary_submit_command(c, &ev, 0, NULL);
-        slack_answer(r, true,
-                     xasprintf("<@%s> asked to %s%s %s", user, slack_verb_to_string(cmd.verb),
-                               cmd.full ? " fully" : "", c->cfg->name));
+        *ok = true;
+        return xasprintf("<@%s> asked to %s%s %s", user, verb, cmd->full ? " fully" : "",
+                         c->cfg->name);
 }
 
-/* POST /slack/commands: signed by Slack, or refused (401, logged without the body). */
+/* A verified slash command: /canary VERB NAME. */
+static void slack_command(struct daemon *d, const struct form *f, struct http_server_reply *r)
+{
+        const char *user = form_get(f, "user_id"), *why;
+        struct slack_command cmd;
+        bool ok;
+
+        if (!user || !*user) {
+                reply_text(r, 400, xstrdup("no user_id\n"));
+                return;
+        }
+        if (slack_command_parse(form_get(f, "text"), &cmd, &why) < 0) {
+                slack_answer(r, false, xstrdup(why));
+                return;
+        }
+        char *text = slack_act(d, user, &cmd, &ok);
+        slack_answer(r, ok, text);
+}
+
+static void on_response_url_done(int error, const struct http_response *resp, const char *errmsg,
+                                 void *userdata)
+{
+        if (error || resp->status < 200 || resp->status > 299)
+                log_warning("slack: posting the answer to a button to its response_url failed: "
+                            "%s",
+                            error ? (errmsg ? errmsg : strerror(-error)) : "HTTP error");
+}
+
+/* Posts body (taken) to a click's response_url, Slack's way to answer a button. */
+static void post_response_url(struct daemon *d, const char *url, char *body)
+{
+        const char *headers[] = {"Content-Type: application/json; charset=utf-8",
+                                 "User-Agent: canaryd/" CANARYD_VERSION, NULL};
+        struct http_request_opts o = {.method = "POST",
+                                      .url = url,
+                                      .headers = headers,
+                                      .body = body,
+                                      .body_len = strlen(body),
+                                      .timeout_ms = 10000};
+
+        if (!*url || !d->http || http_submit(d->http, &o, on_response_url_done, NULL) < 0)
+                log_warning("slack: cannot answer a button: no usable response_url");
+        free(body);
+}
+
+/* A verified button click: acknowledged at once (Slack wants 200 within 3 s); the message is
+ * updated with who did what, or the clicker alone is told why not, through response_url. */
+static void slack_button(struct daemon *d, const struct http_server_request *req,
+                         const struct form *f, struct http_server_reply *r)
+{
+        const char *payload = form_get(f, "payload"), *why;
+        struct slack_action a;
+        bool ok;
+
+        if (!payload || slack_action_parse(payload, strlen(payload), &a, &why) < 0) {
+                log_warning("slack: %s from %s: %s", req->path, req->peer,
+                            payload ? why : "no payload field");
+                reply_text(r, 400, xasprintf("%s\n", payload ? why : "no payload field"));
+                return;
+        }
+        char *text = slack_act(d, a.user, &a.cmd, &ok);
+        post_response_url(d, a.response_url,
+                          ok ? slack_action_update(a.blocks, text) : slack_action_ephemeral(text));
+        free(text);
+        slack_action_done(&a);
+        r->status = 200;
+        r->body = xstrdup("");
+}
+
+/* POST /slack/commands and /slack/actions: signed by Slack, or refused (401, logged without
+ * the body). */
 static void slack_request(struct daemon *d, const struct http_server_request *req,
                           struct http_server_reply *r)
 {
@@ -204,6 +258,8 @@ static void slack_request(struct daemon *d, const struct http_server_request *re
                            "on again",
                            req->path, req->peer);
                 slack_answer(r, false, xstrdup("already handled"));
+        } else if (strcmp(req->path, "/slack/actions") == 0) {
+                slack_button(d, req, &f, r);
         } else {
                 slack_command(d, &f, r);
         }
@@ -219,7 +275,7 @@ static void on_request(const struct http_server_request *req, struct http_server
                      strcmp(req->path, "/readyz") == 0;
         char why[256];
 
-        if (strcmp(req->path, "/slack/commands") == 0) {
+        if (strcmp(req->path, "/slack/commands") == 0 || strcmp(req->path, "/slack/actions") == 0) {
                 slack_request(d, req, r);
                 return;
         }

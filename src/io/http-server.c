@@ -57,6 +57,8 @@ static void server_log(struct http_server *s, int priority, const char *fmt, ...
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
         struct http_server *s = cls;
         char msg[512];

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Slack slash commands on the HTTP endpoint (SPEC §9): the test plays Slack, signing each
+# Slack slash commands and buttons on the HTTP endpoint (SPEC §9): the test plays Slack, signing each
 # request as Slack does (v0 HMAC-SHA256 of "v0:TS:BODY" with the signing secret). Unsigned,
 # forged and stale requests are refused with 401 and change nothing; anyone may ask for status;
-# only slack.approvers may act, recorded as slack:USERID; a retried request acts once.
+# only slack.approvers may act, recorded as slack:USERID; a retried request acts once. The
+# rollout's messages carry the buttons of their phase; a click is acknowledged at once and its
+# message replaced through response_url (a local receiver stands in for hooks.slack.com).
 . "$(dirname "$0")/lib.sh"
 
 SECRET=e2e-signing-secret-0123456789abcdef
+# steps long enough that a rollout is still progressing when the test acts on it
+export E2E_INTERVAL=10s
 e2e_setup
 HTTP_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 printf '%s\n' "$SECRET" >"$E2E/creds/slack-signing-secret"
@@ -121,5 +125,102 @@ out=$(slack_send "$ts" "$sig")
 code=$(curl -s -o /dev/null -w '%{http_code}' "$URL")
 [ "$code" = 405 ] || fail "GET /slack/commands: $code"
 pass "a malformed form: 400; GET: 405"
+
+# --- buttons -------------------------------------------------------------------------------
+admin GET /slack/messages >"$E2E/messages.json"
+python3 - "$E2E/messages.json" <<'PY' || fail "buttons on the rollout's messages"
+import json, sys
+ids = set()
+for m in json.load(open(sys.argv[1])):
+    p = m.get("payload") or m.get("body") or {}
+    if isinstance(p, str):
+        p = json.loads(p)
+    for b in p.get("blocks", []):
+        if b.get("type") == "actions":
+            for e in b["elements"]:
+                assert e["value"] in ("checkout", "search"), e
+                ids.add(e["action_id"])
+need = {"canaryd_promote", "canaryd_promote_full", "canaryd_pause", "canaryd_resume", "canaryd_abort"}
+assert need <= ids, ids
+PY
+pass "the rollout's messages carry Promote, Promote fully, Pause, Resume and Abort buttons"
+
+# response_url receiver: records every POST body
+RECV_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+python3 - "$RECV_PORT" "$E2E/responses" <<'PY' &
+import http.server, sys
+port, out = int(sys.argv[1]), sys.argv[2]
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        with open(out, "ab") as f:
+            f.write(body + b"\n")
+        self.send_response(200); self.send_header("Content-Length", "2"); self.end_headers()
+        self.wfile.write(b"ok")
+    def log_message(self, *a):
+        pass
+http.server.HTTPServer(("127.0.0.1", port), H).serve_forever()
+PY
+RECV_PID=$!
+trap 'kill $RECV_PID 2>/dev/null; e2e_cleanup' EXIT
+ACTIONS=http://127.0.0.1:$HTTP_PORT/slack/actions
+
+# click USER ACTION_ID CANARY: a signed block_actions request built on Slack's recorded payload
+click() {
+	python3 - "$SECRET" "$1" "$2" "$3" "$RECV_PORT" "$CANARYD_FIXTURES/slack_block_actions_payload_with_message.json" <<'PY' >"$E2E/click"
+import hashlib, hmac, json, sys, time, urllib.parse
+secret, user, action, canary, port, fixture = sys.argv[1:]
+p = json.load(open(fixture))
+p["user"]["id"] = user
+p["actions"] = [{"action_id": action, "block_id": "canaryd_actions", "value": canary,
+                 "type": "button", "text": {"type": "plain_text", "text": action},
+                 "action_ts": "%.6f" % time.time()}]
+p["response_url"] = "http://127.0.0.1:%s/actions/T0E2E/1/xyz" % port
+body = urllib.parse.urlencode({"payload": json.dumps(p)})
+ts = str(int(time.time()))
+sig = "v0=" + hmac.new(secret.encode(), ("v0:%s:" % ts).encode() + body.encode(), hashlib.sha256).hexdigest()
+print(ts); print(sig); print(body)
+PY
+	local ts sig
+	ts=$(sed -n 1p "$E2E/click")
+	sig=$(sed -n 2p "$E2E/click")
+	sed -n 3p "$E2E/click" | tr -d '\n' >"$E2E/click.body"
+	curl -s -o /dev/null -w '%{http_code}' -H "X-Slack-Request-Timestamp: $ts" \
+		-H "X-Slack-Signature: $sig" -H 'Content-Type: application/x-www-form-urlencoded' \
+		--data-binary @"$E2E/click.body" "$ACTIONS"
+}
+wait_responses() { # N: waits until N bodies were posted to response_url
+	for _ in $(seq 50); do
+		[ "$(wc -l <"$E2E/responses" 2>/dev/null || echo 0)" -ge "$1" ] && return 0
+		sleep 0.1
+	done
+	fail "response_url got $(wc -l <"$E2E/responses" 2>/dev/null || echo 0) posts, expected $1"
+}
+
+ctl start search --revision v8 || fail "start search"
+code=$(click U0NOBODY canaryd_pause search)
+[ "$code" = 200 ] || fail "a click by a non-approver: HTTP $code, expected 200 (refusal via response_url)"
+wait_responses 1
+tail -1 "$E2E/responses" | grep -q '"response_type":"ephemeral"' &&
+	tail -1 "$E2E/responses" | grep -q "may not pause search" || fail "refusal: $(tail -1 "$E2E/responses")"
+[ "$(phase_of search)" = Progressing ] || fail "search moved after a refused click"
+code=$(click U0ADMIN canaryd_pause search)
+[ "$code" = 200 ] || fail "click pause: $code"
+wait_responses 2
+wait_phase search Paused 10
+tail -1 "$E2E/responses" | python3 -c '
+import json, sys
+m = json.loads(sys.stdin.read())
+assert m["replace_original"] is True, m
+assert not any(b.get("type") == "actions" for b in m["blocks"]), "old buttons kept"
+assert "U0ADMIN" in m["blocks"][-1]["elements"][0]["text"], m["blocks"][-1]
+' || fail "message update: $(tail -1 "$E2E/responses")"
+code=$(click U0ADMIN canaryd_abort search)
+[ "$code" = 200 ] || fail "click abort: $code"
+wait_phase search RolledBack 10
+[ "$(route_weight shop search primary canary)" = 0 ] || fail "search not at 0 % after Abort"
+code=$(click U0ADMIN not_ours search)
+[ "$code" = 400 ] || fail "a click on a button that is not ours: $code"
+pass "buttons: refusal to the clicker only; Pause and Abort applied, the message replaced with who did it"
 
 e2e_stop_daemon

@@ -1,8 +1,8 @@
 /* Fuzzes what a Slack request to the HTTP endpoint goes through before anything acts on it:
- * the signature check, the form decoder and the slash command text. Invariants: no crash or
- * sanitizer report; a form field never holds a NUL or more bytes than the body; a command that
- * parses names a valid canary name and a known verb; a signature made for the input verifies
- * and the same signature over one byte less does not. */
+ * the signature check, the form decoder, the slash command text and a button click's JSON.
+ * Invariants: no crash or sanitizer report; a form field never holds a NUL or more bytes than the
+ * body; a command that parses names a valid canary name and a known verb; a signature made for the
+ * input verifies and the same signature over one byte less does not. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +30,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                         CHECK(why && *why);
                 }
                 form_free(&f);
+        }
+        struct slack_action a;
+        if (slack_action_parse(body, size, &a, &why) == 0) {
+                CHECK(a.cmd.verb < _SLACK_VERB_MAX && dns1123_is_subdomain(a.cmd.name));
+                CHECK(a.user[0] && memchr(a.response_url, '\0', sizeof(a.response_url)));
+                char *update = slack_action_update(a.blocks, "x");
+                CHECK(update && strstr(update, "\"replace_original\":true"));
+                free(update);
+                slack_action_done(&a);
+        } else {
+                CHECK(why && *why);
         }
         char *sig = slack_signature_make("s3cr3t", "1700000000", body, size);
         CHECK(sig && strlen(sig) == 67);

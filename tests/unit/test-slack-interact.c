@@ -137,6 +137,45 @@ static void command_text(void **state)
         assert_int_equal(slack_command_parse(NULL, &c, &why), -EINVAL);
 }
 
+static void button_clicks(void **state)
+{
+        static const char click[] =
+            "{\"type\":\"block_actions\",\"user\":{\"id\":\"U011QRSS6NM\"},"
+            "\"response_url\":\"https:\\/\\/hooks.slack.com\\/actions\\/T0\\/1\\/x\","
+            "\"message\":{\"blocks\":[{\"type\":\"section\",\"text\":{\"type\":\"mrkdwn\","
+            "\"text\":\"checkout\"}},{\"type\":\"actions\",\"elements\":[]}]},"
+            "\"actions\":[{\"action_id\":\"canaryd_promote_full\",\"value\":\"checkout\"}]}";
+        struct slack_action a;
+        const char *why;
+        (void)state;
+
+        assert_int_equal(slack_action_parse(click, strlen(click), &a, &why), 0);
+        assert_string_equal(a.user, "U011QRSS6NM");
+        assert_int_equal(a.cmd.verb, SLACK_VERB_PROMOTE);
+        assert_true(a.cmd.full);
+        assert_string_equal(a.cmd.name, "checkout");
+        assert_string_equal(a.response_url, "https://hooks.slack.com/actions/T0/1/x");
+        char *u = slack_action_update(a.blocks, "<@U011QRSS6NM> asked to promote fully checkout");
+        assert_non_null(strstr(u, "\"replace_original\":true"));
+        assert_null(strstr(u, "\"actions\"")); /* the old buttons go */
+        assert_non_null(strstr(u, "\"context\""));
+        free(u);
+        slack_action_done(&a);
+
+        const char *bad[] = {
+            "[]",
+            "{\"type\":\"view_submission\"}",
+            "{\"type\":\"block_actions\",\"user\":{\"id\":\"U1\"},\"actions\":[{\"action_id\":"
+            "\"button\",\"value\":\"click_me_123\"}]}",
+            "{\"type\":\"block_actions\",\"user\":{\"id\":\"U1\"},\"actions\":[{\"action_id\":"
+            "\"canaryd_pause\",\"value\":\"../etc\"}]}",
+            "{\"type\":\"block_actions\",\"actions\":[{\"action_id\":\"canaryd_pause\","
+            "\"value\":\"web\"}]}",
+        };
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+                assert_int_equal(slack_action_parse(bad[i], strlen(bad[i]), &a, &why), -EINVAL);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -144,6 +183,7 @@ int main(void)
             cmocka_unit_test(forged_stale_and_missing_are_refused),
             cmocka_unit_test(forms_decode),
             cmocka_unit_test(command_text),
+            cmocka_unit_test(button_clicks),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
