@@ -233,7 +233,8 @@ int slack_command_parse(const char *text, struct slack_command *ret, const char 
         return 0;
 }
 
-char *slack_command_reply(bool in_channel, const char *text)
+/* {"response_type": ..., ["replace_original": false,] "text": ...}, printed. */
+static char *answer(bool in_channel, bool keep_original, const char *text)
 {
         cJSON *o = cJSON_CreateObject();
         char *s;
@@ -241,12 +242,19 @@ char *slack_command_reply(bool in_channel, const char *text)
         if (!o)
                 abort();
         cJSON_AddStringToObject(o, "response_type", in_channel ? "in_channel" : "ephemeral");
+        if (keep_original)
+                cJSON_AddFalseToObject(o, "replace_original");
         cJSON_AddStringToObject(o, "text", text);
         s = cJSON_PrintUnformatted(o);
         cJSON_Delete(o);
         if (!s)
                 abort();
         return s;
+}
+
+char *slack_command_reply(bool in_channel, const char *text)
+{
+        return answer(in_channel, false, text);
 }
 
 static const struct {
@@ -367,17 +375,5 @@ char *slack_action_update(const char *blocks, const char *line)
 
 char *slack_action_ephemeral(const char *text)
 {
-        cJSON *o = cJSON_CreateObject();
-        char *s;
-
-        if (!o)
-                abort();
-        cJSON_AddStringToObject(o, "response_type", "ephemeral");
-        cJSON_AddFalseToObject(o, "replace_original");
-        cJSON_AddStringToObject(o, "text", text);
-        s = cJSON_PrintUnformatted(o);
-        cJSON_Delete(o);
-        if (!s)
-                abort();
-        return s;
+        return answer(false, true, text);
 }
