@@ -192,6 +192,16 @@ def main():
         print("\n".join(table(canaries)))
         print("%d VirtualService writes, %d Slack messages, %d Datadog queries" % (
             len(writes), len(messages), len(admin("/requests?service=datadog"))))
+        try:  # what Prometheus would scrape (http.listen in config/demo.yaml)
+            page = urllib.request.urlopen("http://127.0.0.1:18129/metrics", timeout=5).read()
+            keep = [ln for ln in page.decode().splitlines()
+                    if ln.startswith(("canaryd_canary_weight", "canaryd_rollouts_total"))
+                    and not ln.endswith(" 0")]
+            print("$ curl -s http://127.0.0.1:18129/metrics   (canaryd_canary_weight, "
+                  "canaryd_rollouts_total)")
+            print("\n".join("  " + ln for ln in keep))
+        except OSError as e:
+            print("/metrics: %s" % e)
         ok = {c["name"]: c["phase"] for c in canaries} == {"checkout": "Promoted",
                                                            "search": "RolledBack",
                                                            "payments": "Promoted"}
