@@ -223,4 +223,22 @@ code=$(click U0ADMIN not_ours search)
 [ "$code" = 400 ] || fail "a click on a button that is not ours: $code"
 pass "buttons: refusal to the clicker only; Pause and Abort applied, the message replaced with who did it"
 
+ctl retry search || fail "retry search"
+wait_phase search Progressing 10
+code=$(click U0ADMIN canaryd_promote search)
+[ "$code" = 200 ] || fail "click promote: $code"
+for _ in $(seq 50); do
+	[ "$(ctl status search -o json | json_get "d['canaries'][0]['step']")" = 2 ] && break
+	sleep 0.1
+done
+[ "$(ctl status search -o json | json_get "d['canaries'][0]['step']")" = 2 ] || fail "Promote did not move search to step 2"
+code=$(click U0ADMIN canaryd_promote_full search)
+[ "$code" = 200 ] || fail "click promote fully: $code"
+wait_phase search Promoted 10
+[ "$(route_weight shop search primary canary)" = 100 ] || fail "search not at 100 % after Promote fully"
+actor=$(vs_json shop search |
+	json_get "__import__('json').loads(d.get('object', d)['metadata']['annotations']['canaryd.io/state'])['actor']")
+[ "$actor" = slack:U0ADMIN ] || fail "actor after the click: '$actor'"
+pass "a rollout promoted by signed clicks: Promote (one step), then Promote fully (100 %), by slack:U0ADMIN"
+
 e2e_stop_daemon
