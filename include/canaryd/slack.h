@@ -1,5 +1,6 @@
 /* Slack delivery (src/io/slack.c, src/io/outbox.c): a paced, retrying, persistent queue that
- * never blocks a rollout decision, over the codec of canaryd/slack-json.h. SPEC §6, WIRE.md §4,
+ * never blocks a rollout decision; the shell of the pure state machine of
+ * canaryd/slack-delivery.h, over the codec of canaryd/slack-json.h. SPEC §6, WIRE.md §4,
  * docs/slack.md. */
 #pragma once
 
@@ -10,6 +11,7 @@
 
 #include <systemd/sd-event.h>
 
+#include "canaryd/slack-delivery.h"
 #include "canaryd/slack-json.h"
 
 struct http_client;
@@ -89,16 +91,7 @@ int slack_hold(struct slack_client *s, const struct slack_notice *n, const char 
 int slack_sync(struct slack_client *s);
 #define SLACK_OUTBOX_SAVE_USEC (500 * USEC_PER_MSEC)
 
-/* What is known of the canary's object, for slack_resolve(). */
-struct slack_seen {
-        usec_t state_usec; /* updated_at of the state it carries (0: none, or see rv) */
-        /* NULL: a write of ours carrying state_usec landed (state_usec 0: was refused for sure,
-         * or nothing is known), so no other held write of the canary can land any more.
-         * Otherwise the resourceVersion a read showed: a held write guarded by this very
-         * version may still be on its way (sent by a daemon that died before the API server
-         * applied it) and is kept for SLACK_HELD_INFLIGHT_USEC after its decision. */
-        const char *rv;
-};
+/* struct slack_seen, what is known of the canary's object: canaryd/slack-delivery.h. */
 
 /* Resolves the canary's held notifications against what is seen: those of the write carrying
  * seen->state_usec are queued for delivery, those of writes that cannot have landed are dropped
@@ -118,10 +111,7 @@ size_t slack_forget_write(struct slack_client *s, const char *canary, usec_t wri
 /* Notifications held (write-ahead), not yet resolved. */
 size_t slack_held_count(const struct slack_client *s);
 
-#define SLACK_HELD_MAX_AGE_USEC (24 * 3600 * USEC_PER_SEC)
-/* How long a write may reach the API server after its decision (the API server's default
- * request timeout is one minute) */
-#define SLACK_HELD_INFLIGHT_USEC (60 * USEC_PER_SEC)
+/* SLACK_HELD_MAX_AGE_USEC, SLACK_HELD_INFLIGHT_USEC: canaryd/slack-delivery.h. */
 
 /* Queues a rendered payload (owned: freed even on failure) outside any thread. key is the
  * idempotency key (NULL: none): a key queued, in flight or among the last 1024 delivered is
@@ -140,17 +130,8 @@ size_t slack_held_count(const struct slack_client *s);
  * reported to the failed callback and its key forgotten (it may be queued again). */
 int slack_enqueue(struct slack_client *s, char *payload, const char *key);
 
-#define SLACK_MAX_ATTEMPTS 6
-/* Token mode: a thread with more pending replies than this folds its oldest coalescible ones
- * into the parent's timeline instead of posting each. */
-#define SLACK_COALESCE_AT 3
-/* Slack at scale (SPEC §7): with more routine messages queued than this, token mode folds every
- * coalescible one into its thread's parent; webhook mode sends them as digests of at most
- * SLACK_DIGEST_LINES lines (the rest counted in the digest's last line). Warnings and errors go
- * first and are never folded; when the queue is full, a warning or error takes the place of the
- * oldest routine message. */
-#define SLACK_BACKLOG_AT   8
-#define SLACK_DIGEST_LINES 20
+/* SLACK_MAX_ATTEMPTS, SLACK_COALESCE_AT, SLACK_BACKLOG_AT, SLACK_DIGEST_LINES: the state
+ * machine's limits, canaryd/slack-delivery.h. */
 
 /* Called from the event loop when a queued message is dropped.
  * key may be NULL; reason is a short text without secrets ("HTTP 404: channel_not_found after

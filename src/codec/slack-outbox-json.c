@@ -14,56 +14,6 @@
 
 #define OUTBOX_VERSION 1
 
-static void outbox_msg_free(struct slack_outbox_msg *m)
-{
-        free(m->key);
-        free(m->thread);
-        free(m->channel);
-        free(m->payload);
-}
-
-void slack_outbox_held_done(struct slack_outbox_held *h)
-{
-        if (!h)
-                return;
-        free(h->canary);
-        free(h->base_rv);
-        free(h->thread);
-        free(h->thread_ts);
-        free(h->summary);
-        free(h->line);
-        for (size_t j = 0; j < h->n_msgs; j++)
-                outbox_msg_free(&h->msgs[j]);
-        memset(h, 0, sizeof(*h));
-}
-
-void slack_outbox_done(struct slack_outbox *o)
-{
-        if (!o)
-                return;
-        for (size_t i = 0; i < o->n_msgs; i++)
-                outbox_msg_free(&o->msgs[i]);
-        free(o->msgs);
-        for (size_t i = 0; i < o->n_held; i++)
-                slack_outbox_held_done(&o->held[i]);
-        free(o->held);
-        for (size_t i = 0; i < o->n_threads; i++) {
-                struct slack_outbox_thread *t = &o->threads[i];
-
-                free(t->id);
-                free(t->channel);
-                free(t->ts);
-                free(t->summary);
-                for (size_t j = 0; j < t->n_lines; j++)
-                        free(t->lines[j]);
-        }
-        free(o->threads);
-        for (size_t i = 0; i < o->n_recent; i++)
-                free(o->recent[i]);
-        free(o->recent);
-        memset(o, 0, sizeof(*o));
-}
-
 static void add_opt_string(cJSON *o, const char *name, const char *v)
 {
         if (v)
@@ -212,7 +162,7 @@ static int held_from_json(const cJSON *e, bool need_canary, struct slack_outbox_
         h->write_usec = (usec_t)opt_number(e, "write_us");
         cJSON_ArrayForEach (m, ms) {
                 if (outbox_msg_from_json(m, &h->msgs[h->n_msgs]) < 0) {
-                        outbox_msg_free(&h->msgs[h->n_msgs]);
+                        slack_outbox_msg_done(&h->msgs[h->n_msgs]);
                         goto fail;
                 }
                 h->n_msgs++;
