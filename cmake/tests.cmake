@@ -70,8 +70,8 @@ if(PYTHON3_FOR_LINT)
   set_tests_properties(lint/call-cycles PROPERTIES LABELS lint)
 endif()
 
-# The sandbox's realistic series generator (tests/sandbox/series.py): mean, sd, autocorrelation,
-# Poisson counts on long series; about a second, no daemon.
+# The sandbox's realistic series generator (tests/sandbox/sandboxlib/series.py): mean, sd,
+# autocorrelation, Poisson counts on long series; about a second, no daemon.
 find_program(PYTHON3 python3)
 if(PYTHON3)
   add_test(NAME sandbox/series COMMAND ${PYTHON3} ${CMAKE_SOURCE_DIR}/tests/sandbox/test_series.py)

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Checks the realistic series generator (tests/sandbox/series.py) on long series: mean,
+"""Checks the realistic series generator (tests/sandbox/sandboxlib/series.py) on long series: mean,
 marginal sd and lag-1 autocorrelation of the per-arm AR(1) part, the correlation the shared
 component puts between the arms, the Poisson counts' mean and variance, the shift, and that the
 same seed gives the same points. Runs in about a second; exit 1 on the first failure."""
@@ -10,7 +10,7 @@ import random
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import series  # noqa: E402
+from sandboxlib import series  # noqa: E402
 
 N = 40000
 
