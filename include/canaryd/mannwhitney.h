@@ -1,8 +1,8 @@
 /* Mann-Whitney rank-sum test with the Hodges-Lehmann shift estimate and interval, as R's
  * wilcox.test(canary, baseline, conf.int = TRUE) computes them, and Kayenta's classification
  * (NetflixACAJudge) on top. Pure: libc and libm; allocates only the sorted copies of the samples
- * (and the exact null distribution for small samples). See docs/judges.md and
- * /work/shared/stats/STATS.md for the statistics. */
+ * (and the exact null distribution for small samples). See docs/judges.md for the
+ * statistics. */
 #pragma once
 
 #include <stdbool.h>

@@ -10,7 +10,7 @@ connection):
   slack    incoming webhooks, chat.postMessage, chat.update, conversations.replies/history
   admin    recorded requests, Slack messages, stored objects, fault injection, state, reload
 
-Wire behaviour follows /work/shared/WIRE.md and the recorded fixtures. The scenario file format and
+Wire behaviour follows the wire contracts (WIRE.md) and the recorded fixtures. The scenario file format and
 the admin API are documented in docs/sandbox.md.
 """
 
