@@ -1,16 +1,23 @@
 #!/usr/bin/env bash
-# Slack slash commands and buttons on the HTTP endpoint (SPEC §9): the test plays Slack, signing each
-# request as Slack does (v0 HMAC-SHA256 of "v0:TS:BODY" with the signing secret). Unsigned,
-# forged and stale requests are refused with 401 and change nothing; anyone may ask for status;
-# only slack.approvers may act, recorded as slack:USERID; a retried request acts once. The
-# rollout's messages carry the buttons of their phase; a click is acknowledged at once and its
-# message replaced through response_url (a local receiver stands in for hooks.slack.com).
+# Slack slash commands and buttons on the HTTP endpoint (SPEC §9). The sandbox plays Slack
+# (admin POST /slack/send): it builds the requests on Slack's recorded payload shapes, signs them
+# with the app's signing secret as Slack does, and takes the answers posted to response_url.
+# Unsigned, forged and stale requests are refused with 401 and change nothing; anyone may ask
+# for status; only slack.approvers may act, recorded as slack:USERID; a retried request acts
+# once. The rollout's messages carry the buttons of their phase; a click is acknowledged at once
+# and its message replaced through response_url; a rollout is promoted by clicks.
 . "$(dirname "$0")/lib.sh"
 
 SECRET=e2e-signing-secret-0123456789abcdef
 # steps long enough that a rollout is still progressing when the test acts on it
 export E2E_INTERVAL=10s
-e2e_setup
+python3 - "$SRC/tests/e2e/scenarios/e2e.json" "$E2E/scenario.json" "$SECRET" <<'PY'
+import json, sys
+sc = json.load(open(sys.argv[1]))
+sc["slack"]["signing_secret"] = sys.argv[3]
+json.dump(sc, open(sys.argv[2], "w"))
+PY
+e2e_setup "$E2E/scenario.json"
 HTTP_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 printf '%s\n' "$SECRET" >"$E2E/creds/slack-signing-secret"
 python3 - "$E2E/canaryd.yaml" "$HTTP_PORT" <<'PY'
@@ -25,52 +32,50 @@ text += 'http:\n  listen: "127.0.0.1:%s"\n' % port
 open(path, "w").write(text)
 PY
 grep -q signing_secret_file "$E2E/canaryd.yaml" || fail "config not rewritten"
-URL=http://127.0.0.1:$HTTP_PORT/slack/commands
+COMMANDS=http://127.0.0.1:$HTTP_PORT/slack/commands
+ACTIONS=http://127.0.0.1:$HTTP_PORT/slack/actions
 
-# slack USER TEXT [TS_OFFSET [SIGNATURE]]: POSTs a slash command as Slack would; prints the HTTP
-# code and the body. The body and its signature are kept in $E2E/last.* for a replay.
+# slack USER TEXT [SIGN]: the sandbox sends "/canary TEXT" as USER; prints "STATUS BODY"
 slack() {
-	local user=$1 text=$2 offset=${3:-0} forced=${4:-}
-	python3 - "$SECRET" "$user" "$text" "$offset" "$forced" "$E2E" <<'PY' >"$E2E/req.sh"
-import hashlib, hmac, sys, time, urllib.parse
-secret, user, text, offset, forced, d = sys.argv[1:]
-body = urllib.parse.urlencode({
-    "token": "legacy-verification-token", "team_id": "T0E2E", "team_domain": "e2e",
-    "channel_id": "C0RELEASES", "channel_name": "releases", "user_id": user,
-    "user_name": user.lower(), "command": "/canary", "text": text,
-    "response_url": "https://hooks.slack.com/commands/T0E2E/1/abc",
-    "trigger_id": "1.2.3"})
-ts = str(int(time.time()) + int(offset))
-sig = "v0=" + hmac.new(secret.encode(), b"v0:" + ts.encode() + b":" + body.encode(),
-                       hashlib.sha256).hexdigest()
-if forced == "unsigned":
-    sig = ""
-elif forced:
-    sig = forced
-open(d + "/last.body", "w").write(body)
-open(d + "/last.ts", "w").write(ts)
-open(d + "/last.sig", "w").write(sig)
-PY
-	slack_send "$(cat "$E2E/last.ts")" "$(cat "$E2E/last.sig")"
+	admin POST /slack/send "$(python3 -c 'import json,sys; print(json.dumps({"kind": "command",
+		"url": sys.argv[1], "user": sys.argv[2], "text": sys.argv[3], "sign": sys.argv[4]}))' \
+		"$COMMANDS" "$1" "$2" "${3:-ok}")" | python3 -c 'import json,sys; r = json.load(sys.stdin); print(r["status"], r["body"])'
 }
-slack_send() { # TS SIG: sends last.body
-	local hdr=()
-	[ -n "$2" ] && hdr=(-H "X-Slack-Signature: $2")
-	curl -s -o "$E2E/resp" -w '%{http_code} ' -H "X-Slack-Request-Timestamp: $1" "${hdr[@]}" \
-		-H 'Content-Type: application/x-www-form-urlencoded' --data-binary @"$E2E/last.body" "$URL"
-	cat "$E2E/resp"
+# click USER ACTION_ID CANARY: the sandbox clicks that button of the newest message carrying it
+click() {
+	admin POST /slack/send "$(python3 -c 'import json,sys; print(json.dumps({"kind": "click",
+		"url": sys.argv[1], "user": sys.argv[2], "action_id": sys.argv[3], "value": sys.argv[4]}))' \
+		"$ACTIONS" "$1" "$2" "$3")" | python3 -c 'import json,sys; print(json.load(sys.stdin)["status"])'
+}
+replay() {
+	admin POST /slack/send '{"replay": true}' | python3 -c 'import json,sys; r = json.load(sys.stdin); print(r["status"], r["body"])'
+}
+# the answers posted to response_url, newest last
+responses() {
+	admin GET /slack/messages | python3 -c '
+import json, sys
+for m in json.load(sys.stdin):
+    if m["kind"] == "response_url":
+        print(json.dumps(m["payload"]))'
+}
+wait_responses() { # N: waits until N answers were posted to response_url
+	for _ in $(seq 50); do
+		[ "$(responses | wc -l)" -ge "$1" ] && return 0
+		sleep 0.1
+	done
+	fail "response_url got $(responses | wc -l) posts, expected $1"
 }
 
 e2e_start_daemon
 
-out=$(slack U0APPROVER "pause checkout" 0 unsigned)
+out=$(slack U0APPROVER "pause checkout" none)
 [ "${out%% *}" = 401 ] || fail "unsigned: $out"
-out=$(slack U0APPROVER "pause checkout" 0 "v0=$(printf '0%.0s' $(seq 64))")
+out=$(slack U0APPROVER "pause checkout" forged)
 [ "${out%% *}" = 401 ] || fail "forged: $out"
-out=$(slack U0APPROVER "pause checkout" -400)
+out=$(slack U0APPROVER "pause checkout" stale)
 [ "${out%% *}" = 401 ] && echo "$out" | grep -q "5 minutes" || fail "stale: $out"
 grep -q "refused: X-Slack-Signature does not match" "$E2E/canaryd.log" || fail "forgery not logged"
-grep -q "legacy-verification-token" "$E2E/canaryd.log" && fail "a request body reached the log"
+grep -q "roadrunner\|T1DC2JH3J" "$E2E/canaryd.log" && fail "a request body reached the log"
 pass "unsigned, forged and stale requests: 401, logged without the body"
 
 out=$(slack U0NOBODY "status checkout")
@@ -104,8 +109,7 @@ pass "pause by an approver: in_channel answer, Paused, actor slack:U0APPROVER in
 out=$(slack U0APPROVER "resume checkout")
 echo "$out" | grep -q in_channel || fail "resume: $out"
 wait_phase checkout Progressing 10
-# Slack retries: the same signed request again acts no more
-out=$(slack_send "$(cat "$E2E/last.ts")" "$(cat "$E2E/last.sig")")
+out=$(replay) # Slack retries: the same signed request again acts no more
 echo "$out" | grep -q "already handled" || fail "replay: $out"
 [ "$(grep -c 'resume requested by slack:U0APPROVER' "$E2E/canaryd.log")" = 1 ] ||
 	fail "the resume was applied more than once"
@@ -117,13 +121,13 @@ wait_phase checkout Promoted 15
 [ "$(route_weight shop checkout primary canary)" = 100 ] || fail "checkout not at 100 %"
 pass "promote --full by a \"*\" approver: Promoted at 100 %"
 
-printf 'text=%%zz' >"$E2E/last.body"
-ts=$(date +%s)
-sig=$(python3 -c 'import hashlib,hmac,sys; print("v0="+hmac.new(sys.argv[1].encode(), ("v0:"+sys.argv[2]+":").encode()+open(sys.argv[3],"rb").read(), hashlib.sha256).hexdigest())' "$SECRET" "$ts" "$E2E/last.body")
-out=$(slack_send "$ts" "$sig")
-[ "${out%% *}" = 400 ] || fail "a signed but malformed form: $out"
-code=$(curl -s -o /dev/null -w '%{http_code}' "$URL")
+code=$(curl -s -o /dev/null -w '%{http_code}' "$COMMANDS")
 [ "$code" = 405 ] || fail "GET /slack/commands: $code"
+ts=$(date +%s)
+sig=$(python3 -c 'import hashlib,hmac,sys; print("v0="+hmac.new(sys.argv[1].encode(), ("v0:"+sys.argv[2]+":text=%zz").encode(), hashlib.sha256).hexdigest())' "$SECRET" "$ts")
+code=$(curl -s -o /dev/null -w '%{http_code}' -H "X-Slack-Request-Timestamp: $ts" \
+	-H "X-Slack-Signature: $sig" --data-binary 'text=%zz' "$COMMANDS")
+[ "$code" = 400 ] || fail "a signed but malformed form: $code"
 pass "a malformed form: 400; GET: 405"
 
 # --- buttons -------------------------------------------------------------------------------
@@ -132,9 +136,7 @@ python3 - "$E2E/messages.json" <<'PY' || fail "buttons on the rollout's messages
 import json, sys
 ids = set()
 for m in json.load(open(sys.argv[1])):
-    p = m.get("payload") or m.get("body") or {}
-    if isinstance(p, str):
-        p = json.loads(p)
+    p = m.get("payload") or {}
     for b in p.get("blocks", []):
         if b.get("type") == "actions":
             for e in b["elements"]:
@@ -145,76 +147,25 @@ assert need <= ids, ids
 PY
 pass "the rollout's messages carry Promote, Promote fully, Pause, Resume and Abort buttons"
 
-# response_url receiver: records every POST body
-RECV_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-python3 - "$RECV_PORT" "$E2E/responses" <<'PY' &
-import http.server, sys
-port, out = int(sys.argv[1]), sys.argv[2]
-class H(http.server.BaseHTTPRequestHandler):
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        with open(out, "ab") as f:
-            f.write(body + b"\n")
-        self.send_response(200); self.send_header("Content-Length", "2"); self.end_headers()
-        self.wfile.write(b"ok")
-    def log_message(self, *a):
-        pass
-http.server.HTTPServer(("127.0.0.1", port), H).serve_forever()
-PY
-RECV_PID=$!
-trap 'kill $RECV_PID 2>/dev/null; e2e_cleanup' EXIT
-ACTIONS=http://127.0.0.1:$HTTP_PORT/slack/actions
-
-# click USER ACTION_ID CANARY: a signed block_actions request built on Slack's recorded payload
-click() {
-	python3 - "$SECRET" "$1" "$2" "$3" "$RECV_PORT" "$CANARYD_FIXTURES/slack_block_actions_payload_with_message.json" <<'PY' >"$E2E/click"
-import hashlib, hmac, json, sys, time, urllib.parse
-secret, user, action, canary, port, fixture = sys.argv[1:]
-p = json.load(open(fixture))
-p["user"]["id"] = user
-p["actions"] = [{"action_id": action, "block_id": "canaryd_actions", "value": canary,
-                 "type": "button", "text": {"type": "plain_text", "text": action},
-                 "action_ts": "%.6f" % time.time()}]
-p["response_url"] = "http://127.0.0.1:%s/actions/T0E2E/1/xyz" % port
-body = urllib.parse.urlencode({"payload": json.dumps(p)})
-ts = str(int(time.time()))
-sig = "v0=" + hmac.new(secret.encode(), ("v0:%s:" % ts).encode() + body.encode(), hashlib.sha256).hexdigest()
-print(ts); print(sig); print(body)
-PY
-	local ts sig
-	ts=$(sed -n 1p "$E2E/click")
-	sig=$(sed -n 2p "$E2E/click")
-	sed -n 3p "$E2E/click" | tr -d '\n' >"$E2E/click.body"
-	curl -s -o /dev/null -w '%{http_code}' -H "X-Slack-Request-Timestamp: $ts" \
-		-H "X-Slack-Signature: $sig" -H 'Content-Type: application/x-www-form-urlencoded' \
-		--data-binary @"$E2E/click.body" "$ACTIONS"
-}
-wait_responses() { # N: waits until N bodies were posted to response_url
-	for _ in $(seq 50); do
-		[ "$(wc -l <"$E2E/responses" 2>/dev/null || echo 0)" -ge "$1" ] && return 0
-		sleep 0.1
-	done
-	fail "response_url got $(wc -l <"$E2E/responses" 2>/dev/null || echo 0) posts, expected $1"
-}
-
 ctl start search --revision v8 || fail "start search"
 code=$(click U0NOBODY canaryd_pause search)
 [ "$code" = 200 ] || fail "a click by a non-approver: HTTP $code, expected 200 (refusal via response_url)"
 wait_responses 1
-tail -1 "$E2E/responses" | grep -q '"response_type":"ephemeral"' &&
-	tail -1 "$E2E/responses" | grep -q "may not pause search" || fail "refusal: $(tail -1 "$E2E/responses")"
+responses | tail -1 | grep -q '"response_type": "ephemeral"' &&
+	responses | tail -1 | grep -q "may not pause search" || fail "refusal: $(responses | tail -1)"
 [ "$(phase_of search)" = Progressing ] || fail "search moved after a refused click"
 code=$(click U0ADMIN canaryd_pause search)
 [ "$code" = 200 ] || fail "click pause: $code"
 wait_responses 2
 wait_phase search Paused 10
-tail -1 "$E2E/responses" | python3 -c '
+responses | tail -1 | python3 -c '
 import json, sys
 m = json.loads(sys.stdin.read())
 assert m["replace_original"] is True, m
 assert not any(b.get("type") == "actions" for b in m["blocks"]), "old buttons kept"
 assert "U0ADMIN" in m["blocks"][-1]["elements"][0]["text"], m["blocks"][-1]
-' || fail "message update: $(tail -1 "$E2E/responses")"
+assert m["blocks"][0]["type"] == "header", m["blocks"][0]  # the clicked message itself
+' || fail "message update: $(responses | tail -1)"
 code=$(click U0ADMIN canaryd_abort search)
 [ "$code" = 200 ] || fail "click abort: $code"
 wait_phase search RolledBack 10

@@ -12,6 +12,7 @@ import time
 import urllib.parse
 
 from .server import SandboxHandler
+from .slack_interact import SlackInteract
 
 
 class TokenBucket:
@@ -48,6 +49,7 @@ class Slack:
         self.seq = 0
         self.by_ts = {}  # (channel_id, ts) -> message
         self.ts_counter = 0
+        self.interact = SlackInteract(self)  # Slack's requests to the app (admin /slack/send)
 
     def channels(self):
         return self.cfg.get("channels")  # {"#releases": "C0SANDBOX01"} or None (accept all)
@@ -102,6 +104,8 @@ class Slack:
             return self.web_api(h, h.req_path[len("/api/"):])
         if h.method == "POST" and h.req_path in self.webhooks:
             return self.webhook(h)
+        if h.method == "POST" and h.req_path.startswith(("/commands/", "/actions/")):
+            return self.interact.accept_response(h)
         return h.send(404, "no_service", "text/plain; charset=utf-8")
 
     def webhook(self, h):
