@@ -148,6 +148,17 @@ PY
 pass "the rollout's messages carry Promote, Promote fully, Pause, Resume and Abort buttons"
 
 ctl start search --revision v8 || fail "start search"
+# Slack has the message with search's buttons only once canaryd's paced queue posted it
+has_buttons=0
+for _ in $(seq 100); do
+	admin GET /slack/messages | python3 -c '
+import json, sys
+sys.exit(0 if any(e.get("value") == "search" and e.get("action_id") == "canaryd_pause"
+                  for m in json.load(sys.stdin) for b in (m.get("payload") or {}).get("blocks", [])
+                  if b.get("type") == "actions" for e in b["elements"]) else 1)' && { has_buttons=1; break; }
+	sleep 0.1
+done
+[ $has_buttons = 1 ] || fail "no message with the buttons of search reached Slack"
 code=$(click U0NOBODY canaryd_pause search)
 [ "$code" = 200 ] || fail "a click by a non-approver: HTTP $code, expected 200 (refusal via response_url)"
 wait_responses 1
