@@ -326,6 +326,27 @@ static void counts_restore(struct daemon *d, struct kept_counts *k, size_t n)
         free(k);
 }
 
+/* What in cfg's Slack interactivity will not work as written: said once per load. */
+static void warn_slack_interactivity(const struct config *cfg)
+{
+        const char *secret = cfg->slack.signing_secret_file;
+
+        if (cfg->slack.n_approvers && !secret)
+                log_warning("slack.approvers is set but slack.signing_secret_file is not: Slack "
+                            "requests are refused, nobody can act from Slack");
+        if (secret && !cfg->http.listen)
+                log_warning("slack.signing_secret_file is set but http.listen is not: Slack cannot "
+                            "reach /slack/commands or /slack/actions (unless systemd passes a "
+                            "TCP socket)");
+        for (size_t i = 0; i < cfg->slack.n_approvers; i++)
+                for (size_t k = 0; k < cfg->slack.approvers[i].n_ids; k++)
+                        if (cfg->slack.approvers[i].ids[k][0] == 'S')
+                                log_warning("slack.approvers.%s: %s is a user group; groups are "
+                                            "not resolved yet, so it lets no one act",
+                                            cfg->slack.approvers[i].canary,
+                                            cfg->slack.approvers[i].ids[k]);
+}
+
 /* Takes ownership of cfg. Canaries start by reading their state from the cluster. */
 static int apply_config(struct daemon *d, struct config *cfg)
 {
@@ -359,6 +380,7 @@ static int apply_config(struct daemon *d, struct config *cfg)
                 }
         }
         counts_restore(d, kept, n_kept);
+        warn_slack_interactivity(cfg);
         /* watches first: each canary's first read then waits for its namespace's LIST instead
          * of sending a GET of its own (10,000 canaries: 10,000 requests at once) */
         vs_watches_start(d, &canary_vs_watch_callbacks);

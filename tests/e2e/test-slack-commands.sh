@@ -27,7 +27,7 @@ text = open(path).read()
 text = text.replace("slack:\n  webhook_url_file: slack-webhook\n",
                     "slack:\n  webhook_url_file: slack-webhook\n"
                     "  signing_secret_file: slack-signing-secret\n"
-                    "  approvers:\n    checkout: [U0APPROVER]\n    \"*\": [U0ADMIN]\n")
+                    "  approvers:\n    checkout: [U0APPROVER]\n    \"*\": [U0ADMIN, S0GROUP]\n")
 text += 'http:\n  listen: "127.0.0.1:%s"\n' % port
 open(path, "w").write(text)
 PY
@@ -67,6 +67,8 @@ wait_responses() { # N: waits until N answers were posted to response_url
 }
 
 e2e_start_daemon
+grep -q 'S0GROUP is a user group; groups are not resolved yet' "$E2E/canaryd.log" ||
+	fail "no warning for a user group in slack.approvers"
 
 out=$(slack U0APPROVER "pause checkout" none)
 [ "${out%% *}" = 401 ] || fail "unsigned: $out"
