@@ -35,8 +35,8 @@ struct analysis {
         usec_t window_start_usec, window_end_usec;
         usec_t query_from_usec; /* what was asked of Datadog: the rollout's start when a
                                    sequential metric needs it, else window_start_usec */
-        unsigned step;          /* the step it belongs to; a result for another step is stale */
         usec_t started_mono;    /* CLOCK_MONOTONIC, when started: its duration for /metrics */
+        unsigned step;          /* the step it belongs to; a result for another step is stale */
         bool running;
         bool interim; /* a look before the step's end */
 };

@@ -78,10 +78,13 @@ struct cycle {
 /* How rollouts ended, for canaryd_rollouts_total{outcome} (metrics.c). */
 enum rollout_outcome { OUTCOME_PROMOTED, OUTCOME_ROLLED_BACK, OUTCOME_ABORTED, _OUTCOME_MAX };
 
-/* A canary's counters for /metrics; carried over a reload by name (main.c). */
+/* A canary's counters for /metrics, in d->counts (canary i's at i) only when the HTTP endpoint
+ * runs: nobody can read them otherwise, and 10,000 canaries would carry them for nothing.
+ * Carried over a reload by name (main.c). An analysis a minute wraps 32 bits after 8,000
+ * years. */
 struct canary_counts {
-        uint64_t analyses[_ANALYSIS_RESULT_MAX];
-        uint64_t rollouts[_OUTCOME_MAX];
+        uint32_t analyses[_ANALYSIS_RESULT_MAX];
+        uint32_t rollouts[_OUTCOME_MAX];
 };
 
 /* What /metrics shows beyond the canaries' state: counted as long as the daemon runs, across
@@ -99,13 +102,13 @@ struct canary {
         const struct canary_config *cfg; /* borrowed from d->config */
         struct rollout_spec spec;
         struct rollout_state state; /* as last read from or written to the cluster */
-        bool loaded;                /* state known from the cluster */
         char *vs_path;              /* owned */
         char *last_error;           /* owned: last Kubernetes/Datadog problem, for status */
 
         /* Kubernetes cycle: GET, decide, PUT, verify. One at a time per canary. */
         bool busy;
-        bool kube_inflight;         /* a GET or PUT of the cycle is out (its callback reaches c) */
+        bool loaded;        /* state known from the cluster (beside the other flags: no padding) */
+        bool kube_inflight; /* a GET or PUT of the cycle is out (its callback reaches c) */
         struct queued_event *queue; /* owned; allocated only while it holds something (an idle
                                        canary, most of them, carries none) */
         size_t n_queue, cap_queue;  /* n_queue <= EVENT_QUEUE_MAX */
@@ -153,8 +156,6 @@ struct canary {
 
         /* decision journal: what it last showed of the state, to see changes made elsewhere */
         struct journal_mark journaled;
-
-        struct canary_counts counts; /* for /metrics */
 };
 
 struct daemon {
@@ -190,6 +191,7 @@ struct daemon {
         struct canary *barrier; /* canaries with journal lines or a PUT behind the barrier */
         sd_event_source *barrier_defer;
         struct daemon_metrics metrics;   /* metrics.c */
+        struct canary_counts *counts;    /* owned; n_canaries of them, or NULL without /metrics */
         struct http_server *http_server; /* endpoint.c: /metrics, /healthz, /readyz; NULL: none */
         char *slack_signing_secret;      /* owned, a secret; NULL: no Slack interactivity */
         /* endpoint.c: signatures of the Slack requests acted on in the last 5 minutes, so that

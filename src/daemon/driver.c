@@ -23,6 +23,7 @@
 #include "canaryd/vs.h"
 #include "driver.h"
 #include "ha.h"
+#include "metrics.h"
 #include "status.h"
 #include "vs-watch.h"
 
@@ -299,7 +300,9 @@ static void on_analysis_done(void *userdata, const struct analysis_outcome *o)
         struct canary *c = userdata;
 
         if (!o->interim || o->result != ANALYSIS_INCONCLUSIVE) {
-                c->counts.analyses[o->result]++;
+                struct canary_counts *k = canary_counts(c);
+                if (k)
+                        k->analyses[o->result]++;
                 if (c->analysis.started_mono)
                         histogram_observe(
                             &c->d->metrics.analysis_duration,
@@ -587,12 +590,16 @@ static void notify(struct canary *c, enum rollout_notify n)
 /* A rollout that ended, for canaryd_rollouts_total. */
 static void count_outcome(struct canary *c, enum rollout_notify n)
 {
+        struct canary_counts *k = canary_counts(c);
+
+        if (!k)
+                return;
         if (n == NOTIFY_PROMOTED)
-                c->counts.rollouts[OUTCOME_PROMOTED]++;
+                k->rollouts[OUTCOME_PROMOTED]++;
         else if (n == NOTIFY_ROLLED_BACK)
-                c->counts.rollouts[OUTCOME_ROLLED_BACK]++;
+                k->rollouts[OUTCOME_ROLLED_BACK]++;
         else if (n == NOTIFY_ABORTED)
-                c->counts.rollouts[OUTCOME_ABORTED]++;
+                k->rollouts[OUTCOME_ABORTED]++;
 }
 
 static void run_post_write_actions(struct canary *c)

@@ -305,9 +305,11 @@ static struct kept_counts *counts_keep(const struct daemon *d)
 {
         struct kept_counts *k = d->n_canaries ? xcalloc(d->n_canaries, sizeof(*k)) : NULL;
 
-        for (size_t i = 0; i < d->n_canaries; i++)
-                k[i] = (struct kept_counts){.name = xstrdup(d->canaries[i].cfg->name),
-                                            .counts = d->canaries[i].counts};
+        for (size_t i = 0; i < d->n_canaries; i++) { /* k is zeroed: counts 0 without /metrics */
+                k[i].name = xstrdup(d->canaries[i].cfg->name);
+                if (d->counts)
+                        k[i].counts = d->counts[i];
+        }
         if (k)
                 qsort(k, d->n_canaries, sizeof(*k), kept_counts_cmp);
         return k;
@@ -315,11 +317,14 @@ static struct kept_counts *counts_keep(const struct daemon *d)
 
 static void counts_restore(struct daemon *d, struct kept_counts *k, size_t n)
 {
+        free(d->counts);
+        d->counts =
+            d->http_server && d->n_canaries ? xcalloc(d->n_canaries, sizeof(*d->counts)) : NULL;
         for (size_t i = 0; i < d->n_canaries && k; i++) {
                 struct kept_counts key = {.name = (char *)d->canaries[i].cfg->name};
                 const struct kept_counts *found = bsearch(&key, k, n, sizeof(*k), kept_counts_cmp);
-                if (found)
-                        d->canaries[i].counts = found->counts;
+                if (found && d->counts)
+                        d->counts[i] = found->counts;
         }
         for (size_t i = 0; i < n; i++)
                 free(k[i].name);
@@ -849,6 +854,7 @@ int main(int argc, char **argv)
         config_free(d.config);
         free(d.config_path);
         d.status_timer = sd_event_source_disable_unref(d.status_timer);
+        free(d.counts);
         free(d.last_status);
         sd_event_unref(d.event);
         curl_global_cleanup();

@@ -115,11 +115,13 @@ char *metrics_render(const struct daemon *d, size_t *ret_len)
                     "Analyses completed, by result (interim looks only when decisive).");
         for (size_t i = 0; i < d->n_canaries; i++) {
                 const struct canary *c = &d->canaries[i];
+                static const struct canary_counts zero;
+                const struct canary_counts *n = canary_counts(c) ? canary_counts(c) : &zero;
                 uint64_t fail =
-                    c->counts.analyses[ANALYSIS_FAIL] + c->counts.analyses[ANALYSIS_FAIL_CRITICAL];
+                    (uint64_t)n->analyses[ANALYSIS_FAIL] + n->analyses[ANALYSIS_FAIL_CRITICAL];
                 const char *results[] = {"pass", "fail", "inconclusive"};
-                const double values[] = {(double)c->counts.analyses[ANALYSIS_PASS], (double)fail,
-                                         (double)c->counts.analyses[ANALYSIS_INCONCLUSIVE]};
+                const double values[] = {(double)n->analyses[ANALYSIS_PASS], (double)fail,
+                                         (double)n->analyses[ANALYSIS_INCONCLUSIVE]};
                 for (size_t k = 0; k < 3; k++)
                         prom_sample(
                             &b, "canaryd_analyses_total",
@@ -129,11 +131,12 @@ char *metrics_render(const struct daemon *d, size_t *ret_len)
         prom_family(&b, "canaryd_rollouts_total", "counter", "Rollouts ended, by outcome.");
         for (size_t i = 0; i < d->n_canaries; i++) {
                 const struct canary *c = &d->canaries[i];
+                const struct canary_counts *n = canary_counts(c);
                 for (int k = 0; k < _OUTCOME_MAX; k++)
                         prom_sample(&b, "canaryd_rollouts_total",
                                     (const char *[]){"canary", c->cfg->name, "outcome",
                                                      outcome_names[k], NULL},
-                                    (double)c->counts.rollouts[k]);
+                                    n ? (double)n->rollouts[k] : 0);
         }
 
         prom_family(&b, "canaryd_datadog_requests_total", "counter",

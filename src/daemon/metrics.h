@@ -3,6 +3,12 @@
 
 #include "daemon.h"
 
+/* c's counters, or NULL when nobody can read them (no HTTP endpoint). */
+static inline struct canary_counts *canary_counts(const struct canary *c)
+{
+        return c->d->counts ? &c->d->counts[c - c->d->canaries] : NULL;
+}
+
 /* Starts the histograms' buckets; call once, before the first observation. */
 void metrics_init(struct daemon_metrics *m);
 /* The page in the Prometheus text format 0.0.4; owned by the caller. */

@@ -139,6 +139,14 @@ print("ok")
 PY
 pass "/metrics: weight, phase, rollouts, analyses, requests, histograms, Slack"
 
+# counters survive a reload (a canary's by name)
+kill -HUP "$DAEMON_PID"
+for _ in $(seq 50); do grep -q "configuration reloaded" "$E2E/canaryd.log" && break; sleep 0.1; done
+grep -q "configuration reloaded" "$E2E/canaryd.log" || fail "SIGHUP did not reload"
+curl -s "$URL/metrics" | grep -qx 'canaryd_rollouts_total{canary="checkout",outcome="promoted"} 1' ||
+	fail "rollouts_total lost at reload: $(curl -s "$URL/metrics" | grep rollouts_total)"
+pass "counters survive SIGHUP"
+
 # What Prometheus stored: the weight series over the rollout, with consecutive repeats merged.
 end=$(date +%s)
 start=$((end - 120))
