@@ -12,7 +12,7 @@
 
 #include "canaryd/listen-address.h"
 
-#define HTTP_SERVER_BODY_MAX        (256 * 1024) /* larger bodies get 413 unread */
+#define HTTP_SERVER_BODY_MAX        (256 * 1024) /* larger bodies are read, dropped, 413 */
 #define HTTP_SERVER_CONNECTIONS_MAX 64
 #define HTTP_SERVER_PER_IP_MAX      16
 #define HTTP_SERVER_TIMEOUT_SEC     10          /* idle or slow connections are closed */

@@ -14,6 +14,7 @@
 #include "canaryd/names.h"
 #include "canaryd/slack-interact.h"
 #include "canaryd/util.h"
+#include "slack-text.h"
 
 #define FORM_FIELDS_MAX 64
 
@@ -237,19 +238,12 @@ int slack_command_parse(const char *text, struct slack_command *ret, const char 
 static char *answer(bool in_channel, bool keep_original, const char *text)
 {
         cJSON *o = cJSON_CreateObject();
-        char *s;
 
-        if (!o)
-                abort();
         cJSON_AddStringToObject(o, "response_type", in_channel ? "in_channel" : "ephemeral");
         if (keep_original)
                 cJSON_AddFalseToObject(o, "replace_original");
         cJSON_AddStringToObject(o, "text", text);
-        s = cJSON_PrintUnformatted(o);
-        cJSON_Delete(o);
-        if (!s)
-                abort();
-        return s;
+        return slack_json_print_free(o);
 }
 
 char *slack_command_reply(bool in_channel, const char *text)
@@ -329,8 +323,11 @@ int slack_action_parse(const char *json, size_t len, struct slack_action *ret, c
                 snprintf(a.response_url, sizeof(a.response_url), "%s", url);
         const cJSON *blocks = cJSON_GetObjectItemCaseSensitive(
             cJSON_GetObjectItemCaseSensitive(root, "message"), "blocks");
-        if (cJSON_IsArray(blocks))
-                a.blocks = cJSON_PrintUnformatted(blocks);
+        if (cJSON_IsArray(blocks)) { /* ours to free(): a copy of cJSON's own allocation */
+                char *p = cJSON_PrintUnformatted(blocks);
+                a.blocks = p ? xstrdup(p) : NULL;
+                cJSON_free(p);
+        }
         cJSON_Delete(root);
         *ret = a;
         *ret_why = NULL;
@@ -344,10 +341,7 @@ char *slack_action_update(const char *blocks, const char *line)
 {
         cJSON *root = cJSON_CreateObject(), *out, *ctx, *els, *t;
         cJSON *old = blocks ? cJSON_Parse(blocks) : NULL, *b;
-        char *s;
 
-        if (!root)
-                abort();
         cJSON_AddTrueToObject(root, "replace_original");
         cJSON_AddStringToObject(root, "text", line);
         out = cJSON_AddArrayToObject(root, "blocks");
@@ -366,11 +360,7 @@ char *slack_action_update(const char *blocks, const char *line)
         cJSON_AddStringToObject(t, "text", line);
         cJSON_AddItemToArray(els, t);
         cJSON_AddItemToArray(out, ctx);
-        s = cJSON_PrintUnformatted(root);
-        cJSON_Delete(root);
-        if (!s)
-                abort();
-        return s;
+        return slack_json_print_free(root);
 }
 
 char *slack_action_ephemeral(const char *text)

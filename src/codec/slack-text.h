@@ -1,4 +1,5 @@
-/* Private to the Slack codec files (slack-render.c, slack-api.c, slack-outbox-json.c). */
+/* Private to the Slack codec files (slack-render.c, slack-api.c, slack-outbox-json.c,
+ * slack-interact.c). */
 #pragma once
 
 #include <stdbool.h>

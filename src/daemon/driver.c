@@ -359,6 +359,21 @@ const struct analysis_callbacks canary_analysis_callbacks = {
     .weight_at = on_analysis_weight_at,
 };
 
+const char *canary_command_refused(struct canary *c, const struct rollout_event *ev,
+                                   const char *who, const struct journal_peer *peer)
+{
+        const char *refused = c->d->stopping ? "daemon is stopping" : canary_check_command(c, ev);
+        const char *name = journal_event_name(ev->kind);
+
+        if (!refused)
+                return NULL;
+        log_canary(LOG_NOTICE, c, NULL, NULL, "%s by %s refused: %s", name, who, refused);
+        canary_journal(c, journal_format_command(now_realtime_usec(), c->cfg->name, &c->state, name,
+                                                 ev->revision, ev->reason, ev->full, ev->actor,
+                                                 peer, "refused", refused));
+        return refused;
+}
+
 const char *canary_check_command(const struct canary *c, const struct rollout_event *ev)
 {
         struct rollout_state s = c->state;

@@ -19,6 +19,11 @@ struct vs_watch_callbacks;
 extern const struct vs_watch_callbacks canary_vs_watch_callbacks;
 /* Dry run against the known state: NULL when the command would be accepted, else why not. */
 const char *canary_check_command(const struct canary *c, const struct rollout_event *ev);
+/* The gate every command passes before canary_submit_command(), whoever sent it (control
+ * socket, Slack): NULL when it may go on; else why not, with the refusal logged ("pause by WHO
+ * refused: ...") and journaled (peer: the control socket's, or NULL). */
+const char *canary_command_refused(struct canary *c, const struct rollout_event *ev,
+                                   const char *who, const struct journal_peer *peer);
 bool daemon_busy(const struct daemon *d);
 /* The canaries of a shard this daemon now acts for are read again; those of a shard it lost
  * stop their analyses. For ha_new(). */

@@ -135,12 +135,9 @@ static char *slack_act(struct daemon *d, const char *user, const struct slack_co
             .reason = cmd->reason[0] ? cmd->reason : NULL,
             .actor = actor,
         };
-        const char *refused = d->stopping ? "daemon is stopping" : canary_check_command(c, &ev);
-        if (refused) {
-                log_canary(LOG_NOTICE, c, NULL, NULL, "slack: %s by %s refused: %s", verb, actor,
-                           refused);
+        const char *refused = canary_command_refused(c, &ev, actor, NULL);
+        if (refused)
                 return xasprintf("%s %s refused: %s", verb, c->cfg->name, refused);
-        }
         log_canary(LOG_NOTICE, c, NULL, NULL, "%s%s requested by %s", verb,
                    cmd->full ? " --full" : "", actor);
         canary_submit_command(c, &ev, 0, NULL);

@@ -615,17 +615,12 @@ static char *on_control(const struct control_request *req, const struct control_
             .actor = actor,
         };
         struct journal_peer jp = {.uid = peer->uid, .gid = peer->gid, .pid = peer->pid};
-        const char *refused = d->stopping ? "daemon is stopping" : canary_check_command(c, &ev);
-        if (refused) {
-                log_canary(LOG_NOTICE, c, NULL, NULL, "%s by %s (gid %u, pid %d) refused: %s",
-                           control_command_to_string(req->command), actor, (unsigned)peer->gid,
-                           (int)peer->pid, refused);
-                canary_journal(c, journal_format_command(
-                                      now_realtime_usec(), c->cfg->name, &c->state,
-                                      control_command_to_string(req->command), req->revision,
-                                      req->reason, req->full, actor, &jp, "refused", refused));
+        char who[96];
+        snprintf(who, sizeof(who), "%s (gid %u, pid %d)", actor, (unsigned)peer->gid,
+                 (int)peer->pid);
+        const char *refused = canary_command_refused(c, &ev, who, &jp);
+        if (refused)
                 return control_reply_error(1, refused);
-        }
         log_canary(LOG_NOTICE, c, NULL, NULL, "%s requested by %s (gid %u, pid %d)",
                    control_command_to_string(req->command), actor, (unsigned)peer->gid,
                    (int)peer->pid);

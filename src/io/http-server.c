@@ -3,8 +3,8 @@
  * source, and MHD_get_timeout() drives one monotonic timer, so every request is parsed and
  * answered on the daemon's loop, in MHD_run(), which never blocks. MHD enforces the header size
  * (its per-connection memory pool), the connection limits and the idle timeout; the body limit
- * is ours (413 before the body is read when Content-Length announces too much, else as soon as
- * it passes the limit). */
+ * is ours: a body past it (announced by Content-Length or not) is read and dropped, then
+ * answered 413, so the client sees the answer rather than a reset. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -148,10 +148,12 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
                                                              MHD_HTTP_HEADER_CONTENT_LENGTH);
                 p = xcalloc(1, sizeof(*p));
                 *con_cls = p;
-                if (cl && strtoull(cl, NULL, 10) > HTTP_SERVER_BODY_MAX) {
-                        p->too_large = p->answered = true;
-                        return refuse_too_large(s, conn, method, url);
-                }
+                /* Answered once the body has been read (and dropped): a 413 sent while the
+                 * client still writes is often lost to the reset that closing a socket with
+                 * unread data sends, and the client sees no answer at all. The connection's
+                 * timeout bounds how long a client can keep us reading. */
+                if (cl && strtoull(cl, NULL, 10) > HTTP_SERVER_BODY_MAX)
+                        p->too_large = true;
                 return MHD_YES;
         }
         if (*upload_data_size > 0) {

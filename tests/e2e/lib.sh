@@ -61,6 +61,11 @@ admin() {
 	fi
 }
 
+# A TCP port on 127.0.0.1 that nothing listens on right now.
+free_port() {
+	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
 vs_json() {
 	admin GET "/kube/object?ns=$1&name=$2"
 }

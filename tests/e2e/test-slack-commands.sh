@@ -18,7 +18,7 @@ sc["slack"]["signing_secret"] = sys.argv[3]
 json.dump(sc, open(sys.argv[2], "w"))
 PY
 e2e_setup "$E2E/scenario.json"
-HTTP_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+HTTP_PORT=$(free_port)
 printf '%s\n' "$SECRET" >"$E2E/creds/slack-signing-secret"
 python3 - "$E2E/canaryd.yaml" "$HTTP_PORT" <<'PY'
 import sys
@@ -122,6 +122,13 @@ echo "$out" | grep -q in_channel || fail "promote --full by a \"*\" approver: $o
 wait_phase checkout Promoted 15
 [ "$(route_weight shop checkout primary canary)" = 100 ] || fail "checkout not at 100 %"
 pass "promote --full by a \"*\" approver: Promoted at 100 %"
+
+out=$(slack U0APPROVER "pause checkout")
+echo "$out" | grep -q "pause checkout refused: not progressing" && echo "$out" | grep -q ephemeral ||
+	fail "a command the rollout refuses: $out"
+grep '"outcome":"refused"' "$E2E/state/checkout.journal" | grep -q '"actor":"slack:U0APPROVER"' ||
+	fail "a refused Slack command is not journaled as control commands are"
+pass "a command the rollout refuses: the reason to the user alone, journaled with its actor"
 
 code=$(curl -s -o /dev/null -w '%{http_code}' "$COMMANDS")
 [ "$code" = 405 ] || fail "GET /slack/commands: $code"
