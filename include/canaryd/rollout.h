@@ -55,7 +55,6 @@ struct rollout_state {
         char trigger_revision[ROLLOUT_REVISION_MAX];
         /* ts of this rollout's Slack thread parent ("" = none yet). Not used by the engine:
          * the driver fills it in (src/daemon/driver.c) and clears it for a new rollout. */
-        char slack_thread_ts[ROLLOUT_SLACK_TS_MAX];
         /* wall clock, milliseconds: when step k + 1 of this rollout was entered (0 = not yet, or
          * not known: a state written before this was recorded). What the canary's traffic share
          * was at a given moment, for the sequential judge, which weighs counts by exposure and

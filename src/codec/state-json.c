@@ -49,7 +49,7 @@ int parse_rfc3339(const char *s, usec_t *ret)
         return 0;
 }
 
-char *state_to_json(const struct rollout_state *s)
+char *state_to_json(const struct rollout_state *s, const char *slack_thread_ts)
 {
         char t[40];
         cJSON *o = cJSON_CreateObject();
@@ -69,8 +69,8 @@ char *state_to_json(const struct rollout_state *s)
         cJSON_AddStringToObject(o, "reason", s->last_reason);
         if (s->trigger_revision[0])
                 cJSON_AddStringToObject(o, "trigger_revision", s->trigger_revision);
-        if (s->slack_thread_ts[0]) /* written only once known: older readers never see it */
-                cJSON_AddStringToObject(o, "slack_thread_ts", s->slack_thread_ts);
+        if (slack_thread_ts && *slack_thread_ts) /* only once known: older readers never see it */
+                cJSON_AddStringToObject(o, "slack_thread_ts", slack_thread_ts);
         size_t n_times = 0; /* the known prefix: steps entered so far */
         while (n_times < ROLLOUT_STEP_TIMES && n_times < s->step && s->step_entered_ms[n_times])
                 n_times++;
@@ -147,9 +147,10 @@ static int get_time(const cJSON *o, const char *key, usec_t *ret, char **err)
 }
 
 int state_from_json(const char *json, size_t len, size_t n_steps, struct rollout_state *ret,
-                    char **ret_error)
+                    char *ret_thread_ts, char **ret_error)
 {
         struct rollout_state s;
+        char thread_ts[SLACK_THREAD_TS_MAX] = "";
         char *err = NULL;
         int r = -EINVAL;
 
@@ -174,8 +175,7 @@ int state_from_json(const char *json, size_t len, size_t n_steps, struct rollout
             get_string(o, "reason", s.last_reason, sizeof(s.last_reason), &err) < 0 ||
             get_string(o, "trigger_revision", s.trigger_revision, sizeof(s.trigger_revision),
                        &err) < 0 ||
-            get_string(o, "slack_thread_ts", s.slack_thread_ts, sizeof(s.slack_thread_ts), &err) <
-                0 ||
+            get_string(o, "slack_thread_ts", thread_ts, sizeof(thread_ts), &err) < 0 ||
             get_time(o, "started_at", &s.started_usec, &err) < 0 ||
             get_time(o, "step_started_at", &s.step_started_usec, &err) < 0 ||
             get_time(o, "updated_at", &s.updated_usec, &err) < 0)
@@ -186,6 +186,8 @@ int state_from_json(const char *json, size_t len, size_t n_steps, struct rollout
                 goto out;
         }
         *ret = s;
+        if (ret_thread_ts)
+                memcpy(ret_thread_ts, thread_ts, sizeof(thread_ts));
         r = 0;
 out:
         cJSON_Delete(o);

@@ -13,6 +13,7 @@
 #include "canaryd/log.h"
 #include "canaryd/prom-text.h"
 #include "canaryd/slack-interact.h"
+#include "commands.h"
 #include "datadog-key.h"
 #include "driver.h"
 #include "endpoint.h"

@@ -1,7 +1,7 @@
 /* endpoint.c: the HTTP endpoint (SPEC §9): /metrics, /healthz, /readyz. */
 #pragma once
 
-#include "daemon.h"
+#include "canary.h"
 
 /* Listens as http.listen says, or on a TCP socket systemd passed (fd >= 0, taken on success).
  * Without either, does nothing. Returns 0 or -errno (logged). */

@@ -28,6 +28,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include "canary.h"
 #include "canaryd/clock.h"
 #include "canaryd/kube.h"
 #include "canaryd/lease.h"

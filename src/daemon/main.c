@@ -24,6 +24,7 @@
 #include "canaryd/kube.h"
 #include "canaryd/log.h"
 #include "canaryd/slack.h"
+#include "commands.h"
 #include "datadog-key.h"
 #include "driver.h"
 #include "endpoint.h"
@@ -772,7 +773,7 @@ int main(int argc, char **argv)
                 return 1;
         }
         config_problems_free(&problems);
-        struct daemon d = {.config_path = xstrdup(config_path)};
+        struct daemon d = {.config_path = xstrdup(config_path), .committed = canary_committed};
 
         sigset_t mask;
         sigemptyset(&mask);

@@ -183,3 +183,17 @@ char *metrics_render(const struct daemon *d, size_t *ret_len)
         *ret_len = b.len;
         return buf_steal(&b);
 }
+
+void metrics_count_outcome(struct canary *c, enum rollout_notify n)
+{
+        struct canary_counts *k = canary_counts(c);
+
+        if (!k)
+                return;
+        if (n == NOTIFY_PROMOTED)
+                k->rollouts[OUTCOME_PROMOTED]++;
+        else if (n == NOTIFY_ROLLED_BACK)
+                k->rollouts[OUTCOME_ROLLED_BACK]++;
+        else if (n == NOTIFY_ABORTED)
+                k->rollouts[OUTCOME_ABORTED]++;
+}

@@ -1,7 +1,7 @@
 /* metrics.c: the /metrics page (SPEC §9) from the daemon's state and counters. */
 #pragma once
 
-#include "daemon.h"
+#include "canary.h"
 
 /* c's counters, or NULL when nobody can read them (no HTTP endpoint). */
 static inline struct canary_counts *canary_counts(const struct canary *c)
@@ -15,3 +15,6 @@ void metrics_init(struct daemon_metrics *m);
 char *metrics_render(const struct daemon *d, size_t *ret_len);
 /* A Slack client is about to be freed (a reload): keep its counts in the daemon's. */
 void metrics_keep_slack_counts(struct daemon *d);
+/* A rollout that ended with notification n (promoted, rolled back, aborted), for
+ * canaryd_rollouts_total; other notifications count nothing. */
+void metrics_count_outcome(struct canary *c, enum rollout_notify n);

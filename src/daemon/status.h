@@ -1,7 +1,7 @@
 /* status.c: the status document, STATUS= for systemd, and the canary's log lines. */
 #pragma once
 
-#include "daemon.h"
+#include "canary.h"
 
 char *status_json(const struct daemon *d, const char *name); /* NULL name: all */
 void status_notify(struct daemon *d);

@@ -122,7 +122,7 @@ static enum vs_change classify(const struct canary *c, const struct kube_watch_e
                 return VS_SAME; /* the cycle reports what is wrong with it */
         rollout_state_init(&s);
         if (view.state_json && state_from_json(view.state_json, strlen(view.state_json),
-                                               c->cfg->n_steps, &s, NULL) >= 0) {
+                                               c->cfg->n_steps, &s, NULL, NULL) >= 0) {
                 bool ours = c->cycle && c->cycle->proposed.updated_usec == s.updated_usec;
                 if (rollout_routes_drifted(&s, view.canary_weight, view.weights_consistent))
                         change = VS_DRIFT;

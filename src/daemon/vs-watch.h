@@ -3,7 +3,7 @@
  * stop before the canaries or the Kubernetes client go. */
 #pragma once
 
-#include "daemon.h"
+#include "canary.h"
 
 /* What the watches ask of a canary's cycle (driver.c), so this file does not call up into it. */
 struct vs_watch_callbacks {

@@ -32,11 +32,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         memset(&poison, 0xa5, sizeof(poison));
         s = poison;
         char *err = NULL;
-        int r = state_from_json(json, len, n_steps, &s, &err);
+        char ts[SLACK_THREAD_TS_MAX], ts_poison[SLACK_THREAD_TS_MAX];
+        memset(ts_poison, 0xa5, sizeof(ts_poison));
+        memcpy(ts, ts_poison, sizeof(ts));
+        int r = state_from_json(json, len, n_steps, &s, ts, &err);
         free(json);
         if (r < 0) {
                 CHECK(err && *err);
                 CHECK(memcmp(&s, &poison, sizeof(s)) == 0);
+                CHECK(memcmp(ts, ts_poison, sizeof(ts)) == 0);
                 free(err);
                 return 0;
         }
@@ -46,17 +50,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         CHECK(memchr(s.revision, '\0', sizeof(s.revision)));
         CHECK(memchr(s.last_actor, '\0', sizeof(s.last_actor)));
         CHECK(memchr(s.last_reason, '\0', sizeof(s.last_reason)));
+        CHECK(memchr(ts, '\0', sizeof(ts)));
 
-        char *out = state_to_json(&s);
+        char *out = state_to_json(&s, ts);
         CHECK(out);
         struct rollout_state again = poison;
-        r = state_from_json(out, strlen(out), n_steps, &again, &err);
+        char ts_again[SLACK_THREAD_TS_MAX];
+        r = state_from_json(out, strlen(out), n_steps, &again, ts_again, &err);
         CHECK(r == 0 && !err);
         /* Both came from rollout_state_init + the same fields, so even the bytes after each
          * string's NUL agree. */
         CHECK(memcmp(&s, &again, sizeof(s)) == 0);
+        CHECK(strcmp(ts, ts_again) == 0);
 
-        char *out2 = state_to_json(&again);
+        char *out2 = state_to_json(&again, ts_again);
         CHECK(strcmp(out, out2) == 0);
         free(out2);
         free(out);

@@ -258,6 +258,7 @@ static void env_start(struct env *e)
         free(text);
 
         struct daemon *d = &e->d;
+        d->committed = canary_committed; /* what main.c sets */
         assert_int_equal(sd_event_new(&d->event), 0);
         assert_int_equal(http_client_new(d->event, &d->http), 0);
         assert_int_equal(kube_client_new(d->event, d->http, d->config->kubernetes.kubeconfig, NULL,
@@ -335,7 +336,7 @@ static struct rollout_state stored_state(struct env *e)
             cJSON_GetObjectItem(cJSON_GetObjectItem(e->k.vs, "metadata"), "annotations"),
             VS_STATE_ANNOTATION));
         assert_non_null(json);
-        assert_int_equal(state_from_json(json, strlen(json), 2, &s, &err), 0);
+        assert_int_equal(state_from_json(json, strlen(json), 2, &s, NULL, &err), 0);
         pthread_mutex_unlock(&e->k.lock);
         return s;
 }

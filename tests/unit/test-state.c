@@ -30,10 +30,18 @@ static void round_trip_is_exact(void **unused)
         s.step_entered_ms[0] = 1763780000123ULL;
         s.step_entered_ms[1] = 1763780050000ULL;
         s.step_entered_ms[2] = 1763780100999ULL;
-        char *json = state_to_json(&s);
-        char *err = NULL;
-        assert_int_equal(state_from_json(json, strlen(json), 5, &back, &err), 0);
+        char *json = state_to_json(&s, NULL);
+        char *err = NULL, ts[SLACK_THREAD_TS_MAX] = "x";
+        assert_null(strstr(json, "slack_thread_ts")); /* not known: not written */
+        assert_int_equal(state_from_json(json, strlen(json), 5, &back, ts, &err), 0);
         assert_memory_equal(&s, &back, sizeof(s));
+        assert_string_equal(ts, "");
+        free(json);
+        /* the Slack thread's ts rides beside the state */
+        json = state_to_json(&s, "1763780000.123456");
+        assert_int_equal(state_from_json(json, strlen(json), 5, &back, ts, &err), 0);
+        assert_memory_equal(&s, &back, sizeof(s));
+        assert_string_equal(ts, "1763780000.123456");
         free(json);
 }
 
@@ -49,18 +57,18 @@ static void step_times_are_optional_and_lenient(void **unused)
                           "\"2026-12-05T10:05:00Z\",\"updated_at\":\"2026-12-05T10:05:00Z\"";
         char json[600];
         snprintf(json, sizeof(json), "%s}", old);
-        assert_int_equal(state_from_json(json, strlen(json), 5, &s, &err), 0);
+        assert_int_equal(state_from_json(json, strlen(json), 5, &s, NULL, &err), 0);
         assert_int_equal(s.step_entered_ms[0], 0);
         snprintf(json, sizeof(json),
                  "%s,\"step_times\":[1796378400123,\"x\",-5,1.5,1796378700000]}", old);
-        assert_int_equal(state_from_json(json, strlen(json), 5, &s, &err), 0);
+        assert_int_equal(state_from_json(json, strlen(json), 5, &s, NULL, &err), 0);
         assert_int_equal(s.step_entered_ms[0], 1796378400123ULL);
         assert_int_equal(s.step_entered_ms[1], 0);
         assert_int_equal(s.step_entered_ms[2], 0);
         assert_int_equal(s.step_entered_ms[3], 0);
         assert_int_equal(s.step_entered_ms[4], 1796378700000ULL);
         snprintf(json, sizeof(json), "%s,\"step_times\":{\"a\":1}}", old);
-        assert_int_equal(state_from_json(json, strlen(json), 5, &s, &err), 0);
+        assert_int_equal(state_from_json(json, strlen(json), 5, &s, NULL, &err), 0);
         assert_int_equal(s.step_entered_ms[0], 0);
 }
 
@@ -98,7 +106,8 @@ static void bad_states_are_refused(void **unused)
                 memset(&s, 0x5a, sizeof(s));
                 struct rollout_state untouched = s;
                 char *err = NULL;
-                assert_int_equal(state_from_json(bad[i], strlen(bad[i]), 5, &s, &err), -EINVAL);
+                assert_int_equal(state_from_json(bad[i], strlen(bad[i]), 5, &s, NULL, &err),
+                                 -EINVAL);
                 assert_non_null(err);
                 assert_memory_equal(&s, &untouched, sizeof(s)); /* written only on success */
                 free(err);
