@@ -80,3 +80,17 @@ char *slack_action_ephemeral(const char *text);
 
 /* The JSON answer to a slash command: seen by the user only (ephemeral) or by the channel. */
 char *slack_command_reply(bool in_channel, const char *text);
+
+/* A Slack ID whose first letter is one of kinds ("UW": a user; "S": a user group), then 2..31
+ * upper-case letters or digits. */
+bool slack_id_valid(const char *id, const char *kinds);
+
+#define SLACK_USERGROUP_USERS_MAX 10000
+/* The answer of usergroups.users.list ({"ok":true,"users":["U...",...]}): the members' IDs in
+ * *ret_users (owned, free with slack_users_free). Returns 0; -EPERM for ok:false, with Slack's
+ * error name in *ret_error (owned; "no_such_subteam", "missing_scope", ...); -EINVAL for an
+ * answer that is not that shape, a malformed ID, or over SLACK_USERGROUP_USERS_MAX members,
+ * *ret_error saying which. */
+int slack_usergroup_users_parse(const char *json, size_t len, char ***ret_users, size_t *ret_n,
+                                char **ret_error);
+void slack_users_free(char **users, size_t n);

@@ -27,6 +27,7 @@
 #include "canaryd/mannwhitney.h"
 #include "canaryd/names.h"
 #include "canaryd/preprocess.h"
+#include "canaryd/slack-interact.h"
 #include "config-values.h"
 
 /* ===== enum names (their tables live in src/core/config.c) ===== */
@@ -134,14 +135,6 @@ static void walk_kubernetes(struct walker *w, const struct ynode *m, struct conf
         }
 }
 
-/* A Slack user (U..., W...) or user group (S...) ID. */
-static bool slack_id_ok(const char *s)
-{
-        size_t n = strlen(s);
-        return n >= 3 && n <= 32 && strchr("UWS", s[0]) &&
-               strspn(s + 1, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") == n - 1;
-}
-
 /* slack.approvers: {CANARY or "*": [ID, ...]} */
 static void walk_approvers(struct walker *w, const struct ynode *m, struct config *c)
 {
@@ -164,7 +157,7 @@ static void walk_approvers(struct walker *w, const struct ynode *m, struct confi
                         char *id = NULL;
                         if (!as_string(w, v->items[j], "approver", &id))
                                 continue;
-                        if (!slack_id_ok(id)) {
+                        if (!slack_id_valid(id, "UWS")) {
                                 PROBLEM_AT(w, v->items[j],
                                            "slack.approvers.%s: \"%s\" is not a Slack user "
                                            "(U..., W...) or user group (S...) ID",

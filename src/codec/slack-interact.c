@@ -367,3 +367,69 @@ char *slack_action_ephemeral(const char *text)
 {
         return answer(false, true, text);
 }
+
+bool slack_id_valid(const char *id, const char *kinds)
+{
+        size_t n = id ? strlen(id) : 0;
+
+        if (n < 3 || n > 32 || !strchr(kinds, id[0]))
+                return false;
+        return strspn(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") == n;
+}
+
+void slack_users_free(char **users, size_t n)
+{
+        for (size_t i = 0; i < n; i++)
+                free(users[i]);
+        free(users);
+}
+
+int slack_usergroup_users_parse(const char *json, size_t len, char ***ret_users, size_t *ret_n,
+                                char **ret_error)
+{
+        cJSON *root = cJSON_ParseWithLength(json, len);
+        const cJSON *ok = cJSON_GetObjectItemCaseSensitive(root, "ok");
+        const cJSON *users = cJSON_GetObjectItemCaseSensitive(root, "users");
+        const cJSON *u;
+        char **out = NULL;
+        size_t n = 0;
+        int r = -EINVAL;
+
+        if (!cJSON_IsObject(root) || !cJSON_IsBool(ok)) {
+                *ret_error = xstrdup("usergroups.users.list: the answer is not a Web API object");
+                goto out;
+        }
+        if (cJSON_IsFalse(ok)) {
+                const char *e = string_at(root, "error");
+                *ret_error =
+                    xstrdup(e && *e && strlen(e) < 64 && !strpbrk(e, "\r\n") ? e : "unknown");
+                r = -EPERM;
+                goto out;
+        }
+        if (!cJSON_IsArray(users)) {
+                *ret_error = xstrdup("usergroups.users.list: no users array");
+                goto out;
+        }
+        if (cJSON_GetArraySize(users) > SLACK_USERGROUP_USERS_MAX) {
+                *ret_error =
+                    xasprintf("usergroups.users.list: over %d members", SLACK_USERGROUP_USERS_MAX);
+                goto out;
+        }
+        out = xcalloc((size_t)cJSON_GetArraySize(users) + 1, sizeof(*out));
+        cJSON_ArrayForEach (u, users) {
+                if (!cJSON_IsString(u) || !slack_id_valid(u->valuestring, "UW")) {
+                        *ret_error = xstrdup("usergroups.users.list: a member is not a user ID");
+                        goto out;
+                }
+                out[n++] = xstrdup(u->valuestring);
+        }
+        *ret_users = out;
+        *ret_n = n;
+        out = NULL;
+        n = 0;
+        r = 0;
+out:
+        slack_users_free(out, n);
+        cJSON_Delete(root);
+        return r;
+}

@@ -23,6 +23,7 @@ struct analysis_sched;
 struct datadog_key;
 struct vs_watch;
 struct http_server;
+struct slack_groups;
 
 /* How long a control reply waits for its command's decision (the control server's own deadline,
  * CONTROL_DEFER_USEC, and canaryctl's 10 s are longer). */
@@ -72,10 +73,13 @@ struct daemon {
         struct canary *barrier;
         sd_event_source *barrier_defer;
         void (*committed)(struct canary *c);
-        struct daemon_metrics metrics;   /* metrics.c */
-        struct canary_counts *counts;    /* owned; n_canaries of them, or NULL without /metrics */
-        struct http_server *http_server; /* endpoint.c: /metrics, /healthz, /readyz; NULL: none */
-        char *slack_signing_secret;      /* owned, a secret; NULL: no Slack interactivity */
+        struct daemon_metrics metrics;     /* metrics.c */
+        struct canary_counts *counts;      /* owned; n_canaries of them, or NULL without /metrics */
+        struct http_server *http_server;   /* endpoint.c: /metrics, /healthz, /readyz; NULL: none */
+        char *slack_signing_secret;        /* owned, a secret; NULL: no Slack interactivity */
+        struct slack_groups *slack_groups; /* members of the groups in slack.approvers; NULL:
+                                              none named, or no bot token */
+        char *slack_group_problem;         /* owned: the last one logged (main.c) */
         /* endpoint.c: signatures of the Slack requests acted on in the last 5 minutes, so that
          * a retried request is answered without acting twice */
         char slack_seen[64][68];

@@ -12,6 +12,7 @@
 #include "canaryd/http.h"
 #include "canaryd/log.h"
 #include "canaryd/prom-text.h"
+#include "canaryd/slack-groups.h"
 #include "canaryd/slack-interact.h"
 #include "commands.h"
 #include "datadog-key.h"
@@ -69,16 +70,48 @@ static bool slack_replayed(struct daemon *d, const char *signature, usec_t now)
         return false;
 }
 
-static bool slack_approver(const struct daemon *d, const char *canary, const char *user)
+/* Whether user may act on canary: listed in slack.approvers under its name or "*", by ID or as
+ * a member of a listed user group. When not, why (in why, for the log and the refusal). A user
+ * in no listed group asks for an early re-read of the groups: one just added in Slack need not
+ * wait for the next refresh. */
+static bool slack_allowed(const struct daemon *d, const char *canary, const char *user, char *why,
+                          size_t size)
 {
+        const char *unread = NULL, *problem = NULL;
+        bool groups = false;
+
         for (size_t i = 0; i < d->config->slack.n_approvers; i++) {
                 const struct slack_approvers *a = &d->config->slack.approvers[i];
                 if (strcmp(a->canary, "*") != 0 && strcmp(a->canary, canary) != 0)
                         continue;
-                for (size_t k = 0; k < a->n_ids; k++)
-                        if (strcmp(a->ids[k], user) == 0)
+                for (size_t k = 0; k < a->n_ids; k++) {
+                        if (a->ids[k][0] != 'S') {
+                                if (strcmp(a->ids[k], user) == 0)
+                                        return true;
+                                continue;
+                        }
+                        groups = true;
+                        switch (slack_groups_check(d->slack_groups, a->ids[k], user)) {
+                        case SLACK_MEMBER:
                                 return true;
+                        case SLACK_MEMBERSHIP_UNKNOWN:
+                                unread = a->ids[k];
+                                problem = d->slack_groups
+                                              ? slack_groups_problem(d->slack_groups, a->ids[k])
+                                              : "no slack.token_file to read it with";
+                                break;
+                        case SLACK_NOT_MEMBER:
+                                break;
+                        }
+                }
         }
+        if (groups)
+                slack_groups_recheck(d->slack_groups);
+        if (unread)
+                snprintf(why, size, "not in slack.approvers (user group %s not read: %s)", unread,
+                         problem);
+        else
+                snprintf(why, size, "not in slack.approvers");
         return false;
 }
 
@@ -115,12 +148,11 @@ static char *slack_act(struct daemon *d, const char *user, const struct slack_co
                                              c->cfg->name, rollout_phase_to_string(c->state.phase),
                                              c->state.step, c->cfg->n_steps, c->state.weight)
                                  : xasprintf("%s: state not read yet", c->cfg->name);
-        if (!slack_approver(d, c->cfg->name, user)) {
-                log_canary(LOG_NOTICE, c, NULL, NULL,
-                           "slack: %s by slack:%s refused: not an approver of this canary", verb,
-                           user);
-                return xasprintf("<@%s> may not %s %s: not in slack.approvers", user, verb,
-                                 c->cfg->name);
+        char denied[256];
+        if (!slack_allowed(d, c->cfg->name, user, denied, sizeof(denied))) {
+                log_canary(LOG_NOTICE, c, NULL, NULL, "slack: %s by slack:%s refused: %s", verb,
+                           user, denied);
+                return xasprintf("<@%s> may not %s %s: %s", user, verb, c->cfg->name, denied);
         }
         static const enum rollout_event_kind kinds[_SLACK_VERB_MAX] = {
             [SLACK_VERB_PROMOTE] = EV_CMD_PROMOTE,

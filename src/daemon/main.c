@@ -23,6 +23,7 @@
 #include "canaryd/http.h"
 #include "canaryd/kube.h"
 #include "canaryd/log.h"
+#include "canaryd/slack-groups.h"
 #include "canaryd/slack.h"
 #include "commands.h"
 #include "datadog-key.h"
@@ -169,9 +170,53 @@ static void clients_free(struct daemon *d)
         metrics_keep_slack_counts(d);
         d->datadog = datadog_client_free(d->datadog);
         d->slack = slack_client_free(d->slack);
+        d->slack_groups = slack_groups_free(d->slack_groups);
         free_secret(d->slack_signing_secret);
         d->slack_signing_secret = NULL;
         d->kube = kube_client_free(d->kube);
+}
+
+/* A read of a Slack user group's members ended: a problem is said when it appears or changes,
+ * and once more when the group is read again. */
+static void slack_group_read(const char *group, const char *problem, void *userdata)
+{
+        struct daemon *d = userdata;
+        char **said = &d->slack_group_problem;
+
+        if (problem && (!*said || strcmp(*said, problem) != 0)) {
+                log_warning("slack: cannot read the members of user group %s (slack.approvers): "
+                            "%s; its members may act only once it is read",
+                            group, problem);
+                free(*said);
+                *said = xstrdup(problem);
+        } else if (!problem && *said) {
+                log_notice("slack: user group %s read again", group);
+                *said = (free(*said), NULL);
+        }
+}
+
+/* Reads the members of the user groups (S...) in slack.approvers, with the bot token. */
+static void slack_groups_start(struct daemon *d, const struct config *cfg, const char *token)
+{
+        const char **ids = NULL;
+        size_t n = 0;
+
+        for (size_t i = 0; i < cfg->slack.n_approvers; i++)
+                for (size_t k = 0; k < cfg->slack.approvers[i].n_ids; k++) {
+                        const char *id = cfg->slack.approvers[i].ids[k];
+                        bool seen = false;
+                        for (size_t j = 0; j < n && !seen; j++)
+                                seen = strcmp(ids[j], id) == 0;
+                        if (id[0] != 'S' || seen)
+                                continue;
+                        ids = xrealloc(ids, (n + 1) * sizeof(*ids));
+                        ids[n++] = id;
+                }
+        if (n && token && cfg->slack.signing_secret_file &&
+            slack_groups_new(d->event, d->http, cfg->slack.url, token, ids, n, slack_group_read, d,
+                             &d->slack_groups) < 0)
+                log_error("slack: cannot read the user groups of slack.approvers");
+        free(ids);
 }
 
 static void slack_dropped(const char *key, const char *reason, void *userdata)
@@ -260,6 +305,7 @@ static int clients_new(struct daemon *d, const struct config *cfg)
                         goto out;
                 }
                 slack_set_failed_callback(d->slack, slack_dropped, d);
+                slack_groups_start(d, cfg, token);
         }
         if (cfg->slack.signing_secret_file &&
             !(d->slack_signing_secret =
@@ -346,9 +392,10 @@ static void warn_slack_interactivity(const struct config *cfg)
                             "TCP socket)");
         for (size_t i = 0; i < cfg->slack.n_approvers; i++)
                 for (size_t k = 0; k < cfg->slack.approvers[i].n_ids; k++)
-                        if (cfg->slack.approvers[i].ids[k][0] == 'S')
-                                log_warning("slack.approvers.%s: %s is a user group; groups are "
-                                            "not resolved yet, so it lets no one act",
+                        if (cfg->slack.approvers[i].ids[k][0] == 'S' && !cfg->slack.token_file)
+                                log_warning("slack.approvers.%s: %s is a user group, read with "
+                                            "the bot token (usergroups.users.list), but "
+                                            "slack.token_file is not set: it lets no one act",
                                             cfg->slack.approvers[i].canary,
                                             cfg->slack.approvers[i].ids[k]);
 }
@@ -852,6 +899,7 @@ int main(int argc, char **argv)
         d.status_timer = sd_event_source_disable_unref(d.status_timer);
         free(d.counts);
         free(d.last_status);
+        free(d.slack_group_problem);
         sd_event_unref(d.event);
         curl_global_cleanup();
         log_notice("stopped");

@@ -67,7 +67,7 @@ wait_responses() { # N: waits until N answers were posted to response_url
 }
 
 e2e_start_daemon
-grep -q 'S0GROUP is a user group; groups are not resolved yet' "$E2E/canaryd.log" ||
+grep -q "S0GROUP is a user group, read with the bot token (usergroups.users.list), but slack.token_file is not set" "$E2E/canaryd.log" ||
 	fail "no warning for a user group in slack.approvers"
 
 out=$(slack U0APPROVER "pause checkout" none)

@@ -2,7 +2,9 @@
  * the signature check, the form decoder, the slash command text and a button click's JSON.
  * Invariants: no crash or sanitizer report; a form field never holds a NUL or more bytes than the
  * body; a command that parses names a valid canary name and a known verb; a signature made for the
- * input verifies and the same signature over one byte less does not. */
+ * input verifies and the same signature over one byte less does not; a usergroups.users.list
+ * answer that parses holds only user IDs. */
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,5 +60,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         free(empty);
         free(header);
         free(sig);
+
+        /* the input as usergroups.users.list's answer: members are user IDs, at most the cap */
+        char **users = NULL, *err = NULL;
+        size_t n = 0;
+        int r = slack_usergroup_users_parse(body, size, &users, &n, &err);
+        if (r == 0) {
+                CHECK(!err && n <= SLACK_USERGROUP_USERS_MAX);
+                for (size_t i = 0; i < n; i++)
+                        CHECK(slack_id_valid(users[i], "UW"));
+                slack_users_free(users, n);
+        } else {
+                CHECK((r == -EPERM || r == -EINVAL) && err && *err);
+                free(err);
+        }
         return 0;
 }

@@ -137,6 +137,53 @@ static void command_text(void **state)
         assert_int_equal(slack_command_parse(NULL, &c, &why), -EINVAL);
 }
 
+/* usergroups.users.list, as Slack documents it (api.slack.com/methods/usergroups.users.list). */
+static void usergroup_members(void **state)
+{
+        (void)state;
+        char **users = NULL, *err = NULL;
+        size_t n = 0;
+        const char *ok = "{\"ok\":true,\"users\":[\"U060R4BJ4\",\"W123A4BC5\"]}";
+
+        assert_int_equal(slack_usergroup_users_parse(ok, strlen(ok), &users, &n, &err), 0);
+        assert_int_equal(n, 2);
+        assert_string_equal(users[0], "U060R4BJ4");
+        assert_string_equal(users[1], "W123A4BC5");
+        slack_users_free(users, n);
+
+        const char *empty = "{\"ok\":true,\"users\":[]}";
+        assert_int_equal(slack_usergroup_users_parse(empty, strlen(empty), &users, &n, &err), 0);
+        assert_int_equal(n, 0);
+        slack_users_free(users, n);
+
+        const char *no =
+            "{\"ok\":false,\"error\":\"missing_scope\",\"needed\":\"usergroups:read\"}";
+        assert_int_equal(slack_usergroup_users_parse(no, strlen(no), &users, &n, &err), -EPERM);
+        assert_string_equal(err, "missing_scope");
+        free(err);
+
+        const char *bad[] = {
+            "",
+            "[]",
+            "{\"users\":[\"U1AB\"]}",                  /* no ok */
+            "{\"ok\":true}",                           /* no users */
+            "{\"ok\":true,\"users\":[\"S0GROUP\"]}",   /* a group is no member */
+            "{\"ok\":true,\"users\":[\"u060r4bj4\"]}", /* lower case */
+            "{\"ok\":true,\"users\":[7]}",
+        };
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                err = NULL;
+                assert_int_equal(
+                    slack_usergroup_users_parse(bad[i], strlen(bad[i]), &users, &n, &err), -EINVAL);
+                assert_non_null(err);
+                free(err);
+        }
+        assert_true(slack_id_valid("S0RELEASE", "S"));
+        assert_false(slack_id_valid("U0RELEASE", "S"));
+        assert_false(slack_id_valid("S0", "S"));
+        assert_false(slack_id_valid("S0RELEASE!", "S"));
+}
+
 static void button_clicks(void **state)
 {
         static const char click[] =
@@ -184,6 +231,7 @@ int main(void)
             cmocka_unit_test(forms_decode),
             cmocka_unit_test(command_text),
             cmocka_unit_test(button_clicks),
+            cmocka_unit_test(usergroup_members),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

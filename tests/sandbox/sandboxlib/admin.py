@@ -64,6 +64,9 @@ class AdminHandler(SandboxHandler):
         if p == "/slack/send" and m == "POST":
             # Slack sends a signed slash command or button click to the app (slack_interact.py)
             return self.send(200, self.sb.slack.interact.send(self.json_body()))
+        if p == "/slack/usergroups" and m == "PUT":
+            # {"S...": ["U...", ...]}: sets those groups' members (others stay)
+            return self.send(200, sb.slack.set_usergroups(self.json_body()))
         if p == "/slack/messages" and m == "GET":
             return self.send(200, sb.slack.select(self.since()))
         if p == "/kube/writes" and m == "GET":

@@ -50,6 +50,7 @@ class Slack:
         self.by_ts = {}  # (channel_id, ts) -> message
         self.ts_counter = 0
         self.interact = SlackInteract(self)  # Slack's requests to the app (admin /slack/send)
+        self.usergroups = {g: list(u) for g, u in (cfg.get("usergroups") or {}).items()}
 
     def channels(self):
         return self.cfg.get("channels")  # {"#releases": "C0SANDBOX01"} or None (accept all)
@@ -159,7 +160,8 @@ class Slack:
             return self.api_reply(h, {"ok": False, "error": "invalid_auth"})
         handler = {"chat.postMessage": self.post_message, "chat.update": self.update,
                    "conversations.replies": self.replies, "conversations.history": self.history,
-                   "auth.test": self.auth_test}.get(method)
+                   "auth.test": self.auth_test,
+                   "usergroups.users.list": self.usergroup_users}.get(method)
         if handler is None:
             return h.send(404, {"ok": False, "error": "unknown_method"})
         resp = handler(h, args)
@@ -261,6 +263,32 @@ class Slack:
                                               reverse=True)
                     if c == ch and (not m.get("thread_ts") or m.get("reply_broadcast"))]
         return {"ok": True, "messages": [self.message_view(m) for m in msgs], "has_more": False}
+
+    def usergroup_users(self, h, args):
+        # https://api.slack.com/methods/usergroups.users.list: Tier 2, scope usergroups:read
+        scopes = self.cfg.get("scopes")
+        if scopes is not None and "usergroups:read" not in scopes:
+            return {"ok": False, "error": "missing_scope", "needed": "usergroups:read",
+                    "provided": ",".join(scopes)}
+        group = args.get("usergroup")
+        if not group:
+            return {"ok": False, "error": "invalid_arguments"}
+        if self.bucket:
+            wait = self.bucket.take("usergroups")
+            if wait:
+                self.api_reply(h, {"ok": False, "error": "ratelimited"}, 429,
+                               {"Retry-After": max(1, math.ceil(wait))})
+                return None
+        with self.lock:
+            users = self.usergroups.get(group)
+        if users is None:
+            return {"ok": False, "error": "no_such_subteam"}
+        return {"ok": True, "users": list(users)}
+
+    def set_usergroups(self, groups):
+        with self.lock:
+            self.usergroups.update({g: list(u) for g, u in groups.items()})
+        return {"ok": True}
 
     def auth_test(self, h, args):
         return {"ok": True, "url": "https://sandbox.slack.com/", "team": "sandbox",
