@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """bench/scale: one canaryd driving N canaries x M metrics at interval I against the sandbox.
 
-  bench/scale.py [-n 1000] [-m 3] [-i 60s] [--namespaces 10] [--window 2] [--runs 1]
+  bench/scale.py [-n 1000] [-m 3] [-i 60s] [--namespaces 10] [--window 2] [--runs 1] [--scrape S]
                  [--build build] [--api v1|v2] [--slack webhook|token|none] [--keep DIR]
 
 Every canary has its own VirtualService (spread over --namespaces namespaces) and healthy data,
@@ -18,6 +18,9 @@ warm-up of one interval the steady window (--window intervals) is measured:
   Kubernetes        requests per analysis by verb (get, list, watch, update, ...)
   Slack             messages the sandbox received; drops logged by canaryd
   control           canaryctl start replies: p50 / p99 / max, refused
+  /metrics          with --scrape S: GET /metrics every S seconds through the window (as a
+                    Prometheus server would): the answer's time p50 / max and its size. The page
+                    is rendered on the event loop, so its cost shows in the decision lag too
   sandbox CPU       the fake services' own CPU (% of one core) per sandbox process: Datadog
                     runs in one, Kubernetes and Slack in another (--one-sandbox: all in one);
                     when one nears 100 % the sandbox, not canaryd, limits the figures
@@ -75,6 +78,12 @@ class Run:
         self.names = []
         self.sandboxes = []  # [(services, Popen, ports)]
         self.daemon = None
+        self.http_port = 0
+        if a.scrape:
+            import socket
+            with socket.socket() as sock:
+                sock.bind(("127.0.0.1", 0))
+                self.http_port = sock.getsockname()[1]
 
     def name(self, i):
         return "c%05d" % i, "ns%02d" % (i % self.a.namespaces)
@@ -112,6 +121,8 @@ class Run:
         elif a.slack == "token":
             out += ["slack:", "  token_file: slack-token", "  channel: \"#releases\"",
                     "  url: http://127.0.0.1:%d/api" % ports["slack"]]
+        if a.scrape:
+            out += ["http:", "  listen: \"127.0.0.1:%d\"" % self.http_port]
         out.append("canaries:")
         steps = ", ".join(str(s) for s in list(range(1, 100)) + [100])
         for i in range(a.n):
@@ -309,8 +320,25 @@ class Run:
         pid = self.daemon.pid
         hwm["warm-up"] = self.vm(pid, "VmHWM")
         s0, c0, w0 = self.stats(), self.cpu_seconds(pid), time.time()
-        time.sleep(a.window * a.interval)
+        scrapes = []
+        if a.scrape:
+            end = w0 + a.window * a.interval
+            while time.time() + a.scrape <= end:
+                t = time.time()
+                with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % self.http_port,
+                                            timeout=60) as resp:
+                    size = len(resp.read())
+                scrapes.append((time.time() - t, size))
+                time.sleep(max(0.0, t + a.scrape - time.time()))
+            time.sleep(max(0.0, end - time.time()))
+        else:
+            time.sleep(a.window * a.interval)
         s1, c1, w1 = self.stats(), self.cpu_seconds(pid), time.time()
+        if scrapes:
+            r["scrape_p50_ms"] = pct([d for d, _ in scrapes], 50) * 1000
+            r["scrape_max_ms"] = max(d for d, _ in scrapes) * 1000
+            r["scrape_kib"] = scrapes[-1][1] / 1024.0
+            r["scrapes"] = len(scrapes)
         if self.daemon.poll() is not None:
             raise SystemExit("canaryd died during the window: see %s/canaryd.log" % self.dir)
         r["rss_peak_mib"] = self.vm(pid, "VmHWM") / 1024.0
@@ -397,6 +425,10 @@ def show(r, a):
     print("  Kubernetes requests per analysis     %.2f (%s)" % (
         r["kube_total_per_analysis"],
         ", ".join("%s %.2f" % kv for kv in r["kube_per_analysis"].items())))
+    if "scrape_p50_ms" in r:
+        print("  GET /metrics                         p50 %.0f ms  max %.0f ms, %.0f KiB, "
+              "%d scrapes" % (r["scrape_p50_ms"], r["scrape_max_ms"], r["scrape_kib"],
+                              r["scrapes"]))
     print("  Slack requests / drops logged        %d / %d" % (
         r["slack_requests"], r["slack_dropped_logged"]))
     print("  sandbox CPU                          %s (%% of one core each)%s" % (
@@ -412,6 +444,8 @@ def main():
     ap.add_argument("--namespaces", type=int, default=10)
     ap.add_argument("--window", type=float, default=2.0, help="steady window, in intervals")
     ap.add_argument("--runs", type=int, default=1)
+    ap.add_argument("--scrape", type=float, default=0,
+                    help="GET /metrics every this many seconds through the window (0: off)")
     ap.add_argument("--api", choices=["v1", "v2"], default="v2")
     ap.add_argument("--slack", choices=["webhook", "token", "none"], default="webhook")
     ap.add_argument("--build", default=os.path.join(SRC, "build"))
