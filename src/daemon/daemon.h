@@ -24,6 +24,7 @@ struct datadog_key;
 struct vs_watch;
 struct http_server;
 struct slack_groups;
+struct response_post;
 
 /* How long a control reply waits for its command's decision (the control server's own deadline,
  * CONTROL_DEFER_USEC, and canaryctl's 10 s are longer). */
@@ -80,6 +81,7 @@ struct daemon {
         struct slack_groups *slack_groups; /* members of the groups in slack.approvers; NULL:
                                               none named, or no bot token */
         char *slack_group_problem;         /* owned: the last one logged (main.c) */
+        struct response_post *response_posts; /* endpoint.c: answers to clicks on their way */
         /* endpoint.c: signatures of the Slack requests acted on in the last 5 minutes, so that
          * a retried request is answered without acting twice */
         char slack_seen[64][68];

@@ -198,30 +198,114 @@ static void slack_command(struct daemon *d, const struct form *f, struct http_se
         slack_answer(r, ok, text);
 }
 
+/* An answer on its way to a click's response_url: Slack keeps the URL usable for 30 minutes, so
+ * a 5xx, a 429 or a failed connection is tried again (1, 2, 4, 8 s; 429 after Retry-After). Kept
+ * in memory only: a daemon stopped meanwhile drops it (the action itself is journaled). */
+struct response_post {
+        struct response_post *next;
+        struct daemon *d;
+        char *url, *body; /* owned */
+        unsigned attempts;
+        sd_event_source *timer;
+};
+
+#define RESPONSE_POST_ATTEMPTS 5
+
+static void response_post_free(struct response_post *p)
+{
+        for (struct response_post **pp = &p->d->response_posts; *pp; pp = &(*pp)->next)
+                if (*pp == p) {
+                        *pp = p->next;
+                        break;
+                }
+        sd_event_source_disable_unref(p->timer);
+        free(p->url);
+        free(p->body);
+        free(p);
+}
+
+static void response_post_send(struct response_post *p);
+
+static int on_response_post_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+        (void)s;
+        (void)usec;
+        response_post_send(userdata);
+        return 0;
+}
+
 static void on_response_url_done(int error, const struct http_response *resp, const char *errmsg,
                                  void *userdata)
 {
-        if (error || resp->status < 200 || resp->status > 299)
-                log_warning("slack: posting the answer to a button to its response_url failed: "
-                            "%s",
-                            error ? (errmsg ? errmsg : strerror(-error)) : "HTTP error");
+        struct response_post *p = userdata;
+        usec_t wait = USEC_PER_SEC << (p->attempts - 1);
+        bool again = error < 0 || resp->status == 429 || resp->status >= 500;
+
+        if (error == -ECANCELED) { /* the daemon is stopping */
+                response_post_free(p);
+                return;
+        }
+        if (!error && resp->status >= 200 && resp->status <= 299) {
+                response_post_free(p);
+                return;
+        }
+        if (!error && resp->status == 429) {
+                const char *ra = http_response_header(resp, "Retry-After");
+                long secs = ra ? strtol(ra, NULL, 10) : 0;
+                if (secs > 0 && secs < 600)
+                        wait = (usec_t)secs * USEC_PER_SEC;
+        }
+        if (again && p->attempts < RESPONSE_POST_ATTEMPTS &&
+            sd_event_add_time_relative(p->d->event, &p->timer, CLOCK_MONOTONIC, wait,
+                                       USEC_PER_SEC / 10, on_response_post_timer, p) >= 0)
+                return;
+        if (error)
+                log_warning("slack: posting the answer to a button to its response_url failed "
+                            "after %u attempt(s): %s",
+                            p->attempts, errmsg ? errmsg : strerror(-error));
+        else
+                log_warning("slack: posting the answer to a button to its response_url failed "
+                            "after %u attempt(s): HTTP %ld",
+                            p->attempts, resp->status);
+        response_post_free(p);
+}
+
+static void response_post_send(struct response_post *p)
+{
+        const char *headers[] = {"Content-Type: application/json; charset=utf-8",
+                                 "User-Agent: canaryd/" CANARYD_VERSION, NULL};
+        struct http_request_opts o = {.method = "POST",
+                                      .url = p->url,
+                                      .headers = headers,
+                                      .body = p->body,
+                                      .body_len = strlen(p->body),
+                                      .timeout_ms = 10000};
+
+        p->timer = sd_event_source_disable_unref(p->timer);
+        p->attempts++;
+        if (!p->d->http || http_submit(p->d->http, &o, on_response_url_done, p) < 0) {
+                log_warning("slack: cannot answer a button: its response_url is not usable");
+                response_post_free(p);
+        }
 }
 
 /* Posts body (taken) to a click's response_url, Slack's way to answer a button. */
 static void post_response_url(struct daemon *d, const char *url, char *body)
 {
-        const char *headers[] = {"Content-Type: application/json; charset=utf-8",
-                                 "User-Agent: canaryd/" CANARYD_VERSION, NULL};
-        struct http_request_opts o = {.method = "POST",
-                                      .url = url,
-                                      .headers = headers,
-                                      .body = body,
-                                      .body_len = strlen(body),
-                                      .timeout_ms = 10000};
+        struct response_post *p;
 
-        if (!*url || !d->http || http_submit(d->http, &o, on_response_url_done, NULL) < 0)
-                log_warning("slack: cannot answer a button: no usable response_url");
-        free(body);
+        if (!*url) {
+                log_warning("slack: cannot answer a button: the click has no response_url");
+                free(body);
+                return;
+        }
+        p = xcalloc(1, sizeof(*p));
+        p->d = d;
+        p->url = xstrdup(url);
+        p->body = body;
+        p->next = d->response_posts;
+        d->response_posts = p;
+        response_post_send(p);
 }
 
 /* A verified button click: acknowledged at once (Slack wants 200 within 3 s); the message is
@@ -375,4 +459,6 @@ int endpoint_start(struct daemon *d, int fd)
 void endpoint_stop(struct daemon *d)
 {
         d->http_server = http_server_free(d->http_server);
+        while (d->response_posts)
+                response_post_free(d->response_posts);
 }

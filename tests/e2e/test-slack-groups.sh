@@ -3,7 +3,8 @@
 # group's members (usergroups.users.list, from the sandbox's Slack) and lets them act; a user in
 # no listed group is refused; someone added to the group in Slack may act at once after a
 # refusal (the refusal asks for a re-read); a group Slack does not know is logged with Slack's
-# error, and lets no one act.
+# error, and lets no one act. A click's answer to its response_url is retried when Slack
+# answers 503.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/slack-helpers.sh"
 
@@ -103,4 +104,21 @@ sleep 0.5
 grep -q "slack: pause by slack:U0OUTSIDER refused: not in slack.approvers" "$E2E/canaryd.log" ||
 	fail "the refusal was not logged"
 pass "a user in no listed group is refused, told why and logged"
+
+# A click whose response_url answers 503 once: the action is taken at once, its answer retried.
+admin POST /faults '{"service":"slack","match":{"method":"POST","path_regex":"^/actions/"},"status":503,"body":"busy","count":1}' >/dev/null
+code=$(admin POST /slack/send "$(python3 -c 'import json,sys; print(json.dumps({"kind": "click",
+	"url": sys.argv[1], "user": "U0MEMBER", "action_id": "canaryd_pause", "value": "checkout"}))' \
+	"http://127.0.0.1:$HTTP_PORT/slack/actions")" | json_get 'd["status"]')
+[ "$code" = 200 ] || fail "click not acknowledged: $code"
+wait_phase checkout Paused 10
+for _ in $(seq 50); do
+	admin GET /slack/messages | json_get "sum(m['kind'] == 'response_url' for m in d)" | grep -qx 1 && break
+	sleep 0.1
+done
+admin GET /slack/messages | json_get "[m['payload'] for m in d if m['kind'] == 'response_url']" |
+	grep -q "U0MEMBER" || fail "the click's answer never reached its response_url"
+admin GET '/requests?service=slack&path_regex=^/actions/' | json_get "[r['status'] for r in d]" |
+	grep -qx "\[503, 200\]" || fail "response_url attempts: $(admin GET '/requests?service=slack&path_regex=^/actions/' | json_get "[r['status'] for r in d]")"
+pass "a click's answer that met a 503 was posted again and arrived"
 e2e_stop_daemon
