@@ -287,6 +287,51 @@ static void on_tick(const struct rollout_spec *spec, struct rollout_state *s, us
         }
 }
 
+/* A failed analysis (not critical): counted over the whole rollout; one more than failure_limit
+ * rolls back, otherwise the step is analysed again. */
+static void analysis_failed(const struct rollout_spec *spec, struct rollout_state *s,
+                            const struct rollout_event *ev, usec_t now, struct rollout_actions *out)
+{
+        char reason[ROLLOUT_REASON_MAX];
+
+        s->failed_checks++;
+        s->inconclusive_checks = 0;
+        if (s->failed_checks > spec->failure_limit) {
+                snprintf(reason, sizeof(reason), "%u failed analyses (failure_limit %u): %s",
+                         s->failed_checks, spec->failure_limit, ev->reason ? ev->reason : "");
+                touch(s, ev, reason, now);
+                roll_back(s, out, NOTIFY_ROLLED_BACK);
+                return;
+        }
+        snprintf(reason, sizeof(reason), "analysis failed (%u of %u tolerated): %s",
+                 s->failed_checks, spec->failure_limit, ev->reason ? ev->reason : "");
+        touch(s, ev, reason, now);
+        retry_step(spec, s, now, out, true);
+}
+
+/* An analysis without enough data: one more in a row than inconclusive_limit pauses, otherwise
+ * the step is analysed again. */
+static void analysis_inconclusive(const struct rollout_spec *spec, struct rollout_state *s,
+                                  const struct rollout_event *ev, usec_t now,
+                                  struct rollout_actions *out)
+{
+        char reason[ROLLOUT_REASON_MAX];
+
+        s->inconclusive_checks++;
+        if (s->inconclusive_checks > spec->inconclusive_limit) {
+                snprintf(reason, sizeof(reason),
+                         "%u inconclusive analyses in a row (inconclusive_limit %u)",
+                         s->inconclusive_checks, spec->inconclusive_limit);
+                touch(s, ev, reason, now);
+                s->phase = ROLLOUT_PAUSED;
+                emit_write(out, s, false);
+                emit_notify(out, NOTIFY_PAUSED);
+                return;
+        }
+        touch(s, ev, "analysis inconclusive", now);
+        retry_step(spec, s, now, out, false);
+}
+
 static void on_analysis(const struct rollout_spec *spec, struct rollout_state *s,
                         const struct rollout_event *ev, usec_t now, struct rollout_actions *out)
 {
@@ -321,35 +366,10 @@ static void on_analysis(const struct rollout_spec *spec, struct rollout_state *s
                 roll_back(s, out, NOTIFY_ROLLED_BACK);
                 return;
         case ANALYSIS_FAIL:
-                s->failed_checks++;
-                s->inconclusive_checks = 0;
-                if (s->failed_checks > spec->failure_limit) {
-                        snprintf(reason, sizeof(reason),
-                                 "%u failed analyses (failure_limit %u): %s", s->failed_checks,
-                                 spec->failure_limit, ev->reason ? ev->reason : "");
-                        touch(s, ev, reason, now);
-                        roll_back(s, out, NOTIFY_ROLLED_BACK);
-                        return;
-                }
-                snprintf(reason, sizeof(reason), "analysis failed (%u of %u tolerated): %s",
-                         s->failed_checks, spec->failure_limit, ev->reason ? ev->reason : "");
-                touch(s, ev, reason, now);
-                retry_step(spec, s, now, out, true);
+                analysis_failed(spec, s, ev, now, out);
                 return;
         case ANALYSIS_INCONCLUSIVE:
-                s->inconclusive_checks++;
-                if (s->inconclusive_checks > spec->inconclusive_limit) {
-                        snprintf(reason, sizeof(reason),
-                                 "%u inconclusive analyses in a row (inconclusive_limit %u)",
-                                 s->inconclusive_checks, spec->inconclusive_limit);
-                        touch(s, ev, reason, now);
-                        s->phase = ROLLOUT_PAUSED;
-                        emit_write(out, s, false);
-                        emit_notify(out, NOTIFY_PAUSED);
-                        return;
-                }
-                touch(s, ev, "analysis inconclusive", now);
-                retry_step(spec, s, now, out, false);
+                analysis_inconclusive(spec, s, ev, now, out);
                 return;
         case _ANALYSIS_RESULT_MAX:
                 return;
@@ -367,11 +387,156 @@ bool rollout_routes_drifted(const struct rollout_state *s, unsigned routes_weigh
         return s->phase == ROLLOUT_PROGRESSING && (routes_weight != s->weight || !routes_agree);
 }
 
-void rollout_step(const struct rollout_spec *spec, struct rollout_state *s,
-                  const struct rollout_event *ev, usec_t now, struct rollout_actions *out)
+/* Weights someone else wrote pause a progressing rollout (without touching them); a paused one
+ * already holds whatever it finds, and resume restores ours. */
+static void on_drift(struct rollout_state *s, const struct rollout_event *ev, usec_t now,
+                     struct rollout_actions *out)
 {
         char reason[ROLLOUT_REASON_MAX];
 
+        if (s->phase != ROLLOUT_PROGRESSING ||
+            (!ev->routes_disagree && ev->observed_weight == s->weight))
+                return;
+        if (ev->routes_disagree)
+                snprintf(reason, sizeof(reason),
+                         "weights changed outside canaryd: the routes disagree, "
+                         "expected canary %u%% on each",
+                         s->weight);
+        else
+                snprintf(reason, sizeof(reason),
+                         "weights changed outside canaryd: canary at %u%%, expected %u%%",
+                         ev->observed_weight, s->weight);
+        touch(s, ev, reason, now);
+        s->phase = ROLLOUT_PAUSED;
+        emit_write(out, s, false);
+        emit_notify(out, NOTIFY_DRIFT);
+}
+
+static void cmd_start(const struct rollout_spec *spec, struct rollout_state *s,
+                      const struct rollout_event *ev, usec_t now, struct rollout_actions *out)
+{
+        char reason[ROLLOUT_REASON_MAX];
+        const char *rev = ev->revision && *ev->revision ? ev->revision : NULL;
+
+        if (rollout_is_running(s)) {
+                if (!rev || strcmp(rev, s->revision) == 0) {
+                        out->refused = "a rollout of this revision is already running";
+                        return;
+                }
+                snprintf(reason, sizeof(reason), "new revision %.60s replaces %.60s", rev,
+                         s->revision);
+                touch(s, ev, reason, now);
+        } else if (rev && strcmp(rev, s->revision) == 0 &&
+                   (s->phase == ROLLOUT_PROMOTED || s->phase == ROLLOUT_ROLLED_BACK)) {
+                /* Idempotent for pipelines that repeat a start whose reply they lost: a finished
+                 * revision is not rolled out again by accident. */
+                out->refused = s->phase == ROLLOUT_PROMOTED
+                                   ? "this revision was already promoted"
+                                   : "this revision was rolled back: use retry to run it again";
+                return;
+        } else {
+                touch(s, ev, ev->reason, now);
+        }
+        if (!rev)
+                s->revision[0] = '\0';
+        begin(spec, s, rev, now, out);
+}
+
+static void cmd_promote(const struct rollout_spec *spec, struct rollout_state *s,
+                        const struct rollout_event *ev, usec_t now, struct rollout_actions *out)
+{
+        if (!rollout_is_running(s)) {
+                out->refused = "not progressing: nothing to promote";
+                return;
+        }
+        touch(s, ev, ev->full ? "promoted fully by hand" : "promoted by hand", now);
+        if (ev->full)
+                promote_fully(spec, s, out);
+        else
+                advance(spec, s, now, out);
+}
+
+static void cmd_abort(struct rollout_state *s, const struct rollout_event *ev, usec_t now,
+                      struct rollout_actions *out)
+{
+        if (!rollout_is_running(s)) {
+                out->refused = "not progressing or paused: nothing to abort";
+                return;
+        }
+        touch(s, ev, ev->reason && *ev->reason ? ev->reason : "aborted by hand", now);
+        roll_back(s, out, NOTIFY_ABORTED);
+}
+
+static void cmd_pause(struct rollout_state *s, const struct rollout_event *ev, usec_t now,
+                      struct rollout_actions *out)
+{
+        if (s->phase != ROLLOUT_PROGRESSING) {
+                out->refused = "not progressing: nothing to pause";
+                return;
+        }
+        touch(s, ev, ev->reason && *ev->reason ? ev->reason : "paused by hand", now);
+        s->phase = ROLLOUT_PAUSED;
+        emit_write(out, s, false);
+        emit_notify(out, NOTIFY_PAUSED);
+}
+
+static void cmd_resume(const struct rollout_spec *spec, struct rollout_state *s,
+                       const struct rollout_event *ev, usec_t now, struct rollout_actions *out)
+{
+        if (s->phase != ROLLOUT_PAUSED) {
+                out->refused = "not paused: nothing to resume";
+                return;
+        }
+        touch(s, ev, "resumed", now);
+        s->phase = ROLLOUT_PROGRESSING;
+        s->inconclusive_checks = 0;
+        s->step_started_usec = now;
+        emit_write(out, s, true); /* restores our weights after drift */
+        emit_notify(out, NOTIFY_RESUMED);
+        emit_timer(out, next_look(spec, s, now));
+}
+
+static void cmd_retry(const struct rollout_spec *spec, struct rollout_state *s,
+                      const struct rollout_event *ev, usec_t now, struct rollout_actions *out)
+{
+        if (s->phase != ROLLOUT_ROLLED_BACK) {
+                out->refused = "not rolled back: nothing to retry";
+                return;
+        }
+        touch(s, ev, "retry", now);
+        begin(spec, s, NULL, now, out);
+}
+
+/* The watched Deployment runs a template: the first one seen is only recorded (it is what runs
+ * already), and so is the one a running rollout already rolls out; any other starts a rollout
+ * of it, replacing a running one in one write. */
+static void on_trigger(const struct rollout_spec *spec, struct rollout_state *s,
+                       const struct rollout_event *ev, usec_t now, struct rollout_actions *out)
+{
+        char reason[ROLLOUT_REASON_MAX];
+        const char *rev = ev->revision && *ev->revision ? ev->revision : NULL;
+
+        if (!rev || strcmp(rev, s->trigger_revision) == 0)
+                return;
+        bool first = !s->trigger_revision[0];
+        set_text(s->trigger_revision, sizeof(s->trigger_revision), rev);
+        if (first || (rollout_is_running(s) && strcmp(rev, s->revision) == 0)) {
+                s->updated_usec = now;
+                emit_write(out, s, false);
+                return;
+        }
+        if (rollout_is_running(s))
+                snprintf(reason, sizeof(reason), "new revision %.60s replaces %.60s (was at %u%%)",
+                         rev, s->revision, s->weight);
+        else
+                snprintf(reason, sizeof(reason), "new revision %.60s", rev);
+        touch(s, ev, reason, now);
+        begin(spec, s, rev, now, out);
+}
+
+void rollout_step(const struct rollout_spec *spec, struct rollout_state *s,
+                  const struct rollout_event *ev, usec_t now, struct rollout_actions *out)
+{
         memset(out, 0, sizeof(*out));
         if (spec->n_steps == 0) {
                 out->refused = "canary has no steps";
@@ -382,137 +547,33 @@ void rollout_step(const struct rollout_spec *spec, struct rollout_state *s,
         case EV_TICK:
                 on_tick(spec, s, now, out);
                 return;
-
         case EV_ANALYSIS:
                 on_analysis(spec, s, ev, now, out);
                 return;
-
         case EV_DRIFT:
-                /* Paused already holds the weight; resume restores ours. */
-                if (s->phase != ROLLOUT_PROGRESSING ||
-                    (!ev->routes_disagree && ev->observed_weight == s->weight))
-                        return;
-                if (ev->routes_disagree)
-                        snprintf(reason, sizeof(reason),
-                                 "weights changed outside canaryd: the routes disagree, "
-                                 "expected canary %u%% on each",
-                                 s->weight);
-                else
-                        snprintf(reason, sizeof(reason),
-                                 "weights changed outside canaryd: canary at %u%%, expected %u%%",
-                                 ev->observed_weight, s->weight);
-                touch(s, ev, reason, now);
-                s->phase = ROLLOUT_PAUSED;
-                emit_write(out, s, false);
-                emit_notify(out, NOTIFY_DRIFT);
+                on_drift(s, ev, now, out);
                 return;
-
-        case EV_CMD_START: {
-                const char *rev = ev->revision && *ev->revision ? ev->revision : NULL;
-                if (rollout_is_running(s)) {
-                        if (!rev || strcmp(rev, s->revision) == 0) {
-                                out->refused = "a rollout of this revision is already running";
-                                return;
-                        }
-                        snprintf(reason, sizeof(reason), "new revision %.60s replaces %.60s", rev,
-                                 s->revision);
-                        touch(s, ev, reason, now);
-                } else if (rev && strcmp(rev, s->revision) == 0 &&
-                           (s->phase == ROLLOUT_PROMOTED || s->phase == ROLLOUT_ROLLED_BACK)) {
-                        /* Idempotent for pipelines that repeat a start whose reply they lost:
-                         * a finished revision is not rolled out again by accident. */
-                        out->refused = s->phase == ROLLOUT_PROMOTED
-                                           ? "this revision was already promoted"
-                                           : "this revision was rolled back: use retry to run "
-                                             "it again";
-                        return;
-                } else {
-                        touch(s, ev, ev->reason, now);
-                }
-                if (!rev)
-                        s->revision[0] = '\0';
-                begin(spec, s, rev, now, out);
+        case EV_CMD_START:
+                cmd_start(spec, s, ev, now, out);
                 return;
-        }
-
         case EV_CMD_PROMOTE:
-                if (!rollout_is_running(s)) {
-                        out->refused = "not progressing: nothing to promote";
-                        return;
-                }
-                touch(s, ev, ev->full ? "promoted fully by hand" : "promoted by hand", now);
-                if (ev->full)
-                        promote_fully(spec, s, out);
-                else
-                        advance(spec, s, now, out);
+                cmd_promote(spec, s, ev, now, out);
                 return;
-
         case EV_CMD_ABORT:
-                if (!rollout_is_running(s)) {
-                        out->refused = "not progressing or paused: nothing to abort";
-                        return;
-                }
-                touch(s, ev, ev->reason && *ev->reason ? ev->reason : "aborted by hand", now);
-                roll_back(s, out, NOTIFY_ABORTED);
+                cmd_abort(s, ev, now, out);
                 return;
-
         case EV_CMD_PAUSE:
-                if (s->phase != ROLLOUT_PROGRESSING) {
-                        out->refused = "not progressing: nothing to pause";
-                        return;
-                }
-                touch(s, ev, ev->reason && *ev->reason ? ev->reason : "paused by hand", now);
-                s->phase = ROLLOUT_PAUSED;
-                emit_write(out, s, false);
-                emit_notify(out, NOTIFY_PAUSED);
+                cmd_pause(s, ev, now, out);
                 return;
-
         case EV_CMD_RESUME:
-                if (s->phase != ROLLOUT_PAUSED) {
-                        out->refused = "not paused: nothing to resume";
-                        return;
-                }
-                touch(s, ev, "resumed", now);
-                s->phase = ROLLOUT_PROGRESSING;
-                s->inconclusive_checks = 0;
-                s->step_started_usec = now;
-                emit_write(out, s, true); /* restores our weights after drift */
-                emit_notify(out, NOTIFY_RESUMED);
-                emit_timer(out, next_look(spec, s, now));
+                cmd_resume(spec, s, ev, now, out);
                 return;
-
-        case EV_TRIGGER: {
-                const char *rev = ev->revision && *ev->revision ? ev->revision : NULL;
-                if (!rev || strcmp(rev, s->trigger_revision) == 0)
-                        return;
-                bool first = !s->trigger_revision[0];
-                set_text(s->trigger_revision, sizeof(s->trigger_revision), rev);
-                if (first || (rollout_is_running(s) && strcmp(rev, s->revision) == 0)) {
-                        /* the baseline, or the rollout already runs this template: record */
-                        s->updated_usec = now;
-                        emit_write(out, s, false);
-                        return;
-                }
-                if (rollout_is_running(s))
-                        snprintf(reason, sizeof(reason),
-                                 "new revision %.60s replaces %.60s (was at %u%%)", rev,
-                                 s->revision, s->weight);
-                else
-                        snprintf(reason, sizeof(reason), "new revision %.60s", rev);
-                touch(s, ev, reason, now);
-                begin(spec, s, rev, now, out);
-                return;
-        }
-
         case EV_CMD_RETRY:
-                if (s->phase != ROLLOUT_ROLLED_BACK) {
-                        out->refused = "not rolled back: nothing to retry";
-                        return;
-                }
-                touch(s, ev, "retry", now);
-                begin(spec, s, NULL, now, out);
+                cmd_retry(spec, s, ev, now, out);
                 return;
-
+        case EV_TRIGGER:
+                on_trigger(spec, s, ev, now, out);
+                return;
         case _ROLLOUT_EVENT_KIND_MAX:
                 return;
         }
