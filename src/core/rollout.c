@@ -4,7 +4,16 @@
  * performs it as one guarded Kubernetes update (weights + canaryd.io/state) and only then runs
  * the notifications and timers that follow it. Counters: failed_checks accumulates over the whole
  * rollout (as Flagger's threshold); inconclusive_checks counts consecutive analyses without a
- * verdict and resets on any conclusive one, on resume and on a new step. */
+ * verdict and resets on any conclusive one, on resume and on a new step.
+ *
+ * Approval steps (SPEC §9): once the analysis of a step that needs approval passes, the rollout
+ * stays Progressing at its weight and waits (approval_since_usec) until approve or promote
+ * moves it on. While it waits the canary is still analysed at every interval, as Flagger's
+ * confirm-promotion gate keeps its checks running, because a canary left at 50 % for hours must
+ * not be left there broken: a failure still rolls back (critical, or past failure_limit) and
+ * inconclusive analyses still pause; a pass only opens the next window. approve_timeout pauses a
+ * wait that has lasted too long; the wait survives the pause (approve still works, resume waits
+ * again from then). */
 #include <stdio.h>
 #include <string.h>
 
@@ -31,6 +40,9 @@ static const struct rollout_notify_policy notify_policy[_ROLLOUT_NOTIFY_MAX] = {
     [NOTIFY_ROLLED_BACK] = {"rolled back", NOTIFY_LEVEL_ERROR, true},
     [NOTIFY_ABORTED] = {"aborted", NOTIFY_LEVEL_ERROR, false},
     [NOTIFY_DRIFT] = {"drift", NOTIFY_LEVEL_WARN, false},
+    /* warn: a person has to act, so it is never coalesced or dropped and goes to the warn
+     * channel; it shows the analysis that passed */
+    [NOTIFY_AWAITING_APPROVAL] = {"awaiting approval", NOTIFY_LEVEL_WARN, true},
 };
 
 const char *rollout_phase_to_string(enum rollout_phase p)
@@ -68,6 +80,27 @@ const struct rollout_notify_policy *rollout_notify_policy(enum rollout_notify n)
         return (unsigned)n < _ROLLOUT_NOTIFY_MAX ? &notify_policy[n] : NULL;
 }
 
+bool rollout_event_is_command(enum rollout_event_kind k)
+{
+        switch (k) {
+        case EV_CMD_START:
+        case EV_CMD_PROMOTE:
+        case EV_CMD_ABORT:
+        case EV_CMD_PAUSE:
+        case EV_CMD_RESUME:
+        case EV_CMD_RETRY:
+        case EV_CMD_APPROVE:
+                return true;
+        case EV_TICK:
+        case EV_ANALYSIS:
+        case EV_DRIFT:
+        case EV_TRIGGER:
+        case _ROLLOUT_EVENT_KIND_MAX:
+                return false;
+        }
+        return false;
+}
+
 #define ROLLOUT_LOOKS_PER_STEP 4
 
 void rollout_state_init(struct rollout_state *s)
@@ -86,6 +119,8 @@ void rollout_spec_from_config(const struct canary_config *c, usec_t query_lag_us
             .query_lag_usec = query_lag_usec,
             .failure_limit = c->failure_limit,
             .inconclusive_limit = c->inconclusive_limit,
+            .approve = c->step_approve,
+            .approve_timeout_usec = c->approve_timeout_usec,
         };
         /* A sequential judge stays valid at every look: look four times a step (at most once a
          * second), so a regression is caught, and a tolerable canary passed, within a quarter
@@ -154,6 +189,47 @@ static usec_t next_look(const struct rollout_spec *spec, const struct rollout_st
         return at < due ? at : due;
 }
 
+bool rollout_step_needs_approval(const struct rollout_spec *spec, unsigned step)
+{
+        if (!spec->approve || step == 0 || step > spec->n_steps)
+                return false;
+        unsigned i = step - 1;
+        return (spec->approve[i / 8] >> (i % 8)) & 1;
+}
+
+bool rollout_approval_pending(const struct rollout_state *s)
+{
+        return rollout_is_running(s) && s->approval_since_usec != 0;
+}
+
+bool rollout_awaiting_approval(const struct rollout_state *s)
+{
+        return s->phase == ROLLOUT_PROGRESSING && s->approval_since_usec != 0;
+}
+
+usec_t rollout_approval_deadline(const struct rollout_spec *spec, const struct rollout_state *s)
+{
+        if (!rollout_approval_pending(s) || !spec->approve_timeout_usec)
+                return 0;
+        if (spec->approve_timeout_usec > USEC_INFINITY - s->approval_since_usec)
+                return USEC_INFINITY; /* never, in practice */
+        return s->approval_since_usec + spec->approve_timeout_usec;
+}
+
+static bool approval_timed_out(const struct rollout_spec *spec, const struct rollout_state *s,
+                               usec_t now)
+{
+        usec_t deadline = rollout_approval_deadline(spec, s);
+        return deadline && now >= deadline;
+}
+
+/* When to be woken: the next look at the data, or the end of a wait for approval if sooner. */
+static usec_t next_wake(const struct rollout_spec *spec, const struct rollout_state *s, usec_t now)
+{
+        usec_t at = next_look(spec, s, now), deadline = rollout_approval_deadline(spec, s);
+        return deadline && deadline < at ? deadline : at;
+}
+
 /* Puts the canary at 1-based step `step` and starts that step's wait. */
 static void enter_step(const struct rollout_spec *spec, struct rollout_state *s, unsigned step,
                        usec_t now, struct rollout_actions *out, enum rollout_notify n)
@@ -162,6 +238,7 @@ static void enter_step(const struct rollout_spec *spec, struct rollout_state *s,
         s->step = step;
         s->weight = spec->steps[step - 1];
         s->step_started_usec = now;
+        s->approval_since_usec = 0;
         if (step <= ROLLOUT_STEP_TIMES)
                 s->step_entered_ms[step - 1] = now / USEC_PER_MSEC;
         s->inconclusive_checks = 0;
@@ -206,6 +283,7 @@ static void promote_fully(const struct rollout_spec *spec, struct rollout_state 
         s->step = (unsigned)spec->n_steps;
         s->weight = 100;
         s->inconclusive_checks = 0;
+        s->approval_since_usec = 0;
         emit_write(out, s, true);
         emit_notify(out, NOTIFY_PROMOTED);
 }
@@ -223,6 +301,7 @@ static void roll_back(struct rollout_state *s, struct rollout_actions *out, enum
 {
         s->phase = ROLLOUT_ROLLED_BACK;
         s->weight = 0;
+        s->approval_since_usec = 0;
         emit_write(out, s, true);
         emit_notify(out, n);
 }
@@ -240,15 +319,49 @@ static void begin(const struct rollout_spec *spec, struct rollout_state *s, cons
         enter_step(spec, s, 1, now, out, NOTIFY_STARTED);
 }
 
-/* Stays at the current weight and opens a new analysis window. */
+/* A wait for approval has lasted approve_timeout: the rollout pauses at its weight. The wait is
+ * kept: approve still moves it on, and resume waits again. */
+static void time_out_approval(const struct rollout_spec *spec, struct rollout_state *s, usec_t now,
+                              struct rollout_actions *out)
+{
+        char reason[ROLLOUT_REASON_MAX], d[32];
+
+        snprintf(reason, sizeof(reason), "approval timed out after %s",
+                 duration_format(spec->approve_timeout_usec, d, sizeof(d)));
+        touch(s, &(const struct rollout_event){.kind = EV_TICK}, reason, now); /* by the daemon */
+        s->phase = ROLLOUT_PAUSED;
+        emit_write(out, s, false);
+        emit_notify(out, NOTIFY_PAUSED);
+}
+
+/* Stays at the current weight and opens a new analysis window (a wait for approval that has
+ * run out pauses instead). */
 static void retry_step(const struct rollout_spec *spec, struct rollout_state *s, usec_t now,
                        struct rollout_actions *out, bool notify_failed)
 {
         s->step_started_usec = now;
+        if (approval_timed_out(spec, s, now)) {
+                time_out_approval(spec, s, now, out);
+                return;
+        }
         emit_write(out, s, false);
         if (notify_failed)
                 emit_notify(out, NOTIFY_ANALYSIS_FAILED);
-        emit_timer(out, next_look(spec, s, now));
+        emit_timer(out, next_wake(spec, s, now));
+}
+
+/* The analysis of an approval step passed: the rollout waits at this weight for approve or
+ * promote, and its canary is analysed on, from a fresh window. */
+static void await_approval(const struct rollout_spec *spec, struct rollout_state *s,
+                           const struct rollout_event *ev, usec_t now, struct rollout_actions *out)
+{
+        touch(s, ev, "awaiting approval", now);
+        s->approval_since_usec = now;
+        s->step_started_usec = now;
+        s->inconclusive_checks = 0;
+        emit_write(out, s, false);
+        emit_notify(out, NOTIFY_AWAITING_APPROVAL);
+        emit_timer(out, next_wake(spec, s, now));
 }
 
 static void on_tick(const struct rollout_spec *spec, struct rollout_state *s, usec_t now,
@@ -258,10 +371,14 @@ static void on_tick(const struct rollout_spec *spec, struct rollout_state *s, us
         case ROLLOUT_PROGRESSING: {
                 usec_t due = analysis_due(spec, s);
                 bool interim = false;
+                if (approval_timed_out(spec, s, now)) {
+                        time_out_approval(spec, s, now, out);
+                        return;
+                }
                 if (now < due) {
                         /* an interim look once one look_usec of the step has passed */
                         if (!spec->look_usec || now < s->step_started_usec + spec->look_usec) {
-                                emit_timer(out, next_look(spec, s, now));
+                                emit_timer(out, next_wake(spec, s, now));
                                 return;
                         }
                         interim = true;
@@ -275,7 +392,10 @@ static void on_tick(const struct rollout_spec *spec, struct rollout_state *s, us
                                                   .window_end_usec = end,
                                                   .interim = interim});
                 if (interim) /* the step's end comes whatever this look says */
-                        emit_timer(out, next_look(spec, s, now));
+                        emit_timer(out, next_wake(spec, s, now));
+                else if (rollout_approval_deadline(spec, s))
+                        /* the wait ends on time even if the analysis does not */
+                        emit_timer(out, rollout_approval_deadline(spec, s));
                 return;
         }
         case ROLLOUT_IDLE:
@@ -285,6 +405,28 @@ static void on_tick(const struct rollout_spec *spec, struct rollout_state *s, us
         case _ROLLOUT_PHASE_MAX:
                 return;
         }
+}
+
+/* A passing analysis moves to the next step, unless the step needs approval: then the rollout
+ * waits, and while it waits a pass only opens the next window. (A wait whose step no longer
+ * needs approval, after a reload, goes on at the next pass.) */
+static void analysis_passed(const struct rollout_spec *spec, struct rollout_state *s,
+                            const struct rollout_event *ev, usec_t now, struct rollout_actions *out)
+{
+        if (rollout_step_needs_approval(spec, s->step)) {
+                if (!s->approval_since_usec) {
+                        await_approval(spec, s, ev, now, out);
+                        return;
+                }
+                touch(s, ev, "awaiting approval", now);
+                s->inconclusive_checks = 0;
+                retry_step(spec, s, now, out, false);
+                return;
+        }
+        touch(s, ev,
+              ev->interim ? "passed early: every metric inside its tolerance" : "analysis passed",
+              now);
+        advance(spec, s, now, out);
 }
 
 /* A failed analysis (not critical): counted over the whole rollout; one more than failure_limit
@@ -343,20 +485,18 @@ static void on_analysis(const struct rollout_spec *spec, struct rollout_state *s
                 out->ignored = "a verdict for a step the rollout has left";
                 return;
         }
-        if (ev->interim && ev->analysis == ANALYSIS_INCONCLUSIVE) {
-                /* not conclusive yet: the step goes on (a look that fell due while this one ran
-                 * was not started, so the timer is armed again: at once if the step is over) */
-                emit_timer(out, next_look(spec, s, now));
+        if (ev->interim && (ev->analysis == ANALYSIS_INCONCLUSIVE ||
+                            (ev->analysis == ANALYSIS_PASS && s->approval_since_usec))) {
+                /* not conclusive yet, or an early pass while the step already waits for
+                 * approval: the step goes on (a look that fell due while this one ran was not
+                 * started, so the timer is armed again: at once if the step is over) */
+                emit_timer(out, next_wake(spec, s, now));
                 return;
         }
         s->analyses++;
         switch (ev->analysis) {
         case ANALYSIS_PASS:
-                touch(s, ev,
-                      ev->interim ? "passed early: every metric inside its tolerance"
-                                  : "analysis passed",
-                      now);
-                advance(spec, s, now, out);
+                analysis_passed(spec, s, ev, now, out);
                 return;
         case ANALYSIS_FAIL_CRITICAL:
                 s->failed_checks++;
@@ -487,13 +627,35 @@ static void cmd_resume(const struct rollout_spec *spec, struct rollout_state *s,
                 out->refused = "not paused: nothing to resume";
                 return;
         }
-        touch(s, ev, "resumed", now);
+        touch(s, ev, s->approval_since_usec ? "resumed: awaiting approval" : "resumed", now);
         s->phase = ROLLOUT_PROGRESSING;
         s->inconclusive_checks = 0;
         s->step_started_usec = now;
-        emit_write(out, s, true); /* restores our weights after drift */
+        if (s->approval_since_usec)
+                s->approval_since_usec = now; /* a new wait, for a whole approve_timeout */
+        emit_write(out, s, true);             /* restores our weights after drift */
         emit_notify(out, NOTIFY_RESUMED);
-        emit_timer(out, next_look(spec, s, now));
+        emit_timer(out, next_wake(spec, s, now));
+}
+
+/* A person lets a rollout that waits for approval go on: the next step, as promote would. */
+static void cmd_approve(const struct rollout_spec *spec, struct rollout_state *s,
+                        const struct rollout_event *ev, usec_t now, struct rollout_actions *out)
+{
+        if (!rollout_is_running(s)) {
+                out->refused = "not progressing: nothing to approve";
+                return;
+        }
+        if (!s->approval_since_usec) {
+                out->refused = rollout_step_needs_approval(spec, s->step)
+                                   ? "not awaiting approval yet: this step's analysis has not "
+                                     "passed (promote skips ahead without it)"
+                                   : "not awaiting approval: this step needs none (promote skips "
+                                     "ahead)";
+                return;
+        }
+        touch(s, ev, "approved", now);
+        advance(spec, s, now, out);
 }
 
 static void cmd_retry(const struct rollout_spec *spec, struct rollout_state *s,
@@ -573,6 +735,9 @@ void rollout_step(const struct rollout_spec *spec, struct rollout_state *s,
                 return;
         case EV_TRIGGER:
                 on_trigger(spec, s, ev, now, out);
+                return;
+        case EV_CMD_APPROVE:
+                cmd_approve(spec, s, ev, now, out);
                 return;
         case _ROLLOUT_EVENT_KIND_MAX:
                 return;
