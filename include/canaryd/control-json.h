@@ -25,6 +25,7 @@ enum control_command {
         CONTROL_RESUME,
         CONTROL_RETRY,
         CONTROL_HISTORY,
+        CONTROL_APPROVE, /* a rollout waiting for approval goes on (SPEC §9) */
         _CONTROL_COMMAND_MAX
 };
 const char *control_command_to_string(enum control_command c); /* NULL when out of range */

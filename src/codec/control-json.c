@@ -21,7 +21,7 @@
 static const char *const command_names[_CONTROL_COMMAND_MAX] = {
     [CONTROL_STATUS] = "status", [CONTROL_START] = "start",     [CONTROL_PROMOTE] = "promote",
     [CONTROL_ABORT] = "abort",   [CONTROL_PAUSE] = "pause",     [CONTROL_RESUME] = "resume",
-    [CONTROL_RETRY] = "retry",   [CONTROL_HISTORY] = "history",
+    [CONTROL_RETRY] = "retry",   [CONTROL_HISTORY] = "history", [CONTROL_APPROVE] = "approve",
 };
 
 const char *control_command_to_string(enum control_command c)
@@ -210,6 +210,7 @@ static unsigned allowed_members(enum control_command c)
         case CONTROL_PAUSE:
         case CONTROL_RESUME:
         case CONTROL_RETRY:
+        case CONTROL_APPROVE:
         case _CONTROL_COMMAND_MAX:
                 break;
         }
@@ -283,8 +284,8 @@ int control_request_parse(const char *line, size_t len, struct control_request *
         int c = control_command_from_string(cmd->valuestring);
         if (c < 0) {
                 error = excerpt_error("unknown command ", cmd->valuestring,
-                                      " (expected status, start, promote, abort, pause, "
-                                      "resume, retry or history)");
+                                      " (expected status, start, promote, approve, abort, "
+                                      "pause, resume, retry or history)");
                 goto fail;
         }
         req.command = (enum control_command)c;

@@ -67,7 +67,7 @@ static struct rollout_event event_of(const struct queued_event *q)
 
 static bool is_command(enum rollout_event_kind k)
 {
-        return k >= EV_CMD_START && k <= EV_CMD_RETRY;
+        return rollout_event_is_command(k);
 }
 
 static void journal_report(struct daemon *d, int r)

@@ -113,6 +113,7 @@ static void request_round_trips_for_every_command(void **state)
         assert_string_equal(control_command_to_string(CONTROL_RETRY), "retry");
         assert_null(control_command_to_string(_CONTROL_COMMAND_MAX));
         assert_int_equal(control_command_from_string("resume"), CONTROL_RESUME);
+        assert_int_equal(control_command_from_string("approve"), CONTROL_APPROVE);
         assert_int_equal(control_command_from_string("Resume"), -EINVAL);
 }
 
