@@ -350,12 +350,27 @@ static void retry_step(const struct rollout_spec *spec, struct rollout_state *s,
         emit_timer(out, next_wake(spec, s, now));
 }
 
+/* Why a rollout waits: "analysis passed; awaiting approval", and for how long at most. */
+static void set_awaiting_reason(const struct rollout_spec *spec, struct rollout_state *s,
+                                const struct rollout_event *ev, usec_t now)
+{
+        char reason[ROLLOUT_REASON_MAX], d[32];
+
+        if (spec->approve_timeout_usec)
+                snprintf(reason, sizeof(reason),
+                         "analysis passed; awaiting approval (pauses after %s)",
+                         duration_format(spec->approve_timeout_usec, d, sizeof(d)));
+        else
+                snprintf(reason, sizeof(reason), "analysis passed; awaiting approval");
+        touch(s, ev, reason, now);
+}
+
 /* The analysis of an approval step passed: the rollout waits at this weight for approve or
  * promote, and its canary is analysed on, from a fresh window. */
 static void await_approval(const struct rollout_spec *spec, struct rollout_state *s,
                            const struct rollout_event *ev, usec_t now, struct rollout_actions *out)
 {
-        touch(s, ev, "awaiting approval", now);
+        set_awaiting_reason(spec, s, ev, now);
         s->approval_since_usec = now;
         s->step_started_usec = now;
         s->inconclusive_checks = 0;
@@ -418,7 +433,7 @@ static void analysis_passed(const struct rollout_spec *spec, struct rollout_stat
                         await_approval(spec, s, ev, now, out);
                         return;
                 }
-                touch(s, ev, "awaiting approval", now);
+                set_awaiting_reason(spec, s, ev, now);
                 s->inconclusive_checks = 0;
                 retry_step(spec, s, now, out, false);
                 return;

@@ -464,6 +464,7 @@ static bool announce(struct canary *c, const struct rollout_state *s, enum rollo
             .cfg = c->cfg,
             .datadog_site = d->config->datadog.site,
             .buttons = d->slack_signing_secret && d->http_server && d->config->slack.n_approvers,
+            .approval = rollout_approval_pending(s),
         };
         if (!d->slack || !ha_owns(d, c)) {
                 free(reports);
