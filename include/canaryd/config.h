@@ -122,11 +122,16 @@ struct canary_config {
         usec_t interval_usec;        /* default 5m */
         unsigned failure_limit;      /* default 1 */
         unsigned inconclusive_limit; /* default 3 */
-        char *runbook_url;
-        char *trigger_deployment; /* NULL: manual start only */
-        bool early_promotion;     /* a step may pass before interval when every sequential
-                                   * metric's confidence sequence is inside ±tolerance */
+        bool early_promotion;        /* a step may pass before interval when every sequential
+                                      * metric's confidence sequence is inside ±tolerance */
         bool has_score;
+        /* bit i % 8 of byte i / 8: steps[i] waits for approval once its analysis passes
+         * (`{weight: W, approve: true}`, SPEC §9); canary_step_approve() reads it. Beside the
+         * flags above, in what was their padding: with the timeout, 16 bytes a canary. */
+        uint8_t step_approve[(CONFIG_MAX_STEPS + 7) / 8];
+        usec_t approve_timeout_usec; /* a wait for approval pauses after this; 0: none (default) */
+        char *runbook_url;
+        char *trigger_deployment;          /* NULL: manual start only */
         double score_pass, score_marginal; /* 0..100, marginal <= pass (default: = pass) */
         struct score_weight *score_weights;
         size_t n_score_weights;
@@ -252,6 +257,9 @@ void config_problems_addv(struct config_problems *p, const char *file, unsigned 
 void config_problems_print(const struct config_problems *p, const char *path, FILE *f);
 /* The file a problem is in: its own, or main_path for the main file. */
 const char *config_problem_file(const struct config_problem *item, const char *main_path);
+
+/* Does step index i (0-based) of c wait for approval after its analysis passes? */
+bool canary_step_approve(const struct canary_config *c, size_t i);
 
 /* The canary called name, or NULL. Borrowed from c. */
 const struct canary_config *config_find_canary(const struct config *c, const char *name);

@@ -25,6 +25,7 @@ enum control_command {
         CONTROL_RESUME,
         CONTROL_RETRY,
         CONTROL_HISTORY,
+        CONTROL_APPROVE, /* a rollout waiting for approval goes on (SPEC §9) */
         _CONTROL_COMMAND_MAX
 };
 const char *control_command_to_string(enum control_command c); /* NULL when out of range */
@@ -70,8 +71,10 @@ void control_reply_done(struct control_reply *r);
 int control_reply_parse(const char *line, size_t len, struct control_reply *ret, char **ret_error);
 
 /* Renders SPEC §5's status document ({"canaries":[...]}) as a table for people: columns NAME
- * NAMESPACE PHASE STEP WEIGHT FAILED INCONCL REVISION LAST-ANALYSIS, and, with details, each
- * canary's last-analysis metrics (name, judge, canary, baseline, result, detail) below it.
+ * NAMESPACE PHASE STEP WEIGHT FAILED INCONCL REVISION LAST-ANALYSIS (PHASE reads "Progressing
+ * (awaiting approval)" while a rollout waits for approval), and, with details, each canary's
+ * wait for approval and last-analysis metrics (name, judge, canary, baseline, result, detail)
+ * below it.
  * Missing or mistyped fields show as "-"; control characters are replaced by '?'. Returns 0 and
  * the text (owned, ends with a newline), or -EINVAL with *ret_error (owned). Pure. */
 int control_status_format_table(const char *json, size_t len, bool details, char **ret,

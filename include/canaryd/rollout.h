@@ -47,6 +47,11 @@ struct rollout_state {
         usec_t step_started_usec; /* wall clock: current weight written; the analysis window
                                      starts here */
         usec_t updated_usec;      /* wall clock: last state change */
+        /* wall clock: when the rollout began to wait for approval at this step (an approval step
+         * whose analysis passed; SPEC §9); 0 = not waiting. Kept while paused (approve still
+         * moves it on, resume waits again from then); a new step, promotion, rollback or rollout
+         * clears it. approve_timeout counts from it, across restarts. */
+        usec_t approval_since_usec;
         char last_actor[ROLLOUT_ACTOR_MAX];   /* who caused the last transition ("" = daemon) */
         char last_reason[ROLLOUT_REASON_MAX]; /* why, for rollbacks, pauses and aborts */
         /* trigger: the Deployment template revision last acted on ("" = none seen yet). The
@@ -73,9 +78,14 @@ enum rollout_event_kind {
         EV_CMD_PAUSE,
         EV_CMD_RESUME,
         EV_CMD_RETRY,
-        EV_TRIGGER, /* the watched Deployment is fully available with template .revision */
+        EV_TRIGGER,     /* the watched Deployment is fully available with template .revision */
+        EV_CMD_APPROVE, /* a rollout waiting for approval goes on (last: the fuzz corpora number
+                           the kinds before it) */
         _ROLLOUT_EVENT_KIND_MAX
 };
+/* The commands (start, promote, abort, pause, resume, retry, approve): refused with a reason
+ * when they do not apply, and sent by people, with an actor. */
+bool rollout_event_is_command(enum rollout_event_kind k);
 
 struct rollout_event {
         enum rollout_event_kind kind;
@@ -118,6 +128,7 @@ enum rollout_notify {
         NOTIFY_ROLLED_BACK,
         NOTIFY_ABORTED,
         NOTIFY_DRIFT,
+        NOTIFY_AWAITING_APPROVAL, /* an approval step passed: the rollout waits for a person */
         _ROLLOUT_NOTIFY_MAX
 };
 const char *rollout_notify_to_string(enum rollout_notify n); /* "started", "progressed", ... */
@@ -171,6 +182,11 @@ struct rollout_spec {
          * however often they look (SPEC §8): a regression fails as soon as it is conclusive,
          * and a step may pass early. */
         usec_t look_usec;
+        /* Approval steps (SPEC §9): bit (i % 8) of approve[i / 8] says that step i + 1 waits
+         * for approval once its analysis passes (NULL: none; at least (n_steps + 7) / 8 bytes
+         * otherwise); a wait longer than approve_timeout_usec pauses (0: no limit). */
+        const uint8_t *approve;
+        usec_t approve_timeout_usec;
 };
 
 void rollout_spec_from_config(const struct canary_config *c, usec_t query_lag_usec,
@@ -178,6 +194,17 @@ void rollout_spec_from_config(const struct canary_config *c, usec_t query_lag_us
 
 /* A rollout is under way: Progressing or Paused (it holds a canary weight of its own). */
 bool rollout_is_running(const struct rollout_state *s);
+
+/* Does 1-based step `step` wait for approval once its analysis passes? */
+bool rollout_step_needs_approval(const struct rollout_spec *spec, unsigned step);
+/* The rollout waits for approval: running, and its step's analysis passed on an approval step.
+ * approve is accepted exactly then, Paused included (a paused wait is still one). */
+bool rollout_approval_pending(const struct rollout_state *s);
+/* What status calls "awaiting approval": pending and Progressing. */
+bool rollout_awaiting_approval(const struct rollout_state *s);
+/* When a pending approval times out (approval_since + approve_timeout); 0 when none is pending
+ * or the spec sets no timeout; USEC_INFINITY when the sum would overflow. */
+usec_t rollout_approval_deadline(const struct rollout_spec *spec, const struct rollout_state *s);
 
 /* Routes that show routes_weight for the canary (routes_agree: every selected route shows the
  * same) have drifted from s: weights written by someone else while it progresses. A paused

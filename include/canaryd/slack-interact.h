@@ -36,6 +36,7 @@ enum slack_verb {
         SLACK_VERB_ABORT,
         SLACK_VERB_PAUSE,
         SLACK_VERB_RESUME,
+        SLACK_VERB_APPROVE, /* a rollout waiting for approval goes on (SPEC §9) */
         _SLACK_VERB_MAX
 };
 const char *slack_verb_to_string(enum slack_verb v);
@@ -58,6 +59,7 @@ int slack_command_parse(const char *text, struct slack_command *ret, const char 
 #define SLACK_ACTION_PAUSE        "canaryd_pause"
 #define SLACK_ACTION_RESUME       "canaryd_resume"
 #define SLACK_ACTION_ABORT        "canaryd_abort"
+#define SLACK_ACTION_APPROVE      "canaryd_approve"
 
 /* A button click (the JSON of a block_actions request's "payload" field, WIRE.md §4.4), as
  * a command. */

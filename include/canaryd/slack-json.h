@@ -15,8 +15,8 @@
 #include "canaryd/util.h"
 
 enum slack_severity { SLACK_INFO, SLACK_WARN, SLACK_ERROR, _SLACK_SEVERITY_MAX };
-/* started, progressed, resumed, promoted: info; analysis failed, paused, drift: warn;
- * rolled back, aborted: error. Unknown events are info. */
+/* started, progressed, resumed, promoted: info; analysis failed, paused, drift, awaiting
+ * approval: warn; rolled back, aborted: error. Unknown events are info. */
 enum slack_severity slack_event_severity(const char *event);
 const char *slack_severity_to_string(enum slack_severity s); /* "info", "warn", "error" */
 
@@ -25,7 +25,8 @@ struct slack_notice {
         const char *canary;
         const char *namespace_;
         const char *event; /* "started", "progressed", "analysis failed", "paused", "resumed",
-                              "promoted", "rolled back", "aborted", "drift" */
+                              "promoted", "rolled back", "aborted", "drift", "awaiting
+                              approval" */
         const char *phase; /* "Progressing", ... (NULL: not shown) */
         unsigned weight;   /* canary weight after the event */
         unsigned step, n_steps;
@@ -44,8 +45,10 @@ struct slack_notice {
         const char *datadog_site; /* default datadoghq.com */
         const char *mention;      /* e.g. "<!subteam^S0123>": put before the message as is */
         int resend;               /* 1: mark as a possible duplicate after a crash */
-        bool buttons; /* Slack interactivity is set up: offer the buttons of the phase (Promote,
-                         Promote fully, Pause or Resume, Abort; slack-interact.h) */
+        bool buttons;  /* Slack interactivity is set up: offer the buttons of the phase (Promote,
+                          Promote fully, Pause or Resume, Abort; slack-interact.h) */
+        bool approval; /* the rollout waits for approval (SPEC §9; Progressing, or Paused while
+                          waiting): with buttons, Approve comes first */
 };
 
 /* Renders {"text": fallback, "blocks": [...]} (and "channel" when channel != NULL): a header,

@@ -2,7 +2,9 @@
  * Timestamps are RFC 3339 UTC with microseconds, so a restart recomputes step timing exactly.
  *   {"version":1,"phase":"Progressing","step":2,"weight":10,"revision":"abc",
  *    "failed_checks":0,"inconclusive_checks":0,"analyses":1,
- *    "started_at":"...","step_started_at":"...","updated_at":"...","actor":"","reason":""} */
+ *    "started_at":"...","step_started_at":"...","updated_at":"...","actor":"","reason":""}
+ * and, when set, "approval_since", "trigger_revision", "slack_thread_ts", "step_times"
+ * (docs/state-annotation.md). */
 #pragma once
 
 #include "canaryd/codec-layer.h"

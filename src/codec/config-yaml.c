@@ -269,6 +269,19 @@ static void walk_destination(struct walker *w, const struct ynode *m, const char
         as_string(w, map_get(m, "subset"), "subset", &d->subset);
 }
 
+/* One step given as a mapping, {weight: W, approve: true}: *ret_weight is W's node (NULL when
+ * missing) and *approve whether the step waits for approval once its analysis passes. */
+static void walk_step(struct walker *w, const struct ynode *m, const struct ynode **ret_weight,
+                      bool *approve)
+{
+        static const char *const keys[] = {"weight", "approve", NULL};
+        check_keys(w, m, "a step", keys);
+        as_bool(w, map_get(m, "approve"), "approve", approve);
+        *ret_weight = require(w, m, "weight", "a step");
+}
+
+/* steps: [5, 10, {weight: 50, approve: true}, 100] (SPEC §9): percentages strictly increasing in
+ * 1..100, each a number or a mapping that may ask for approval. */
 static void walk_steps(struct walker *w, const struct ynode *s, struct canary_config *cc)
 {
         if (s->n_items == 0) {
@@ -277,15 +290,29 @@ static void walk_steps(struct walker *w, const struct ynode *s, struct canary_co
         }
         for (size_t i = 0; i < s->n_items; i++) {
                 const struct ynode *v = s->items[i];
+                bool approve = false, mapping = v->type == YNODE_MAPPING;
                 unsigned pct;
-                if (!as_uint(w, v, "steps", 1, 100, &pct))
+                if (mapping)
+                        walk_step(w, s->items[i], &v, &approve);
+                if (!v)
+                        continue;
+                if (!as_uint(w, v, mapping ? "weight" : "steps", 1, 100, &pct))
                         continue;
                 if (cc->n_steps > 0 && pct <= cc->steps[cc->n_steps - 1]) {
                         PROBLEM_AT(w, v, "steps must be strictly increasing (%u after %u)", pct,
                                    cc->steps[cc->n_steps - 1]);
                         continue;
                 }
+                if (approve && pct == 100) {
+                        /* 100 is promotion: there is no later step to wait before */
+                        PROBLEM_AT(w, s->items[i],
+                                   "a step of weight 100 cannot wait for approval (reaching it "
+                                   "promotes); put approve on the step before it");
+                        continue;
+                }
                 /* Strictly increasing in 1..100 bounds n_steps by CONFIG_MAX_STEPS. */
+                if (approve)
+                        cc->step_approve[cc->n_steps / 8] |= (uint8_t)(1u << (cc->n_steps % 8));
                 cc->steps[cc->n_steps++] = (uint8_t)pct;
         }
 }
@@ -654,6 +681,23 @@ static void walk_metrics(struct walker *w, const struct ynode *s, const struct y
         }
 }
 
+/* approve_timeout: how long a rollout waits for approval before it pauses. Only a canary with
+ * a step that waits for approval has one: elsewhere it would be a typo that does nothing. */
+static void walk_approve_timeout(struct walker *w, const struct ynode *m, struct canary_config *cc)
+{
+        const struct ynode *v = map_get(m, "approve_timeout");
+        bool any = false;
+
+        if (!as_duration(w, v, "approve_timeout", true, &cc->approve_timeout_usec))
+                return;
+        for (size_t i = 0; i < cc->n_steps && !any; i++)
+                any = canary_step_approve(cc, i);
+        if (!any && cc->n_steps > 0)
+                PROBLEM_AT(w, v,
+                           "approve_timeout without a step that waits for approval (write a step "
+                           "as {weight: W, approve: true})");
+}
+
 static void walk_canary(struct walker *w, const struct ynode *m, struct canary_config *cc,
                         size_t index)
 {
@@ -673,6 +717,7 @@ static void walk_canary(struct walker *w, const struct ynode *m, struct canary_c
                                            "scopes",
                                            "metrics",
                                            "early_promotion",
+                                           "approve_timeout",
                                            NULL};
         cc->interval_usec = 5 * 60 * USEC_PER_SEC;
         cc->failure_limit = 1;
@@ -708,6 +753,7 @@ static void walk_canary(struct walker *w, const struct ynode *m, struct canary_c
         if (as_sequence(w, v, "steps"))
                 walk_steps(w, v, cc);
         as_duration(w, map_get(m, "interval"), "interval", true, &cc->interval_usec);
+        walk_approve_timeout(w, m, cc);
         as_uint(w, map_get(m, "failure_limit"), "failure_limit", 0, UINT_MAX, &cc->failure_limit);
         as_uint(w, map_get(m, "inconclusive_limit"), "inconclusive_limit", 0, UINT_MAX,
                 &cc->inconclusive_limit);

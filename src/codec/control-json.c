@@ -21,7 +21,7 @@
 static const char *const command_names[_CONTROL_COMMAND_MAX] = {
     [CONTROL_STATUS] = "status", [CONTROL_START] = "start",     [CONTROL_PROMOTE] = "promote",
     [CONTROL_ABORT] = "abort",   [CONTROL_PAUSE] = "pause",     [CONTROL_RESUME] = "resume",
-    [CONTROL_RETRY] = "retry",   [CONTROL_HISTORY] = "history",
+    [CONTROL_RETRY] = "retry",   [CONTROL_HISTORY] = "history", [CONTROL_APPROVE] = "approve",
 };
 
 const char *control_command_to_string(enum control_command c)
@@ -210,6 +210,7 @@ static unsigned allowed_members(enum control_command c)
         case CONTROL_PAUSE:
         case CONTROL_RESUME:
         case CONTROL_RETRY:
+        case CONTROL_APPROVE:
         case _CONTROL_COMMAND_MAX:
                 break;
         }
@@ -283,8 +284,8 @@ int control_request_parse(const char *line, size_t len, struct control_request *
         int c = control_command_from_string(cmd->valuestring);
         if (c < 0) {
                 error = excerpt_error("unknown command ", cmd->valuestring,
-                                      " (expected status, start, promote, abort, pause, "
-                                      "resume, retry or history)");
+                                      " (expected status, start, promote, approve, abort, "
+                                      "pause, resume, retry or history)");
                 goto fail;
         }
         req.command = (enum control_command)c;
@@ -624,6 +625,17 @@ static bool get_number(const cJSON *obj, const char *key, double *ret)
         return true;
 }
 
+/* The phase, and "(awaiting approval)" after it while the rollout waits (SPEC §9). */
+static char *cell_phase(const cJSON *c)
+{
+        char *phase = cell_string(c, "phase");
+        if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c, "awaiting_approval")))
+                return phase;
+        char *s = xasprintf("%s (awaiting approval)", phase);
+        free(phase);
+        return s;
+}
+
 static char *cell_step(const cJSON *c)
 {
         double step, steps;
@@ -669,10 +681,32 @@ static char *cell_last_analysis(const cJSON *c)
         return s;
 }
 
+/* "NAME: awaiting approval since AT (until DEADLINE): canaryctl approve NAME", for a rollout
+ * that waits (also paused: approve moves it on). */
+static void render_approval(const cJSON *c, struct buf *out)
+{
+        const cJSON *since = cJSON_GetObjectItemCaseSensitive(c, "approval_since");
+        if (!cJSON_IsString(since))
+                return;
+        char *name = cell_string(c, "name");
+        char *at = cell_string(c, "approval_since");
+        char *deadline = cell_string(c, "approval_deadline");
+        bool paused = !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c, "awaiting_approval"));
+        buf_printf(out, "\n%s: %s since %s", name,
+                   paused ? "paused while waiting for approval" : "awaiting approval", at);
+        if (!paused && strcmp(deadline, "-") != 0)
+                buf_printf(out, " (until %s)", deadline);
+        buf_printf(out, ": canaryctl approve %s\n", name);
+        free(name);
+        free(at);
+        free(deadline);
+}
+
 static void render_metrics(const cJSON *c, struct buf *out)
 {
         const cJSON *la = cJSON_GetObjectItemCaseSensitive(c, "last_analysis");
         char *name = cell_string(c, "name");
+        render_approval(c, out);
         if (!cJSON_IsObject(la)) {
                 buf_printf(out, "\n%s: no analysis yet\n", name);
                 free(name);
@@ -742,7 +776,7 @@ int control_status_format_table(const char *json, size_t len, bool details, char
         cJSON_ArrayForEach (c, canaries) {
                 row[0] = cell_string(c, "name");
                 row[1] = cell_string(c, "namespace");
-                row[2] = cell_string(c, "phase");
+                row[2] = cell_phase(c);
                 row[3] = cell_step(c);
                 row[4] = cell_weight(c);
                 row[5] = cell_value(c, "failed_checks");

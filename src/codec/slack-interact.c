@@ -171,11 +171,10 @@ const char *form_get(const struct form *f, const char *key)
 
 const char *slack_verb_to_string(enum slack_verb v)
 {
-        static const char *const names[_SLACK_VERB_MAX] = {[SLACK_VERB_STATUS] = "status",
-                                                           [SLACK_VERB_PROMOTE] = "promote",
-                                                           [SLACK_VERB_ABORT] = "abort",
-                                                           [SLACK_VERB_PAUSE] = "pause",
-                                                           [SLACK_VERB_RESUME] = "resume"};
+        static const char *const names[_SLACK_VERB_MAX] = {
+            [SLACK_VERB_STATUS] = "status", [SLACK_VERB_PROMOTE] = "promote",
+            [SLACK_VERB_ABORT] = "abort",   [SLACK_VERB_PAUSE] = "pause",
+            [SLACK_VERB_RESUME] = "resume", [SLACK_VERB_APPROVE] = "approve"};
         return v < _SLACK_VERB_MAX ? names[v] : "unknown";
 }
 
@@ -202,7 +201,7 @@ int slack_command_parse(const char *text, struct slack_command *ret, const char 
         char verb[16], extra[16];
         int v;
 
-        *ret_why = "usage: /canary status|promote|abort|pause|resume NAME";
+        *ret_why = "usage: /canary status|promote|approve|abort|pause|resume NAME";
         if (!word(&p, verb, sizeof(verb)))
                 return -EINVAL;
         for (v = 0; v < _SLACK_VERB_MAX; v++)
@@ -261,6 +260,7 @@ static const struct {
     {SLACK_ACTION_PAUSE, SLACK_VERB_PAUSE, false},
     {SLACK_ACTION_RESUME, SLACK_VERB_RESUME, false},
     {SLACK_ACTION_ABORT, SLACK_VERB_ABORT, false},
+    {SLACK_ACTION_APPROVE, SLACK_VERB_APPROVE, false},
 };
 
 static const char *string_at(const cJSON *o, const char *key)

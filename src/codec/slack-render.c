@@ -15,6 +15,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "canaryd/names.h"
 #include "canaryd/query.h"
 #include "canaryd/rollout.h"
 #include "canaryd/slack-interact.h"
@@ -86,7 +87,7 @@ static const char *event_emoji(const char *event)
             [NOTIFY_ANALYSIS_FAILED] = ":warning:", [NOTIFY_PAUSED] = ":double_vertical_bar:",
             [NOTIFY_RESUMED] = ":arrow_forward:",   [NOTIFY_PROMOTED] = ":white_check_mark:",
             [NOTIFY_ROLLED_BACK] = ":rewind:",      [NOTIFY_ABORTED] = ":octagonal_sign:",
-            [NOTIFY_DRIFT] = ":warning:",
+            [NOTIFY_DRIFT] = ":warning:",           [NOTIFY_AWAITING_APPROVAL] = ":raised_hand:",
         };
         enum rollout_notify n;
         return rollout_notify_from_string(event, &n) == 0 ? emoji[n] : ":information_source:";
@@ -648,7 +649,8 @@ static cJSON *button(const char *text, const char *action_id, const char *value,
         return b;
 }
 
-/* The actions of the rollout's phase, as buttons whose value is the canary's name. */
+/* The actions of the rollout's phase, as buttons whose value is the canary's name: Approve first
+ * while it waits for approval (then Approve, not Promote or Resume, is the primary one). */
 static void add_buttons(cJSON *blocks, const struct slack_notice *n)
 {
         bool progressing = n->phase && strcmp(n->phase, "Progressing") == 0;
@@ -657,15 +659,20 @@ static void add_buttons(cJSON *blocks, const struct slack_notice *n)
         cJSON *blk, *elements;
         char *sure;
 
-        if (!n->buttons || (!progressing && !paused) || !*name)
+        /* the value comes back in the click as a canary name, and is shown in the confirmations:
+         * anything else (never a configured canary) gets no buttons */
+        if (!n->buttons || (!progressing && !paused) || !dns1123_is_subdomain(name))
                 return;
         blk = cJSON_CreateObject();
         cJSON_AddStringToObject(blk, "type", "actions");
         cJSON_AddStringToObject(blk, "block_id", "canaryd_actions");
         elements = cJSON_AddArrayToObject(blk, "elements");
-        if (progressing) {
+        if (n->approval)
                 cJSON_AddItemToArray(
-                    elements, button("Promote", SLACK_ACTION_PROMOTE, name, "primary", NULL));
+                    elements, button("Approve", SLACK_ACTION_APPROVE, name, "primary", NULL));
+        if (progressing) {
+                cJSON_AddItemToArray(elements, button("Promote", SLACK_ACTION_PROMOTE, name,
+                                                      n->approval ? NULL : "primary", NULL));
                 sure = xasprintf("Send all traffic to the canary of %s now?", name);
                 cJSON_AddItemToArray(
                     elements, button("Promote fully", SLACK_ACTION_PROMOTE_FULL, name, NULL, sure));
@@ -673,8 +680,8 @@ static void add_buttons(cJSON *blocks, const struct slack_notice *n)
                 cJSON_AddItemToArray(elements,
                                      button("Pause", SLACK_ACTION_PAUSE, name, NULL, NULL));
         } else {
-                cJSON_AddItemToArray(elements,
-                                     button("Resume", SLACK_ACTION_RESUME, name, "primary", NULL));
+                cJSON_AddItemToArray(elements, button("Resume", SLACK_ACTION_RESUME, name,
+                                                      n->approval ? NULL : "primary", NULL));
         }
         sure = xasprintf("Roll %s back to 0 %% now?", name);
         cJSON_AddItemToArray(elements, button("Abort", SLACK_ACTION_ABORT, name, "danger", sure));

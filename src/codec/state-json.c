@@ -67,6 +67,9 @@ char *state_to_json(const struct rollout_state *s, const char *slack_thread_ts)
         cJSON_AddStringToObject(o, "updated_at", format_rfc3339(s->updated_usec, t, sizeof(t)));
         cJSON_AddStringToObject(o, "actor", s->last_actor);
         cJSON_AddStringToObject(o, "reason", s->last_reason);
+        if (s->approval_since_usec) /* only while it waits: older readers never see it */
+                cJSON_AddStringToObject(o, "approval_since",
+                                        format_rfc3339(s->approval_since_usec, t, sizeof(t)));
         if (s->trigger_revision[0])
                 cJSON_AddStringToObject(o, "trigger_revision", s->trigger_revision);
         if (slack_thread_ts && *slack_thread_ts) /* only once known: older readers never see it */
@@ -146,6 +149,17 @@ static int get_time(const cJSON *o, const char *key, usec_t *ret, char **err)
         return 0;
 }
 
+/* An optional time: absent is 0; present, it must be valid (a wait for approval is not guessed
+ * away: dropping it would let the rollout go on without one). */
+static int get_time_optional(const cJSON *o, const char *key, usec_t *ret, char **err)
+{
+        if (!cJSON_GetObjectItemCaseSensitive(o, key)) {
+                *ret = 0;
+                return 0;
+        }
+        return get_time(o, key, ret, err);
+}
+
 int state_from_json(const char *json, size_t len, size_t n_steps, struct rollout_state *ret,
                     char *ret_thread_ts, char **ret_error)
 {
@@ -178,7 +192,8 @@ int state_from_json(const char *json, size_t len, size_t n_steps, struct rollout
             get_string(o, "slack_thread_ts", thread_ts, sizeof(thread_ts), &err) < 0 ||
             get_time(o, "started_at", &s.started_usec, &err) < 0 ||
             get_time(o, "step_started_at", &s.step_started_usec, &err) < 0 ||
-            get_time(o, "updated_at", &s.updated_usec, &err) < 0)
+            get_time(o, "updated_at", &s.updated_usec, &err) < 0 ||
+            get_time_optional(o, "approval_since", &s.approval_since_usec, &err) < 0)
                 goto out;
         get_step_times(o, s.step_entered_ms, ROLLOUT_STEP_TIMES);
         if (rollout_is_running(&s) && s.step == 0) {

@@ -192,6 +192,11 @@ struct config *config_free(struct config *c)
         return NULL;
 }
 
+bool canary_step_approve(const struct canary_config *c, size_t i)
+{
+        return i < c->n_steps && i < CONFIG_MAX_STEPS && (c->step_approve[i / 8] >> (i % 8)) & 1;
+}
+
 const struct canary_config *config_find_canary(const struct config *c, const char *name)
 {
         for (size_t i = 0; c && name && i < c->n_canaries; i++)

@@ -4,7 +4,16 @@
  * performs it as one guarded Kubernetes update (weights + canaryd.io/state) and only then runs
  * the notifications and timers that follow it. Counters: failed_checks accumulates over the whole
  * rollout (as Flagger's threshold); inconclusive_checks counts consecutive analyses without a
- * verdict and resets on any conclusive one, on resume and on a new step. */
+ * verdict and resets on any conclusive one, on resume and on a new step.
+ *
+ * Approval steps (SPEC §9): once the analysis of a step that needs approval passes, the rollout
+ * stays Progressing at its weight and waits (approval_since_usec) until approve or promote
+ * moves it on. While it waits the canary is still analysed at every interval, as Flagger's
+ * confirm-promotion gate keeps its checks running, because a canary left at 50 % for hours must
+ * not be left there broken: a failure still rolls back (critical, or past failure_limit) and
+ * inconclusive analyses still pause; a pass only opens the next window. approve_timeout pauses a
+ * wait that has lasted too long; the wait survives the pause (approve still works, resume waits
+ * again from then). */
 #include <stdio.h>
 #include <string.h>
 
@@ -31,6 +40,9 @@ static const struct rollout_notify_policy notify_policy[_ROLLOUT_NOTIFY_MAX] = {
     [NOTIFY_ROLLED_BACK] = {"rolled back", NOTIFY_LEVEL_ERROR, true},
     [NOTIFY_ABORTED] = {"aborted", NOTIFY_LEVEL_ERROR, false},
     [NOTIFY_DRIFT] = {"drift", NOTIFY_LEVEL_WARN, false},
+    /* warn: a person has to act, so it is never coalesced or dropped and goes to the warn
+     * channel; it shows the analysis that passed */
+    [NOTIFY_AWAITING_APPROVAL] = {"awaiting approval", NOTIFY_LEVEL_WARN, true},
 };
 
 const char *rollout_phase_to_string(enum rollout_phase p)
@@ -68,6 +80,27 @@ const struct rollout_notify_policy *rollout_notify_policy(enum rollout_notify n)
         return (unsigned)n < _ROLLOUT_NOTIFY_MAX ? &notify_policy[n] : NULL;
 }
 
+bool rollout_event_is_command(enum rollout_event_kind k)
+{
+        switch (k) {
+        case EV_CMD_START:
+        case EV_CMD_PROMOTE:
+        case EV_CMD_ABORT:
+        case EV_CMD_PAUSE:
+        case EV_CMD_RESUME:
+        case EV_CMD_RETRY:
+        case EV_CMD_APPROVE:
+                return true;
+        case EV_TICK:
+        case EV_ANALYSIS:
+        case EV_DRIFT:
+        case EV_TRIGGER:
+        case _ROLLOUT_EVENT_KIND_MAX:
+                return false;
+        }
+        return false;
+}
+
 #define ROLLOUT_LOOKS_PER_STEP 4
 
 void rollout_state_init(struct rollout_state *s)
@@ -86,6 +119,8 @@ void rollout_spec_from_config(const struct canary_config *c, usec_t query_lag_us
             .query_lag_usec = query_lag_usec,
             .failure_limit = c->failure_limit,
             .inconclusive_limit = c->inconclusive_limit,
+            .approve = c->step_approve,
+            .approve_timeout_usec = c->approve_timeout_usec,
         };
         /* A sequential judge stays valid at every look: look four times a step (at most once a
          * second), so a regression is caught, and a tolerable canary passed, within a quarter
@@ -154,6 +189,47 @@ static usec_t next_look(const struct rollout_spec *spec, const struct rollout_st
         return at < due ? at : due;
 }
 
+bool rollout_step_needs_approval(const struct rollout_spec *spec, unsigned step)
+{
+        if (!spec->approve || step == 0 || step > spec->n_steps)
+                return false;
+        unsigned i = step - 1;
+        return (spec->approve[i / 8] >> (i % 8)) & 1;
+}
+
+bool rollout_approval_pending(const struct rollout_state *s)
+{
+        return rollout_is_running(s) && s->approval_since_usec != 0;
+}
+
+bool rollout_awaiting_approval(const struct rollout_state *s)
+{
+        return s->phase == ROLLOUT_PROGRESSING && s->approval_since_usec != 0;
+}
+
+usec_t rollout_approval_deadline(const struct rollout_spec *spec, const struct rollout_state *s)
+{
+        if (!rollout_approval_pending(s) || !spec->approve_timeout_usec)
+                return 0;
+        if (spec->approve_timeout_usec > USEC_INFINITY - s->approval_since_usec)
+                return USEC_INFINITY; /* never, in practice */
+        return s->approval_since_usec + spec->approve_timeout_usec;
+}
+
+static bool approval_timed_out(const struct rollout_spec *spec, const struct rollout_state *s,
+                               usec_t now)
+{
+        usec_t deadline = rollout_approval_deadline(spec, s);
+        return deadline && now >= deadline;
+}
+
+/* When to be woken: the next look at the data, or the end of a wait for approval if sooner. */
+static usec_t next_wake(const struct rollout_spec *spec, const struct rollout_state *s, usec_t now)
+{
+        usec_t at = next_look(spec, s, now), deadline = rollout_approval_deadline(spec, s);
+        return deadline && deadline < at ? deadline : at;
+}
+
 /* Puts the canary at 1-based step `step` and starts that step's wait. */
 static void enter_step(const struct rollout_spec *spec, struct rollout_state *s, unsigned step,
                        usec_t now, struct rollout_actions *out, enum rollout_notify n)
@@ -162,6 +238,7 @@ static void enter_step(const struct rollout_spec *spec, struct rollout_state *s,
         s->step = step;
         s->weight = spec->steps[step - 1];
         s->step_started_usec = now;
+        s->approval_since_usec = 0;
         if (step <= ROLLOUT_STEP_TIMES)
                 s->step_entered_ms[step - 1] = now / USEC_PER_MSEC;
         s->inconclusive_checks = 0;
@@ -206,6 +283,7 @@ static void promote_fully(const struct rollout_spec *spec, struct rollout_state 
         s->step = (unsigned)spec->n_steps;
         s->weight = 100;
         s->inconclusive_checks = 0;
+        s->approval_since_usec = 0;
         emit_write(out, s, true);
         emit_notify(out, NOTIFY_PROMOTED);
 }
@@ -223,6 +301,7 @@ static void roll_back(struct rollout_state *s, struct rollout_actions *out, enum
 {
         s->phase = ROLLOUT_ROLLED_BACK;
         s->weight = 0;
+        s->approval_since_usec = 0;
         emit_write(out, s, true);
         emit_notify(out, n);
 }
@@ -240,15 +319,64 @@ static void begin(const struct rollout_spec *spec, struct rollout_state *s, cons
         enter_step(spec, s, 1, now, out, NOTIFY_STARTED);
 }
 
-/* Stays at the current weight and opens a new analysis window. */
+/* A wait for approval has lasted approve_timeout: the rollout pauses at its weight. The wait is
+ * kept: approve still moves it on, and resume waits again. */
+static void time_out_approval(const struct rollout_spec *spec, struct rollout_state *s, usec_t now,
+                              struct rollout_actions *out)
+{
+        char reason[ROLLOUT_REASON_MAX], d[32];
+
+        snprintf(reason, sizeof(reason), "approval timed out after %s",
+                 duration_format(spec->approve_timeout_usec, d, sizeof(d)));
+        touch(s, &(const struct rollout_event){.kind = EV_TICK}, reason, now); /* by the daemon */
+        s->phase = ROLLOUT_PAUSED;
+        emit_write(out, s, false);
+        emit_notify(out, NOTIFY_PAUSED);
+}
+
+/* Stays at the current weight and opens a new analysis window (a wait for approval that has
+ * run out pauses instead). */
 static void retry_step(const struct rollout_spec *spec, struct rollout_state *s, usec_t now,
                        struct rollout_actions *out, bool notify_failed)
 {
         s->step_started_usec = now;
+        if (approval_timed_out(spec, s, now)) {
+                time_out_approval(spec, s, now, out);
+                return;
+        }
         emit_write(out, s, false);
         if (notify_failed)
                 emit_notify(out, NOTIFY_ANALYSIS_FAILED);
-        emit_timer(out, next_look(spec, s, now));
+        emit_timer(out, next_wake(spec, s, now));
+}
+
+/* Why a rollout waits: "analysis passed; awaiting approval", and for how long at most. */
+static void set_awaiting_reason(const struct rollout_spec *spec, struct rollout_state *s,
+                                const struct rollout_event *ev, usec_t now)
+{
+        char reason[ROLLOUT_REASON_MAX], d[32];
+
+        if (spec->approve_timeout_usec)
+                snprintf(reason, sizeof(reason),
+                         "analysis passed; awaiting approval (pauses after %s)",
+                         duration_format(spec->approve_timeout_usec, d, sizeof(d)));
+        else
+                snprintf(reason, sizeof(reason), "analysis passed; awaiting approval");
+        touch(s, ev, reason, now);
+}
+
+/* The analysis of an approval step passed: the rollout waits at this weight for approve or
+ * promote, and its canary is analysed on, from a fresh window. */
+static void await_approval(const struct rollout_spec *spec, struct rollout_state *s,
+                           const struct rollout_event *ev, usec_t now, struct rollout_actions *out)
+{
+        set_awaiting_reason(spec, s, ev, now);
+        s->approval_since_usec = now;
+        s->step_started_usec = now;
+        s->inconclusive_checks = 0;
+        emit_write(out, s, false);
+        emit_notify(out, NOTIFY_AWAITING_APPROVAL);
+        emit_timer(out, next_wake(spec, s, now));
 }
 
 static void on_tick(const struct rollout_spec *spec, struct rollout_state *s, usec_t now,
@@ -258,10 +386,14 @@ static void on_tick(const struct rollout_spec *spec, struct rollout_state *s, us
         case ROLLOUT_PROGRESSING: {
                 usec_t due = analysis_due(spec, s);
                 bool interim = false;
+                if (approval_timed_out(spec, s, now)) {
+                        time_out_approval(spec, s, now, out);
+                        return;
+                }
                 if (now < due) {
                         /* an interim look once one look_usec of the step has passed */
                         if (!spec->look_usec || now < s->step_started_usec + spec->look_usec) {
-                                emit_timer(out, next_look(spec, s, now));
+                                emit_timer(out, next_wake(spec, s, now));
                                 return;
                         }
                         interim = true;
@@ -275,7 +407,10 @@ static void on_tick(const struct rollout_spec *spec, struct rollout_state *s, us
                                                   .window_end_usec = end,
                                                   .interim = interim});
                 if (interim) /* the step's end comes whatever this look says */
-                        emit_timer(out, next_look(spec, s, now));
+                        emit_timer(out, next_wake(spec, s, now));
+                else if (rollout_approval_deadline(spec, s))
+                        /* the wait ends on time even if the analysis does not */
+                        emit_timer(out, rollout_approval_deadline(spec, s));
                 return;
         }
         case ROLLOUT_IDLE:
@@ -285,6 +420,73 @@ static void on_tick(const struct rollout_spec *spec, struct rollout_state *s, us
         case _ROLLOUT_PHASE_MAX:
                 return;
         }
+}
+
+/* A passing analysis moves to the next step, unless the step needs approval: then the rollout
+ * waits, and while it waits a pass only opens the next window. (A wait whose step no longer
+ * needs approval, after a reload, goes on at the next pass.) */
+static void analysis_passed(const struct rollout_spec *spec, struct rollout_state *s,
+                            const struct rollout_event *ev, usec_t now, struct rollout_actions *out)
+{
+        if (rollout_step_needs_approval(spec, s->step)) {
+                if (!s->approval_since_usec) {
+                        await_approval(spec, s, ev, now, out);
+                        return;
+                }
+                set_awaiting_reason(spec, s, ev, now);
+                s->inconclusive_checks = 0;
+                retry_step(spec, s, now, out, false);
+                return;
+        }
+        touch(s, ev,
+              ev->interim ? "passed early: every metric inside its tolerance" : "analysis passed",
+              now);
+        advance(spec, s, now, out);
+}
+
+/* A failed analysis (not critical): counted over the whole rollout; one more than failure_limit
+ * rolls back, otherwise the step is analysed again. */
+static void analysis_failed(const struct rollout_spec *spec, struct rollout_state *s,
+                            const struct rollout_event *ev, usec_t now, struct rollout_actions *out)
+{
+        char reason[ROLLOUT_REASON_MAX];
+
+        s->failed_checks++;
+        s->inconclusive_checks = 0;
+        if (s->failed_checks > spec->failure_limit) {
+                snprintf(reason, sizeof(reason), "%u failed analyses (failure_limit %u): %s",
+                         s->failed_checks, spec->failure_limit, ev->reason ? ev->reason : "");
+                touch(s, ev, reason, now);
+                roll_back(s, out, NOTIFY_ROLLED_BACK);
+                return;
+        }
+        snprintf(reason, sizeof(reason), "analysis failed (%u of %u tolerated): %s",
+                 s->failed_checks, spec->failure_limit, ev->reason ? ev->reason : "");
+        touch(s, ev, reason, now);
+        retry_step(spec, s, now, out, true);
+}
+
+/* An analysis without enough data: one more in a row than inconclusive_limit pauses, otherwise
+ * the step is analysed again. */
+static void analysis_inconclusive(const struct rollout_spec *spec, struct rollout_state *s,
+                                  const struct rollout_event *ev, usec_t now,
+                                  struct rollout_actions *out)
+{
+        char reason[ROLLOUT_REASON_MAX];
+
+        s->inconclusive_checks++;
+        if (s->inconclusive_checks > spec->inconclusive_limit) {
+                snprintf(reason, sizeof(reason),
+                         "%u inconclusive analyses in a row (inconclusive_limit %u)",
+                         s->inconclusive_checks, spec->inconclusive_limit);
+                touch(s, ev, reason, now);
+                s->phase = ROLLOUT_PAUSED;
+                emit_write(out, s, false);
+                emit_notify(out, NOTIFY_PAUSED);
+                return;
+        }
+        touch(s, ev, "analysis inconclusive", now);
+        retry_step(spec, s, now, out, false);
 }
 
 static void on_analysis(const struct rollout_spec *spec, struct rollout_state *s,
@@ -298,20 +500,18 @@ static void on_analysis(const struct rollout_spec *spec, struct rollout_state *s
                 out->ignored = "a verdict for a step the rollout has left";
                 return;
         }
-        if (ev->interim && ev->analysis == ANALYSIS_INCONCLUSIVE) {
-                /* not conclusive yet: the step goes on (a look that fell due while this one ran
-                 * was not started, so the timer is armed again: at once if the step is over) */
-                emit_timer(out, next_look(spec, s, now));
+        if (ev->interim && (ev->analysis == ANALYSIS_INCONCLUSIVE ||
+                            (ev->analysis == ANALYSIS_PASS && s->approval_since_usec))) {
+                /* not conclusive yet, or an early pass while the step already waits for
+                 * approval: the step goes on (a look that fell due while this one ran was not
+                 * started, so the timer is armed again: at once if the step is over) */
+                emit_timer(out, next_wake(spec, s, now));
                 return;
         }
         s->analyses++;
         switch (ev->analysis) {
         case ANALYSIS_PASS:
-                touch(s, ev,
-                      ev->interim ? "passed early: every metric inside its tolerance"
-                                  : "analysis passed",
-                      now);
-                advance(spec, s, now, out);
+                analysis_passed(spec, s, ev, now, out);
                 return;
         case ANALYSIS_FAIL_CRITICAL:
                 s->failed_checks++;
@@ -321,35 +521,10 @@ static void on_analysis(const struct rollout_spec *spec, struct rollout_state *s
                 roll_back(s, out, NOTIFY_ROLLED_BACK);
                 return;
         case ANALYSIS_FAIL:
-                s->failed_checks++;
-                s->inconclusive_checks = 0;
-                if (s->failed_checks > spec->failure_limit) {
-                        snprintf(reason, sizeof(reason),
-                                 "%u failed analyses (failure_limit %u): %s", s->failed_checks,
-                                 spec->failure_limit, ev->reason ? ev->reason : "");
-                        touch(s, ev, reason, now);
-                        roll_back(s, out, NOTIFY_ROLLED_BACK);
-                        return;
-                }
-                snprintf(reason, sizeof(reason), "analysis failed (%u of %u tolerated): %s",
-                         s->failed_checks, spec->failure_limit, ev->reason ? ev->reason : "");
-                touch(s, ev, reason, now);
-                retry_step(spec, s, now, out, true);
+                analysis_failed(spec, s, ev, now, out);
                 return;
         case ANALYSIS_INCONCLUSIVE:
-                s->inconclusive_checks++;
-                if (s->inconclusive_checks > spec->inconclusive_limit) {
-                        snprintf(reason, sizeof(reason),
-                                 "%u inconclusive analyses in a row (inconclusive_limit %u)",
-                                 s->inconclusive_checks, spec->inconclusive_limit);
-                        touch(s, ev, reason, now);
-                        s->phase = ROLLOUT_PAUSED;
-                        emit_write(out, s, false);
-                        emit_notify(out, NOTIFY_PAUSED);
-                        return;
-                }
-                touch(s, ev, "analysis inconclusive", now);
-                retry_step(spec, s, now, out, false);
+                analysis_inconclusive(spec, s, ev, now, out);
                 return;
         case _ANALYSIS_RESULT_MAX:
                 return;
@@ -367,11 +542,178 @@ bool rollout_routes_drifted(const struct rollout_state *s, unsigned routes_weigh
         return s->phase == ROLLOUT_PROGRESSING && (routes_weight != s->weight || !routes_agree);
 }
 
-void rollout_step(const struct rollout_spec *spec, struct rollout_state *s,
-                  const struct rollout_event *ev, usec_t now, struct rollout_actions *out)
+/* Weights someone else wrote pause a progressing rollout (without touching them); a paused one
+ * already holds whatever it finds, and resume restores ours. */
+static void on_drift(struct rollout_state *s, const struct rollout_event *ev, usec_t now,
+                     struct rollout_actions *out)
 {
         char reason[ROLLOUT_REASON_MAX];
 
+        if (s->phase != ROLLOUT_PROGRESSING ||
+            (!ev->routes_disagree && ev->observed_weight == s->weight))
+                return;
+        if (ev->routes_disagree)
+                snprintf(reason, sizeof(reason),
+                         "weights changed outside canaryd: the routes disagree, "
+                         "expected canary %u%% on each",
+                         s->weight);
+        else
+                snprintf(reason, sizeof(reason),
+                         "weights changed outside canaryd: canary at %u%%, expected %u%%",
+                         ev->observed_weight, s->weight);
+        touch(s, ev, reason, now);
+        s->phase = ROLLOUT_PAUSED;
+        emit_write(out, s, false);
+        emit_notify(out, NOTIFY_DRIFT);
+}
+
+static void cmd_start(const struct rollout_spec *spec, struct rollout_state *s,
+                      const struct rollout_event *ev, usec_t now, struct rollout_actions *out)
+{
+        char reason[ROLLOUT_REASON_MAX];
+        const char *rev = ev->revision && *ev->revision ? ev->revision : NULL;
+
+        if (rollout_is_running(s)) {
+                if (!rev || strcmp(rev, s->revision) == 0) {
+                        out->refused = "a rollout of this revision is already running";
+                        return;
+                }
+                snprintf(reason, sizeof(reason), "new revision %.60s replaces %.60s", rev,
+                         s->revision);
+                touch(s, ev, reason, now);
+        } else if (rev && strcmp(rev, s->revision) == 0 &&
+                   (s->phase == ROLLOUT_PROMOTED || s->phase == ROLLOUT_ROLLED_BACK)) {
+                /* Idempotent for pipelines that repeat a start whose reply they lost: a finished
+                 * revision is not rolled out again by accident. */
+                out->refused = s->phase == ROLLOUT_PROMOTED
+                                   ? "this revision was already promoted"
+                                   : "this revision was rolled back: use retry to run it again";
+                return;
+        } else {
+                touch(s, ev, ev->reason, now);
+        }
+        if (!rev)
+                s->revision[0] = '\0';
+        begin(spec, s, rev, now, out);
+}
+
+static void cmd_promote(const struct rollout_spec *spec, struct rollout_state *s,
+                        const struct rollout_event *ev, usec_t now, struct rollout_actions *out)
+{
+        if (!rollout_is_running(s)) {
+                out->refused = "not progressing: nothing to promote";
+                return;
+        }
+        touch(s, ev, ev->full ? "promoted fully by hand" : "promoted by hand", now);
+        if (ev->full)
+                promote_fully(spec, s, out);
+        else
+                advance(spec, s, now, out);
+}
+
+static void cmd_abort(struct rollout_state *s, const struct rollout_event *ev, usec_t now,
+                      struct rollout_actions *out)
+{
+        if (!rollout_is_running(s)) {
+                out->refused = "not progressing or paused: nothing to abort";
+                return;
+        }
+        touch(s, ev, ev->reason && *ev->reason ? ev->reason : "aborted by hand", now);
+        roll_back(s, out, NOTIFY_ABORTED);
+}
+
+static void cmd_pause(struct rollout_state *s, const struct rollout_event *ev, usec_t now,
+                      struct rollout_actions *out)
+{
+        if (s->phase != ROLLOUT_PROGRESSING) {
+                out->refused = "not progressing: nothing to pause";
+                return;
+        }
+        touch(s, ev, ev->reason && *ev->reason ? ev->reason : "paused by hand", now);
+        s->phase = ROLLOUT_PAUSED;
+        emit_write(out, s, false);
+        emit_notify(out, NOTIFY_PAUSED);
+}
+
+static void cmd_resume(const struct rollout_spec *spec, struct rollout_state *s,
+                       const struct rollout_event *ev, usec_t now, struct rollout_actions *out)
+{
+        if (s->phase != ROLLOUT_PAUSED) {
+                out->refused = "not paused: nothing to resume";
+                return;
+        }
+        touch(s, ev, s->approval_since_usec ? "resumed: awaiting approval" : "resumed", now);
+        s->phase = ROLLOUT_PROGRESSING;
+        s->inconclusive_checks = 0;
+        s->step_started_usec = now;
+        if (s->approval_since_usec)
+                s->approval_since_usec = now; /* a new wait, for a whole approve_timeout */
+        emit_write(out, s, true);             /* restores our weights after drift */
+        emit_notify(out, NOTIFY_RESUMED);
+        emit_timer(out, next_wake(spec, s, now));
+}
+
+/* A person lets a rollout that waits for approval go on: the next step, as promote would. */
+static void cmd_approve(const struct rollout_spec *spec, struct rollout_state *s,
+                        const struct rollout_event *ev, usec_t now, struct rollout_actions *out)
+{
+        if (!rollout_is_running(s)) {
+                out->refused = "not progressing: nothing to approve";
+                return;
+        }
+        if (!s->approval_since_usec) {
+                out->refused = rollout_step_needs_approval(spec, s->step)
+                                   ? "not awaiting approval yet: this step's analysis has not "
+                                     "passed (promote skips ahead without it)"
+                                   : "not awaiting approval: this step needs none (promote skips "
+                                     "ahead)";
+                return;
+        }
+        touch(s, ev, "approved", now);
+        advance(spec, s, now, out);
+}
+
+static void cmd_retry(const struct rollout_spec *spec, struct rollout_state *s,
+                      const struct rollout_event *ev, usec_t now, struct rollout_actions *out)
+{
+        if (s->phase != ROLLOUT_ROLLED_BACK) {
+                out->refused = "not rolled back: nothing to retry";
+                return;
+        }
+        touch(s, ev, "retry", now);
+        begin(spec, s, NULL, now, out);
+}
+
+/* The watched Deployment runs a template: the first one seen is only recorded (it is what runs
+ * already), and so is the one a running rollout already rolls out; any other starts a rollout
+ * of it, replacing a running one in one write. */
+static void on_trigger(const struct rollout_spec *spec, struct rollout_state *s,
+                       const struct rollout_event *ev, usec_t now, struct rollout_actions *out)
+{
+        char reason[ROLLOUT_REASON_MAX];
+        const char *rev = ev->revision && *ev->revision ? ev->revision : NULL;
+
+        if (!rev || strcmp(rev, s->trigger_revision) == 0)
+                return;
+        bool first = !s->trigger_revision[0];
+        set_text(s->trigger_revision, sizeof(s->trigger_revision), rev);
+        if (first || (rollout_is_running(s) && strcmp(rev, s->revision) == 0)) {
+                s->updated_usec = now;
+                emit_write(out, s, false);
+                return;
+        }
+        if (rollout_is_running(s))
+                snprintf(reason, sizeof(reason), "new revision %.60s replaces %.60s (was at %u%%)",
+                         rev, s->revision, s->weight);
+        else
+                snprintf(reason, sizeof(reason), "new revision %.60s", rev);
+        touch(s, ev, reason, now);
+        begin(spec, s, rev, now, out);
+}
+
+void rollout_step(const struct rollout_spec *spec, struct rollout_state *s,
+                  const struct rollout_event *ev, usec_t now, struct rollout_actions *out)
+{
         memset(out, 0, sizeof(*out));
         if (spec->n_steps == 0) {
                 out->refused = "canary has no steps";
@@ -382,137 +724,36 @@ void rollout_step(const struct rollout_spec *spec, struct rollout_state *s,
         case EV_TICK:
                 on_tick(spec, s, now, out);
                 return;
-
         case EV_ANALYSIS:
                 on_analysis(spec, s, ev, now, out);
                 return;
-
         case EV_DRIFT:
-                /* Paused already holds the weight; resume restores ours. */
-                if (s->phase != ROLLOUT_PROGRESSING ||
-                    (!ev->routes_disagree && ev->observed_weight == s->weight))
-                        return;
-                if (ev->routes_disagree)
-                        snprintf(reason, sizeof(reason),
-                                 "weights changed outside canaryd: the routes disagree, "
-                                 "expected canary %u%% on each",
-                                 s->weight);
-                else
-                        snprintf(reason, sizeof(reason),
-                                 "weights changed outside canaryd: canary at %u%%, expected %u%%",
-                                 ev->observed_weight, s->weight);
-                touch(s, ev, reason, now);
-                s->phase = ROLLOUT_PAUSED;
-                emit_write(out, s, false);
-                emit_notify(out, NOTIFY_DRIFT);
+                on_drift(s, ev, now, out);
                 return;
-
-        case EV_CMD_START: {
-                const char *rev = ev->revision && *ev->revision ? ev->revision : NULL;
-                if (rollout_is_running(s)) {
-                        if (!rev || strcmp(rev, s->revision) == 0) {
-                                out->refused = "a rollout of this revision is already running";
-                                return;
-                        }
-                        snprintf(reason, sizeof(reason), "new revision %.60s replaces %.60s", rev,
-                                 s->revision);
-                        touch(s, ev, reason, now);
-                } else if (rev && strcmp(rev, s->revision) == 0 &&
-                           (s->phase == ROLLOUT_PROMOTED || s->phase == ROLLOUT_ROLLED_BACK)) {
-                        /* Idempotent for pipelines that repeat a start whose reply they lost:
-                         * a finished revision is not rolled out again by accident. */
-                        out->refused = s->phase == ROLLOUT_PROMOTED
-                                           ? "this revision was already promoted"
-                                           : "this revision was rolled back: use retry to run "
-                                             "it again";
-                        return;
-                } else {
-                        touch(s, ev, ev->reason, now);
-                }
-                if (!rev)
-                        s->revision[0] = '\0';
-                begin(spec, s, rev, now, out);
+        case EV_CMD_START:
+                cmd_start(spec, s, ev, now, out);
                 return;
-        }
-
         case EV_CMD_PROMOTE:
-                if (!rollout_is_running(s)) {
-                        out->refused = "not progressing: nothing to promote";
-                        return;
-                }
-                touch(s, ev, ev->full ? "promoted fully by hand" : "promoted by hand", now);
-                if (ev->full)
-                        promote_fully(spec, s, out);
-                else
-                        advance(spec, s, now, out);
+                cmd_promote(spec, s, ev, now, out);
                 return;
-
         case EV_CMD_ABORT:
-                if (!rollout_is_running(s)) {
-                        out->refused = "not progressing or paused: nothing to abort";
-                        return;
-                }
-                touch(s, ev, ev->reason && *ev->reason ? ev->reason : "aborted by hand", now);
-                roll_back(s, out, NOTIFY_ABORTED);
+                cmd_abort(s, ev, now, out);
                 return;
-
         case EV_CMD_PAUSE:
-                if (s->phase != ROLLOUT_PROGRESSING) {
-                        out->refused = "not progressing: nothing to pause";
-                        return;
-                }
-                touch(s, ev, ev->reason && *ev->reason ? ev->reason : "paused by hand", now);
-                s->phase = ROLLOUT_PAUSED;
-                emit_write(out, s, false);
-                emit_notify(out, NOTIFY_PAUSED);
+                cmd_pause(s, ev, now, out);
                 return;
-
         case EV_CMD_RESUME:
-                if (s->phase != ROLLOUT_PAUSED) {
-                        out->refused = "not paused: nothing to resume";
-                        return;
-                }
-                touch(s, ev, "resumed", now);
-                s->phase = ROLLOUT_PROGRESSING;
-                s->inconclusive_checks = 0;
-                s->step_started_usec = now;
-                emit_write(out, s, true); /* restores our weights after drift */
-                emit_notify(out, NOTIFY_RESUMED);
-                emit_timer(out, next_look(spec, s, now));
+                cmd_resume(spec, s, ev, now, out);
                 return;
-
-        case EV_TRIGGER: {
-                const char *rev = ev->revision && *ev->revision ? ev->revision : NULL;
-                if (!rev || strcmp(rev, s->trigger_revision) == 0)
-                        return;
-                bool first = !s->trigger_revision[0];
-                set_text(s->trigger_revision, sizeof(s->trigger_revision), rev);
-                if (first || (rollout_is_running(s) && strcmp(rev, s->revision) == 0)) {
-                        /* the baseline, or the rollout already runs this template: record */
-                        s->updated_usec = now;
-                        emit_write(out, s, false);
-                        return;
-                }
-                if (rollout_is_running(s))
-                        snprintf(reason, sizeof(reason),
-                                 "new revision %.60s replaces %.60s (was at %u%%)", rev,
-                                 s->revision, s->weight);
-                else
-                        snprintf(reason, sizeof(reason), "new revision %.60s", rev);
-                touch(s, ev, reason, now);
-                begin(spec, s, rev, now, out);
-                return;
-        }
-
         case EV_CMD_RETRY:
-                if (s->phase != ROLLOUT_ROLLED_BACK) {
-                        out->refused = "not rolled back: nothing to retry";
-                        return;
-                }
-                touch(s, ev, "retry", now);
-                begin(spec, s, NULL, now, out);
+                cmd_retry(spec, s, ev, now, out);
                 return;
-
+        case EV_TRIGGER:
+                on_trigger(spec, s, ev, now, out);
+                return;
+        case EV_CMD_APPROVE:
+                cmd_approve(spec, s, ev, now, out);
+                return;
         case _ROLLOUT_EVENT_KIND_MAX:
                 return;
         }

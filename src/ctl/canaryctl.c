@@ -97,6 +97,8 @@ static const struct ctl_command commands[] = {
      CONTROL_START, NULL},
     {"promote", "promote NAME [--full]", "go to the next step now (--full: to 100%)", 1, 1, ":h",
      opts_promote, CONTROL_PROMOTE, NULL},
+    {"approve", "approve NAME", "let a rollout waiting for approval go to the next step", 1, 1,
+     ":h", opts_plain, CONTROL_APPROVE, NULL},
     {"abort", "abort NAME [--reason TEXT]", "roll back now", 1, 1, ":h", opts_abort, CONTROL_ABORT,
      NULL},
     {"pause", "pause NAME", "hold the current weight", 1, 1, ":h", opts_plain, CONTROL_PAUSE, NULL},

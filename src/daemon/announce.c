@@ -56,6 +56,7 @@ static bool put_notice(struct canary *c, const struct rollout_state *s, const ch
             .cfg = c->cfg,
             .datadog_site = d->config->datadog.site,
             .buttons = d->slack_signing_secret && d->http_server && d->config->slack.n_approvers,
+            .approval = rollout_approval_pending(s),
         };
         if (!d->slack || !ha_owns(d, c)) {
                 free(reports);

@@ -39,7 +39,7 @@ struct rollout_event queued_event_get(const struct queued_event *q)
 
 bool event_is_command(enum rollout_event_kind k)
 {
-        return k >= EV_CMD_START && k <= EV_CMD_RETRY;
+        return rollout_event_is_command(k);
 }
 
 void command_journal(struct canary *c, const struct queued_event *q, const struct rollout_state *s,

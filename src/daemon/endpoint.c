@@ -144,10 +144,13 @@ static char *slack_act(struct daemon *d, const char *user, const struct slack_co
         if (!c)
                 return xasprintf("no canary named %s", cmd->name);
         if (cmd->verb == SLACK_VERB_STATUS)
-                return c->loaded ? xasprintf("%s: %s, step %u/%zu, canary weight %u%%",
-                                             c->cfg->name, rollout_phase_to_string(c->state.phase),
-                                             c->state.step, c->cfg->n_steps, c->state.weight)
-                                 : xasprintf("%s: state not read yet", c->cfg->name);
+                return c->loaded
+                           ? xasprintf("%s: %s%s, step %u/%zu, canary weight %u%%", c->cfg->name,
+                                       rollout_phase_to_string(c->state.phase),
+                                       rollout_awaiting_approval(&c->state) ? " (awaiting approval)"
+                                                                            : "",
+                                       c->state.step, c->cfg->n_steps, c->state.weight)
+                           : xasprintf("%s: state not read yet", c->cfg->name);
         char denied[256];
         if (!slack_allowed(d, c->cfg->name, user, denied, sizeof(denied))) {
                 log_canary(LOG_NOTICE, c, NULL, NULL, "slack: %s by slack:%s refused: %s", verb,
@@ -155,10 +158,9 @@ static char *slack_act(struct daemon *d, const char *user, const struct slack_co
                 return xasprintf("<@%s> may not %s %s: %s", user, verb, c->cfg->name, denied);
         }
         static const enum rollout_event_kind kinds[_SLACK_VERB_MAX] = {
-            [SLACK_VERB_PROMOTE] = EV_CMD_PROMOTE,
-            [SLACK_VERB_ABORT] = EV_CMD_ABORT,
-            [SLACK_VERB_PAUSE] = EV_CMD_PAUSE,
-            [SLACK_VERB_RESUME] = EV_CMD_RESUME,
+            [SLACK_VERB_PROMOTE] = EV_CMD_PROMOTE, [SLACK_VERB_ABORT] = EV_CMD_ABORT,
+            [SLACK_VERB_PAUSE] = EV_CMD_PAUSE,     [SLACK_VERB_RESUME] = EV_CMD_RESUME,
+            [SLACK_VERB_APPROVE] = EV_CMD_APPROVE,
         };
         char actor[ROLLOUT_ACTOR_MAX];
         snprintf(actor, sizeof(actor), "slack:%s", user);

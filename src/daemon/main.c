@@ -649,9 +649,10 @@ static char *on_control(const struct control_request *req, const struct control_
                 return control_reply_error(1, "no such canary");
 
         static const enum rollout_event_kind kinds[_CONTROL_COMMAND_MAX] = {
-            [CONTROL_START] = EV_CMD_START,   [CONTROL_PROMOTE] = EV_CMD_PROMOTE,
-            [CONTROL_ABORT] = EV_CMD_ABORT,   [CONTROL_PAUSE] = EV_CMD_PAUSE,
-            [CONTROL_RESUME] = EV_CMD_RESUME, [CONTROL_RETRY] = EV_CMD_RETRY,
+            [CONTROL_START] = EV_CMD_START,     [CONTROL_PROMOTE] = EV_CMD_PROMOTE,
+            [CONTROL_ABORT] = EV_CMD_ABORT,     [CONTROL_PAUSE] = EV_CMD_PAUSE,
+            [CONTROL_RESUME] = EV_CMD_RESUME,   [CONTROL_RETRY] = EV_CMD_RETRY,
+            [CONTROL_APPROVE] = EV_CMD_APPROVE,
         };
         char actor[32];
         snprintf(actor, sizeof(actor), "uid:%u", (unsigned)peer->uid);

@@ -44,6 +44,33 @@ static void add_number_or_null(cJSON *o, const char *key, double v)
                 cJSON_AddNullToObject(o, key);
 }
 
+/* SPEC §9: which steps wait for approval, and whether the rollout waits now ("awaiting
+ * approval" is Progressing and waiting; a paused wait keeps its start, and approve works on it). */
+static void add_approval(cJSON *o, const struct canary *c)
+{
+        char t[40];
+        bool pending = c->loaded && rollout_approval_pending(&c->state);
+        bool awaiting = c->loaded && rollout_awaiting_approval(&c->state);
+        /* a paused wait runs no clock: resume starts a new one */
+        usec_t deadline = awaiting ? rollout_approval_deadline(&c->spec, &c->state) : 0;
+
+        cJSON *steps = cJSON_AddArrayToObject(o, "approval_steps");
+        for (size_t i = 0; i < c->cfg->n_steps; i++)
+                if (canary_step_approve(c->cfg, i))
+                        cJSON_AddItemToArray(steps, cJSON_CreateNumber((double)(i + 1)));
+        cJSON_AddBoolToObject(o, "awaiting_approval", awaiting);
+        if (pending)
+                cJSON_AddStringToObject(o, "approval_since",
+                                        format_rfc3339(c->state.approval_since_usec, t, sizeof(t)));
+        else
+                cJSON_AddNullToObject(o, "approval_since");
+        if (deadline && deadline != USEC_INFINITY)
+                cJSON_AddStringToObject(o, "approval_deadline",
+                                        format_rfc3339(deadline, t, sizeof(t)));
+        else
+                cJSON_AddNullToObject(o, "approval_deadline");
+}
+
 static cJSON *canary_json(const struct canary *c)
 {
         char t[40];
@@ -61,6 +88,7 @@ static cJSON *canary_json(const struct canary *c)
         cJSON *weights = cJSON_AddArrayToObject(o, "step_weights");
         for (size_t i = 0; i < c->cfg->n_steps; i++)
                 cJSON_AddItemToArray(weights, cJSON_CreateNumber(c->cfg->steps[i]));
+        add_approval(o, c);
         if (c->state.updated_usec)
                 cJSON_AddStringToObject(o, "updated_at",
                                         format_rfc3339(c->state.updated_usec, t, sizeof(t)));
@@ -172,14 +200,16 @@ static void canary_summary(struct buf *b, const struct canary *c, bool first)
 {
         if (c->loaded && rollout_is_running(&c->state))
                 buf_printf(b, "%s %s %u%% %s", first ? "" : ",", c->cfg->name, c->state.weight,
-                           phase_lower(c));
+                           rollout_awaiting_approval(&c->state) ? "awaiting approval"
+                                                                : phase_lower(c));
         else
                 buf_printf(b, "%s %s %s", first ? "" : ",", c->cfg->name, phase_lower(c));
 }
 
-/* "3 canaries: cart-api 25% progressing, search idle, web promoted" (SPEC §2); with more than
- * STATUS_LIST_MAX canaries the counts per phase, then the first running ones by name:
- * "10000 canaries: 9950 progressing, 50 promoted; a 25% progressing, ... (+9942 more)". */
+/* "3 canaries: cart-api 25% progressing, search idle, web promoted" (SPEC §2; a rollout that
+ * waits for approval says "cart-api 50% awaiting approval", and counts as progressing); with more
+ * than STATUS_LIST_MAX canaries the counts per phase, then the first running ones by name: "10000
+ * canaries: 9950 progressing, 50 promoted; a 25% progressing, ... (+9942 more)". */
 static void status_send(struct daemon *d)
 {
         struct buf b = {0};

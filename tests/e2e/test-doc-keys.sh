@@ -5,9 +5,10 @@
 #     appears in config/canaryd.yaml.example; missing keys are named one per line;
 #  2. every documented key is in a parser key table, and its entry states a default (or that it
 #     is required) and an example;
-#  3. the man page's EXAMPLE contains every documented key, and `canaryd --check-config`
-#     accepts it; the same file with an unknown key added (top level, in a section, in a metric)
-#     is rejected with exit 2 naming the key;
+#  3. the man page's EXAMPLE contains every documented key (also those of the {flow} mappings
+#     in a [flow] list, as in steps), and `canaryd --check-config` accepts it; the same file
+#     with an unknown key added (top level, in a section, in a metric) is rejected with exit 2
+#     naming the key;
 #  4. the man pages format without groff warnings.
 # Exits non-zero on any failure; "SKIP" and 0 only when python3 is absent.
 set -euo pipefail
@@ -47,6 +48,7 @@ PREFIXES = {
     "walk_control": ["control."],
     "walk_ha": ["ha."],
     "walk_canary": ["canaries[]."],
+    "walk_step": ["canaries[].steps[]."],
     "walk_destination": ["canaries[].stable.", "canaries[].canary."],
     "walk_score": ["canaries[].score."],
     "walk_scopes": ["canaries[].scopes."],
@@ -184,6 +186,11 @@ for raw in yaml_lines:
         for part in split_flow(value.strip()[1:-1]):
             k = part.split(":", 1)[0].strip()
             in_example.add(path + "." + k)
+    elif value.startswith("["):  # a flow list: the keys of its {flow} mappings
+        for item in split_flow(value.strip()[1:-1]):
+            if item.startswith("{"):
+                for part in split_flow(item[1:-1]):
+                    in_example.add(path + "[]." + part.split(":", 1)[0].strip())
 for p in sorted(documented):
     if p not in in_example:
         failures.append("docs/canaryd.yaml.5: %s is missing from the EXAMPLE" % p)

@@ -1,7 +1,10 @@
 /* Fuzzes config_parse() on arbitrary bytes, and config_parse_canaries() on them as files of
  * canaries_dir: they must never crash, leak or read out of bounds, must either succeed with no
- * problem or fail with at least one, and every problem must print. */
+ * problem or fail with at least one, and every problem must print. A success has valid steps:
+ * strictly increasing in 1..100, approval only on steps below 100, approve_timeout only with an
+ * approval step. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +36,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                 if (cc->steps[j] < 1 || cc->steps[j] > 100 ||
                                     (j > 0 && cc->steps[j] <= cc->steps[j - 1]))
                                         abort();
+                        /* an approval step lies before promotion, and a timeout has one */
+                        bool any_approve = false;
+                        for (size_t j = 0; j < CONFIG_MAX_STEPS; j++) {
+                                bool a = (cc->step_approve[j / 8] >> (j % 8)) & 1;
+                                if (a && (j >= cc->n_steps || cc->steps[j] >= 100))
+                                        abort();
+                                any_approve |= a;
+                        }
+                        if (cc->approve_timeout_usec && !any_approve)
+                                abort();
                         if (config_find_canary(c, cc->name) != cc)
                                 abort();
                 }

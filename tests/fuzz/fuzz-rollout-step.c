@@ -3,8 +3,10 @@
  * aborts. The input is decoded as:
  *
  *   byte 0      number of steps (1..8)
- *   1 byte/step gap to the next step weight; weights stay strictly increasing in 1..100
+ *   1 byte/step gap to the next step weight; weights stay strictly increasing in 1..100; bit 7
+ *               set: the step waits for approval (below 100 only, as the config allows)
  *   4 bytes     failure_limit, inconclusive_limit (0..3 each), interval (1..64 s), query lag
+ *               (bits 0..2, 0..70 s) and approve_timeout (bits 3..6: 0..225 s, 0 = none)
  *   3 bytes/ev  event kind, parameter (analysis result, full, observed weight, revision, reason,
  *               actor), seconds of wall clock that pass before it (0..255)
  *
@@ -17,7 +19,10 @@
  * and emits nothing; timers lie in the future and analysis windows are non-empty and past; a
  * verdict for any step but the running one changes nothing and emits nothing; drift (routes that
  * disagree, or one weight that is not ours) pauses a progressing rollout without touching its
- * weight. */
+ * weight. Approval steps (SPEC §9): only a running rollout at a step that needs approval waits
+ * for it; nothing but approve or promote raises the weight of a rollout at such a step (no
+ * verdict passes it); a pass there starts the wait and raises nothing; approve is accepted
+ * exactly when the rollout waits; a tick past approve_timeout pauses the wait. */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -54,7 +59,8 @@ static bool same_state(const struct rollout_state *a, const struct rollout_state
                a->started_usec == b->started_usec && a->step_started_usec == b->step_started_usec &&
                a->updated_usec == b->updated_usec && strcmp(a->last_actor, b->last_actor) == 0 &&
                strcmp(a->last_reason, b->last_reason) == 0 &&
-               strcmp(a->trigger_revision, b->trigger_revision) == 0;
+               strcmp(a->trigger_revision, b->trigger_revision) == 0 &&
+               a->approval_since_usec == b->approval_since_usec;
 }
 
 static bool is_step_weight(const struct rollout_spec *spec, unsigned w)
@@ -81,6 +87,7 @@ static bool may_raise_weight(const struct rollout_event *ev)
         case EV_ANALYSIS:
                 return ev->analysis == ANALYSIS_PASS;
         case EV_CMD_PROMOTE:
+        case EV_CMD_APPROVE:
         case EV_CMD_RESUME:
         case EV_CMD_START:
         case EV_CMD_RETRY:
@@ -107,6 +114,8 @@ static void check_state(const struct rollout_spec *spec, const struct rollout_st
         CHECK(memchr(s->trigger_revision, '\0', sizeof(s->trigger_revision)));
         CHECK(s->failed_checks <= spec->failure_limit + 1);
         CHECK(s->inconclusive_checks <= spec->inconclusive_limit + 1);
+        if (s->approval_since_usec)
+                CHECK(rollout_is_running(s) && rollout_step_needs_approval(spec, s->step));
         switch (s->phase) {
         case ROLLOUT_IDLE:
                 CHECK(s->step == 0 && s->weight == 0);
@@ -141,9 +150,33 @@ static void check_step(const struct rollout_spec *spec, const struct rollout_sta
         CHECK(out->n < ROLLOUT_ACTIONS_MAX); /* push() drops silently at the limit */
 
         if (out->refused) {
-                CHECK(ev->kind >= EV_CMD_START && ev->kind <= EV_CMD_RETRY);
+                CHECK(rollout_event_is_command(ev->kind));
                 CHECK(!changed && out->n == 0);
         }
+        if (ev->kind == EV_CMD_APPROVE)
+                CHECK(!out->refused == rollout_approval_pending(before));
+        /* nothing but a person takes a rollout past a step that needs approval */
+        if (rollout_is_running(before) && rollout_step_needs_approval(spec, before->step) &&
+            after->weight > before->weight)
+                CHECK(ev->kind == EV_CMD_APPROVE || ev->kind == EV_CMD_PROMOTE);
+        if (ev->kind == EV_ANALYSIS && !out->ignored && ev->analysis == ANALYSIS_PASS &&
+            rollout_step_needs_approval(spec, before->step)) {
+                CHECK(after->weight == before->weight && after->step == before->step);
+                CHECK(after->approval_since_usec ||
+                      (after->phase == ROLLOUT_PAUSED && before->approval_since_usec));
+                if (!before->approval_since_usec)
+                        CHECK(after->approval_since_usec == now && out->n >= 2 &&
+                              out->items[1].kind == ACT_NOTIFY &&
+                              out->items[1].notify == NOTIFY_AWAITING_APPROVAL);
+        }
+        if (after->approval_since_usec && before->approval_since_usec &&
+            after->step == before->step && after->started_usec == before->started_usec)
+                CHECK(after->approval_since_usec >= before->approval_since_usec);
+        if (ev->kind == EV_TICK && before->phase == ROLLOUT_PROGRESSING &&
+            rollout_approval_deadline(spec, before) &&
+            now >= rollout_approval_deadline(spec, before))
+                CHECK(after->phase == ROLLOUT_PAUSED && after->approval_since_usec &&
+                      after->weight == before->weight);
         if (ev->kind == EV_ANALYSIS &&
             (before->phase != ROLLOUT_PROGRESSING || ev->for_step != before->step ||
              ev->for_step_started_usec != before->step_started_usec))
@@ -205,12 +238,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         static const char *const reasons[] = {NULL, "", "bad deploy", long_reason};
 
         struct reader rd = {data, size};
-        uint8_t steps[MAX_STEPS];
+        uint8_t steps[MAX_STEPS], approve[(MAX_STEPS + 7) / 8] = {0};
         size_t n_steps = 1 + next_byte(&rd) % MAX_STEPS;
         unsigned prev = 0;
         for (size_t i = 0; i < n_steps; i++) {
                 unsigned room = 100 - (unsigned)(n_steps - 1 - i) - prev; /* >= 1 */
-                steps[i] = prev + 1 + next_byte(&rd) % room;
+                uint8_t b = next_byte(&rd);
+                steps[i] = (uint8_t)(prev + 1 + b % room);
+                if ((b & 0x80) && steps[i] < 100)
+                        approve[i / 8] |= (uint8_t)(1u << (i % 8));
                 prev = steps[i];
         }
         struct rollout_spec spec = {
@@ -218,9 +254,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             .n_steps = n_steps,
             .failure_limit = next_byte(&rd) % 4,
             .inconclusive_limit = next_byte(&rd) % 4,
+            .approve = approve,
         };
         spec.interval_usec = (usec_t)(1 + next_byte(&rd) % 64) * USEC_PER_SEC;
-        spec.query_lag_usec = (usec_t)(next_byte(&rd) % 8) * 10 * USEC_PER_SEC;
+        uint8_t lag = next_byte(&rd);
+        spec.query_lag_usec = (usec_t)(lag % 8) * 10 * USEC_PER_SEC;
+        spec.approve_timeout_usec = (usec_t)((lag >> 3) % 16) * 15 * USEC_PER_SEC;
 
         struct rollout_state s;
         rollout_state_init(&s);

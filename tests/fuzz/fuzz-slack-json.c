@@ -3,8 +3,8 @@
  * (slack_payload_set_channel) and the user-controlled strings of a notice (canary, namespace,
  * event, revision, reason, actor, runbook URL, metric names and details), rendered by slack_render.
  *
- * Input: byte 0 = mode (channel, resend, number of metrics); the rest is the response body, and
- * also, split at NUL bytes, the notice's strings in the order above.
+ * Input: byte 0 = mode (channel, resend, number of metrics, buttons, approval, paused); the rest is
+ * the response body, and also, split at NUL bytes, the notice's strings in the order above.
  *
  * Invariants: no crash or sanitizer report; the response parser returns 0 / -EREMOTEIO /
  * -EBADMSG with the outputs the header promises (an error code is valid UTF-8, without control
@@ -220,6 +220,11 @@ static void check_render(const uint8_t mode, char *const pieces[N_PIECES], const
             .metrics = n_metrics ? m : NULL,
             .n_metrics = n_metrics,
             .resend = (mode >> 2) & 1,
+            /* bit 5: the buttons of a running rollout (bit 7: paused), bit 6: it waits for
+             * approval */
+            .phase = (mode >> 5) & 1 ? (mode & 0x80 ? "Paused" : "Progressing") : NULL,
+            .buttons = (mode >> 5) & 1,
+            .approval = (mode >> 6) & 1,
         };
         char *json = slack_render(&n, channel);
         CHECK(json);

@@ -169,6 +169,8 @@ static void minimal_file_gets_defaults(void **state)
         assert_int_equal(cc->n_steps, 2);
         assert_int_equal(cc->steps[0], 10);
         assert_int_equal(cc->steps[1], 50); /* a last step below 100 is allowed */
+        assert_false(canary_step_approve(cc, 0) || canary_step_approve(cc, 1));
+        assert_true(cc->approve_timeout_usec == 0); /* none: a wait for approval lasts */
         assert_true(cc->interval_usec == 5 * 60 * USEC_PER_SEC);
         assert_int_equal(cc->failure_limit, 1);
         assert_int_equal(cc->inconclusive_limit, 3);
@@ -238,6 +240,10 @@ static void full_file_reads_every_key(void **state)
         static const uint8_t steps[] = {1, 2, 5, 20, 60};
         assert_int_equal(cc->n_steps, ELEMENTSOF(steps));
         assert_memory_equal(cc->steps, steps, sizeof(steps));
+        for (size_t i = 0; i < ELEMENTSOF(steps); i++) /* {weight, approve: true} at 20 and 60 */
+                assert_int_equal(canary_step_approve(cc, i), i >= 3);
+        assert_false(canary_step_approve(cc, ELEMENTSOF(steps)));
+        assert_true(cc->approve_timeout_usec == 4 * 3600 * USEC_PER_SEC + 30 * 60 * USEC_PER_SEC);
         assert_true(cc->interval_usec == 3600 * USEC_PER_SEC);
         assert_int_equal(cc->failure_limit, 0);
         assert_int_equal(cc->inconclusive_limit, 7);

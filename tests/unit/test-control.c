@@ -113,6 +113,7 @@ static void request_round_trips_for_every_command(void **state)
         assert_string_equal(control_command_to_string(CONTROL_RETRY), "retry");
         assert_null(control_command_to_string(_CONTROL_COMMAND_MAX));
         assert_int_equal(control_command_from_string("resume"), CONTROL_RESUME);
+        assert_int_equal(control_command_from_string("approve"), CONTROL_APPROVE);
         assert_int_equal(control_command_from_string("Resume"), -EINVAL);
 }
 
@@ -346,6 +347,39 @@ static void status_table_renders_spec_document(void **state)
                                     "latency     mann_whitney  -       118.5     inconclusive  "
                                     "3 samples < min_samples 10\n"));
         assert_non_null(strstr(out, "\nsearch: no analysis yet\n"));
+        free(out);
+}
+
+/* A rollout that waits for approval (SPEC §9) says so in PHASE, and with details when it began,
+ * until when, and what to run; a paused wait says it waits, without a running deadline. */
+static void status_table_shows_awaiting_approval(void **state)
+{
+        static const char doc[] =
+            "{\"canaries\":["
+            "{\"name\":\"cart-api\",\"namespace\":\"cart\",\"phase\":\"Progressing\",\"step\":3,"
+            "\"steps\":4,\"canary_weight\":50,\"failed_checks\":0,\"inconclusive_checks\":0,"
+            "\"revision\":\"r7\",\"approval_steps\":[3],\"awaiting_approval\":true,"
+            "\"approval_since\":\"2024-05-01T12:00:00.000000Z\","
+            "\"approval_deadline\":\"2024-05-01T16:00:00.000000Z\",\"last_analysis\":null},"
+            "{\"name\":\"web\",\"namespace\":\"shop\",\"phase\":\"Paused\",\"step\":2,"
+            "\"steps\":3,\"canary_weight\":25,\"failed_checks\":0,\"inconclusive_checks\":0,"
+            "\"revision\":\"r1\",\"approval_steps\":[2],\"awaiting_approval\":false,"
+            "\"approval_since\":\"2024-05-01T11:00:00.000000Z\",\"approval_deadline\":null,"
+            "\"last_analysis\":null}]}";
+        char *out = NULL, *error = NULL;
+        assert_int_equal(control_status_format_table(doc, strlen(doc), false, &out, &error), 0);
+        assert_non_null(
+            strstr(out, "\ncart-api  cart       Progressing (awaiting approval)  3/4 "));
+        assert_non_null(
+            strstr(out, "\nweb       shop       Paused                           2/3 "));
+        free(out);
+        assert_int_equal(control_status_format_table(doc, strlen(doc), true, &out, &error), 0);
+        assert_non_null(strstr(out,
+                               "\ncart-api: awaiting approval since 2024-05-01T12:00:00.000000Z "
+                               "(until 2024-05-01T16:00:00.000000Z): canaryctl approve "
+                               "cart-api\n"));
+        assert_non_null(strstr(out, "\nweb: paused while waiting for approval since "
+                                    "2024-05-01T11:00:00.000000Z: canaryctl approve web\n"));
         free(out);
 }
 
@@ -916,6 +950,7 @@ int main(void)
             cmocka_unit_test(request_malformed_are_refused_clearly),
             cmocka_unit_test(replies_round_trip),
             cmocka_unit_test(status_table_renders_spec_document),
+            cmocka_unit_test(status_table_shows_awaiting_approval),
             cmocka_unit_test(status_table_tolerates_odd_fields_and_refuses_garbage),
             cmocka_unit_test_setup_teardown(server_delivers_reply_and_peer_uid, setup, teardown),
             cmocka_unit_test_setup_teardown(server_status_document_passes_through, setup, teardown),

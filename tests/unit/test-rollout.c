@@ -23,6 +23,30 @@ static const struct rollout_spec spec = {
     .inconclusive_limit = 2,
 };
 
+/* Approval steps (SPEC §9): [10, {25, approve}, {50, approve}, 100], waits of at most 30 min;
+ * and the same without a timeout. */
+static const uint8_t approval_weights[] = {10, 25, 50, 100};
+static const uint8_t approval_bits[] = {0x06}; /* steps 2 and 3 */
+static const struct rollout_spec approval = {
+    .steps = approval_weights,
+    .n_steps = 4,
+    .interval_usec = S(60),
+    .query_lag_usec = S(10),
+    .failure_limit = 1,
+    .inconclusive_limit = 2,
+    .approve = approval_bits,
+    .approve_timeout_usec = S(1800),
+};
+static const struct rollout_spec approval_forever = {
+    .steps = approval_weights,
+    .n_steps = 4,
+    .interval_usec = S(60),
+    .query_lag_usec = S(10),
+    .failure_limit = 1,
+    .inconclusive_limit = 2,
+    .approve = approval_bits,
+};
+
 static struct rollout_state at(enum rollout_phase phase, unsigned step, unsigned weight,
                                usec_t step_started)
 {
@@ -48,10 +72,13 @@ struct row {
         unsigned failed, inconclusive;
         /* the action kinds in order, terminated by _ROLLOUT_ACTION_KIND_MAX */
         enum rollout_action_kind acts[ROLLOUT_ACTIONS_MAX + 1];
-        enum rollout_notify notify; /* checked when an ACT_NOTIFY is expected */
-        bool set_weights;           /* checked when the first action is ACT_WRITE */
-        usec_t timer_at;            /* checked when an ACT_ARM_TIMER is expected */
-        bool ignored;               /* dropped unheard (a stale verdict) */
+        enum rollout_notify notify;      /* checked when an ACT_NOTIFY is expected */
+        bool set_weights;                /* checked when the first action is ACT_WRITE */
+        usec_t timer_at;                 /* checked when an ACT_ARM_TIMER is expected */
+        bool ignored;                    /* dropped unheard (a stale verdict) */
+        const struct rollout_spec *spec; /* NULL: spec */
+        usec_t since;                    /* approval_since_usec after it (0: not waiting) */
+        const char *reason;              /* a substring of last_reason after it, when set */
 };
 
 #define END _ROLLOUT_ACTION_KIND_MAX
@@ -299,6 +326,245 @@ static const struct row rows[] = {
     {"ticks do nothing in terminal phases", .before = {.phase = ROLLOUT_ROLLED_BACK, .step = 2},
      .ev = {.kind = EV_TICK}, .now = S(99999), .phase = ROLLOUT_ROLLED_BACK, .step = 2,
      .acts = {END}},
+
+    /* approval steps (SPEC §9), on the spec `approval`: steps 2 (25%) and 3 (50%) wait */
+    {"a pass at an approval step waits there for approval", .spec = &approval,
+     .before = {.phase = ROLLOUT_PROGRESSING,
+                .step = 2,
+                .weight = 25,
+                .step_started_usec = S(1000),
+                .inconclusive_checks = 1},
+     .ev = {.kind = EV_ANALYSIS, .analysis = ANALYSIS_PASS}, .now = S(2000),
+     .phase = ROLLOUT_PROGRESSING, .step = 2, .weight = 25,
+     .acts = {ACT_WRITE, ACT_NOTIFY, ACT_ARM_TIMER, END}, .notify = NOTIFY_AWAITING_APPROVAL,
+     .set_weights = false, .timer_at = S(2060), .since = S(2000), .reason = "awaiting approval"},
+    {"a pass at a step that needs no approval moves on as ever", .spec = &approval,
+     .before = {.phase = ROLLOUT_PROGRESSING, .step = 1, .weight = 10},
+     .ev = {.kind = EV_ANALYSIS, .analysis = ANALYSIS_PASS}, .now = S(2000),
+     .phase = ROLLOUT_PROGRESSING, .step = 2, .weight = 25,
+     .acts = {ACT_WRITE, ACT_NOTIFY, ACT_ARM_TIMER, END}, .notify = NOTIFY_PROGRESSED,
+     .set_weights = true, .timer_at = S(2060)},
+    {"while it waits the canary is analysed on, the deadline armed", .spec = &approval,
+     .before = {.phase = ROLLOUT_PROGRESSING,
+                .step = 2,
+                .weight = 25,
+                .step_started_usec = S(2000),
+                .approval_since_usec = S(2000)},
+     .ev = {.kind = EV_TICK}, .now = S(2061), .phase = ROLLOUT_PROGRESSING, .step = 2, .weight = 25,
+     .acts = {ACT_QUERY, ACT_ARM_TIMER, END}, .timer_at = S(3800), .since = S(2000)},
+    {"a tick before the interval arms the earlier of the next look and the deadline",
+     .spec = &approval,
+     .before = {.phase = ROLLOUT_PROGRESSING,
+                .step = 2,
+                .weight = 25,
+                .step_started_usec = S(3770),
+                .approval_since_usec = S(2000)},
+     .ev = {.kind = EV_TICK}, .now = S(3780), .phase = ROLLOUT_PROGRESSING, .step = 2, .weight = 25,
+     .acts = {ACT_ARM_TIMER, END}, .timer_at = S(3800), .since = S(2000)},
+    {"a pass while waiting keeps waiting and opens the next window", .spec = &approval,
+     .before = {.phase = ROLLOUT_PROGRESSING,
+                .step = 2,
+                .weight = 25,
+                .step_started_usec = S(2000),
+                .approval_since_usec = S(2000),
+                .inconclusive_checks = 1},
+     .ev = {.kind = EV_ANALYSIS, .analysis = ANALYSIS_PASS}, .now = S(2070),
+     .phase = ROLLOUT_PROGRESSING, .step = 2, .weight = 25, .acts = {ACT_WRITE, ACT_ARM_TIMER, END},
+     .set_weights = false, .timer_at = S(2130), .since = S(2000), .reason = "awaiting approval"},
+    {"a tolerated failure while waiting says so and keeps waiting", .spec = &approval,
+     .before = {.phase = ROLLOUT_PROGRESSING,
+                .step = 2,
+                .weight = 25,
+                .step_started_usec = S(2000),
+                .approval_since_usec = S(2000)},
+     .ev = {.kind = EV_ANALYSIS, .analysis = ANALYSIS_FAIL}, .now = S(2070),
+     .phase = ROLLOUT_PROGRESSING, .step = 2, .weight = 25, .failed = 1,
+     .acts = {ACT_WRITE, ACT_NOTIFY, ACT_ARM_TIMER, END}, .notify = NOTIFY_ANALYSIS_FAILED,
+     .set_weights = false, .timer_at = S(2130), .since = S(2000)},
+    {"a failure past failure_limit while waiting rolls back", .spec = &approval,
+     .before = {.phase = ROLLOUT_PROGRESSING,
+                .step = 2,
+                .weight = 25,
+                .step_started_usec = S(2000),
+                .approval_since_usec = S(2000),
+                .failed_checks = 1},
+     .ev = {.kind = EV_ANALYSIS, .analysis = ANALYSIS_FAIL}, .now = S(2070),
+     .phase = ROLLOUT_ROLLED_BACK, .step = 2, .weight = 0, .failed = 2,
+     .acts = {ACT_WRITE, ACT_NOTIFY, END}, .notify = NOTIFY_ROLLED_BACK, .set_weights = true},
+    {"a critical failure while waiting rolls back at once", .spec = &approval,
+     .before = {.phase = ROLLOUT_PROGRESSING,
+                .step = 3,
+                .weight = 50,
+                .step_started_usec = S(2000),
+                .approval_since_usec = S(2000)},
+     .ev = {.kind = EV_ANALYSIS, .analysis = ANALYSIS_FAIL_CRITICAL}, .now = S(2070),
+     .phase = ROLLOUT_ROLLED_BACK, .step = 3, .weight = 0, .failed = 1,
+     .acts = {ACT_WRITE, ACT_NOTIFY, END}, .notify = NOTIFY_ROLLED_BACK, .set_weights = true},
+    {"inconclusive past the limit while waiting pauses, and the wait is kept", .spec = &approval,
+     .before = {.phase = ROLLOUT_PROGRESSING,
+                .step = 2,
+                .weight = 25,
+                .step_started_usec = S(2000),
+                .approval_since_usec = S(2000),
+                .inconclusive_checks = 2},
+     .ev = {.kind = EV_ANALYSIS, .analysis = ANALYSIS_INCONCLUSIVE}, .now = S(2070),
+     .phase = ROLLOUT_PAUSED, .step = 2, .weight = 25, .inconclusive = 3,
+     .acts = {ACT_WRITE, ACT_NOTIFY, END}, .notify = NOTIFY_PAUSED, .set_weights = false,
+     .since = S(2000)},
+    {"approve moves a waiting rollout to the next step", .spec = &approval,
+     .before = {.phase = ROLLOUT_PROGRESSING,
+                .step = 2,
+                .weight = 25,
+                .step_started_usec = S(2000),
+                .approval_since_usec = S(2000),
+                .inconclusive_checks = 1},
+     .ev = {.kind = EV_CMD_APPROVE, .actor = "slack:U0123"}, .now = S(2100),
+     .phase = ROLLOUT_PROGRESSING, .step = 3, .weight = 50,
+     .acts = {ACT_WRITE, ACT_NOTIFY, ACT_ARM_TIMER, END}, .notify = NOTIFY_PROGRESSED,
+     .set_weights = true, .timer_at = S(2160), .reason = "approved"},
+    {"approve at the last approval step promotes to 100", .spec = &approval,
+     .before = {.phase = ROLLOUT_PROGRESSING,
+                .step = 3,
+                .weight = 50,
+                .step_started_usec = S(2000),
+                .approval_since_usec = S(2000)},
+     .ev = {.kind = EV_CMD_APPROVE}, .now = S(2100), .phase = ROLLOUT_PROMOTED, .step = 4,
+     .weight = 100, .acts = {ACT_WRITE, ACT_NOTIFY, END}, .notify = NOTIFY_PROMOTED,
+     .set_weights = true},
+    {"promote moves a waiting rollout on as approve does", .spec = &approval,
+     .before = {.phase = ROLLOUT_PROGRESSING,
+                .step = 2,
+                .weight = 25,
+                .step_started_usec = S(2000),
+                .approval_since_usec = S(2000)},
+     .ev = {.kind = EV_CMD_PROMOTE}, .now = S(2100), .phase = ROLLOUT_PROGRESSING, .step = 3,
+     .weight = 50, .acts = {ACT_WRITE, ACT_NOTIFY, ACT_ARM_TIMER, END}, .notify = NOTIFY_PROGRESSED,
+     .set_weights = true, .timer_at = S(2160)},
+    {"promote --full while waiting goes to 100", .spec = &approval,
+     .before = {.phase = ROLLOUT_PROGRESSING,
+                .step = 2,
+                .weight = 25,
+                .step_started_usec = S(2000),
+                .approval_since_usec = S(2000)},
+     .ev = {.kind = EV_CMD_PROMOTE, .full = true}, .now = S(2100), .phase = ROLLOUT_PROMOTED,
+     .step = 4, .weight = 100, .acts = {ACT_WRITE, ACT_NOTIFY, END}, .notify = NOTIFY_PROMOTED,
+     .set_weights = true},
+    {"promote into an approval step does not skip its analysis", .spec = &approval,
+     .before = {.phase = ROLLOUT_PROGRESSING, .step = 1, .weight = 10},
+     .ev = {.kind = EV_CMD_PROMOTE}, .now = S(2000), .phase = ROLLOUT_PROGRESSING, .step = 2,
+     .weight = 25, .acts = {ACT_WRITE, ACT_NOTIFY, ACT_ARM_TIMER, END}, .notify = NOTIFY_PROGRESSED,
+     .set_weights = true, .timer_at = S(2060)},
+    {"approve refused before the approval step's analysis passed", .spec = &approval,
+     .before = {.phase = ROLLOUT_PROGRESSING, .step = 2, .weight = 25},
+     .ev = {.kind = EV_CMD_APPROVE}, .now = S(2000), .refused = "not awaiting approval yet",
+     .phase = ROLLOUT_PROGRESSING, .step = 2, .weight = 25, .acts = {END}},
+    {"approve refused at a step that needs none", .spec = &approval,
+     .before = {.phase = ROLLOUT_PROGRESSING, .step = 1, .weight = 10},
+     .ev = {.kind = EV_CMD_APPROVE}, .now = S(2000), .refused = "needs none",
+     .phase = ROLLOUT_PROGRESSING, .step = 1, .weight = 10, .acts = {END}},
+    {"approve refused on a canary without approval steps",
+     .before = {.phase = ROLLOUT_PROGRESSING, .step = 2, .weight = 25},
+     .ev = {.kind = EV_CMD_APPROVE}, .now = S(2000), .refused = "not awaiting approval",
+     .phase = ROLLOUT_PROGRESSING, .step = 2, .weight = 25, .acts = {END}},
+    {"approve refused while paused without a wait", .spec = &approval,
+     .before = {.phase = ROLLOUT_PAUSED, .step = 2, .weight = 25}, .ev = {.kind = EV_CMD_APPROVE},
+     .now = S(2000), .refused = "not awaiting approval", .phase = ROLLOUT_PAUSED, .step = 2,
+     .weight = 25, .acts = {END}},
+    {"approve refused while idle", .spec = &approval, .before = {.phase = ROLLOUT_IDLE},
+     .ev = {.kind = EV_CMD_APPROVE}, .now = S(2000), .refused = "nothing to approve",
+     .phase = ROLLOUT_IDLE, .acts = {END}},
+    {"approve refused once promoted", .spec = &approval,
+     .before = {.phase = ROLLOUT_PROMOTED, .step = 4, .weight = 100},
+     .ev = {.kind = EV_CMD_APPROVE}, .now = S(2000), .refused = "nothing to approve",
+     .phase = ROLLOUT_PROMOTED, .step = 4, .weight = 100, .acts = {END}},
+    {"approve refused once rolled back", .spec = &approval,
+     .before = {.phase = ROLLOUT_ROLLED_BACK, .step = 2}, .ev = {.kind = EV_CMD_APPROVE},
+     .now = S(2000), .refused = "nothing to approve", .phase = ROLLOUT_ROLLED_BACK, .step = 2,
+     .acts = {END}},
+    {"a wait longer than approve_timeout pauses", .spec = &approval,
+     .before = {.phase = ROLLOUT_PROGRESSING,
+                .step = 2,
+                .weight = 25,
+                .step_started_usec = S(3770),
+                .approval_since_usec = S(2000)},
+     .ev = {.kind = EV_TICK}, .now = S(3800), .phase = ROLLOUT_PAUSED, .step = 2, .weight = 25,
+     .acts = {ACT_WRITE, ACT_NOTIFY, END}, .notify = NOTIFY_PAUSED, .set_weights = false,
+     .since = S(2000), .reason = "approval timed out after 30m"},
+    {"a verdict that comes after the deadline pauses instead of waiting on", .spec = &approval,
+     .before = {.phase = ROLLOUT_PROGRESSING,
+                .step = 2,
+                .weight = 25,
+                .step_started_usec = S(3750),
+                .approval_since_usec = S(2000)},
+     .ev = {.kind = EV_ANALYSIS, .analysis = ANALYSIS_PASS}, .now = S(3810),
+     .phase = ROLLOUT_PAUSED, .step = 2, .weight = 25, .acts = {ACT_WRITE, ACT_NOTIFY, END},
+     .notify = NOTIFY_PAUSED, .set_weights = false, .since = S(2000),
+     .reason = "approval timed out"},
+    {"without approve_timeout a wait lasts", .spec = &approval_forever,
+     .before = {.phase = ROLLOUT_PROGRESSING,
+                .step = 2,
+                .weight = 25,
+                .step_started_usec = S(99000),
+                .approval_since_usec = S(2000)},
+     .ev = {.kind = EV_TICK}, .now = S(99100), .phase = ROLLOUT_PROGRESSING, .step = 2,
+     .weight = 25, .acts = {ACT_QUERY, END}, .since = S(2000)},
+    {"approve moves a paused wait on", .spec = &approval,
+     .before = {.phase = ROLLOUT_PAUSED, .step = 2, .weight = 25, .approval_since_usec = S(2000)},
+     .ev = {.kind = EV_CMD_APPROVE}, .now = S(5000), .phase = ROLLOUT_PROGRESSING, .step = 3,
+     .weight = 50, .acts = {ACT_WRITE, ACT_NOTIFY, ACT_ARM_TIMER, END}, .notify = NOTIFY_PROGRESSED,
+     .set_weights = true, .timer_at = S(5060)},
+    {"pause while waiting keeps the wait", .spec = &approval,
+     .before = {.phase = ROLLOUT_PROGRESSING,
+                .step = 2,
+                .weight = 25,
+                .step_started_usec = S(2000),
+                .approval_since_usec = S(2000)},
+     .ev = {.kind = EV_CMD_PAUSE}, .now = S(2100), .phase = ROLLOUT_PAUSED, .step = 2, .weight = 25,
+     .acts = {ACT_WRITE, ACT_NOTIFY, END}, .notify = NOTIFY_PAUSED, .set_weights = false,
+     .since = S(2000)},
+    {"resume of a paused wait waits again, for a whole approve_timeout", .spec = &approval,
+     .before = {.phase = ROLLOUT_PAUSED, .step = 2, .weight = 25, .approval_since_usec = S(2000)},
+     .ev = {.kind = EV_CMD_RESUME}, .now = S(5000), .phase = ROLLOUT_PROGRESSING, .step = 2,
+     .weight = 25, .acts = {ACT_WRITE, ACT_NOTIFY, ACT_ARM_TIMER, END}, .notify = NOTIFY_RESUMED,
+     .set_weights = true, .timer_at = S(5060), .since = S(5000),
+     .reason = "resumed: awaiting approval"},
+    {"abort while waiting rolls back and ends the wait", .spec = &approval,
+     .before = {.phase = ROLLOUT_PROGRESSING,
+                .step = 2,
+                .weight = 25,
+                .step_started_usec = S(2000),
+                .approval_since_usec = S(2000)},
+     .ev = {.kind = EV_CMD_ABORT}, .now = S(2100), .phase = ROLLOUT_ROLLED_BACK, .step = 2,
+     .weight = 0, .acts = {ACT_WRITE, ACT_NOTIFY, END}, .notify = NOTIFY_ABORTED,
+     .set_weights = true},
+    {"abort of a paused wait rolls back", .spec = &approval,
+     .before = {.phase = ROLLOUT_PAUSED, .step = 2, .weight = 25, .approval_since_usec = S(2000)},
+     .ev = {.kind = EV_CMD_ABORT}, .now = S(2100), .phase = ROLLOUT_ROLLED_BACK, .step = 2,
+     .weight = 0, .acts = {ACT_WRITE, ACT_NOTIFY, END}, .notify = NOTIFY_ABORTED,
+     .set_weights = true},
+    {"drift while waiting pauses and keeps the wait", .spec = &approval,
+     .before = {.phase = ROLLOUT_PROGRESSING,
+                .step = 2,
+                .weight = 25,
+                .step_started_usec = S(2000),
+                .approval_since_usec = S(2000)},
+     .ev = {.kind = EV_DRIFT, .observed_weight = 40}, .now = S(2100), .phase = ROLLOUT_PAUSED,
+     .step = 2, .weight = 25, .acts = {ACT_WRITE, ACT_NOTIFY, END}, .notify = NOTIFY_DRIFT,
+     .set_weights = false, .since = S(2000)},
+    {"a new revision while waiting starts over at step 1 without the wait", .spec = &approval,
+     .before = {.phase = ROLLOUT_PROGRESSING,
+                .step = 3,
+                .weight = 50,
+                .step_started_usec = S(2000),
+                .approval_since_usec = S(2000)},
+     .ev = {.kind = EV_CMD_START, .revision = "r2"}, .now = S(2100), .phase = ROLLOUT_PROGRESSING,
+     .step = 1, .weight = 10, .acts = {ACT_WRITE, ACT_NOTIFY, ACT_ARM_TIMER, END},
+     .notify = NOTIFY_STARTED, .set_weights = true, .timer_at = S(2160)},
+    {"a verdict on a paused wait is ignored", .spec = &approval,
+     .before = {.phase = ROLLOUT_PAUSED, .step = 2, .weight = 25, .approval_since_usec = S(2000)},
+     .ev = {.kind = EV_ANALYSIS, .analysis = ANALYSIS_PASS}, .now = S(2100),
+     .phase = ROLLOUT_PAUSED, .step = 2, .weight = 25, .acts = {END}, .ignored = true,
+     .since = S(2000)},
 };
 
 /* A verdict on s's current step. */
@@ -328,7 +594,7 @@ static void table(void **unused)
                         ev.for_step = s.step;
                         ev.for_step_started_usec = s.step_started_usec;
                 }
-                rollout_step(&spec, &s, &ev, r->now, &out);
+                rollout_step(r->spec ? r->spec : &spec, &s, &ev, r->now, &out);
                 print_message("row: %s\n", r->name);
                 assert_int_equal(out.ignored != NULL, r->ignored);
                 if (r->refused) {
@@ -342,6 +608,9 @@ static void table(void **unused)
                 assert_int_equal(s.weight, r->weight);
                 assert_int_equal(s.failed_checks, r->failed);
                 assert_int_equal(s.inconclusive_checks, r->inconclusive);
+                assert_int_equal(s.approval_since_usec, r->since);
+                if (r->reason)
+                        assert_non_null(strstr(s.last_reason, r->reason));
                 size_t n = 0;
                 while (r->acts[n] != END)
                         n++;
@@ -548,6 +817,76 @@ static void interim_looks_decide_only_when_conclusive(void **unused)
         assert_int_equal(s.weight, 0);
 }
 
+/* A whole rollout through an approval step: the pass waits (and says so once), the analyses go
+ * on while it waits, approve records who let it go on, and the next approval step waits again. */
+static void approval_walkthrough(void **unused)
+{
+        struct rollout_state s;
+        struct rollout_actions out;
+        rollout_state_init(&s);
+        rollout_step(&approval, &s, &(struct rollout_event){.kind = EV_CMD_START}, S(1000), &out);
+        rollout_step(&approval, &s, verdict(&s, ANALYSIS_PASS, false), S(1070), &out);
+        assert_int_equal(s.step, 2);
+        assert_int_equal(s.approval_since_usec, 0);
+        rollout_step(&approval, &s, verdict(&s, ANALYSIS_PASS, false), S(1140), &out);
+        assert_true(rollout_awaiting_approval(&s) && rollout_approval_pending(&s));
+        assert_int_equal(rollout_approval_deadline(&approval, &s), S(1140 + 1800));
+        assert_int_equal(s.weight, 25);
+        for (int i = 1; i <= 3; i++) { /* analysed on, announced once */
+                rollout_step(&approval, &s, &(struct rollout_event){.kind = EV_TICK},
+                             s.step_started_usec + S(61), &out);
+                assert_int_equal(out.items[0].kind, ACT_QUERY);
+                rollout_step(&approval, &s, verdict(&s, ANALYSIS_PASS, false),
+                             s.step_started_usec + S(62), &out);
+                assert_int_equal(out.n, 2);
+                assert_int_equal(out.items[0].kind, ACT_WRITE);
+                assert_int_equal(out.items[1].kind, ACT_ARM_TIMER);
+                assert_int_equal(s.approval_since_usec, S(1140));
+        }
+        assert_int_equal(s.analyses, 5);
+        rollout_step(&approval, &s,
+                     &(struct rollout_event){.kind = EV_CMD_APPROVE, .actor = "slack:U0123"},
+                     S(1400), &out);
+        assert_null(out.refused);
+        assert_string_equal(s.last_actor, "slack:U0123");
+        assert_string_equal(s.last_reason, "approved");
+        assert_int_equal(s.step, 3);
+        assert_int_equal(s.weight, 50);
+        assert_false(rollout_approval_pending(&s));
+        assert_int_equal(rollout_approval_deadline(&approval, &s), 0);
+        rollout_step(&approval, &s, verdict(&s, ANALYSIS_PASS, false), S(1470), &out);
+        assert_true(rollout_awaiting_approval(&s));
+        rollout_step(&approval, &s, &(struct rollout_event){.kind = EV_CMD_PAUSE}, S(1500), &out);
+        assert_false(rollout_awaiting_approval(&s));
+        assert_true(rollout_approval_pending(&s));
+        assert_int_equal(rollout_approval_deadline(&approval, &s), S(1470 + 1800));
+        rollout_step(&approval, &s, &(struct rollout_event){.kind = EV_CMD_APPROVE}, S(1600), &out);
+        assert_int_equal(s.phase, ROLLOUT_PROMOTED);
+        assert_int_equal(s.weight, 100);
+        assert_int_equal(s.approval_since_usec, 0);
+}
+
+/* Interim looks at an approval step: an early pass starts the wait (it never skips it), and once
+ * it waits, an early pass decides nothing. */
+static void interim_pass_at_an_approval_step_waits(void **unused)
+{
+        struct rollout_spec sp = approval;
+        sp.look_usec = S(15);
+        struct rollout_state s = at(ROLLOUT_PROGRESSING, 2, 25, S(1000));
+        struct rollout_actions out;
+
+        rollout_step(&sp, &s, verdict(&s, ANALYSIS_PASS, true), S(1020), &out);
+        assert_int_equal(s.step, 2);
+        assert_int_equal(s.approval_since_usec, S(1020));
+        assert_int_equal(out.items[1].notify, NOTIFY_AWAITING_APPROVAL);
+        struct rollout_state before = s;
+        rollout_step(&sp, &s, verdict(&s, ANALYSIS_PASS, true), S(1040), &out);
+        assert_memory_equal(&before, &s, sizeof(s));
+        assert_int_equal(out.n, 1);
+        assert_int_equal(out.items[0].kind, ACT_ARM_TIMER);
+        assert_int_equal(out.items[0].at_usec, S(1050));
+}
+
 /* The weight at a past moment comes from the recorded step times; unknown is -1, never a guess. */
 static void weight_at_follows_the_step_times(void **unused)
 {
@@ -579,13 +918,15 @@ static void weight_at_follows_the_step_times(void **unused)
         assert_int_equal(s.step_entered_ms[1], 0);
 }
 
-/* Properties over random sequences: weights stay in 0..100 and equal a step weight, 0 or 100;
- * terminal phases absorb everything but start/retry; nothing reaches a higher weight without
- * a passing verdict or a promote command. */
+/* Properties over random sequences, with and without approval steps: weights stay in 0..100
+ * and equal a step weight, 0 or 100; terminal phases absorb everything but start/retry; nothing
+ * reaches a higher weight without a passing verdict or a promote command, and nothing leaves an
+ * approval step upwards but approve or promote. */
 static void random_sequences_keep_invariants(void **unused)
 {
         srand(42);
-        for (int run = 0; run < 2000; run++) {
+        for (int run = 0; run < 4000; run++) {
+                const struct rollout_spec *sp = run % 2 ? &approval : &spec;
                 struct rollout_state s;
                 rollout_state_init(&s);
                 usec_t now = S(1000);
@@ -604,21 +945,29 @@ static void random_sequences_keep_invariants(void **unused)
                         now += (usec_t)(rand() % 120) * USEC_PER_SEC;
                         struct rollout_state before = s;
                         struct rollout_actions out;
-                        rollout_step(&spec, &s, &ev, now, &out);
+                        rollout_step(sp, &s, &ev, now, &out);
                         assert_true(s.weight <= 100);
                         bool is_step = s.weight == 0 || s.weight == 100;
-                        for (size_t k = 0; k < spec.n_steps; k++)
-                                is_step |= s.weight == spec.steps[k];
+                        for (size_t k = 0; k < sp->n_steps; k++)
+                                is_step |= s.weight == sp->steps[k];
                         assert_true(is_step);
                         if (s.weight > before.weight && before.phase != ROLLOUT_IDLE &&
                             before.phase != ROLLOUT_ROLLED_BACK &&
                             before.phase != ROLLOUT_PROMOTED) {
                                 bool allowed =
                                     (ev.kind == EV_ANALYSIS && ev.analysis == ANALYSIS_PASS) ||
-                                    ev.kind == EV_CMD_PROMOTE || ev.kind == EV_CMD_RESUME ||
-                                    ev.kind == EV_CMD_START || ev.kind == EV_TRIGGER;
+                                    ev.kind == EV_CMD_PROMOTE || ev.kind == EV_CMD_APPROVE ||
+                                    ev.kind == EV_CMD_RESUME || ev.kind == EV_CMD_START ||
+                                    ev.kind == EV_TRIGGER;
                                 assert_true(allowed);
                         }
+                        /* only a person takes a rollout past a step that needs approval */
+                        if (s.weight > before.weight && rollout_is_running(&before) &&
+                            rollout_step_needs_approval(sp, before.step))
+                                assert_true(ev.kind == EV_CMD_PROMOTE || ev.kind == EV_CMD_APPROVE);
+                        if (s.approval_since_usec)
+                                assert_true(rollout_is_running(&s) &&
+                                            rollout_step_needs_approval(sp, s.step));
                         if (before.phase == ROLLOUT_ROLLED_BACK && ev.kind != EV_CMD_START &&
                             ev.kind != EV_CMD_RETRY && ev.kind != EV_TRIGGER)
                                 assert_int_equal(s.phase, ROLLOUT_ROLLED_BACK);
@@ -681,6 +1030,7 @@ static void notify_policy_table(void **state)
             {NOTIFY_ROLLED_BACK, NOTIFY_LEVEL_ERROR, true},
             {NOTIFY_ABORTED, NOTIFY_LEVEL_ERROR, false},
             {NOTIFY_DRIFT, NOTIFY_LEVEL_WARN, false},
+            {NOTIFY_AWAITING_APPROVAL, NOTIFY_LEVEL_WARN, true},
         };
         assert_int_equal(sizeof(want) / sizeof(want[0]), _ROLLOUT_NOTIFY_MAX);
         for (size_t i = 0; i < _ROLLOUT_NOTIFY_MAX; i++) {
@@ -714,6 +1064,8 @@ int main(void)
             cmocka_unit_test(look_interval_from_config),
             cmocka_unit_test(interim_looks_decide_only_when_conclusive),
             cmocka_unit_test(weight_at_follows_the_step_times),
+            cmocka_unit_test(approval_walkthrough),
+            cmocka_unit_test(interim_pass_at_an_approval_step_waits),
             cmocka_unit_test(random_sequences_keep_invariants),
             cmocka_unit_test(notify_policy_table),
         };

@@ -120,6 +120,10 @@ static void command_text(void **state)
         assert_string_equal(c.reason, "p99 doubled");
         assert_int_equal(slack_command_parse("status web", &c, &why), 0);
         assert_int_equal(c.verb, SLACK_VERB_STATUS);
+        assert_int_equal(slack_command_parse("approve checkout", &c, &why), 0);
+        assert_int_equal(c.verb, SLACK_VERB_APPROVE);
+        assert_string_equal(c.name, "checkout");
+        assert_string_equal(slack_verb_to_string(SLACK_VERB_APPROVE), "approve");
 
         const char *bad[] = {"",
                              "promote",
@@ -128,6 +132,8 @@ static void command_text(void **state)
                              "promote web --ful",
                              "promote web --full now",
                              "pause web extra",
+                             "approve web --full",
+                             "approve",
                              "promote web/../x"};
         for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
                 why = NULL;
@@ -207,6 +213,18 @@ static void button_clicks(void **state)
         assert_null(strstr(u, "\"actions\"")); /* the old buttons go */
         assert_non_null(strstr(u, "\"context\""));
         free(u);
+        slack_action_done(&a);
+
+        /* the Approve button of an "awaiting approval" message (SPEC §9) */
+        static const char approve[] =
+            "{\"type\":\"block_actions\",\"user\":{\"id\":\"W012A3CDE\"},"
+            "\"actions\":[{\"action_id\":\"canaryd_approve\",\"value\":\"checkout\"}]}";
+        assert_int_equal(slack_action_parse(approve, strlen(approve), &a, &why), 0);
+        assert_int_equal(a.cmd.verb, SLACK_VERB_APPROVE);
+        assert_false(a.cmd.full);
+        assert_string_equal(a.cmd.name, "checkout");
+        assert_string_equal(a.user, "W012A3CDE");
+        assert_string_equal(a.response_url, "");
         slack_action_done(&a);
 
         const char *bad[] = {

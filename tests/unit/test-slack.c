@@ -627,21 +627,28 @@ struct golden_case {
         unsigned weight, step;
         int metrics; /* 0 none, 1 passing, 2 latency failed */
         bool runbook;
+        bool buttons, approval; /* Slack interactivity; the rollout waits for approval */
 };
 
 static const struct golden_case golden_cases[] = {
-    {"started", "started", "Progressing", "", "uid:1000", 5, 1, 0, false},
-    {"progressed", "progressed", "Progressing", "analysis passed", NULL, 25, 3, 1, false},
+    {"started", "started", "Progressing", "", "uid:1000", 5, 1, 0, false, false, false},
+    {"progressed", "progressed", "Progressing", "analysis passed", NULL, 25, 3, 1, false, false,
+     false},
     {"analysis-failed", "analysis failed", "Progressing",
-     "latency-p99 failed: ratio 1.5 > 1.2 (1 of 2 failures allowed)", NULL, 25, 3, 2, true},
-    {"paused", "paused", "Paused", "inconclusive 4 times in a row", NULL, 25, 3, 1, true},
-    {"resumed", "resumed", "Progressing", "resumed by hand", "uid:1000", 25, 3, 0, false},
-    {"promoted", "promoted", "Promoted", "analysis passed", NULL, 100, 5, 1, false},
+     "latency-p99 failed: ratio 1.5 > 1.2 (1 of 2 failures allowed)", NULL, 25, 3, 2, true, false,
+     false},
+    {"paused", "paused", "Paused", "inconclusive 4 times in a row", NULL, 25, 3, 1, true, false,
+     false},
+    {"resumed", "resumed", "Progressing", "resumed by hand", "uid:1000", 25, 3, 0, false, false,
+     false},
+    {"promoted", "promoted", "Promoted", "analysis passed", NULL, 100, 5, 1, false, false, false},
     {"rolled-back", "rolled back", "RolledBack", "critical metric failed: latency-p99", NULL, 0, 3,
-     2, true},
-    {"aborted", "aborted", "RolledBack", "pager fired", "uid:1000", 0, 2, 0, true},
+     2, true, false, false},
+    {"aborted", "aborted", "RolledBack", "pager fired", "uid:1000", 0, 2, 0, true, false, false},
     {"drift", "drift", "Paused", "weights changed outside canaryd: canary at 40%, expected 25%",
-     NULL, 25, 3, 0, true},
+     NULL, 25, 3, 0, true, false, false},
+    {"awaiting-approval", "awaiting approval", "Progressing",
+     "analysis passed; awaiting approval (pauses after 4h)", NULL, 50, 4, 1, true, true, true},
 };
 
 static void golden_notice(const struct golden_case *g, struct metric_report m[2],
@@ -671,6 +678,8 @@ static void golden_notice(const struct golden_case *g, struct metric_report m[2]
             .n_metrics = g->metrics ? 2 : 0,
             .cfg = &golden_cfg,
             .datadog_site = "datadoghq.eu",
+            .buttons = g->buttons,
+            .approval = g->approval,
         };
 }
 

@@ -30,6 +30,7 @@ static void round_trip_is_exact(void **unused)
         s.step_entered_ms[0] = 1763780000123ULL;
         s.step_entered_ms[1] = 1763780050000ULL;
         s.step_entered_ms[2] = 1763780100999ULL;
+        s.approval_since_usec = 1763780150000042ULL;
         char *json = state_to_json(&s, NULL);
         char *err = NULL, ts[SLACK_THREAD_TS_MAX] = "x";
         assert_null(strstr(json, "slack_thread_ts")); /* not known: not written */
@@ -70,6 +71,36 @@ static void step_times_are_optional_and_lenient(void **unused)
         snprintf(json, sizeof(json), "%s,\"step_times\":{\"a\":1}}", old);
         assert_int_equal(state_from_json(json, strlen(json), 5, &s, NULL, &err), 0);
         assert_int_equal(s.step_entered_ms[0], 0);
+}
+
+/* A wait for approval (SPEC §9) is written only while there is one, so older annotations read
+ * as "not waiting"; a malformed one is refused rather than dropped, which would let the rollout
+ * go on without approval. */
+static void approval_since_is_optional_but_never_guessed(void **unused)
+{
+        struct rollout_state s;
+        char *err = NULL;
+        const char *old = "{\"phase\":\"Progressing\",\"step\":2,\"weight\":25,\"revision\":\"r\","
+                          "\"failed_checks\":0,\"inconclusive_checks\":0,\"analyses\":1,"
+                          "\"started_at\":\"2026-12-05T10:00:00Z\",\"step_started_at\":"
+                          "\"2026-12-05T10:05:00Z\",\"updated_at\":\"2026-12-05T10:05:00Z\"";
+        char json[600];
+        snprintf(json, sizeof(json), "%s}", old);
+        assert_int_equal(state_from_json(json, strlen(json), 5, &s, NULL, &err), 0);
+        assert_int_equal(s.approval_since_usec, 0);
+        char *out = state_to_json(&s, NULL);
+        assert_null(strstr(out, "approval_since"));
+        free(out);
+        snprintf(json, sizeof(json), "%s,\"approval_since\":\"2026-12-05T10:05:00.5Z\"}", old);
+        assert_int_equal(state_from_json(json, strlen(json), 5, &s, NULL, &err), 0);
+        assert_int_equal(s.approval_since_usec, 1796465100500000ULL);
+        out = state_to_json(&s, NULL);
+        assert_non_null(strstr(out, "\"approval_since\":\"2026-12-05T10:05:00.500000Z\""));
+        free(out);
+        snprintf(json, sizeof(json), "%s,\"approval_since\":true}", old);
+        assert_int_equal(state_from_json(json, strlen(json), 5, &s, NULL, &err), -EINVAL);
+        assert_non_null(strstr(err, "approval_since"));
+        free(err);
 }
 
 static void rfc3339_keeps_microseconds(void **unused)
@@ -119,6 +150,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(round_trip_is_exact),
             cmocka_unit_test(step_times_are_optional_and_lenient),
+            cmocka_unit_test(approval_since_is_optional_but_never_guessed),
             cmocka_unit_test(rfc3339_keeps_microseconds),
             cmocka_unit_test(bad_states_are_refused),
         };
