@@ -171,8 +171,7 @@ static void on_write(const struct kube_result *res, void *userdata)
         if (op->kind == OP_MEMBER) {
                 h->member_in_flight = false;
                 if (h->releasing) {
-                        if (h->release_pending > 0 && --h->release_pending == 0 && h->release_done)
-                                h->release_done(h->d);
+                        release_one_done(h);
                         free(op);
                         return;
                 }
@@ -298,9 +297,8 @@ static void op_send(struct ha *h, unsigned i, enum op_kind kind)
                         h->member_in_flight = false;
                 else
                         h->shards[i].in_flight = false;
-                if ((kind == OP_RELEASE || kind == OP_MEMBER) && h->releasing &&
-                    h->release_pending > 0 && --h->release_pending == 0 && h->release_done)
-                        h->release_done(h->d);
+                if (kind == OP_RELEASE || kind == OP_MEMBER)
+                        release_one_done(h);
         } else if (kind == OP_MEMBER) {
                 h->member_in_flight = true;
         }
