@@ -162,48 +162,33 @@ static void release_deferred(struct ha *h, unsigned i)
                 release_one_done(h);
 }
 
-static void on_write(const struct kube_result *res, void *userdata)
+/* Our member Lease written: its resourceVersion and item are kept for the next write. */
+static void member_written(struct ha *h, const struct kube_result *res)
 {
-        struct op *op = userdata;
-        struct ha *h = op->h;
-        struct shard *s = op->kind == OP_MEMBER ? NULL : &h->shards[op->shard];
-
-        if (op->kind == OP_MEMBER) {
-                h->member_in_flight = false;
-                if (h->releasing) {
-                        release_one_done(h);
-                        free(op);
-                        return;
-                }
-                if (res->error == 0) {
-                        struct lease_record r = {0};
-                        if (lease_parse(res->body, res->body_len, &r, NULL) == 0) {
-                                free(h->member_rv);
-                                h->member_rv = r.resource_version;
-                                r.resource_version = NULL;
-                                free(h->member_raw);
-                                h->member_raw = xstrndup(res->body, res->body_len);
-                        }
-                        lease_record_done(&r);
-                }
-                free(op);
-                return;
-        }
-        s->in_flight = false;
-        if (res->error == -ECANCELED) {
-                if (s->release_after) {
-                        s->release_after = false;
-                        release_one_done(h);
-                }
-                free(op);
-                return;
-        }
-        if (op->kind == OP_RELEASE) {
-                s->release_after = false; /* this answer is the release */
+        h->member_in_flight = false;
+        if (h->releasing) {
                 release_one_done(h);
-                free(op);
                 return;
         }
+        if (res->error == 0) {
+                struct lease_record r = {0};
+                if (lease_parse(res->body, res->body_len, &r, NULL) == 0) {
+                        free(h->member_rv);
+                        h->member_rv = r.resource_version;
+                        r.resource_version = NULL;
+                        free(h->member_raw);
+                        h->member_raw = xstrndup(res->body, res->body_len);
+                }
+                lease_record_done(&r);
+        }
+}
+
+/* A takeover or renewal of shard op->shard answered: the shard is ours while the Lease written
+ * names us; a conflict on renewal means it may not be. */
+static void shard_written(struct ha *h, const struct op *op, const struct kube_result *res)
+{
+        struct shard *s = &h->shards[op->shard];
+
         if (res->error == 0) {
                 struct lease_record r = {0};
                 if (lease_parse(res->body, res->body_len, &r, NULL) == 0 &&
@@ -231,6 +216,35 @@ static void on_write(const struct kube_result *res, void *userdata)
                             op->kind == OP_ACQUIRE ? "takeover" : "renewal", SHARD_PREFIX,
                             op->shard, res->message ? res->message : strerror(-res->error));
         }
+}
+
+static void on_write(const struct kube_result *res, void *userdata)
+{
+        struct op *op = userdata;
+        struct ha *h = op->h;
+
+        if (op->kind == OP_MEMBER) {
+                member_written(h, res);
+                free(op);
+                return;
+        }
+        struct shard *s = &h->shards[op->shard];
+        s->in_flight = false;
+        if (res->error == -ECANCELED) {
+                if (s->release_after) {
+                        s->release_after = false;
+                        release_one_done(h);
+                }
+                free(op);
+                return;
+        }
+        if (op->kind == OP_RELEASE) {
+                s->release_after = false; /* this answer is the release */
+                release_one_done(h);
+                free(op);
+                return;
+        }
+        shard_written(h, op, res);
         unsigned shard = op->shard;
         free(op);
         release_deferred(h, shard);
