@@ -224,8 +224,8 @@ static void slack_dropped(const char *key, const char *reason, void *userdata)
         log_warning("slack: message %s not delivered: %s", key ? key : "(parent update)", reason);
 }
 
-/* Builds the Datadog, Kubernetes and Slack clients for cfg. */
-static int clients_new(struct daemon *d, const struct config *cfg)
+/* The Datadog client, with the keys from their files or the environment. */
+static int clients_new_datadog(struct daemon *d, const struct config *cfg)
 {
         int r = -EINVAL;
         char *api_key =
@@ -234,27 +234,34 @@ static int clients_new(struct daemon *d, const struct config *cfg)
             secret_or_env(d, cfg->datadog.app_key_file, "DD_APP_KEY", "Datadog application key");
         char *base =
             cfg->datadog.url ? xstrdup(cfg->datadog.url) : datadog_site_url(cfg->datadog.site);
-        char *webhook = NULL, *token = NULL, *err = NULL, *kubeconfig = NULL;
 
-        if (!api_key || !app_key || !base)
-                goto out;
-        struct datadog_settings ds = {
-            .base_url = base,
-            .api_key = api_key,
-            .app_key = app_key,
-            .api = cfg->datadog.api,
-            .timeout_ms = (long)(cfg->datadog.timeout_usec / USEC_PER_MSEC),
-        };
-        r = datadog_client_new(d->http, &ds, &d->datadog);
-        if (r < 0) {
-                log_error_errno(r, "cannot create the Datadog client: %m");
-                goto out;
+        if (api_key && app_key && base) {
+                struct datadog_settings ds = {
+                    .base_url = base,
+                    .api_key = api_key,
+                    .app_key = app_key,
+                    .api = cfg->datadog.api,
+                    .timeout_ms = (long)(cfg->datadog.timeout_usec / USEC_PER_MSEC),
+                };
+                r = datadog_client_new(d->http, &ds, &d->datadog);
+                if (r < 0)
+                        log_error_errno(r, "cannot create the Datadog client: %m");
+                else
+                        datadog_client_set_tally(d->datadog, &d->metrics.datadog);
         }
-        datadog_client_set_tally(d->datadog, &d->metrics.datadog);
+        free_secret(api_key);
+        free_secret(app_key);
+        free(base);
+        return r;
+}
 
-        kubeconfig = kubeconfig_path(d, cfg->kubernetes.kubeconfig);
-        r = kube_client_new(d->event, d->http, kubeconfig, cfg->kubernetes.context,
-                            (long)(cfg->datadog.timeout_usec / USEC_PER_MSEC), &d->kube, &err);
+/* The Kubernetes client, from the kubeconfig (or in-cluster). */
+static int clients_new_kube(struct daemon *d, const struct config *cfg)
+{
+        char *kubeconfig = kubeconfig_path(d, cfg->kubernetes.kubeconfig), *err = NULL;
+        int r = kube_client_new(d->event, d->http, kubeconfig, cfg->kubernetes.context,
+                                (long)(cfg->datadog.timeout_usec / USEC_PER_MSEC), &d->kube, &err);
+
         if (r < 0) {
                 log_error("kubernetes: %s", err ? err : strerror(-r));
                 goto out;
@@ -270,61 +277,76 @@ static int clients_new(struct daemon *d, const struct config *cfg)
                             "the path can read the credentials and rewrite VirtualServices");
         log_info("kubernetes: %s, authentication: %s", kubeconfig ? kubeconfig : "in-cluster",
                  kube_client_auth_kind(d->kube));
-
-        if (cfg->slack.webhook_url_file || cfg->slack.token_file) {
-                r = -EINVAL;
-                /* with both, the bot token is used and the webhook file is not read */
-                if (cfg->slack.webhook_url_file && !cfg->slack.token_file &&
-                    !(webhook = read_secret(d, cfg->slack.webhook_url_file, "Slack webhook URL")))
-                        goto out;
-                if (cfg->slack.token_file &&
-                    !(token = read_secret(d, cfg->slack.token_file, "Slack token")))
-                        goto out;
-                char *outbox =
-                    cfg->state_dir ? xasprintf("%s/slack-outbox.json", cfg->state_dir) : NULL;
-                char *warning = NULL;
-                struct slack_settings ss = {
-                    .webhook_url = webhook,
-                    .token = token,
-                    .channel = cfg->slack.channel,
-                    .severity_channels = {cfg->slack.channel_info, cfg->slack.channel_warn,
-                                          cfg->slack.channel_error},
-                    .mention = cfg->slack.mention,
-                    .api_base_url = cfg->slack.url,
-                    .outbox_path = outbox,
-                    .timeout_ms = 10000,
-                };
-                r = slack_client_new_full(d->event, d->http, &ss, &d->slack, &warning);
-                free(outbox);
-                if (warning) {
-                        log_warning("slack: outbox unreadable, set aside as *.broken: %s", warning);
-                        free(warning);
-                }
-                if (r < 0) {
-                        log_error_errno(r, "cannot create the Slack client: %m");
-                        goto out;
-                }
-                slack_set_failed_callback(d->slack, slack_dropped, d);
-                slack_groups_start(d, cfg, token);
-        }
-        if (cfg->slack.signing_secret_file &&
-            !(d->slack_signing_secret =
-                  read_secret(d, cfg->slack.signing_secret_file, "Slack signing secret"))) {
-                r = -EINVAL;
-                goto out;
-        }
-        r = 0;
 out:
-        free_secret(api_key);
-        free_secret(app_key);
-        free_secret(webhook);
-        free_secret(token);
-        free(base);
         free(err);
         free(kubeconfig);
-        if (r < 0)
-                clients_free(d);
         return r;
+}
+
+/* The Slack client, when cfg has a webhook or a bot token; none otherwise. */
+static int clients_new_slack(struct daemon *d, const struct config *cfg)
+{
+        char *webhook = NULL, *token = NULL;
+        int r = -EINVAL;
+
+        if (!cfg->slack.webhook_url_file && !cfg->slack.token_file)
+                return 0;
+        /* with both, the bot token is used and the webhook file is not read */
+        if (cfg->slack.webhook_url_file && !cfg->slack.token_file &&
+            !(webhook = read_secret(d, cfg->slack.webhook_url_file, "Slack webhook URL")))
+                goto out;
+        if (cfg->slack.token_file &&
+            !(token = read_secret(d, cfg->slack.token_file, "Slack token")))
+                goto out;
+        char *outbox = cfg->state_dir ? xasprintf("%s/slack-outbox.json", cfg->state_dir) : NULL;
+        char *warning = NULL;
+        struct slack_settings ss = {
+            .webhook_url = webhook,
+            .token = token,
+            .channel = cfg->slack.channel,
+            .severity_channels = {cfg->slack.channel_info, cfg->slack.channel_warn,
+                                  cfg->slack.channel_error},
+            .mention = cfg->slack.mention,
+            .api_base_url = cfg->slack.url,
+            .outbox_path = outbox,
+            .timeout_ms = 10000,
+        };
+        r = slack_client_new_full(d->event, d->http, &ss, &d->slack, &warning);
+        free(outbox);
+        if (warning) {
+                log_warning("slack: outbox unreadable, set aside as *.broken: %s", warning);
+                free(warning);
+        }
+        if (r < 0) {
+                log_error_errno(r, "cannot create the Slack client: %m");
+                goto out;
+        }
+        slack_set_failed_callback(d->slack, slack_dropped, d);
+        slack_groups_start(d, cfg, token);
+out:
+        free_secret(webhook);
+        free_secret(token);
+        return r;
+}
+
+/* Builds the Datadog, Kubernetes and Slack clients for cfg, and reads the Slack signing secret.
+ * On failure none is left. */
+static int clients_new(struct daemon *d, const struct config *cfg)
+{
+        int r = clients_new_datadog(d, cfg);
+        if (r >= 0)
+                r = clients_new_kube(d, cfg);
+        if (r >= 0)
+                r = clients_new_slack(d, cfg);
+        if (r >= 0 && cfg->slack.signing_secret_file &&
+            !(d->slack_signing_secret =
+                  read_secret(d, cfg->slack.signing_secret_file, "Slack signing secret")))
+                r = -EINVAL;
+        if (r < 0) {
+                clients_free(d);
+                return r;
+        }
+        return 0;
 }
 
 static void canaries_free(struct daemon *d)
