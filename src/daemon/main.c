@@ -780,7 +780,8 @@ static int open_control(struct daemon *d)
                                   &d->control);
 }
 
-int main(int argc, char **argv)
+/* The command line. Returns -1 to go on, or the exit code. */
+static int parse_flags(int argc, char **argv, const char **config_path, bool *check)
 {
         static const struct option options[] = {
             {"config", required_argument, NULL, 'c'},
@@ -789,22 +790,15 @@ int main(int argc, char **argv)
             {"help", no_argument, NULL, 'h'},
             {0},
         };
-        const char *config_path = DEFAULT_CONFIG;
-        bool check = false;
         int opt;
 
-        /* Large buffers (the config text, LIST bodies, a 10,000-canary status) come and go; with
-         * glibc's sliding threshold the first one freed moves every later one of that size onto
-         * the heap, whose freed middle never goes back to the system. A fixed threshold keeps
-         * them in their own mappings, returned when freed. */
-        (void)mallopt(M_MMAP_THRESHOLD, 256 * 1024);
         while ((opt = getopt_long(argc, argv, "c:Vh", options, NULL)) != -1) {
                 switch (opt) {
                 case 'c':
-                        config_path = optarg;
+                        *config_path = optarg;
                         break;
                 case 'C':
-                        check = true;
+                        *check = true;
                         break;
                 case 'V':
                         printf("canaryd %s\n", CANARYD_VERSION);
@@ -822,6 +816,136 @@ int main(int argc, char **argv)
                 usage(stderr);
                 return 2;
         }
+        return -1;
+}
+
+/* The configuration at start; its problems are logged. */
+static int load_startup_config(const char *path, struct config **ret)
+{
+        struct config_problems problems = {0};
+        int r = config_load(path, ret, &problems);
+        if (r < 0)
+                log_config_problems("", path, &problems);
+        config_problems_free(&problems);
+        return r;
+}
+
+/* The event loop with the signals (blocked, then read from the loop), the idle and reload
+ * sources (off until wanted) and the watchdog. */
+static int loop_new(struct daemon *d)
+{
+        sigset_t mask;
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGHUP);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+
+        int r = sd_event_default(&d->event);
+        if (r < 0)
+                return log_error_errno(r, "cannot create the event loop: %m");
+        sd_event_add_signal(d->event, NULL, SIGTERM, on_signal, d);
+        sd_event_add_signal(d->event, NULL, SIGINT, on_signal, d);
+        sd_event_add_signal(d->event, NULL, SIGHUP, on_signal, d);
+        if (sd_event_add_defer(d->event, &d->reload_defer, on_reload_defer, d) >= 0)
+                sd_event_source_set_enabled(d->reload_defer, SD_EVENT_OFF);
+        if (sd_event_add_defer(d->event, &d->idle_defer, on_idle_defer, d) >= 0)
+                sd_event_source_set_enabled(d->idle_defer, SD_EVENT_OFF);
+        sd_event_set_watchdog(d->event, true); /* WATCHDOG=1 at half WATCHDOG_USEC when set */
+        return 0;
+}
+
+/* What lives as long as the daemon, across reloads: the metrics, the API key check, the query
+ * scheduler and the HTTP client. */
+static int services_new(struct daemon *d)
+{
+        metrics_init(&d->metrics);
+        d->key = datadog_key_new(d->event, on_key_changed, d);
+        int r = analysis_sched_new(d->event, &canary_analysis_callbacks, &d->sched);
+        if (r < 0)
+                return log_error_errno(r, "cannot set up the Datadog query scheduler: %m");
+        r = http_client_new(d->event, &d->http);
+        if (r < 0)
+                return log_error_errno(r, "cannot create the HTTP client (libcurl needs an "
+                                          "asynchronous resolver): %m");
+        return 0;
+}
+
+/* The control socket and the HTTP endpoint, opened as cfg says; a reload keeps them. */
+static int listeners_open(struct daemon *d, struct config *cfg)
+{
+        d->config = cfg; /* read by open_control() and endpoint_start(), not taken yet */
+        int r = open_control(d);
+        if (r < 0)
+                return log_error_errno(r, "cannot listen on control socket %s: %m",
+                                       cfg->control.socket);
+        r = endpoint_start(d, passed_socket(false));
+        if (r < 0)
+                return r;
+        d->config = NULL;
+        return 0;
+}
+
+/* Takes cfg: the clients and canaries, then the shard leases; READY=1. */
+static int daemon_start(struct daemon *d, struct config *cfg)
+{
+        int r = apply_config(d, cfg);
+        if (r < 0) {
+                log_error("startup failed");
+                config_free(d->config ? d->config : cfg);
+                return r;
+        }
+        if (d->config->ha.enabled && ha_new(d, canaries_shard_changed, &d->ha) < 0) {
+                log_error("cannot start the shard leases");
+                return -EINVAL;
+        }
+        log_notice("canaryd %s started: %zu canaries, control socket %s", CANARYD_VERSION,
+                   d->n_canaries, cfg->control.socket);
+        sd_notify(0, "READY=1");
+        return 0;
+}
+
+/* After the loop: everything the daemon holds, in an order that lets no callback reach a freed
+ * object. */
+static void daemon_teardown(struct daemon *d)
+{
+        /* Cancel transfers first, while every object their callbacks reach is still alive. */
+        d->http = http_client_free(d->http);
+        d->ha = ha_free(d->ha);
+        canaries_free(d);
+        d->ready_defer = sd_event_source_disable_unref(d->ready_defer);
+        d->barrier_defer = sd_event_source_disable_unref(d->barrier_defer);
+        d->reload_defer = sd_event_source_disable_unref(d->reload_defer);
+        d->idle_defer = sd_event_source_disable_unref(d->idle_defer);
+        config_free(d->reload_config);
+        d->sched = analysis_sched_free(d->sched);
+        d->key = datadog_key_free(d->key);
+        d->control = control_server_free(d->control);
+        endpoint_stop(d);
+        clients_free(d);
+        config_free(d->config);
+        free(d->config_path);
+        d->status_timer = sd_event_source_disable_unref(d->status_timer);
+        free(d->counts);
+        free(d->last_status);
+        free(d->slack_group_problem);
+        sd_event_unref(d->event);
+}
+
+int main(int argc, char **argv)
+{
+        const char *config_path = DEFAULT_CONFIG;
+        bool check = false;
+        int r;
+
+        /* Large buffers (the config text, LIST bodies, a 10,000-canary status) come and go; with
+         * glibc's sliding threshold the first one freed moves every later one of that size onto
+         * the heap, whose freed middle never goes back to the system. A fixed threshold keeps
+         * them in their own mappings, returned when freed. */
+        (void)mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+        r = parse_flags(argc, argv, &config_path, &check);
+        if (r >= 0)
+                return r;
         if (check)
                 return check_config(config_path);
 
@@ -831,98 +955,21 @@ int main(int argc, char **argv)
                 log_error("curl_global_init failed");
                 return 1;
         }
-
         struct config *cfg = NULL;
-        struct config_problems problems = {0};
-        int r = config_load(config_path, &cfg, &problems);
-        if (r < 0) {
-                log_config_problems("", config_path, &problems);
-                config_problems_free(&problems);
+        if (load_startup_config(config_path, &cfg) < 0) {
                 curl_global_cleanup();
                 return 1;
         }
-        config_problems_free(&problems);
+
         struct daemon d = {.config_path = xstrdup(config_path), .committed = canary_committed};
-
-        sigset_t mask;
-        sigemptyset(&mask);
-        sigaddset(&mask, SIGTERM);
-        sigaddset(&mask, SIGINT);
-        sigaddset(&mask, SIGHUP);
-        sigprocmask(SIG_BLOCK, &mask, NULL);
-
-        r = sd_event_default(&d.event);
-        if (r < 0)
-                return log_error_errno(r, "cannot create the event loop: %m"), 1;
-        sd_event_add_signal(d.event, NULL, SIGTERM, on_signal, &d);
-        sd_event_add_signal(d.event, NULL, SIGINT, on_signal, &d);
-        sd_event_add_signal(d.event, NULL, SIGHUP, on_signal, &d);
-        if (sd_event_add_defer(d.event, &d.reload_defer, on_reload_defer, &d) >= 0)
-                sd_event_source_set_enabled(d.reload_defer, SD_EVENT_OFF);
-        if (sd_event_add_defer(d.event, &d.idle_defer, on_idle_defer, &d) >= 0)
-                sd_event_source_set_enabled(d.idle_defer, SD_EVENT_OFF);
-        sd_event_set_watchdog(d.event, true); /* WATCHDOG=1 at half WATCHDOG_USEC when set */
-
-        metrics_init(&d.metrics);
-        d.key = datadog_key_new(d.event, on_key_changed, &d);
-        r = analysis_sched_new(d.event, &canary_analysis_callbacks, &d.sched);
-        if (r < 0)
-                return log_error_errno(r, "cannot set up the Datadog query scheduler: %m"), 1;
-        r = http_client_new(d.event, &d.http);
-        if (r < 0) {
-                log_error_errno(r, "cannot create the HTTP client (libcurl needs an "
-                                   "asynchronous resolver): %m");
+        if (loop_new(&d) < 0 || services_new(&d) < 0 || listeners_open(&d, cfg) < 0 ||
+            daemon_start(&d, cfg) < 0)
                 return 1;
-        }
-
-        d.config = cfg;
-        r = open_control(&d);
-        if (r < 0) {
-                log_error_errno(r, "cannot listen on control socket %s: %m", cfg->control.socket);
-                return 1;
-        }
-        if (endpoint_start(&d, passed_socket(false)) < 0)
-                return 1;
-        d.config = NULL;
-        r = apply_config(&d, cfg);
-        if (r < 0) {
-                log_error("startup failed");
-                config_free(d.config ? d.config : cfg);
-                return 1;
-        }
-        if (d.config->ha.enabled && ha_new(&d, canaries_shard_changed, &d.ha) < 0) {
-                log_error("cannot start the shard leases");
-                return 1;
-        }
-        log_notice("canaryd %s started: %zu canaries, control socket %s", CANARYD_VERSION,
-                   d.n_canaries, cfg->control.socket);
-        sd_notify(0, "READY=1");
 
         r = sd_event_loop(d.event);
         if (r < 0)
                 log_error_errno(r, "event loop failed: %m");
-
-        /* Cancel transfers first, while every object their callbacks reach is still alive. */
-        d.http = http_client_free(d.http);
-        d.ha = ha_free(d.ha);
-        canaries_free(&d);
-        d.ready_defer = sd_event_source_disable_unref(d.ready_defer);
-        d.barrier_defer = sd_event_source_disable_unref(d.barrier_defer);
-        d.reload_defer = sd_event_source_disable_unref(d.reload_defer);
-        d.idle_defer = sd_event_source_disable_unref(d.idle_defer);
-        config_free(d.reload_config);
-        d.sched = analysis_sched_free(d.sched);
-        d.key = datadog_key_free(d.key);
-        d.control = control_server_free(d.control);
-        endpoint_stop(&d);
-        clients_free(&d);
-        config_free(d.config);
-        free(d.config_path);
-        d.status_timer = sd_event_source_disable_unref(d.status_timer);
-        free(d.counts);
-        free(d.last_status);
-        free(d.slack_group_problem);
-        sd_event_unref(d.event);
+        daemon_teardown(&d);
         curl_global_cleanup();
         log_notice("stopped");
         return r < 0 ? 1 : 0;
