@@ -872,6 +872,18 @@ char *slack_timeline_line(const struct slack_notice *n)
         return buf_steal(&b);
 }
 
+/* A rendered payload as a JSON object; NULL when payload is NULL, not JSON or not an object. */
+static cJSON *payload_parse(const char *payload)
+{
+        cJSON *root = payload ? cJSON_Parse(payload) : NULL;
+
+        if (!cJSON_IsObject(root)) {
+                cJSON_Delete(root);
+                return NULL;
+        }
+        return root;
+}
+
 char *slack_summary_with_timeline(const char *summary, const char *const *lines, size_t n)
 {
         cJSON *root, *blocks, *blk;
@@ -880,11 +892,9 @@ char *slack_summary_with_timeline(const char *summary, const char *const *lines,
         char *t;
         int count;
 
-        if (!summary)
-                return NULL;
-        root = cJSON_Parse(summary);
+        root = payload_parse(summary);
         blocks = cJSON_GetObjectItemCaseSensitive(root, "blocks");
-        if (!cJSON_IsObject(root) || !cJSON_IsArray(blocks)) {
+        if (!cJSON_IsArray(blocks)) {
                 cJSON_Delete(root);
                 return NULL;
         }
@@ -939,13 +949,9 @@ char *slack_payload_prepare(const char *payload, const char *channel, const char
 {
         cJSON *root;
 
-        if (!payload)
+        root = payload_parse(payload);
+        if (!root)
                 return NULL;
-        root = cJSON_Parse(payload);
-        if (!cJSON_IsObject(root)) {
-                cJSON_Delete(root);
-                return NULL;
-        }
         if (channel && !cJSON_GetObjectItemCaseSensitive(root, "channel"))
                 cJSON_AddStringToObject(root, "channel", channel);
         if (thread_ts)
@@ -975,13 +981,9 @@ char *slack_payload_mark_resent(const char *payload)
         cJSON *root, *text, *blocks;
         char *t;
 
-        if (!payload)
+        root = payload_parse(payload);
+        if (!root)
                 return NULL;
-        root = cJSON_Parse(payload);
-        if (!cJSON_IsObject(root)) {
-                cJSON_Delete(root);
-                return NULL;
-        }
         text = cJSON_GetObjectItemCaseSensitive(root, "text");
         t = xasprintf("%s (re-sent)", cJSON_IsString(text) ? text->valuestring : "");
         set_member(root, "text", cJSON_CreateString(t));
