@@ -693,6 +693,17 @@ static void walk_metrics(struct walker *w, const struct ynode *s, const struct y
         }
 }
 
+/* Walks the optional mapping key of canary m with walk when it is given. */
+static void walk_canary_mapping(struct walker *w, const struct ynode *m, const char *key,
+                                void (*walk)(struct walker *, const struct ynode *,
+                                             struct canary_config *),
+                                struct canary_config *cc)
+{
+        const struct ynode *v = map_get(m, key);
+        if (as_mapping(w, v, key))
+                walk(w, v, cc);
+}
+
 static void walk_canary(struct walker *w, const struct ynode *m, struct canary_config *cc,
                         size_t index)
 {
@@ -753,15 +764,9 @@ static void walk_canary(struct walker *w, const struct ynode *m, struct canary_c
         as_url(w, map_get(m, "runbook_url"), "runbook_url", &cc->runbook_url);
         as_bool(w, map_get(m, "early_promotion"), "early_promotion", &cc->early_promotion);
 
-        v = map_get(m, "trigger");
-        if (as_mapping(w, v, "trigger"))
-                walk_trigger(w, v, cc);
-        v = map_get(m, "score");
-        if (as_mapping(w, v, "score"))
-                walk_score(w, v, cc);
-        v = map_get(m, "scopes");
-        if (as_mapping(w, v, "scopes"))
-                walk_scopes(w, v, cc);
+        walk_canary_mapping(w, m, "trigger", walk_trigger, cc);
+        walk_canary_mapping(w, m, "score", walk_score, cc);
+        walk_canary_mapping(w, m, "scopes", walk_scopes, cc);
         v = require(w, m, "metrics", what);
         if (as_sequence(w, v, "metrics"))
                 walk_metrics(w, v, m, cc);
@@ -798,6 +803,16 @@ static const struct ynode *section(const struct ynode *root, const char *key)
         return v && scalar_is_null(v) ? NULL : v;
 }
 
+/* Walks the top-level section key with walk when it is a mapping (absent or empty: nothing). */
+static void walk_section(struct walker *w, const struct ynode *root, const char *key,
+                         void (*walk)(struct walker *, const struct ynode *, struct config *),
+                         struct config *c)
+{
+        const struct ynode *v = section(root, key);
+        if (as_mapping(w, v, key))
+                walk(w, v, c);
+}
+
 static void walk_root(struct walker *w, const struct ynode *root, struct config *c)
 {
         static const char *const keys[] = {
@@ -811,29 +826,17 @@ static void walk_root(struct walker *w, const struct ynode *root, struct config 
         }
         check_keys(w, root, "the configuration", keys);
 
-        const struct ynode *v = section(root, "datadog");
-        if (as_mapping(w, v, "datadog"))
-                walk_datadog(w, v, c);
-        v = section(root, "kubernetes");
-        if (as_mapping(w, v, "kubernetes"))
-                walk_kubernetes(w, v, c);
-        v = section(root, "slack");
-        if (as_mapping(w, v, "slack"))
-                walk_slack(w, v, c);
-        v = section(root, "control");
-        if (as_mapping(w, v, "control"))
-                walk_control(w, v, c);
-        v = section(root, "http");
-        if (as_mapping(w, v, "http"))
-                walk_http(w, v, c);
+        walk_section(w, root, "datadog", walk_datadog, c);
+        walk_section(w, root, "kubernetes", walk_kubernetes, c);
+        walk_section(w, root, "slack", walk_slack, c);
+        walk_section(w, root, "control", walk_control, c);
+        walk_section(w, root, "http", walk_http, c);
         as_absolute_path(w, map_get(root, "state_dir"), "state_dir", &c->state_dir);
         as_uint(w, map_get(root, "journal_max_size"), "journal_max_size", 4096, 1U << 30,
                 &c->journal_max_size);
-        v = section(root, "ha");
-        if (as_mapping(w, v, "ha"))
-                walk_ha(w, v, c);
+        walk_section(w, root, "ha", walk_ha, c);
         as_sequence(w, section(root, "canaries"), "canaries"); /* its items were streamed */
-        v = map_get(root, "canaries_dir");
+        const struct ynode *v = map_get(root, "canaries_dir");
         if (as_string(w, v, "canaries_dir", &c->canaries_dir)) {
                 c->canaries_dir_line = v->line;
                 c->canaries_dir_column = v->column;
