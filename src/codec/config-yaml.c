@@ -455,6 +455,135 @@ static const struct {
     {"critical_decrease", FOR_MANN_WHITNEY},
 };
 
+static void metric_config_default(struct metric_config *mc)
+{
+        *mc = (struct metric_config){
+            .judge = _JUDGE_KIND_MAX,
+            .reducer = REDUCER_AVG,
+            .min = (double)NAN,
+            .max = (double)NAN,
+            .max_ratio = (double)NAN,
+            .min_ratio = (double)NAN,
+            .direction = DIRECTION_EITHER, /* Kayenta's default: any significant change */
+            .confidence = MW_DEFAULT_CONFIDENCE,
+            .allowed_increase = MW_DEFAULT_ALLOWED,
+            .allowed_decrease = MW_DEFAULT_ALLOWED,
+            .tolerance = MW_DEFAULT_TOLERANCE,
+            .alpha = 0.01,
+            .kind = METRIC_KIND_CONTINUOUS,
+            .on_no_data = NO_DATA_INCONCLUSIVE,
+            .outlier_factor = 3.0,
+        };
+}
+
+/* The judge, and the keys given that it does not read. Returns whether the judge is valid. */
+static bool walk_metric_judge(struct walker *w, const struct ynode *m, const char *what,
+                              struct metric_config *mc)
+{
+        int e;
+
+        if (!as_enum(w, require(w, m, "judge", what), "judge", judge_name, _JUDGE_KIND_MAX, &e))
+                return false;
+        mc->judge = (enum judge_kind)e;
+        for (size_t i = 0; i < ELEMENTSOF(judge_specific_keys); i++) {
+                const struct ynode *k = map_get_key(m, judge_specific_keys[i].key);
+                if (k && !(judge_specific_keys[i].judges & (1u << e)))
+                        PROBLEM_AT(w, k, "%s does not apply to judge %s",
+                                   judge_specific_keys[i].key, judge_name((unsigned)e));
+        }
+        if (mc->judge == JUDGE_SEQUENTIAL) { /* SPEC §8's defaults */
+                mc->direction = DIRECTION_INCREASE;
+                mc->tolerance = 0.02;
+        }
+        return true;
+}
+
+/* The bounds of the threshold judge (min, max) and of the ratio judge (min_ratio, max_ratio). */
+static void walk_metric_limits(struct walker *w, const struct ynode *m, struct metric_config *mc)
+{
+        bool min_ok = as_number(w, map_get(m, "min"), "min", &mc->min);
+        const struct ynode *max = map_get(m, "max");
+        if (as_number(w, max, "max", &mc->max) && min_ok && mc->max < mc->min)
+                PROBLEM_AT(w, max, "max (%g) must not be less than min (%g)", mc->max, mc->min);
+
+        const struct ynode *max_ratio = map_get(m, "max_ratio");
+        bool min_ratio_ok = as_number_in(w, map_get(m, "min_ratio"), "min_ratio", 0, true,
+                                         (double)INFINITY, false, "greater than 0", &mc->min_ratio);
+        if (as_number_in(w, max_ratio, "max_ratio", 0, true, (double)INFINITY, false,
+                         "greater than 0", &mc->max_ratio) &&
+            min_ratio_ok && mc->max_ratio < mc->min_ratio)
+                PROBLEM_AT(w, max_ratio, "max_ratio (%g) must not be less than min_ratio (%g)",
+                           mc->max_ratio, mc->min_ratio);
+}
+
+/* Effect-size bounds: mean ratios around 1, CLES (a probability) around 0.5. The critical
+ * bounds default to the allowed ones (every High/Low of a critical metric is critical) and may
+ * only be further out. */
+static void walk_metric_effect(struct walker *w, const struct ynode *m, struct metric_config *mc)
+{
+        int e;
+
+        if (as_enum(w, map_get(m, "effect_size"), "effect_size", effect_size_name, _EFFECT_SIZE_MAX,
+                    &e))
+                mc->effect_size = (enum effect_size)e;
+        bool cles = mc->effect_size == EFFECT_SIZE_CLES;
+        double neutral = cles ? 0.5 : 1.0, top = cles ? 1.0 : (double)INFINITY;
+        const char *up = cles ? "from 0.5 to 1 with effect_size cles" : "at least 1.0";
+        const char *down =
+            cles ? "from 0 to 0.5 with effect_size cles" : "greater than 0 and at most 1.0";
+        mc->allowed_increase = mc->allowed_decrease = neutral;
+        as_number_in(w, map_get(m, "allowed_increase"), "allowed_increase", neutral, false, top,
+                     false, up, &mc->allowed_increase);
+        as_number_in(w, map_get(m, "allowed_decrease"), "allowed_decrease", 0, !cles, neutral,
+                     false, down, &mc->allowed_decrease);
+        mc->critical_increase = mc->allowed_increase;
+        mc->critical_decrease = mc->allowed_decrease;
+        const struct ynode *crit = map_get(m, "critical_increase");
+        if (as_number_in(w, crit, "critical_increase", neutral, false, top, false, up,
+                         &mc->critical_increase) &&
+            mc->critical_increase < mc->allowed_increase)
+                PROBLEM_AT(w, crit,
+                           "critical_increase (%s) must not be less than allowed_increase "
+                           "(%g)",
+                           crit->value, mc->allowed_increase);
+        crit = map_get(m, "critical_decrease");
+        if (as_number_in(w, crit, "critical_decrease", 0, !cles, neutral, false, down,
+                         &mc->critical_decrease) &&
+            mc->critical_decrease > mc->allowed_decrease)
+                PROBLEM_AT(w, crit,
+                           "critical_decrease (%s) must not be greater than "
+                           "allowed_decrease (%g)",
+                           crit->value, mc->allowed_decrease);
+}
+
+/* Preprocessing of each arm's values: NaNs and outliers. */
+static void walk_metric_preprocess(struct walker *w, const struct ynode *m,
+                                   struct metric_config *mc)
+{
+        int e;
+
+        if (as_enum(w, map_get(m, "nan_strategy"), "nan_strategy", nan_strategy_name,
+                    _NAN_STRATEGY_MAX, &e))
+                mc->nan_strategy = (enum nan_strategy)e;
+        if (as_enum(w, map_get(m, "outliers"), "outliers", outliers_name, _OUTLIERS_MAX, &e))
+                mc->outliers = (enum outlier_strategy)e;
+        const struct ynode *factor = map_get(m, "outlier_factor");
+        if (as_number_in(w, factor, "outlier_factor", 0, false, (double)INFINITY, false,
+                         "a non-negative number", &mc->outlier_factor) &&
+            mc->outliers != OUTLIERS_REMOVE)
+                PROBLEM_AT(w, factor, "outlier_factor applies only with outliers: remove");
+}
+
+/* The keys the threshold and ratio judges cannot do without. */
+static void check_metric_limits_given(struct walker *w, const struct ynode *m, const char *what,
+                                      const struct metric_config *mc)
+{
+        if (mc->judge == JUDGE_THRESHOLD && !map_get(m, "min") && !map_get(m, "max"))
+                PROBLEM_AT(w, m, "%s with judge threshold needs min or max", what);
+        if (mc->judge == JUDGE_RATIO && !map_get(m, "max_ratio") && !map_get(m, "min_ratio"))
+                PROBLEM_AT(w, m, "%s with judge ratio needs max_ratio or min_ratio", what);
+}
+
 /* Returns whether the metric's query uses {{scope}}; *scope_node is set to that query. */
 static bool walk_metric(struct walker *w, const struct ynode *m, struct metric_config *mc,
                         const struct ynode **scope_node)
@@ -489,24 +618,7 @@ static bool walk_metric(struct walker *w, const struct ynode *m, struct metric_c
         bool uses_scope = false;
         int e;
 
-        *mc = (struct metric_config){
-            .judge = _JUDGE_KIND_MAX,
-            .reducer = REDUCER_AVG,
-            .min = (double)NAN,
-            .max = (double)NAN,
-            .max_ratio = (double)NAN,
-            .min_ratio = (double)NAN,
-            .direction = DIRECTION_EITHER, /* Kayenta's default: any significant change */
-            .confidence = MW_DEFAULT_CONFIDENCE,
-            .allowed_increase = MW_DEFAULT_ALLOWED,
-            .allowed_decrease = MW_DEFAULT_ALLOWED,
-            .tolerance = MW_DEFAULT_TOLERANCE,
-            .alpha = 0.01,
-            .kind = METRIC_KIND_CONTINUOUS,
-            .on_no_data = NO_DATA_INCONCLUSIVE,
-            .outlier_factor = 3.0,
-        };
-
+        metric_config_default(mc);
         const struct ynode *name = map_get(m, "name");
         char *what = name && name->type == YNODE_SCALAR && !scalar_is_null(name)
                          ? xasprintf("metric %s", DESCRIBE(name))
@@ -518,89 +630,19 @@ static bool walk_metric(struct walker *w, const struct ynode *m, struct metric_c
                 uses_scope = true;
                 *scope_node = query;
         }
-        bool judge_ok =
-            as_enum(w, require(w, m, "judge", what), "judge", judge_name, _JUDGE_KIND_MAX, &e);
-        if (judge_ok) {
-                mc->judge = (enum judge_kind)e;
-                for (size_t i = 0; i < ELEMENTSOF(judge_specific_keys); i++) {
-                        const struct ynode *k = map_get_key(m, judge_specific_keys[i].key);
-                        if (k && !(judge_specific_keys[i].judges & (1u << e)))
-                                PROBLEM_AT(w, k, "%s does not apply to judge %s",
-                                           judge_specific_keys[i].key, judge_name((unsigned)e));
-                }
-        }
+        bool judge_ok = walk_metric_judge(w, m, what, mc);
         bool sequential = judge_ok && mc->judge == JUDGE_SEQUENTIAL;
-        if (sequential) { /* SPEC §8's defaults */
-                mc->direction = DIRECTION_INCREASE;
-                mc->tolerance = 0.02;
-        }
         if (as_enum(w, map_get(m, "reducer"), "reducer", reducer_name, _REDUCER_MAX, &e))
                 mc->reducer = (enum reducer)e;
-
-        bool min_ok = as_number(w, map_get(m, "min"), "min", &mc->min);
-        const struct ynode *max = map_get(m, "max");
-        if (as_number(w, max, "max", &mc->max) && min_ok && mc->max < mc->min)
-                PROBLEM_AT(w, max, "max (%g) must not be less than min (%g)", mc->max, mc->min);
-
-        const struct ynode *max_ratio = map_get(m, "max_ratio");
-        bool min_ratio_ok = as_number_in(w, map_get(m, "min_ratio"), "min_ratio", 0, true,
-                                         (double)INFINITY, false, "greater than 0", &mc->min_ratio);
-        if (as_number_in(w, max_ratio, "max_ratio", 0, true, (double)INFINITY, false,
-                         "greater than 0", &mc->max_ratio) &&
-            min_ratio_ok && mc->max_ratio < mc->min_ratio)
-                PROBLEM_AT(w, max_ratio, "max_ratio (%g) must not be less than min_ratio (%g)",
-                           mc->max_ratio, mc->min_ratio);
-
+        walk_metric_limits(w, m, mc);
         as_bool(w, map_get(m, "critical"), "critical", &mc->critical);
         as_simple_name(w, map_get(m, "group"), "group", &mc->group);
         if (as_enum(w, map_get(m, "direction"), "direction", direction_name, _DIRECTION_MAX, &e))
                 mc->direction = (enum direction)e;
         as_number_in(w, map_get(m, "confidence"), "confidence", 0, true, 1, true,
                      "between 0 and 1 (exclusive)", &mc->confidence);
-        /* Effect-size bounds: mean ratios around 1, CLES (a probability) around 0.5. The
-         * critical bounds default to the allowed ones (every High/Low of a critical metric is
-         * critical) and may only be further out. */
-        if (as_enum(w, map_get(m, "effect_size"), "effect_size", effect_size_name, _EFFECT_SIZE_MAX,
-                    &e))
-                mc->effect_size = (enum effect_size)e;
-        bool cles = mc->effect_size == EFFECT_SIZE_CLES;
-        double neutral = cles ? 0.5 : 1.0, top = cles ? 1.0 : (double)INFINITY;
-        const char *up = cles ? "from 0.5 to 1 with effect_size cles" : "at least 1.0";
-        const char *down =
-            cles ? "from 0 to 0.5 with effect_size cles" : "greater than 0 and at most 1.0";
-        mc->allowed_increase = mc->allowed_decrease = neutral;
-        as_number_in(w, map_get(m, "allowed_increase"), "allowed_increase", neutral, false, top,
-                     false, up, &mc->allowed_increase);
-        as_number_in(w, map_get(m, "allowed_decrease"), "allowed_decrease", 0, !cles, neutral,
-                     false, down, &mc->allowed_decrease);
-        mc->critical_increase = mc->allowed_increase;
-        mc->critical_decrease = mc->allowed_decrease;
-        const struct ynode *crit = map_get(m, "critical_increase");
-        if (as_number_in(w, crit, "critical_increase", neutral, false, top, false, up,
-                         &mc->critical_increase) &&
-            mc->critical_increase < mc->allowed_increase)
-                PROBLEM_AT(w, crit,
-                           "critical_increase (%s) must not be less than allowed_increase "
-                           "(%g)",
-                           crit->value, mc->allowed_increase);
-        crit = map_get(m, "critical_decrease");
-        if (as_number_in(w, crit, "critical_decrease", 0, !cles, neutral, false, down,
-                         &mc->critical_decrease) &&
-            mc->critical_decrease > mc->allowed_decrease)
-                PROBLEM_AT(w, crit,
-                           "critical_decrease (%s) must not be greater than "
-                           "allowed_decrease (%g)",
-                           crit->value, mc->allowed_decrease);
-        if (as_enum(w, map_get(m, "nan_strategy"), "nan_strategy", nan_strategy_name,
-                    _NAN_STRATEGY_MAX, &e))
-                mc->nan_strategy = (enum nan_strategy)e;
-        if (as_enum(w, map_get(m, "outliers"), "outliers", outliers_name, _OUTLIERS_MAX, &e))
-                mc->outliers = (enum outlier_strategy)e;
-        const struct ynode *factor = map_get(m, "outlier_factor");
-        if (as_number_in(w, factor, "outlier_factor", 0, false, (double)INFINITY, false,
-                         "a non-negative number", &mc->outlier_factor) &&
-            mc->outliers != OUTLIERS_REMOVE)
-                PROBLEM_AT(w, factor, "outlier_factor applies only with outliers: remove");
+        walk_metric_effect(w, m, mc);
+        walk_metric_preprocess(w, m, mc);
         if (sequential) /* a relative shift: 1 would make any regression tolerable */
                 as_number_in(w, map_get(m, "tolerance"), "tolerance", 0, false, 1, true,
                              "at least 0 and below 1 (a relative shift)", &mc->tolerance);
@@ -618,12 +660,9 @@ static bool walk_metric(struct walker *w, const struct ynode *m, struct metric_c
         if (as_enum(w, map_get(m, "combine"), "combine", combine_name, _COMBINE_MAX, &e))
                 mc->combine = (enum combine)e;
 
-        if (judge_ok && mc->judge == JUDGE_THRESHOLD && !map_get(m, "min") && !map_get(m, "max"))
-                PROBLEM_AT(w, m, "%s with judge threshold needs min or max", what);
-        if (judge_ok && mc->judge == JUDGE_RATIO && !map_get(m, "max_ratio") &&
-            !map_get(m, "min_ratio"))
-                PROBLEM_AT(w, m, "%s with judge ratio needs max_ratio or min_ratio", what);
-        if (!judge_ok)
+        if (judge_ok)
+                check_metric_limits_given(w, m, what, mc);
+        else
                 mc->judge = JUDGE_THRESHOLD; /* keep the struct valid; the config is refused */
         free(what);
         return uses_scope;
@@ -698,6 +737,17 @@ static void walk_approve_timeout(struct walker *w, const struct ynode *m, struct
                            "as {weight: W, approve: true})");
 }
 
+/* Walks the optional mapping key of canary m with walk when it is given. */
+static void walk_canary_mapping(struct walker *w, const struct ynode *m, const char *key,
+                                void (*walk)(struct walker *, const struct ynode *,
+                                             struct canary_config *),
+                                struct canary_config *cc)
+{
+        const struct ynode *v = map_get(m, key);
+        if (as_mapping(w, v, key))
+                walk(w, v, cc);
+}
+
 static void walk_canary(struct walker *w, const struct ynode *m, struct canary_config *cc,
                         size_t index)
 {
@@ -760,15 +810,9 @@ static void walk_canary(struct walker *w, const struct ynode *m, struct canary_c
         as_url(w, map_get(m, "runbook_url"), "runbook_url", &cc->runbook_url);
         as_bool(w, map_get(m, "early_promotion"), "early_promotion", &cc->early_promotion);
 
-        v = map_get(m, "trigger");
-        if (as_mapping(w, v, "trigger"))
-                walk_trigger(w, v, cc);
-        v = map_get(m, "score");
-        if (as_mapping(w, v, "score"))
-                walk_score(w, v, cc);
-        v = map_get(m, "scopes");
-        if (as_mapping(w, v, "scopes"))
-                walk_scopes(w, v, cc);
+        walk_canary_mapping(w, m, "trigger", walk_trigger, cc);
+        walk_canary_mapping(w, m, "score", walk_score, cc);
+        walk_canary_mapping(w, m, "scopes", walk_scopes, cc);
         v = require(w, m, "metrics", what);
         if (as_sequence(w, v, "metrics"))
                 walk_metrics(w, v, m, cc);
@@ -805,6 +849,16 @@ static const struct ynode *section(const struct ynode *root, const char *key)
         return v && scalar_is_null(v) ? NULL : v;
 }
 
+/* Walks the top-level section key with walk when it is a mapping (absent or empty: nothing). */
+static void walk_section(struct walker *w, const struct ynode *root, const char *key,
+                         void (*walk)(struct walker *, const struct ynode *, struct config *),
+                         struct config *c)
+{
+        const struct ynode *v = section(root, key);
+        if (as_mapping(w, v, key))
+                walk(w, v, c);
+}
+
 static void walk_root(struct walker *w, const struct ynode *root, struct config *c)
 {
         static const char *const keys[] = {
@@ -818,29 +872,17 @@ static void walk_root(struct walker *w, const struct ynode *root, struct config 
         }
         check_keys(w, root, "the configuration", keys);
 
-        const struct ynode *v = section(root, "datadog");
-        if (as_mapping(w, v, "datadog"))
-                walk_datadog(w, v, c);
-        v = section(root, "kubernetes");
-        if (as_mapping(w, v, "kubernetes"))
-                walk_kubernetes(w, v, c);
-        v = section(root, "slack");
-        if (as_mapping(w, v, "slack"))
-                walk_slack(w, v, c);
-        v = section(root, "control");
-        if (as_mapping(w, v, "control"))
-                walk_control(w, v, c);
-        v = section(root, "http");
-        if (as_mapping(w, v, "http"))
-                walk_http(w, v, c);
+        walk_section(w, root, "datadog", walk_datadog, c);
+        walk_section(w, root, "kubernetes", walk_kubernetes, c);
+        walk_section(w, root, "slack", walk_slack, c);
+        walk_section(w, root, "control", walk_control, c);
+        walk_section(w, root, "http", walk_http, c);
         as_absolute_path(w, map_get(root, "state_dir"), "state_dir", &c->state_dir);
         as_uint(w, map_get(root, "journal_max_size"), "journal_max_size", 4096, 1U << 30,
                 &c->journal_max_size);
-        v = section(root, "ha");
-        if (as_mapping(w, v, "ha"))
-                walk_ha(w, v, c);
+        walk_section(w, root, "ha", walk_ha, c);
         as_sequence(w, section(root, "canaries"), "canaries"); /* its items were streamed */
-        v = map_get(root, "canaries_dir");
+        const struct ynode *v = map_get(root, "canaries_dir");
         if (as_string(w, v, "canaries_dir", &c->canaries_dir)) {
                 c->canaries_dir_line = v->line;
                 c->canaries_dir_column = v->column;

@@ -140,6 +140,107 @@ static void series_reserve(struct datadog_series *s, size_t n)
         s->values = xrealloc(s->values, (n ? n : 1) * sizeof(double));
 }
 
+/* The body as a JSON object; the caller deletes *ret. */
+static int parse_object(const char *body, size_t len, cJSON **ret, char **ret_error)
+{
+        cJSON *root;
+
+        if (!body || len == 0)
+                return fail(ret_error, "empty response body");
+        root = cJSON_ParseWithLength(body, len);
+        if (!root)
+                return fail(ret_error, "response is not valid JSON");
+        if (!cJSON_IsObject(root)) {
+                cJSON_Delete(root);
+                return fail(ret_error, "response is not a JSON object");
+        }
+        *ret = root;
+        return 0;
+}
+
+/* The size of the series array, at most DATADOG_MAX_SERIES; the messages say what is wrong when
+ * series is not an array or is absent. */
+static int series_count(const cJSON *series, const char *not_array, const char *absent, size_t *ret,
+                        char **ret_error)
+{
+        if (!cJSON_IsArray(series))
+                return fail(ret_error, "%s", series ? not_array : absent);
+        size_t n = (size_t)cJSON_GetArraySize(series);
+        if (n > DATADOG_MAX_SERIES)
+                return fail(ret_error, "response has %zu series, more than the %d accepted", n,
+                            DATADOG_MAX_SERIES);
+        *ret = n;
+        return 0;
+}
+
+/* Room for the n points of a series, when the response's *total points so far leave it. */
+static int points_reserve(struct datadog_series *o, size_t n, size_t *total, char **ret_error)
+{
+        if (n > DATADOG_MAX_POINTS - *total)
+                return fail(ret_error, "response has more than %u points", DATADOG_MAX_POINTS);
+        *total += n;
+        series_reserve(o, n);
+        return 0;
+}
+
+/* A point's value: a finite number, or null (missing data: NAN). False for anything else. */
+static bool point_value(const cJSON *v, double *ret)
+{
+        if (cJSON_IsNull(v)) {
+                *ret = (double)NAN;
+                return true;
+        }
+        if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble))
+                return false;
+        *ret = v->valuedouble;
+        return true;
+}
+
+/* Reads the points of series s (index idx, for messages) into o; *total counts the points of
+ * the response so far. */
+typedef int series_points_fn(const cJSON *s, size_t idx, void *userdata, struct datadog_series *o,
+                             size_t *total, char **ret_error);
+
+/* How an API version lays out its series: what messages call the array, the key of a series'
+ * tags, and the reader of a series' points. */
+struct series_layout {
+        const char *path;
+        const char *tags_key;
+        series_points_fn *points;
+};
+
+/* The series loop of both versions: each item of series (n of them) an object with its
+ * query_index, tags and points, appended to out. On failure out holds the series begun so far,
+ * for the caller to free. */
+static int parse_series(const cJSON *series, size_t n, size_t n_queries,
+                        const struct series_layout *l, void *userdata, struct datadog_response *out,
+                        char **ret_error)
+{
+        size_t idx = 0, total = 0;
+        const cJSON *s;
+        int r;
+
+        out->series = xcalloc(n ? n : 1, sizeof(*out->series));
+        cJSON_ArrayForEach (s, series) {
+                struct datadog_series *o = &out->series[out->n_series];
+
+                if (!cJSON_IsObject(s))
+                        return fail(ret_error, "%s[%zu] is not an object", l->path, idx);
+                out->n_series++;
+                r = series_query_index(s, idx, n_queries, &o->query_index, ret_error);
+                if (r < 0)
+                        return r;
+                if (!join_tags(cJSON_GetObjectItemCaseSensitive(s, l->tags_key), &o->tags))
+                        return fail(ret_error, "%s[%zu].%s is not an array of strings", l->path,
+                                    idx, l->tags_key);
+                r = l->points(s, idx, userdata, o, &total, ret_error);
+                if (r < 0)
+                        return r;
+                idx++;
+        }
+        return 0;
+}
+
 /* Common check of the status field of a v1 body. */
 static int v1_status(const cJSON *root, char **ret_error)
 {
@@ -161,173 +262,184 @@ static int v1_status(const cJSON *root, char **ret_error)
         return 0;
 }
 
+/* v1: a series holds its own [timestamp, value] pairs. */
+static int v1_points(const cJSON *s, size_t idx, void *userdata, struct datadog_series *o,
+                     size_t *total, char **ret_error)
+{
+        const cJSON *pl = cJSON_GetObjectItemCaseSensitive(s, "pointlist"), *pt;
+        size_t j = 0;
+        int r;
+
+        if (!pl || cJSON_IsNull(pl)) {
+                series_reserve(o, 0);
+                return 0; /* no points */
+        }
+        if (!cJSON_IsArray(pl))
+                return fail(ret_error, "series[%zu].pointlist is not an array", idx);
+        r = points_reserve(o, (size_t)cJSON_GetArraySize(pl), total, ret_error);
+        if (r < 0)
+                return r;
+        cJSON_ArrayForEach (pt, pl) {
+                const cJSON *ts, *v;
+
+                if (!cJSON_IsArray(pt) || cJSON_GetArraySize(pt) != 2)
+                        return fail(ret_error,
+                                    "series[%zu].pointlist[%zu] is not a [timestamp, value] pair",
+                                    idx, j);
+                ts = pt->child;
+                v = ts->next;
+                if (!cJSON_IsNumber(ts) || !isfinite(ts->valuedouble))
+                        return fail(ret_error,
+                                    "series[%zu].pointlist[%zu]: timestamp is not a number", idx,
+                                    j);
+                if (!point_value(v, &o->values[j]))
+                        return fail(ret_error,
+                                    "series[%zu].pointlist[%zu]: value is neither a finite number "
+                                    "nor null",
+                                    idx, j);
+                o->timestamps_ms[j] = ts->valuedouble;
+                o->n = ++j;
+        }
+        return 0;
+}
+
 int datadog_parse_v1(const char *body, size_t len, size_t n_queries, struct datadog_response *ret,
                      char **ret_error)
 {
+        static const struct series_layout v1 = {"series", "tag_set", v1_points};
         struct datadog_response out = {0};
-        const cJSON *series, *s;
-        size_t idx = 0, total = 0;
+        const cJSON *series;
+        size_t n_series;
         cJSON *root;
         int r;
 
-        if (!body || len == 0)
-                return fail(ret_error, "empty response body");
-        root = cJSON_ParseWithLength(body, len);
-        if (!root)
-                return fail(ret_error, "response is not valid JSON");
-        if (!cJSON_IsObject(root)) {
-                r = fail(ret_error, "response is not a JSON object");
-                goto out;
-        }
+        r = parse_object(body, len, &root, ret_error);
+        if (r < 0)
+                return r;
         r = v1_status(root, ret_error);
         if (r < 0)
                 goto out;
-
         series = cJSON_GetObjectItemCaseSensitive(root, "series");
-        if (!cJSON_IsArray(series)) {
-                r = fail(ret_error,
-                         series ? "\"series\" is not an array" : "response has no \"series\"");
+        r = series_count(series, "\"series\" is not an array", "response has no \"series\"",
+                         &n_series, ret_error);
+        if (r < 0)
                 goto out;
-        }
-        size_t n_series = (size_t)cJSON_GetArraySize(series);
-        if (n_series > DATADOG_MAX_SERIES) {
-                r = fail(ret_error, "response has %zu series, more than the %d accepted", n_series,
-                         DATADOG_MAX_SERIES);
+        r = parse_series(series, n_series, n_queries, &v1, NULL, &out, ret_error);
+        if (r < 0)
                 goto out;
-        }
-        out.series = xcalloc(n_series ? n_series : 1, sizeof(*out.series));
-
-        cJSON_ArrayForEach (s, series) {
-                struct datadog_series *o = &out.series[out.n_series];
-                const cJSON *pl, *pt;
-                size_t j = 0;
-
-                if (!cJSON_IsObject(s)) {
-                        r = fail(ret_error, "series[%zu] is not an object", idx);
-                        goto out;
-                }
-                out.n_series++;
-                r = series_query_index(s, idx, n_queries, &o->query_index, ret_error);
-                if (r < 0)
-                        goto out;
-                if (!join_tags(cJSON_GetObjectItemCaseSensitive(s, "tag_set"), &o->tags)) {
-                        r = fail(ret_error, "series[%zu].tag_set is not an array of strings", idx);
-                        goto out;
-                }
-                pl = cJSON_GetObjectItemCaseSensitive(s, "pointlist");
-                if (!pl || cJSON_IsNull(pl)) {
-                        series_reserve(o, 0);
-                        idx++;
-                        continue; /* no points */
-                }
-                if (!cJSON_IsArray(pl)) {
-                        r = fail(ret_error, "series[%zu].pointlist is not an array", idx);
-                        goto out;
-                }
-                size_t n = (size_t)cJSON_GetArraySize(pl);
-                if (n > DATADOG_MAX_POINTS - total) {
-                        r = fail(ret_error, "response has more than %u points", DATADOG_MAX_POINTS);
-                        goto out;
-                }
-                total += n;
-                series_reserve(o, n);
-                cJSON_ArrayForEach (pt, pl) {
-                        const cJSON *ts, *v;
-
-                        if (!cJSON_IsArray(pt) || cJSON_GetArraySize(pt) != 2) {
-                                r = fail(ret_error,
-                                         "series[%zu].pointlist[%zu] is not a [timestamp, value] "
-                                         "pair",
-                                         idx, j);
-                                goto out;
-                        }
-                        ts = pt->child;
-                        v = ts->next;
-                        if (!cJSON_IsNumber(ts) || !isfinite(ts->valuedouble)) {
-                                r = fail(ret_error,
-                                         "series[%zu].pointlist[%zu]: timestamp is not a number",
-                                         idx, j);
-                                goto out;
-                        }
-                        if (!(cJSON_IsNumber(v) && isfinite(v->valuedouble)) && !cJSON_IsNull(v)) {
-                                r = fail(ret_error,
-                                         "series[%zu].pointlist[%zu]: value is neither a finite "
-                                         "number nor null",
-                                         idx, j);
-                                goto out;
-                        }
-                        o->timestamps_ms[j] = ts->valuedouble;
-                        o->values[j] = cJSON_IsNull(v) ? (double)NAN : v->valuedouble;
-                        o->n = ++j;
-                }
-                idx++;
-        }
         *ret = out;
         out = (struct datadog_response){0};
-        r = 0;
 out:
         datadog_response_free(&out);
         cJSON_Delete(root);
         return r;
 }
 
-int datadog_parse_v2(const char *body, size_t len, size_t n_queries, struct datadog_response *ret,
-                     char **ret_error)
+/* v2: one array of times for every series, and a list of values per series, in order. */
+struct v2_values {
+        const double *times_ms;
+        size_t n_times;
+        const cJSON *next; /* the value list of the next series */
+};
+
+static int v2_points(const cJSON *s, size_t idx, void *userdata, struct datadog_series *o,
+                     size_t *total, char **ret_error)
 {
-        struct datadog_response out = {0};
-        const cJSON *data, *attrs, *series, *times, *values, *e, *s, *t;
-        size_t idx = 0, n_times, total = 0;
-        double *ts = NULL;
-        cJSON *root;
+        struct v2_values *t = userdata;
+        const cJSON *vl = t->next, *v;
+        size_t j = 0;
         int r;
 
-        if (!body || len == 0)
-                return fail(ret_error, "empty response body");
-        root = cJSON_ParseWithLength(body, len);
-        if (!root)
-                return fail(ret_error, "response is not valid JSON");
-        if (!cJSON_IsObject(root)) {
-                r = fail(ret_error, "response is not a JSON object");
-                goto out;
+        if (!cJSON_IsArray(vl) || (size_t)cJSON_GetArraySize(vl) != t->n_times)
+                return fail(ret_error,
+                            "data.attributes.values[%zu] is not an array of %zu values (one per "
+                            "time)",
+                            idx, t->n_times);
+        r = points_reserve(o, t->n_times, total, ret_error);
+        if (r < 0)
+                return r;
+        cJSON_ArrayForEach (v, vl) {
+                if (!point_value(v, &o->values[j]))
+                        return fail(ret_error,
+                                    "data.attributes.values[%zu][%zu] is neither a finite number "
+                                    "nor null",
+                                    idx, j);
+                o->timestamps_ms[j] = t->times_ms[j];
+                o->n = ++j;
         }
-        e = cJSON_GetObjectItemCaseSensitive(root, "errors");
+        t->next = vl->next;
+        return 0;
+}
+
+/* data.attributes of a v2 body, after its top-level "errors" string if any. */
+static int v2_attributes(const cJSON *root, const cJSON **ret, char **ret_error)
+{
+        const cJSON *e = cJSON_GetObjectItemCaseSensitive(root, "errors"), *data, *attrs;
+
         if (cJSON_IsString(e) && *e->valuestring) {
                 char what[128];
 
                 clip(what, sizeof(what), e->valuestring);
-                r = fail(ret_error, "query failed: errors: %s", what);
-                goto out;
+                return fail(ret_error, "query failed: errors: %s", what);
         }
         data = cJSON_GetObjectItemCaseSensitive(root, "data");
-        if (!cJSON_IsObject(data)) {
-                r = fail(ret_error,
-                         data ? "\"data\" is not an object" : "response has no \"data\"");
-                goto out;
-        }
+        if (!cJSON_IsObject(data))
+                return fail(ret_error,
+                            data ? "\"data\" is not an object" : "response has no \"data\"");
         attrs = cJSON_GetObjectItemCaseSensitive(data, "attributes");
-        if (!cJSON_IsObject(attrs)) {
-                r = fail(ret_error, attrs ? "data.attributes is not an object"
-                                          : "response has no data.attributes");
-                goto out;
+        if (!cJSON_IsObject(attrs))
+                return fail(ret_error, attrs ? "data.attributes is not an object"
+                                             : "response has no data.attributes");
+        *ret = attrs;
+        return 0;
+}
+
+/* The times of a v2 body (owned by the caller, also on failure). */
+static int v2_times(const cJSON *times, double **ret, size_t *ret_n, char **ret_error)
+{
+        size_t n = (size_t)cJSON_GetArraySize(times), idx = 0;
+        const cJSON *t;
+
+        if (n > DATADOG_MAX_POINTS)
+                return fail(ret_error, "response has more than %u points", DATADOG_MAX_POINTS);
+        *ret = xmalloc((n ? n : 1) * sizeof(double));
+        *ret_n = n;
+        cJSON_ArrayForEach (t, times) {
+                if (!cJSON_IsNumber(t) || !isfinite(t->valuedouble))
+                        return fail(ret_error, "data.attributes.times[%zu] is not a number", idx);
+                (*ret)[idx++] = t->valuedouble;
         }
+        return 0;
+}
+
+int datadog_parse_v2(const char *body, size_t len, size_t n_queries, struct datadog_response *ret,
+                     char **ret_error)
+{
+        static const struct series_layout v2 = {"data.attributes.series", "group_tags", v2_points};
+        struct datadog_response out = {0};
+        const cJSON *attrs, *series, *times, *values;
+        struct v2_values vals = {0};
+        double *ts = NULL;
+        size_t n_series;
+        cJSON *root;
+        int r;
+
+        r = parse_object(body, len, &root, ret_error);
+        if (r < 0)
+                return r;
+        r = v2_attributes(root, &attrs, ret_error);
+        if (r < 0)
+                goto out;
         series = cJSON_GetObjectItemCaseSensitive(attrs, "series");
         times = cJSON_GetObjectItemCaseSensitive(attrs, "times");
         values = cJSON_GetObjectItemCaseSensitive(attrs, "values");
-        if (!cJSON_IsArray(series)) {
-                r = fail(ret_error, series ? "data.attributes.series is not an array"
-                                           : "response has no data.attributes.series");
+        r = series_count(series, "data.attributes.series is not an array",
+                         "response has no data.attributes.series", &n_series, ret_error);
+        if (r < 0)
                 goto out;
-        }
-        size_t n_series = (size_t)cJSON_GetArraySize(series);
-        if (n_series > DATADOG_MAX_SERIES) {
-                r = fail(ret_error, "response has %zu series, more than the %d accepted", n_series,
-                         DATADOG_MAX_SERIES);
-                goto out;
-        }
         if (n_series == 0 && (!times || cJSON_IsArray(times)) &&
             (!values || cJSON_IsArray(values))) {
                 *ret = (struct datadog_response){.series = xcalloc(1, sizeof(*out.series))};
-                r = 0;
                 goto out;
         }
         if (!cJSON_IsArray(times) || !cJSON_IsArray(values)) {
@@ -340,74 +452,16 @@ int datadog_parse_v2(const char *body, size_t len, size_t n_queries, struct data
                          cJSON_GetArraySize(values));
                 goto out;
         }
-        n_times = (size_t)cJSON_GetArraySize(times);
-        if (n_times > DATADOG_MAX_POINTS) {
-                r = fail(ret_error, "response has more than %u points", DATADOG_MAX_POINTS);
+        r = v2_times(times, &ts, &vals.n_times, ret_error);
+        if (r < 0)
                 goto out;
-        }
-        ts = xmalloc((n_times ? n_times : 1) * sizeof(double));
-        cJSON_ArrayForEach (t, times) {
-                if (!cJSON_IsNumber(t) || !isfinite(t->valuedouble)) {
-                        r = fail(ret_error, "data.attributes.times[%zu] is not a number", idx);
-                        goto out;
-                }
-                ts[idx++] = t->valuedouble;
-        }
-
-        out.series = xcalloc(n_series ? n_series : 1, sizeof(*out.series));
-        idx = 0;
-        const cJSON *vl = values->child;
-        cJSON_ArrayForEach (s, series) {
-                struct datadog_series *o = &out.series[out.n_series];
-                const cJSON *v;
-                size_t j = 0;
-
-                if (!cJSON_IsObject(s)) {
-                        r = fail(ret_error, "data.attributes.series[%zu] is not an object", idx);
-                        goto out;
-                }
-                out.n_series++;
-                r = series_query_index(s, idx, n_queries, &o->query_index, ret_error);
-                if (r < 0)
-                        goto out;
-                if (!join_tags(cJSON_GetObjectItemCaseSensitive(s, "group_tags"), &o->tags)) {
-                        r = fail(ret_error,
-                                 "data.attributes.series[%zu].group_tags is not an array of "
-                                 "strings",
-                                 idx);
-                        goto out;
-                }
-                if (!cJSON_IsArray(vl) || (size_t)cJSON_GetArraySize(vl) != n_times) {
-                        r = fail(ret_error,
-                                 "data.attributes.values[%zu] is not an array of %zu values (one "
-                                 "per time)",
-                                 idx, n_times);
-                        goto out;
-                }
-                if (n_times > DATADOG_MAX_POINTS - total) {
-                        r = fail(ret_error, "response has more than %u points", DATADOG_MAX_POINTS);
-                        goto out;
-                }
-                total += n_times;
-                series_reserve(o, n_times);
-                cJSON_ArrayForEach (v, vl) {
-                        if (!(cJSON_IsNumber(v) && isfinite(v->valuedouble)) && !cJSON_IsNull(v)) {
-                                r = fail(ret_error,
-                                         "data.attributes.values[%zu][%zu] is neither a finite "
-                                         "number nor null",
-                                         idx, j);
-                                goto out;
-                        }
-                        o->timestamps_ms[j] = ts[j];
-                        o->values[j] = cJSON_IsNull(v) ? (double)NAN : v->valuedouble;
-                        o->n = ++j;
-                }
-                vl = vl->next;
-                idx++;
-        }
+        vals.times_ms = ts;
+        vals.next = values->child;
+        r = parse_series(series, n_series, n_queries, &v2, &vals, &out, ret_error);
+        if (r < 0)
+                goto out;
         *ret = out;
         out = (struct datadog_response){0};
-        r = 0;
 out:
         free(ts);
         datadog_response_free(&out);

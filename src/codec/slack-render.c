@@ -689,73 +689,71 @@ static void add_buttons(cJSON *blocks, const struct slack_notice *n)
         cJSON_AddItemToArray(blocks, blk);
 }
 
-char *slack_render(const struct slack_notice *n, const char *channel)
+/* The message's "text" (its fallback and notification text): b holds it escaped, and is cut to
+ * Slack's length here. b is emptied. */
+static void add_text(cJSON *root, struct buf *b)
 {
-        const char *canary, *ns, *event;
-        bool runbook, mention;
-        struct buf b = {0};
-        cJSON *root, *blocks, *blk, *fields;
-        char *t, *failed, *s;
+        char *t = buf_steal(b);
+        char *s = slack_text_dup(t, TEXT_MAX_CHARS, false); /* already escaped; only cut */
 
-        if (!n)
-                return NULL;
-        canary = n->canary ? n->canary : "?";
-        ns = n->namespace_ ? n->namespace_ : "?";
-        event = n->event ? n->event : "event";
-        runbook = is_failure_event(n->event) && n->runbook_url && *n->runbook_url;
-        mention = n->mention && *n->mention;
-        failed = failed_names(n);
-
-        root = cJSON_CreateObject();
-        if (channel)
-                cJSON_AddStringToObject(root, "channel", channel);
-
-        /* Fallback / notification text. */
-        if (mention) {
-                if (mention_ok(n->mention))
-                        buf_puts(&b, n->mention);
-                else
-                        put_text(&b, n->mention, 100, true);
-                buf_puts(&b, " ");
-        }
-        put_text(&b, canary, 200, true);
-        buf_puts(&b, " (");
-        put_text(&b, ns, 200, true);
-        buf_puts(&b, "): ");
-        put_text(&b, event, 100, true);
-        buf_printf(&b, " at %u%%", n->weight);
-        if ((n->reason && *n->reason) || failed) {
-                buf_puts(&b, " \u2014 ");
-                put_text(&b, n->reason && *n->reason ? n->reason : failed, 1000, true);
-        }
-        if (n->resend)
-                buf_puts(&b, " (re-sent)");
-        t = buf_steal(&b);
-        s = slack_text_dup(t, TEXT_MAX_CHARS, false); /* already escaped; only cut */
         cJSON_AddStringToObject(root, "text", s);
         free(s);
         free(t);
+}
 
-        blocks = cJSON_AddArrayToObject(root, "blocks");
+/* The header block "<emoji> CANARY (NAMESPACE): what". */
+static void add_title(cJSON *blocks, const char *emoji, const char *canary, const char *ns,
+                      const char *what)
+{
+        char *t = xasprintf("%s (%s): %s", canary, ns, what);
 
-        /* Header: plain_text, <= 150 characters, no escaping. */
-        t = xasprintf("%s (%s): %s", canary, ns, event);
-        add_header(blocks, event_emoji(n->event), t);
+        add_header(blocks, emoji, t);
         free(t);
+}
 
-        if (mention) {
-                t = mention_ok(n->mention) ? xstrdup(n->mention)
-                                           : slack_text_dup(n->mention, 100, true);
-                cJSON_AddItemToArray(blocks, section_text(t));
-                free(t);
-        }
+/* A section of fields, appended to blocks; returns its fields for the caller to fill. */
+static cJSON *add_fields_section(cJSON *blocks)
+{
+        cJSON *blk = cJSON_CreateObject();
+        cJSON *fields;
 
-        add_progress(blocks, n);
-
-        /* Facts: at most 6 of Slack's 10 fields. */
-        blk = cJSON_CreateObject();
         cJSON_AddStringToObject(blk, "type", "section");
         fields = cJSON_AddArrayToObject(blk, "fields");
+        cJSON_AddItemToArray(blocks, blk);
+        return fields;
+}
+
+/* A notice's text: the mention, canary, namespace, event and weight, and the reason (or the
+ * failed metrics). */
+static void notice_text(struct buf *b, const struct slack_notice *n, const char *failed)
+{
+        if (n->mention && *n->mention) {
+                if (mention_ok(n->mention))
+                        buf_puts(b, n->mention);
+                else
+                        put_text(b, n->mention, 100, true);
+                buf_puts(b, " ");
+        }
+        put_text(b, n->canary ? n->canary : "?", 200, true);
+        buf_puts(b, " (");
+        put_text(b, n->namespace_ ? n->namespace_ : "?", 200, true);
+        buf_puts(b, "): ");
+        put_text(b, n->event ? n->event : "event", 100, true);
+        buf_printf(b, " at %u%%", n->weight);
+        if ((n->reason && *n->reason) || failed) {
+                buf_puts(b, " \u2014 ");
+                put_text(b, n->reason && *n->reason ? n->reason : failed, 1000, true);
+        }
+        if (n->resend)
+                buf_puts(b, " (re-sent)");
+}
+
+/* A notice's facts: at most 6 of Slack's 10 fields. */
+static void add_facts(cJSON *blocks, const struct slack_notice *n)
+{
+        cJSON *fields = add_fields_section(blocks);
+        char *t;
+
         if (n->phase && *n->phase)
                 add_field(fields, "Phase", n->phase, false);
         if (n->revision && *n->revision)
@@ -773,17 +771,42 @@ char *slack_render(const struct slack_notice *n, const char *channel)
                 fmt_time(when, sizeof(when), n->at_usec, TIME_DATE_HMS_UTC);
                 add_field(fields, "At", when, false);
         }
-        cJSON_AddItemToArray(blocks, blk);
+}
 
+char *slack_render(const struct slack_notice *n, const char *channel)
+{
+        struct buf b = {0};
+        cJSON *root, *blocks;
+        char *failed;
+
+        if (!n)
+                return NULL;
+        failed = failed_names(n);
+        root = cJSON_CreateObject();
+        if (channel)
+                cJSON_AddStringToObject(root, "channel", channel);
+        notice_text(&b, n, failed);
+        add_text(root, &b);
+
+        blocks = cJSON_AddArrayToObject(root, "blocks");
+        /* Header: plain_text, <= 150 characters, no escaping. */
+        add_title(blocks, event_emoji(n->event), n->canary ? n->canary : "?",
+                  n->namespace_ ? n->namespace_ : "?", n->event ? n->event : "event");
+        if (n->mention && *n->mention) {
+                char *t = mention_ok(n->mention) ? xstrdup(n->mention)
+                                                 : slack_text_dup(n->mention, 100, true);
+                cJSON_AddItemToArray(blocks, section_text(t));
+                free(t);
+        }
+        add_progress(blocks, n);
+        add_facts(blocks, n);
         if (n->metrics && n->n_metrics > 0) {
                 add_metric_table(blocks, n);
                 add_metric_details(blocks, n);
         }
-
-        if (runbook)
+        if (is_failure_event(n->event) && n->runbook_url && *n->runbook_url)
                 add_runbook(blocks, n->runbook_url);
         add_buttons(blocks, n);
-
         if (n->resend)
                 add_context(blocks, RESENT_NOTE);
 
@@ -795,8 +818,7 @@ char *slack_render_summary(const struct slack_notice *n)
 {
         const char *canary, *ns, *phase;
         struct buf b = {0};
-        cJSON *root, *blocks, *blk, *fields;
-        char *t, *s;
+        cJSON *root, *blocks, *fields;
 
         if (!n)
                 return NULL;
@@ -815,29 +837,18 @@ char *slack_render_summary(const struct slack_notice *n)
                 buf_puts(&b, ", revision ");
                 put_text(&b, n->revision, 128, true);
         }
-        t = buf_steal(&b);
-        s = slack_text_dup(t, TEXT_MAX_CHARS, false);
-        cJSON_AddStringToObject(root, "text", s);
-        free(s);
-        free(t);
+        add_text(root, &b);
 
         blocks = cJSON_AddArrayToObject(root, "blocks");
-        t = xasprintf("%s (%s): %s", canary, ns, phase);
-        add_header(blocks, phase_emoji(phase), t);
-        free(t);
-
+        add_title(blocks, phase_emoji(phase), canary, ns, phase);
         add_progress(blocks, n);
-
-        blk = cJSON_CreateObject();
-        cJSON_AddStringToObject(blk, "type", "section");
-        fields = cJSON_AddArrayToObject(blk, "fields");
+        fields = add_fields_section(blocks);
         if (n->revision && *n->revision)
                 add_field(fields, "Revision", n->revision, true);
         add_field(fields, "Last event", n->event ? n->event : "-", false);
         add_field(fields, "By", n->actor && *n->actor ? n->actor : "canaryd", false);
         if (n->reason && *n->reason)
                 add_field(fields, "Reason", n->reason, false);
-        cJSON_AddItemToArray(blocks, blk);
 
         if (n->runbook_url && *n->runbook_url && is_failure_event(n->event))
                 add_runbook(blocks, n->runbook_url);
@@ -868,6 +879,18 @@ char *slack_timeline_line(const struct slack_notice *n)
         return buf_steal(&b);
 }
 
+/* A rendered payload as a JSON object; NULL when payload is NULL, not JSON or not an object. */
+static cJSON *payload_parse(const char *payload)
+{
+        cJSON *root = payload ? cJSON_Parse(payload) : NULL;
+
+        if (!cJSON_IsObject(root)) {
+                cJSON_Delete(root);
+                return NULL;
+        }
+        return root;
+}
+
 char *slack_summary_with_timeline(const char *summary, const char *const *lines, size_t n)
 {
         cJSON *root, *blocks, *blk;
@@ -876,11 +899,9 @@ char *slack_summary_with_timeline(const char *summary, const char *const *lines,
         char *t;
         int count;
 
-        if (!summary)
-                return NULL;
-        root = cJSON_Parse(summary);
+        root = payload_parse(summary);
         blocks = cJSON_GetObjectItemCaseSensitive(root, "blocks");
-        if (!cJSON_IsObject(root) || !cJSON_IsArray(blocks)) {
+        if (!cJSON_IsArray(blocks)) {
                 cJSON_Delete(root);
                 return NULL;
         }
@@ -935,13 +956,9 @@ char *slack_payload_prepare(const char *payload, const char *channel, const char
 {
         cJSON *root;
 
-        if (!payload)
+        root = payload_parse(payload);
+        if (!root)
                 return NULL;
-        root = cJSON_Parse(payload);
-        if (!cJSON_IsObject(root)) {
-                cJSON_Delete(root);
-                return NULL;
-        }
         if (channel && !cJSON_GetObjectItemCaseSensitive(root, "channel"))
                 cJSON_AddStringToObject(root, "channel", channel);
         if (thread_ts)
@@ -971,13 +988,9 @@ char *slack_payload_mark_resent(const char *payload)
         cJSON *root, *text, *blocks;
         char *t;
 
-        if (!payload)
+        root = payload_parse(payload);
+        if (!root)
                 return NULL;
-        root = cJSON_Parse(payload);
-        if (!cJSON_IsObject(root)) {
-                cJSON_Delete(root);
-                return NULL;
-        }
         text = cJSON_GetObjectItemCaseSensitive(root, "text");
         t = xasprintf("%s (re-sent)", cJSON_IsString(text) ? text->valuestring : "");
         set_member(root, "text", cJSON_CreateString(t));

@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,8 +39,10 @@
         "  each arm:     [--nan-strategy remove|replace] [--outliers keep|remove]\n"               \
         "                [--outlier-factor F]\n"
 
+/* The long options that take a value, in getopt's order; an option's value is its index
+ * + OPT_FIRST (above every short option). */
 enum {
-        OPT_CANARY = 0x100,
+        OPT_CANARY,
         OPT_BASELINE,
         OPT_JUDGE,
         OPT_DIRECTION,
@@ -61,34 +64,8 @@ enum {
         OPT_KIND,
         OPT_SHARE,
         OPT_SHARE_FILE,
-};
-
-static const struct option judge_options[] = {
-    {"canary", required_argument, NULL, OPT_CANARY},
-    {"baseline", required_argument, NULL, OPT_BASELINE},
-    {"judge", required_argument, NULL, OPT_JUDGE},
-    {"direction", required_argument, NULL, OPT_DIRECTION},
-    {"confidence", required_argument, NULL, OPT_CONFIDENCE},
-    {"allowed-increase", required_argument, NULL, OPT_ALLOWED_INCREASE},
-    {"allowed-decrease", required_argument, NULL, OPT_ALLOWED_DECREASE},
-    {"tolerance", required_argument, NULL, OPT_TOLERANCE},
-    {"min-samples", required_argument, NULL, OPT_MIN_SAMPLES},
-    {"reducer", required_argument, NULL, OPT_REDUCER},
-    {"min", required_argument, NULL, OPT_MIN},
-    {"max", required_argument, NULL, OPT_MAX},
-    {"min-ratio", required_argument, NULL, OPT_MIN_RATIO},
-    {"max-ratio", required_argument, NULL, OPT_MAX_RATIO},
-    {"effect-size", required_argument, NULL, OPT_EFFECT_SIZE},
-    {"nan-strategy", required_argument, NULL, OPT_NAN_STRATEGY},
-    {"outliers", required_argument, NULL, OPT_OUTLIERS},
-    {"outlier-factor", required_argument, NULL, OPT_OUTLIER_FACTOR},
-    {"alpha", required_argument, NULL, OPT_ALPHA},
-    {"kind", required_argument, NULL, OPT_KIND},
-    {"share", required_argument, NULL, OPT_SHARE},
-    {"share-file", required_argument, NULL, OPT_SHARE_FILE},
-    {"output", required_argument, NULL, 'o'},
-    {"help", no_argument, NULL, 'h'},
-    {0},
+        _OPT_MAX,
+        OPT_FIRST = 0x100,
 };
 
 struct judge_args {
@@ -97,14 +74,146 @@ struct judge_args {
         enum reducer reducer;
         struct mw_params mw;
         struct preprocess_params pre;
-        bool allowed_increase_set, allowed_decrease_set, outlier_factor_set;
-        bool direction_set, tolerance_set, min_samples_set;
+        unsigned given; /* bit i: option i was given */
         struct seq_params seq;
         double share;           /* count: constant canary share, NAN when not given */
         const char *share_path; /* count: one share a line */
         double min, max, min_ratio, max_ratio;
         bool json;
 };
+
+_Static_assert(_OPT_MAX <= 32, "struct judge_args.given has a bit an option");
+
+static bool judge_given(const struct judge_args *a, unsigned opt)
+{
+        return a->given & (1u << opt);
+}
+
+/* How an option's value is read, and the type of its field in struct judge_args. */
+enum arg_type {
+        ARG_PATH,     /* const char *, borrowed from argv */
+        ARG_NAME,     /* an enum, by the name its *_to_string() gives */
+        ARG_NUMBER,   /* double, finite */
+        ARG_NONNEG,   /* double, finite and >= 0 */
+        ARG_FRACTION, /* double, strictly between 0 and 1 */
+        ARG_COUNT,    /* size_t, at most 10^9 */
+};
+
+static const char *judge_name(unsigned i)
+{
+        return judge_kind_to_string((enum judge_kind)i);
+}
+
+static const char *direction_name(unsigned i)
+{
+        return direction_to_string((enum direction)i);
+}
+
+static const char *reducer_name(unsigned i)
+{
+        return reducer_to_string((enum reducer)i);
+}
+
+static const char *effect_name(unsigned i)
+{
+        return effect_size_to_string((enum effect_size)i);
+}
+
+static const char *nan_name(unsigned i)
+{
+        return nan_strategy_to_string((enum nan_strategy)i);
+}
+
+static const char *outliers_name(unsigned i)
+{
+        return outlier_strategy_to_string((enum outlier_strategy)i);
+}
+
+static const char *kind_name(unsigned i)
+{
+        return metric_kind_to_string((enum metric_kind)i);
+}
+
+/* ARG_NAME stores through an unsigned *: each of these enums must be an unsigned's size. */
+_Static_assert(sizeof(enum judge_kind) == sizeof(unsigned), "enum judge_kind");
+_Static_assert(sizeof(enum direction) == sizeof(unsigned), "enum direction");
+_Static_assert(sizeof(enum reducer) == sizeof(unsigned), "enum reducer");
+_Static_assert(sizeof(enum effect_size) == sizeof(unsigned), "enum effect_size");
+_Static_assert(sizeof(enum nan_strategy) == sizeof(unsigned), "enum nan_strategy");
+_Static_assert(sizeof(enum outlier_strategy) == sizeof(unsigned), "enum outlier_strategy");
+_Static_assert(sizeof(enum metric_kind) == sizeof(unsigned), "enum metric_kind");
+
+/* An enum read by name: the names (NULL ones skipped), and what a usage error calls the value
+ * and lists as its choices. The names are the config's (core/config.c), so the CLI and the YAML
+ * cannot disagree. */
+struct enum_names {
+        const char *(*name)(unsigned);
+        unsigned n;
+        const char *what, *choices;
+};
+
+static const struct enum_names judge_names = {judge_name, _JUDGE_KIND_MAX, "judge",
+                                              "mann_whitney, ratio, threshold, sequential"};
+static const struct enum_names direction_names = {direction_name, _DIRECTION_MAX, "direction",
+                                                  "increase, decrease, either"};
+static const struct enum_names reducer_names = {reducer_name, _REDUCER_MAX, "reducer",
+                                                "avg, last, min, max, sum, p50, p90, p95, p99"};
+static const struct enum_names effect_names = {effect_name, _EFFECT_SIZE_MAX, "effect size",
+                                               "mean_ratio, cles"};
+static const struct enum_names nan_names = {nan_name, _NAN_STRATEGY_MAX, "NaN strategy",
+                                            "remove, replace"};
+static const struct enum_names outliers_names = {outliers_name, _OUTLIERS_MAX, "outlier strategy",
+                                                 "keep, remove"};
+static const struct enum_names kind_names = {kind_name, _METRIC_KIND_MAX, "kind",
+                                             "continuous, count"};
+
+/* One long option with a value: its name (without "--"), how it is read and where it goes. */
+struct judge_option {
+        const char *name;
+        enum arg_type type;
+        size_t offset;                  /* of the field in struct judge_args */
+        const struct enum_names *names; /* ARG_NAME only */
+};
+
+#define FIELD(f) offsetof(struct judge_args, f)
+
+static const struct judge_option judge_options[_OPT_MAX] = {
+    [OPT_CANARY] = {"canary", ARG_PATH, FIELD(canary_path), NULL},
+    [OPT_BASELINE] = {"baseline", ARG_PATH, FIELD(baseline_path), NULL},
+    [OPT_JUDGE] = {"judge", ARG_NAME, FIELD(judge), &judge_names},
+    [OPT_DIRECTION] = {"direction", ARG_NAME, FIELD(mw.direction), &direction_names},
+    [OPT_CONFIDENCE] = {"confidence", ARG_FRACTION, FIELD(mw.confidence), NULL},
+    [OPT_ALLOWED_INCREASE] = {"allowed-increase", ARG_NUMBER, FIELD(mw.allowed_increase), NULL},
+    [OPT_ALLOWED_DECREASE] = {"allowed-decrease", ARG_NUMBER, FIELD(mw.allowed_decrease), NULL},
+    [OPT_TOLERANCE] = {"tolerance", ARG_NONNEG, FIELD(mw.tolerance), NULL},
+    [OPT_MIN_SAMPLES] = {"min-samples", ARG_COUNT, FIELD(mw.min_samples), NULL},
+    [OPT_REDUCER] = {"reducer", ARG_NAME, FIELD(reducer), &reducer_names},
+    [OPT_MIN] = {"min", ARG_NUMBER, FIELD(min), NULL},
+    [OPT_MAX] = {"max", ARG_NUMBER, FIELD(max), NULL},
+    [OPT_MIN_RATIO] = {"min-ratio", ARG_NUMBER, FIELD(min_ratio), NULL},
+    [OPT_MAX_RATIO] = {"max-ratio", ARG_NUMBER, FIELD(max_ratio), NULL},
+    [OPT_EFFECT_SIZE] = {"effect-size", ARG_NAME, FIELD(mw.effect_size), &effect_names},
+    [OPT_NAN_STRATEGY] = {"nan-strategy", ARG_NAME, FIELD(pre.nan_strategy), &nan_names},
+    [OPT_OUTLIERS] = {"outliers", ARG_NAME, FIELD(pre.outliers), &outliers_names},
+    [OPT_OUTLIER_FACTOR] = {"outlier-factor", ARG_NONNEG, FIELD(pre.outlier_factor), NULL},
+    [OPT_ALPHA] = {"alpha", ARG_FRACTION, FIELD(seq.alpha), NULL},
+    [OPT_KIND] = {"kind", ARG_NAME, FIELD(seq.kind), &kind_names},
+    [OPT_SHARE] = {"share", ARG_FRACTION, FIELD(share), NULL},
+    [OPT_SHARE_FILE] = {"share-file", ARG_PATH, FIELD(share_path), NULL},
+};
+
+#undef FIELD
+
+/* getopt's table: judge_options, then -o and -h. */
+static void long_options(struct option ret[static _OPT_MAX + 3])
+{
+        for (unsigned i = 0; i < _OPT_MAX; i++)
+                ret[i] = (struct option){judge_options[i].name, required_argument, NULL,
+                                         OPT_FIRST + (int)i};
+        ret[_OPT_MAX] = (struct option){"output", required_argument, NULL, 'o'};
+        ret[_OPT_MAX + 1] = (struct option){"help", no_argument, NULL, 'h'};
+        ret[_OPT_MAX + 2] = (struct option){0};
+}
 
 static int judge_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int judge_usage(const char *fmt, ...)
@@ -142,45 +251,6 @@ static bool parse_fraction(const char *s, double *ret)
         return true;
 }
 
-static int fraction_usage(const char *option, const char *value)
-{
-        return judge_usage("%s must be a number between 0 and 1 (exclusive), not '%s'", option,
-                           value);
-}
-
-/* The names are the config's (core/config.c), so the CLI and the YAML cannot disagree. */
-static int parse_judge_kind(const char *s, enum judge_kind *ret)
-{
-        for (unsigned i = 0; i < _JUDGE_KIND_MAX; i++)
-                if (strcmp(s, judge_kind_to_string((enum judge_kind)i)) == 0) {
-                        *ret = (enum judge_kind)i;
-                        return 0;
-                }
-        return -EINVAL;
-}
-
-static int parse_direction(const char *s, enum direction *ret)
-{
-        for (unsigned i = 0; i < _DIRECTION_MAX; i++)
-                if (strcmp(s, direction_to_string((enum direction)i)) == 0) {
-                        *ret = (enum direction)i;
-                        return 0;
-                }
-        return -EINVAL;
-}
-
-static int parse_reducer(const char *s, enum reducer *ret)
-{
-        for (unsigned i = 0; i < _REDUCER_MAX; i++) {
-                const char *name = reducer_to_string((enum reducer)i);
-                if (name && strcmp(s, name) == 0) {
-                        *ret = (enum reducer)i;
-                        return 0;
-                }
-        }
-        return -EINVAL;
-}
-
 /* Index of s in names[0..n), or -EINVAL. */
 static int lookup(const char *s, const char *(*name)(unsigned), unsigned n)
 {
@@ -190,33 +260,54 @@ static int lookup(const char *s, const char *(*name)(unsigned), unsigned n)
         return -EINVAL;
 }
 
-static const char *effect_name(unsigned i)
+/* Reads the value v of option opt into its field. Returns -1 to go on, or the exit code. */
+static int option_store(struct judge_args *a, unsigned opt, const char *v)
 {
-        return effect_size_to_string((enum effect_size)i);
-}
-
-static const char *nan_name(unsigned i)
-{
-        return nan_strategy_to_string((enum nan_strategy)i);
-}
-
-static const char *outliers_name(unsigned i)
-{
-        return outlier_strategy_to_string((enum outlier_strategy)i);
-}
-
-static const char *kind_name(unsigned i)
-{
-        return metric_kind_to_string((enum metric_kind)i);
-}
-
-/* Returns -1 to go on, or the exit code. */
-static int parse_args(int argc, char **argv, struct judge_args *a)
-{
-        int c, k;
+        const struct judge_option *o = &judge_options[opt];
+        void *field = (char *)a + o->offset;
+        double *d = field;
         unsigned long ul;
         char *end;
+        int k;
 
+        a->given |= 1u << opt;
+        switch (o->type) {
+        case ARG_PATH:
+                *(const char **)field = v;
+                break;
+        case ARG_NAME:
+                if ((k = lookup(v, o->names->name, o->names->n)) < 0)
+                        return judge_usage("unknown %s '%s' (%s)", o->names->what, v,
+                                           o->names->choices);
+                *(unsigned *)field = (unsigned)k;
+                break;
+        case ARG_NUMBER:
+                if (!parse_double(v, d))
+                        return judge_usage("'%s' is not a finite number", v);
+                break;
+        case ARG_NONNEG:
+                if (!parse_double(v, d) || *d < 0)
+                        return judge_usage("--%s must be a number >= 0, not '%s'", o->name, v);
+                break;
+        case ARG_FRACTION:
+                if (!parse_fraction(v, d))
+                        return judge_usage("--%s must be a number between 0 and 1 (exclusive), "
+                                           "not '%s'",
+                                           o->name, v);
+                break;
+        case ARG_COUNT:
+                errno = 0;
+                ul = strtoul(v, &end, 10);
+                if (errno != 0 || end == v || *end != '\0' || v[0] == '-' || ul > 1000000000ul)
+                        return judge_usage("--%s must be a count, not '%s'", o->name, v);
+                *(size_t *)field = ul;
+                break;
+        }
+        return -1;
+}
+
+static void judge_args_default(struct judge_args *a)
+{
         *a = (struct judge_args){
             .judge = JUDGE_MANN_WHITNEY,
             .reducer = REDUCER_AVG,
@@ -231,153 +322,50 @@ static int parse_args(int argc, char **argv, struct judge_args *a)
          * as in Kayenta, only an empty arm is NoData */
         mw_params_default(&a->mw);
         seq_params_default(&a->seq); /* the daemon's defaults for a sequential metric (§8) */
+}
 
-        optind = 0; /* GNU: full re-initialisation for this argv */
-        opterr = 0;
-        while ((c = getopt_long(argc, argv, ":ho:", judge_options, NULL)) != -1) {
-                const char *v = optarg;
-                double *dst = NULL;
-                switch (c) {
-                case OPT_CANARY:
-                        a->canary_path = v;
-                        break;
-                case OPT_BASELINE:
-                        a->baseline_path = v;
-                        break;
-                case OPT_JUDGE:
-                        if (parse_judge_kind(v, &a->judge) < 0)
-                                return judge_usage("unknown judge '%s' (mann_whitney, ratio, "
-                                                   "threshold, sequential)",
-                                                   v);
-                        break;
-                case OPT_DIRECTION:
-                        if (parse_direction(v, &a->mw.direction) < 0)
-                                return judge_usage("unknown direction '%s' (increase, decrease, "
-                                                   "either)",
-                                                   v);
-                        a->direction_set = true;
-                        break;
-                case OPT_REDUCER:
-                        if (parse_reducer(v, &a->reducer) < 0)
-                                return judge_usage("unknown reducer '%s' (avg, last, min, max, "
-                                                   "sum, p50, p90, p95, p99)",
-                                                   v);
-                        break;
-                case OPT_CONFIDENCE:
-                        if (!parse_fraction(v, &a->mw.confidence))
-                                return fraction_usage("--confidence", v);
-                        break;
-                case OPT_TOLERANCE:
-                        if (!parse_double(v, &a->mw.tolerance) || a->mw.tolerance < 0)
-                                return judge_usage("--tolerance must be a number >= 0, not '%s'",
-                                                   v);
-                        a->tolerance_set = true;
-                        break;
-                case OPT_ALPHA:
-                        if (!parse_fraction(v, &a->seq.alpha))
-                                return fraction_usage("--alpha", v);
-                        break;
-                case OPT_KIND:
-                        if ((k = lookup(v, kind_name, _METRIC_KIND_MAX)) < 0)
-                                return judge_usage("unknown kind '%s' (continuous, count)", v);
-                        a->seq.kind = (enum metric_kind)k;
-                        break;
-                case OPT_SHARE:
-                        if (!parse_fraction(v, &a->share))
-                                return fraction_usage("--share", v);
-                        break;
-                case OPT_SHARE_FILE:
-                        a->share_path = v;
-                        break;
-                case OPT_MIN_SAMPLES:
-                        errno = 0;
-                        ul = strtoul(v, &end, 10);
-                        if (errno != 0 || end == v || *end != '\0' || v[0] == '-' ||
-                            ul > 1000000000ul)
-                                return judge_usage("--min-samples must be a count, not '%s'", v);
-                        a->mw.min_samples = ul;
-                        a->min_samples_set = true;
-                        break;
-                case OPT_EFFECT_SIZE:
-                        if ((k = lookup(v, effect_name, _EFFECT_SIZE_MAX)) < 0)
-                                return judge_usage("unknown effect size '%s' (mean_ratio, cles)",
-                                                   v);
-                        a->mw.effect_size = (enum effect_size)k;
-                        break;
-                case OPT_NAN_STRATEGY:
-                        if ((k = lookup(v, nan_name, _NAN_STRATEGY_MAX)) < 0)
-                                return judge_usage("unknown NaN strategy '%s' (remove, replace)",
-                                                   v);
-                        a->pre.nan_strategy = (enum nan_strategy)k;
-                        break;
-                case OPT_OUTLIERS:
-                        if ((k = lookup(v, outliers_name, _OUTLIERS_MAX)) < 0)
-                                return judge_usage("unknown outlier strategy '%s' (keep, remove)",
-                                                   v);
-                        a->pre.outliers = (enum outlier_strategy)k;
-                        break;
-                case OPT_OUTLIER_FACTOR:
-                        if (!parse_double(v, &a->pre.outlier_factor) || a->pre.outlier_factor < 0)
-                                return judge_usage("--outlier-factor must be a number >= 0, not "
-                                                   "'%s'",
-                                                   v);
-                        a->outlier_factor_set = true;
-                        break;
-                case OPT_ALLOWED_INCREASE:
-                        dst = &a->mw.allowed_increase;
-                        a->allowed_increase_set = true;
-                        break;
-                case OPT_ALLOWED_DECREASE:
-                        dst = &a->mw.allowed_decrease;
-                        a->allowed_decrease_set = true;
-                        break;
-                case OPT_MIN:
-                        dst = &a->min;
-                        break;
-                case OPT_MAX:
-                        dst = &a->max;
-                        break;
-                case OPT_MIN_RATIO:
-                        dst = &a->min_ratio;
-                        break;
-                case OPT_MAX_RATIO:
-                        dst = &a->max_ratio;
-                        break;
-                case 'o':
-                        if (strcmp(v, "json") == 0)
-                                a->json = true;
-                        else if (strcmp(v, "text") == 0 || strcmp(v, "table") == 0)
-                                a->json = false;
-                        else
-                                return judge_usage("unknown output format '%s' (json, text)", v);
-                        break;
-                case 'h':
-                        fputs(JUDGE_USAGE, stdout);
-                        return CTL_EXIT_OK;
-                case ':':
-                        return judge_usage("option '%s' needs a value", argv[optind - 1]);
-                case '?':
-                default:
-                        return judge_usage("unknown option '%s'", argv[optind - 1]);
-                }
-                if (dst && !parse_double(v, dst))
-                        return judge_usage("'%s' is not a finite number", v);
-        }
-        if (optind < argc)
-                return judge_usage("unexpected argument '%s'", argv[optind]);
+/* The sequential judge takes --direction, --tolerance and --min-samples too. Returns -1 to go
+ * on, or the exit code. */
+static int sequential_args(struct judge_args *a)
+{
+        if (judge_given(a, OPT_DIRECTION))
+                a->seq.direction = a->mw.direction;
+        if (judge_given(a, OPT_TOLERANCE))
+                a->seq.tolerance = a->mw.tolerance;
+        if (judge_given(a, OPT_MIN_SAMPLES))
+                a->seq.min_samples = a->mw.min_samples;
+        if (a->seq.tolerance >= 1)
+                return judge_usage("%s", "--tolerance of the sequential judge is a "
+                                         "relative shift, below 1");
+        bool count = a->seq.kind == METRIC_KIND_COUNT;
+        bool share = !isnan(a->share) || a->share_path;
+        if (count && !share)
+                return judge_usage("%s", "--kind count needs --share or --share-file");
+        if (!count && share)
+                return judge_usage("%s", "--share and --share-file apply only with "
+                                         "--kind count");
+        if (!isnan(a->share) && a->share_path)
+                return judge_usage("%s", "give --share or --share-file, not both");
+        return -1;
+}
+
+/* The checks across options, and the values that depend on others. Returns -1 to go on, or
+ * the exit code. */
+static int judge_args_check(struct judge_args *a)
+{
         if (!a->canary_path)
                 return judge_usage("%s", "--canary FILE is required");
         if (!a->baseline_path)
                 return judge_usage("%s", "--baseline FILE is required");
         if (a->judge == JUDGE_THRESHOLD && isnan(a->min) && isnan(a->max))
                 return judge_usage("%s", "the threshold judge needs --min and/or --max");
-        if (a->outlier_factor_set && a->pre.outliers != OUTLIERS_REMOVE)
+        if (judge_given(a, OPT_OUTLIER_FACTOR) && a->pre.outliers != OUTLIERS_REMOVE)
                 return judge_usage("%s", "--outlier-factor applies only with --outliers remove");
         /* As in the configuration: CLES bounds sit around 0.5, mean-ratio bounds around 1. */
         if (a->mw.effect_size == EFFECT_SIZE_CLES) {
-                if (!a->allowed_increase_set)
+                if (!judge_given(a, OPT_ALLOWED_INCREASE))
                         a->mw.allowed_increase = 0.5;
-                if (!a->allowed_decrease_set)
+                if (!judge_given(a, OPT_ALLOWED_DECREASE))
                         a->mw.allowed_decrease = 0.5;
                 if (a->mw.allowed_increase < 0.5 || a->mw.allowed_increase > 1 ||
                     a->mw.allowed_decrease < 0 || a->mw.allowed_decrease > 0.5)
@@ -387,27 +375,47 @@ static int parse_args(int argc, char **argv, struct judge_args *a)
         }
         a->mw.critical_increase = a->mw.allowed_increase;
         a->mw.critical_decrease = a->mw.allowed_decrease;
-        if (a->judge == JUDGE_SEQUENTIAL) {
-                if (a->direction_set)
-                        a->seq.direction = a->mw.direction;
-                if (a->tolerance_set)
-                        a->seq.tolerance = a->mw.tolerance;
-                if (a->min_samples_set)
-                        a->seq.min_samples = a->mw.min_samples;
-                if (a->seq.tolerance >= 1)
-                        return judge_usage("%s", "--tolerance of the sequential judge is a "
-                                                 "relative shift, below 1");
-                bool count = a->seq.kind == METRIC_KIND_COUNT;
-                bool share = !isnan(a->share) || a->share_path;
-                if (count && !share)
-                        return judge_usage("%s", "--kind count needs --share or --share-file");
-                if (!count && share)
-                        return judge_usage("%s", "--share and --share-file apply only with "
-                                                 "--kind count");
-                if (!isnan(a->share) && a->share_path)
-                        return judge_usage("%s", "give --share or --share-file, not both");
-        }
+        if (a->judge == JUDGE_SEQUENTIAL)
+                return sequential_args(a);
         return -1;
+}
+
+/* Returns -1 to go on, or the exit code. */
+static int parse_args(int argc, char **argv, struct judge_args *a)
+{
+        struct option longopts[_OPT_MAX + 3];
+        int c, r;
+
+        judge_args_default(a);
+        long_options(longopts);
+        optind = 0; /* GNU: full re-initialisation for this argv */
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, ":ho:", longopts, NULL)) != -1) {
+                switch (c) {
+                case 'o':
+                        if (strcmp(optarg, "json") == 0)
+                                a->json = true;
+                        else if (strcmp(optarg, "text") == 0 || strcmp(optarg, "table") == 0)
+                                a->json = false;
+                        else
+                                return judge_usage("unknown output format '%s' (json, text)",
+                                                   optarg);
+                        break;
+                case 'h':
+                        fputs(JUDGE_USAGE, stdout);
+                        return CTL_EXIT_OK;
+                case ':':
+                        return judge_usage("option '%s' needs a value", argv[optind - 1]);
+                default:
+                        if (c < OPT_FIRST || c >= OPT_FIRST + _OPT_MAX)
+                                return judge_usage("unknown option '%s'", argv[optind - 1]);
+                        if ((r = option_store(a, (unsigned)(c - OPT_FIRST), optarg)) >= 0)
+                                return r;
+                }
+        }
+        if (optind < argc)
+                return judge_usage("unexpected argument '%s'", argv[optind]);
+        return judge_args_check(a);
 }
 
 /* Reads one sample file. Prints the problem and returns false on failure. */
@@ -584,7 +592,7 @@ static int run_metric_judge(const struct judge_args *a, const double *c, size_t 
         /* Without explicit ratio bounds the effect-size flags bound the ratio. */
         if (a->judge == JUDGE_RATIO && isnan(m.max_ratio) && isnan(m.min_ratio)) {
                 m.max_ratio = a->mw.allowed_increase;
-                if (a->allowed_decrease_set)
+                if (judge_given(a, OPT_ALLOWED_DECREASE))
                         m.min_ratio = a->mw.allowed_decrease;
         }
         judge_metric(&m, c, nc, b, nb, &rep);

@@ -162,49 +162,33 @@ static void release_deferred(struct ha *h, unsigned i)
                 release_one_done(h);
 }
 
-static void on_write(const struct kube_result *res, void *userdata)
+/* Our member Lease written: its resourceVersion and item are kept for the next write. */
+static void member_written(struct ha *h, const struct kube_result *res)
 {
-        struct op *op = userdata;
-        struct ha *h = op->h;
-        struct shard *s = op->kind == OP_MEMBER ? NULL : &h->shards[op->shard];
-
-        if (op->kind == OP_MEMBER) {
-                h->member_in_flight = false;
-                if (h->releasing) {
-                        if (h->release_pending > 0 && --h->release_pending == 0 && h->release_done)
-                                h->release_done(h->d);
-                        free(op);
-                        return;
-                }
-                if (res->error == 0) {
-                        struct lease_record r = {0};
-                        if (lease_parse(res->body, res->body_len, &r, NULL) == 0) {
-                                free(h->member_rv);
-                                h->member_rv = r.resource_version;
-                                r.resource_version = NULL;
-                                free(h->member_raw);
-                                h->member_raw = xstrndup(res->body, res->body_len);
-                        }
-                        lease_record_done(&r);
-                }
-                free(op);
-                return;
-        }
-        s->in_flight = false;
-        if (res->error == -ECANCELED) {
-                if (s->release_after) {
-                        s->release_after = false;
-                        release_one_done(h);
-                }
-                free(op);
-                return;
-        }
-        if (op->kind == OP_RELEASE) {
-                s->release_after = false; /* this answer is the release */
+        h->member_in_flight = false;
+        if (h->releasing) {
                 release_one_done(h);
-                free(op);
                 return;
         }
+        if (res->error == 0) {
+                struct lease_record r = {0};
+                if (lease_parse(res->body, res->body_len, &r, NULL) == 0) {
+                        free(h->member_rv);
+                        h->member_rv = r.resource_version;
+                        r.resource_version = NULL;
+                        free(h->member_raw);
+                        h->member_raw = xstrndup(res->body, res->body_len);
+                }
+                lease_record_done(&r);
+        }
+}
+
+/* A takeover or renewal of shard op->shard answered: the shard is ours while the Lease written
+ * names us; a conflict on renewal means it may not be. */
+static void shard_written(struct ha *h, const struct op *op, const struct kube_result *res)
+{
+        struct shard *s = &h->shards[op->shard];
+
         if (res->error == 0) {
                 struct lease_record r = {0};
                 if (lease_parse(res->body, res->body_len, &r, NULL) == 0 &&
@@ -232,6 +216,35 @@ static void on_write(const struct kube_result *res, void *userdata)
                             op->kind == OP_ACQUIRE ? "takeover" : "renewal", SHARD_PREFIX,
                             op->shard, res->message ? res->message : strerror(-res->error));
         }
+}
+
+static void on_write(const struct kube_result *res, void *userdata)
+{
+        struct op *op = userdata;
+        struct ha *h = op->h;
+
+        if (op->kind == OP_MEMBER) {
+                member_written(h, res);
+                free(op);
+                return;
+        }
+        struct shard *s = &h->shards[op->shard];
+        s->in_flight = false;
+        if (res->error == -ECANCELED) {
+                if (s->release_after) {
+                        s->release_after = false;
+                        release_one_done(h);
+                }
+                free(op);
+                return;
+        }
+        if (op->kind == OP_RELEASE) {
+                s->release_after = false; /* this answer is the release */
+                release_one_done(h);
+                free(op);
+                return;
+        }
+        shard_written(h, op, res);
         unsigned shard = op->shard;
         free(op);
         release_deferred(h, shard);
@@ -298,9 +311,8 @@ static void op_send(struct ha *h, unsigned i, enum op_kind kind)
                         h->member_in_flight = false;
                 else
                         h->shards[i].in_flight = false;
-                if ((kind == OP_RELEASE || kind == OP_MEMBER) && h->releasing &&
-                    h->release_pending > 0 && --h->release_pending == 0 && h->release_done)
-                        h->release_done(h->d);
+                if (kind == OP_RELEASE || kind == OP_MEMBER)
+                        release_one_done(h);
         } else if (kind == OP_MEMBER) {
                 h->member_in_flight = true;
         }
@@ -344,37 +356,70 @@ static unsigned fair_share(struct ha *h, unsigned *ret_members)
         return h->n_shards / (unsigned)n + (k < h->n_shards % n ? 1 : 0);
 }
 
-static void on_list(const struct kube_result *res, void *userdata)
+/* Notes when a Lease's record was last seen to change (resourceVersion rv): a Lease expires by
+ * local observation, never by the clock of whoever wrote it. */
+static void observe_version(char **rv_seen, usec_t *observed, const char *rv, usec_t now)
 {
-        struct ha *h = userdata;
-        h->list_in_flight = false;
-        if (res->error == -ECANCELED || h->releasing)
+        if (streq_ptr(*rv_seen, rv))
                 return;
-        if (res->error < 0) {
-                if (!h->list_failing)
-                        log_warning("ha: cannot list leases in %s: %s (holding shards until the "
-                                    "renew deadline)",
-                                    h->ns, res->message ? res->message : strerror(-res->error));
-                h->list_failing = true;
+        free(*rv_seen);
+        *rv_seen = xstrdup(rv);
+        *observed = now;
+}
+
+/* Shard i's Lease as listed: its record *r and item *raw are taken into the shard (and left
+ * zeroed), unless our own write is in flight. */
+static void list_shard(struct ha *h, unsigned i, struct lease_record *r, char **raw, usec_t now)
+{
+        struct shard *s = &h->shards[i];
+
+        if (s->in_flight)
+                return; /* our own write decides */
+        observe_version(&s->rv_seen, &s->observed, r->resource_version, now);
+        free(s->raw);
+        s->raw = *raw;
+        *raw = NULL;
+        lease_record_done(&s->rec);
+        s->rec = *r;
+        *r = (struct lease_record){0};
+        s->exists = true;
+        if (s->owned && !streq_ptr(s->rec.holder, h->identity))
+                set_owned(h, i, false, "another daemon holds it");
+}
+
+/* A member Lease as listed: ours (its item *raw taken, unless our write is in flight), or
+ * another daemon's, seen alive as of its last change. */
+static void list_member(struct ha *h, const struct lease_record *r, char **raw, usec_t now)
+{
+        if (strcmp(r->name, h->member_name) == 0) {
+                if (!h->member_in_flight) {
+                        free(h->member_rv);
+                        h->member_rv = xstrdup(r->resource_version);
+                        free(h->member_raw);
+                        h->member_raw = *raw;
+                        *raw = NULL;
+                }
                 return;
         }
-        struct lease_record *recs = NULL;
-        char **raws = NULL;
-        size_t n = 0;
-        char *err = NULL;
-        if (lease_list_parse(res->body, res->body_len, &recs, &raws, &n, &err) < 0) {
-                log_warning("ha: %s", err);
-                free(err);
-                return;
+        struct member *m = member_find(h, r->holder);
+        if (!m) {
+                h->members = xrealloc(h->members, (h->n_members + 1) * sizeof(*h->members));
+                m = &h->members[h->n_members++];
+                *m = (struct member){.holder = xstrdup(r->holder)};
         }
-        if (h->list_failing)
-                log_notice("ha: listing leases works again");
-        h->list_failing = false;
-        usec_t now = event_now_monotonic(h->d->event);
+        observe_version(&m->rv, &m->observed, r->resource_version, now);
+        m->duration = r->duration_seconds;
+        m->seen = true;
+}
+
+/* Takes in the n Leases listed (records and items; what is taken is left zeroed): the shards and
+ * the members. A shard whose Lease is not listed no longer exists. */
+static void list_apply(struct ha *h, struct lease_record *recs, char **raws, size_t n, usec_t now)
+{
         bool *seen = xcalloc(h->n_shards, sizeof(bool));
+
         for (size_t i = 0; i < h->n_members; i++)
                 h->members[i].seen = false;
-
         for (size_t j = 0; j < n; j++) {
                 struct lease_record *r = &recs[j];
                 char *end;
@@ -382,49 +427,10 @@ static void on_list(const struct kube_result *res, void *userdata)
                         unsigned long i = strtoul(r->name + strlen(SHARD_PREFIX), &end, 10);
                         if (*end || i >= h->n_shards)
                                 continue;
-                        struct shard *s = &h->shards[i];
                         seen[i] = true;
-                        if (s->in_flight)
-                                continue; /* our own write decides */
-                        if (!streq_ptr(s->rv_seen, r->resource_version)) {
-                                free(s->rv_seen);
-                                s->rv_seen = xstrdup(r->resource_version);
-                                s->observed = now;
-                        }
-                        free(s->raw);
-                        s->raw = raws[j];
-                        raws[j] = NULL;
-                        lease_record_done(&s->rec);
-                        s->rec = *r;
-                        *r = (struct lease_record){0};
-                        s->exists = true;
-                        if (s->owned && !streq_ptr(s->rec.holder, h->identity))
-                                set_owned(h, (unsigned)i, false, "another daemon holds it");
+                        list_shard(h, (unsigned)i, r, &raws[j], now);
                 } else if (strncmp(r->name, MEMBER_PREFIX, strlen(MEMBER_PREFIX)) == 0) {
-                        if (strcmp(r->name, h->member_name) == 0) {
-                                if (!h->member_in_flight) {
-                                        free(h->member_rv);
-                                        h->member_rv = xstrdup(r->resource_version);
-                                        free(h->member_raw);
-                                        h->member_raw = raws[j];
-                                        raws[j] = NULL;
-                                }
-                                continue;
-                        }
-                        struct member *m = member_find(h, r->holder);
-                        if (!m) {
-                                h->members =
-                                    xrealloc(h->members, (h->n_members + 1) * sizeof(*h->members));
-                                m = &h->members[h->n_members++];
-                                *m = (struct member){.holder = xstrdup(r->holder)};
-                        }
-                        if (!streq_ptr(m->rv, r->resource_version)) {
-                                free(m->rv);
-                                m->rv = xstrdup(r->resource_version);
-                                m->observed = now;
-                        }
-                        m->duration = r->duration_seconds;
-                        m->seen = true;
+                        list_member(h, r, &raws[j], now);
                 }
         }
         for (unsigned i = 0; i < h->n_shards; i++)
@@ -433,23 +439,17 @@ static void on_list(const struct kube_result *res, void *userdata)
                         if (h->shards[i].owned)
                                 set_owned(h, i, false, "its lease was deleted");
                 }
-        for (size_t j = 0; j < n; j++) {
-                lease_record_done(&recs[j]);
-                free(raws[j]);
-        }
-        free(recs);
-        free(raws);
         free(seen);
+}
 
-        if (!h->member_in_flight)
-                op_send(h, 0, OP_MEMBER);
-
-        unsigned members;
-        unsigned target = fair_share(h, &members);
+/* Renews what we hold, releasing the highest-numbered shards above our share (target). Returns
+ * how many we go on holding. */
+static unsigned renew_held(struct ha *h, unsigned target)
+{
         unsigned held = 0;
+
         for (unsigned i = 0; i < h->n_shards; i++)
                 held += streq_ptr(h->shards[i].rec.holder, h->identity) && h->shards[i].exists;
-        /* Renew what we hold, releasing the highest-numbered shards above our share. */
         for (unsigned i = h->n_shards; i-- > 0;) {
                 struct shard *s = &h->shards[i];
                 if (s->in_flight || !s->exists || !streq_ptr(s->rec.holder, h->identity))
@@ -461,8 +461,13 @@ static void on_list(const struct kube_result *res, void *userdata)
                         op_send(h, i, OP_RENEW);
                 }
         }
-        /* Take free or expired shards while below our share, starting at a place that depends
-         * on the identity so that daemons starting together collide less. */
+        return held;
+}
+
+/* Takes free or expired shards while below our share (held of target), starting at a place that
+ * depends on the identity so that daemons starting together collide less. */
+static void acquire_free(struct ha *h, unsigned held, unsigned target, usec_t now)
+{
         unsigned start = ha_shard_of(h->identity, "", h->n_shards);
         for (unsigned j = 0; j < h->n_shards && held < target; j++) {
                 unsigned i = (start + j) % h->n_shards;
@@ -476,6 +481,53 @@ static void on_list(const struct kube_result *res, void *userdata)
                         op_send(h, i, OP_ACQUIRE);
                 }
         }
+}
+
+/* One round's LIST answered: take in the Leases, renew our member Lease, then renew, release and
+ * acquire shards towards our share. */
+static void on_list(const struct kube_result *res, void *userdata)
+{
+        struct ha *h = userdata;
+        struct lease_record *recs = NULL;
+        char **raws = NULL;
+        size_t n = 0;
+        char *err = NULL;
+
+        h->list_in_flight = false;
+        if (res->error == -ECANCELED || h->releasing)
+                return;
+        if (res->error < 0) {
+                if (!h->list_failing)
+                        log_warning("ha: cannot list leases in %s: %s (holding shards until the "
+                                    "renew deadline)",
+                                    h->ns, res->message ? res->message : strerror(-res->error));
+                h->list_failing = true;
+                return;
+        }
+        if (lease_list_parse(res->body, res->body_len, &recs, &raws, &n, &err) < 0) {
+                log_warning("ha: %s", err);
+                free(err);
+                return;
+        }
+        if (h->list_failing)
+                log_notice("ha: listing leases works again");
+        h->list_failing = false;
+        usec_t now = event_now_monotonic(h->d->event);
+        list_apply(h, recs, raws, n, now);
+        for (size_t j = 0; j < n; j++) {
+                lease_record_done(&recs[j]);
+                free(raws[j]);
+        }
+        free(recs);
+        free(raws);
+
+        if (!h->member_in_flight)
+                op_send(h, 0, OP_MEMBER);
+
+        unsigned members;
+        unsigned target = fair_share(h, &members);
+        unsigned held = renew_held(h, target);
+        acquire_free(h, held, target, now);
 }
 
 static int on_round(sd_event_source *src, uint64_t usec, void *userdata)

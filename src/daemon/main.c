@@ -224,8 +224,8 @@ static void slack_dropped(const char *key, const char *reason, void *userdata)
         log_warning("slack: message %s not delivered: %s", key ? key : "(parent update)", reason);
 }
 
-/* Builds the Datadog, Kubernetes and Slack clients for cfg. */
-static int clients_new(struct daemon *d, const struct config *cfg)
+/* The Datadog client, with the keys from their files or the environment. */
+static int clients_new_datadog(struct daemon *d, const struct config *cfg)
 {
         int r = -EINVAL;
         char *api_key =
@@ -234,27 +234,34 @@ static int clients_new(struct daemon *d, const struct config *cfg)
             secret_or_env(d, cfg->datadog.app_key_file, "DD_APP_KEY", "Datadog application key");
         char *base =
             cfg->datadog.url ? xstrdup(cfg->datadog.url) : datadog_site_url(cfg->datadog.site);
-        char *webhook = NULL, *token = NULL, *err = NULL, *kubeconfig = NULL;
 
-        if (!api_key || !app_key || !base)
-                goto out;
-        struct datadog_settings ds = {
-            .base_url = base,
-            .api_key = api_key,
-            .app_key = app_key,
-            .api = cfg->datadog.api,
-            .timeout_ms = (long)(cfg->datadog.timeout_usec / USEC_PER_MSEC),
-        };
-        r = datadog_client_new(d->http, &ds, &d->datadog);
-        if (r < 0) {
-                log_error_errno(r, "cannot create the Datadog client: %m");
-                goto out;
+        if (api_key && app_key && base) {
+                struct datadog_settings ds = {
+                    .base_url = base,
+                    .api_key = api_key,
+                    .app_key = app_key,
+                    .api = cfg->datadog.api,
+                    .timeout_ms = (long)(cfg->datadog.timeout_usec / USEC_PER_MSEC),
+                };
+                r = datadog_client_new(d->http, &ds, &d->datadog);
+                if (r < 0)
+                        log_error_errno(r, "cannot create the Datadog client: %m");
+                else
+                        datadog_client_set_tally(d->datadog, &d->metrics.datadog);
         }
-        datadog_client_set_tally(d->datadog, &d->metrics.datadog);
+        free_secret(api_key);
+        free_secret(app_key);
+        free(base);
+        return r;
+}
 
-        kubeconfig = kubeconfig_path(d, cfg->kubernetes.kubeconfig);
-        r = kube_client_new(d->event, d->http, kubeconfig, cfg->kubernetes.context,
-                            (long)(cfg->datadog.timeout_usec / USEC_PER_MSEC), &d->kube, &err);
+/* The Kubernetes client, from the kubeconfig (or in-cluster). */
+static int clients_new_kube(struct daemon *d, const struct config *cfg)
+{
+        char *kubeconfig = kubeconfig_path(d, cfg->kubernetes.kubeconfig), *err = NULL;
+        int r = kube_client_new(d->event, d->http, kubeconfig, cfg->kubernetes.context,
+                                (long)(cfg->datadog.timeout_usec / USEC_PER_MSEC), &d->kube, &err);
+
         if (r < 0) {
                 log_error("kubernetes: %s", err ? err : strerror(-r));
                 goto out;
@@ -270,61 +277,76 @@ static int clients_new(struct daemon *d, const struct config *cfg)
                             "the path can read the credentials and rewrite VirtualServices");
         log_info("kubernetes: %s, authentication: %s", kubeconfig ? kubeconfig : "in-cluster",
                  kube_client_auth_kind(d->kube));
-
-        if (cfg->slack.webhook_url_file || cfg->slack.token_file) {
-                r = -EINVAL;
-                /* with both, the bot token is used and the webhook file is not read */
-                if (cfg->slack.webhook_url_file && !cfg->slack.token_file &&
-                    !(webhook = read_secret(d, cfg->slack.webhook_url_file, "Slack webhook URL")))
-                        goto out;
-                if (cfg->slack.token_file &&
-                    !(token = read_secret(d, cfg->slack.token_file, "Slack token")))
-                        goto out;
-                char *outbox =
-                    cfg->state_dir ? xasprintf("%s/slack-outbox.json", cfg->state_dir) : NULL;
-                char *warning = NULL;
-                struct slack_settings ss = {
-                    .webhook_url = webhook,
-                    .token = token,
-                    .channel = cfg->slack.channel,
-                    .severity_channels = {cfg->slack.channel_info, cfg->slack.channel_warn,
-                                          cfg->slack.channel_error},
-                    .mention = cfg->slack.mention,
-                    .api_base_url = cfg->slack.url,
-                    .outbox_path = outbox,
-                    .timeout_ms = 10000,
-                };
-                r = slack_client_new_full(d->event, d->http, &ss, &d->slack, &warning);
-                free(outbox);
-                if (warning) {
-                        log_warning("slack: outbox unreadable, set aside as *.broken: %s", warning);
-                        free(warning);
-                }
-                if (r < 0) {
-                        log_error_errno(r, "cannot create the Slack client: %m");
-                        goto out;
-                }
-                slack_set_failed_callback(d->slack, slack_dropped, d);
-                slack_groups_start(d, cfg, token);
-        }
-        if (cfg->slack.signing_secret_file &&
-            !(d->slack_signing_secret =
-                  read_secret(d, cfg->slack.signing_secret_file, "Slack signing secret"))) {
-                r = -EINVAL;
-                goto out;
-        }
-        r = 0;
 out:
-        free_secret(api_key);
-        free_secret(app_key);
-        free_secret(webhook);
-        free_secret(token);
-        free(base);
         free(err);
         free(kubeconfig);
-        if (r < 0)
-                clients_free(d);
         return r;
+}
+
+/* The Slack client, when cfg has a webhook or a bot token; none otherwise. */
+static int clients_new_slack(struct daemon *d, const struct config *cfg)
+{
+        char *webhook = NULL, *token = NULL;
+        int r = -EINVAL;
+
+        if (!cfg->slack.webhook_url_file && !cfg->slack.token_file)
+                return 0;
+        /* with both, the bot token is used and the webhook file is not read */
+        if (cfg->slack.webhook_url_file && !cfg->slack.token_file &&
+            !(webhook = read_secret(d, cfg->slack.webhook_url_file, "Slack webhook URL")))
+                goto out;
+        if (cfg->slack.token_file &&
+            !(token = read_secret(d, cfg->slack.token_file, "Slack token")))
+                goto out;
+        char *outbox = cfg->state_dir ? xasprintf("%s/slack-outbox.json", cfg->state_dir) : NULL;
+        char *warning = NULL;
+        struct slack_settings ss = {
+            .webhook_url = webhook,
+            .token = token,
+            .channel = cfg->slack.channel,
+            .severity_channels = {cfg->slack.channel_info, cfg->slack.channel_warn,
+                                  cfg->slack.channel_error},
+            .mention = cfg->slack.mention,
+            .api_base_url = cfg->slack.url,
+            .outbox_path = outbox,
+            .timeout_ms = 10000,
+        };
+        r = slack_client_new_full(d->event, d->http, &ss, &d->slack, &warning);
+        free(outbox);
+        if (warning) {
+                log_warning("slack: outbox unreadable, set aside as *.broken: %s", warning);
+                free(warning);
+        }
+        if (r < 0) {
+                log_error_errno(r, "cannot create the Slack client: %m");
+                goto out;
+        }
+        slack_set_failed_callback(d->slack, slack_dropped, d);
+        slack_groups_start(d, cfg, token);
+out:
+        free_secret(webhook);
+        free_secret(token);
+        return r;
+}
+
+/* Builds the Datadog, Kubernetes and Slack clients for cfg, and reads the Slack signing secret.
+ * On failure none is left. */
+static int clients_new(struct daemon *d, const struct config *cfg)
+{
+        int r = clients_new_datadog(d, cfg);
+        if (r >= 0)
+                r = clients_new_kube(d, cfg);
+        if (r >= 0)
+                r = clients_new_slack(d, cfg);
+        if (r >= 0 && cfg->slack.signing_secret_file &&
+            !(d->slack_signing_secret =
+                  read_secret(d, cfg->slack.signing_secret_file, "Slack signing secret")))
+                r = -EINVAL;
+        if (r < 0) {
+                clients_free(d);
+                return r;
+        }
+        return 0;
 }
 
 static void canaries_free(struct daemon *d)
@@ -759,7 +781,8 @@ static int open_control(struct daemon *d)
                                   &d->control);
 }
 
-int main(int argc, char **argv)
+/* The command line. Returns -1 to go on, or the exit code. */
+static int parse_flags(int argc, char **argv, const char **config_path, bool *check)
 {
         static const struct option options[] = {
             {"config", required_argument, NULL, 'c'},
@@ -768,22 +791,15 @@ int main(int argc, char **argv)
             {"help", no_argument, NULL, 'h'},
             {0},
         };
-        const char *config_path = DEFAULT_CONFIG;
-        bool check = false;
         int opt;
 
-        /* Large buffers (the config text, LIST bodies, a 10,000-canary status) come and go; with
-         * glibc's sliding threshold the first one freed moves every later one of that size onto
-         * the heap, whose freed middle never goes back to the system. A fixed threshold keeps
-         * them in their own mappings, returned when freed. */
-        (void)mallopt(M_MMAP_THRESHOLD, 256 * 1024);
         while ((opt = getopt_long(argc, argv, "c:Vh", options, NULL)) != -1) {
                 switch (opt) {
                 case 'c':
-                        config_path = optarg;
+                        *config_path = optarg;
                         break;
                 case 'C':
-                        check = true;
+                        *check = true;
                         break;
                 case 'V':
                         printf("canaryd %s\n", CANARYD_VERSION);
@@ -801,6 +817,136 @@ int main(int argc, char **argv)
                 usage(stderr);
                 return 2;
         }
+        return -1;
+}
+
+/* The configuration at start; its problems are logged. */
+static int load_startup_config(const char *path, struct config **ret)
+{
+        struct config_problems problems = {0};
+        int r = config_load(path, ret, &problems);
+        if (r < 0)
+                log_config_problems("", path, &problems);
+        config_problems_free(&problems);
+        return r;
+}
+
+/* The event loop with the signals (blocked, then read from the loop), the idle and reload
+ * sources (off until wanted) and the watchdog. */
+static int loop_new(struct daemon *d)
+{
+        sigset_t mask;
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGHUP);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+
+        int r = sd_event_default(&d->event);
+        if (r < 0)
+                return log_error_errno(r, "cannot create the event loop: %m");
+        sd_event_add_signal(d->event, NULL, SIGTERM, on_signal, d);
+        sd_event_add_signal(d->event, NULL, SIGINT, on_signal, d);
+        sd_event_add_signal(d->event, NULL, SIGHUP, on_signal, d);
+        if (sd_event_add_defer(d->event, &d->reload_defer, on_reload_defer, d) >= 0)
+                sd_event_source_set_enabled(d->reload_defer, SD_EVENT_OFF);
+        if (sd_event_add_defer(d->event, &d->idle_defer, on_idle_defer, d) >= 0)
+                sd_event_source_set_enabled(d->idle_defer, SD_EVENT_OFF);
+        sd_event_set_watchdog(d->event, true); /* WATCHDOG=1 at half WATCHDOG_USEC when set */
+        return 0;
+}
+
+/* What lives as long as the daemon, across reloads: the metrics, the API key check, the query
+ * scheduler and the HTTP client. */
+static int services_new(struct daemon *d)
+{
+        metrics_init(&d->metrics);
+        d->key = datadog_key_new(d->event, on_key_changed, d);
+        int r = analysis_sched_new(d->event, &canary_analysis_callbacks, &d->sched);
+        if (r < 0)
+                return log_error_errno(r, "cannot set up the Datadog query scheduler: %m");
+        r = http_client_new(d->event, &d->http);
+        if (r < 0)
+                return log_error_errno(r, "cannot create the HTTP client (libcurl needs an "
+                                          "asynchronous resolver): %m");
+        return 0;
+}
+
+/* The control socket and the HTTP endpoint, opened as cfg says; a reload keeps them. */
+static int listeners_open(struct daemon *d, struct config *cfg)
+{
+        d->config = cfg; /* read by open_control() and endpoint_start(), not taken yet */
+        int r = open_control(d);
+        if (r < 0)
+                return log_error_errno(r, "cannot listen on control socket %s: %m",
+                                       cfg->control.socket);
+        r = endpoint_start(d, passed_socket(false));
+        if (r < 0)
+                return r;
+        d->config = NULL;
+        return 0;
+}
+
+/* Takes cfg: the clients and canaries, then the shard leases; READY=1. */
+static int daemon_start(struct daemon *d, struct config *cfg)
+{
+        int r = apply_config(d, cfg);
+        if (r < 0) {
+                log_error("startup failed");
+                config_free(d->config ? d->config : cfg);
+                return r;
+        }
+        if (d->config->ha.enabled && ha_new(d, canaries_shard_changed, &d->ha) < 0) {
+                log_error("cannot start the shard leases");
+                return -EINVAL;
+        }
+        log_notice("canaryd %s started: %zu canaries, control socket %s", CANARYD_VERSION,
+                   d->n_canaries, cfg->control.socket);
+        sd_notify(0, "READY=1");
+        return 0;
+}
+
+/* After the loop: everything the daemon holds, in an order that lets no callback reach a freed
+ * object. */
+static void daemon_teardown(struct daemon *d)
+{
+        /* Cancel transfers first, while every object their callbacks reach is still alive. */
+        d->http = http_client_free(d->http);
+        d->ha = ha_free(d->ha);
+        canaries_free(d);
+        d->ready_defer = sd_event_source_disable_unref(d->ready_defer);
+        d->barrier_defer = sd_event_source_disable_unref(d->barrier_defer);
+        d->reload_defer = sd_event_source_disable_unref(d->reload_defer);
+        d->idle_defer = sd_event_source_disable_unref(d->idle_defer);
+        config_free(d->reload_config);
+        d->sched = analysis_sched_free(d->sched);
+        d->key = datadog_key_free(d->key);
+        d->control = control_server_free(d->control);
+        endpoint_stop(d);
+        clients_free(d);
+        config_free(d->config);
+        free(d->config_path);
+        d->status_timer = sd_event_source_disable_unref(d->status_timer);
+        free(d->counts);
+        free(d->last_status);
+        free(d->slack_group_problem);
+        sd_event_unref(d->event);
+}
+
+int main(int argc, char **argv)
+{
+        const char *config_path = DEFAULT_CONFIG;
+        bool check = false;
+        int r;
+
+        /* Large buffers (the config text, LIST bodies, a 10,000-canary status) come and go; with
+         * glibc's sliding threshold the first one freed moves every later one of that size onto
+         * the heap, whose freed middle never goes back to the system. A fixed threshold keeps
+         * them in their own mappings, returned when freed. */
+        (void)mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+        r = parse_flags(argc, argv, &config_path, &check);
+        if (r >= 0)
+                return r;
         if (check)
                 return check_config(config_path);
 
@@ -810,98 +956,21 @@ int main(int argc, char **argv)
                 log_error("curl_global_init failed");
                 return 1;
         }
-
         struct config *cfg = NULL;
-        struct config_problems problems = {0};
-        int r = config_load(config_path, &cfg, &problems);
-        if (r < 0) {
-                log_config_problems("", config_path, &problems);
-                config_problems_free(&problems);
+        if (load_startup_config(config_path, &cfg) < 0) {
                 curl_global_cleanup();
                 return 1;
         }
-        config_problems_free(&problems);
+
         struct daemon d = {.config_path = xstrdup(config_path), .committed = canary_committed};
-
-        sigset_t mask;
-        sigemptyset(&mask);
-        sigaddset(&mask, SIGTERM);
-        sigaddset(&mask, SIGINT);
-        sigaddset(&mask, SIGHUP);
-        sigprocmask(SIG_BLOCK, &mask, NULL);
-
-        r = sd_event_default(&d.event);
-        if (r < 0)
-                return log_error_errno(r, "cannot create the event loop: %m"), 1;
-        sd_event_add_signal(d.event, NULL, SIGTERM, on_signal, &d);
-        sd_event_add_signal(d.event, NULL, SIGINT, on_signal, &d);
-        sd_event_add_signal(d.event, NULL, SIGHUP, on_signal, &d);
-        if (sd_event_add_defer(d.event, &d.reload_defer, on_reload_defer, &d) >= 0)
-                sd_event_source_set_enabled(d.reload_defer, SD_EVENT_OFF);
-        if (sd_event_add_defer(d.event, &d.idle_defer, on_idle_defer, &d) >= 0)
-                sd_event_source_set_enabled(d.idle_defer, SD_EVENT_OFF);
-        sd_event_set_watchdog(d.event, true); /* WATCHDOG=1 at half WATCHDOG_USEC when set */
-
-        metrics_init(&d.metrics);
-        d.key = datadog_key_new(d.event, on_key_changed, &d);
-        r = analysis_sched_new(d.event, &canary_analysis_callbacks, &d.sched);
-        if (r < 0)
-                return log_error_errno(r, "cannot set up the Datadog query scheduler: %m"), 1;
-        r = http_client_new(d.event, &d.http);
-        if (r < 0) {
-                log_error_errno(r, "cannot create the HTTP client (libcurl needs an "
-                                   "asynchronous resolver): %m");
+        if (loop_new(&d) < 0 || services_new(&d) < 0 || listeners_open(&d, cfg) < 0 ||
+            daemon_start(&d, cfg) < 0)
                 return 1;
-        }
-
-        d.config = cfg;
-        r = open_control(&d);
-        if (r < 0) {
-                log_error_errno(r, "cannot listen on control socket %s: %m", cfg->control.socket);
-                return 1;
-        }
-        if (endpoint_start(&d, passed_socket(false)) < 0)
-                return 1;
-        d.config = NULL;
-        r = apply_config(&d, cfg);
-        if (r < 0) {
-                log_error("startup failed");
-                config_free(d.config ? d.config : cfg);
-                return 1;
-        }
-        if (d.config->ha.enabled && ha_new(&d, canaries_shard_changed, &d.ha) < 0) {
-                log_error("cannot start the shard leases");
-                return 1;
-        }
-        log_notice("canaryd %s started: %zu canaries, control socket %s", CANARYD_VERSION,
-                   d.n_canaries, cfg->control.socket);
-        sd_notify(0, "READY=1");
 
         r = sd_event_loop(d.event);
         if (r < 0)
                 log_error_errno(r, "event loop failed: %m");
-
-        /* Cancel transfers first, while every object their callbacks reach is still alive. */
-        d.http = http_client_free(d.http);
-        d.ha = ha_free(d.ha);
-        canaries_free(&d);
-        d.ready_defer = sd_event_source_disable_unref(d.ready_defer);
-        d.barrier_defer = sd_event_source_disable_unref(d.barrier_defer);
-        d.reload_defer = sd_event_source_disable_unref(d.reload_defer);
-        d.idle_defer = sd_event_source_disable_unref(d.idle_defer);
-        config_free(d.reload_config);
-        d.sched = analysis_sched_free(d.sched);
-        d.key = datadog_key_free(d.key);
-        d.control = control_server_free(d.control);
-        endpoint_stop(&d);
-        clients_free(&d);
-        config_free(d.config);
-        free(d.config_path);
-        d.status_timer = sd_event_source_disable_unref(d.status_timer);
-        free(d.counts);
-        free(d.last_status);
-        free(d.slack_group_problem);
-        sd_event_unref(d.event);
+        daemon_teardown(&d);
         curl_global_cleanup();
         log_notice("stopped");
         return r < 0 ? 1 : 0;

@@ -308,6 +308,21 @@ static int server_start(sd_event *event, int fd, control_handler_fn *handler, vo
         return 0;
 }
 
+/* The address of the socket at path: -EINVAL when it is empty, -ENAMETOOLONG when it does not
+ * fit. */
+static int sockaddr_fill(const char *path, struct sockaddr_un *ret)
+{
+        size_t plen = strlen(path);
+
+        *ret = (struct sockaddr_un){.sun_family = AF_UNIX};
+        if (plen == 0)
+                return -EINVAL;
+        if (plen >= sizeof(ret->sun_path))
+                return -ENAMETOOLONG;
+        memcpy(ret->sun_path, path, plen + 1);
+        return 0;
+}
+
 /* Refuses to take over a socket another live process serves: connect succeeds only then. */
 static bool socket_is_live(const struct sockaddr_un *sa)
 {
@@ -325,13 +340,10 @@ int control_server_new(sd_event *event, const char *path, gid_t group, control_h
 {
         if (!event || !path || !handler || !ret)
                 return -EINVAL;
-        struct sockaddr_un sa = {.sun_family = AF_UNIX};
-        size_t plen = strlen(path);
-        if (plen == 0)
-                return -EINVAL;
-        if (plen >= sizeof(sa.sun_path))
-                return -ENAMETOOLONG;
-        memcpy(sa.sun_path, path, plen + 1);
+        struct sockaddr_un sa;
+        int r = sockaddr_fill(path, &sa);
+        if (r < 0)
+                return r;
 
         struct stat st;
         if (lstat(path, &st) == 0) {
@@ -350,7 +362,7 @@ int control_server_new(sd_event *event, const char *path, gid_t group, control_h
                 return -errno;
         /* Created 0660 from the start (no window with a wider mode); chmod makes it exact. */
         mode_t old_umask = umask(0117);
-        int r = bind(fd, (const struct sockaddr *)&sa, sizeof(sa));
+        r = bind(fd, (const struct sockaddr *)&sa, sizeof(sa));
         int bind_errno = errno;
         umask(old_umask);
         if (r < 0) {
@@ -518,43 +530,28 @@ static int client_connect(int fd, const struct sockaddr_un *sa, long long deadli
         }
 }
 
-int control_call(const char *path, const struct control_request *req, long timeout_ms,
-                 char **ret_reply)
+/* The request as one line with its newline (owned by the caller), or -EMSGSIZE when it is longer
+ * than a server accepts. */
+static int request_line(const struct control_request *req, char **ret, size_t *ret_len)
 {
-        if (!path || !req || !ret_reply)
-                return -EINVAL;
-        struct sockaddr_un sa = {.sun_family = AF_UNIX};
-        size_t plen = strlen(path);
-        if (plen == 0)
-                return -EINVAL;
-        if (plen >= sizeof(sa.sun_path))
-                return -ENAMETOOLONG;
-        memcpy(sa.sun_path, path, plen + 1);
-
         char *line = control_request_format(req);
         size_t len = strlen(line);
+
         if (len > CONTROL_LINE_MAX) {
                 free(line);
                 return -EMSGSIZE;
         }
         line = xrealloc(line, len + 2);
         memcpy(line + len, "\n", 2);
-        len++;
+        *ret = line;
+        *ret_len = len + 1;
+        return 0;
+}
 
-        long long deadline = now_msec() + (timeout_ms > 0 ? timeout_ms : 1);
-        struct buf in = {0};
-        int r;
-        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        if (fd < 0) {
-                free(line);
-                return -errno;
-        }
-        r = client_connect(fd, &sa, deadline);
-        if (r < 0)
-                goto out;
-
-        /* Send the line. A peer that stops reading (it refused the line) may already have
-         * replied: on EPIPE/ECONNRESET go on to read that reply. */
+/* Sends the line. A peer that stops reading (it refused the line) may already have replied: on
+ * EPIPE/ECONNRESET, or a reply readable while we cannot write, the caller goes on to read it. */
+static int client_send(int fd, const char *line, size_t len, long long deadline)
+{
         for (size_t off = 0; off < len;) {
                 ssize_t n = send(fd, line + off, len - off, MSG_NOSIGNAL);
                 if (n >= 0) {
@@ -565,61 +562,86 @@ int control_call(const char *path, const struct control_request *req, long timeo
                         continue;
                 if (errno == EPIPE || errno == ECONNRESET)
                         break;
-                if (errno != EAGAIN && errno != EWOULDBLOCK) {
-                        r = -errno;
-                        goto out;
-                }
-                r = wait_fd(fd, POLLOUT | POLLIN, deadline);
+                if (errno != EAGAIN && errno != EWOULDBLOCK)
+                        return -errno;
+                int r = wait_fd(fd, POLLOUT | POLLIN, deadline);
                 if (r < 0)
-                        goto out;
+                        return r;
                 if ((r & POLLIN) && !(r & POLLOUT))
                         break; /* an early reply */
         }
+        return 0;
+}
 
+/* Reads the reply line into *in, without its newline: up to the first newline, or to the end of
+ * the stream when the reply has none. -EPROTO when the peer closes without a byte. */
+static int client_receive(int fd, long long deadline, struct buf *in)
+{
         for (;;) {
                 char chunk[4096];
                 ssize_t n = recv(fd, chunk, sizeof(chunk), 0);
                 if (n > 0) {
-                        size_t old = in.len;
-                        buf_append(&in, chunk, (size_t)n);
-                        char *nl = memchr(in.data + old, '\n', (size_t)n);
+                        size_t old = in->len;
+                        buf_append(in, chunk, (size_t)n);
+                        char *nl = memchr(in->data + old, '\n', (size_t)n);
                         if (nl) {
-                                in.len = (size_t)(nl - in.data);
-                                in.data[in.len] = '\0';
-                                break;
+                                in->len = (size_t)(nl - in->data);
+                                in->data[in->len] = '\0';
+                                return 0;
                         }
-                        if (in.len > CONTROL_REPLY_MAX) {
-                                r = -EMSGSIZE;
-                                goto out;
-                        }
+                        if (in->len > CONTROL_REPLY_MAX)
+                                return -EMSGSIZE;
                         continue;
                 }
-                if (n == 0) {
-                        if (in.len == 0) {
-                                r = -EPROTO;
-                                goto out;
-                        }
-                        break; /* a reply without its newline */
-                }
+                if (n == 0)
+                        return in->len == 0 ? -EPROTO : 0; /* 0: a reply without its newline */
                 if (errno == EINTR)
                         continue;
-                if (errno == ECONNRESET && in.len > 0)
-                        break;
-                if (errno != EAGAIN && errno != EWOULDBLOCK) {
-                        r = -errno;
-                        goto out;
-                }
-                r = wait_fd(fd, POLLIN, deadline);
+                if (errno == ECONNRESET && in->len > 0)
+                        return 0;
+                if (errno != EAGAIN && errno != EWOULDBLOCK)
+                        return -errno;
+                int r = wait_fd(fd, POLLIN, deadline);
                 if (r < 0)
-                        goto out;
+                        return r;
         }
-        if (in.len > CONTROL_REPLY_MAX) {
+}
+
+int control_call(const char *path, const struct control_request *req, long timeout_ms,
+                 char **ret_reply)
+{
+        struct sockaddr_un sa;
+        struct buf in = {0};
+        char *line;
+        size_t len;
+        int r;
+
+        if (!path || !req || !ret_reply)
+                return -EINVAL;
+        r = sockaddr_fill(path, &sa);
+        if (r < 0)
+                return r;
+        r = request_line(req, &line, &len);
+        if (r < 0)
+                return r;
+
+        long long deadline = now_msec() + (timeout_ms > 0 ? timeout_ms : 1);
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0) {
+                free(line);
+                return -errno;
+        }
+        r = client_connect(fd, &sa, deadline);
+        if (r >= 0)
+                r = client_send(fd, line, len, deadline);
+        if (r >= 0)
+                r = client_receive(fd, deadline, &in);
+        if (r >= 0 && in.len > CONTROL_REPLY_MAX)
                 r = -EMSGSIZE;
-                goto out;
+        if (r >= 0) {
+                *ret_reply = buf_steal(&in);
+                r = 0;
         }
-        *ret_reply = buf_steal(&in);
-        r = 0;
-out:
         close(fd);
         free(line);
         buf_free(&in);
