@@ -417,7 +417,7 @@ int datadog_parse_v2(const char *body, size_t len, size_t n_queries, struct data
 {
         static const struct series_layout v2 = {"data.attributes.series", "group_tags", v2_points};
         struct datadog_response out = {0};
-        const cJSON *attrs, *series, *times, *values;
+        const cJSON *attrs = NULL, *series, *times, *values;
         struct v2_values vals = {0};
         double *ts = NULL;
         size_t n_series;
