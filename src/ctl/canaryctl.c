@@ -17,6 +17,7 @@
 #include "canaryd/journal.h"
 #include "canaryd/util.h"
 #include "ctl.h"
+#include "options.h"
 
 #define DEFAULT_SOCKET  "/run/canaryd/control.sock"
 #define CALL_TIMEOUT_MS 10000L
@@ -332,6 +333,10 @@ static int run_command(const struct ctl_command *cmd, int argc, char **argv)
         int c;
         char *end;
 
+        const char *inexact = options_not_exact(argc, argv, cmd->longopts, false);
+        if (inexact)
+                return usage_error(cmd, "unknown option '%s' (long options are written in full)",
+                                   inexact);
         optind = 0; /* GNU: full re-initialisation for this argv */
         opterr = 0;
         while ((c = getopt_long(argc, argv, cmd->shortopts, cmd->longopts, NULL)) != -1) {
@@ -427,6 +432,10 @@ int main(int argc, char **argv)
                 socket_path = env;
 
         int c;
+        const char *inexact = options_not_exact(argc, argv, global, true);
+        if (inexact)
+                return usage_error(NULL, "unknown option '%s' (long options are written in full)",
+                                   inexact);
         opterr = 0;
         /* '+': stop at the command; its options are its own. */
         while ((c = getopt_long(argc, argv, "+:h", global, NULL)) != -1) {

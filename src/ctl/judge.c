@@ -21,6 +21,7 @@
 #include "canaryd/sequential.h"
 #include "canaryd/util.h"
 #include "ctl.h"
+#include "options.h"
 
 #define SAMPLES_MAX_BYTES (256u << 20)
 
@@ -388,6 +389,10 @@ static int parse_args(int argc, char **argv, struct judge_args *a)
 
         judge_args_default(a);
         long_options(longopts);
+        const char *inexact = options_not_exact(argc, argv, longopts, false);
+        if (inexact)
+                return judge_usage("unknown option '%s' (long options are written in full)",
+                                   inexact);
         optind = 0; /* GNU: full re-initialisation for this argv */
         opterr = 0;
         while ((c = getopt_long(argc, argv, ":ho:", longopts, NULL)) != -1) {

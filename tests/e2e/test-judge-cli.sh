@@ -177,4 +177,22 @@ err=$("$CTL" judge --judge sequential --canary "$T/spike.txt" --baseline "$T/b.t
 rc=$?
 set -e
 [ "$rc" = 1 ] && grep -q 'pairs line i' <<<"$err" || fail "sequential unequal files: exit $rc: $err"
+# Long options are written in full: an abbreviation that getopt would take is a usage error,
+# before any daemon is asked (--ful would otherwise promote to 100 %).
+for args in "promote checkout --ful" "promote checkout --f" "--sock /x status" \
+	"abort checkout --reas x" "judge --canar $T/c.txt --baseline $T/b.txt"; do
+	set +e
+	# shellcheck disable=SC2086
+	err=$(CANARYCTL_SOCKET=$T/none.sock "$CTL" $args 2>&1 >/dev/null)
+	rc=$?
+	set -e
+	[ "$rc" = 2 ] && grep -q "long options are written in full" <<<"$err" ||
+		fail "abbreviated option '$args': exit $rc: $err"
+done
+# a value that looks like an option is a value
+set +e
+err=$(CANARYCTL_SOCKET=$T/none.sock "$CTL" abort checkout --reason --full 2>&1 >/dev/null)
+rc=$?
+set -e
+[ "$rc" = 3 ] || fail "abort --reason --full: exit $rc (expected 3, no daemon): $err"
 echo "ok: canaryctl judge"
