@@ -37,6 +37,8 @@
 #define DEFAULT_CONFIG "/etc/canaryd/canaryd.yaml"
 #define SECRET_MAX     (64 * 1024)
 #define STOP_DEADLINE  (8 * USEC_PER_SEC)
+/* sysexits.h's EX_CONFIG: the unit's RestartPreventExitStatus= names it (canaryd(8)). */
+#define EXIT_CONFIG 78
 
 static void usage(FILE *f)
 {
@@ -959,7 +961,7 @@ int main(int argc, char **argv)
         struct config *cfg = NULL;
         if (load_startup_config(config_path, &cfg) < 0) {
                 curl_global_cleanup();
-                return 1;
+                return EXIT_CONFIG; /* the unit does not restart on it */
         }
 
         struct daemon d = {.config_path = xstrdup(config_path), .committed = canary_committed};

@@ -51,3 +51,14 @@ rc=0; "$CANARYD" --bogus 2>/dev/null || rc=$?
 "$CANARYD" --help | grep -q -- "--check-config" || fail "--help"
 "$CANARYCTL" --version | grep -q "canaryctl" || fail "canaryctl --version"
 pass "flags"
+
+# Started with a file it cannot use, the daemon exits 78 (EX_CONFIG), which the unit's
+# RestartPreventExitStatus= names: systemd stops there instead of restarting every 5 s.
+rc=0; "$CANARYD" --config "$E2E/bad.yaml" 2>"$E2E/start.err" || rc=$?
+[ $rc = 78 ] || fail "invalid config at start: exit $rc, expected 78"
+grep -q "$E2E/bad.yaml:[0-9]*:[0-9]*: " "$E2E/start.err" || fail "start did not report the problems"
+rc=0; "$CANARYD" --config "$E2E/missing.yaml" 2>/dev/null || rc=$?
+[ $rc = 78 ] || fail "missing config at start: exit $rc, expected 78"
+grep -qx "RestartPreventExitStatus=78" "$SRC/systemd/canaryd.service" ||
+	fail "the unit does not stop restarting on a bad configuration"
+pass "an unusable configuration at start: exit 78, not restarted by the unit"
