@@ -113,7 +113,9 @@ struct rollout_event {
 enum rollout_action_kind {
         ACT_WRITE,     /* persist state; set weights to .weight when .set_weights */
         ACT_QUERY,     /* run an analysis over [.window_start_usec, .window_end_usec] */
-        ACT_ARM_TIMER, /* deliver EV_TICK at .at_usec (wall clock); replaces any earlier timer */
+        ACT_ARM_TIMER, /* deliver EV_TICK at .at_usec (wall clock); replaces any earlier timer;
+                          while a rollout runs, every decision (not refused or ignored) has one,
+                          at most spec->resync_usec ahead */
         ACT_NOTIFY,    /* post .notify to Slack once ACT_WRITE has landed */
         _ROLLOUT_ACTION_KIND_MAX
 };
@@ -187,6 +189,10 @@ struct rollout_spec {
          * otherwise); a wait longer than approve_timeout_usec pauses (0: no limit). */
         const uint8_t *approve;
         usec_t approve_timeout_usec;
+        /* While a rollout runs, every decision arms a timer no later than resync_usec ahead
+         * (0: no bound), so the cluster is read again within a step: drift and changes made
+         * elsewhere are seen even when no watch event comes. */
+        usec_t resync_usec;
 };
 
 void rollout_spec_from_config(const struct canary_config *c, usec_t query_lag_usec,

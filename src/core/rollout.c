@@ -101,7 +101,8 @@ bool rollout_event_is_command(enum rollout_event_kind k)
         return false;
 }
 
-#define ROLLOUT_LOOKS_PER_STEP 4
+#define ROLLOUT_LOOKS_PER_STEP  4
+#define ROLLOUT_RESYNC_MAX_USEC (15 * USEC_PER_SEC)
 
 void rollout_state_init(struct rollout_state *s)
 {
@@ -122,6 +123,13 @@ void rollout_spec_from_config(const struct canary_config *c, usec_t query_lag_us
             .approve = c->step_approve,
             .approve_timeout_usec = c->approve_timeout_usec,
         };
+        /* Read the cluster again at least twice a step, at most every 15 s, at least every
+         * second (ROLLOUT_RESYNC_MAX_USEC). */
+        ret->resync_usec = c->interval_usec / 2;
+        if (ret->resync_usec > ROLLOUT_RESYNC_MAX_USEC)
+                ret->resync_usec = ROLLOUT_RESYNC_MAX_USEC;
+        if (ret->resync_usec < USEC_PER_SEC)
+                ret->resync_usec = USEC_PER_SEC;
         /* A sequential judge stays valid at every look: look four times a step (at most once a
          * second), so a regression is caught, and a tolerable canary passed, within a quarter
          * of an interval rather than at its end. */
@@ -711,15 +719,27 @@ static void on_trigger(const struct rollout_spec *spec, struct rollout_state *s,
         begin(spec, s, rev, now, out);
 }
 
-void rollout_step(const struct rollout_spec *spec, struct rollout_state *s,
-                  const struct rollout_event *ev, usec_t now, struct rollout_actions *out)
+/* While the rollout runs, the decision's timer is at most spec->resync_usec ahead, and there is
+ * one: the driver re-reads the cluster on it. */
+static void bound_timer(const struct rollout_spec *spec, const struct rollout_state *s, usec_t now,
+                        struct rollout_actions *out)
 {
-        memset(out, 0, sizeof(*out));
-        if (spec->n_steps == 0) {
-                out->refused = "canary has no steps";
-                return;
-        }
+        usec_t bound = now + spec->resync_usec;
 
+        if (out->refused || out->ignored || !spec->resync_usec || !rollout_is_running(s))
+                return;
+        for (size_t i = 0; i < out->n; i++)
+                if (out->items[i].kind == ACT_ARM_TIMER) {
+                        if (out->items[i].at_usec > bound)
+                                out->items[i].at_usec = bound;
+                        return;
+                }
+        emit_timer(out, bound);
+}
+
+static void dispatch(const struct rollout_spec *spec, struct rollout_state *s,
+                     const struct rollout_event *ev, usec_t now, struct rollout_actions *out)
+{
         switch (ev->kind) {
         case EV_TICK:
                 on_tick(spec, s, now, out);
@@ -757,4 +777,16 @@ void rollout_step(const struct rollout_spec *spec, struct rollout_state *s,
         case _ROLLOUT_EVENT_KIND_MAX:
                 return;
         }
+}
+
+void rollout_step(const struct rollout_spec *spec, struct rollout_state *s,
+                  const struct rollout_event *ev, usec_t now, struct rollout_actions *out)
+{
+        memset(out, 0, sizeof(*out));
+        if (spec->n_steps == 0) {
+                out->refused = "canary has no steps";
+                return;
+        }
+        dispatch(spec, s, ev, now, out);
+        bound_timer(spec, s, now, out);
 }

@@ -29,7 +29,6 @@
 #include "status.h"
 #include "vs-watch.h"
 
-#define RESYNC_MAX_USEC  (15 * USEC_PER_SEC)
 #define CONFLICT_RETRIES 5
 #define BACKOFF_MAX_USEC (30 * USEC_PER_SEC)
 #define TIMER_ACCURACY   (10 * USEC_PER_MSEC)
@@ -175,22 +174,15 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *userdata)
         return 0;
 }
 
-/* While a rollout runs the VirtualService is re-read at least twice per interval (at most every
- * 15 s, at least every second), so drift and changes made elsewhere are seen within a step. */
 usec_t canary_resync_usec(const struct canary *c)
 {
-        usec_t r = c->cfg->interval_usec / 2;
-        if (r > RESYNC_MAX_USEC)
-                r = RESYNC_MAX_USEC;
-        return r < USEC_PER_SEC ? USEC_PER_SEC : r;
+        return c->spec.resync_usec;
 }
 
-/* Arms the realtime tick for `at`, but no later than the next resync while a rollout runs. */
+/* Arms the realtime tick for `at` (the engine's ACT_ARM_TIMER: while a rollout runs, never
+ * later than its resync bound, so the VirtualService is re-read within a step). */
 static void arm_tick(struct canary *c, usec_t at)
 {
-        usec_t now = now_realtime_usec();
-        if (rollout_is_running(&c->state) && at > now + canary_resync_usec(c))
-                at = now + canary_resync_usec(c);
         if (!c->tick) {
                 int r = sd_event_add_time(c->d->event, &c->tick, CLOCK_REALTIME, at, TIMER_ACCURACY,
                                           on_tick, c);
@@ -258,14 +250,6 @@ static void run_post_write_actions(struct canary *c)
                 case _ROLLOUT_ACTION_KIND_MAX:
                         break;
                 }
-        }
-        if (rollout_is_running(&c->state) && c->tick) {
-                int enabled = SD_EVENT_OFF;
-                sd_event_source_get_enabled(c->tick, &enabled);
-                if (enabled == SD_EVENT_OFF)
-                        arm_tick(c, now_realtime_usec() + canary_resync_usec(c));
-        } else if (rollout_is_running(&c->state) && !c->tick) {
-                arm_tick(c, now_realtime_usec() + canary_resync_usec(c));
         }
 }
 

@@ -144,7 +144,7 @@ static void check_step(const struct rollout_spec *spec, const struct rollout_sta
                        usec_t now, const struct rollout_actions *out)
 {
         bool changed = !same_state(before, after);
-        size_t writes = 0;
+        size_t writes = 0, timers = 0;
 
         check_state(spec, after);
         CHECK(out->n < ROLLOUT_ACTIONS_MAX); /* push() drops silently at the limit */
@@ -214,7 +214,9 @@ static void check_step(const struct rollout_spec *spec, const struct rollout_sta
                         break;
                 case ACT_ARM_TIMER:
                         CHECK(a->at_usec > now);
-                        CHECK(after->phase == ROLLOUT_PROGRESSING);
+                        CHECK(rollout_is_running(after));
+                        CHECK(!spec->resync_usec || a->at_usec <= now + spec->resync_usec);
+                        timers++;
                         break;
                 case ACT_NOTIFY:
                         CHECK(writes == 1); /* a notice only rides on the write making it true */
@@ -225,6 +227,10 @@ static void check_step(const struct rollout_spec *spec, const struct rollout_sta
                 }
         }
         CHECK(writes <= 1 && (writes == 1 || !changed));
+        /* one timer at most; while the rollout runs, always one, within the resync bound */
+        CHECK(timers <= 1);
+        if (rollout_is_running(after) && spec->resync_usec && !out->refused && !out->ignored)
+                CHECK(timers == 1);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -260,6 +266,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         uint8_t lag = next_byte(&rd);
         spec.query_lag_usec = (usec_t)(lag % 8) * 10 * USEC_PER_SEC;
         spec.approve_timeout_usec = (usec_t)((lag >> 3) % 16) * 15 * USEC_PER_SEC;
+        if (!(lag & 0x80)) /* as rollout_spec_from_config sets it; else no bound */
+                spec.resync_usec = spec.interval_usec / 2 < USEC_PER_SEC ? USEC_PER_SEC
+                                   : spec.interval_usec / 2 > 15 * USEC_PER_SEC
+                                       ? 15 * USEC_PER_SEC
+                                       : spec.interval_usec / 2;
 
         struct rollout_state s;
         rollout_state_init(&s);
