@@ -77,6 +77,10 @@ find_program(PYTHON3 python3)
 if(PYTHON3)
   add_test(NAME sandbox/series COMMAND ${PYTHON3} ${CMAKE_SOURCE_DIR}/tests/sandbox/test_series.py)
   set_tests_properties(sandbox/series PROPERTIES LABELS sandbox TIMEOUT 30)
+  # The PagerDuty emulation (sandboxlib/pagerduty.py) through a sandbox serving it alone: a few
+  # seconds, no daemon.
+  add_test(NAME sandbox/pagerduty COMMAND ${PYTHON3} ${CMAKE_SOURCE_DIR}/tests/sandbox/test_pagerduty.py)
+  set_tests_properties(sandbox/pagerduty PROPERTIES LABELS sandbox TIMEOUT 60)
 endif()
 
 # bench/quality --smoke: 8 rollouts of realistic series through the real daemon in one run

@@ -452,7 +452,7 @@ expect_json fr "any(r.get('fault') and r['status']==503 for r in d)"
 ok "faults: canned status/body/headers, count, empty 429, dropped connection, delay, clear"
 
 s=$(req st GET "$ADMIN/state")
-expect_json st "set(d['ports'])=={'datadog','kube','slack','admin'} and any(o['name']=='search' for o in d['kube']['objects'])"
+expect_json st "set(d['ports'])=={'datadog','kube','slack','pagerduty','admin'} and any(o['name']=='search' for o in d['kube']['objects'])"
 ok "admin: state"
 
 # ---- clean stop --------------------------------------------------------------------------------

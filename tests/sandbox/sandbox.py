@@ -2,12 +2,13 @@
 """canaryd sandbox: loopback emulation of Datadog, Kubernetes/Istio and Slack.
 
 One program, Python 3.11 standard library only: this entry point (command line, servers, signals)
-and the sandboxlib package beside it, one module per service. Four HTTP servers (one thread per
+and the sandboxlib package beside it, one module per service. Five HTTP servers (one thread per
 connection):
   datadog  GET /api/v1/query, GET /api/v1/validate, POST /api/v2/query/timeseries
   kube     discovery, VirtualServices (networking.istio.io v1/v1beta1/v1alpha3), Leases
            (coordination.k8s.io/v1), Deployments (apps/v1); GET/LIST/WATCH/PUT/PATCH/POST/DELETE
   slack    incoming webhooks, chat.postMessage, chat.update, conversations.replies/history
+  pagerduty  POST /v2/enqueue (Events API v2)
   admin    recorded requests, Slack messages, stored objects, fault injection, state, reload
 
 Wire behaviour follows the wire contracts (WIRE.md) and the recorded fixtures. The scenario file format and
@@ -28,16 +29,17 @@ from sandboxlib.common import Logger, jdump  # noqa: E402
 from sandboxlib.core import Sandbox  # noqa: E402
 from sandboxlib.datadog import DatadogHandler  # noqa: E402
 from sandboxlib.kube import KubeHandler  # noqa: E402
+from sandboxlib.pagerduty import PagerDutyHandler  # noqa: E402
 from sandboxlib.scenario import ScenarioError, follows_kube, load_scenario  # noqa: E402
 from sandboxlib.server import Server  # noqa: E402
 from sandboxlib.slack import SlackHandler  # noqa: E402
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description="canaryd sandbox: fake Datadog, Kubernetes and Slack")
+    ap = argparse.ArgumentParser(description="canaryd sandbox: fake Datadog, Kubernetes, Slack and PagerDuty")
     ap.add_argument("--scenario", required=True, help="scenario JSON file")
-    ap.add_argument("--port-file", help="write {datadog,kube,slack,admin} ports here once listening")
-    for svc in ("datadog", "kube", "slack", "admin"):
+    ap.add_argument("--port-file", help="write {datadog,kube,slack,pagerduty,admin} ports here once listening")
+    for svc in ("datadog", "kube", "slack", "pagerduty", "admin"):
         ap.add_argument("--%s-port" % svc, type=int, default=0, help="0 = any free port")
     ap.add_argument("--log", help="request log file (default: stderr)")
     ap.add_argument("--kube-tls-cert", help="serve the Kubernetes API over https with this PEM")
@@ -47,7 +49,7 @@ def main(argv=None):
                          "/stats and /kube/write-times count every request regardless")
     ap.add_argument("--kube-tls-client-ca",
                     help="request client certificates; one this CA signed authenticates")
-    ap.add_argument("--services", default="datadog,kube,slack",
+    ap.add_argument("--services", default="datadog,kube,slack,pagerduty",
                     help="comma-separated services this process serves (admin always): the "
                          "sandbox is one Python process, bound to one core by its GIL, so a "
                          "load test runs Datadog in one process and Kubernetes and Slack in "
@@ -55,8 +57,8 @@ def main(argv=None):
                          "needs both in one")
     args = ap.parse_args(argv)
     services = [x for x in args.services.split(",") if x]
-    if not services or any(x not in ("datadog", "kube", "slack") for x in services):
-        print("sandbox: --services: a list of datadog, kube and slack", file=sys.stderr)
+    if not services or any(x not in ("datadog", "kube", "slack", "pagerduty") for x in services):
+        print("sandbox: --services: a list of datadog, kube, slack and pagerduty", file=sys.stderr)
         return 2
 
     try:
@@ -73,7 +75,8 @@ def main(argv=None):
     Sandbox.record_limit = args.record_limit
     sb = Sandbox(scenario, log)
     handlers = {svc: h for svc, h in (("datadog", DatadogHandler), ("kube", KubeHandler),
-                                      ("slack", SlackHandler), ("admin", AdminHandler))
+                                      ("slack", SlackHandler), ("pagerduty", PagerDutyHandler),
+                                      ("admin", AdminHandler))
                 if svc in services or svc == "admin"}
     servers = {}
     try:

@@ -8,6 +8,7 @@
   datadog    the Datadog metrics API
   kube       the Kubernetes API server (Istio VirtualServices, Leases, Deployments)
   slack      Slack webhooks and Web API
+  pagerduty  the PagerDuty Events API v2
   admin      the admin API
   scenario   the scenario file
   series     realistic series (also used offline by bench/quality)

@@ -1,5 +1,5 @@
 """The admin API (never recorded, never faulted): recorded requests, /stats, Slack messages,
-stored Kubernetes objects (read, and written past the API), fault injection and forced
+PagerDuty events, stored Kubernetes objects (read, and written past the API), fault injection and forced
 conflicts, the state, a scenario reload, the Kubernetes token and a compaction.
 """
 
@@ -69,6 +69,8 @@ class AdminHandler(SandboxHandler):
             return self.send(200, sb.slack.set_usergroups(self.json_body()))
         if p == "/slack/messages" and m == "GET":
             return self.send(200, sb.slack.select(self.since()))
+        if p == "/pagerduty/events" and m == "GET":
+            return self.send(200, sb.pagerduty.select(self.since()))
         if p == "/kube/writes" and m == "GET":
             recs = sb.recorder.select("kube", self.since())
             return self.send(200, [dict(r["kube_write"], seq=r["seq"], method=r["method"],

@@ -13,6 +13,7 @@ from .common import jdump
 from .datadog import Datadog
 from .faults import Faults
 from .kube import ISTIO, Kube, KubeStore, canary_weight
+from .pagerduty import PagerDuty
 from .recorder import Recorder
 from .slack import Slack
 
@@ -53,6 +54,7 @@ class Sandbox:
         self.datadog = Datadog(self, scenario["datadog"])
         self.kube = Kube(self, kcfg)
         self.slack = Slack(self, scenario["slack"])
+        self.pagerduty = PagerDuty(self, scenario.get("pagerduty") or {})
         for key, group, res in (("virtual_services", ISTIO, "virtualservices"),
                                 ("deployments", "apps", "deployments"),
                                 ("leases", "coordination.k8s.io", "leases")):
@@ -177,4 +179,5 @@ class Sandbox:
                          "pending_conflicts": ["%s/%s/%s" % (k[1], k[2], k[3])
                                                for k, v in self.kube.conflicts.items() if v > 0]},
                 "slack": {"messages": len(self.slack.select())},
+                "pagerduty": self.pagerduty.state(),
                 "faults": self.faults.list()}

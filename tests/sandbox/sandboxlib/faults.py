@@ -21,8 +21,8 @@ class Faults:
         if not isinstance(spec, dict):
             raise ValueError("fault must be a JSON object")
         svc = spec.get("service")
-        if svc not in ("datadog", "kube", "slack"):
-            raise ValueError("fault.service must be datadog, kube or slack")
+        if svc not in ("datadog", "kube", "slack", "pagerduty"):
+            raise ValueError("fault.service must be datadog, kube, slack or pagerduty")
         match = spec.get("match") or {}
         if not isinstance(match, dict):
             raise ValueError("fault.match must be an object")

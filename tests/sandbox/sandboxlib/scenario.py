@@ -23,6 +23,7 @@ def validate_scenario(sc):
     dd = sc.setdefault("datadog", {})
     kube = sc.setdefault("kubernetes", {})
     sc.setdefault("slack", {})
+    sc.setdefault("pagerduty", {})
     for key in ("virtual_services", "deployments", "leases"):  # accepted at top level too
         if key in sc:
             kube.setdefault(key, []).extend(sc.pop(key))
