@@ -120,7 +120,7 @@ mv "$E2E/canaries.moved" "$E2E/canaries.d"
 printf -- '- name: Bad_Name\n' >"$E2E/canaries.d/30-bad.yaml"
 rc=0
 CREDENTIALS_DIRECTORY=$E2E/creds "$CANARYD" --config "$E2E/canaryd.yaml" 2>"$E2E/start.log" || rc=$?
-[ $rc = 1 ] || fail "start with a broken canaries_dir file: exit $rc, expected 1"
+[ $rc = 78 ] || fail "start with a broken canaries_dir file: exit $rc, expected 78 (EX_CONFIG)"
 grep -q "msg=\"$E2E/canaries.d/30-bad.yaml:1:9: .*config_file=$E2E/canaries.d/30-bad.yaml config_line=1 config_column=9" \
 	"$E2E/start.log" || fail "start-up problem without its file: $(cat "$E2E/start.log")"
 [ "$(grep -c "30-bad.yaml:1:" "$E2E/start.log")" -ge 2 ] || fail "not every problem logged"
