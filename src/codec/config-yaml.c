@@ -584,6 +584,46 @@ static void check_metric_limits_given(struct walker *w, const struct ynode *m, c
                 PROBLEM_AT(w, m, "%s with judge ratio needs max_ratio or min_ratio", what);
 }
 
+/* Datadog refuses a query whose braces or parentheses do not balance (a parse error, 400):
+ * better said at load, with the place, than as an inconclusive analysis at every step. */
+static void check_query_balanced(struct walker *w, const struct ynode *v, const char *q)
+{
+        char stack[64];
+        size_t depth = 0;
+
+        for (const char *p = q; *p; p++) {
+                if (*p == '(' || *p == '{') {
+                        if (depth == sizeof(stack)) {
+                                PROBLEM_AT(w, v,
+                                           "query nests braces and parentheses deeper "
+                                           "than 64");
+                                return;
+                        }
+                        stack[depth++] = *p;
+                } else if (*p == ')' || *p == '}') {
+                        char open = *p == ')' ? '(' : '{';
+                        if (depth == 0 || stack[depth - 1] != open) {
+                                PROBLEM_AT(w, v,
+                                           "query has an unbalanced '%c' at offset %zu (Datadog "
+                                           "would refuse it as a syntax error)",
+                                           *p, (size_t)(p - q));
+                                return;
+                        }
+                        depth--;
+                }
+        }
+        if (depth)
+                PROBLEM_AT(w, v,
+                           "query leaves a '%c' open (Datadog would refuse it as a syntax error)",
+                           stack[depth - 1]);
+}
+
+/* A judge that compares the canary with the baseline. */
+static bool judge_compares(enum judge_kind k)
+{
+        return k == JUDGE_RATIO || k == JUDGE_MANN_WHITNEY || k == JUDGE_SEQUENTIAL;
+}
+
 /* Returns whether the metric's query uses {{scope}}; *scope_node is set to that query. */
 static bool walk_metric(struct walker *w, const struct ynode *m, struct metric_config *mc,
                         const struct ynode **scope_node)
@@ -626,10 +666,13 @@ static bool walk_metric(struct walker *w, const struct ynode *m, struct metric_c
         check_keys(w, m, what, keys);
         as_simple_name(w, require(w, m, "name", what), "name", &mc->name);
         const struct ynode *query = require(w, m, "query", what);
-        if (as_string(w, query, "query", &mc->query) && check_query_template(w, query, mc->query)) {
+        bool have_query = as_string(w, query, "query", &mc->query);
+        if (have_query && check_query_template(w, query, mc->query)) {
                 uses_scope = true;
                 *scope_node = query;
         }
+        if (have_query)
+                check_query_balanced(w, query, mc->query);
         bool judge_ok = walk_metric_judge(w, m, what, mc);
         bool sequential = judge_ok && mc->judge == JUDGE_SEQUENTIAL;
         if (as_enum(w, map_get(m, "reducer"), "reducer", reducer_name, _REDUCER_MAX, &e))
@@ -704,6 +747,15 @@ static void walk_metrics(struct walker *w, const struct ynode *s, const struct y
                 PROBLEM_AT(w, scope_query,
                            "query uses {{scope}} but the canary has no scopes (canary and "
                            "baseline)");
+        bool compares = false;
+        for (size_t i = 0; i < cc->n_metrics && !compares; i++)
+                compares = judge_compares(cc->metrics[i].judge) && cc->metrics[i].query &&
+                           strstr(cc->metrics[i].query, "{{scope}}");
+        if (compares && cc->scope_canary && cc->scope_baseline &&
+            strcmp(cc->scope_canary, cc->scope_baseline) == 0)
+                PROBLEM_AT(w, map_get(map_get(canary_map, "scopes"), "baseline"),
+                           "scopes.baseline is the same as scopes.canary: a judge comparing them "
+                           "would compare the canary with itself");
 
         /* A weight for a group that no metric has is a typo. */
         for (size_t i = 0; i < cc->n_score_weights; i++) {
