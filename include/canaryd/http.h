@@ -9,6 +9,8 @@
 
 #include <systemd/sd-event.h>
 
+#include "canaryd/util.h"
+
 struct http_client;
 struct http_request;
 
@@ -27,6 +29,9 @@ struct http_response {
 
 /* Case-insensitive header lookup; NULL when absent. */
 const char *http_response_header(const struct http_response *r, const char *name);
+/* The Retry-After header in delay-seconds (RFC 9110 §10.2.3), capped at cap; absent when r is
+ * NULL or the header is missing or not a plain number (an HTTP-date included). */
+usec_t http_retry_after(const struct http_response *r, usec_t absent, usec_t cap);
 
 /* Called once per submitted request, from the event loop, never from inside curl.
  * error: 0 when an HTTP response arrived (any status), else a negative errno:

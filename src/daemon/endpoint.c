@@ -251,12 +251,8 @@ static void on_response_url_done(int error, const struct http_response *resp, co
                 response_post_free(p);
                 return;
         }
-        if (!error && resp->status == 429) {
-                const char *ra = http_response_header(resp, "Retry-After");
-                long secs = ra ? strtol(ra, NULL, 10) : 0;
-                if (secs > 0 && secs < 600)
-                        wait = (usec_t)secs * USEC_PER_SEC;
-        }
+        if (!error && resp->status == 429)
+                wait = http_retry_after(resp, wait, 600 * USEC_PER_SEC);
         if (again && p->attempts < RESPONSE_POST_ATTEMPTS &&
             sd_event_add_time_relative(p->d->event, &p->timer, CLOCK_MONOTONIC, wait,
                                        USEC_PER_SEC / 10, on_response_post_timer, p) >= 0)

@@ -647,6 +647,21 @@ const char *http_response_header(const struct http_response *r, const char *name
         return NULL;
 }
 
+usec_t http_retry_after(const struct http_response *r, usec_t absent, usec_t cap)
+{
+        const char *v = http_response_header(r, "Retry-After");
+        usec_t secs = 0;
+
+        if (!v || !*v || strspn(v, "0123456789") != strlen(v))
+                return absent;
+        for (; *v; v++) {
+                secs = secs * 10 + (usec_t)(*v - '0');
+                if (secs * USEC_PER_SEC >= cap)
+                        return cap;
+        }
+        return secs * USEC_PER_SEC;
+}
+
 static bool method_valid(const char *m)
 {
         static const char *const methods[] = {"GET", "PUT", "POST", "PATCH", "DELETE"};

@@ -149,19 +149,7 @@ static void finish_head(struct pagerduty_client *p, enum pagerduty_status status
 
 static usec_t retry_after(const struct http_response *resp)
 {
-        const char *v = resp ? http_response_header(resp, "Retry-After") : NULL;
-        char *end;
-        long sec;
-
-        if (!v)
-                return 0;
-        errno = 0;
-        sec = strtol(v, &end, 10);
-        if (errno || end == v || *end || sec < 0)
-                return 0;
-        if (sec > RETRY_AFTER_MAX_SEC)
-                sec = RETRY_AFTER_MAX_SEC;
-        return (usec_t)sec * USEC_PER_SEC;
+        return http_retry_after(resp, 0, RETRY_AFTER_MAX_SEC * USEC_PER_SEC);
 }
 
 static void on_done(int error, const struct http_response *resp, const char *errmsg, void *userdata)

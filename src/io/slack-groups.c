@@ -81,16 +81,10 @@ static void set_problem(struct group *gr, char *problem /* owned */)
         gr->problem = problem;
 }
 
-/* Retry-After in seconds, 60 when absent or not a number (Slack always sends it on 429). */
+/* Retry-After, 60 s when absent or not a number (Slack always sends it on 429), at most 1 h. */
 static usec_t retry_after(const struct http_response *r)
 {
-        const char *v = http_response_header(r, "Retry-After");
-        char *end;
-        long x = v ? strtol(v, &end, 10) : -1;
-
-        if (!v || *end || x < 0)
-                x = 60;
-        return (usec_t)(x > 3600 ? 3600 : x) * USEC_PER_SEC;
+        return http_retry_after(r, 60 * USEC_PER_SEC, 3600 * USEC_PER_SEC);
 }
 
 static void on_read(int error, const struct http_response *resp, const char *errmsg, void *userdata)

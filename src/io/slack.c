@@ -627,22 +627,10 @@ static void describe_body(char *dst, size_t size, const struct http_response *r)
         dst[i] = 0;
 }
 
-/* Retry-After in seconds (0 allowed: pacing still applies), 1 when absent or not a number,
- * capped. */
+/* Retry-After (0 allowed: pacing still applies), 1 s when absent or not a number, capped. */
 static usec_t retry_after(const struct http_response *r)
 {
-        const char *v = r ? http_response_header(r, "Retry-After") : NULL;
-        char *end;
-        long x;
-
-        if (!v || *v < '0' || *v > '9')
-                return USEC_PER_SEC;
-        x = strtol(v, &end, 10);
-        if (*end != 0)
-                x = 1;
-        if (x > RETRY_AFTER_MAX_SEC)
-                x = RETRY_AFTER_MAX_SEC;
-        return (usec_t)x * USEC_PER_SEC;
+        return http_retry_after(r, USEC_PER_SEC, RETRY_AFTER_MAX_SEC * USEC_PER_SEC);
 }
 
 static bool transient_api_error(const char *e)

@@ -453,6 +453,31 @@ static void bad_requests_are_refused(void **state)
         assert_false(r.called);
 }
 
+/* Retry-After in delay-seconds: the one parser the Slack, PagerDuty and user-group clients
+ * and the response_url answers share. */
+static void retry_after_header(void **state)
+{
+        (void)state;
+        char name[] = "retry-after", value[40] = "30";
+        struct http_header h = {.name = name, .value = value};
+        struct http_response r = {.status = 429, .headers = &h, .n_headers = 1};
+        usec_t absent = 7 * USEC_PER_SEC, cap = 600 * USEC_PER_SEC;
+
+        assert_int_equal(http_retry_after(&r, absent, cap), 30 * USEC_PER_SEC);
+        snprintf(value, sizeof(value), "0");
+        assert_int_equal(http_retry_after(&r, absent, cap), 0);
+        snprintf(value, sizeof(value), "99999999999999999999999");
+        assert_int_equal(http_retry_after(&r, absent, cap), cap);
+        const char *bad[] = {"", "-1", "1.5", "30 ", "Wed, 21 Oct 2026 07:28:00 GMT"};
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                snprintf(value, sizeof(value), "%s", bad[i]);
+                assert_int_equal(http_retry_after(&r, absent, cap), absent);
+        }
+        r.n_headers = 0;
+        assert_int_equal(http_retry_after(&r, absent, cap), absent);
+        assert_int_equal(http_retry_after(NULL, absent, cap), absent);
+}
+
 static void escape(void **state)
 {
         char *e = http_escape("avg:system.cpu{host:a b}/x~_-");
@@ -484,6 +509,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(free_from_callback, setup, teardown),
             cmocka_unit_test_setup_teardown(bad_requests_are_refused, setup, teardown),
             cmocka_unit_test(escape),
+            cmocka_unit_test(retry_after_header),
         };
         int r = cmocka_run_group_tests(tests, NULL, NULL);
         curl_global_cleanup();
