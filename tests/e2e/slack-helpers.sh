@@ -5,8 +5,54 @@
 #                               (nothing held or queued since the file was written)
 #   slack_report CANARY         JSON summary of the canary's Slack traffic (see below)
 #   slack_thread_text CANARY    the rollout thread as text, as scripts/demo.py renders it
+#   slack_signed_setup [PYTHON] e2e_setup with the sandbox holding the app's signing secret
+#                               $SLACK_SECRET (PYTHON: more edits of the scenario `sc`)
+#   slack_interactivity APPROVERS
+#                               after e2e_setup (and slack_token_mode, if wanted): the daemon
+#                               gets the secret, `approvers:` APPROVERS (YAML lines, indented
+#                               4) and http.listen on $HTTP_PORT; $COMMANDS and $ACTIONS are
+#                               the endpoint's Slack URLs
+#   slack_send_command USER TEXT [SIGN]
+#                               the sandbox sends "/canary TEXT" as USER, signed (SIGN: ok,
+#                               none, forged, stale); prints "STATUS BODY"
+#   slack_click USER ACTION_ID CANARY
+#                               the sandbox clicks that button of the newest message carrying
+#                               it, signed; prints the HTTP status of the app's answer
 
 SLACK_TOKEN=xoxb-sandbox-token
+SLACK_SECRET=e2e-signing-secret-0123456789abcdef
+
+slack_signed_setup() { # [PYTHON]
+	python3 - "$SRC/tests/e2e/scenarios/e2e.json" "$E2E/scenario.json" "$SLACK_SECRET" \
+		"${1:-}" <<-'EOF'
+	import json, sys
+	sc = json.load(open(sys.argv[1]))
+	sc["slack"]["signing_secret"] = sys.argv[3]
+	exec(sys.argv[4])
+	json.dump(sc, open(sys.argv[2], "w"))
+	EOF
+	e2e_setup "$E2E/scenario.json"
+}
+
+slack_interactivity() { # APPROVERS
+	HTTP_PORT=$(free_port)
+	COMMANDS=http://127.0.0.1:$HTTP_PORT/slack/commands
+	ACTIONS=http://127.0.0.1:$HTTP_PORT/slack/actions
+	printf '%s\n' "$SLACK_SECRET" >"$E2E/creds/slack-signing-secret"
+	python3 - "$E2E/canaryd.yaml" "$HTTP_PORT" "$1" <<-'EOF'
+	import re, sys
+	path, port, approvers = sys.argv[1:]
+	text = open(path).read()
+	# after the Slack credential line (webhook or bot token)
+	text, n = re.subn(r"(\n  (?:webhook_url_file|token_file): [^\n]*\n)",
+	                  lambda m: m.group(1) + "  signing_secret_file: slack-signing-secret\n"
+	                  "  approvers:\n" + approvers.rstrip("\n") + "\n", text, count=1)
+	assert n == 1, "no Slack credential in the config"
+	text += 'http:\n  listen: "127.0.0.1:%s"\n' % port
+	open(path, "w").write(text)
+	EOF
+	grep -q signing_secret_file "$E2E/canaryd.yaml" || fail "config not rewritten"
+}
 
 slack_token_mode() {
 	printf '%s\n' "$SLACK_TOKEN" >"$E2E/creds/slack-token"
@@ -100,4 +146,17 @@ for m in msgs:
     if m['kind'] == 'chat.postMessage' and m.get('thread_ts') == ts:
         print('  -- reply%s --' % (' (also sent to the channel)' if m['payload'].get('reply_broadcast') else ''))
         print('\n'.join('  ' + l for l in render_slack(m)))" "$1"
+}
+
+slack_send_command() { # USER TEXT [SIGN]
+	admin POST /slack/send "$(python3 -c 'import json,sys; print(json.dumps({"kind": "command",
+		"url": sys.argv[1], "user": sys.argv[2], "text": sys.argv[3], "sign": sys.argv[4]}))' \
+		"$COMMANDS" "$1" "$2" "${3:-ok}")" |
+		python3 -c 'import json,sys; r = json.load(sys.stdin); print(r["status"], r["body"])'
+}
+
+slack_click() { # USER ACTION_ID CANARY
+	admin POST /slack/send "$(python3 -c 'import json,sys; print(json.dumps({"kind": "click",
+		"url": sys.argv[1], "user": sys.argv[2], "action_id": sys.argv[3], "value": sys.argv[4]}))' \
+		"$ACTIONS" "$1" "$2" "$3")" | python3 -c 'import json,sys; print(json.load(sys.stdin)["status"])'
 }

@@ -8,27 +8,18 @@
 # approve does too; approve_timeout pauses a wait, resume waits again, approve works on the paused
 # wait. The sandbox plays Slack as in e2e/slack-commands.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/slack-helpers.sh"
 
-SECRET=e2e-signing-secret-approval-0123456789
-python3 - "$SRC/tests/e2e/scenarios/e2e.json" "$E2E/scenario.json" "$SECRET" <<'PY'
-import json, sys
-sc = json.load(open(sys.argv[1]))
-sc["slack"]["signing_secret"] = sys.argv[3]
-json.dump(sc, open(sys.argv[2], "w"))
-PY
-e2e_setup "$E2E/scenario.json"
-HTTP_PORT=$(free_port)
-printf '%s\n' "$SECRET" >"$E2E/creds/slack-signing-secret"
+SECRET=$SLACK_SECRET
+slack_signed_setup
+slack_interactivity '    checkout: [U0APPROVER]
+    "*": [U0ADMIN]'
 # checkout (healthy) waits at 25 % and at 50 %, for as long as it takes; search (healthy below
 # 20 %) waits at 10 % for at most 4 s.
-python3 - "$E2E/canaryd.yaml" "$HTTP_PORT" <<'PY'
+python3 - "$E2E/canaryd.yaml" <<'PY'
 import sys
-path, port = sys.argv[1:]
+path = sys.argv[1]
 text = open(path).read()
-text = text.replace("slack:\n  webhook_url_file: slack-webhook\n",
-                    "slack:\n  webhook_url_file: slack-webhook\n"
-                    "  signing_secret_file: slack-signing-secret\n"
-                    "  approvers:\n    checkout: [U0APPROVER]\n    \"*\": [U0ADMIN]\n")
 head, checkout, search = text.split("\n  - name: ")
 checkout = checkout.replace(
     "steps: [10, 25, 50, 100]",
@@ -36,27 +27,14 @@ checkout = checkout.replace(
 search = search.replace("steps: [10, 25, 50, 100]",
                         "steps: [{weight: 10, approve: true}, 50, 100]\n    approve_timeout: 4s")
 text = "\n  - name: ".join([head, checkout, search])
-text += 'http:\n  listen: "127.0.0.1:%s"\n' % port
 open(path, "w").write(text)
 PY
 grep -q "approve_timeout: 4s" "$E2E/canaryd.yaml" || fail "config not rewritten"
 "$CANARYD" --check-config --config "$E2E/canaryd.yaml" >/dev/null 2>&1 ||
 	fail "the approval config does not check: $("$CANARYD" --check-config --config "$E2E/canaryd.yaml" 2>&1)"
-ACTIONS=http://127.0.0.1:$HTTP_PORT/slack/actions
-COMMANDS=http://127.0.0.1:$HTTP_PORT/slack/commands
 
-# click USER ACTION_ID CANARY: the sandbox clicks that button of the newest message carrying it
-click() {
-	admin POST /slack/send "$(python3 -c 'import json,sys; print(json.dumps({"kind": "click",
-		"url": sys.argv[1], "user": sys.argv[2], "action_id": sys.argv[3], "value": sys.argv[4]}))' \
-		"$ACTIONS" "$1" "$2" "$3")" | python3 -c 'import json,sys; print(json.load(sys.stdin)["status"])'
-}
-# slack USER TEXT: the sandbox sends "/canary TEXT" as USER; prints "STATUS BODY"
-slack() {
-	admin POST /slack/send "$(python3 -c 'import json,sys; print(json.dumps({"kind": "command",
-		"url": sys.argv[1], "user": sys.argv[2], "text": sys.argv[3]}))' \
-		"$COMMANDS" "$1" "$2")" | python3 -c 'import json,sys; r = json.load(sys.stdin); print(r["status"], r["body"])'
-}
+click() { slack_click "$@"; }
+slack() { slack_send_command "$@"; }
 responses() { # the answers posted to response_url, newest last
 	admin GET /slack/messages | python3 -c '
 import json, sys

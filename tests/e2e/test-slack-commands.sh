@@ -7,46 +7,17 @@
 # once. The rollout's messages carry the buttons of their phase; a click is acknowledged at once
 # and its message replaced through response_url; a rollout is promoted by clicks.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/slack-helpers.sh"
 
-SECRET=e2e-signing-secret-0123456789abcdef
+SECRET=$SLACK_SECRET
 # steps long enough that a rollout is still progressing when the test acts on it
 export E2E_INTERVAL=10s
-python3 - "$SRC/tests/e2e/scenarios/e2e.json" "$E2E/scenario.json" "$SECRET" <<'PY'
-import json, sys
-sc = json.load(open(sys.argv[1]))
-sc["slack"]["signing_secret"] = sys.argv[3]
-json.dump(sc, open(sys.argv[2], "w"))
-PY
-e2e_setup "$E2E/scenario.json"
-HTTP_PORT=$(free_port)
-printf '%s\n' "$SECRET" >"$E2E/creds/slack-signing-secret"
-python3 - "$E2E/canaryd.yaml" "$HTTP_PORT" <<'PY'
-import sys
-path, port = sys.argv[1:]
-text = open(path).read()
-text = text.replace("slack:\n  webhook_url_file: slack-webhook\n",
-                    "slack:\n  webhook_url_file: slack-webhook\n"
-                    "  signing_secret_file: slack-signing-secret\n"
-                    "  approvers:\n    checkout: [U0APPROVER]\n    \"*\": [U0ADMIN, S0GROUP]\n")
-text += 'http:\n  listen: "127.0.0.1:%s"\n' % port
-open(path, "w").write(text)
-PY
-grep -q signing_secret_file "$E2E/canaryd.yaml" || fail "config not rewritten"
-COMMANDS=http://127.0.0.1:$HTTP_PORT/slack/commands
-ACTIONS=http://127.0.0.1:$HTTP_PORT/slack/actions
+slack_signed_setup
+slack_interactivity '    checkout: [U0APPROVER]
+    "*": [U0ADMIN, S0GROUP]'
 
-# slack USER TEXT [SIGN]: the sandbox sends "/canary TEXT" as USER; prints "STATUS BODY"
-slack() {
-	admin POST /slack/send "$(python3 -c 'import json,sys; print(json.dumps({"kind": "command",
-		"url": sys.argv[1], "user": sys.argv[2], "text": sys.argv[3], "sign": sys.argv[4]}))' \
-		"$COMMANDS" "$1" "$2" "${3:-ok}")" | python3 -c 'import json,sys; r = json.load(sys.stdin); print(r["status"], r["body"])'
-}
-# click USER ACTION_ID CANARY: the sandbox clicks that button of the newest message carrying it
-click() {
-	admin POST /slack/send "$(python3 -c 'import json,sys; print(json.dumps({"kind": "click",
-		"url": sys.argv[1], "user": sys.argv[2], "action_id": sys.argv[3], "value": sys.argv[4]}))' \
-		"$ACTIONS" "$1" "$2" "$3")" | python3 -c 'import json,sys; print(json.load(sys.stdin)["status"])'
-}
+slack() { slack_send_command "$@"; }
+click() { slack_click "$@"; }
 replay() {
 	admin POST /slack/send '{"replay": true}' | python3 -c 'import json,sys; r = json.load(sys.stdin); print(r["status"], r["body"])'
 }

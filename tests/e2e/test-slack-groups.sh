@@ -8,38 +8,13 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/slack-helpers.sh"
 
-SECRET=e2e-signing-secret-0123456789abcdef
 export E2E_INTERVAL=10s # the rollout stays at its first step while the test acts
-python3 - "$SRC/tests/e2e/scenarios/e2e.json" "$E2E/scenario.json" "$SECRET" <<'PY'
-import json, sys
-sc = json.load(open(sys.argv[1]))
-sc["slack"]["signing_secret"] = sys.argv[3]
-sc["slack"]["usergroups"] = {"S0RELEASE": ["U0MEMBER"]}
-json.dump(sc, open(sys.argv[2], "w"))
-PY
-e2e_setup "$E2E/scenario.json"
+slack_signed_setup 'sc["slack"]["usergroups"] = {"S0RELEASE": ["U0MEMBER"]}'
 slack_token_mode
-HTTP_PORT=$(free_port)
-printf '%s\n' "$SECRET" >"$E2E/creds/slack-signing-secret"
-python3 - "$E2E/canaryd.yaml" "$HTTP_PORT" <<'PY'
-import sys
-path, port = sys.argv[1:]
-text = open(path).read()
-text = text.replace("  token_file: slack-token\n",
-                    "  token_file: slack-token\n"
-                    "  signing_secret_file: slack-signing-secret\n"
-                    "  approvers:\n    \"*\": [S0RELEASE, S0NOSUCH]\n")
-text += 'http:\n  listen: "127.0.0.1:%s"\n' % port
-open(path, "w").write(text)
-PY
+slack_interactivity '    "*": [S0RELEASE, S0NOSUCH]'
 grep -q "S0RELEASE" "$E2E/canaryd.yaml" || fail "config not rewritten"
-COMMANDS=http://127.0.0.1:$HTTP_PORT/slack/commands
 
-slack() { # USER TEXT: the sandbox sends "/canary TEXT" as USER, signed; prints "STATUS BODY"
-	admin POST /slack/send "$(python3 -c 'import json,sys; print(json.dumps({"kind": "command",
-		"url": sys.argv[1], "user": sys.argv[2], "text": sys.argv[3], "sign": "ok"}))' \
-		"$COMMANDS" "$1" "$2")" | python3 -c 'import json,sys; r = json.load(sys.stdin); print(r["status"], r["body"])'
-}
+slack() { slack_send_command "$@"; }
 
 e2e_start_daemon
 # both groups read at start: one with its members, the other refused by Slack
@@ -107,9 +82,7 @@ pass "a user in no listed group is refused, told why and logged"
 
 # A click whose response_url answers 503 once: the action is taken at once, its answer retried.
 admin POST /faults '{"service":"slack","match":{"method":"POST","path_regex":"^/actions/"},"status":503,"body":"busy","count":1}' >/dev/null
-code=$(admin POST /slack/send "$(python3 -c 'import json,sys; print(json.dumps({"kind": "click",
-	"url": sys.argv[1], "user": "U0MEMBER", "action_id": "canaryd_pause", "value": "checkout"}))' \
-	"http://127.0.0.1:$HTTP_PORT/slack/actions")" | json_get 'd["status"]')
+code=$(slack_click U0MEMBER canaryd_pause checkout)
 [ "$code" = 200 ] || fail "click not acknowledged: $code"
 wait_phase checkout Paused 10
 for _ in $(seq 50); do
