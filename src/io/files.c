@@ -2,7 +2,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -51,4 +54,56 @@ int read_file(const char *path, size_t max, char **ret, size_t *ret_len)
                 *ret_len = b.len;
         *ret = buf_steal(&b);
         return 0;
+}
+
+int write_full(int fd, const char *p, size_t n)
+{
+        while (n > 0) {
+                ssize_t k = write(fd, p, n);
+
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0)
+                        return -errno;
+                p += k;
+                n -= (size_t)k;
+        }
+        return 0;
+}
+
+static void fsync_dir_of(const char *path)
+{
+        char *copy = xstrdup(path);
+        int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+        if (fd >= 0) {
+                (void)fsync(fd); /* best effort: the rename itself is already atomic */
+                close(fd);
+        }
+        free(copy);
+}
+
+int write_file_atomic(const char *path, const char *data, size_t len, mode_t mode)
+{
+        char *tmp = xasprintf("%s.tmp", path);
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode), r;
+
+        if (fd < 0) {
+                r = -errno;
+                free(tmp);
+                return r;
+        }
+        r = write_full(fd, data, len);
+        if (r == 0 && fsync(fd) < 0)
+                r = -errno;
+        if (close(fd) < 0 && r == 0)
+                r = -errno;
+        if (r == 0 && rename(tmp, path) < 0)
+                r = -errno;
+        if (r < 0)
+                unlink(tmp);
+        else
+                fsync_dir_of(path);
+        free(tmp);
+        return r;
 }

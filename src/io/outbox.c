@@ -8,7 +8,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,68 +18,19 @@
 
 #define OUTBOX_MAX_BYTES (64u * 1024 * 1024)
 
-static int write_all(int fd, const char *p, size_t n)
-{
-        while (n > 0) {
-                ssize_t k = write(fd, p, n);
-
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k < 0)
-                        return -errno;
-                p += k;
-                n -= (size_t)k;
-        }
-        return 0;
-}
-
-static void fsync_dir_of(const char *path)
-{
-        char *copy = xstrdup(path);
-        int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-        if (fd >= 0) {
-                (void)fsync(fd); /* best effort: the rename itself is already atomic */
-                close(fd);
-        }
-        free(copy);
-}
-
 int outbox_save(const char *path, const struct slack_outbox *o, char **ret_error)
 {
-        char *json, *tmp;
-        int fd, r;
+        char *json;
+        int r;
 
         if (!path || !o)
                 return -EINVAL;
         json = slack_outbox_to_json(o);
         if (!json)
                 return -ENOMEM;
-        tmp = xasprintf("%s.tmp", path);
-        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        if (fd < 0) {
-                r = -errno;
-                goto fail;
-        }
-        r = write_all(fd, json, strlen(json));
-        if (r == 0 && fsync(fd) < 0)
-                r = -errno;
-        if (close(fd) < 0 && r == 0)
-                r = -errno;
-        if (r == 0 && rename(tmp, path) < 0)
-                r = -errno;
-        if (r < 0) {
-                unlink(tmp);
-                goto fail;
-        }
-        fsync_dir_of(path);
-        free(tmp);
-        free(json);
-        return 0;
-fail:
-        if (ret_error)
+        r = write_file_atomic(path, json, strlen(json), 0600);
+        if (r < 0 && ret_error)
                 *ret_error = xasprintf("cannot write %s: %s", path, strerror(-r));
-        free(tmp);
         free(json);
         return r;
 }
@@ -103,7 +53,7 @@ int outbox_log_append(int *fd, const char *path, const char *line)
         }
         /* one write per record: a killed process leaves whole lines (a crash of the host may
          * tear the last one, which the reader skips) */
-        return write_all(*fd, line, strlen(line));
+        return write_full(*fd, line, strlen(line));
 }
 
 int outbox_log_sync(int fd)
