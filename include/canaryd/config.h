@@ -185,6 +185,13 @@ struct config {
         struct {
                 char *listen; /* "HOST:PORT" (listen-address.h); NULL: no HTTP endpoint */
         } http;
+        struct {
+                /* the Events API v2 integration key; NULL: no PagerDuty (docs/alerts.md) */
+                char *routing_key_file;
+                char *url;       /* default https://events.pagerduty.com */
+                unsigned levels; /* alert levels that page, ALERT_LEVEL_BIT()s; default {1} */
+        } pagerduty;
+        char *report_url;          /* base URL the reports are served at; NULL: not linked */
         char *state_dir;           /* default /var/lib/canaryd */
         unsigned journal_max_size; /* bytes; the decision journal rotates beyond (default 1 MiB) */
         struct {

@@ -138,19 +138,26 @@ const char *rollout_notify_to_string(enum rollout_notify n); /* "started", "prog
  * -1 for anything else. */
 int rollout_notify_from_string(const char *s, enum rollout_notify *ret);
 
+/* The alert levels of SPEC.md §10, in the order of their Slack severities (info, warn, error);
+ * rollout_alert_level() gives the level's number. */
 enum rollout_notify_level {
-        NOTIFY_LEVEL_INFO,  /* routine: may be coalesced and sent after louder ones */
-        NOTIFY_LEVEL_WARN,  /* needs a look: never dropped; a failure (runbook link) */
-        NOTIFY_LEVEL_ERROR, /* the canary is off: never dropped, sent first, with the mention */
+        NOTIFY_LEVEL_INFO,  /* 3, notify only: may be coalesced and sent after louder ones */
+        NOTIFY_LEVEL_WARN,  /* 2, look next business day: never dropped */
+        NOTIFY_LEVEL_ERROR, /* 1, page now: never dropped, sent first, with the mention */
 };
 
 struct rollout_notify_policy {
         const char *name;
         enum rollout_notify_level level;
         bool with_metrics; /* shows the analysis that led to it (the metric table) */
+        bool with_runbook; /* a failure (SPEC.md §6) or a call to act: links the runbook */
 };
-/* The policy row of n; NULL for a value out of range. Failures are the levels above info. */
+/* The policy row of n; NULL for a value out of range. */
 const struct rollout_notify_policy *rollout_notify_policy(enum rollout_notify n);
+/* The alert level of n as SPEC.md §10 numbers it: 1 page now (rolled back by analysis, drift),
+ * 2 look next business day (paused, analysis failed, awaiting approval), 3 notify only
+ * (started, progressed, resumed, promoted, aborted by hand); 0 for a value out of range. */
+unsigned rollout_alert_level(enum rollout_notify n);
 
 struct rollout_action {
         enum rollout_action_kind kind;

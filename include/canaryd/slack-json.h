@@ -15,8 +15,9 @@
 #include "canaryd/util.h"
 
 enum slack_severity { SLACK_INFO, SLACK_WARN, SLACK_ERROR, _SLACK_SEVERITY_MAX };
-/* started, progressed, resumed, promoted: info; analysis failed, paused, drift, awaiting
- * approval: warn; rolled back, aborted: error. Unknown events are info. */
+/* The alert level of the notification named event (rollout_notify_policy): started,
+ * progressed, resumed, promoted, aborted: info; analysis failed, paused, awaiting approval: warn;
+ * rolled back, drift: error. Unknown events are info. */
 enum slack_severity slack_event_severity(const char *event);
 const char *slack_severity_to_string(enum slack_severity s); /* "info", "warn", "error" */
 
@@ -35,6 +36,8 @@ struct slack_notice {
         const char *actor;       /* may be NULL: the daemon */
         const char *runbook_url; /* shown on failures (rolled back, aborted, paused, drift,
                                     analysis failed) */
+        const char *report_url;  /* the rollout's report page, shown beside the runbook (NULL:
+                                    none; docs/alerts.md) */
         usec_t at_usec;          /* wall clock of the event (0: not shown) */
         usec_t window_start_usec, window_end_usec; /* the analysis window (0: none) */
         const struct metric_report *metrics;

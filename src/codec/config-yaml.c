@@ -22,6 +22,7 @@
 
 #include <yaml.h>
 
+#include "canaryd/alert.h"
 #include "canaryd/config.h"
 #include "canaryd/listen-address.h"
 #include "canaryd/mannwhitney.h"
@@ -242,6 +243,34 @@ static void walk_http(struct walker *w, const struct ynode *m, struct config *c)
         if (as_string(w, require(w, m, "listen", "http"), "listen", &c->http.listen) &&
             listen_address_parse(c->http.listen, &a, &why) < 0)
                 PROBLEM_AT(w, v, "http.listen \"%s\": %s", c->http.listen, why);
+}
+
+/* PagerDuty (SPEC.md §10, docs/alerts.md): which alert levels page, through which key. */
+static void walk_pagerduty(struct walker *w, const struct ynode *m, struct config *c)
+{
+        static const char *const keys[] = {"routing_key_file", "url", "levels", NULL};
+        const struct ynode *levels = map_get(m, "levels");
+
+        check_keys(w, m, "pagerduty", keys);
+        as_string(w, require(w, m, "routing_key_file", "pagerduty"), "routing_key_file",
+                  &c->pagerduty.routing_key_file);
+        as_url(w, map_get(m, "url"), "url", &c->pagerduty.url);
+        if (!levels || !as_sequence(w, levels, "levels"))
+                return;
+        c->pagerduty.levels = 0;
+        for (size_t i = 0; i < levels->n_items; i++) {
+                unsigned level;
+                if (!as_uint(w, levels->items[i], "levels", 1, 3, &level))
+                        continue;
+                if (c->pagerduty.levels & ALERT_LEVEL_BIT(level))
+                        PROBLEM_AT(w, levels->items[i], "pagerduty.levels: %u is listed twice",
+                                   level);
+                c->pagerduty.levels |= ALERT_LEVEL_BIT(level);
+        }
+        if (levels->n_items == 0)
+                PROBLEM_AT(w, levels,
+                           "pagerduty.levels is empty: list the levels that page (1, 2, 3), or "
+                           "leave pagerduty out");
 }
 
 static void walk_ha(struct walker *w, const struct ynode *m, struct config *c)
@@ -914,8 +943,9 @@ static void walk_section(struct walker *w, const struct ynode *root, const char 
 static void walk_root(struct walker *w, const struct ynode *root, struct config *c)
 {
         static const char *const keys[] = {
-            "datadog",  "kubernetes",       "slack",        "control", "http", "state_dir", "ha",
-            "canaries", "journal_max_size", "canaries_dir", NULL};
+            "datadog",   "kubernetes", "slack",    "control",          "http",
+            "state_dir", "ha",         "canaries", "journal_max_size", "canaries_dir",
+            "pagerduty", "report_url", NULL};
         if (root->type != YNODE_MAPPING) {
                 if (root->type != YNODE_ALIAS)
                         PROBLEM_AT(w, root, "the configuration must be a mapping, not %s",
@@ -933,6 +963,8 @@ static void walk_root(struct walker *w, const struct ynode *root, struct config 
         as_uint(w, map_get(root, "journal_max_size"), "journal_max_size", 4096, 1U << 30,
                 &c->journal_max_size);
         walk_section(w, root, "ha", walk_ha, c);
+        walk_section(w, root, "pagerduty", walk_pagerduty, c);
+        as_url(w, map_get(root, "report_url"), "report_url", &c->report_url);
         as_sequence(w, section(root, "canaries"), "canaries"); /* its items were streamed */
         const struct ynode *v = map_get(root, "canaries_dir");
         if (as_string(w, v, "canaries_dir", &c->canaries_dir)) {
@@ -954,6 +986,8 @@ static struct config *config_new_defaults(void)
         c->ha.enabled = false;
         c->ha.shards = 16;
         c->ha.lease_duration_usec = 15 * USEC_PER_SEC;
+        c->pagerduty.url = xstrdup("https://events.pagerduty.com");
+        c->pagerduty.levels = ALERT_LEVELS_DEFAULT;
         return c;
 }
 

@@ -76,8 +76,7 @@ char *slack_text_dup(const char *s, size_t max_chars, bool mrkdwn)
 static bool is_failure_event(const char *event)
 {
         enum rollout_notify n;
-        return rollout_notify_from_string(event, &n) == 0 &&
-               rollout_notify_policy(n)->level > NOTIFY_LEVEL_INFO;
+        return rollout_notify_from_string(event, &n) == 0 && rollout_notify_policy(n)->with_runbook;
 }
 
 static const char *event_emoji(const char *event)
@@ -545,12 +544,13 @@ static void put_link(struct buf *b, const char *url, const char *label)
         buf_puts(b, ">");
 }
 
-static void add_runbook(cJSON *blocks, const char *url)
+/* A line with a labelled link: the runbook, the rollout report. */
+static void add_link_line(cJSON *blocks, const char *label, const char *url)
 {
         struct buf b = {0};
         char *t;
 
-        buf_puts(&b, ":book: *Runbook:* ");
+        buf_puts(&b, label);
         /* A link holds the URL twice, each character escaped to at most 5: a long one is
          * shown as (cut) text so the section stays under Slack's 3000 characters. */
         if ((strncmp(url, "https://", 8) == 0 || strncmp(url, "http://", 7) == 0) &&
@@ -561,6 +561,17 @@ static void add_runbook(cJSON *blocks, const char *url)
         t = buf_steal(&b);
         cJSON_AddItemToArray(blocks, section_text(t));
         free(t);
+}
+
+/* A failure's runbook and the rollout's report (SPEC.md §6, §10). */
+static void add_failure_links(cJSON *blocks, const struct slack_notice *n)
+{
+        if (!is_failure_event(n->event))
+                return;
+        if (n->runbook_url && *n->runbook_url)
+                add_link_line(blocks, ":book: *Runbook:* ", n->runbook_url);
+        if (n->report_url && *n->report_url)
+                add_link_line(blocks, ":bar_chart: *Report:* ", n->report_url);
 }
 
 /* The weight as a progress bar, with the step. */
@@ -804,8 +815,7 @@ char *slack_render(const struct slack_notice *n, const char *channel)
                 add_metric_table(blocks, n);
                 add_metric_details(blocks, n);
         }
-        if (is_failure_event(n->event) && n->runbook_url && *n->runbook_url)
-                add_runbook(blocks, n->runbook_url);
+        add_failure_links(blocks, n);
         add_buttons(blocks, n);
         if (n->resend)
                 add_context(blocks, RESENT_NOTE);
@@ -850,8 +860,7 @@ char *slack_render_summary(const struct slack_notice *n)
         if (n->reason && *n->reason)
                 add_field(fields, "Reason", n->reason, false);
 
-        if (n->runbook_url && *n->runbook_url && is_failure_event(n->event))
-                add_runbook(blocks, n->runbook_url);
+        add_failure_links(blocks, n);
         add_buttons(blocks, n);
         add_context(blocks, "canaryd keeps this message up to date; every event is in the thread.");
         return slack_json_print_free(root);

@@ -182,6 +182,9 @@ struct config *config_free(struct config *c)
         free(c->control.socket);
         free(c->control.group);
         free(c->http.listen);
+        free(c->pagerduty.routing_key_file);
+        free(c->pagerduty.url);
+        free(c->report_url);
         free(c->state_dir);
         free(c->ha.namespace_);
         free(c->canaries_dir);

@@ -31,18 +31,20 @@ static const char *const phase_names[_ROLLOUT_PHASE_MAX] = {
  * differently (Slack severity routing and queue order, the runbook link and mention, the metric
  * table) asks this table, never the name. */
 static const struct rollout_notify_policy notify_policy[_ROLLOUT_NOTIFY_MAX] = {
-    [NOTIFY_STARTED] = {"started", NOTIFY_LEVEL_INFO, false},
-    [NOTIFY_PROGRESSED] = {"progressed", NOTIFY_LEVEL_INFO, true},
-    [NOTIFY_ANALYSIS_FAILED] = {"analysis failed", NOTIFY_LEVEL_WARN, true},
-    [NOTIFY_PAUSED] = {"paused", NOTIFY_LEVEL_WARN, true},
-    [NOTIFY_RESUMED] = {"resumed", NOTIFY_LEVEL_INFO, false},
-    [NOTIFY_PROMOTED] = {"promoted", NOTIFY_LEVEL_INFO, true},
-    [NOTIFY_ROLLED_BACK] = {"rolled back", NOTIFY_LEVEL_ERROR, true},
-    [NOTIFY_ABORTED] = {"aborted", NOTIFY_LEVEL_ERROR, false},
-    [NOTIFY_DRIFT] = {"drift", NOTIFY_LEVEL_WARN, false},
+    [NOTIFY_STARTED] = {"started", NOTIFY_LEVEL_INFO, false, false},
+    [NOTIFY_PROGRESSED] = {"progressed", NOTIFY_LEVEL_INFO, true, false},
+    [NOTIFY_ANALYSIS_FAILED] = {"analysis failed", NOTIFY_LEVEL_WARN, true, true},
+    [NOTIFY_PAUSED] = {"paused", NOTIFY_LEVEL_WARN, true, true},
+    [NOTIFY_RESUMED] = {"resumed", NOTIFY_LEVEL_INFO, false, false},
+    [NOTIFY_PROMOTED] = {"promoted", NOTIFY_LEVEL_INFO, true, false},
+    [NOTIFY_ROLLED_BACK] = {"rolled back", NOTIFY_LEVEL_ERROR, true, true},
+    /* only people abort (analysis rolls back): notify only, yet it links the runbook */
+    [NOTIFY_ABORTED] = {"aborted", NOTIFY_LEVEL_INFO, false, true},
+    /* someone else moved the weights: the rollout no longer controls the canary */
+    [NOTIFY_DRIFT] = {"drift", NOTIFY_LEVEL_ERROR, false, true},
     /* warn: a person has to act, so it is never coalesced or dropped and goes to the warn
      * channel; it shows the analysis that passed */
-    [NOTIFY_AWAITING_APPROVAL] = {"awaiting approval", NOTIFY_LEVEL_WARN, true},
+    [NOTIFY_AWAITING_APPROVAL] = {"awaiting approval", NOTIFY_LEVEL_WARN, true, true},
 };
 
 const char *rollout_phase_to_string(enum rollout_phase p)
@@ -78,6 +80,13 @@ int rollout_notify_from_string(const char *s, enum rollout_notify *ret)
 const struct rollout_notify_policy *rollout_notify_policy(enum rollout_notify n)
 {
         return (unsigned)n < _ROLLOUT_NOTIFY_MAX ? &notify_policy[n] : NULL;
+}
+
+unsigned rollout_alert_level(enum rollout_notify n)
+{
+        static const unsigned number[] = {
+            [NOTIFY_LEVEL_INFO] = 3, [NOTIFY_LEVEL_WARN] = 2, [NOTIFY_LEVEL_ERROR] = 1};
+        return (unsigned)n < _ROLLOUT_NOTIFY_MAX ? number[notify_policy[n].level] : 0;
 }
 
 bool rollout_event_is_command(enum rollout_event_kind k)

@@ -12,6 +12,7 @@
 #include "canaryd/log.h"
 #include "canaryd/slack.h"
 #include "ha.h"
+#include "pager.h"
 #include "status.h"
 
 const char *announce_thread_ts(const struct canary *c)
@@ -36,6 +37,9 @@ static bool put_notice(struct canary *c, const struct rollout_state *s, const ch
         const struct rollout_notify_policy *policy = rollout_notify_policy(n);
         bool with_metrics = c->last.valid && policy->with_metrics;
         struct metric_report *reports = with_metrics ? last_analysis_reports(&c->last) : NULL;
+        char *report = policy->with_runbook
+                           ? report_link(d->config->report_url, c->cfg->name, s->started_usec)
+                           : NULL;
         struct slack_notice notice = {
             .canary = c->cfg->name,
             .namespace_ = c->cfg->namespace_,
@@ -46,7 +50,8 @@ static bool put_notice(struct canary *c, const struct rollout_state *s, const ch
             .revision = s->revision[0] ? s->revision : NULL,
             .reason = s->last_reason[0] ? s->last_reason : NULL,
             .actor = s->last_actor[0] ? s->last_actor : NULL,
-            .runbook_url = policy->level > NOTIFY_LEVEL_INFO ? c->cfg->runbook_url : NULL,
+            .runbook_url = policy->with_runbook ? c->cfg->runbook_url : NULL,
+            .report_url = report,
             .metrics = reports,
             .n_metrics = reports ? c->last.n : 0,
             .phase = rollout_phase_to_string(s->phase),
@@ -60,6 +65,7 @@ static bool put_notice(struct canary *c, const struct rollout_state *s, const ch
         };
         if (!d->slack || !ha_owns(d, c)) {
                 free(reports);
+                free(report);
                 return false;
         }
         /* canary, revision, event, step, plus the rollout's start time, analysis count and
@@ -98,6 +104,7 @@ static bool put_notice(struct canary *c, const struct rollout_state *s, const ch
         free(thread);
         free(key);
         free(reports);
+        free(report);
         return r == 0 || r == -EEXIST;
 }
 

@@ -25,6 +25,7 @@ struct vs_watch;
 struct http_server;
 struct slack_groups;
 struct response_post;
+struct pager;
 
 /* How long a control reply waits for its command's decision (the control server's own deadline,
  * CONTROL_DEFER_USEC, and canaryctl's 10 s are longer). */
@@ -47,6 +48,7 @@ struct daemon {
         struct datadog_client *datadog;
         struct kube_client *kube;
         struct slack_client *slack;
+        struct pager *pager; /* pager.c: PagerDuty; NULL without `pagerduty:` */
         struct control_server *control;
         struct canary *canaries;
         size_t n_canaries;

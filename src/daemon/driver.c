@@ -26,6 +26,7 @@
 #include "driver.h"
 #include "ha.h"
 #include "metrics.h"
+#include "pager.h"
 #include "status.h"
 #include "vs-watch.h"
 
@@ -236,6 +237,7 @@ static void run_post_write_actions(struct canary *c)
                 case ACT_NOTIFY:
                         metrics_count_outcome(c, a->notify);
                         announce_notify(c, a->notify);
+                        pager_transition(c, a->notify);
                         break;
                 case ACT_ARM_TIMER:
                         arm_tick(c, a->at_usec);
@@ -648,7 +650,8 @@ static void cycle_read(struct canary *c, const char *body, size_t body_len, bool
         /* The journal shows where the daemon found the canary: at start-up, and whenever the
          * cluster holds a state this daemon did not journal (edited by hand, or a write that
          * landed just before a crash cut its journal line). */
-        if (!journal_mark_matches(&c->journaled, &s)) {
+        bool observed = !journal_mark_matches(&c->journaled, &s);
+        if (observed) {
                 canary_journal(c, journal_format_observed(now_realtime_usec(), c->cfg->name, &s,
                                                           c->journaled.valid
                                                               ? "changed outside this daemon"
@@ -658,6 +661,9 @@ static void cycle_read(struct canary *c, const char *body, size_t body_len, bool
         c->state = s;
         memcpy(c->slack_thread_ts, thread_ts, sizeof(c->slack_thread_ts));
         c->loaded = true;
+        /* a transition that landed before a crash cut its page is paged now, once */
+        if (observed)
+                pager_observe(c);
         /* what a GET shows is newer than any watch event still on its way */
         if (from_get)
                 vs_cache_put(c, body, body_len, view.resource_version);

@@ -31,6 +31,7 @@
 #include "endpoint.h"
 #include "ha.h"
 #include "metrics.h"
+#include "pager.h"
 #include "status.h"
 #include "vs-watch.h"
 
@@ -172,6 +173,7 @@ static void clients_free(struct daemon *d)
         metrics_keep_slack_counts(d);
         d->datadog = datadog_client_free(d->datadog);
         d->slack = slack_client_free(d->slack);
+        d->pager = pager_free(d->pager);
         d->slack_groups = slack_groups_free(d->slack_groups);
         free_secret(d->slack_signing_secret);
         d->slack_signing_secret = NULL;
@@ -331,6 +333,24 @@ out:
         return r;
 }
 
+/* PagerDuty, when cfg has it: the routing key from its file, and the outbox in state_dir. */
+static int clients_new_pager(struct daemon *d, const struct config *cfg)
+{
+        char *key;
+        int r;
+
+        if (!cfg->pagerduty.routing_key_file)
+                return 0;
+        key = read_secret(d, cfg->pagerduty.routing_key_file, "PagerDuty routing key");
+        if (!key)
+                return -EINVAL;
+        r = pager_new(d, key, &d->pager);
+        free_secret(key);
+        if (r < 0)
+                log_error_errno(r, "cannot set up PagerDuty: %m");
+        return r;
+}
+
 /* Builds the Datadog, Kubernetes and Slack clients for cfg, and reads the Slack signing secret.
  * On failure none is left. */
 static int clients_new(struct daemon *d, const struct config *cfg)
@@ -340,6 +360,8 @@ static int clients_new(struct daemon *d, const struct config *cfg)
                 r = clients_new_kube(d, cfg);
         if (r >= 0)
                 r = clients_new_slack(d, cfg);
+        if (r >= 0)
+                r = clients_new_pager(d, cfg);
         if (r >= 0 && cfg->slack.signing_secret_file &&
             !(d->slack_signing_secret =
                   read_secret(d, cfg->slack.signing_secret_file, "Slack signing secret")))

@@ -1020,17 +1020,19 @@ static void notify_policy_table(void **state)
                 enum rollout_notify n;
                 enum rollout_notify_level level;
                 bool with_metrics;
+                bool with_runbook;
+                unsigned alert; /* SPEC.md §10's number */
         } want[] = {
-            {NOTIFY_STARTED, NOTIFY_LEVEL_INFO, false},
-            {NOTIFY_PROGRESSED, NOTIFY_LEVEL_INFO, true},
-            {NOTIFY_ANALYSIS_FAILED, NOTIFY_LEVEL_WARN, true},
-            {NOTIFY_PAUSED, NOTIFY_LEVEL_WARN, true},
-            {NOTIFY_RESUMED, NOTIFY_LEVEL_INFO, false},
-            {NOTIFY_PROMOTED, NOTIFY_LEVEL_INFO, true},
-            {NOTIFY_ROLLED_BACK, NOTIFY_LEVEL_ERROR, true},
-            {NOTIFY_ABORTED, NOTIFY_LEVEL_ERROR, false},
-            {NOTIFY_DRIFT, NOTIFY_LEVEL_WARN, false},
-            {NOTIFY_AWAITING_APPROVAL, NOTIFY_LEVEL_WARN, true},
+            {NOTIFY_STARTED, NOTIFY_LEVEL_INFO, false, false, 3},
+            {NOTIFY_PROGRESSED, NOTIFY_LEVEL_INFO, true, false, 3},
+            {NOTIFY_ANALYSIS_FAILED, NOTIFY_LEVEL_WARN, true, true, 2},
+            {NOTIFY_PAUSED, NOTIFY_LEVEL_WARN, true, true, 2},
+            {NOTIFY_RESUMED, NOTIFY_LEVEL_INFO, false, false, 3},
+            {NOTIFY_PROMOTED, NOTIFY_LEVEL_INFO, true, false, 3},
+            {NOTIFY_ROLLED_BACK, NOTIFY_LEVEL_ERROR, true, true, 1},
+            {NOTIFY_ABORTED, NOTIFY_LEVEL_INFO, false, true, 3},
+            {NOTIFY_DRIFT, NOTIFY_LEVEL_ERROR, false, true, 1},
+            {NOTIFY_AWAITING_APPROVAL, NOTIFY_LEVEL_WARN, true, true, 2},
         };
         assert_int_equal(sizeof(want) / sizeof(want[0]), _ROLLOUT_NOTIFY_MAX);
         for (size_t i = 0; i < _ROLLOUT_NOTIFY_MAX; i++) {
@@ -1039,12 +1041,15 @@ static void notify_policy_table(void **state)
                 assert_string_equal(p->name, rollout_notify_to_string(want[i].n));
                 assert_int_equal(p->level, want[i].level);
                 assert_int_equal(p->with_metrics, want[i].with_metrics);
+                assert_int_equal(p->with_runbook, want[i].with_runbook);
+                assert_int_equal(rollout_alert_level(want[i].n), want[i].alert);
                 enum rollout_notify back = _ROLLOUT_NOTIFY_MAX;
                 assert_int_equal(rollout_notify_from_string(p->name, &back), 0);
                 assert_int_equal(back, want[i].n);
         }
         enum rollout_notify n;
         assert_null(rollout_notify_policy(_ROLLOUT_NOTIFY_MAX));
+        assert_int_equal(rollout_alert_level(_ROLLOUT_NOTIFY_MAX), 0);
         assert_int_equal(rollout_notify_from_string("rolled-back", &n), -1);
         assert_int_equal(rollout_notify_from_string("", &n), -1);
         assert_int_equal(rollout_notify_from_string(NULL, &n), -1);

@@ -713,6 +713,29 @@ static void check_golden(const char *name, const char *json)
         free(path);
 }
 
+/* With report_url set, every message that links the runbook links the rollout report too, in
+ * the message and in the thread parent; routine messages do not. */
+static void render_report_link_on_failures(void **state)
+{
+        (void)state;
+        golden_setup();
+        for (size_t i = 0; i < ELEMENTSOF(golden_cases); i++) {
+                const struct golden_case *g = &golden_cases[i];
+                struct metric_report m[2];
+                struct slack_notice n;
+
+                golden_notice(g, m, &n);
+                n.report_url = "https://reports.example.com/cart-api/1795319000000000.html";
+                char *json = slack_render(&n, NULL), *parent = slack_render_summary(&n);
+                bool want = g->runbook;
+                assert_true(!!strstr(json, "*Report:* <https://reports.example.com/cart-api/"
+                                           "1795319000000000.html|") == want);
+                assert_true(!!strstr(parent, "*Report:*") == want);
+                free(json);
+                free(parent);
+        }
+}
+
 static void render_golden_every_event(void **state)
 {
         golden_setup();
@@ -1546,7 +1569,10 @@ static void severity_follows_notify_levels(void **state)
                 assert_int_equal(slack_event_severity(p->name), of_level[p->level]);
         }
         assert_int_equal(slack_event_severity("rolled back"), SLACK_ERROR);
-        assert_int_equal(slack_event_severity("drift"), SLACK_WARN);
+        /* SPEC.md §10: drift pages (level 1), an abort by hand only notifies (level 3) */
+        assert_int_equal(slack_event_severity("drift"), SLACK_ERROR);
+        assert_int_equal(slack_event_severity("aborted"), SLACK_INFO);
+        assert_int_equal(slack_event_severity("paused"), SLACK_WARN);
         assert_int_equal(slack_event_severity("Rolled Back"), SLACK_INFO);
         assert_int_equal(slack_event_severity(NULL), SLACK_INFO);
 }
@@ -1643,6 +1669,7 @@ int main(void)
             cmocka_unit_test(queue_transport_errors_dropped_without_secrets),
             cmocka_unit_test(queue_free_with_request_in_flight),
             cmocka_unit_test(render_golden_every_event),
+            cmocka_unit_test(render_report_link_on_failures),
             cmocka_unit_test(render_golden_parent),
             cmocka_unit_test(payload_prepare_and_find_key),
             cmocka_unit_test(outbox_round_trip_and_errors),
