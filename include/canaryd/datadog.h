@@ -1,6 +1,6 @@
 /* The Datadog client (src/io/datadog.c): one request for a batch of queries on the event loop,
- * plus GET /api/v1/validate, over the codec of canaryd/datadog-json.h. WIRE.md §1;
- * docs/datadog.md. */
+ * plus GET /api/v1/validate and POST /api/v1/events, over the codecs of canaryd/datadog-json.h
+ * and canaryd/datadog-event-json.h. WIRE.md §1; docs/datadog.md. */
 #pragma once
 
 #include "canaryd/io-layer.h"
