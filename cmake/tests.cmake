@@ -81,6 +81,9 @@ if(PYTHON3)
   # seconds, no daemon.
   add_test(NAME sandbox/pagerduty COMMAND ${PYTHON3} ${CMAKE_SOURCE_DIR}/tests/sandbox/test_pagerduty.py)
   set_tests_properties(sandbox/pagerduty PROPERTIES LABELS sandbox TIMEOUT 60)
+  # The Datadog events emulation (sandboxlib/datadog_events.py), the same way.
+  add_test(NAME sandbox/datadog-events COMMAND ${PYTHON3} ${CMAKE_SOURCE_DIR}/tests/sandbox/test_datadog_events.py)
+  set_tests_properties(sandbox/datadog-events PROPERTIES LABELS sandbox TIMEOUT 60)
 endif()
 
 # bench/quality --smoke: 8 rollouts of realistic series through the real daemon in one run

@@ -157,6 +157,7 @@ struct config {
                 usec_t timeout_usec;   /* default 10s */
                 char *api_key_file;    /* NULL: $DD_API_KEY */
                 char *app_key_file;    /* NULL: $DD_APP_KEY */
+                bool events;           /* POST /api/v1/events per rollout event; default off */
         } datadog;
         struct {
                 char *kubeconfig; /* NULL: in-cluster service account */

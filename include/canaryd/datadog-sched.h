@@ -85,6 +85,19 @@ int datadog_sched_submit(struct datadog_sched *s, char **queries, const enum com
  * from the job's own done callback. NULL-safe. */
 void datadog_job_cancel(struct datadog_job *job);
 
+/* Low-priority requests (event posts, datadog-events.h) share the queries' rate-limit pacing
+ * through these two, and always yield to queries. */
+/* 0 when a low-priority request may go now: no query request waits for its turn, a backoff or
+ * the budget, nothing is held by a 429, and the budget is comfortable (pacing would not space
+ * queries). Otherwise when to ask again (CLOCK_MONOTONIC). */
+usec_t datadog_sched_idle_at(const struct datadog_sched *s);
+/* The answer to a low-priority request. Datadog limits each endpoint family separately (the
+ * answer's X-RateLimit-Name says which): when it names the limit the queries last saw, its
+ * budget is the queries' too, and a 429 holds the queries until the reset as it would have held
+ * them; another limit's answer leaves the queries alone (an event must never delay a
+ * decision). */
+void datadog_sched_note_answer(struct datadog_sched *s, const struct datadog_result *res);
+
 /* Requests sent so far (for tests and benchmarks), and jobs waiting or being answered. */
 uint64_t datadog_sched_requests(const struct datadog_sched *s);
 /* X-RateLimit-Remaining of the last answer that carried it; -1 when none did yet. */

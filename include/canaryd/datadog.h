@@ -1,6 +1,6 @@
 /* The Datadog client (src/io/datadog.c): one request for a batch of queries on the event loop,
- * plus GET /api/v1/validate, over the codec of canaryd/datadog-json.h. WIRE.md §1;
- * docs/datadog.md. */
+ * plus GET /api/v1/validate and POST /api/v1/events, over the codecs of canaryd/datadog-json.h
+ * and canaryd/datadog-event-json.h. WIRE.md §1; docs/datadog.md. */
 #pragma once
 
 #include "canaryd/io-layer.h"
@@ -38,6 +38,8 @@ struct datadog_result {
         const char *message;              /* borrowed; human text for errors, never a secret */
         usec_t retry_after_usec;          /* 429: X-RateLimit-Reset, else -Period, else 10 s */
         struct datadog_ratelimit ratelimit;
+        const char *body; /* borrowed: the answer's body (NULL without one), for event posts */
+        size_t body_len;
 };
 
 typedef void datadog_done_fn(const struct datadog_result *res, void *userdata);
@@ -57,6 +59,12 @@ const char *datadog_client_base_url(const struct datadog_client *d);
  * done is called exactly once, later, when this returns 0. */
 int datadog_query_batch(struct datadog_client *d, const char *const *queries, size_t n,
                         int64_t from_s, int64_t to_s, datadog_done_fn *done, void *userdata);
+
+/* POST /api/v1/events with body (borrowed for the call; built by datadog-event-json.h), with
+ * the API key only. error 0 on 2xx (the body is in res->body), else as above (-EINVAL: 400).
+ * Never retried here: datadog-events.h decides. */
+int datadog_post_event(struct datadog_client *d, const char *body, datadog_done_fn *done,
+                       void *userdata);
 
 /* GET /api/v1/validate: error 0 when the API key is valid, -EACCES when it is refused. */
 int datadog_validate(struct datadog_client *d, datadog_done_fn *done, void *userdata);

@@ -97,8 +97,9 @@ static const char *site_name(unsigned i)
 
 static void walk_datadog(struct walker *w, const struct ynode *m, struct config *c)
 {
-        static const char *const keys[] = {"site",    "url",          "api",          "query_lag",
-                                           "timeout", "api_key_file", "app_key_file", NULL};
+        static const char *const keys[] = {"site",         "url",     "api",
+                                           "query_lag",    "timeout", "api_key_file",
+                                           "app_key_file", "events",  NULL};
         check_keys(w, m, "datadog", keys);
         int e;
         if (as_enum(w, map_get(m, "site"), "site", site_name, ELEMENTSOF(site_names), &e)) {
@@ -112,6 +113,7 @@ static void walk_datadog(struct walker *w, const struct ynode *m, struct config 
         as_duration(w, map_get(m, "timeout"), "timeout", true, &c->datadog.timeout_usec);
         as_string(w, map_get(m, "api_key_file"), "api_key_file", &c->datadog.api_key_file);
         as_string(w, map_get(m, "app_key_file"), "app_key_file", &c->datadog.app_key_file);
+        as_bool(w, map_get(m, "events"), "events", &c->datadog.events);
 }
 
 static const char *vs_version_name(unsigned i)

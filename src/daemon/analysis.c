@@ -73,6 +73,11 @@ long analysis_sched_ratelimit_remaining(const struct analysis_sched *s)
         return s && s->queries ? datadog_sched_ratelimit_remaining(s->queries) : -1;
 }
 
+struct datadog_sched *analysis_sched_queries(struct analysis_sched *s)
+{
+        return s ? s->queries : NULL;
+}
+
 struct analysis_sched *analysis_sched_free(struct analysis_sched *s)
 {
         if (!s)

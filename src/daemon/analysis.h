@@ -72,6 +72,9 @@ int analysis_sched_new(sd_event *event, const struct analysis_callbacks *cb,
 struct analysis_sched *analysis_sched_free(struct analysis_sched *s);
 /* Datadog's X-RateLimit-Remaining as last seen (-1: not yet), for /metrics. */
 long analysis_sched_ratelimit_remaining(const struct analysis_sched *s);
+/* The Datadog query scheduler inside s (borrowed, lives as long as s), for the requests that
+ * share its pacing (dd-events.c). */
+struct datadog_sched *analysis_sched_queries(struct analysis_sched *s);
 /* The client the queries go through (borrowed; NULL before it is freed: every query then
  * fails, inconclusive) and how many canaries make one round of the rate-limit budget. */
 void analysis_sched_set_client(struct analysis_sched *s, struct datadog_client *client,

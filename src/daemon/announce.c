@@ -11,6 +11,7 @@
 #include "canaryd/clock.h"
 #include "canaryd/log.h"
 #include "canaryd/slack.h"
+#include "dd-events.h"
 #include "ha.h"
 #include "pager.h"
 #include "status.h"
@@ -173,4 +174,5 @@ void announce_notify(struct canary *c, enum rollout_notify n)
         /* held ahead of the write, released when it landed; otherwise queued now */
         if (!(c->slack_held & (1u << n)))
                 (void)put_notice(c, &c->state, c->slack_thread_ts, n, false, NULL);
+        datadog_events_announce(c, n);
 }

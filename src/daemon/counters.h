@@ -25,6 +25,7 @@ struct daemon_metrics {
         struct status_tally datadog;
         struct kube_tally kube;
         uint64_t slack_sent, slack_coalesced, slack_dropped; /* of the clients freed so far */
-        struct histogram analysis_duration;                  /* seconds, start to verdict */
-        struct histogram decision_lag; /* seconds, step due to weight written */
+        uint64_t datadog_events[3];         /* dd-events.c: sent, failed, dropped */
+        struct histogram analysis_duration; /* seconds, start to verdict */
+        struct histogram decision_lag;      /* seconds, step due to weight written */
 };

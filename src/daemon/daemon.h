@@ -26,6 +26,7 @@ struct http_server;
 struct slack_groups;
 struct response_post;
 struct pager;
+struct datadog_events;
 
 /* How long a control reply waits for its command's decision (the control server's own deadline,
  * CONTROL_DEFER_USEC, and canaryctl's 10 s are longer). */
@@ -60,13 +61,14 @@ struct daemon {
         sd_event_source *reload_defer; /* applies it from the loop, never from a callback */
         sd_event_source *idle_defer;   /* main.c: stop or reload once nothing is in flight */
         char *last_status;
-        sd_event_source *status_timer; /* status.c: STATUS= at most once a second */
-        usec_t status_sent_usec;       /* CLOCK_MONOTONIC */
-        struct analysis_sched *sched;  /* analysis.c: shared Datadog requests, rate limit */
-        struct datadog_key *key;       /* datadog-key.c: the API key check */
-        struct pending_reply *replies; /* deferred control replies */
-        bool journal_failing;          /* logged once until an append succeeds again */
-        struct vs_watch *vs_watches;   /* vs-watch.c: one per namespace with canaries */
+        sd_event_source *status_timer;    /* status.c: STATUS= at most once a second */
+        usec_t status_sent_usec;          /* CLOCK_MONOTONIC */
+        struct analysis_sched *sched;     /* analysis.c: shared Datadog requests, rate limit */
+        struct datadog_key *key;          /* datadog-key.c: the API key check */
+        struct datadog_events *dd_events; /* dd-events.c: Datadog events, paced by sched */
+        struct pending_reply *replies;    /* deferred control replies */
+        bool journal_failing;             /* logged once until an append succeeds again */
+        struct vs_watch *vs_watches;      /* vs-watch.c: one per namespace with canaries */
         size_t n_vs_watches;
         /* driver.c: canaries whose cycle reads the informer's cache, from a deferred source */
         struct canary *ready, *ready_tail;

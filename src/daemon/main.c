@@ -18,6 +18,7 @@
 #include "canaryd/clock.h"
 #include "canaryd/config-load.h"
 #include "canaryd/control.h"
+#include "canaryd/datadog-events.h"
 #include "canaryd/datadog.h"
 #include "canaryd/files.h"
 #include "canaryd/http.h"
@@ -27,6 +28,7 @@
 #include "canaryd/slack.h"
 #include "commands.h"
 #include "datadog-key.h"
+#include "dd-events.h"
 #include "driver.h"
 #include "endpoint.h"
 #include "ha.h"
@@ -170,6 +172,7 @@ static void clients_free(struct daemon *d)
                 analysis_sched_set_client(d->sched, NULL, 0);
         if (d->key)
                 datadog_key_check(d->key, NULL);
+        datadog_events_set_client(d->dd_events, NULL);
         metrics_keep_slack_counts(d);
         d->datadog = datadog_client_free(d->datadog);
         d->slack = slack_client_free(d->slack);
@@ -486,6 +489,7 @@ static int apply_config(struct daemon *d, struct config *cfg)
         for (size_t i = 0; i < d->n_canaries; i++)
                 canary_submit(&d->canaries[i], &(struct rollout_event){.kind = EV_TICK});
         analysis_sched_set_client(d->sched, d->datadog, d->n_canaries);
+        datadog_events_set_client(d->dd_events, d->datadog);
         datadog_key_check(d->key, d->stopping ? NULL : d->datadog);
         status_notify(d);
         return 0;
@@ -889,6 +893,9 @@ static int services_new(struct daemon *d)
         int r = analysis_sched_new(d->event, &canary_analysis_callbacks, &d->sched);
         if (r < 0)
                 return log_error_errno(r, "cannot set up the Datadog query scheduler: %m");
+        r = dd_events_new(d);
+        if (r < 0)
+                return log_error_errno(r, "cannot set up the Datadog events sender: %m");
         r = http_client_new(d->event, &d->http);
         if (r < 0)
                 return log_error_errno(r, "cannot create the HTTP client (libcurl needs an "
@@ -943,6 +950,7 @@ static void daemon_teardown(struct daemon *d)
         d->reload_defer = sd_event_source_disable_unref(d->reload_defer);
         d->idle_defer = sd_event_source_disable_unref(d->idle_defer);
         config_free(d->reload_config);
+        dd_events_free(d); /* borrows the scheduler */
         d->sched = analysis_sched_free(d->sched);
         d->key = datadog_key_free(d->key);
         d->control = control_server_free(d->control);

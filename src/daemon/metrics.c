@@ -164,6 +164,18 @@ char *metrics_render(const struct daemon *d, size_t *ret_len)
         prom_sample(&b, "canaryd_slack_messages_total", (const char *[]){"result", "dropped", NULL},
                     (double)dropped);
 
+        prom_family(&b, "canaryd_datadog_events_total", "counter",
+                    "Datadog events (datadog.events) by result: sent, failed (refused or given "
+                    "up), dropped (queue full).");
+        for (int k = 0; k < 3; k++)
+                prom_sample(&b, "canaryd_datadog_events_total",
+                            (const char *[]){"result",
+                                             k == 0   ? "sent"
+                                             : k == 1 ? "failed"
+                                                      : "dropped",
+                                             NULL},
+                            (double)m->datadog_events[k]);
+
         long remaining = analysis_sched_ratelimit_remaining(d->sched);
         prom_family(&b, "canaryd_datadog_ratelimit_remaining", "gauge",
                     "X-RateLimit-Remaining of Datadog's last answer that carried it.");

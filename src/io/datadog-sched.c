@@ -829,6 +829,37 @@ void datadog_job_cancel(struct datadog_job *j)
         job_drop_handle(j);
 }
 
+usec_t datadog_sched_idle_at(const struct datadog_sched *s)
+{
+        usec_t now = event_now_monotonic(s->event);
+
+        if (s->next_send > now)
+                return s->next_send;
+        for (const struct batch *b = s->batches; b; b = b->next)
+                if (b->state == BATCH_WAITING)
+                        return now + USEC_PER_SEC; /* sent or answered within about a second */
+        if (pacing(s, now) > 0)
+                return now + 10 * USEC_PER_SEC;
+        return 0;
+}
+
+void datadog_sched_note_answer(struct datadog_sched *s, const struct datadog_result *res)
+{
+        usec_t now;
+
+        if (!s || !res || !s->rl_at || !*s->rl.name || strcmp(s->rl.name, res->ratelimit.name))
+                return; /* another limit, or none known: not the queries' budget */
+        now = event_now_monotonic(s->event);
+        s->rl = res->ratelimit;
+        s->rl_at = now;
+        if (res->status == 429 && now + res->retry_after_usec > s->next_send) {
+                s->next_send = now + res->retry_after_usec;
+                note(s, NULL, LOG_WARNING, "%s; holding Datadog queries for %.1fs (shared limit)",
+                     res->message ? res->message : "datadog: rate limited",
+                     (double)res->retry_after_usec / USEC_PER_SEC);
+        }
+}
+
 long datadog_sched_ratelimit_remaining(const struct datadog_sched *s)
 {
         return s->rl_at ? s->rl.remaining : -1;

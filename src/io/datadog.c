@@ -27,7 +27,7 @@ struct datadog_client {
         struct status_tally *tally; /* borrowed; NULL: not counted */
 };
 
-enum call_kind { CALL_V1, CALL_V2, CALL_VALIDATE };
+enum call_kind { CALL_V1, CALL_V2, CALL_VALIDATE, CALL_EVENT };
 
 struct datadog_call {
         enum call_kind kind;
@@ -141,7 +141,9 @@ static void on_response(int error, const struct http_response *resp, const char 
         struct datadog_call *call = userdata;
         struct datadog_result res = {
             .ratelimit = {.limit = -1, .period = -1, .remaining = -1, .reset = -1}};
-        const char *what = call->kind == CALL_VALIDATE ? "key check" : "query";
+        const char *what = call->kind == CALL_VALIDATE ? "key check"
+                           : call->kind == CALL_EVENT  ? "event"
+                                                       : "query";
         char *msg = NULL, *errors = NULL;
         long secs;
 
@@ -155,6 +157,8 @@ static void on_response(int error, const struct http_response *resp, const char 
         }
 
         res.status = resp->status;
+        res.body = resp->body;
+        res.body_len = resp->body_len;
         read_ratelimit(resp, &res.ratelimit);
         if (resp->status < 200 || resp->status > 299)
                 errors = datadog_parse_errors(resp->body, resp->body_len);
@@ -162,8 +166,8 @@ static void on_response(int error, const struct http_response *resp, const char 
         if (resp->status >= 200 && resp->status <= 299) {
                 char *perr = NULL;
 
-                if (call->kind == CALL_VALIDATE)
-                        res.error = 0; /* 200 {"valid":true} */
+                if (call->kind == CALL_VALIDATE || call->kind == CALL_EVENT)
+                        res.error = 0; /* 200 {"valid":true}; 202 {"status":"ok",...} */
                 else if (call->kind == CALL_V1)
                         res.error = datadog_parse_v1(resp->body, resp->body_len, call->n_queries,
                                                      &res.response, &perr);
@@ -195,10 +199,12 @@ static void on_response(int error, const struct http_response *resp, const char 
                 res.error = -EACCES;
                 msg = xasprintf("datadog: access denied (HTTP %ld)%s%s; check the API %skey",
                                 resp->status, errors ? ": " : "", errors ? errors : "",
-                                call->kind == CALL_VALIDATE ? "" : "and application ");
+                                call->kind == CALL_VALIDATE || call->kind == CALL_EVENT
+                                    ? ""
+                                    : "and application ");
         } else if (resp->status == 400) {
                 res.error = -EINVAL;
-                msg = xasprintf("datadog: query rejected (HTTP 400)%s%s", errors ? ": " : "",
+                msg = xasprintf("datadog: %s rejected (HTTP 400)%s%s", what, errors ? ": " : "",
                                 errors ? errors : "");
         } else {
                 res.error = -EPROTO;
@@ -227,7 +233,8 @@ static int submit(struct datadog_client *d, enum call_kind kind, const char *met
 
         if (d->api_key_header)
                 headers[n++] = d->api_key_header;
-        if (d->app_key_header && kind != CALL_VALIDATE)
+        /* the key check and event posts need only the API key (WIRE.md §1.2) */
+        if (d->app_key_header && kind != CALL_VALIDATE && kind != CALL_EVENT)
                 headers[n++] = d->app_key_header;
         headers[n++] = kind == CALL_V2 ? "Accept: application/vnd.api+json, application/json"
                                        : "Accept: application/json";
@@ -293,6 +300,17 @@ int datadog_query_batch(struct datadog_client *d, const char *const *queries, si
         r = submit(d, CALL_V2, "POST", url, body, n, done, userdata);
         free(url);
         free(body);
+        return r;
+}
+
+int datadog_post_event(struct datadog_client *d, const char *body, datadog_done_fn *done,
+                       void *userdata)
+{
+        if (!d || !body || !done)
+                return -EINVAL;
+        char *url = xasprintf("%s/api/v1/events", d->base_url);
+        int r = submit(d, CALL_EVENT, "POST", url, body, 0, done, userdata);
+        free(url);
         return r;
 }
 

@@ -4,7 +4,8 @@
 One program, Python 3.11 standard library only: this entry point (command line, servers, signals)
 and the sandboxlib package beside it, one module per service. Five HTTP servers (one thread per
 connection):
-  datadog  GET /api/v1/query, GET /api/v1/validate, POST /api/v2/query/timeseries
+  datadog  GET /api/v1/query, GET /api/v1/validate, POST /api/v2/query/timeseries,
+           POST and GET /api/v1/events
   kube     discovery, VirtualServices (networking.istio.io v1/v1beta1/v1alpha3), Leases
            (coordination.k8s.io/v1), Deployments (apps/v1); GET/LIST/WATCH/PUT/PATCH/POST/DELETE
   slack    incoming webhooks, chat.postMessage, chat.update, conversations.replies/history

@@ -6,6 +6,7 @@
   faults     injected failures
   server     HTTP plumbing: the server and the handler every service subclasses
   datadog    the Datadog metrics API
+  datadog_events  the Datadog events API (POST and GET /api/v1/events)
   kube       the Kubernetes API server (Istio VirtualServices, Leases, Deployments)
   slack      Slack webhooks and Web API
   pagerduty  the PagerDuty Events API v2

@@ -69,6 +69,8 @@ class AdminHandler(SandboxHandler):
             return self.send(200, sb.slack.set_usergroups(self.json_body()))
         if p == "/slack/messages" and m == "GET":
             return self.send(200, sb.slack.select(self.since()))
+        if p == "/datadog/events" and m == "GET":
+            return self.send(200, sb.datadog.events.select(self.since()))
         if p == "/pagerduty/events" and m == "GET":
             return self.send(200, sb.pagerduty.select(self.since()))
         if p == "/kube/writes" and m == "GET":

@@ -169,7 +169,8 @@ class Sandbox:
         counts = {}
         for r in self.recorder.select():
             counts[r["service"]] = counts.get(r["service"], 0) + 1
-        dd_state = {"rate_limit": self.datadog.rate_state(), "regression_intervals": regs}
+        dd_state = {"rate_limit": self.datadog.rate_state(), "regression_intervals": regs,
+                    "events": self.datadog.events.state()}
         if self.has_models:
             dd_state["rollout_starts"] = starts
         return {"started": self.started, "uptime": round(time.time() - self.started, 3),

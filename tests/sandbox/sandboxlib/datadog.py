@@ -11,6 +11,7 @@ import threading
 import time
 
 from . import series
+from .datadog_events import DatadogEvents
 from .server import SandboxHandler
 
 
@@ -83,6 +84,7 @@ class Datadog:
         self.window = None
         self.used = 0
         self.lock = threading.Lock()
+        self.events = DatadogEvents(self, cfg.get("events"))
 
     # -- auth and rate limiting --
     def key_from(self, handler, header, param):
@@ -309,6 +311,10 @@ class Datadog:
             return self.query_v1(h)
         if h.req_path == "/api/v2/query/timeseries" and h.method == "POST":
             return self.query_v2(h)
+        if h.req_path == "/api/v1/events" and h.method == "POST":
+            return self.events.post(h)
+        if h.req_path == "/api/v1/events" and h.method == "GET":
+            return self.events.list(h)
         return h.send(404, {"errors": ["Not found"]})
 
     def auth_ok(self, h, need_app=True):
