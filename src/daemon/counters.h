@@ -26,6 +26,7 @@ struct daemon_metrics {
         struct kube_tally kube;
         uint64_t slack_sent, slack_coalesced, slack_dropped; /* of the clients freed so far */
         uint64_t datadog_events[3];         /* dd-events.c: sent, failed, dropped */
+        uint64_t pagerduty_events[2];       /* pager.c: accepted, failed (refused, given up) */
         struct histogram analysis_duration; /* seconds, start to verdict */
         struct histogram decision_lag;      /* seconds, step due to weight written */
 };

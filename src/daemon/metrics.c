@@ -6,6 +6,7 @@
 #include "canaryd/prom-text.h"
 #include "canaryd/slack.h"
 #include "metrics.h"
+#include "pager.h"
 
 static const double duration_bounds[] = {0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
 static const double lag_bounds[] = {0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300};
@@ -175,6 +176,17 @@ char *metrics_render(const struct daemon *d, size_t *ret_len)
                                                       : "dropped",
                                              NULL},
                             (double)m->datadog_events[k]);
+
+        prom_family(&b, "canaryd_pagerduty_events_total", "counter",
+                    "PagerDuty events (trigger, resolve) by result: accepted, failed (refused or "
+                    "given up).");
+        prom_sample(&b, "canaryd_pagerduty_events_total",
+                    (const char *[]){"result", "accepted", NULL}, (double)m->pagerduty_events[0]);
+        prom_sample(&b, "canaryd_pagerduty_events_total",
+                    (const char *[]){"result", "failed", NULL}, (double)m->pagerduty_events[1]);
+        prom_family(&b, "canaryd_pagerduty_outbox_depth", "gauge",
+                    "PagerDuty events in the outbox, not yet answered for good.");
+        prom_sample(&b, "canaryd_pagerduty_outbox_depth", NULL, (double)pager_pending(d->pager));
 
         long remaining = analysis_sched_ratelimit_remaining(d->sched);
         prom_family(&b, "canaryd_datadog_ratelimit_remaining", "gauge",

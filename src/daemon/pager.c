@@ -109,6 +109,7 @@ static void on_sent(const struct pagerduty_outcome *o, void *userdata)
                           o->http_status ? "an HTTP error" : strerror(o->error ? o->error : EIO));
                 break;
         }
+        p->d->metrics.pagerduty_events[o->status == PAGERDUTY_ACCEPTED ? 0 : 1]++;
         drop_event(p, i);
         (void)save(p);
 }

@@ -16,6 +16,8 @@ pagerduty:
   levels: [1]
 report_url: https://reports.example.com/canaryd
 EOF
+HTTP_PORT=$(free_port)
+printf 'http:\n  listen: "127.0.0.1:%s"\n' "$HTTP_PORT" >>"$E2E/canaryd.yaml"
 
 pd_events() { # the accepted events, one JSON object per line
 	admin GET /pagerduty/events | python3 -c '
@@ -120,4 +122,11 @@ done
 grep -q '"events":\[\]' "$E2E/state/pagerduty-outbox.json" ||
 	fail "events left in the outbox: $(cat "$E2E/state/pagerduty-outbox.json")"
 pass "an abort by hand does not page; the outbox is empty once delivered"
+
+metrics=$(curl -sS "http://127.0.0.1:$HTTP_PORT/metrics") || fail "no /metrics"
+echo "$metrics" | grep -qx 'canaryd_pagerduty_outbox_depth 0' || fail "outbox depth: $metrics"
+echo "$metrics" | grep -Eqx 'canaryd_pagerduty_events_total\{result="accepted"\} [1-9][0-9]*' ||
+	fail "no accepted PagerDuty events counted"
+echo "$metrics" | grep -qx 'canaryd_pagerduty_events_total{result="failed"} 0' || fail "failed events counted"
+pass "/metrics counts the PagerDuty events and the outbox depth"
 e2e_stop_daemon
