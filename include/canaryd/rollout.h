@@ -79,8 +79,12 @@ enum rollout_event_kind {
         EV_CMD_RESUME,
         EV_CMD_RETRY,
         EV_TRIGGER,     /* the watched Deployment is fully available with template .revision */
-        EV_CMD_APPROVE, /* a rollout waiting for approval goes on (last: the fuzz corpora number
-                           the kinds before it) */
+        EV_CMD_APPROVE, /* a rollout waiting for approval goes on */
+        /* the Kubernetes API failed for .outage_checks step intervals of the step .for_step
+         * (started .for_step_started_usec), from .outage_since_usec: that many inconclusive
+         * checks (SPEC.md §4), decided once the cluster answers again (last: the fuzz corpora
+         * number the kinds before it) */
+        EV_KUBE_OUTAGE,
         _ROLLOUT_EVENT_KIND_MAX
 };
 /* The commands (start, promote, abort, pause, resume, retry, approve): refused with a reason
@@ -108,6 +112,9 @@ struct rollout_event {
          * its tolerance), FAIL and FAIL_CRITICAL count as always, INCONCLUSIVE means "keep
          * waiting" and changes nothing. */
         bool interim;
+        /* EV_KUBE_OUTAGE */
+        unsigned outage_checks;
+        usec_t outage_since_usec;
 };
 
 enum rollout_action_kind {

@@ -184,10 +184,12 @@ char *journal_format_observed(usec_t at, const char *canary, const struct rollou
 const char *journal_event_name(enum rollout_event_kind k)
 {
         static const char *const names[_ROLLOUT_EVENT_KIND_MAX] = {
-            [EV_TICK] = "tick",       [EV_ANALYSIS] = "analysis",   [EV_DRIFT] = "drift",
-            [EV_CMD_START] = "start", [EV_CMD_PROMOTE] = "promote", [EV_CMD_ABORT] = "abort",
-            [EV_CMD_PAUSE] = "pause", [EV_CMD_RESUME] = "resume",   [EV_CMD_RETRY] = "retry",
-            [EV_TRIGGER] = "trigger", [EV_CMD_APPROVE] = "approve",
+            [EV_TICK] = "tick",           [EV_ANALYSIS] = "analysis",
+            [EV_DRIFT] = "drift",         [EV_CMD_START] = "start",
+            [EV_CMD_PROMOTE] = "promote", [EV_CMD_ABORT] = "abort",
+            [EV_CMD_PAUSE] = "pause",     [EV_CMD_RESUME] = "resume",
+            [EV_CMD_RETRY] = "retry",     [EV_TRIGGER] = "trigger",
+            [EV_CMD_APPROVE] = "approve", [EV_KUBE_OUTAGE] = "kubernetes-outage",
         };
         return (unsigned)k < _ROLLOUT_EVENT_KIND_MAX && names[k] ? names[k] : "?";
 }

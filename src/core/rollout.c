@@ -104,6 +104,7 @@ bool rollout_event_is_command(enum rollout_event_kind k)
         case EV_ANALYSIS:
         case EV_DRIFT:
         case EV_TRIGGER:
+        case EV_KUBE_OUTAGE:
         case _ROLLOUT_EVENT_KIND_MAX:
                 return false;
         }
@@ -584,6 +585,40 @@ static void on_drift(struct rollout_state *s, const struct rollout_event *ev, us
         emit_notify(out, NOTIFY_DRIFT);
 }
 
+/* The cluster could not be read or written for ev->outage_checks intervals of this step: each
+ * counts as an inconclusive check (SPEC.md §4); past inconclusive_limit the rollout pauses,
+ * otherwise the step's wait starts again (its observation is as stale as a lost analysis). */
+static void on_kube_outage(const struct rollout_spec *spec, struct rollout_state *s,
+                           const struct rollout_event *ev, usec_t now, struct rollout_actions *out)
+{
+        char reason[ROLLOUT_REASON_MAX], lasted[32];
+
+        if (s->phase != ROLLOUT_PROGRESSING || ev->for_step != s->step ||
+            ev->for_step_started_usec != s->step_started_usec || ev->outage_checks == 0) {
+                out->ignored = "a Kubernetes outage of a step the rollout has left";
+                return;
+        }
+        s->inconclusive_checks += ev->outage_checks;
+        duration_format(now > ev->outage_since_usec ? now - ev->outage_since_usec : 0, lasted,
+                        sizeof(lasted));
+        if (s->inconclusive_checks > spec->inconclusive_limit) {
+                snprintf(reason, sizeof(reason),
+                         "Kubernetes unreachable for %s: %u inconclusive checks in a row "
+                         "(inconclusive_limit %u)",
+                         lasted, s->inconclusive_checks, spec->inconclusive_limit);
+                touch(s, ev, reason, now);
+                s->phase = ROLLOUT_PAUSED;
+                emit_write(out, s, false);
+                emit_notify(out, NOTIFY_PAUSED);
+                return;
+        }
+        snprintf(reason, sizeof(reason),
+                 "Kubernetes unreachable for %s: counted as %u inconclusive check%s", lasted,
+                 ev->outage_checks, ev->outage_checks == 1 ? "" : "s");
+        touch(s, ev, reason, now);
+        retry_step(spec, s, now, out, false);
+}
+
 static void cmd_start(const struct rollout_spec *spec, struct rollout_state *s,
                       const struct rollout_event *ev, usec_t now, struct rollout_actions *out)
 {
@@ -782,6 +817,9 @@ static void dispatch(const struct rollout_spec *spec, struct rollout_state *s,
                 return;
         case EV_CMD_APPROVE:
                 cmd_approve(spec, s, ev, now, out);
+                return;
+        case EV_KUBE_OUTAGE:
+                on_kube_outage(spec, s, ev, now, out);
                 return;
         case _ROLLOUT_EVENT_KIND_MAX:
                 return;

@@ -9,6 +9,7 @@
 #include "commit.h"
 #include "deployment-trigger.h"
 #include "driver.h"
+#include "outage.h"
 #include "vs-watch.h"
 
 int canary_init(struct canary *c, struct daemon *d, const struct canary_config *cfg)
@@ -21,6 +22,7 @@ int canary_init(struct canary *c, struct daemon *d, const struct canary_config *
         c->vs_path = kube_virtual_service_path(cfg->namespace_, cfg->virtual_service);
         if (!c->vs_path)
                 return -EINVAL;
+        outage_load(c);
         if (cfg->trigger_deployment) {
                 c->deployment_path = deployment_path(cfg->namespace_, cfg->trigger_deployment);
                 if (!c->deployment_path)

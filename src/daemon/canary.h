@@ -69,6 +69,13 @@ struct canary {
                                        most of them, carries none) */
         unsigned conflicts;         /* 409s in this cycle */
         unsigned kube_failures;     /* consecutive, for backoff */
+        /* Kubernetes outage (outage.c, SPEC.md §4): since when this canary's reads or writes
+         * fail (wall clock; 0: they do not), and the intervals of the step it held that this
+         * makes, each an inconclusive check; kept in <state_dir>/<canary>.outage */
+        usec_t outage_since_usec;
+        unsigned outage_checks;
+        unsigned outage_step;
+        usec_t outage_step_started_usec;
         bool put_uncertain;  /* the last PUT failed without a definite answer: it may have landed */
         unsigned slack_held; /* bit per rollout_notify: its Slack message is held on this write
                                 (write-ahead, driver.c hold_notifications) */

@@ -26,6 +26,7 @@
 #include "driver.h"
 #include "ha.h"
 #include "metrics.h"
+#include "outage.h"
 #include "pager.h"
 #include "status.h"
 #include "vs-watch.h"
@@ -322,6 +323,7 @@ static void kube_failed(struct canary *c, const char *what, const struct kube_re
                                 : xasprintf("kubernetes %s %s: %s", what, c->vs_path, why);
         log_canary(LOG_WARNING, c, NULL, NULL, "%s; holding weights, will retry", msg);
         set_error(c, msg);
+        outage_failed(c);
         retry_later(c);
 }
 
@@ -439,6 +441,7 @@ static void write_landed(struct canary *c, const char *stored, size_t stored_len
                 histogram_observe(&c->d->metrics.decision_lag, (double)(now - due) / USEC_PER_SEC);
         c->put_uncertain = false;
         c->kube_failures = 0;
+        outage_over(c); /* the cluster holds what was decided, the outage's count included */
         /* its events happened: send; no other write held can land now */
         resolve_held(c, &(struct slack_seen){.state_usec = c->cycle->proposed.updated_usec}, false);
         /* not synced on its own: a crash before the canary's next sync journals the state read
@@ -504,6 +507,18 @@ static void decide(struct canary *c, const struct vs_view *view, const char *bod
                 ev = queued_event_get(&c->cycle->current);
         }
 
+        /* Then a Kubernetes outage that counted inconclusive checks: decided before anything
+         * else now that the cluster answers (past inconclusive_limit it pauses, so nothing is
+         * promoted on a stale verdict); a command waits its turn, a tick or verdict is moot. */
+        struct rollout_event outage;
+        if (ev.kind != EV_DRIFT && outage_event(c, &outage)) {
+                if (ev.kind != EV_KUBE_OUTAGE && (ev.kind == EV_TICK || ev.kind == EV_ANALYSIS ||
+                                                  !queue_push_front(c, &c->cycle->current)))
+                        command_abandon(c, &c->cycle->current, "the canary's event queue is full");
+                queued_event_set(&c->cycle->current, &outage);
+                ev = queued_event_get(&c->cycle->current);
+        }
+
         c->cycle->proposed = c->state;
         c->cycle->decided_from = c->state;
         rollout_step(&c->spec, &c->cycle->proposed, &ev, now, &c->cycle->actions);
@@ -528,12 +543,17 @@ static void decide(struct canary *c, const struct vs_view *view, const char *bod
                 return;
         }
         if (c->cycle->actions.ignored) {
-                log_canary(LOG_INFO, c, NULL, NULL, "dropping an analysis result: %s",
+                log_canary(LOG_INFO, c, NULL, NULL, "dropping %s: %s",
+                           ev.kind == EV_KUBE_OUTAGE ? "a Kubernetes outage's count"
+                                                     : "an analysis result",
                            c->cycle->actions.ignored);
+                if (ev.kind == EV_KUBE_OUTAGE)
+                        outage_over(c);
                 cycle_end(c);
                 return;
         }
         if (c->cycle->actions.n == 0 || c->cycle->actions.items[0].kind != ACT_WRITE) {
+                outage_over(c); /* read, and nothing to write: the cluster answers */
                 run_post_write_actions(c);
                 cycle_end(c);
                 return;

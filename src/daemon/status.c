@@ -93,10 +93,25 @@ static cJSON *canary_json(const struct canary *c)
                 cJSON_AddStringToObject(o, "updated_at",
                                         format_rfc3339(c->state.updated_usec, t, sizeof(t)));
         cJSON_AddStringToObject(o, "reason", c->state.last_reason);
-        if (c->last_error)
+        if (c->last_error && c->outage_since_usec) {
+                /* SPEC.md §4: the outage, since when, and what it has counted */
+                char *e =
+                    xasprintf("Kubernetes unreachable since %s (%u inconclusive check%s "
+                              "counted): %s",
+                              format_rfc3339(c->outage_since_usec, t, sizeof(t)), c->outage_checks,
+                              c->outage_checks == 1 ? "" : "s", c->last_error);
+                cJSON_AddStringToObject(o, "error", e);
+                free(e);
+        } else if (c->last_error) {
                 cJSON_AddStringToObject(o, "error", c->last_error);
-        else
+        } else {
                 cJSON_AddNullToObject(o, "error");
+        }
+        if (c->outage_since_usec) {
+                cJSON_AddStringToObject(o, "kubernetes_unreachable_since",
+                                        format_rfc3339(c->outage_since_usec, t, sizeof(t)));
+                cJSON_AddNumberToObject(o, "outage_checks", c->outage_checks);
+        }
 
         if (!c->last.valid) {
                 cJSON_AddNullToObject(o, "last_analysis");

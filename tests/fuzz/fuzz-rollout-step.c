@@ -95,6 +95,7 @@ static bool may_raise_weight(const struct rollout_event *ev)
                 return true;
         case EV_TICK:
         case EV_DRIFT:
+        case EV_KUBE_OUTAGE:
         case EV_CMD_ABORT:
         case EV_CMD_PAUSE:
         case _ROLLOUT_EVENT_KIND_MAX:
@@ -181,8 +182,20 @@ static void check_step(const struct rollout_spec *spec, const struct rollout_sta
             (before->phase != ROLLOUT_PROGRESSING || ev->for_step != before->step ||
              ev->for_step_started_usec != before->step_started_usec))
                 CHECK(out->ignored && !changed && out->n == 0);
+        if (ev->kind == EV_KUBE_OUTAGE &&
+            (before->phase != ROLLOUT_PROGRESSING || ev->for_step != before->step ||
+             ev->for_step_started_usec != before->step_started_usec || ev->outage_checks == 0))
+                CHECK(out->ignored && !changed && out->n == 0);
+        /* an outage counts its checks, holds the weight, and pauses past the limit */
+        if (ev->kind == EV_KUBE_OUTAGE && !out->ignored)
+                CHECK(after->weight == before->weight &&
+                      after->inconclusive_checks ==
+                          before->inconclusive_checks + ev->outage_checks &&
+                      (after->phase == ROLLOUT_PAUSED) ==
+                          (after->inconclusive_checks > spec->inconclusive_limit));
         if (out->ignored)
-                CHECK(ev->kind == EV_ANALYSIS && !changed && out->n == 0);
+                CHECK((ev->kind == EV_ANALYSIS || ev->kind == EV_KUBE_OUTAGE) && !changed &&
+                      out->n == 0);
         if (ev->kind == EV_DRIFT && before->phase == ROLLOUT_PROGRESSING &&
             (ev->routes_disagree || ev->observed_weight != before->weight))
                 CHECK(after->phase == ROLLOUT_PAUSED && after->weight == before->weight &&
@@ -290,6 +303,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                     .revision = revisions[param % 4],
                     .reason = reasons[(param >> 2) % 4],
                     .actor = actors[(param >> 4) & 1],
+                    .outage_checks = param % 5, /* 0 (nothing to count) .. 4 */
+                    .outage_since_usec = now - (usec_t)param * USEC_PER_SEC,
                 };
                 /* a verdict judged the running step, unless the parameter makes it stale:
                  * the step before, or the same step of an earlier start */
