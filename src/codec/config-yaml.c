@@ -244,6 +244,14 @@ static void walk_http(struct walker *w, const struct ynode *m, struct config *c)
                 PROBLEM_AT(w, v, "http.listen \"%s\": %s", c->http.listen, why);
 }
 
+static void walk_reports(struct walker *w, const struct ynode *m, struct config *c)
+{
+        static const char *const keys[] = {"keep", "max_age", NULL};
+        check_keys(w, m, "reports", keys);
+        as_uint(w, map_get(m, "keep"), "keep", 1, 10000, &c->reports.keep);
+        as_duration(w, map_get(m, "max_age"), "max_age", false, &c->reports.max_age_usec);
+}
+
 static void walk_ha(struct walker *w, const struct ynode *m, struct config *c)
 {
         static const char *const keys[] = {"enabled", "namespace", "shards", "lease_duration",
@@ -915,7 +923,7 @@ static void walk_root(struct walker *w, const struct ynode *root, struct config 
 {
         static const char *const keys[] = {
             "datadog",  "kubernetes",       "slack",        "control", "http", "state_dir", "ha",
-            "canaries", "journal_max_size", "canaries_dir", NULL};
+            "canaries", "journal_max_size", "canaries_dir", "reports", NULL};
         if (root->type != YNODE_MAPPING) {
                 if (root->type != YNODE_ALIAS)
                         PROBLEM_AT(w, root, "the configuration must be a mapping, not %s",
@@ -932,6 +940,7 @@ static void walk_root(struct walker *w, const struct ynode *root, struct config 
         as_absolute_path(w, map_get(root, "state_dir"), "state_dir", &c->state_dir);
         as_uint(w, map_get(root, "journal_max_size"), "journal_max_size", 4096, 1U << 30,
                 &c->journal_max_size);
+        walk_section(w, root, "reports", walk_reports, c);
         walk_section(w, root, "ha", walk_ha, c);
         as_sequence(w, section(root, "canaries"), "canaries"); /* its items were streamed */
         const struct ynode *v = map_get(root, "canaries_dir");
@@ -951,6 +960,8 @@ static struct config *config_new_defaults(void)
         c->control.socket = xstrdup("/run/canaryd/control.sock");
         c->state_dir = xstrdup("/var/lib/canaryd");
         c->journal_max_size = 1024 * 1024;
+        c->reports.keep = 20;
+        c->reports.max_age_usec = 90 * 24 * 3600 * USEC_PER_SEC;
         c->ha.enabled = false;
         c->ha.shards = 16;
         c->ha.lease_duration_usec = 15 * USEC_PER_SEC;

@@ -492,7 +492,7 @@ static const char *verdict_class(const char *v)
 
 #define CHART_W  760.0
 #define CHART_H  300.0
-#define PLOT_L   72.0
+#define PLOT_L   84.0
 #define PLOT_R   20.0
 #define PLOT_T   24.0
 #define PLOT_B   76.0
@@ -666,7 +666,7 @@ static void put_chart(struct buf *b, const cJSON *report, const char *metric, si
                    "</text>\n",
                    (x0 + x1) / 2, y1 + 32);
         buf_printf(b,
-                   "<text class=\"axis\" text-anchor=\"middle\" transform=\"translate(14 %.1f) "
+                   "<text class=\"axis\" text-anchor=\"middle\" transform=\"translate(16 %.1f) "
                    "rotate(-90)\">",
                    (y0 + y1) / 2);
         put_html(b, metric);

@@ -47,6 +47,7 @@ PREFIXES = {
     "walk_slack": ["slack."],
     "walk_control": ["control."],
     "walk_ha": ["ha."],
+    "walk_reports": ["reports."],
     "walk_canary": ["canaries[]."],
     "walk_step": ["canaries[].steps[]."],
     "walk_destination": ["canaries[].stable.", "canaries[].canary."],
