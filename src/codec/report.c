@@ -351,10 +351,11 @@ int report_build_json(const char *history_json, size_t len, const char *rollout,
                 const char *type = string_of(e, "type");
                 if (!type)
                         continue;
-                if (string_of(e, "revision") && *string_of(e, "revision"))
-                        b.revision = string_of(e, "revision");
-                if (string_of(e, "at"))
-                        b.ended = string_of(e, "at");
+                const char *revision = string_of(e, "revision"), *at = string_of(e, "at");
+                if (revision && *revision)
+                        b.revision = revision;
+                if (at)
+                        b.ended = at;
                 if (strcmp(type, "analysis") == 0)
                         add_analysis(&b, e);
                 else if (strcmp(type, "decision") == 0 || strcmp(type, "command") == 0 ||

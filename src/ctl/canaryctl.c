@@ -120,8 +120,8 @@ static const struct ctl_command commands[] = {
      "the decision journal of the latest rollout (--all: every entry)", 1, 1, ":ho:", opts_history,
      CONTROL_HISTORY, NULL},
     {"report", "report NAME [--rollout ID] [-o html|json]",
-     "the report of the latest rollout, or of rollout ID (default: a self-contained HTML page)", 1,
-     1, ":ho:", opts_report, CONTROL_REPORT, NULL},
+     "a rollout's report: timeline, analyses, a chart per metric (HTML or JSON)", 1, 1,
+     ":ho:", opts_report, CONTROL_REPORT, NULL},
     {"judge",
      "judge --canary FILE --baseline FILE [--judge mann_whitney|ratio|threshold] "
      "[--direction increase|decrease|either] [--confidence C] [--allowed-increase R] "
