@@ -116,8 +116,9 @@ def print_reports(names):
         d = os.path.join(REPORTS, name)
         pages = sorted(f for f in os.listdir(d) if f.endswith(".html")) if os.path.isdir(d) else []
         print("  %-9s %s" % (name, os.path.join(d, pages[-1]) if pages else "(none saved)"))
-    print("Open search's rollback in a browser, or print it again with:\n"
-          "  %s --socket %s report search > search.html   (-o json for the data)"
+    print("Open search's rollback in a browser (chromium FILE); while canaryd runs,\n"
+          "  %s --socket %s report search > search.html\n"
+          "prints it too (-o json: the same content as JSON)."
           % (os.path.relpath(os.path.join(BUILD, "canaryctl")), SOCKET))
 
 
