@@ -163,8 +163,28 @@ static size_t rotate(const char *dir, unsigned keep, usec_t max_age_usec, usec_t
         return removed;
 }
 
-/* The report of the canary's rollout `rollout` built from its journal now. */
-static int build_live(const char *state_dir, const char *canary, const char *rollout,
+/* The lines of text that hold needle, in place; returns the new length. A byte search is
+ * much cheaper than parsing every line of a journal that holds many rollouts. */
+static size_t keep_lines_with(char *text, size_t len, const char *needle)
+{
+        size_t out = 0, n_needle = strlen(needle);
+        for (size_t pos = 0; pos < len;) {
+                char *start = text + pos, *nl = memchr(start, '\n', len - pos);
+                size_t n = nl ? (size_t)(nl - start) + 1 : len - pos;
+                if (memmem(start, n, needle, n_needle)) {
+                        memmove(text + out, start, n);
+                        out += n;
+                }
+                pos += n;
+        }
+        text[out] = '\0';
+        return out;
+}
+
+/* The report of the canary's rollout `rollout` built from its journal now. exact: rollout is
+ * the start time as journaled, so only the lines naming it need parsing (the report of a
+ * rollout that just ended: a journal of 2 MiB costs a few ms, not a few hundred). */
+static int build_live(const char *state_dir, const char *canary, const char *rollout, bool exact,
                       char **ret_json)
 {
         char *text = NULL, *history = NULL;
@@ -172,6 +192,11 @@ static int build_live(const char *state_dir, const char *canary, const char *rol
         int r = journal_read(state_dir, canary, &text, &len);
         if (r < 0)
                 return r;
+        if (exact && rollout) {
+                char *needle = xasprintf("\"rollout\":\"%s\"", rollout);
+                len = keep_lines_with(text, len, needle);
+                free(needle);
+        }
         journal_history_select(text, len, canary, true, &history);
         free(text);
         r = report_build_json(history, strlen(history), rollout, ret_json);
@@ -187,7 +212,7 @@ static int save(const char *state_dir, const char *canary, const char *rollout,
         int r = report_id(rollout, id);
         if (r < 0)
                 return r;
-        r = build_live(state_dir, canary, rollout, &json);
+        r = build_live(state_dir, canary, rollout, true, &json);
         if (r < 0)
                 return r;
         r = report_render_html(json, strlen(json), &html);
@@ -271,7 +296,7 @@ int report_lookup(const char *state_dir, const char *name, const char *rollout, 
                 }
                 if (read_saved(state_dir, name, id, ret_json) == 0)
                         return 0;
-                r = build_live(state_dir, name, id, ret_json);
+                r = build_live(state_dir, name, id, false, ret_json);
                 if (r == -ENOENT)
                         *ret_error =
                             xasprintf("no rollout %s of %s in its reports or journal", id, name);
@@ -282,7 +307,7 @@ int report_lookup(const char *state_dir, const char *name, const char *rollout, 
         }
 
         /* the latest: the journal's, saved if it ended; else the newest saved report */
-        r = build_live(state_dir, name, NULL, &json);
+        r = build_live(state_dir, name, NULL, false, &json);
         if (r == 0) {
                 const char *p = strstr(json, "\"id\":\"");
                 size_t l = p ? strcspn(p + 6, "\"") : 0;
