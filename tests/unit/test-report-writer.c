@@ -179,6 +179,19 @@ static void lookup_serves_saved_live_or_refuses(void **state)
         assert_string_equal(json, marked);
         free(json);
 
+        /* one a power loss emptied (the files are not synced) is built again */
+        p = path_of(f, "20231114T221320.000000Z", "json");
+        assert_int_equal(truncate(p, 0), 0);
+        assert_int_equal(report_lookup(f->dir, "search", "20231114T221320.000000Z", &json, &err),
+                         0);
+        assert_non_null(strstr(json, "\"id\":\"20231114T221320.000000Z\""));
+        free(json);
+        out = fopen(p, "w");
+        assert_non_null(out);
+        fputs(marked, out);
+        fclose(out);
+        free(p);
+
         assert_int_equal(report_lookup(f->dir, "search", "20200101T000000Z", &json, &err), -ENOENT);
         assert_string_equal(err, "no rollout 20200101T000000Z of search in its reports or journal");
         free(err);
