@@ -461,12 +461,17 @@ static void put_position(struct buf *b, const cJSON *p)
         buf_printf(b, " step %.0f (%.0f%%)", step, weight);
 }
 
-/* "HH:MM:SS" of an RFC 3339 time, for axis labels. */
-static void put_clock(struct buf *b, usec_t t)
+/* An axis label: "HH:MM:SS", or "MM-DD HH:MM" on an axis of a day or more. */
+static void put_clock(struct buf *b, usec_t t, bool days)
 {
         char s[40];
         format_rfc3339(t, s, sizeof(s));
-        buf_printf(b, "%.8s", strlen(s) >= 19 ? s + 11 : s);
+        if (strlen(s) < 19)
+                buf_puts(b, s);
+        else if (days)
+                buf_printf(b, "%.5s %.5s", s + 5, s + 11);
+        else
+                buf_printf(b, "%.8s", s + 11);
 }
 
 static const char *verdict_color(const char *v)
@@ -659,7 +664,7 @@ static void put_chart(struct buf *b, const cJSON *report, const char *metric, si
                            i == 0   ? "start"
                            : i == 1 ? "middle"
                                     : "end");
-                put_clock(b, c.t0 + (usec_t)t);
+                put_clock(b, c.t0 + (usec_t)t, c.t1 - c.t0 >= 24 * 3600 * USEC_PER_SEC);
                 buf_puts(b, "</text>\n");
         }
         buf_printf(b,

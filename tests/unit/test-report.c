@@ -215,6 +215,7 @@ static void html_is_escaped_self_contained_and_charts_both_arms(void **unused)
         assert_contains(html, "class=\"point fail\"");
         assert_contains(html, "class=\"point pass\"");
         assert_contains(html, "time (UTC)");
+        assert_contains(html, ">22:30:00</text>"); /* the axis starts at the rollout's start */
         /* the tables */
         assert_contains(html, "<h2>Timeline</h2>");
         assert_contains(html, "Progressing step 2 (25%) &rarr; RolledBack step 2 (0%)");
