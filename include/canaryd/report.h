@@ -4,8 +4,9 @@
  * marked. Built from the decision journal alone, as JSON, and rendered from that JSON as one
  * self-contained HTML page (inline CSS and SVG; no script, no external URL).
  *
- * This is the codec (src/codec/report.c, pure: buffers in, buffers out); the daemon writes the
- * files (src/daemon/report-writer.c) and serves `canaryctl report`.
+ * This is the codec (src/codec/report.c, report-html.c and report-chart.c; pure: buffers in,
+ * buffers out); the daemon writes the files (src/daemon/report-writer.c) and serves
+ * `canaryctl report`.
  *
  * Bounds: a report keeps the latest REPORT_ANALYSES_MAX analyses and the latest
  * REPORT_TIMELINE_MAX timeline entries (saying how many earlier ones were omitted), at most
