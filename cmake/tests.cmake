@@ -95,3 +95,7 @@ if(PYTHON3)
   set_tests_properties(bench/smoke PROPERTIES LABELS bench-smoke TIMEOUT 90
                        ENVIRONMENT "${CANARYD_TEST_ENV}")
 endif()
+# The report test drives three rollbacks and loads a page in headless Chromium (~45 s).
+if(TEST e2e/report)
+  set_tests_properties(e2e/report PROPERTIES TIMEOUT 120)
+endif()

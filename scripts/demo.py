@@ -20,6 +20,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.environ.get("CANARYD_BUILD_DIR", os.path.join(ROOT, "build"))
 CONFIG = os.path.join(ROOT, "config", "demo.yaml")
 SOCKET = "/tmp/canaryd-demo/control.sock"
+REPORTS = "/tmp/canaryd-demo/state/reports"  # state_dir in config/demo.yaml, + /reports
 PORTS = {"datadog": 18126, "slack": 18127, "kube": 18180, "admin": 18128}
 DEADLINE = 60.0
 TTY = sys.stdout.isatty()
@@ -106,6 +107,19 @@ def wait_for(pred, secs, what):
             return
         time.sleep(0.1)
     raise SystemExit("demo: %s did not happen within %ds" % (what, secs))
+
+
+def print_reports(names):
+    """Where each rollout's report is (docs/reports.md): a page to open in a browser."""
+    print("\nEach rollout's report (timeline, analyses, a chart per metric; docs/reports.md):")
+    for name in names:
+        d = os.path.join(REPORTS, name)
+        pages = sorted(f for f in os.listdir(d) if f.endswith(".html")) if os.path.isdir(d) else []
+        print("  %-9s %s" % (name, os.path.join(d, pages[-1]) if pages else "(none saved)"))
+    print("Open search's rollback in a browser (chromium FILE); while canaryd runs,\n"
+          "  %s --socket %s report search > search.html\n"
+          "prints it too (-o json: the same content as JSON)."
+          % (os.path.relpath(os.path.join(BUILD, "canaryctl")), SOCKET))
 
 
 def main():
@@ -208,6 +222,7 @@ def main():
         print("result: %s" % ("as expected: checkout and payments promoted, search rolled back"
                               if ok
                               else "UNEXPECTED: see /tmp/canaryd-demo/canaryd.log"))
+        print_reports([c["name"] for c in canaries])
         return 0 if ok else 1
     finally:
         if daemon and daemon.poll() is None:

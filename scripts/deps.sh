@@ -3,7 +3,8 @@
 # missing. Run as root on Debian 12 (it calls apt-get); does nothing when all are present.
 #   scripts/deps.sh          build + demo dependencies
 #   scripts/deps.sh --test   also the test tools (cmocka, clang's sanitizer runtime, kubectl,
-#                            systemd-analyze, dpkg-dev, groff, prometheus and promtool)
+#                            systemd-analyze, dpkg-dev, groff, prometheus and promtool,
+#                            chromium)
 set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config libcurl4-openssl-dev libcjson-dev libyaml-dev
@@ -17,6 +18,8 @@ if [ "${1:-}" = --test ]; then
 	pkgs+=(systemd dpkg-dev file groff-base gzip)
 	# the HTTP endpoint's /metrics: promtool checks the format, a real Prometheus server scrapes
 	pkgs+=(prometheus)
+	# a rollout's report page is loaded in a real browser (headless) by e2e/report
+	pkgs+=(chromium)
 fi
 
 missing=()

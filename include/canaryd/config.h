@@ -196,6 +196,11 @@ struct config {
         char *state_dir;           /* default /var/lib/canaryd */
         unsigned journal_max_size; /* bytes; the decision journal rotates beyond (default 1 MiB) */
         struct {
+                unsigned keep;       /* reports kept per canary (default 20) */
+                usec_t max_age_usec; /* older ones are removed (default 2160h, 90 days; 0: no
+                                        limit) */
+        } reports;
+        struct {
                 bool enabled; /* true when the ha mapping is present (unless enabled: false) */
                 char *namespace_;
                 unsigned shards;            /* default 16 */

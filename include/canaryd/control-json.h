@@ -26,6 +26,7 @@ enum control_command {
         CONTROL_RETRY,
         CONTROL_HISTORY,
         CONTROL_APPROVE, /* a rollout waiting for approval goes on (SPEC §9) */
+        CONTROL_REPORT,  /* a rollout's report (SPEC §10, docs/reports.md) */
         _CONTROL_COMMAND_MAX
 };
 const char *control_command_to_string(enum control_command c); /* NULL when out of range */
@@ -39,6 +40,7 @@ struct control_request {
         char *reason;   /* abort */
         bool full;      /* promote */
         bool all;       /* history: every rollout in the journal, not only the latest */
+        char *rollout;  /* report: which rollout (its start time or report id); NULL: latest */
 };
 void control_request_done(struct control_request *r);
 
@@ -55,6 +57,8 @@ char *control_reply_ok(const char *message, const char *data_json);
 /* {"ok":true,"message":...,"history":<history_json>}: the reply to `history`; history_json is
  * an object (journal.h: journal_history_select) or NULL. */
 char *control_reply_history(const char *message, const char *history_json);
+/* {"ok":true,"message":...,"report":<report_json>}: the reply to `report` (report.h). */
+char *control_reply_report(const char *message, const char *report_json);
 char *control_reply_error(int code, const char *error);
 
 /* A parsed reply line (client side). Strings are owned by the struct. */
@@ -65,6 +69,7 @@ struct control_reply {
         char *error;        /* !ok: never NULL */
         char *status_json;  /* ok: the "status" member, unformatted; NULL when absent or null */
         char *history_json; /* ok: the "history" member, unformatted; NULL when absent or null */
+        char *report_json;  /* ok: the "report" member, unformatted; NULL when absent or null */
 };
 void control_reply_done(struct control_reply *r);
 /* Parses one reply line. Returns 0 or -EINVAL with *ret_error (owned). */

@@ -11,7 +11,8 @@
  *   command   {"command","revision"?,"reason"?,"full"?,"peer":{"uid","gid","pid"},
  *              "outcome":"queued|refused|applied|abandoned","detail"}
  *   analysis  {"step","weight","window":{"start","end"},"result","metrics":[{"name","judge",
- *              "canary","baseline","n_canary","n_baseline","result","detail"}]}
+ *              "canary","baseline","n_canary","n_baseline","result","detail",
+ *              sequential only: "e_value","p_value","ci_low","ci_high","inside_tolerance"}]}
  *   decision  {"event","actor","reason","from":{"phase","step","weight"},
  *              "to":{"phase","step","weight"},"weights_written","notify"}
  *   observed  {"phase","step","weight","reason"}: the state as read when it differs from the

@@ -275,6 +275,14 @@ static void walk_pagerduty(struct walker *w, const struct ynode *m, struct confi
                            "leave pagerduty out");
 }
 
+static void walk_reports(struct walker *w, const struct ynode *m, struct config *c)
+{
+        static const char *const keys[] = {"keep", "max_age", NULL};
+        check_keys(w, m, "reports", keys);
+        as_uint(w, map_get(m, "keep"), "keep", 1, 10000, &c->reports.keep);
+        as_duration(w, map_get(m, "max_age"), "max_age", false, &c->reports.max_age_usec);
+}
+
 static void walk_ha(struct walker *w, const struct ynode *m, struct config *c)
 {
         static const char *const keys[] = {"enabled", "namespace", "shards", "lease_duration",
@@ -944,10 +952,11 @@ static void walk_section(struct walker *w, const struct ynode *root, const char 
 
 static void walk_root(struct walker *w, const struct ynode *root, struct config *c)
 {
-        static const char *const keys[] = {
-            "datadog",   "kubernetes", "slack",    "control",          "http",
-            "state_dir", "ha",         "canaries", "journal_max_size", "canaries_dir",
-            "pagerduty", "report_url", NULL};
+        static const char *const keys[] = {"datadog",      "kubernetes", "slack",
+                                           "control",      "http",       "state_dir",
+                                           "ha",           "canaries",   "journal_max_size",
+                                           "canaries_dir", "pagerduty",  "report_url",
+                                           "reports",      NULL};
         if (root->type != YNODE_MAPPING) {
                 if (root->type != YNODE_ALIAS)
                         PROBLEM_AT(w, root, "the configuration must be a mapping, not %s",
@@ -964,6 +973,7 @@ static void walk_root(struct walker *w, const struct ynode *root, struct config 
         as_absolute_path(w, map_get(root, "state_dir"), "state_dir", &c->state_dir);
         as_uint(w, map_get(root, "journal_max_size"), "journal_max_size", 4096, 1U << 30,
                 &c->journal_max_size);
+        walk_section(w, root, "reports", walk_reports, c);
         walk_section(w, root, "ha", walk_ha, c);
         walk_section(w, root, "pagerduty", walk_pagerduty, c);
         as_url(w, map_get(root, "report_url"), "report_url", &c->report_url);
@@ -985,6 +995,8 @@ static struct config *config_new_defaults(void)
         c->control.socket = xstrdup("/run/canaryd/control.sock");
         c->state_dir = xstrdup("/var/lib/canaryd");
         c->journal_max_size = 1024 * 1024;
+        c->reports.keep = 20;
+        c->reports.max_age_usec = 90 * 24 * 3600 * USEC_PER_SEC;
         c->ha.enabled = false;
         c->ha.shards = 16;
         c->ha.lease_duration_usec = 15 * USEC_PER_SEC;

@@ -17,11 +17,13 @@
 #define NAME_MAX_LEN     253
 #define REVISION_MAX_LEN 1024
 #define REASON_MAX_LEN   4096
+#define ROLLOUT_MAX_LEN  64
 
 static const char *const command_names[_CONTROL_COMMAND_MAX] = {
     [CONTROL_STATUS] = "status", [CONTROL_START] = "start",     [CONTROL_PROMOTE] = "promote",
     [CONTROL_ABORT] = "abort",   [CONTROL_PAUSE] = "pause",     [CONTROL_RESUME] = "resume",
     [CONTROL_RETRY] = "retry",   [CONTROL_HISTORY] = "history", [CONTROL_APPROVE] = "approve",
+    [CONTROL_REPORT] = "report",
 };
 
 const char *control_command_to_string(enum control_command c)
@@ -48,6 +50,7 @@ void control_request_done(struct control_request *r)
         free(r->name);
         free(r->revision);
         free(r->reason);
+        free(r->rollout);
         *r = (struct control_request){0};
 }
 
@@ -59,6 +62,7 @@ void control_reply_done(struct control_reply *r)
         free(r->error);
         free(r->status_json);
         free(r->history_json);
+        free(r->report_json);
         *r = (struct control_reply){0};
 }
 
@@ -183,14 +187,15 @@ enum {
         M_REASON = 1 << 3,
         M_FULL = 1 << 4,
         M_ALL = 1 << 5,
+        M_ROLLOUT = 1 << 6,
 };
 
 static const struct {
         const char *key;
         unsigned bit;
 } request_members[] = {
-    {"command", M_COMMAND}, {"name", M_NAME}, {"revision", M_REVISION},
-    {"reason", M_REASON},   {"full", M_FULL}, {"all", M_ALL},
+    {"command", M_COMMAND}, {"name", M_NAME}, {"revision", M_REVISION}, {"reason", M_REASON},
+    {"full", M_FULL},       {"all", M_ALL},   {"rollout", M_ROLLOUT},
 };
 
 /* Members each command accepts besides "command". */
@@ -207,6 +212,8 @@ static unsigned allowed_members(enum control_command c)
                 return M_NAME | M_REASON;
         case CONTROL_HISTORY:
                 return M_NAME | M_ALL;
+        case CONTROL_REPORT:
+                return M_NAME | M_ROLLOUT;
         case CONTROL_PAUSE:
         case CONTROL_RESUME:
         case CONTROL_RETRY:
@@ -285,7 +292,7 @@ int control_request_parse(const char *line, size_t len, struct control_request *
         if (c < 0) {
                 error = excerpt_error("unknown command ", cmd->valuestring,
                                       " (expected status, start, promote, approve, abort, "
-                                      "pause, resume, retry or history)");
+                                      "pause, resume, retry, history or report)");
                 goto fail;
         }
         req.command = (enum control_command)c;
@@ -311,6 +318,9 @@ int control_request_parse(const char *line, size_t len, struct control_request *
                 goto fail;
         item = cJSON_GetObjectItemCaseSensitive(root, "reason");
         if (item && take_string(item, "reason", REASON_MAX_LEN, &req.reason, &error) < 0)
+                goto fail;
+        item = cJSON_GetObjectItemCaseSensitive(root, "rollout");
+        if (item && take_string(item, "rollout", ROLLOUT_MAX_LEN, &req.rollout, &error) < 0)
                 goto fail;
         item = cJSON_GetObjectItemCaseSensitive(root, "full");
         if (item) {
@@ -375,6 +385,8 @@ char *control_request_format(const struct control_request *r)
                 cJSON_AddTrueToObject(root, "full");
         if (r->all)
                 cJSON_AddTrueToObject(root, "all");
+        if (r->rollout)
+                cJSON_AddStringToObject(root, "rollout", r->rollout);
         return print_or_die(root);
 }
 
@@ -467,6 +479,11 @@ char *control_reply_history(const char *message, const char *history_json)
         return reply_with(message, "history", history_json, "history");
 }
 
+char *control_reply_report(const char *message, const char *report_json)
+{
+        return reply_with(message, "report", report_json, "report");
+}
+
 int control_reply_parse(const char *line, size_t len, struct control_reply *ret, char **ret_error)
 {
         char *error = NULL;
@@ -505,6 +522,15 @@ int control_reply_parse(const char *line, size_t len, struct control_reply *ret,
                                 abort();
                 } else if (history && !cJSON_IsNull(history)) {
                         error = xstrdup("reply \"history\" must be an object");
+                        goto fail;
+                }
+                const cJSON *report = cJSON_GetObjectItemCaseSensitive(root, "report");
+                if (cJSON_IsObject(report)) {
+                        rep.report_json = cJSON_PrintUnformatted(report);
+                        if (!rep.report_json)
+                                abort();
+                } else if (report && !cJSON_IsNull(report)) {
+                        error = xstrdup("reply \"report\" must be an object");
                         goto fail;
                 }
         } else {

@@ -138,6 +138,13 @@ char *journal_format_analysis(usec_t at, const char *canary, const struct rollou
                 const char *v = verdict_to_string(m->verdict);
                 cJSON_AddStringToObject(e, "result", v ? v : "?");
                 cJSON_AddStringToObject(e, "detail", m->detail);
+                if (m->judge == JUDGE_SEQUENTIAL) { /* its evidence (SPEC §8), for the report */
+                        add_value(e, "e_value", m->e_value);
+                        add_value(e, "p_value", m->p_value);
+                        add_value(e, "ci_low", m->ci_low);
+                        add_value(e, "ci_high", m->ci_high);
+                        cJSON_AddBoolToObject(e, "inside_tolerance", m->inside_tolerance);
+                }
                 cJSON_AddItemToArray(list, e);
         }
         return print_or_die(o);

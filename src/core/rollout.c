@@ -598,14 +598,17 @@ static void on_kube_outage(const struct rollout_spec *spec, struct rollout_state
                 out->ignored = "a Kubernetes outage of a step the rollout has left";
                 return;
         }
-        s->inconclusive_checks += ev->outage_checks;
+        /* counted up to one past the limit, as checks one at a time would be: the pause says
+         * how long it lasted */
+        unsigned room = spec->inconclusive_limit + 1 - s->inconclusive_checks;
+        s->inconclusive_checks += ev->outage_checks < room ? ev->outage_checks : room;
         duration_format(now > ev->outage_since_usec ? now - ev->outage_since_usec : 0, lasted,
                         sizeof(lasted));
         if (s->inconclusive_checks > spec->inconclusive_limit) {
                 snprintf(reason, sizeof(reason),
-                         "Kubernetes unreachable for %s: %u inconclusive checks in a row "
+                         "Kubernetes unreachable for %s: %u inconclusive checks "
                          "(inconclusive_limit %u)",
-                         lasted, s->inconclusive_checks, spec->inconclusive_limit);
+                         lasted, ev->outage_checks, spec->inconclusive_limit);
                 touch(s, ev, reason, now);
                 s->phase = ROLLOUT_PAUSED;
                 emit_write(out, s, false);

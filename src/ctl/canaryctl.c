@@ -15,6 +15,7 @@
 
 #include "canaryd/control.h"
 #include "canaryd/journal.h"
+#include "canaryd/report.h"
 #include "canaryd/util.h"
 #include "ctl.h"
 #include "options.h"
@@ -29,12 +30,14 @@ enum {
         OPT_ALL,
         OPT_INTERVAL,
         OPT_COUNT,
+        OPT_ROLLOUT,
 };
 
 struct ctl_args {
         const char *name; /* NULL when the command takes none */
         const char *revision;
         const char *reason;
+        const char *rollout; /* report --rollout */
         bool full;
         bool json;
         bool all;
@@ -67,6 +70,12 @@ static const struct option opts_status[] = {
 static const struct option opts_history[] = {
     {"output", required_argument, NULL, 'o'},
     {"all", no_argument, NULL, OPT_ALL},
+    {"help", no_argument, NULL, 'h'},
+    {0},
+};
+static const struct option opts_report[] = {
+    {"output", required_argument, NULL, 'o'},
+    {"rollout", required_argument, NULL, OPT_ROLLOUT},
     {"help", no_argument, NULL, 'h'},
     {0},
 };
@@ -110,6 +119,9 @@ static const struct ctl_command commands[] = {
     {"history", "history NAME [--all] [-o json|table]",
      "the decision journal of the latest rollout (--all: every entry)", 1, 1, ":ho:", opts_history,
      CONTROL_HISTORY, NULL},
+    {"report", "report NAME [--rollout ID] [-o html|json]",
+     "a rollout's report: timeline, analyses, a chart per metric (HTML or JSON)", 1, 1,
+     ":ho:", opts_report, CONTROL_REPORT, NULL},
     {"judge",
      "judge --canary FILE --baseline FILE [--judge mann_whitney|ratio|threshold] "
      "[--direction increase|decrease|either] [--confidence C] [--allowed-increase R] "
@@ -235,6 +247,26 @@ static int print_history(const char *history_json, bool json)
         return CTL_EXIT_OK;
 }
 
+static int print_report(const char *report_json, bool html)
+{
+        if (!report_json) {
+                fprintf(stderr, "canaryctl: canaryd's reply holds no report\n");
+                return CTL_EXIT_REFUSED;
+        }
+        if (!html) {
+                puts(report_json);
+                return CTL_EXIT_OK;
+        }
+        char *page = NULL;
+        if (report_render_html(report_json, strlen(report_json), &page) < 0) {
+                fprintf(stderr, "canaryctl: invalid report from canaryd\n");
+                return CTL_EXIT_REFUSED;
+        }
+        fputs(page, stdout);
+        free(page);
+        return CTL_EXIT_OK;
+}
+
 static int run_request(const struct ctl_command *cmd, const struct ctl_args *a)
 {
         struct control_request req = {
@@ -244,6 +276,7 @@ static int run_request(const struct ctl_command *cmd, const struct ctl_args *a)
             .reason = (char *)(uintptr_t)a->reason,
             .full = a->full,
             .all = a->all,
+            .rollout = (char *)(uintptr_t)a->rollout,
         };
         char *line = control_request_format(&req);
         size_t len = strlen(line);
@@ -274,6 +307,8 @@ static int run_request(const struct ctl_command *cmd, const struct ctl_args *a)
                 ret = print_status(rep.status_json, a->json, a->name != NULL);
         } else if (cmd->request == CONTROL_HISTORY) {
                 ret = print_history(rep.history_json, a->json);
+        } else if (cmd->request == CONTROL_REPORT) {
+                ret = print_report(rep.report_json, !a->json);
         } else if (rep.message) {
                 puts(rep.message);
         }
@@ -348,13 +383,19 @@ static int run_command(const struct ctl_command *cmd, int argc, char **argv)
                 case 'o':
                         if (strcmp(optarg, "json") == 0)
                                 a.json = true;
-                        else if (strcmp(optarg, "table") == 0)
+                        else if (cmd->request != CONTROL_REPORT && strcmp(optarg, "table") == 0)
+                                a.json = false;
+                        else if (cmd->request == CONTROL_REPORT && strcmp(optarg, "html") == 0)
                                 a.json = false;
                         else
-                                return usage_error(cmd,
-                                                   "unknown output format '%s' "
-                                                   "(expected json or table)",
-                                                   optarg);
+                                return usage_error(
+                                    cmd,
+                                    "unknown output format '%s' "
+                                    "(expected json or %s)",
+                                    optarg, cmd->request == CONTROL_REPORT ? "html" : "table");
+                        break;
+                case OPT_ROLLOUT:
+                        a.rollout = optarg;
                         break;
                 case OPT_REVISION:
                         a.revision = optarg;
@@ -411,6 +452,8 @@ static int run_command(const struct ctl_command *cmd, int argc, char **argv)
                 return usage_error(cmd, "%s", "--revision must not be empty");
         if (a.reason && !a.reason[0])
                 return usage_error(cmd, "%s", "--reason must not be empty");
+        if (a.rollout && !a.rollout[0])
+                return usage_error(cmd, "%s", "--rollout must not be empty");
         if (a.watch && a.json)
                 return usage_error(cmd, "%s",
                                    "--watch shows the table; it cannot be used with -o json");

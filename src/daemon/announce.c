@@ -13,7 +13,7 @@
 #include "canaryd/slack.h"
 #include "dd-events.h"
 #include "ha.h"
-#include "pager.h"
+#include "report-writer.h"
 #include "status.h"
 
 const char *announce_thread_ts(const struct canary *c)

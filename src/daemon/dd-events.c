@@ -15,7 +15,7 @@
 #include "daemon.h"
 #include "dd-events.h"
 #include "ha.h"
-#include "pager.h"
+#include "report-writer.h"
 #include "status.h"
 
 static void on_done(const struct datadog_events_report *r, void *userdata)

@@ -28,6 +28,7 @@
 #include "metrics.h"
 #include "outage.h"
 #include "pager.h"
+#include "report-writer.h"
 #include "status.h"
 #include "vs-watch.h"
 
@@ -426,6 +427,24 @@ static bool journal_mark_matches(const struct journal_mark *m, const struct roll
                m->started_usec == s->started_usec && m->updated_usec == s->updated_usec;
 }
 
+static bool phase_final(enum rollout_phase p)
+{
+        return p == ROLLOUT_PROMOTED || p == ROLLOUT_ROLLED_BACK;
+}
+
+/* After the decision's journal line: the report of a rollout it ended (promoted, rolled back,
+ * aborted), or of one still running that it replaced with a new rollout (a trigger). */
+static void write_ended_report(struct canary *c, const struct rollout_state *from,
+                               const struct rollout_state *to)
+{
+        if (to->started_usec == from->started_usec) {
+                if (phase_final(to->phase) && !phase_final(from->phase))
+                        report_write(c, to->started_usec);
+        } else if (from->started_usec != 0 && !phase_final(from->phase)) {
+                report_write(c, from->started_usec);
+        }
+}
+
 /* The PUT of c->cycle->proposed is in the cluster: journal, answer the command, verify, then act.
  * stored: the object the API server answered the PUT with (NULL: not known, read it back). */
 static void write_landed(struct canary *c, const char *stored, size_t stored_len)
@@ -454,6 +473,7 @@ static void write_landed(struct canary *c, const char *stored, size_t stored_len
                                                     &c->cycle->actions),
                             false);
         journal_mark_set(&c->journaled, &c->cycle->proposed);
+        write_ended_report(c, &c->cycle->decided_from, &c->cycle->proposed);
         if (event_is_command(c->cycle->current.ev.kind)) {
                 const struct rollout_state *p = &c->cycle->proposed;
                 char *msg = xasprintf("%s %s: done: %s, step %u/%zu, canary weight %u%%",

@@ -34,6 +34,7 @@
 #include "ha.h"
 #include "metrics.h"
 #include "pager.h"
+#include "report-writer.h"
 #include "status.h"
 #include "vs-watch.h"
 
@@ -680,6 +681,27 @@ static char *control_history(struct daemon *d, const struct control_request *req
         return reply;
 }
 
+/* `report NAME [--rollout ID]`: the saved report of that (or the latest) rollout, or one built
+ * from the journal for a rollout still running (docs/reports.md). A removed canary's reports
+ * are still served. */
+static char *control_report(struct daemon *d, const struct control_request *req)
+{
+        char *json = NULL, *error = NULL;
+        int r = report_lookup(d->config->state_dir, req->name, req->rollout, &json, &error);
+        if (r == -ENOENT && !req->rollout && !find_canary(d, req->name)) {
+                free(error);
+                return control_reply_error(1, "no such canary");
+        }
+        if (r < 0) {
+                char *reply = control_reply_error(1, error);
+                free(error);
+                return reply;
+        }
+        char *reply = control_reply_report(NULL, json);
+        free(json);
+        return reply;
+}
+
 static char *on_control(const struct control_request *req, const struct control_peer *peer,
                         void *userdata)
 {
@@ -694,6 +716,8 @@ static char *on_control(const struct control_request *req, const struct control_
         }
         if (req->command == CONTROL_HISTORY)
                 return control_history(d, req);
+        if (req->command == CONTROL_REPORT)
+                return control_report(d, req);
         struct canary *c = find_canary(d, req->name);
         if (!c)
                 return control_reply_error(1, "no such canary");

@@ -18,6 +18,7 @@
 #include "daemon.h"
 #include "ha.h"
 #include "pager.h"
+#include "report-writer.h"
 #include "status.h"
 
 /* Retries of one event before it is given up: with the 5-minute cap, about three days. */
@@ -32,15 +33,6 @@ struct pager {
         unsigned long *ids; /* the client's id of each outbox event, in the same order */
         bool save_failing;  /* said once until a save succeeds */
 };
-
-char *report_link(const char *report_url, const char *canary, uint64_t started_usec)
-{
-        if (!report_url || !*report_url)
-                return NULL;
-        size_t n = strlen(report_url);
-        return xasprintf("%s%s%s/%llu.html", report_url, report_url[n - 1] == '/' ? "" : "/",
-                         canary, (unsigned long long)started_usec);
-}
 
 size_t pager_pending(const struct pager *p)
 {

@@ -27,6 +27,3 @@ void pager_observe(struct canary *c);
 
 /* Events waiting in the outbox, for /metrics and tests. */
 size_t pager_pending(const struct pager *p);
-
-/* The report page of a rollout when report_url is set (NULL otherwise); caller owns it. */
-char *report_link(const char *report_url, const char *canary, uint64_t started_usec);

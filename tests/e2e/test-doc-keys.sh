@@ -48,6 +48,7 @@ PREFIXES = {
     "walk_control": ["control."],
     "walk_ha": ["ha."],
     "walk_pagerduty": ["pagerduty."],
+    "walk_reports": ["reports."],
     "walk_canary": ["canaries[]."],
     "walk_step": ["canaries[].steps[]."],
     "walk_destination": ["canaries[].stable.", "canaries[].canary."],

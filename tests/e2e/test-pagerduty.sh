@@ -57,7 +57,7 @@ key="canaryd/search/$started_usec"
 wait_actions trigger 1 20
 trigger=$(pd_events | grep '"trigger"' | head -1)
 echo "$trigger" | python3 -c "
-import json, sys
+import json, os, sys
 e = json.loads(sys.stdin.read())
 assert e['dedup_key'] == '$key', e['dedup_key']
 assert e['severity'] == 'critical', e
@@ -66,7 +66,10 @@ s = e['summary']
 assert 'search (shop) rolled back at 0%' in s and 'latency canary' in s and 'vs baseline' in s, s
 hrefs = [l['href'] for l in e['links']]
 assert 'https://runbooks.example.com/search' in hrefs, hrefs
-assert any(h.startswith('https://reports.example.com/canaryd/search/') for h in hrefs), hrefs
+rep = [h for h in hrefs if h.startswith('https://reports.example.com/canaryd/search/')]
+assert rep, hrefs
+# the link names the file the report writer saved
+assert os.path.isfile('$E2E/state/reports/search/' + rep[0].rsplit('/', 1)[1]), rep
 d = e['details']
 assert d['canary'] == 'search' and d['namespace'] == 'shop' and d['level'] == '1', d
 assert any(k == 'check latency' and v.startswith('fail') for k, v in d.items()), d

@@ -88,4 +88,13 @@ for later in st[1:]:
     assert (later['step'], later['weight']) == (2, 25) and later['phase'] == 'Progressing', later
 " || fail "the replacement was not one write to step 1"
 pass "newer template $rev2 mid-rollout: step 1 in one write"
+# the replaced rollout, which never ended, leaves its report too (docs/reports.md)
+ctl report checkout -o json | json_get "d['revision']" | grep -qx "$rev2" || fail "latest report"
+ls "$E2E"/state/reports/checkout/*.json >/dev/null 2>&1 || fail "the replaced rollout left no report"
+python3 -c "
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d['revision'] == '$rev1' and d['finished'] is False and d['outcome'] == 'Paused', d
+" "$(ls "$E2E"/state/reports/checkout/*.json | head -1)" || fail "the replaced rollout's report"
+pass "the replaced rollout of $rev1 left its report"
 e2e_stop_daemon

@@ -97,6 +97,8 @@ static void request_round_trips_for_every_command(void **state)
                         in.full = true;
                 if (c == CONTROL_HISTORY)
                         in.all = true;
+                if (c == CONTROL_REPORT)
+                        in.rollout = (char *)(uintptr_t) "2026-11-22T04:02:31.907443Z";
                 char *line = control_request_format(&in);
                 assert_null(strchr(line, '\n'));
                 struct control_request out;
@@ -107,6 +109,7 @@ static void request_round_trips_for_every_command(void **state)
                 assert_true(streq_ptr(out.reason, in.reason));
                 assert_int_equal(out.full, in.full);
                 assert_int_equal(out.all, in.all);
+                assert_true(streq_ptr(out.rollout, in.rollout));
                 control_request_done(&out);
                 free(line);
         }

@@ -157,7 +157,7 @@ static const struct row rows[] = {
             .for_step_started_usec = S(1000)},
      .now = S(1200), .phase = ROLLOUT_PAUSED, .step = 2, .weight = 25, .inconclusive = 3,
      .acts = {ACT_WRITE, ACT_NOTIFY, END}, .notify = NOTIFY_PAUSED, .set_weights = false,
-     .reason = "Kubernetes unreachable for 170s: 3 inconclusive checks in a row"},
+     .reason = "Kubernetes unreachable for 170s: 2 inconclusive checks (inconclusive_limit 2)"},
     {"a Kubernetes outage of a step the rollout has left is ignored",
      .before =
          {.phase = ROLLOUT_PROGRESSING, .step = 3, .weight = 50, .step_started_usec = S(1300)},
