@@ -78,13 +78,14 @@ struct daemon {
         struct canary *barrier;
         sd_event_source *barrier_defer;
         void (*committed)(struct canary *c);
-        struct daemon_metrics metrics;     /* metrics.c */
-        struct canary_counts *counts;      /* owned; n_canaries of them, or NULL without /metrics */
-        struct http_server *http_server;   /* endpoint.c: /metrics, /healthz, /readyz; NULL: none */
-        char *slack_signing_secret;        /* owned, a secret; NULL: no Slack interactivity */
-        struct slack_groups *slack_groups; /* members of the groups in slack.approvers; NULL:
-                                              none named, or no bot token */
-        char *slack_group_problem;         /* owned: the last one logged (main.c) */
+        struct daemon_metrics metrics;   /* metrics.c */
+        struct canary_counts *counts;    /* owned; n_canaries of them, or NULL without /metrics */
+        struct http_server *http_server; /* endpoint.c: /metrics, /healthz, /readyz; NULL: none */
+        char *slack_signing_secret;      /* owned, a secret; NULL: no Slack interactivity */
+        char *env_secret[2]; /* owned, secrets: $DD_API_KEY, $DD_APP_KEY as found at start */
+        struct slack_groups *slack_groups;    /* members of the groups in slack.approvers; NULL:
+                                                 none named, or no bot token */
+        char *slack_group_problem;            /* owned: the last one logged (main.c) */
         struct response_post *response_posts; /* endpoint.c: answers to clicks on their way */
         /* endpoint.c: signatures of the Slack requests acted on in the last 5 minutes, so that
          * a retried request is answered without acting twice */

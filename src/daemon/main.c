@@ -31,6 +31,7 @@
 #include "dd-events.h"
 #include "driver.h"
 #include "endpoint.h"
+#include "env-secrets.h"
 #include "ha.h"
 #include "metrics.h"
 #include "pager.h"
@@ -158,7 +159,8 @@ static char *secret_or_env(const struct daemon *d, const char *file, const char 
 {
         if (file)
                 return read_secret(d, file, what);
-        const char *v = getenv(env);
+        /* taken out of the environment at start (env-secrets.c), kept for reloads */
+        const char *v = strcmp(env, "DD_API_KEY") == 0 ? d->env_secret[0] : d->env_secret[1];
         if (v && *v)
                 return xstrdup(v);
         log_error("no %s: set datadog.%s_file or $%s", what,
@@ -965,6 +967,8 @@ static int daemon_start(struct daemon *d, struct config *cfg)
  * object. */
 static void daemon_teardown(struct daemon *d)
 {
+        free_secret(d->env_secret[0]);
+        free_secret(d->env_secret[1]);
         /* Cancel transfers first, while every object their callbacks reach is still alive. */
         d->http = http_client_free(d->http);
         d->ha = ha_free(d->ha);
@@ -1007,6 +1011,10 @@ int main(int argc, char **argv)
                 return check_config(config_path);
 
         log_setup(-1, getenv("CANARYD_DEBUG") ? LOG_DEBUG : LOG_INFO);
+        /* before any secret is read: no core dump holds one */
+        r = secrets_no_dump();
+        if (r < 0)
+                log_warning("cannot make the process non-dumpable: %s", strerror(-r));
         signal(SIGPIPE, SIG_IGN); /* CURLOPT_NOSIGNAL leaves SIGPIPE to us */
         if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
                 log_error("curl_global_init failed");
@@ -1019,6 +1027,7 @@ int main(int argc, char **argv)
         }
 
         struct daemon d = {.config_path = xstrdup(config_path), .committed = canary_committed};
+        env_secrets_take((const char *const[]){"DD_API_KEY", "DD_APP_KEY"}, d.env_secret, 2);
         if (loop_new(&d) < 0 || services_new(&d) < 0 || listeners_open(&d, cfg) < 0 ||
             daemon_start(&d, cfg) < 0)
                 return 1;
