@@ -817,6 +817,15 @@ int control_status_format_table(const char *json, size_t len, bool details, char
         if (details)
                 cJSON_ArrayForEach (c, canaries)
                         render_metrics(c, &out);
+        /* the daemon's own trouble, under the table: a state_dir it cannot write */
+        const cJSON *sd = cJSON_GetObjectItemCaseSensitive(root, "state_dir");
+        if (cJSON_IsString(cJSON_GetObjectItemCaseSensitive(sd, "error"))) {
+                char *e = cell_string(sd, "error"), *since = cell_string(sd, "since");
+                buf_printf(&out, "\nWARNING: %s (since %s); rollouts go on, unjournaled\n", e,
+                           since);
+                free(e);
+                free(since);
+        }
         cJSON_Delete(root);
         *ret = buf_steal(&out);
         return 0;

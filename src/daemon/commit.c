@@ -3,21 +3,41 @@
  * canaries, and only then do their PUTs go out. A burst of 100 verdicts from one Datadog batch
  * costs one outbox write, not 100 (it used to be the daemon's main cost under load). */
 #include <stdlib.h>
+#include <string.h>
 
+#include "canaryd/clock.h"
 #include "canaryd/journal.h"
 #include "canaryd/log.h"
 #include "canaryd/slack.h"
 #include "canaryd/util.h"
 #include "commit.h"
 
+/* The journal is written on every decision: whether its appends fail is how the daemon knows
+ * its state_dir is full or read-only. Said once in the log and kept for status and /readyz;
+ * rollouts go on meanwhile (the cluster holds their state). A full disk still takes a line
+ * that fits in its file's last block, so one append that works says little: the trouble is
+ * over once appends have worked for STATE_DIR_CLEAR_USEC since the last that failed. */
+#define STATE_DIR_CLEAR_USEC (10 * USEC_PER_SEC)
+
 static void journal_report(struct daemon *d, int r)
 {
-        if (r < 0 && !d->journal_failing)
-                log_errno(LOG_ERR, r, "cannot append to the decision journal in %s: %m",
-                          d->config->state_dir);
-        else if (r >= 0 && d->journal_failing)
+        usec_t now = now_realtime_usec();
+
+        if (r < 0) {
+                if (!d->state_dir_error) {
+                        log_errno(LOG_ERR, r, "cannot append to the decision journal in %s: %m",
+                                  d->config->state_dir);
+                        d->state_dir_error =
+                            xasprintf("cannot write the decision journal in %s: %s",
+                                      d->config->state_dir, strerror(-r));
+                        d->state_dir_error_usec = now;
+                }
+                d->state_dir_failed_usec = now;
+        } else if (d->state_dir_error && now - d->state_dir_failed_usec >= STATE_DIR_CLEAR_USEC) {
                 log_notice("decision journal in %s writable again", d->config->state_dir);
-        d->journal_failing = r < 0;
+                d->state_dir_error = (free(d->state_dir_error), NULL);
+                d->state_dir_error_usec = 0;
+        }
 }
 
 void canary_journal_line(struct canary *c, char *line, bool durable)

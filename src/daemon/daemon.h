@@ -67,7 +67,10 @@ struct daemon {
         struct datadog_key *key;          /* datadog-key.c: the API key check */
         struct datadog_events *dd_events; /* dd-events.c: Datadog events, paced by sched */
         struct pending_reply *replies;    /* deferred control replies */
-        bool journal_failing;             /* logged once until an append succeeds again */
+        char *state_dir_error;            /* owned: why state_dir cannot be written (status,
+                                             /readyz); NULL while it can */
+        usec_t state_dir_error_usec;      /* since when (wall clock) */
+        usec_t state_dir_failed_usec;     /* the last append that failed (wall clock) */
         struct vs_watch *vs_watches;      /* vs-watch.c: one per namespace with canaries */
         size_t n_vs_watches;
         /* driver.c: canaries whose cycle reads the informer's cache, from a deferred source */

@@ -45,6 +45,8 @@ const char *endpoint_not_ready(const struct daemon *d, char *buf, size_t size)
         if (!datadog_key_accepted(d->key) && n < size)
                 n += (size_t)snprintf(buf + n, size - n, "%sdatadog API key %s", n ? "; " : "",
                                       dd ? "rejected" : "not validated yet");
+        if (d->state_dir_error && n < size)
+                n += (size_t)snprintf(buf + n, size - n, "%s%s", n ? "; " : "", d->state_dir_error);
         return n ? buf : NULL;
 }
 
@@ -385,7 +387,7 @@ static void on_request(const struct http_server_request *req, struct http_server
         bool get = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
         bool known = strcmp(req->path, "/metrics") == 0 || strcmp(req->path, "/healthz") == 0 ||
                      strcmp(req->path, "/readyz") == 0;
-        char why[256];
+        char why[512];
 
         if (strcmp(req->path, "/slack/commands") == 0 || strcmp(req->path, "/slack/actions") == 0) {
                 slack_request(d, req, r);

@@ -969,6 +969,7 @@ static void daemon_teardown(struct daemon *d)
 {
         free_secret(d->env_secret[0]);
         free_secret(d->env_secret[1]);
+        free(d->state_dir_error);
         /* Cancel transfers first, while every object their callbacks reach is still alive. */
         d->http = http_client_free(d->http);
         d->ha = ha_free(d->ha);

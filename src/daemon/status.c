@@ -183,6 +183,16 @@ char *status_json(const struct daemon *d, const char *name)
                 buf_puts(&b, ",\"slack\":");
                 print_into(&b, sl);
         }
+        if (d->state_dir_error) {
+                /* a full or read-only state_dir: rollouts go on, the journal does not */
+                char t[64];
+                cJSON *sd = cJSON_CreateObject();
+                cJSON_AddStringToObject(sd, "error", d->state_dir_error);
+                cJSON_AddStringToObject(sd, "since",
+                                        format_rfc3339(d->state_dir_error_usec, t, sizeof(t)));
+                buf_puts(&b, ",\"state_dir\":");
+                print_into(&b, sd);
+        }
         buf_puts(&b, "}");
         return buf_steal(&b);
 }

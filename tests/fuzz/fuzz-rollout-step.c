@@ -194,8 +194,12 @@ static void check_step(const struct rollout_spec *spec, const struct rollout_sta
                       after->inconclusive_checks ==
                           MIN(before->inconclusive_checks + ev->outage_checks,
                               spec->inconclusive_limit + 1) &&
-                      (after->phase == ROLLOUT_PAUSED) ==
-                          (after->inconclusive_checks > spec->inconclusive_limit));
+                      (after->inconclusive_checks > spec->inconclusive_limit
+                           ? after->phase == ROLLOUT_PAUSED
+                           /* under the limit the step waits again, or, when its wait for
+                            * approval has run out, pauses for that */
+                           : after->phase == ROLLOUT_PROGRESSING ||
+                                 (after->phase == ROLLOUT_PAUSED && after->approval_since_usec)));
         if (out->ignored)
                 CHECK((ev->kind == EV_ANALYSIS || ev->kind == EV_KUBE_OUTAGE) && !changed &&
                       out->n == 0);
