@@ -42,9 +42,9 @@ foreach(src ${E2E_TESTS})
   set_tests_properties(e2e/${short} PROPERTIES LABELS e2e TIMEOUT 180
                        ENVIRONMENT "${CANARYD_TEST_ENV}")
 endforeach()
-# The chaos test restarts an ASan daemon 64 times (32 per Slack mode, ~175 s on two cores): alone, it neither slows the
+# The chaos test restarts an ASan daemon 32 times (16 per Slack mode, ~90 s on two cores): alone, it neither slows the
 # timing of other end-to-end tests nor is slowed by them. It fails a round stuck for 45 s itself; 600 s leaves a
-# loaded machine room for all 64 restarts (one mode took 175 s at a load of 5 on two cores).
+# loaded machine room for all 32 restarts (CHAOS_KILLS=32 per mode took 175 s a mode at a load of 5 on two cores).
 if(TEST e2e/chaos)
   set_tests_properties(e2e/chaos PROPERTIES RUN_SERIAL TRUE TIMEOUT 600)
 endif()

@@ -111,8 +111,11 @@ bool rollout_event_is_command(enum rollout_event_kind k)
         return false;
 }
 
-#define ROLLOUT_LOOKS_PER_STEP  4
-#define ROLLOUT_RESYNC_MAX_USEC (15 * USEC_PER_SEC)
+#define ROLLOUT_LOOKS_PER_STEP 4
+/* A step's start this far after now means the wall clock went back (across a restart: within
+ * a process the daemon's clock never does, canaryd/clock.h). */
+#define ROLLOUT_CLOCK_BEHIND_USEC (60 * USEC_PER_SEC)
+#define ROLLOUT_RESYNC_MAX_USEC   (15 * USEC_PER_SEC)
 
 void rollout_state_init(struct rollout_state *s)
 {
@@ -404,6 +407,18 @@ static void on_tick(const struct rollout_spec *spec, struct rollout_state *s, us
         case ROLLOUT_PROGRESSING: {
                 usec_t due = analysis_due(spec, s);
                 bool interim = false;
+                if (s->step_started_usec > now + ROLLOUT_CLOCK_BEHIND_USEC) {
+                        /* the wall clock is behind the step's start (it was set back while no
+                         * daemon ran): the step would last that much longer, and its window
+                         * would be empty. Bound: its wait starts again now. */
+                        touch(s, &(const struct rollout_event){.kind = EV_TICK},
+                              "the wall clock is behind the step's start: its wait starts again",
+                              now);
+                        s->step_started_usec = now;
+                        emit_write(out, s, false);
+                        emit_timer(out, next_wake(spec, s, now));
+                        return;
+                }
                 if (approval_timed_out(spec, s, now)) {
                         time_out_approval(spec, s, now, out);
                         return;

@@ -88,8 +88,9 @@ struct canary {
         bool trigger_failing;           /* logged once until a GET works again */
         char trigger_waiting[16];       /* revision logged as "not available yet" */
 
-        sd_event_source *tick;         /* CLOCK_REALTIME: next analysis or resync */
-        sd_event_source *held_recheck; /* CLOCK_REALTIME: Slack messages wait on a write that
+        sd_event_source *tick;         /* CLOCK_BOOTTIME (clock_boottime_at): next analysis or
+                                          resync */
+        sd_event_source *held_recheck; /* CLOCK_BOOTTIME: Slack messages wait on a write that
                                           may still land (driver.c resolve_held) */
         sd_event_source *retry;        /* CLOCK_MONOTONIC: Kubernetes backoff */
 

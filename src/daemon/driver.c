@@ -187,13 +187,13 @@ usec_t canary_resync_usec(const struct canary *c)
 static void arm_tick(struct canary *c, usec_t at)
 {
         if (!c->tick) {
-                int r = sd_event_add_time(c->d->event, &c->tick, CLOCK_REALTIME, at, TIMER_ACCURACY,
-                                          on_tick, c);
+                int r = sd_event_add_time(c->d->event, &c->tick, CLOCK_BOOTTIME,
+                                          clock_boottime_at(at), TIMER_ACCURACY, on_tick, c);
                 if (r < 0)
                         log_error_errno(r, "cannot add timer: %m");
                 return;
         }
-        sd_event_source_set_time(c->tick, at);
+        sd_event_source_set_time(c->tick, clock_boottime_at(at));
         sd_event_source_set_enabled(c->tick, SD_EVENT_ONESHOT);
 }
 
@@ -212,13 +212,14 @@ static void resolve_held(struct canary *c, const struct slack_seen *seen, bool o
         usec_t recheck = announce_resolve(c, seen, on_read);
 
         if (recheck && c->held_recheck) {
-                sd_event_source_set_time(c->held_recheck, recheck);
+                sd_event_source_set_time(c->held_recheck, clock_boottime_at(recheck));
                 sd_event_source_set_enabled(c->held_recheck, SD_EVENT_ONESHOT);
         } else if (recheck) {
                 log_canary(LOG_INFO, c, NULL, NULL,
                            "slack: messages held on a write that may still land; waiting for it");
-                if (sd_event_add_time(c->d->event, &c->held_recheck, CLOCK_REALTIME, recheck,
-                                      TIMER_ACCURACY, on_held_recheck, c) < 0)
+                if (sd_event_add_time(c->d->event, &c->held_recheck, CLOCK_BOOTTIME,
+                                      clock_boottime_at(recheck), TIMER_ACCURACY, on_held_recheck,
+                                      c) < 0)
                         log_canary(LOG_WARNING, c, NULL, NULL, "slack: cannot add timer");
         }
 }

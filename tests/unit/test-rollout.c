@@ -177,6 +177,17 @@ static const struct row rows[] = {
             .for_step_started_usec = S(1000)},
      .now = S(1400), .phase = ROLLOUT_PAUSED, .step = 2, .weight = 25, .acts = {END},
      .ignored = true},
+    {"a step that starts after now (the clock went back across a restart) waits again from now",
+     .before =
+         {.phase = ROLLOUT_PROGRESSING, .step = 2, .weight = 25, .step_started_usec = S(5000)},
+     .ev = {.kind = EV_TICK}, .now = S(1400), .phase = ROLLOUT_PROGRESSING, .step = 2, .weight = 25,
+     .acts = {ACT_WRITE, ACT_ARM_TIMER, END}, .set_weights = false, .timer_at = S(1460),
+     .reason = "the wall clock is behind the step's start"},
+    {"a step that starts within a minute of now waits as it is",
+     .before =
+         {.phase = ROLLOUT_PROGRESSING, .step = 2, .weight = 25, .step_started_usec = S(1430)},
+     .ev = {.kind = EV_TICK}, .now = S(1400), .phase = ROLLOUT_PROGRESSING, .step = 2, .weight = 25,
+     .acts = {ACT_ARM_TIMER, END}, .timer_at = S(1490)},
     {"a verdict arriving while paused is ignored",
      .before = {.phase = ROLLOUT_PAUSED, .step = 2, .weight = 25},
      .ev = {.kind = EV_ANALYSIS, .analysis = ANALYSIS_PASS}, .now = S(2000),
