@@ -94,6 +94,10 @@ int kube_put(struct kube_client *k, const char *path, const char *json, kube_don
              void *userdata);
 int kube_post(struct kube_client *k, const char *path, const char *json, kube_done_fn *done,
               void *userdata);
+/* DELETE path, only if the object is still at resource_version (DeleteOptions preconditions:
+ * an object renewed meanwhile is kept, and the answer is 409). */
+int kube_delete(struct kube_client *k, const char *path, const char *resource_version,
+                kube_done_fn *done, void *userdata);
 
 /* A streaming GET (watches): a 2xx body goes to on_data piece by piece as it arrives (data
  * borrowed), then done runs once with res->body empty; any other status or a transport error

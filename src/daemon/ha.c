@@ -55,7 +55,8 @@ struct member {
         char *rv;
         usec_t observed;
         long duration;
-        bool seen; /* in the last list */
+        bool seen;     /* in the last list */
+        bool deleting; /* our DELETE of its Lease (it is long gone) is out */
 };
 
 struct ha {
@@ -389,6 +390,58 @@ static void list_shard(struct ha *h, unsigned i, struct lease_record *r, char **
 
 /* A member Lease as listed: ours (its item *raw taken, unless our write is in flight), or
  * another daemon's, seen alive as of its last change. */
+/* A member Lease not renewed for this many of its durations belongs to a daemon that is gone
+ * (killed, its host lost): any member deletes it, guarded by the resourceVersion it saw, so
+ * that the Leases of dead daemons do not pile up. */
+#define MEMBER_GONE_DURATIONS 5
+
+struct member_delete {
+        struct ha *h;
+        char *holder; /* owned */
+        char *name;   /* owned: the Lease */
+};
+
+static void on_member_deleted(const struct kube_result *res, void *userdata)
+{
+        struct member_delete *md = userdata;
+        struct member *m = res->error == -ECANCELED ? NULL : member_find(md->h, md->holder);
+
+        if (m)
+                m->deleting = false;
+        if (res->error == 0)
+                log_info("ha: removed the member Lease %s of %s, not renewed for %d lease "
+                         "durations",
+                         md->name, md->holder, MEMBER_GONE_DURATIONS);
+        else if (res->error != -ECANCELED && res->status != 404 && res->status != 409)
+                /* 404: another member removed it; 409: renewed after all (or removed and
+                 * made again) */
+                log_warning("ha: cannot remove the member Lease %s: %s", md->name,
+                            res->message ? res->message : strerror(-res->error));
+        free(md->holder);
+        free(md->name);
+        free(md);
+}
+
+static void member_maybe_gone(struct ha *h, struct member *m, const struct lease_record *r,
+                              usec_t now)
+{
+        usec_t gone = (usec_t)m->duration * MEMBER_GONE_DURATIONS * USEC_PER_SEC;
+        if (m->deleting || m->duration <= 0 || now - m->observed < gone || !h->d->kube)
+                return;
+        char *path = kube_lease_path(h->ns, r->name);
+        struct member_delete *md = xcalloc(1, sizeof(*md));
+        *md = (struct member_delete){h, xstrdup(r->holder), xstrdup(r->name)};
+        if (path &&
+            kube_delete(h->d->kube, path, r->resource_version, on_member_deleted, md) >= 0) {
+                m->deleting = true;
+        } else {
+                free(md->holder);
+                free(md->name);
+                free(md);
+        }
+        free(path);
+}
+
 static void list_member(struct ha *h, const struct lease_record *r, char **raw, usec_t now)
 {
         if (strcmp(r->name, h->member_name) == 0) {
@@ -410,6 +463,7 @@ static void list_member(struct ha *h, const struct lease_record *r, char **raw, 
         observe_version(&m->rv, &m->observed, r->resource_version, now);
         m->duration = r->duration_seconds;
         m->seen = true;
+        member_maybe_gone(h, m, r, now);
 }
 
 /* Takes in the n Leases listed (records and items; what is taken is left zeroed): the shards and

@@ -809,6 +809,22 @@ int kube_post(struct kube_client *k, const char *path, const char *json, kube_do
         return kube_request(k, "POST", path, json, done, userdata);
 }
 
+int kube_delete(struct kube_client *k, const char *path, const char *resource_version,
+                kube_done_fn *done, void *userdata)
+{
+        if (!resource_version || !*resource_version ||
+            strspn(resource_version,
+                   "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                   "-_.") != strlen(resource_version))
+                return -EINVAL; /* opaque to us, yet put in JSON: nothing that needs escaping */
+        char *json = xasprintf("{\"kind\":\"DeleteOptions\",\"apiVersion\":\"v1\","
+                               "\"preconditions\":{\"resourceVersion\":\"%s\"}}",
+                               resource_version);
+        int r = kube_request(k, "DELETE", path, json, done, userdata);
+        free(json);
+        return r;
+}
+
 /* ---- paths --------------------------------------------------------------------------------- */
 
 char *kube_virtual_service_path(const char *namespace_, const char *name)

@@ -148,6 +148,21 @@ python3 - "$E2E/puts.json" "$T_KILL" "${IDS[$OWNER]}" "${IDS[$NEW]}" <<-'EOF' ||
 EOF
 pass "no double write"
 
+# -- the dead daemon's member Lease is removed by the others after 5 lease durations --
+members() {
+	admin GET "/kube/objects?resource=leases&ns=$NS" |
+		python3 -c "import json,sys; print(' '.join(o['metadata']['name'] for o in json.load(sys.stdin) if o['metadata']['name'].startswith('canaryd-member-')))"
+}
+dead_member=canaryd-member-${IDS[$OWNER]}
+members | grep -qw -- "$dead_member" || fail "no member Lease $dead_member to begin with: $(members)"
+for _ in $(seq 150); do
+	members | grep -qw -- "$dead_member" || break
+	sleep 0.2
+done
+members | grep -qw -- "$dead_member" && fail "the dead daemon's member Lease is still there: $(members)"
+[ "$(members | wc -w)" = 2 ] || fail "the live daemons' member Leases went too: $(members)"
+pass "the dead daemon's member Lease was removed; the live ones stay"
+
 # -- graceful stop releases the Leases --
 for i in 0 1 2; do
 	[ "$i" = "$OWNER" ] && continue

@@ -895,8 +895,29 @@ class Kube:
 
     def do_delete(self, h, ctx):
         store = self.sb.store
+        opts = {}
+        if h.body:
+            try:
+                opts = h.json_body()
+            except (ValueError, UnicodeDecodeError):
+                raise KubeError(400, "the body of the request was in an unknown format",
+                                "BadRequest", {})
+        pre = (opts or {}).get("preconditions") or {} if isinstance(opts, dict) else {}
         with store.lock:
             obj = self.must_get(ctx)
+            # DeleteOptions.preconditions, as the API server checks them
+            want_rv, meta = pre.get("resourceVersion"), obj["metadata"]
+            if want_rv is not None and want_rv != meta.get("resourceVersion"):
+                raise KubeError(409, 'Operation cannot be fulfilled on %s "%s": Precondition '
+                                     'failed: ResourceVersion in precondition: %s, '
+                                     'ResourceVersion in object meta: %s'
+                                % (ctx["gr"], ctx["name"], want_rv, meta.get("resourceVersion")),
+                                "Conflict", details(ctx["name"], ctx["group"], ctx["res"]))
+            if pre.get("uid") is not None and pre["uid"] != meta.get("uid"):
+                raise KubeError(409, 'Operation cannot be fulfilled on %s "%s": Precondition '
+                                     'failed: UID in precondition: %s, UID in object meta: %s'
+                                % (ctx["gr"], ctx["name"], pre["uid"], meta.get("uid")),
+                                "Conflict", details(ctx["name"], ctx["group"], ctx["res"]))
             store.delete(ctx["group"], ctx["res"], ctx["ns"], ctx["name"])
             self.record_write(h, ctx, obj, None)
         d = details(ctx["name"], ctx["group"], ctx["res"], uid=obj["metadata"].get("uid"))
