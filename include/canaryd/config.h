@@ -182,6 +182,10 @@ struct config {
         struct {
                 char *socket; /* default /run/canaryd/control.sock */
                 char *group;  /* group name or number owning the socket; NULL: the daemon's */
+                /* group name or number whose members may only read (status, history,
+                 * report); it then owns the socket, and only root, the daemon's user and
+                 * members of `group` may change anything. NULL: no split */
+                char *read_group;
         } control;
         struct {
                 char *listen; /* "HOST:PORT" (listen-address.h); NULL: no HTTP endpoint */
