@@ -62,13 +62,23 @@ void control_refusal_log(struct daemon *d, const char *command, const char *cana
         snprintf(f_gid, sizeof(f_gid), "PEER_GID=%u", peer ? (unsigned)peer->gid : 0U);
         snprintf(f_pid, sizeof(f_pid), "PEER_PID=%d", peer ? (int)peer->pid : 0);
         snprintf(f_cmd, sizeof(f_cmd), "CONTROL_COMMAND=%s", command ? command : "");
-        const char *const extra[] = {f_cmd, f_uid, f_gid, f_pid, NULL};
-        const char *const command_only[] = {f_cmd, NULL};
+        /* Each field only when known: no CONTROL_COMMAND= for a request not understood, no
+         * PEER_*= for a peer without credentials. */
+        const char *extra[5];
+        size_t n = 0;
+        if (command)
+                extra[n++] = f_cmd;
+        if (peer) {
+                extra[n++] = f_uid;
+                extra[n++] = f_gid;
+                extra[n++] = f_pid;
+        }
+        extra[n] = NULL;
         struct log_fields f = {
             .canary = canary,
             .step = -1,
             .weight = -1,
-            .extra = peer ? extra : command_only,
+            .extra = extra,
         };
         log_fields_full(LOG_NOTICE, &f, "control: refused %s%s%s from %s: %s",
                         command ? command : "request", canary ? " " : "", canary ? canary : "", who,
