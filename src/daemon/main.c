@@ -77,6 +77,36 @@ static void log_config_problems(const char *prefix, const char *path,
         }
 }
 
+/* A group name, else a number, as control.group and control.read_group take them: 0, or
+ * -ENOENT when there is no such group. */
+static int lookup_group(const char *name, gid_t *ret)
+{
+        char *end = NULL;
+        errno = 0;
+        unsigned long num = strtoul(name, &end, 10);
+        struct group *g = getgrnam(name);
+        if (g)
+                *ret = g->gr_gid;
+        else if (*name && end && !*end && errno == 0 && num < (unsigned long)(gid_t)-1)
+                *ret = (gid_t)num;
+        else
+                return -ENOENT;
+        return 0;
+}
+
+/* --check-config: a group this host does not know is worth a warning, not an error (the file
+ * may be checked on another host than the one it is for); the daemon would not start here. */
+static void check_group(const char *path, const char *key, const char *name, unsigned line,
+                        unsigned column)
+{
+        gid_t gid;
+        if (name && lookup_group(name, &gid) < 0)
+                fprintf(stderr,
+                        "%s:%u:%u: warning: %s: no group named '%s' on this host; canaryd would "
+                        "not start here\n",
+                        path, line, column, key, name);
+}
+
 static int check_config(const char *path)
 {
         struct config *cfg = NULL;
@@ -87,6 +117,10 @@ static int check_config(const char *path)
                 config_problems_free(&problems);
                 return 2;
         }
+        check_group(path, "control.group", cfg->control.group, cfg->control.group_line,
+                    cfg->control.group_column);
+        check_group(path, "control.read_group", cfg->control.read_group,
+                    cfg->control.read_group_line, cfg->control.read_group_column);
         printf("%s: valid, %zu %s\n", path, cfg->n_canaries,
                cfg->n_canaries == 1 ? "canary" : "canaries");
         config_problems_free(&problems);
@@ -851,22 +885,12 @@ static int passed_socket(bool unix_socket)
         return -1;
 }
 
-/* A group name, else a number, as control.group and control.read_group take them. */
 static int resolve_group(const char *key, const char *name, gid_t *ret)
 {
-        char *end = NULL;
-        errno = 0;
-        unsigned long num = strtoul(name, &end, 10);
-        struct group *g = getgrnam(name);
-        if (g)
-                *ret = g->gr_gid;
-        else if (*name && end && !*end && errno == 0 && num < (unsigned long)(gid_t)-1)
-                *ret = (gid_t)num;
-        else {
+        int r = lookup_group(name, ret);
+        if (r < 0)
                 log_error("%s: no group named '%s'", key, name);
-                return -ENOENT;
-        }
-        return 0;
+        return r;
 }
 
 /* Who may do what (control-access.h): with control.read_group, the socket belongs to that
