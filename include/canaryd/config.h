@@ -182,6 +182,12 @@ struct config {
         struct {
                 char *socket; /* default /run/canaryd/control.sock */
                 char *group;  /* group name or number owning the socket; NULL: the daemon's */
+                /* group name or number whose members may only read (status, history,
+                 * report); it then owns the socket, and only root, the daemon's user and
+                 * members of `group` may change anything. NULL: no split */
+                char *read_group;
+                /* where their values are, for --check-config's look-up of the groups */
+                unsigned group_line, group_column, read_group_line, read_group_column;
         } control;
         struct {
                 char *listen; /* "HOST:PORT" (listen-address.h); NULL: no HTTP endpoint */

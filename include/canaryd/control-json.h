@@ -50,9 +50,12 @@ int control_request_parse(const char *line, size_t len, struct control_request *
 /* Formats a request as one line without the newline. Caller owns it. */
 char *control_request_format(const struct control_request *r);
 
+/* The code of a refusal for want of permission (control-access.h): canaryctl exits 4. */
+#define CONTROL_CODE_DENIED 4
+
 /* Reply lines. ok: {"ok":true,"message":...,"status":<data_json>}; refused:
  * {"ok":false,"code":N,"error":"..."} where code is canaryctl's exit code (1 refused,
- * 2 usage). data_json may be NULL. Caller owns the results. */
+ * 2 usage, 4 not permitted). data_json may be NULL. Caller owns the results. */
 char *control_reply_ok(const char *message, const char *data_json);
 /* {"ok":true,"message":...,"history":<history_json>}: the reply to `history`; history_json is
  * an object (journal.h: journal_history_select) or NULL. */
@@ -64,7 +67,7 @@ char *control_reply_error(int code, const char *error);
 /* A parsed reply line (client side). Strings are owned by the struct. */
 struct control_reply {
         bool ok;
-        int code;           /* 0 when ok; 1 refused, 2 malformed request */
+        int code;           /* 0 when ok; 1 refused, 2 malformed request, 4 not permitted */
         char *message;      /* ok: may be NULL */
         char *error;        /* !ok: never NULL */
         char *status_json;  /* ok: the "status" member, unformatted; NULL when absent or null */

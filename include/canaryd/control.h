@@ -13,13 +13,19 @@
 
 #include "canaryd/control-json.h"
 
-/* Who is on the other end of a connection, from SO_PEERCRED at accept time. `id` names the
- * connection for control_server_defer()/control_server_reply(); ids are never reused. */
+/* Who is on the other end of a connection, from SO_PEERCRED at accept time, and its
+ * supplementary groups from SO_PEERGROUPS (groups_known false on a kernel without it, before
+ * Linux 4.13). Both are the credentials the kernel recorded when the peer connected. `id` names
+ * the connection for control_server_defer()/control_server_reply(); ids are never reused.
+ * groups is owned by the server and lives as long as the connection. */
 struct control_peer {
         uid_t uid;
         gid_t gid;
         pid_t pid;
         uint64_t id;
+        gid_t *groups;
+        size_t n_groups;
+        bool groups_known;
 };
 
 /* Server: accepts on an already-bound listening socket, reads one line per connection (bounded
@@ -34,6 +40,11 @@ struct control_peer {
 typedef char *control_handler_fn(const struct control_request *req, const struct control_peer *peer,
                                  void *userdata);
 
+/* A request refused before the handler saw it: a malformed or over-long line, no line within
+ * the deadline, or a peer without credentials (peer NULL). why is the reply's error. Called
+ * once per such request, synchronously; for the daemon's log. */
+typedef void control_refused_fn(const struct control_peer *peer, const char *why, void *userdata);
+
 struct control_server;
 /* Binds path (unlinking a stale socket), mode 0660, group `group` ((gid_t)-1: the daemon's own).
  * The socket is bound under a 0117 umask and chowned before listen(), so no peer can connect
@@ -45,6 +56,8 @@ int control_server_new(sd_event *event, const char *path, gid_t group, control_h
  * the caller still owns it. Returns -ENOTSOCK when fd is not a listening unix stream socket. */
 int control_server_new_from_fd(sd_event *event, int fd, control_handler_fn *handler, void *userdata,
                                struct control_server **ret);
+/* Who hears of the requests refused before the handler (NULL: nobody); same userdata. */
+void control_server_set_refused(struct control_server *s, control_refused_fn *refused);
 /* Per-connection deadline (default CONTROL_TIMEOUT_USEC); for tests. */
 void control_server_set_timeout(struct control_server *s, uint64_t usec);
 /* Deferred replies: inside the handler, control_server_defer(s, peer->id) keeps the connection

@@ -228,10 +228,24 @@ static void walk_slack(struct walker *w, const struct ynode *m, struct config *c
 
 static void walk_control(struct walker *w, const struct ynode *m, struct config *c)
 {
-        static const char *const keys[] = {"socket", "group", NULL};
+        static const char *const keys[] = {"socket", "group", "read_group", NULL};
+        const struct ynode *group = map_get(m, "group");
+        const struct ynode *read_group = map_get(m, "read_group");
+
         check_keys(w, m, "control", keys);
         as_absolute_path(w, map_get(m, "socket"), "socket", &c->control.socket);
-        as_string(w, map_get(m, "group"), "group", &c->control.group);
+        if (as_string(w, group, "group", &c->control.group)) {
+                c->control.group_line = group->line;
+                c->control.group_column = group->column;
+        }
+        if (as_string(w, read_group, "read_group", &c->control.read_group)) {
+                c->control.read_group_line = read_group->line;
+                c->control.read_group_column = read_group->column;
+                if (streq_ptr(c->control.read_group, c->control.group))
+                        PROBLEM_AT(w, read_group,
+                                   "read_group must differ from group (its members could run "
+                                   "every command)");
+        }
 }
 
 static void walk_http(struct walker *w, const struct ynode *m, struct config *c)

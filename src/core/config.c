@@ -181,6 +181,7 @@ struct config *config_free(struct config *c)
         free(c->slack.approvers);
         free(c->control.socket);
         free(c->control.group);
+        free(c->control.read_group);
         free(c->http.listen);
         free(c->pagerduty.routing_key_file);
         free(c->pagerduty.url);

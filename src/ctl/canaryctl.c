@@ -1,7 +1,8 @@
 /* canaryctl: the command-line companion of canaryd (SPEC §5, docs/canaryctl.1). One table of
  * subcommands, like tmux's cmd_entry; each parses its own options with getopt_long (options may
  * come before or after NAME), sends one request over the control socket and maps the reply to
- * the exit codes of SPEC §2: 0 done, 1 refused, 2 usage, 3 daemon unreachable. */
+ * the exit codes of SPEC §2: 0 done, 1 refused, 2 usage, 3 daemon unreachable, and 4 not
+ * permitted (a read-only user, control.read_group). */
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -142,7 +143,8 @@ static void print_help(FILE *f)
         for (size_t i = 0; i < ELEMENTSOF(commands); i++)
                 fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
         fprintf(f, "\nRun 'canaryctl COMMAND --help' for a command's usage.\n"
-                   "Exit status: 0 done, 1 refused, 2 usage error, 3 daemon unreachable.\n");
+                   "Exit status: 0 done, 1 refused, 2 usage error, 3 daemon unreachable,\n"
+                   "4 not permitted (this user may only read: status, history, report).\n");
 }
 
 static int usage_error(const struct ctl_command *cmd, const char *fmt, ...)
@@ -302,7 +304,9 @@ static int run_request(const struct ctl_command *cmd, const struct ctl_args *a)
         int ret = CTL_EXIT_OK;
         if (!rep.ok) {
                 fprintf(stderr, "canaryctl: %s\n", rep.error);
-                ret = rep.code == CTL_EXIT_USAGE ? CTL_EXIT_USAGE : CTL_EXIT_REFUSED;
+                ret = rep.code == CTL_EXIT_USAGE    ? CTL_EXIT_USAGE
+                      : rep.code == CTL_EXIT_DENIED ? CTL_EXIT_DENIED
+                                                    : CTL_EXIT_REFUSED;
         } else if (cmd->request == CONTROL_STATUS) {
                 ret = print_status(rep.status_json, a->json, a->name != NULL);
         } else if (cmd->request == CONTROL_HISTORY) {

@@ -7,6 +7,7 @@ enum {
         CTL_EXIT_REFUSED = 1,     /* the daemon refused; reason on stderr */
         CTL_EXIT_USAGE = 2,       /* bad flags or arguments; usage on stderr */
         CTL_EXIT_UNREACHABLE = 3, /* no daemon on the socket, or no answer in time */
+        CTL_EXIT_DENIED = 4,      /* the daemon refused: this user may only read */
 };
 
 /* `canaryctl judge ...`: the offline judge (src/ctl/judge.c). argv[0] is "judge"; the global

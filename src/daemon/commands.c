@@ -207,7 +207,8 @@ const char *canary_command_refused(struct canary *c, const struct rollout_event 
 
         if (!refused)
                 return NULL;
-        log_canary(LOG_NOTICE, c, NULL, NULL, "%s by %s refused: %s", name, who, refused);
+        if (who)
+                log_canary(LOG_NOTICE, c, NULL, NULL, "%s by %s refused: %s", name, who, refused);
         canary_journal(c, journal_format_command(now_realtime_usec(), c->cfg->name, &c->state, name,
                                                  ev->revision, ev->reason, ev->full, ev->actor,
                                                  peer, "refused", refused));

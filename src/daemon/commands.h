@@ -51,7 +51,8 @@ void daemon_reply_all(struct daemon *d, const char *error);
 /* Dry run against the known state: NULL when the command would be accepted, else why not. */
 const char *canary_check_command(const struct canary *c, const struct rollout_event *ev);
 /* The gate every command passes before canary_submit_command(), whoever sent it (control
- * socket, Slack): NULL when it may go on; else why not, with the refusal logged ("pause by WHO
- * refused: ...") and journaled (peer: the control socket's, or NULL). */
+ * socket, Slack): NULL when it may go on; else why not, with the refusal journaled (peer: the
+ * control socket's, or NULL) and logged ("pause by WHO refused: ..."; who NULL: the caller logs
+ * it, as the control socket does with its peer). */
 const char *canary_command_refused(struct canary *c, const struct rollout_event *ev,
                                    const char *who, const struct journal_peer *peer);

@@ -9,6 +9,8 @@
 #include <systemd/sd-event.h>
 
 #include "canaryd/config.h"
+#include "canaryd/control-access.h"
+#include "canaryd/ratelimit.h"
 
 #include "counters.h"
 
@@ -51,6 +53,11 @@ struct daemon {
         struct slack_client *slack;
         struct pager *pager; /* pager.c: PagerDuty; NULL without `pagerduty:` */
         struct control_server *control;
+        /* main.c: who may send which request, from control.group and control.read_group as
+         * they were at start-up (the socket keeps its group across reloads, and so does this) */
+        struct control_access control_access;
+        struct ratelimit refusal_log;       /* control-log.c: refused requests in the log */
+        sd_event_source *refusal_log_timer; /* control-log.c: its summary line */
         struct canary *canaries;
         size_t n_canaries;
         struct ha *ha; /* NULL without `ha:`; see ha.c */

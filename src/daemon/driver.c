@@ -23,6 +23,7 @@
 #include "canaryd/vs.h"
 #include "commands.h"
 #include "commit.h"
+#include "control-log.h"
 #include "driver.h"
 #include "ha.h"
 #include "metrics.h"
@@ -554,8 +555,12 @@ static void decide(struct canary *c, const struct vs_view *view, const char *bod
                          : announce_thread_ts(c) ? announce_thread_ts(c)
                                                  : "");
         if (c->cycle->actions.refused) {
-                log_canary(LOG_NOTICE, c, NULL, NULL, "command refused: %s",
-                           c->cycle->actions.refused);
+                if (c->cycle->current.has_peer)
+                        control_refusal_log(c->d, journal_event_name(ev.kind), c->cfg->name,
+                                            &c->cycle->current.peer, c->cycle->actions.refused);
+                else
+                        log_canary(LOG_NOTICE, c, NULL, NULL, "command refused: %s",
+                                   c->cycle->actions.refused);
                 command_journal(c, &c->cycle->current, &c->state, "refused",
                                 c->cycle->actions.refused);
                 command_answer(c, &c->cycle->current,

@@ -27,6 +27,7 @@
 #include "canaryd/slack-groups.h"
 #include "canaryd/slack.h"
 #include "commands.h"
+#include "control-log.h"
 #include "datadog-key.h"
 #include "dd-events.h"
 #include "driver.h"
@@ -76,6 +77,36 @@ static void log_config_problems(const char *prefix, const char *path,
         }
 }
 
+/* A group name, else a number, as control.group and control.read_group take them: 0, or
+ * -ENOENT when there is no such group. */
+static int lookup_group(const char *name, gid_t *ret)
+{
+        char *end = NULL;
+        errno = 0;
+        unsigned long num = strtoul(name, &end, 10);
+        struct group *g = getgrnam(name);
+        if (g)
+                *ret = g->gr_gid;
+        else if (*name && end && !*end && errno == 0 && num < (unsigned long)(gid_t)-1)
+                *ret = (gid_t)num;
+        else
+                return -ENOENT;
+        return 0;
+}
+
+/* --check-config: a group this host does not know is worth a warning, not an error (the file
+ * may be checked on another host than the one it is for); the daemon would not start here. */
+static void check_group(const char *path, const char *key, const char *name, unsigned line,
+                        unsigned column)
+{
+        gid_t gid;
+        if (name && lookup_group(name, &gid) < 0)
+                fprintf(stderr,
+                        "%s:%u:%u: warning: %s: no group named '%s' on this host; canaryd would "
+                        "not start here\n",
+                        path, line, column, key, name);
+}
+
 static int check_config(const char *path)
 {
         struct config *cfg = NULL;
@@ -86,6 +117,10 @@ static int check_config(const char *path)
                 config_problems_free(&problems);
                 return 2;
         }
+        check_group(path, "control.group", cfg->control.group, cfg->control.group_line,
+                    cfg->control.group_column);
+        check_group(path, "control.read_group", cfg->control.read_group,
+                    cfg->control.read_group_line, cfg->control.read_group_column);
         printf("%s: valid, %zu %s\n", path, cfg->n_canaries,
                cfg->n_canaries == 1 ? "canary" : "canaries");
         config_problems_free(&problems);
@@ -566,6 +601,10 @@ static void reload_apply(struct daemon *d, struct config *cfg)
                 log_warning("reload: http.listen changed (%s -> %s); the HTTP endpoint keeps "
                             "its socket until a restart",
                             was ? was : "none", now ? now : "none");
+        if (!streq_ptr(d->config->control.group, cfg->control.group) ||
+            !streq_ptr(d->config->control.read_group, cfg->control.read_group))
+                log_warning("reload: control.group or control.read_group changed; the control "
+                            "socket keeps its group and who may do what until a restart");
         if (apply_config(d, cfg) < 0) {
                 log_error("reload refused: the new configuration's clients could not be "
                           "created; keeping the old one");
@@ -660,21 +699,20 @@ static struct canary *find_canary(struct daemon *d, const char *name)
 
 /* `history NAME`: the decision journal of the canary's latest rollout (docs/journal.md). Read
  * from state_dir here, so canaryctl needs no access to it. A removed canary's journal is still
- * served. */
-static char *control_history(struct daemon *d, const struct control_request *req)
+ * served. The reply, or NULL with *ret_why (owned) when refused. */
+static char *control_history(struct daemon *d, const struct control_request *req, char **ret_why)
 {
         char *text = NULL, *json = NULL;
         size_t len = 0;
         int r = journal_read(d->config->state_dir, req->name, &text, &len);
         if (r < 0) {
-                char *e = xasprintf("cannot read the decision journal: %s", strerror(-r));
-                char *reply = control_reply_error(1, e);
-                free(e);
-                return reply;
+                *ret_why = xasprintf("cannot read the decision journal: %s", strerror(-r));
+                return NULL;
         }
         if (len == 0 && !find_canary(d, req->name)) {
                 free(text);
-                return control_reply_error(1, "no such canary");
+                *ret_why = xstrdup("no such canary");
+                return NULL;
         }
         journal_history_select(text, len, req->name, req->all, &json);
         free(text);
@@ -685,44 +723,83 @@ static char *control_history(struct daemon *d, const struct control_request *req
 
 /* `report NAME [--rollout ID]`: the saved report of that (or the latest) rollout, or one built
  * from the journal for a rollout still running (docs/reports.md). A removed canary's reports
- * are still served. */
-static char *control_report(struct daemon *d, const struct control_request *req)
+ * are still served. The reply, or NULL with *ret_why (owned) when refused. */
+static char *control_report(struct daemon *d, const struct control_request *req, char **ret_why)
 {
         char *json = NULL, *error = NULL;
         int r = report_lookup(d->config->state_dir, req->name, req->rollout, &json, &error);
         if (r == -ENOENT && !req->rollout && !find_canary(d, req->name)) {
                 free(error);
-                return control_reply_error(1, "no such canary");
+                *ret_why = xstrdup("no such canary");
+                return NULL;
         }
         if (r < 0) {
-                char *reply = control_reply_error(1, error);
-                free(error);
-                return reply;
+                *ret_why = error ? error : xstrdup("cannot read the report");
+                return NULL;
         }
         char *reply = control_reply_report(NULL, json);
         free(json);
         return reply;
 }
 
+/* A refused request: logged with its peer (rate-limited), answered with code and why. */
+static char *control_refuse(struct daemon *d, const struct control_request *req,
+                            const struct control_peer *peer, int code, const char *why)
+{
+        struct journal_peer jp = {.uid = peer->uid, .gid = peer->gid, .pid = peer->pid};
+        control_refusal_log(d, control_command_to_string(req->command), req->name, &jp, why);
+        return control_reply_error(code, why);
+}
+
+/* The control server's word on a request it refused before on_control (malformed, too long,
+ * no line in time, no credentials). */
+static void on_control_refused(const struct control_peer *peer, const char *why, void *userdata)
+{
+        struct journal_peer jp;
+        if (peer)
+                jp = (struct journal_peer){.uid = peer->uid, .gid = peer->gid, .pid = peer->pid};
+        control_refusal_log(userdata, NULL, NULL, peer ? &jp : NULL, why);
+}
+
 static char *on_control(const struct control_request *req, const struct control_peer *peer,
                         void *userdata)
 {
         struct daemon *d = userdata;
+        struct control_credentials who = {
+            .uid = peer->uid,
+            .gid = peer->gid,
+            .groups = peer->groups,
+            .n_groups = peer->n_groups,
+            .groups_known = peer->groups_known,
+        };
+        /* Before anything else, the canary's existence included: a refused peer learns
+         * nothing and leaves nothing in the canary's journal. */
+        const char *denied = control_access_check(&d->control_access, req->command, &who);
+        if (denied)
+                return control_refuse(d, req, peer, CONTROL_CODE_DENIED, denied);
+
         if (req->command == CONTROL_STATUS) {
                 if (req->name && !find_canary(d, req->name))
-                        return control_reply_error(1, "no such canary");
+                        return control_refuse(d, req, peer, 1, "no such canary");
                 char *status = status_json(d, req->name);
                 char *reply = control_reply_ok(NULL, status);
                 free(status);
                 return reply;
         }
-        if (req->command == CONTROL_HISTORY)
-                return control_history(d, req);
-        if (req->command == CONTROL_REPORT)
-                return control_report(d, req);
+        if (req->command == CONTROL_HISTORY || req->command == CONTROL_REPORT) {
+                char *why = NULL;
+                char *reply = req->command == CONTROL_HISTORY ? control_history(d, req, &why)
+                                                              : control_report(d, req, &why);
+                if (why) {
+                        free(reply);
+                        reply = control_refuse(d, req, peer, 1, why);
+                        free(why);
+                }
+                return reply;
+        }
         struct canary *c = find_canary(d, req->name);
         if (!c)
-                return control_reply_error(1, "no such canary");
+                return control_refuse(d, req, peer, 1, "no such canary");
 
         static const enum rollout_event_kind kinds[_CONTROL_COMMAND_MAX] = {
             [CONTROL_START] = EV_CMD_START,     [CONTROL_PROMOTE] = EV_CMD_PROMOTE,
@@ -740,12 +817,9 @@ static char *on_control(const struct control_request *req, const struct control_
             .actor = actor,
         };
         struct journal_peer jp = {.uid = peer->uid, .gid = peer->gid, .pid = peer->pid};
-        char who[96];
-        snprintf(who, sizeof(who), "%s (gid %u, pid %d)", actor, (unsigned)peer->gid,
-                 (int)peer->pid);
-        const char *refused = canary_command_refused(c, &ev, who, &jp);
+        const char *refused = canary_command_refused(c, &ev, NULL, &jp);
         if (refused)
-                return control_reply_error(1, refused);
+                return control_refuse(d, req, peer, 1, refused);
         log_canary(LOG_NOTICE, c, NULL, NULL, "%s requested by %s (gid %u, pid %d)",
                    control_command_to_string(req->command), actor, (unsigned)peer->gid,
                    (int)peer->pid);
@@ -811,28 +885,67 @@ static int passed_socket(bool unix_socket)
         return -1;
 }
 
+static int resolve_group(const char *key, const char *name, gid_t *ret)
+{
+        int r = lookup_group(name, ret);
+        if (r < 0)
+                log_error("%s: no group named '%s'", key, name);
+        return r;
+}
+
+/* Who may do what (control-access.h): with control.read_group, the socket belongs to that
+ * group so that its members can connect, and only operators (root, our uid, control.group,
+ * by default our own group) may send anything that changes a rollout. *ret_socket_group is the
+ * socket's group ((gid_t)-1: ours). */
+static int control_access_resolve(struct daemon *d, gid_t *ret_socket_group)
+{
+        const struct config *cfg = d->config;
+        gid_t group = (gid_t)-1, read_group = (gid_t)-1;
+        int r;
+
+        if (cfg->control.group &&
+            (r = resolve_group("control.group", cfg->control.group, &group)) < 0)
+                return r;
+        if (cfg->control.read_group &&
+            (r = resolve_group("control.read_group", cfg->control.read_group, &read_group)) < 0)
+                return r;
+        d->control_access = (struct control_access){
+            .restricted = cfg->control.read_group != NULL,
+            .daemon_uid = geteuid(),
+            .operator_gid = group != (gid_t)-1 ? group : getegid(),
+        };
+        *ret_socket_group = group;
+        if (d->control_access.restricted) {
+                *ret_socket_group = read_group;
+                if (read_group == d->control_access.operator_gid)
+                        log_warning("control.read_group is the operators' group (gid %u): its "
+                                    "members may run every command",
+                                    (unsigned)read_group);
+        }
+        return 0;
+}
+
 static int open_control(struct daemon *d)
 {
+        gid_t group;
+        int r = control_access_resolve(d, &group);
+        if (r < 0)
+                return r;
         int fd = passed_socket(true);
         if (fd >= 0)
-                return control_server_new_from_fd(d->event, fd, on_control, d, &d->control);
-        gid_t group = (gid_t)-1;
-        const char *name = d->config->control.group;
-        if (name) {
-                char *end = NULL;
-                unsigned long num = strtoul(name, &end, 10);
-                struct group *g = getgrnam(name);
-                if (g)
-                        group = g->gr_gid;
-                else if (*name && end && !*end && num < (unsigned long)(gid_t)-1)
-                        group = (gid_t)num;
-                else {
-                        log_error("control.group: no group named '%s'", name);
-                        return -ENOENT;
-                }
-        }
-        return control_server_new(d->event, d->config->control.socket, group, on_control, d,
-                                  &d->control);
+                r = control_server_new_from_fd(d->event, fd, on_control, d, &d->control);
+        else
+                r = control_server_new(d->event, d->config->control.socket, group, on_control, d,
+                                       &d->control);
+        if (r < 0)
+                return r;
+        control_server_set_refused(d->control, on_control_refused);
+        if (d->control_access.restricted)
+                log_info("control: read-only requests for group %s; the others for root, uid %u "
+                         "and gid %u",
+                         d->config->control.read_group, (unsigned)d->control_access.daemon_uid,
+                         (unsigned)d->control_access.operator_gid);
+        return 0;
 }
 
 /* The command line. Returns -1 to go on, or the exit code. */
@@ -983,6 +1096,7 @@ static void daemon_teardown(struct daemon *d)
         d->sched = analysis_sched_free(d->sched);
         d->key = datadog_key_free(d->key);
         d->control = control_server_free(d->control);
+        control_refusal_log_flush(d);
         endpoint_stop(d);
         clients_free(d);
         config_free(d->config);

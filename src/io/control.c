@@ -42,6 +42,7 @@ struct control_server {
         int fd;
         char *path; /* bound by us; unlinked on free. NULL for an inherited fd */
         control_handler_fn *handler;
+        control_refused_fn *refused;
         void *userdata;
         uint64_t timeout_usec;
         uint64_t next_id;
@@ -65,6 +66,7 @@ static void conn_free(struct control_conn *c)
         buf_free(&c->in);
         free(c->out);
         free(c->early);
+        free(c->peer.groups);
         free(c);
 }
 
@@ -106,6 +108,12 @@ static void conn_reply(struct control_conn *c, char *reply)
                 conn_free(c);
 }
 
+static void conn_refused(struct control_conn *c, const char *why)
+{
+        if (c->server->refused)
+                c->server->refused(c->have_peer ? &c->peer : NULL, why, c->server->userdata);
+}
+
 static void conn_handle_line(struct control_conn *c, const char *line, size_t len)
 {
         struct control_request req;
@@ -113,9 +121,11 @@ static void conn_handle_line(struct control_conn *c, const char *line, size_t le
         char *reply;
 
         if (control_request_parse(line, len, &req, &error) < 0) {
+                conn_refused(c, error);
                 reply = control_reply_error(2, error);
                 free(error);
         } else if (!c->have_peer) {
+                conn_refused(c, "cannot identify the peer (SO_PEERCRED)");
                 reply = control_reply_error(1, "cannot identify the peer (SO_PEERCRED)");
                 control_request_done(&req);
         } else {
@@ -192,6 +202,7 @@ static int on_conn_io(sd_event_source *s, int fd, uint32_t revents, void *userda
         }
         if (c->in.len > CONTROL_LINE_MAX) {
                 char *e = xasprintf("request line too long (max %d bytes)", CONTROL_LINE_MAX);
+                conn_refused(c, e);
                 char *reply = control_reply_error(2, e);
                 free(e);
                 conn_reply(c, reply);
@@ -206,6 +217,8 @@ static int on_conn_timeout(sd_event_source *s, uint64_t usec, void *userdata)
                 conn_free(c); /* the peer does not read its reply */
                 return 0;
         }
+        if (!c->deferred)
+                conn_refused(c, "timed out waiting for the request line");
         /* Best effort: tell the peer why, once, without waiting for it. */
         char *reply = c->deferred
                           ? control_reply_error(1, "no decision in time; the command may "
@@ -222,6 +235,36 @@ static int on_conn_timeout(sd_event_source *s, uint64_t usec, void *userdata)
         return 0;
 }
 
+#ifndef SO_PEERGROUPS
+#define SO_PEERGROUPS 59 /* Linux 4.13 */
+#endif
+
+/* The peer's supplementary groups as the kernel recorded them at connect(), like SO_PEERCRED.
+ * Chosen over the alternatives: /proc/PID/status "Groups:" is read later and can name another
+ * process once the pid is reused (or the peer changed its groups since), and getgrouplist()
+ * asks NSS (LDAP, sssd) on the event loop about the user's groups in the database, not the
+ * process's. Without SO_PEERGROUPS (ENOPROTOOPT) the groups stay unknown and only uid and
+ * primary gid count: the check fails closed. */
+static void peer_groups(int fd, struct control_peer *p)
+{
+        socklen_t size = 32 * sizeof(gid_t);
+
+        for (int tries = 0; tries < 4; tries++) {
+                gid_t *groups = xmalloc(size + sizeof(gid_t));
+                socklen_t len = size;
+                if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == 0) {
+                        p->groups = groups; /* owned by the connection */
+                        p->n_groups = len / sizeof(gid_t);
+                        p->groups_known = true;
+                        return;
+                }
+                free(groups);
+                if (errno != ERANGE || len <= size)
+                        return;
+                size = len; /* the kernel said how much it needs */
+        }
+}
+
 static void server_accept_one(struct control_server *s, int cfd)
 {
         struct control_conn *c = xcalloc(1, sizeof(*c));
@@ -235,6 +278,7 @@ static void server_accept_one(struct control_server *s, int cfd)
                 c->peer.gid = cred.gid;
                 c->peer.pid = cred.pid;
                 c->have_peer = true;
+                peer_groups(cfd, &c->peer);
         }
         c->peer.id = ++s->next_id;
 
@@ -403,6 +447,12 @@ int control_server_new_from_fd(sd_event *event, int fd, control_handler_fn *hand
         if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
                 return -errno;
         return server_start(event, fd, handler, userdata, ret);
+}
+
+void control_server_set_refused(struct control_server *s, control_refused_fn *refused)
+{
+        if (s)
+                s->refused = refused;
 }
 
 void control_server_set_timeout(struct control_server *s, uint64_t usec)

@@ -43,6 +43,22 @@ n=$(grep -c "^$E2E/bad.yaml:[0-9]*:[0-9]*: " "$E2E/err")
 [ "$n" -ge 4 ] || fail "expected every problem, got $n lines"
 pass "every problem reported with line and column"
 
+# Groups this host lacks: a warning at the value (the file may be meant for another host), not
+# an error; read_group equal to group is an error.
+sed 's/^  # group: canaryd .*/  group: canaryd-no-such-group/; s/^  # read_group: canaryd-viewers .*/  read_group: "0"/' \
+	"$SRC/config/canaryd.yaml.example" >"$E2E/groups.yaml"
+"$CANARYD" --check-config --config "$E2E/groups.yaml" 2>"$E2E/err" >/dev/null ||
+	fail "an unknown group made the file invalid: $(cat "$E2E/err")"
+line=$(grep -n '^  group: canaryd-no-such-group' "$E2E/groups.yaml" | cut -d: -f1)
+grep -q "^$E2E/groups.yaml:$line:10: warning: control.group: no group named 'canaryd-no-such-group'" \
+	"$E2E/err" || fail "no warning for the unknown group: $(cat "$E2E/err")"
+grep -q "read_group" "$E2E/err" && fail "a numeric read_group was warned about: $(cat "$E2E/err")"
+sed -i 's/^  read_group: "0"/  read_group: canaryd-no-such-group/' "$E2E/groups.yaml"
+rc=0; "$CANARYD" --check-config --config "$E2E/groups.yaml" 2>"$E2E/err" >/dev/null || rc=$?
+[ $rc = 2 ] || fail "read_group equal to group: exit $rc, expected 2"
+grep -q "read_group must differ from group" "$E2E/err" || fail "no reason: $(cat "$E2E/err")"
+pass "control groups: unknown ones warned at their value, the same one twice refused"
+
 rc=0; "$CANARYD" --check-config --config "$E2E/missing.yaml" 2>/dev/null || rc=$?
 [ $rc = 2 ] || fail "missing file: exit $rc, expected 2"
 rc=0; "$CANARYD" --bogus 2>/dev/null || rc=$?

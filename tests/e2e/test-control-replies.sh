@@ -35,6 +35,8 @@ wait $p1 || rc1=$?
 wait $p2 || rc2=$?
 if [ $rc1 = 0 ] && [ $rc2 = 1 ]; then
 	grep -q "not progressing" "$E2E/p2" || fail "second promote: $(cat "$E2E/p2")"
+	grep -q "control: refused promote checkout from uid 0 gid 0 pid [0-9]*: not progressing" \
+		"$E2E/canaryd.log" || fail "the refusal at decision time is not logged with the peer"
 elif [ $rc2 = 0 ] && [ $rc1 = 0 ]; then
 	# the plain promote went first (25 -> 50), then --full (-> 100): both really applied
 	grep -q "Promoted" "$E2E/p1" || fail "promote --full: $(cat "$E2E/p1")"

@@ -152,6 +152,7 @@ static void minimal_file_gets_defaults(void **state)
         assert_null(c->slack.webhook_url_file);
         assert_null(c->slack.token_file);
         assert_string_equal(c->control.socket, "/run/canaryd/control.sock");
+        assert_null(c->control.read_group); /* no split: everyone may do everything */
         assert_string_equal(c->state_dir, "/var/lib/canaryd");
         assert_false(c->ha.enabled);
         assert_int_equal(c->ha.shards, 16);
@@ -217,6 +218,8 @@ static void full_file_reads_every_key(void **state)
         assert_string_equal(c->slack.channel, "#deploys");
         assert_string_equal(c->slack.url, "http://127.0.0.1:8127");
         assert_string_equal(c->control.socket, "/run/canaryd-test/ctl.sock");
+        assert_string_equal(c->control.group, "canaryd-ops");
+        assert_string_equal(c->control.read_group, "4242");
         assert_string_equal(c->state_dir, "/srv/canaryd");
         assert_true(c->ha.enabled);
         assert_string_equal(c->ha.namespace_, "canaryd-system");

@@ -22,6 +22,7 @@
 #include <cmocka.h>
 #include <systemd/sd-event.h>
 
+#include "canaryd/control-access.h"
 #include "canaryd/control.h"
 #include "canaryd/util.h"
 
@@ -414,6 +415,76 @@ static void status_table_tolerates_odd_fields_and_refuses_garbage(void **state)
         }
 }
 
+/* ---- who may do what ---- */
+
+static const struct control_access open_access = {
+    .restricted = false, .daemon_uid = 990, .operator_gid = 990};
+static const struct control_access split_access = {
+    .restricted = true, .daemon_uid = 990, .operator_gid = 500};
+
+static void read_only_commands_are_status_history_report(void **state)
+{
+        for (int c = 0; c < _CONTROL_COMMAND_MAX; c++) {
+                bool ro = c == CONTROL_STATUS || c == CONTROL_HISTORY || c == CONTROL_REPORT;
+                assert_int_equal(control_command_is_read_only((enum control_command)c), ro);
+        }
+        assert_false(control_command_is_read_only(_CONTROL_COMMAND_MAX));
+}
+
+static void without_read_group_everyone_may_do_everything(void **state)
+{
+        struct control_credentials anyone = {.uid = 1234, .gid = 1234, .groups_known = true};
+        for (int c = 0; c < _CONTROL_COMMAND_MAX; c++)
+                assert_null(control_access_check(&open_access, (enum control_command)c, &anyone));
+}
+
+static void read_only_peer_may_read_but_not_change(void **state)
+{
+        gid_t groups[] = {100, 600}; /* not 500 */
+        struct control_credentials reader = {
+            .uid = 1234, .gid = 600, .groups = groups, .n_groups = 2, .groups_known = true};
+        for (int c = 0; c < _CONTROL_COMMAND_MAX; c++) {
+                const char *why =
+                    control_access_check(&split_access, (enum control_command)c, &reader);
+                if (control_command_is_read_only((enum control_command)c))
+                        assert_null(why);
+                else
+                        assert_non_null(strstr(why, "permission denied"));
+        }
+}
+
+static void operators_are_root_daemon_user_and_group_members(void **state)
+{
+        gid_t supplementary[] = {100, 500};
+        struct control_credentials who[] = {
+            {.uid = 0, .gid = 0},      /* root, groups unknown */
+            {.uid = 990, .gid = 990},  /* the daemon's own user */
+            {.uid = 1234, .gid = 500}, /* primary group */
+            {.uid = 1234,
+             .gid = 1234,
+             .groups = supplementary,
+             .n_groups = 2,
+             .groups_known = true}, /* supplementary group */
+        };
+        for (size_t i = 0; i < ELEMENTSOF(who); i++) {
+                assert_true(control_access_is_operator(&split_access, &who[i]));
+                assert_null(control_access_check(&split_access, CONTROL_ABORT, &who[i]));
+                assert_null(control_access_check(&split_access, CONTROL_PROMOTE, &who[i]));
+        }
+}
+
+static void unknown_supplementary_groups_fail_closed(void **state)
+{
+        /* without SO_PEERGROUPS the list is not trusted, even if something filled it */
+        gid_t supplementary[] = {500};
+        struct control_credentials who = {
+            .uid = 1234, .gid = 1234, .groups = supplementary, .n_groups = 1};
+        assert_false(control_access_is_operator(&split_access, &who));
+        assert_non_null(control_access_check(&split_access, CONTROL_START, &who));
+        assert_null(control_access_check(&split_access, CONTROL_STATUS, &who));
+        assert_non_null(control_access_check(&open_access, _CONTROL_COMMAND_MAX, &who));
+}
+
 /* ---- server and client over a real socket ---- */
 
 struct fixture {
@@ -426,6 +497,13 @@ struct fixture {
         uid_t uid;
         gid_t gid;
         pid_t pid;
+        bool groups_known;
+        size_t n_groups;
+        gid_t groups[64];
+        /* refused before the handler: how often, and the last reason */
+        int refusals;
+        char refused_why[128];
+        bool refused_peer;
         struct control_request last;
         /* deferred replies: 1 answer from a later loop iteration, 2 answer inside the handler */
         int defer;
@@ -460,6 +538,10 @@ static char *handler(const struct control_request *req, const struct control_pee
         f->uid = peer->uid;
         f->gid = peer->gid;
         f->pid = peer->pid;
+        f->groups_known = peer->groups_known;
+        f->n_groups = peer->n_groups;
+        for (size_t i = 0; i < peer->n_groups && i < ELEMENTSOF(f->groups); i++)
+                f->groups[i] = peer->groups[i];
         if (f->defer) {
                 f->deferred_id = peer->id;
                 assert_int_equal(control_server_defer(f->server, peer->id), 0);
@@ -489,6 +571,14 @@ static char *handler(const struct control_request *req, const struct control_pee
         return control_reply_ok("done", NULL);
 }
 
+static void refused(const struct control_peer *peer, const char *why, void *userdata)
+{
+        struct fixture *f = userdata;
+        f->refusals++;
+        f->refused_peer = peer != NULL;
+        snprintf(f->refused_why, sizeof(f->refused_why), "%s", why);
+}
+
 static int setup(void **state)
 {
         struct fixture *f = xcalloc(1, sizeof(*f));
@@ -498,6 +588,7 @@ static int setup(void **state)
         assert_int_equal(sd_event_new(&f->event), 0);
         assert_int_equal(control_server_new(f->event, f->path, (gid_t)-1, handler, f, &f->server),
                          0);
+        control_server_set_refused(f->server, refused);
         f->status_json = status_doc;
         *state = f;
         return 0;
@@ -598,6 +689,19 @@ static void server_delivers_reply_and_peer_uid(void **state)
         assert_int_equal(f->uid, getuid());
         assert_int_equal(f->gid, getgid());
         assert_int_equal(f->pid, getpid()); /* the client thread is in this process */
+        /* SO_PEERGROUPS: our supplementary groups, as at connect time */
+        gid_t mine[64];
+        int n = getgroups(ELEMENTSOF(mine), mine);
+        assert_true(n >= 0);
+        assert_true(f->groups_known);
+        assert_int_equal(f->n_groups, (size_t)n);
+        for (int i = 0; i < n; i++) {
+                bool found = false;
+                for (size_t k = 0; k < f->n_groups; k++)
+                        found |= f->groups[k] == mine[i];
+                assert_true(found);
+        }
+        assert_int_equal(f->refusals, 0);
         assert_int_equal(f->last.command, CONTROL_PROMOTE);
         assert_string_equal(f->last.name, "cart-api");
         assert_true(f->last.full);
@@ -698,6 +802,10 @@ static void server_refuses_malformed_without_handler(void **state)
         assert_refused(reply, 2, "unknown command \"launch\"");
         free(reply);
         assert_int_equal(f->calls, 0);
+        /* the daemon hears of it, with the peer, to log it */
+        assert_int_equal(f->refusals, 1);
+        assert_true(f->refused_peer);
+        assert_non_null(strstr(f->refused_why, "unknown command"));
 }
 
 static void *send_oversize(struct fixture *f)
@@ -717,6 +825,8 @@ static void server_rejects_oversize_line(void **state)
         assert_refused(reply, 2, "request line too long");
         free(reply);
         assert_int_equal(f->calls, 0);
+        assert_int_equal(f->refusals, 1);
+        assert_non_null(strstr(f->refused_why, "request line too long"));
 }
 
 static void *send_max_line(struct fixture *f)
@@ -955,6 +1065,11 @@ int main(void)
             cmocka_unit_test(status_table_renders_spec_document),
             cmocka_unit_test(status_table_shows_awaiting_approval),
             cmocka_unit_test(status_table_tolerates_odd_fields_and_refuses_garbage),
+            cmocka_unit_test(read_only_commands_are_status_history_report),
+            cmocka_unit_test(without_read_group_everyone_may_do_everything),
+            cmocka_unit_test(read_only_peer_may_read_but_not_change),
+            cmocka_unit_test(operators_are_root_daemon_user_and_group_members),
+            cmocka_unit_test(unknown_supplementary_groups_fail_closed),
             cmocka_unit_test_setup_teardown(server_delivers_reply_and_peer_uid, setup, teardown),
             cmocka_unit_test_setup_teardown(server_status_document_passes_through, setup, teardown),
             cmocka_unit_test_setup_teardown(server_defers_the_reply_until_told, setup, teardown),
