@@ -84,6 +84,10 @@ if(PYTHON3)
   # The Datadog events emulation (sandboxlib/datadog_events.py), the same way.
   add_test(NAME sandbox/datadog-events COMMAND ${PYTHON3} ${CMAKE_SOURCE_DIR}/tests/sandbox/test_datadog_events.py)
   set_tests_properties(sandbox/datadog-events PROPERTIES LABELS sandbox TIMEOUT 60)
+  # The network faults (delay, stall, truncate, reset, slow, mid-stream on watches, chaos mode)
+  # seen by raw http.client connections: ~15 s, no daemon.
+  add_test(NAME sandbox/network-faults COMMAND ${PYTHON3} ${CMAKE_SOURCE_DIR}/tests/sandbox/test_network_faults.py)
+  set_tests_properties(sandbox/network-faults PROPERTIES LABELS sandbox TIMEOUT 60)
 endif()
 
 # bench/quality --smoke: 8 rollouts of realistic series through the real daemon in one run
