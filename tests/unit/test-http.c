@@ -287,13 +287,18 @@ static void put_sends_body(void **state)
         result_done(&r);
 }
 
-/* A POST on a kept-alive connection that dies before answering: libcurl would send it again on
- * a new connection by itself (it takes the death for a stale keep-alive connection), though the
- * server acted on the first copy. A POST goes on a fresh connection, so the failure reaches the
- * caller and the server saw it once; a POST marked idempotent (a query) may be re-sent. */
-static void post_is_not_resent_on_a_dead_connection(void **state)
+/* A write on a kept-alive connection that dies before answering: libcurl would send it again
+ * on a new connection by itself (it takes the death for a stale keep-alive connection), though
+ * the server acted on the first copy. A write goes on a fresh connection, so the failure reaches
+ * the caller and the server saw it once; a POST marked idempotent (a query) may be re-sent. */
+static void write_is_not_resent_on_a_dead_connection(void **state)
 {
-        for (int idempotent = 0; idempotent <= 1; idempotent++) {
+        static const struct {
+                const char *method;
+                bool idempotent;
+        } cases[] = {
+            {"POST", false}, {"PUT", false}, {"PATCH", false}, {"DELETE", false}, {"POST", true}};
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
                 struct result r = {0};
                 unsigned before = F->done_count;
                 __atomic_store_n(&once_hits, 0, __ATOMIC_SEQ_CST);
@@ -303,15 +308,15 @@ static void post_is_not_resent_on_a_dead_connection(void **state)
                 result_done(&r);
 
                 char *u = url("/once");
-                struct http_request_opts o = {.method = "POST",
+                struct http_request_opts o = {.method = cases[i].method,
                                               .url = u,
                                               .body = "act",
                                               .body_len = 3,
-                                              .idempotent = idempotent};
+                                              .idempotent = cases[i].idempotent};
                 assert_int_equal(http_submit(F->client, &o, on_done, &r), 0);
                 free(u);
                 run_until(before + 2);
-                if (idempotent) {
+                if (cases[i].idempotent) {
                         assert_int_equal(r.error, 0);
                         assert_int_equal(r.status, 200);
                         assert_int_equal(__atomic_load_n(&once_hits, __ATOMIC_SEQ_CST), 2);
@@ -542,7 +547,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
             cmocka_unit_test_setup_teardown(get_returns_body_and_headers, setup, teardown),
             cmocka_unit_test_setup_teardown(put_sends_body, setup, teardown),
-            cmocka_unit_test_setup_teardown(post_is_not_resent_on_a_dead_connection, setup,
+            cmocka_unit_test_setup_teardown(write_is_not_resent_on_a_dead_connection, setup,
                                             teardown),
             cmocka_unit_test_setup_teardown(conflict_is_a_response_not_an_error, setup, teardown),
             cmocka_unit_test_setup_teardown(interim_response_headers_are_dropped, setup, teardown),
