@@ -48,6 +48,11 @@ endforeach()
 if(TEST e2e/chaos)
   set_tests_properties(e2e/chaos PROPERTIES RUN_SERIAL TRUE TIMEOUT 600)
 endif()
+# Network chaos runs rollouts for 60 s under stalls, delays and trickles of up to a few seconds
+# against the daemon's timeouts (~90 s): alone, so that a loaded machine does not add its own.
+if(TEST e2e/network-chaos)
+  set_tests_properties(e2e/network-chaos PROPERTIES RUN_SERIAL TRUE TIMEOUT 180)
+endif()
 # The load test drives 500 canaries with an ASan daemon (~80 s on two cores): alone too.
 if(TEST e2e/load)
   set_tests_properties(e2e/load PROPERTIES RUN_SERIAL TRUE TIMEOUT 300)

@@ -199,9 +199,10 @@ for k, c in per_key.items():  # (messages without a key are not rollout events)
 parents = {key(m)[:-len("/parent")]: m["ts"] for m in posts if key(m).endswith("/parent")}
 if len(parents) != len(rollouts):
     problems.append("slack: %d thread parents for %d rollouts" % (len(parents), len(rollouts)))
-final = {}
+final = {}  # a parent's text as last posted or updated (a late parent has the whole timeline)
 for m in messages:
-    if m.get("kind") == "chat.update":
+    if m.get("kind") == "chat.update" or (m.get("kind") == "chat.postMessage"
+                                           and key(m).endswith("/parent")):
         final[m["ts"]] = json.dumps(payload(m))
 delivered = 0
 for (name, started), r in rollouts.items():
