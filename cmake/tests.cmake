@@ -48,6 +48,11 @@ endforeach()
 if(TEST e2e/chaos)
   set_tests_properties(e2e/chaos PROPERTIES RUN_SERIAL TRUE TIMEOUT 600)
 endif()
+# Network chaos runs rollouts for 60 s under stalls, delays and trickles of up to a few seconds
+# against the daemon's timeouts (~90 s): alone, so that a loaded machine does not add its own.
+if(TEST e2e/network-chaos)
+  set_tests_properties(e2e/network-chaos PROPERTIES RUN_SERIAL TRUE TIMEOUT 180)
+endif()
 # The load test drives 500 canaries with an ASan daemon (~80 s on two cores): alone too.
 if(TEST e2e/load)
   set_tests_properties(e2e/load PROPERTIES RUN_SERIAL TRUE TIMEOUT 300)
@@ -84,6 +89,10 @@ if(PYTHON3)
   # The Datadog events emulation (sandboxlib/datadog_events.py), the same way.
   add_test(NAME sandbox/datadog-events COMMAND ${PYTHON3} ${CMAKE_SOURCE_DIR}/tests/sandbox/test_datadog_events.py)
   set_tests_properties(sandbox/datadog-events PROPERTIES LABELS sandbox TIMEOUT 60)
+  # The network faults (delay, stall, truncate, reset, slow, mid-stream on watches, chaos mode)
+  # seen by raw http.client connections: ~15 s, no daemon.
+  add_test(NAME sandbox/network-faults COMMAND ${PYTHON3} ${CMAKE_SOURCE_DIR}/tests/sandbox/test_network_faults.py)
+  set_tests_properties(sandbox/network-faults PROPERTIES LABELS sandbox TIMEOUT 60)
 endif()
 
 # bench/quality --smoke: 8 rollouts of realistic series through the real daemon in one run

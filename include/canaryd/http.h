@@ -70,6 +70,13 @@ struct http_request_opts {
         const char *client_cert_pem; /* in-memory PEM alternatives (kubeconfig *-data) */
         const char *client_key_pem;
         bool insecure_skip_verify;
+        bool idempotent; /* a request other than a GET that may safely reach the server twice
+                            (a query sent as a POST). Without it, such a request always goes on
+                            a fresh connection: on a reused one, libcurl silently sends it again
+                            when the connection dies before the first response byte, though the
+                            server may have acted on it (a Slack message posted twice; a PUT
+                            that landed answered by its copy's 409, taken for someone else's
+                            write). */
 };
 
 /* Takes a reference on event. Returns -EOPNOTSUPP when libcurl lacks an asynchronous resolver

@@ -249,6 +249,7 @@ static int submit(struct datadog_client *d, enum call_kind kind, const char *met
         opts.body = body;
         opts.body_len = body ? strlen(body) : 0;
         opts.timeout_ms = d->timeout_ms;
+        opts.idempotent = kind != CALL_EVENT; /* a v2 query is a read; an event is posted */
 
         call = xcalloc(1, sizeof(*call));
         call->kind = kind;

@@ -722,6 +722,17 @@ static int request_configure(struct http_request *req, const struct http_request
                 if (strcmp(method, "POST") != 0)
                         SETOPT(e, CURLOPT_CUSTOMREQUEST, method);
         }
+        /* When a connection it reused dies before the first response byte (a reset, a close),
+         * libcurl takes it for a keep-alive connection the server had already closed and sends
+         * the request again on a new one, up to 5 times, without telling us. The server may have
+         * acted on the first copy before the connection died: a POST would take effect twice (a
+         * Slack message posted twice), a PUT that landed would be answered by its copy's 409 (a
+         * stale resourceVersion) and the daemon's own write taken for someone else's. A fresh
+         * connection is never re-sent that way: the transfer fails and the caller decides (the
+         * driver reads the object back, Slack the thread). GETs, and requests marked
+         * idempotent (queries), keep reusing connections. */
+        if (!o->idempotent && strcmp(method, "GET") != 0)
+                SETOPT(e, CURLOPT_FRESH_CONNECT, 1L);
 
         /* No "Expect: 100-continue" round trip for larger bodies. */
         struct curl_slist *l = curl_slist_append(NULL, "Expect:");

@@ -165,7 +165,8 @@ static void read_next(struct slack_groups *g)
                                                            .headers = headers,
                                                            .body = body,
                                                            .body_len = strlen(body),
-                                                           .timeout_ms = 10000},
+                                                           .timeout_ms = 10000,
+                                                           .idempotent = true /* a read */},
                                on_read, g, &g->inflight);
         free(body);
         if (r < 0) {

@@ -55,6 +55,10 @@ static const char *find_header(const char *head, const char *name, char *out, si
         return NULL;
 }
 
+/* POSTs to /once received so far: the first one of each test is acted on, then its connection
+ * closes without an answer (a server that dies, a reset after the fact). */
+static unsigned once_hits;
+
 /* Serves requests on one connection until it closes or a handler closes it. */
 static void serve_conn(void *userdata, int fd, unsigned index)
 {
@@ -117,6 +121,10 @@ static void serve_conn(void *userdata, int fd, unsigned index)
                         struct timespec ts = {0, atol(path + 7) * 1000000L};
                         nanosleep(&ts, NULL);
                         respond(fd, 200, "OK", NULL, path, strlen(path));
+                } else if (strcmp(path, "/once") == 0) {
+                        if (__atomic_add_fetch(&once_hits, 1, __ATOMIC_SEQ_CST) == 1)
+                                break;
+                        respond(fd, 200, "OK", NULL, "again", 5);
                 } else if (strcmp(path, "/slow") == 0) {
                         /* Never answer; wait for the client to give up and close. */
                         while (recv(fd, chunk, sizeof(chunk), 0) > 0)
@@ -277,6 +285,47 @@ static void put_sends_body(void **state)
         run_until(3);
         assert_string_equal(r.body, "POST text/x-test ");
         result_done(&r);
+}
+
+/* A write on a kept-alive connection that dies before answering: libcurl would send it again
+ * on a new connection by itself (it takes the death for a stale keep-alive connection), though
+ * the server acted on the first copy. A write goes on a fresh connection, so the failure reaches
+ * the caller and the server saw it once; a POST marked idempotent (a query) may be re-sent. */
+static void write_is_not_resent_on_a_dead_connection(void **state)
+{
+        static const struct {
+                const char *method;
+                bool idempotent;
+        } cases[] = {
+            {"POST", false}, {"PUT", false}, {"PATCH", false}, {"DELETE", false}, {"POST", true}};
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                struct result r = {0};
+                unsigned before = F->done_count;
+                __atomic_store_n(&once_hits, 0, __ATOMIC_SEQ_CST);
+                submit(NULL, "/hello", NULL, 0, 0, &r); /* a connection to reuse */
+                run_until(before + 1);
+                assert_int_equal(r.status, 200);
+                result_done(&r);
+
+                char *u = url("/once");
+                struct http_request_opts o = {.method = cases[i].method,
+                                              .url = u,
+                                              .body = "act",
+                                              .body_len = 3,
+                                              .idempotent = cases[i].idempotent};
+                assert_int_equal(http_submit(F->client, &o, on_done, &r), 0);
+                free(u);
+                run_until(before + 2);
+                if (cases[i].idempotent) {
+                        assert_int_equal(r.error, 0);
+                        assert_int_equal(r.status, 200);
+                        assert_int_equal(__atomic_load_n(&once_hits, __ATOMIC_SEQ_CST), 2);
+                } else {
+                        assert_int_not_equal(r.error, 0);
+                        assert_int_equal(__atomic_load_n(&once_hits, __ATOMIC_SEQ_CST), 1);
+                }
+                result_done(&r);
+        }
 }
 
 static void conflict_is_a_response_not_an_error(void **state)
@@ -498,6 +547,8 @@ int main(void)
         const struct CMUnitTest tests[] = {
             cmocka_unit_test_setup_teardown(get_returns_body_and_headers, setup, teardown),
             cmocka_unit_test_setup_teardown(put_sends_body, setup, teardown),
+            cmocka_unit_test_setup_teardown(write_is_not_resent_on_a_dead_connection, setup,
+                                            teardown),
             cmocka_unit_test_setup_teardown(conflict_is_a_response_not_an_error, setup, teardown),
             cmocka_unit_test_setup_teardown(interim_response_headers_are_dropped, setup, teardown),
             cmocka_unit_test_setup_teardown(connection_refused, setup, teardown),

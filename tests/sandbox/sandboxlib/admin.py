@@ -1,6 +1,7 @@
 """The admin API (never recorded, never faulted): recorded requests, /stats, Slack messages,
-PagerDuty events, stored Kubernetes objects (read, and written past the API), fault injection and forced
-conflicts, the state, a scenario reload, the Kubernetes token and a compaction.
+PagerDuty events, stored Kubernetes objects (read, and written past the API), fault injection
+(network chaos too) and forced conflicts, the state, a scenario reload, the Kubernetes token
+and a compaction.
 """
 
 import json
@@ -94,6 +95,12 @@ class AdminHandler(SandboxHandler):
             with sb.store.lock:
                 sb.kube.conflicts.clear()
             return self.send(200, {"ok": True})
+        if p == "/faults/chaos" and m == "POST":
+            return self.send(200, sb.faults.set_chaos(json.loads(self.body or b"{}")))
+        if p == "/faults/chaos" and m == "GET":
+            return self.send(200, sb.faults.chaos_report())
+        if p == "/faults/chaos" and m == "DELETE":
+            return self.send(200, sb.faults.stop_chaos())
         if p == "/faults/conflict" and m == "POST":
             spec = json.loads(self.body or b"{}")
             res = spec.get("resource", "virtualservices")

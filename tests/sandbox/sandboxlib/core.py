@@ -181,4 +181,4 @@ class Sandbox:
                                                for k, v in self.kube.conflicts.items() if v > 0]},
                 "slack": {"messages": len(self.slack.select())},
                 "pagerduty": self.pagerduty.state(),
-                "faults": self.faults.list()}
+                "faults": self.faults.list(), "chaos": self.faults.chaos_report()}

@@ -635,6 +635,9 @@ class Kube:
                     pending = [(t, o) for (r, t, g, rs, o) in store.events
                                if r > last and g == group and rs == res and visible(o)]
                     last = store.rv
+        # a network fault cuts or stalls the stream mid-way, after_s seconds in
+        nf, h.netfault = getattr(h, "netfault", None), None
+        cut_at = time.time() + nf["after_s"] if nf else None
         h.responded = True
         h.rec["status"] = 200
         h.rec["response_body"] = "(watch stream)"
@@ -657,13 +660,33 @@ class Kube:
             # what the apiserver sends with allowWatchBookmarks: only the resourceVersion
             emit("BOOKMARK", {"metadata": {"resourceVersion": str(last)}})
 
+        def network_fault():
+            """Applies nf once its time has come; True when the stream is over."""
+            if nf["stall_ms"] or nf["slow_bytes_per_s"]:
+                h.rec["network"] = "watch stalled %d ms" % (nf["stall_ms"] or 1000)
+                time.sleep((nf["stall_ms"] or 1000) / 1000.0)
+                return False
+            # half an event: a chunk that promises more bytes than come
+            line = b'{"type":"MODIFIED","object":{"kind":"'
+            h.wfile.write(b"%x\r\n%s" % (len(line) * 4, line))
+            if nf["truncate"]:
+                h.rec["network"] = "watch cut mid-chunk"
+                h.close_fin()
+            else:
+                h.rec["network"] = "watch reset mid-chunk"
+                h.reset_connection()
+            return True
+
         try:
             for etype, obj in pending:
                 emit(etype, obj)
             next_bookmark = time.time() + bookmark_every
             while time.time() < deadline and not self.sb.stopping.is_set():
                 with store.cond:
-                    store.cond.wait(timeout=min(0.5, max(0.01, deadline - time.time())))
+                    wait = min(0.5, max(0.01, deadline - time.time()))
+                    if nf:
+                        wait = min(wait, max(0.01, cut_at - time.time()))
+                    store.cond.wait(timeout=wait)
                     if store.epoch != epoch:
                         # compacted: the stream ends, the client re-watches (and gets 410); the
                         # store replaced by a scenario load: its history is gone, say so now
@@ -673,6 +696,10 @@ class Kube:
                     new = [(r, t, o) for (r, t, g, rs, o) in store.events
                            if r > last and g == group and rs == res]
                     last = store.rv
+                if nf and time.time() >= cut_at:  # before the events it holds back
+                    if network_fault():
+                        return
+                    nf = None
                 for _, t, o in new:
                     if visible(o):
                         emit(t, o)

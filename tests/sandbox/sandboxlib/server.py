@@ -1,10 +1,14 @@
 """HTTP plumbing shared by the fake services: a server on 127.0.0.1 with one thread per
 connection, HTTP/1.1 with keep-alive, request bodies (chunked too), recording, fault injection and
 responses. Each service's handler subclasses SandboxHandler and routes to its emulation.
+Network faults happen on the connection's socket: a FIN after part of the body (truncate), an
+RST (SO_LINGER 0, then close), a pause mid-body (stall), a trickled body (slow).
 """
 
 import json
+import os
 import socket
+import struct
 import time
 import traceback
 import urllib.parse
@@ -16,6 +20,10 @@ from .recorder import Recorder
 
 class BadRequest(Exception):
     pass
+
+
+class NetworkFault(Exception):
+    """The connection was cut on purpose mid-response: nothing more to write."""
 
 
 class SandboxHandler(BaseHTTPRequestHandler):
@@ -77,13 +85,14 @@ class SandboxHandler(BaseHTTPRequestHandler):
         self.rec = self.sb.recorder.begin(self.service, self.method, self.req_path, self.req_query,
                                           headers, self.body)
         self.responded = False
+        self.netfault = None
         try:
             fault = self.sb.faults.take(self.service, self.method, self.req_path, self.req_query)
             if fault:
                 self.rec["fault"] = fault["id"]
                 if fault["delay_ms"]:
                     time.sleep(fault["delay_ms"] / 1000.0)
-                if fault.get("process") and (fault["drop_connection"] or
+                if fault.get("process") and (fault["drop_connection"] or fault["reset"] is True or
                                              fault["status"] is not None):
                     # the request takes effect, but its answer is lost or replaced: the
                     # ambiguous outcome a client must not resend blindly after
@@ -93,6 +102,11 @@ class SandboxHandler(BaseHTTPRequestHandler):
                     finally:
                         self.swallow = False
                         self.responded = False
+                if fault["reset"] is True:
+                    self.rec["status"] = 0
+                    self.rec["response_body"] = "(connection reset)"
+                    self.reset_connection()
+                    return
                 if fault["drop_connection"]:
                     self.close_connection = True
                     self.rec["status"] = 0
@@ -109,8 +123,13 @@ class SandboxHandler(BaseHTTPRequestHandler):
                         ctype = self.default_fault_ctype(fault["body"])
                     self.send(int(fault["status"]), fault["body"], ctype, hdrs)
                     return
+                if (fault["stall_ms"] or fault["truncate"] or fault["reset"] or
+                        fault["slow_bytes_per_s"]):
+                    self.netfault = fault  # the response's body (or watch stream) gets it
             self.route()
         except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+        except NetworkFault:
             self.close_connection = True
         except Exception:  # a sandbox bug must not kill the connection silently
             self.sb.log.log("%s %s %s: internal error\n%s" % (self.service, self.method, self.path,
@@ -140,12 +159,65 @@ class SandboxHandler(BaseHTTPRequestHandler):
             self.send_header("Content-Type", ctype)
         for k, v in (headers or {}).items():
             self.send_header(k, str(v))
-        self.send_header("Content-Length", str(len(body)))
+        nf, self.netfault = getattr(self, "netfault", None), None
+        clen = len(body)
+        if nf and nf["truncate"] and clen < 2:
+            clen += 16  # nothing (or one byte) to cut: promise more than there is
+        self.send_header("Content-Length", str(clen))
         if self.close_connection:
             self.send_header("Connection", "close")
         self.end_headers()
-        if self.method != "HEAD":
+        if self.method == "HEAD":
+            body = b""
+        if nf is None:
             self.wfile.write(body)
+            return
+        self.write_faulted(nf, body)
+
+    def write_faulted(self, nf, body):
+        """Writes body (its headers are out) as the network fault nf wants it."""
+        half = len(body) // 2
+        if nf["truncate"]:
+            self.wfile.write(body[:half])
+            self.rec["network"] = "truncated after %d of %d bytes" % (half, len(body))
+            self.close_fin()
+            raise NetworkFault()
+        if nf["reset"]:  # "mid-body"
+            self.wfile.write(body[:half])
+            self.rec["network"] = "reset after %d of %d bytes" % (half, len(body))
+            self.reset_connection()
+            raise NetworkFault()
+        if nf["stall_ms"]:
+            self.wfile.write(body[:half])
+            self.rec["network"] = "stalled %d ms after %d bytes" % (nf["stall_ms"], half)
+            time.sleep(nf["stall_ms"] / 1000.0)
+            self.wfile.write(body[half:])
+            return
+        rate = max(1, nf["slow_bytes_per_s"])
+        piece = max(1, rate // 20)
+        self.rec["network"] = "trickled at %d B/s" % rate
+        for i in range(0, len(body), piece):
+            self.wfile.write(body[i:i + piece])
+            time.sleep(len(body[i:i + piece]) / rate)
+
+    def close_fin(self):
+        """Ends the connection with a FIN: the client sees the end of the stream."""
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def reset_connection(self):
+        """Ends the connection with an RST (SO_LINGER 0, then close): the client sees
+        ECONNRESET. The descriptor is closed here, so the server's own close is a no-op."""
+        self.close_connection = True
+        try:
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                       struct.pack("ii", 1, 0))
+            os.close(self.connection.detach())
+        except OSError:
+            pass
 
     def json_body(self):
         """Decoded JSON request body, or raises ValueError."""
