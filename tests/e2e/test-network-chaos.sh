@@ -2,7 +2,7 @@
 # Network chaos (issue 16): the sandbox delays, stalls, truncates, resets (before the response,
 # mid-body, after the request took effect) and trickles a share of the requests to every
 # service, Kubernetes watch streams included (POST /faults/chaos, seeded), while rounds of
-# rollouts of both canaries run for NETCHAOS_SECONDS (60). Then: every rollout ends as without
+# rollouts of both canaries run for NETCHAOS_SECONDS (40). Then: every rollout ends as without
 # faults (checkout through exactly 10, 25, 50, 100 to Promoted; search 10, 25, then RolledBack,
 # never promoted); every VirtualService write holds weights in 0..100 summing to 100 with the
 # canary at a step's weight or 0; every step advance follows a passing analysis of that step in
@@ -17,7 +17,7 @@ SEED=${NETCHAOS_SEED:-20261207}
 RATE=${NETCHAOS_RATE:-0.2}
 # a daemon opens a watch only every few minutes unless it is cut: every watch gets a fault
 WATCH_RATE=${NETCHAOS_WATCH_RATE:-1}
-SECS=${NETCHAOS_SECONDS:-60}
+SECS=${NETCHAOS_SECONDS:-40} # 40 s in CI (the suite must stay under 15 minutes)
 KINDS=${NETCHAOS_KINDS:-'["delay","stall","truncate","reset","reset_mid_body","reset_after_effect","slow"]'}
 echo "network chaos: seed $SEED, rate $RATE, ${SECS}s of rollouts"
 
