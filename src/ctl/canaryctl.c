@@ -2,7 +2,8 @@
  * subcommands, like tmux's cmd_entry; each parses its own options with getopt_long (options may
  * come before or after NAME), sends one request over the control socket and maps the reply to
  * the exit codes of SPEC §2: 0 done, 1 refused, 2 usage, 3 daemon unreachable, and 4 not
- * permitted (a read-only user, control.read_group). */
+ * permitted (a read-only user, control.read_group). `judge` asks no daemon: its exit code is the
+ * verdict (0 pass, 1 fail, 4 no data, 2 usage or input error; ctl.h). */
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -144,7 +145,8 @@ static void print_help(FILE *f)
                 fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
         fprintf(f, "\nRun 'canaryctl COMMAND --help' for a command's usage.\n"
                    "Exit status: 0 done, 1 refused, 2 usage error, 3 daemon unreachable,\n"
-                   "4 not permitted (this user may only read: status, history, report).\n");
+                   "4 not permitted (this user may only read: status, history, report).\n"
+                   "judge: 0 pass, 1 fail, 4 no data (inconclusive), 2 usage or input error.\n");
 }
 
 static int usage_error(const struct ctl_command *cmd, const char *fmt, ...)
