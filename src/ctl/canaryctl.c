@@ -61,6 +61,9 @@ struct ctl_command {
 
 static const char *socket_path = DEFAULT_SOCKET;
 
+static int run_help(int argc, char **argv);
+static int run_version(int argc, char **argv);
+
 static const struct option opts_status[] = {
     {"output", required_argument, NULL, 'o'},
     {"watch", no_argument, NULL, 'w'},
@@ -129,6 +132,9 @@ static const struct ctl_command commands[] = {
      "[--direction increase|decrease|either] [--confidence C] [--allowed-increase R] "
      "[--allowed-decrease R] [-o json]",
      "judge two samples offline (no daemon needed)", 0, 0, NULL, NULL, 0, ctl_judge},
+    {"version", "version", "print canaryctl's version", 0, 0, NULL, NULL, 0, run_version},
+    {"help", "help [COMMAND]", "the list of commands, or one command's usage and options", 0, 1,
+     NULL, NULL, 0, run_help},
 };
 
 static void print_help(FILE *f)
@@ -143,7 +149,8 @@ static void print_help(FILE *f)
                 DEFAULT_SOCKET);
         for (size_t i = 0; i < ELEMENTSOF(commands); i++)
                 fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
-        fprintf(f, "\nRun 'canaryctl COMMAND --help' for a command's usage.\n"
+        fprintf(f, "\nRun 'canaryctl help COMMAND' or 'canaryctl COMMAND --help' for a command's "
+                   "usage.\n"
                    "Exit status: 0 done, 1 refused, 2 usage error, 3 daemon unreachable,\n"
                    "4 not permitted (this user may only read: status, history, report).\n"
                    "judge: 0 pass, 1 fail, 4 no data (inconclusive), 2 usage or input error.\n");
@@ -173,6 +180,92 @@ static const struct ctl_command *command_find(const char *name)
                 if (strcmp(commands[i].name, name) == 0)
                         return &commands[i];
         return NULL;
+}
+
+/* What `help COMMAND` says of an option: its value and what it does. command NULL: any. */
+static const struct option_help {
+        const char *command, *option, *value, *text;
+} option_helps[] = {
+    {"report", "output", "html|json", "a self-contained HTML page (default) or JSON"},
+    {NULL, "output", "table|json", "a table for people (default) or the daemon's JSON"},
+    {NULL, "watch", NULL, "show the table again every --interval seconds"},
+    {NULL, "interval", "SECONDS", "--watch: seconds between refreshes (default 2, 0.1..3600)"},
+    {NULL, "count", "N", "--watch: stop after N refreshes"},
+    {NULL, "all", NULL, "every journal entry kept, not only the latest rollout's"},
+    {NULL, "rollout", "ID", "that rollout (its id or start time), not the latest"},
+    {NULL, "revision", "REV", "the revision to record (for example from CD)"},
+    {NULL, "full", NULL, "go to 100% now, not only to the next step"},
+    {NULL, "reason", "TEXT", "why, recorded with the abort"},
+    {NULL, "help", NULL, "print this help and exit"},
+};
+
+static const struct option_help *option_help_find(const char *command, const char *option)
+{
+        for (size_t i = 0; i < ELEMENTSOF(option_helps); i++) {
+                const struct option_help *h = &option_helps[i];
+                if (strcmp(h->option, option) == 0 &&
+                    (!h->command || strcmp(h->command, command) == 0))
+                        return h;
+        }
+        return NULL;
+}
+
+/* A command's usage, what it does and its options (those of its getopt table). */
+static void print_command_help(const struct ctl_command *cmd)
+{
+        printf("usage: canaryctl [--socket PATH] %s\n  %s\n", cmd->usage, cmd->summary);
+        if (!cmd->longopts)
+                return;
+        printf("\noptions:\n");
+        for (const struct option *o = cmd->longopts; o->name; o++) {
+                const struct option_help *h = option_help_find(cmd->name, o->name);
+                char shortopt[8] = "", left[64];
+                if (o->val > 0 && o->val < 0x100)
+                        snprintf(shortopt, sizeof(shortopt), "-%c, ", o->val);
+                snprintf(left, sizeof(left), "%4s--%s%s%s", shortopt, o->name,
+                         h && h->value ? " " : "", h && h->value ? h->value : "");
+                printf("  %-26s %s\n", left, h ? h->text : "");
+        }
+}
+
+/* `canaryctl help [COMMAND]`: the overall usage, or one command's. */
+static int run_help(int argc, char **argv)
+{
+        const struct ctl_command *self = command_find(argv[0]);
+        if (argc > 2)
+                return usage_error(self, "unexpected argument '%s'", argv[2]);
+        if (argc < 2) {
+                print_help(stdout);
+                return CTL_EXIT_OK;
+        }
+        if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
+                print_command_help(self);
+                return CTL_EXIT_OK;
+        }
+        const struct ctl_command *cmd = command_find(argv[1]);
+        if (!cmd)
+                return usage_error(self, "help: unknown command '%s'", argv[1]);
+        if (cmd->run_raw && cmd->run_raw != run_help && cmd->run_raw != run_version) {
+                char help[] = "--help";
+                char *sub[] = {argv[1], help, NULL};
+                return cmd->run_raw(2, sub);
+        }
+        print_command_help(cmd);
+        return CTL_EXIT_OK;
+}
+
+/* `canaryctl version`: the same line as --version. */
+static int run_version(int argc, char **argv)
+{
+        const struct ctl_command *self = command_find(argv[0]);
+        if (argc > 1 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
+                print_command_help(self);
+                return CTL_EXIT_OK;
+        }
+        if (argc > 1)
+                return usage_error(self, "unexpected argument '%s'", argv[1]);
+        printf("canaryctl %s\n", CANARYD_VERSION);
+        return CTL_EXIT_OK;
 }
 
 static int unreachable(int r)
@@ -383,8 +476,7 @@ static int run_command(const struct ctl_command *cmd, int argc, char **argv)
         while ((c = getopt_long(argc, argv, cmd->shortopts, cmd->longopts, NULL)) != -1) {
                 switch (c) {
                 case 'h':
-                        printf("usage: canaryctl [--socket PATH] %s\n  %s\n", cmd->usage,
-                               cmd->summary);
+                        print_command_help(cmd);
                         return CTL_EXIT_OK;
                 case 'o':
                         if (strcmp(optarg, "json") == 0)
