@@ -11,8 +11,8 @@ _canaryctl_commands='status start promote approve abort pause resume retry histo
 # _canaryctl_options COMMAND: its options.
 _canaryctl_options() {
 	case $1 in
-	status) echo '-o --output -w --watch --interval --count -h --help' ;;
-	history) echo '-o --output --all -h --help' ;;
+	status) echo '-o --output -w --watch --interval --count --no-headers -h --help' ;;
+	history) echo '-o --output --all --no-headers -h --help' ;;
 	report) echo '-o --output --rollout -h --help' ;;
 	start) echo '--revision -h --help' ;;
 	promote) echo '--full -h --help' ;;
@@ -31,7 +31,7 @@ _canaryctl_options() {
 _canaryctl_takes_value() {
 	case $2 in
 	-o | --output | --interval | --count | --rollout | --revision | --reason) return 0 ;;
-	--help | --full | --all | --watch) return 1 ;;
+	--help | --full | --all | --watch | --no-headers) return 1 ;;
 	--*) [[ $1 == judge ]] ;;
 	*) return 1 ;;
 	esac

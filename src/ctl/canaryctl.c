@@ -33,6 +33,7 @@ enum {
         OPT_INTERVAL,
         OPT_COUNT,
         OPT_ROLLOUT,
+        OPT_NO_HEADERS,
 };
 
 struct ctl_args {
@@ -44,6 +45,7 @@ struct ctl_args {
         bool json;
         bool all;
         bool watch;
+        bool no_headers; /* status, history: the table without its column-name lines */
         double interval; /* status --watch: seconds between refreshes */
         long count;      /* status --watch: stop after this many (0: until interrupted) */
 };
@@ -69,12 +71,14 @@ static const struct option opts_status[] = {
     {"watch", no_argument, NULL, 'w'},
     {"interval", required_argument, NULL, OPT_INTERVAL},
     {"count", required_argument, NULL, OPT_COUNT},
+    {"no-headers", no_argument, NULL, OPT_NO_HEADERS},
     {"help", no_argument, NULL, 'h'},
     {0},
 };
 static const struct option opts_history[] = {
     {"output", required_argument, NULL, 'o'},
     {"all", no_argument, NULL, OPT_ALL},
+    {"no-headers", no_argument, NULL, OPT_NO_HEADERS},
     {"help", no_argument, NULL, 'h'},
     {0},
 };
@@ -105,7 +109,8 @@ static const struct option opts_plain[] = {
 };
 
 static const struct ctl_command commands[] = {
-    {"status", "status [NAME] [-o json|table] [--watch [--interval SECONDS] [--count N]]",
+    {"status",
+     "status [NAME] [-o json|table] [--no-headers] [--watch [--interval SECONDS] [--count N]]",
      "show every canary, or one with its metrics", 0, 1, ":ho:w", opts_status, CONTROL_STATUS,
      NULL},
     {"start", "start NAME [--revision REV]", "start a rollout at step 1", 1, 1, ":h", opts_start,
@@ -121,7 +126,7 @@ static const struct ctl_command commands[] = {
      NULL},
     {"retry", "retry NAME", "restart a rolled-back canary from step 1", 1, 1, ":h", opts_plain,
      CONTROL_RETRY, NULL},
-    {"history", "history NAME [--all] [-o json|table]",
+    {"history", "history NAME [--all] [-o json|table] [--no-headers]",
      "the decision journal of the latest rollout (--all: every entry)", 1, 1, ":ho:", opts_history,
      CONTROL_HISTORY, NULL},
     {"report", "report NAME [--rollout ID] [-o html|json]",
@@ -196,6 +201,8 @@ static const struct option_help {
     {NULL, "revision", "REV", "the revision to record (for example from CD)"},
     {NULL, "full", NULL, "go to 100% now, not only to the next step"},
     {NULL, "reason", "TEXT", "why, recorded with the abort"},
+    {"history", "no-headers", NULL, "only the entries: no line naming the rollout above them"},
+    {NULL, "no-headers", NULL, "the table without its column names (for scripts)"},
     {NULL, "help", NULL, "print this help and exit"},
 };
 
@@ -301,7 +308,7 @@ static int unreachable(int r)
         return CTL_EXIT_UNREACHABLE;
 }
 
-static int print_status(const char *status_json, bool json, bool details)
+static int print_status(const char *status_json, bool json, bool details, bool headers)
 {
         if (!status_json) {
                 fprintf(stderr, "canaryctl: canaryd's reply holds no status\n");
@@ -312,8 +319,8 @@ static int print_status(const char *status_json, bool json, bool details)
                 return CTL_EXIT_OK;
         }
         char *table = NULL, *error = NULL;
-        if (control_status_format_table(status_json, strlen(status_json), details, &table, &error) <
-            0) {
+        if (control_status_format_table_headers(status_json, strlen(status_json), details, headers,
+                                                &table, &error) < 0) {
                 fprintf(stderr, "canaryctl: invalid status from canaryd: %s\n", error);
                 free(error);
                 return CTL_EXIT_REFUSED;
@@ -323,7 +330,7 @@ static int print_status(const char *status_json, bool json, bool details)
         return CTL_EXIT_OK;
 }
 
-static int print_history(const char *history_json, bool json)
+static int print_history(const char *history_json, bool json, bool headers)
 {
         if (!history_json) {
                 fprintf(stderr, "canaryctl: canaryd's reply holds no history\n");
@@ -334,7 +341,8 @@ static int print_history(const char *history_json, bool json)
                 return CTL_EXIT_OK;
         }
         char *text = NULL, *error = NULL;
-        if (journal_history_format(history_json, strlen(history_json), &text, &error) < 0) {
+        if (journal_history_format_headers(history_json, strlen(history_json), headers, &text,
+                                           &error) < 0) {
                 fprintf(stderr, "canaryctl: invalid history from canaryd: %s\n", error);
                 free(error);
                 return CTL_EXIT_REFUSED;
@@ -403,9 +411,9 @@ static int run_request(const struct ctl_command *cmd, const struct ctl_args *a)
                       : rep.code == CTL_EXIT_DENIED ? CTL_EXIT_DENIED
                                                     : CTL_EXIT_REFUSED;
         } else if (cmd->request == CONTROL_STATUS) {
-                ret = print_status(rep.status_json, a->json, a->name != NULL);
+                ret = print_status(rep.status_json, a->json, a->name != NULL, !a->no_headers);
         } else if (cmd->request == CONTROL_HISTORY) {
-                ret = print_history(rep.history_json, a->json);
+                ret = print_history(rep.history_json, a->json, !a->no_headers);
         } else if (cmd->request == CONTROL_REPORT) {
                 ret = print_report(rep.report_json, !a->json);
         } else if (rep.message) {
@@ -506,6 +514,9 @@ static int run_command(const struct ctl_command *cmd, int argc, char **argv)
                         break;
                 case OPT_ALL:
                         a.all = true;
+                        break;
+                case OPT_NO_HEADERS:
+                        a.no_headers = true;
                         break;
                 case 'w':
                         a.watch = true;
