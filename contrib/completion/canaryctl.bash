@@ -40,7 +40,11 @@ _canaryctl_takes_value() {
 # _canaryctl_canaries CANARYCTL SOCKET: the canaries' names, or nothing when no daemon answers.
 _canaryctl_canaries() {
 	local json
-	json=$(timeout 3 "$1" ${2:+--socket "$2"} status -o json 2>/dev/null) || return 0
+	if type -P timeout >/dev/null; then # a daemon that hangs must not hang the shell
+		json=$(timeout 3 "$1" ${2:+--socket "$2"} status -o json 2>/dev/null) || return 0
+	else
+		json=$("$1" ${2:+--socket "$2"} status -o json 2>/dev/null) || return 0
+	fi
 	# a canary's "name" is followed by its "namespace" (a metric's by its "judge")
 	grep -o '"name":"[^"\\]*","namespace"' <<<"$json" | sed 's/^"name":"//; s/","namespace"$//'
 }

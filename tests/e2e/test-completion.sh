@@ -4,7 +4,8 @@
 # the judge's named values, and canary names from `canaryctl status -o json` (a stand-in daemon
 # on a socket answers it; with no daemon, nothing and no error). Every command `canaryctl help`
 # lists, and every option `canaryctl help COMMAND` lists, is known to the completion, so a new
-# one cannot be forgotten. The zsh file names every command too (zsh itself is run when present).
+# one cannot be forgotten. The zsh file knows them too; when zsh is installed, an interactive zsh
+# completes with it on a pseudo-terminal.
 set -euo pipefail
 
 SRC=${CANARYD_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
@@ -112,9 +113,47 @@ expect "" --socket "$T/d.sock" promote cart-api ""
 expect "" --socket "$T/d.sock" judge ""
 echo "ok: canary names from canaryctl status -o json"
 
+# zsh (when installed): the file parses, and an interactive zsh on a pseudo-terminal completes
+# with it; compadd is wrapped to write what is offered to a file.
+zsh_complete() { # LINE: what zsh offers after LINE and a tab, sorted, in $T/hits
+	rm -f "$T/hits"
+	# shellcheck disable=SC2016 # the script is zsh's, its $ are zsh's
+	timeout 20 zsh -f -c '
+		zmodload zsh/zpty
+		zpty z "zsh -f -i"
+		zpty -w z "PS1=; fpath=($1 \$fpath); autoload -U compinit; compinit -u -D; PATH=$2:\$PATH"
+		zpty -w z "compadd() { local -a h; builtin compadd -A h \"\$@\"; local r=\$?; (( \$#h )) && print -l -- \$h >>$3.part; return r; }"
+		zpty -w z "bindkey \"^I\" complete-word"
+		sleep 0.5
+		zpty -n -w z "$4"$'"'"'\t'"'"'
+		for i in {1..50}; do [[ -s $3.part ]] && break; sleep 0.1; done
+		sleep 0.3
+		zpty -d z
+		[[ -f $3.part ]] && sort -u $3.part >$3' _ "$(dirname "$ZSHC")" "$(dirname "$CTL")" "$T/hits" "$1" \
+		>/dev/null 2>&1 || true
+	rm -f "$T/hits.part"
+}
+# zsh_expect WANT LINE: zsh offers exactly WANT (tried twice: the first prompt may be slow)
+zsh_expect() {
+	local want got
+	want=$(tr ' ' '\n' <<<"$1" | sed '/^$/d' | sort)
+	for _ in 1 2; do
+		zsh_complete "$2"
+		got=$(cat "$T/hits" 2>/dev/null || true)
+		[ "$got" = "$want" ] && return 0
+	done
+	fail "zsh completion of '$2': got '$(tr '\n' ' ' <<<"$got")', want '$1'"
+}
 if command -v zsh >/dev/null; then
 	zsh -n "$ZSHC" || fail "zsh cannot parse _canaryctl"
-	echo "ok: zsh parses _canaryctl"
+	zsh_expect "status start" "canaryctl st"
+	zsh_expect "--count --help --interval --no-headers --output --watch" "canaryctl status --"
+	zsh_expect "html json" "canaryctl report x -o "
+	zsh_expect "mann_whitney ratio sequential threshold" "canaryctl judge --judge "
+	zsh_expect "--full" "canaryctl --socket /x promote --f"
+	zsh_expect "cart-api checkout" "canaryctl --socket $T/d.sock promote "
+	CANARYCTL_SOCKET=$T/d.sock zsh_expect "checkout" "canaryctl abort ch"
+	echo "ok: zsh completes with _canaryctl"
 else
 	echo "zsh not installed: _canaryctl only checked for its commands and options"
 fi
