@@ -8,6 +8,7 @@
 #   PREFIX/lib/sysusers.d/canaryd.conf, PREFIX/lib/tmpfiles.d/canaryd.conf
 #   PREFIX/share/man/man1/canaryctl.1.gz, man5/canaryd.yaml.5.gz, man8/canaryd.8.gz
 #   PREFIX/share/doc/canaryd/README.md, *.md, examples/canaryd.yaml.example
+#   PREFIX/share/bash-completion/completions/canaryctl, share/zsh/vendor-completions/_canaryctl
 #
 # Nothing is installed into /etc: canaryd.tmpfiles (and the unit's ConfigurationDirectory=)
 # create /etc/canaryd, and the operator writes canaryd.yaml from the example.
@@ -24,6 +25,13 @@ set(CANARYD_TMPFILES_DIR "lib/tmpfiles.d" CACHE STRING "tmpfiles.d directory (un
 set(CANARYD_DOC_DIR "${CMAKE_INSTALL_DATAROOTDIR}/doc/canaryd")
 
 install(TARGETS canaryd canaryctl RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+
+# ---- shell completion of canaryctl (contrib/completion), in Debian's places: bash-completion
+# loads completions/NAME on demand, zsh's Debian fpath holds vendor-completions.
+install(FILES ${CMAKE_SOURCE_DIR}/contrib/completion/canaryctl.bash
+        DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/bash-completion/completions RENAME canaryctl)
+install(FILES ${CMAKE_SOURCE_DIR}/contrib/completion/_canaryctl
+        DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/zsh/vendor-completions)
 
 # ---- man pages: docs/<name>.<section> -> BUILD/man/<name>.<section>[.gz]
 set(CANARYD_MAN_PAGES canaryd.8 canaryctl.1 canaryd.yaml.5)

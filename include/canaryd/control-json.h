@@ -87,3 +87,7 @@ int control_reply_parse(const char *line, size_t len, struct control_reply *ret,
  * the text (owned, ends with a newline), or -EINVAL with *ret_error (owned). Pure. */
 int control_status_format_table(const char *json, size_t len, bool details, char **ret,
                                 char **ret_error);
+/* The same; without headers (`canaryctl status --no-headers`, for scripts) the tables have no
+ * column-name line (NAME ..., METRIC ...) and the columns are as wide as their values. */
+int control_status_format_table_headers(const char *json, size_t len, bool details, bool headers,
+                                        char **ret, char **ret_error);

@@ -73,3 +73,7 @@ int journal_history_select(const char *text, size_t len, const char *canary, boo
  *   TIME  TYPE      WHAT
  * Returns 0 and the text (owned), or -EINVAL with *ret_error (owned). Pure. */
 int journal_history_format(const char *json, size_t len, char **ret, char **ret_error);
+/* The same; without headers (`canaryctl history --no-headers`, for scripts) only the entries'
+ * lines: no "canary NAME, rollout ...: N entries" line above them, no count of skipped lines. */
+int journal_history_format_headers(const char *json, size_t len, bool headers, char **ret,
+                                   char **ret_error);

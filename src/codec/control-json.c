@@ -728,7 +728,7 @@ static void render_approval(const cJSON *c, struct buf *out)
         free(deadline);
 }
 
-static void render_metrics(const cJSON *c, struct buf *out)
+static void render_metrics(const cJSON *c, bool headers, struct buf *out)
 {
         const cJSON *la = cJSON_GetObjectItemCaseSensitive(c, "last_analysis");
         char *name = cell_string(c, "name");
@@ -754,9 +754,11 @@ static void render_metrics(const cJSON *c, struct buf *out)
                                              "BASELINE", "RESULT", "DETAIL"};
         struct table t = {.ncols = ELEMENTSOF(header)};
         char *row[ELEMENTSOF(header)];
-        for (size_t i = 0; i < ELEMENTSOF(header); i++)
-                row[i] = xstrdup(header[i]);
-        table_add_row(&t, row);
+        if (headers) {
+                for (size_t i = 0; i < ELEMENTSOF(header); i++)
+                        row[i] = xstrdup(header[i]);
+                table_add_row(&t, row);
+        }
         const cJSON *m;
         cJSON_ArrayForEach (m, metrics) {
                 row[0] = cell_string(m, "name");
@@ -773,6 +775,12 @@ static void render_metrics(const cJSON *c, struct buf *out)
 
 int control_status_format_table(const char *json, size_t len, bool details, char **ret,
                                 char **ret_error)
+{
+        return control_status_format_table_headers(json, len, details, true, ret, ret_error);
+}
+
+int control_status_format_table_headers(const char *json, size_t len, bool details, bool headers,
+                                        char **ret, char **ret_error)
 {
         char *error = NULL;
         cJSON *root = parse_line(json, len, CONTROL_REPLY_MAX, "status document", &error);
@@ -796,9 +804,11 @@ int control_status_format_table(const char *json, size_t len, bool details, char
                                              "INCONCL", "REVISION",  "LAST-ANALYSIS"};
         struct table t = {.ncols = ELEMENTSOF(header)};
         char *row[ELEMENTSOF(header)];
-        for (size_t i = 0; i < ELEMENTSOF(header); i++)
-                row[i] = xstrdup(header[i]);
-        table_add_row(&t, row);
+        if (headers) {
+                for (size_t i = 0; i < ELEMENTSOF(header); i++)
+                        row[i] = xstrdup(header[i]);
+                table_add_row(&t, row);
+        }
         cJSON_ArrayForEach (c, canaries) {
                 row[0] = cell_string(c, "name");
                 row[1] = cell_string(c, "namespace");
@@ -816,7 +826,7 @@ int control_status_format_table(const char *json, size_t len, bool details, char
         table_free(&t);
         if (details)
                 cJSON_ArrayForEach (c, canaries)
-                        render_metrics(c, &out);
+                        render_metrics(c, headers, &out);
         /* the daemon's own trouble, under the table: a state_dir it cannot write */
         const cJSON *sd = cJSON_GetObjectItemCaseSensitive(root, "state_dir");
         if (cJSON_IsString(cJSON_GetObjectItemCaseSensitive(sd, "error"))) {

@@ -431,6 +431,12 @@ static void render_entry(struct buf *b, const cJSON *e)
 
 int journal_history_format(const char *json, size_t len, char **ret, char **ret_error)
 {
+        return journal_history_format_headers(json, len, true, ret, ret_error);
+}
+
+int journal_history_format_headers(const char *json, size_t len, bool headers, char **ret,
+                                   char **ret_error)
+{
         cJSON *o = json && !memchr(json, '\0', len) ? cJSON_ParseWithLength(json, len) : NULL;
         const cJSON *entries = cJSON_GetObjectItemCaseSensitive(o, "entries");
         if (!cJSON_IsObject(o) || !cJSON_IsArray(entries)) {
@@ -440,28 +446,30 @@ int journal_history_format(const char *json, size_t len, char **ret, char **ret_
                 return -EINVAL;
         }
         struct buf b = {0};
-        const char *rollout = string_of(o, "rollout");
-        buf_puts(&b, "canary ");
-        put_text(&b, string_of(o, "canary") ? string_of(o, "canary") : "?");
-        if (rollout) {
-                buf_puts(&b, ", rollout started ");
-                put_text(&b, rollout);
-                const char *rev = string_of(o, "revision");
-                if (rev && *rev) {
-                        buf_puts(&b, ", revision ");
-                        put_text(&b, rev);
+        if (headers) {
+                const char *rollout = string_of(o, "rollout");
+                buf_puts(&b, "canary ");
+                put_text(&b, string_of(o, "canary") ? string_of(o, "canary") : "?");
+                if (rollout) {
+                        buf_puts(&b, ", rollout started ");
+                        put_text(&b, rollout);
+                        const char *rev = string_of(o, "revision");
+                        if (rev && *rev) {
+                                buf_puts(&b, ", revision ");
+                                put_text(&b, rev);
+                        }
+                } else if (cJSON_GetArraySize(entries) > 0) {
+                        buf_puts(&b, ", every entry");
                 }
-        } else if (cJSON_GetArraySize(entries) > 0) {
-                buf_puts(&b, ", every entry");
+                buf_printf(&b, ": %d entr%s\n", cJSON_GetArraySize(entries),
+                           cJSON_GetArraySize(entries) == 1 ? "y" : "ies");
         }
-        buf_printf(&b, ": %d entr%s\n", cJSON_GetArraySize(entries),
-                   cJSON_GetArraySize(entries) == 1 ? "y" : "ies");
         const cJSON *e;
         cJSON_ArrayForEach (e, entries)
                 if (cJSON_IsObject(e))
                         render_entry(&b, e);
         double skipped = number_of(o, "skipped", 0);
-        if (skipped > 0)
+        if (headers && skipped > 0)
                 buf_printf(&b, "(%.0f unreadable journal line%s skipped)\n", skipped,
                            skipped == 1 ? "" : "s");
         cJSON_Delete(o);

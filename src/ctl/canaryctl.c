@@ -2,7 +2,8 @@
  * subcommands, like tmux's cmd_entry; each parses its own options with getopt_long (options may
  * come before or after NAME), sends one request over the control socket and maps the reply to
  * the exit codes of SPEC §2: 0 done, 1 refused, 2 usage, 3 daemon unreachable, and 4 not
- * permitted (a read-only user, control.read_group). */
+ * permitted (a read-only user, control.read_group). `judge` asks no daemon: its exit code is the
+ * verdict (0 pass, 1 fail, 4 no data, 2 usage or input error; ctl.h). */
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -32,6 +33,7 @@ enum {
         OPT_INTERVAL,
         OPT_COUNT,
         OPT_ROLLOUT,
+        OPT_NO_HEADERS,
 };
 
 struct ctl_args {
@@ -43,6 +45,7 @@ struct ctl_args {
         bool json;
         bool all;
         bool watch;
+        bool no_headers; /* status, history: the table without its column-name lines */
         double interval; /* status --watch: seconds between refreshes */
         long count;      /* status --watch: stop after this many (0: until interrupted) */
 };
@@ -60,17 +63,22 @@ struct ctl_command {
 
 static const char *socket_path = DEFAULT_SOCKET;
 
+static int run_help(int argc, char **argv);
+static int run_version(int argc, char **argv);
+
 static const struct option opts_status[] = {
     {"output", required_argument, NULL, 'o'},
     {"watch", no_argument, NULL, 'w'},
     {"interval", required_argument, NULL, OPT_INTERVAL},
     {"count", required_argument, NULL, OPT_COUNT},
+    {"no-headers", no_argument, NULL, OPT_NO_HEADERS},
     {"help", no_argument, NULL, 'h'},
     {0},
 };
 static const struct option opts_history[] = {
     {"output", required_argument, NULL, 'o'},
     {"all", no_argument, NULL, OPT_ALL},
+    {"no-headers", no_argument, NULL, OPT_NO_HEADERS},
     {"help", no_argument, NULL, 'h'},
     {0},
 };
@@ -101,7 +109,8 @@ static const struct option opts_plain[] = {
 };
 
 static const struct ctl_command commands[] = {
-    {"status", "status [NAME] [-o json|table] [--watch [--interval SECONDS] [--count N]]",
+    {"status",
+     "status [NAME] [-o json|table] [--no-headers] [--watch [--interval SECONDS] [--count N]]",
      "show every canary, or one with its metrics", 0, 1, ":ho:w", opts_status, CONTROL_STATUS,
      NULL},
     {"start", "start NAME [--revision REV]", "start a rollout at step 1", 1, 1, ":h", opts_start,
@@ -117,7 +126,7 @@ static const struct ctl_command commands[] = {
      NULL},
     {"retry", "retry NAME", "restart a rolled-back canary from step 1", 1, 1, ":h", opts_plain,
      CONTROL_RETRY, NULL},
-    {"history", "history NAME [--all] [-o json|table]",
+    {"history", "history NAME [--all] [-o json|table] [--no-headers]",
      "the decision journal of the latest rollout (--all: every entry)", 1, 1, ":ho:", opts_history,
      CONTROL_HISTORY, NULL},
     {"report", "report NAME [--rollout ID] [-o html|json]",
@@ -128,6 +137,9 @@ static const struct ctl_command commands[] = {
      "[--direction increase|decrease|either] [--confidence C] [--allowed-increase R] "
      "[--allowed-decrease R] [-o json]",
      "judge two samples offline (no daemon needed)", 0, 0, NULL, NULL, 0, ctl_judge},
+    {"version", "version", "print canaryctl's version", 0, 0, NULL, NULL, 0, run_version},
+    {"help", "help [COMMAND]", "the list of commands, or one command's usage and options", 0, 1,
+     NULL, NULL, 0, run_help},
 };
 
 static void print_help(FILE *f)
@@ -142,9 +154,11 @@ static void print_help(FILE *f)
                 DEFAULT_SOCKET);
         for (size_t i = 0; i < ELEMENTSOF(commands); i++)
                 fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
-        fprintf(f, "\nRun 'canaryctl COMMAND --help' for a command's usage.\n"
+        fprintf(f, "\nRun 'canaryctl help COMMAND' or 'canaryctl COMMAND --help' for a command's "
+                   "usage.\n"
                    "Exit status: 0 done, 1 refused, 2 usage error, 3 daemon unreachable,\n"
-                   "4 not permitted (this user may only read: status, history, report).\n");
+                   "4 not permitted (this user may only read: status, history, report).\n"
+                   "judge: 0 pass, 1 fail, 4 no data (inconclusive), 2 usage or input error.\n");
 }
 
 static int usage_error(const struct ctl_command *cmd, const char *fmt, ...)
@@ -171,6 +185,94 @@ static const struct ctl_command *command_find(const char *name)
                 if (strcmp(commands[i].name, name) == 0)
                         return &commands[i];
         return NULL;
+}
+
+/* What `help COMMAND` says of an option: its value and what it does. command NULL: any. */
+static const struct option_help {
+        const char *command, *option, *value, *text;
+} option_helps[] = {
+    {"report", "output", "html|json", "a self-contained HTML page (default) or JSON"},
+    {NULL, "output", "table|json", "a table for people (default) or the daemon's JSON"},
+    {NULL, "watch", NULL, "show the table again every --interval seconds"},
+    {NULL, "interval", "SECONDS", "--watch: seconds between refreshes (default 2, 0.1..3600)"},
+    {NULL, "count", "N", "--watch: stop after N refreshes"},
+    {NULL, "all", NULL, "every journal entry kept, not only the latest rollout's"},
+    {NULL, "rollout", "ID", "that rollout (its id or start time), not the latest"},
+    {NULL, "revision", "REV", "the revision to record (for example from CD)"},
+    {NULL, "full", NULL, "go to 100% now, not only to the next step"},
+    {NULL, "reason", "TEXT", "why, recorded with the abort"},
+    {"history", "no-headers", NULL, "only the entries: no line naming the rollout above them"},
+    {NULL, "no-headers", NULL, "the table without its column names (for scripts)"},
+    {NULL, "help", NULL, "print this help and exit"},
+};
+
+static const struct option_help *option_help_find(const char *command, const char *option)
+{
+        for (size_t i = 0; i < ELEMENTSOF(option_helps); i++) {
+                const struct option_help *h = &option_helps[i];
+                if (strcmp(h->option, option) == 0 &&
+                    (!h->command || strcmp(h->command, command) == 0))
+                        return h;
+        }
+        return NULL;
+}
+
+/* A command's usage, what it does and its options (those of its getopt table). */
+static void print_command_help(const struct ctl_command *cmd)
+{
+        printf("usage: canaryctl [--socket PATH] %s\n  %s\n", cmd->usage, cmd->summary);
+        if (!cmd->longopts)
+                return;
+        printf("\noptions:\n");
+        for (const struct option *o = cmd->longopts; o->name; o++) {
+                const struct option_help *h = option_help_find(cmd->name, o->name);
+                char shortopt[8] = "", left[64];
+                if (o->val > 0 && o->val < 0x100)
+                        snprintf(shortopt, sizeof(shortopt), "-%c, ", o->val);
+                snprintf(left, sizeof(left), "%4s--%s%s%s", shortopt, o->name,
+                         h && h->value ? " " : "", h && h->value ? h->value : "");
+                printf("  %-26s %s\n", left, h ? h->text : "");
+        }
+}
+
+/* `canaryctl help [COMMAND]`: the overall usage, or one command's. */
+static int run_help(int argc, char **argv)
+{
+        const struct ctl_command *self = command_find(argv[0]);
+        if (argc > 2)
+                return usage_error(self, "unexpected argument '%s'", argv[2]);
+        if (argc < 2) {
+                print_help(stdout);
+                return CTL_EXIT_OK;
+        }
+        if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
+                print_command_help(self);
+                return CTL_EXIT_OK;
+        }
+        const struct ctl_command *cmd = command_find(argv[1]);
+        if (!cmd)
+                return usage_error(self, "help: unknown command '%s'", argv[1]);
+        if (cmd->run_raw && cmd->run_raw != run_help && cmd->run_raw != run_version) {
+                char help[] = "--help";
+                char *sub[] = {argv[1], help, NULL};
+                return cmd->run_raw(2, sub);
+        }
+        print_command_help(cmd);
+        return CTL_EXIT_OK;
+}
+
+/* `canaryctl version`: the same line as --version. */
+static int run_version(int argc, char **argv)
+{
+        const struct ctl_command *self = command_find(argv[0]);
+        if (argc > 1 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
+                print_command_help(self);
+                return CTL_EXIT_OK;
+        }
+        if (argc > 1)
+                return usage_error(self, "unexpected argument '%s'", argv[1]);
+        printf("canaryctl %s\n", CANARYD_VERSION);
+        return CTL_EXIT_OK;
 }
 
 static int unreachable(int r)
@@ -206,7 +308,7 @@ static int unreachable(int r)
         return CTL_EXIT_UNREACHABLE;
 }
 
-static int print_status(const char *status_json, bool json, bool details)
+static int print_status(const char *status_json, bool json, bool details, bool headers)
 {
         if (!status_json) {
                 fprintf(stderr, "canaryctl: canaryd's reply holds no status\n");
@@ -217,8 +319,8 @@ static int print_status(const char *status_json, bool json, bool details)
                 return CTL_EXIT_OK;
         }
         char *table = NULL, *error = NULL;
-        if (control_status_format_table(status_json, strlen(status_json), details, &table, &error) <
-            0) {
+        if (control_status_format_table_headers(status_json, strlen(status_json), details, headers,
+                                                &table, &error) < 0) {
                 fprintf(stderr, "canaryctl: invalid status from canaryd: %s\n", error);
                 free(error);
                 return CTL_EXIT_REFUSED;
@@ -228,7 +330,7 @@ static int print_status(const char *status_json, bool json, bool details)
         return CTL_EXIT_OK;
 }
 
-static int print_history(const char *history_json, bool json)
+static int print_history(const char *history_json, bool json, bool headers)
 {
         if (!history_json) {
                 fprintf(stderr, "canaryctl: canaryd's reply holds no history\n");
@@ -239,7 +341,8 @@ static int print_history(const char *history_json, bool json)
                 return CTL_EXIT_OK;
         }
         char *text = NULL, *error = NULL;
-        if (journal_history_format(history_json, strlen(history_json), &text, &error) < 0) {
+        if (journal_history_format_headers(history_json, strlen(history_json), headers, &text,
+                                           &error) < 0) {
                 fprintf(stderr, "canaryctl: invalid history from canaryd: %s\n", error);
                 free(error);
                 return CTL_EXIT_REFUSED;
@@ -308,9 +411,9 @@ static int run_request(const struct ctl_command *cmd, const struct ctl_args *a)
                       : rep.code == CTL_EXIT_DENIED ? CTL_EXIT_DENIED
                                                     : CTL_EXIT_REFUSED;
         } else if (cmd->request == CONTROL_STATUS) {
-                ret = print_status(rep.status_json, a->json, a->name != NULL);
+                ret = print_status(rep.status_json, a->json, a->name != NULL, !a->no_headers);
         } else if (cmd->request == CONTROL_HISTORY) {
-                ret = print_history(rep.history_json, a->json);
+                ret = print_history(rep.history_json, a->json, !a->no_headers);
         } else if (cmd->request == CONTROL_REPORT) {
                 ret = print_report(rep.report_json, !a->json);
         } else if (rep.message) {
@@ -381,8 +484,7 @@ static int run_command(const struct ctl_command *cmd, int argc, char **argv)
         while ((c = getopt_long(argc, argv, cmd->shortopts, cmd->longopts, NULL)) != -1) {
                 switch (c) {
                 case 'h':
-                        printf("usage: canaryctl [--socket PATH] %s\n  %s\n", cmd->usage,
-                               cmd->summary);
+                        print_command_help(cmd);
                         return CTL_EXIT_OK;
                 case 'o':
                         if (strcmp(optarg, "json") == 0)
@@ -412,6 +514,9 @@ static int run_command(const struct ctl_command *cmd, int argc, char **argv)
                         break;
                 case OPT_ALL:
                         a.all = true;
+                        break;
+                case OPT_NO_HEADERS:
+                        a.no_headers = true;
                         break;
                 case 'w':
                         a.watch = true;

@@ -10,6 +10,15 @@ enum {
         CTL_EXIT_DENIED = 4,      /* the daemon refused: this user may only read */
 };
 
+/* `canaryctl judge` answers a CI pipeline by its exit code: the verdict. 2 stays the usage
+ * error (also an unreadable file or a bad line: no verdict); 4 means no data here, not
+ * CTL_EXIT_DENIED (judge asks no daemon). */
+enum {
+        CTL_JUDGE_PASS = 0,   /* the canary passed */
+        CTL_JUDGE_FAIL = 1,   /* the canary failed (High or Low in the regression direction) */
+        CTL_JUDGE_NODATA = 4, /* too few values to judge: inconclusive */
+};
+
 /* `canaryctl judge ...`: the offline judge (src/ctl/judge.c). argv[0] is "judge"; the global
  * options are already consumed. Prints its own output and errors; returns the exit code. */
 int ctl_judge(int argc, char **argv);

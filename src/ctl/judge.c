@@ -1,7 +1,8 @@
 /* `canaryctl judge`: the offline judge of SPEC §5 and §8. Reads two sample files (one number a
  * line), runs the Mann-Whitney judge (or the ratio / threshold / sequential judge of the daemon)
- * and prints the result for people or as JSON. No daemon, no network. Exit: 0 judged, 1 a file
- * cannot be read or has a bad line, 2 usage error. */
+ * and prints the result for people or as JSON. No daemon, no network. The exit code is the
+ * verdict, for CI: 0 pass, 1 fail, 4 no data (inconclusive); 2 no verdict: a usage error, a file
+ * that cannot be read or has a bad line, files that do not pair. */
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -38,7 +39,8 @@
         "                (line i of both files is the same timestamp; count: --share is the\n"     \
         "                canary's traffic share in (0, 1), --share-file one share a line)\n"       \
         "  each arm:     [--nan-strategy remove|replace] [--outliers keep|remove]\n"               \
-        "                [--outlier-factor F]\n"
+        "                [--outlier-factor F]\n"                                                   \
+        "exit: 0 pass, 1 fail, 4 no data (inconclusive), 2 usage or input error\n"
 
 /* The long options that take a value, in getopt's order; an option's value is its index
  * + OPT_FIRST (above every short option). */
@@ -513,6 +515,23 @@ static void arms_table(const double *c, size_t nc, const double *b, size_t nb)
         arm_row("max", reduce(REDUCER_MAX, c, nc), reduce(REDUCER_MAX, b, nb));
 }
 
+static int mw_exit(enum mw_class c)
+{
+        return c == MW_PASS ? CTL_JUDGE_PASS : c == MW_NODATA ? CTL_JUDGE_NODATA : CTL_JUDGE_FAIL;
+}
+
+static int verdict_exit(enum verdict v)
+{
+        return v == VERDICT_PASS   ? CTL_JUDGE_PASS
+               : v == VERDICT_FAIL ? CTL_JUDGE_FAIL
+                                   : CTL_JUDGE_NODATA;
+}
+
+static int seq_exit(enum seq_class c)
+{
+        return c == SEQ_PASS ? CTL_JUDGE_PASS : c == SEQ_FAIL ? CTL_JUDGE_FAIL : CTL_JUDGE_NODATA;
+}
+
 static int run_mann_whitney(const struct judge_args *a, const double *c, size_t nc, const double *b,
                             size_t nb, size_t outliers)
 {
@@ -522,7 +541,7 @@ static int run_mann_whitney(const struct judge_args *a, const double *c, size_t 
 
         if (k < 0) {
                 fprintf(stderr, "canaryctl: mann_whitney: %s\n", strerror(-k));
-                return k == -EINVAL ? CTL_EXIT_USAGE : CTL_EXIT_REFUSED;
+                return CTL_EXIT_USAGE;
         }
         if (a->json) {
                 /* Exactly the document of SPEC §5. */
@@ -535,7 +554,7 @@ static int run_mann_whitney(const struct judge_args *a, const double *c, size_t 
                 json_number("mean_ratio", r.mean_ratio, false);
                 json_string("classification", mw_class_to_string(r.classification), true);
                 printf("}\n");
-                return CTL_EXIT_OK;
+                return mw_exit(r.classification);
         }
         printf("mann_whitney: %s (%s)\n\n", mw_class_to_string(r.classification),
                class_meaning(r.classification));
@@ -563,7 +582,7 @@ static int run_mann_whitney(const struct judge_args *a, const double *c, size_t 
         if (a->pre.outliers == OUTLIERS_REMOVE)
                 printf(" (factor %g, %zu dropped)", a->pre.outlier_factor, outliers);
         printf("\n");
-        return CTL_EXIT_OK;
+        return mw_exit(r.classification);
 }
 
 static int run_metric_judge(const struct judge_args *a, const double *c, size_t nc, const double *b,
@@ -612,7 +631,7 @@ static int run_metric_judge(const struct judge_args *a, const double *c, size_t 
                 json_string("result", verdict ? verdict : "", false);
                 json_string("detail", rep.detail, true);
                 printf("}\n");
-                return CTL_EXIT_OK;
+                return verdict_exit(rep.verdict);
         }
         printf("%s: %s (%s)\n\n", judge, verdict ? verdict : "?", rep.detail);
         printf("  %-12s %14s %14s\n", "", "canary", "baseline");
@@ -621,7 +640,7 @@ static int run_metric_judge(const struct judge_args *a, const double *c, size_t 
                fmt_num(x, sizeof(x), rep.canary), fmt_num(y, sizeof(y), rep.baseline));
         if (rep.outliers)
                 printf("  (%zu outliers dropped)\n", rep.outliers);
-        return CTL_EXIT_OK;
+        return verdict_exit(rep.verdict);
 }
 
 /* The sequential judge on line-aligned files: line i of each file is the same timestamp. */
@@ -637,7 +656,7 @@ static int run_sequential(const struct judge_args *a, const double *c, size_t nc
                         "values, %s %zu%s\n",
                         a->canary_path, nc, a->baseline_path, nb,
                         share && ns != nc ? " and the share file a different number" : "");
-                return CTL_EXIT_REFUSED;
+                return CTL_EXIT_USAGE;
         }
         if (seq_judge_pairs(c, b, share, nc, &a->seq, &r) < 0) {
                 fprintf(stderr, "canaryctl: sequential: invalid parameters\n");
@@ -654,7 +673,7 @@ static int run_sequential(const struct judge_args *a, const double *c, size_t nc
                 json_number("autocorrelation", r.autocorrelation, false);
                 json_string("classification", seq_class_to_string(r.classification), true);
                 printf("}\n");
-                return CTL_EXIT_OK;
+                return seq_exit(r.classification);
         }
         printf("sequential: %s", seq_class_to_string(r.classification));
         if (r.classification == SEQ_NODATA)
@@ -687,7 +706,7 @@ static int run_sequential(const struct judge_args *a, const double *c, size_t nc
             : a->seq.direction == DIRECTION_DECREASE ? "lower"
                                                      : "higher or lower",
             a->seq.tolerance, a->seq.alpha, a->seq.min_samples ? a->seq.min_samples : 1);
-        return CTL_EXIT_OK;
+        return seq_exit(r.classification);
 }
 
 int ctl_judge(int argc, char **argv)
@@ -701,13 +720,13 @@ int ctl_judge(int argc, char **argv)
                 return r;
         if (!load_samples(a.canary_path, &c, &nc) || !load_samples(a.baseline_path, &b, &nb)) {
                 free(c);
-                return CTL_EXIT_REFUSED;
+                return CTL_EXIT_USAGE;
         }
         if (a.judge == JUDGE_SEQUENTIAL) {
                 double *s = NULL;
                 size_t ns = 0;
                 if (a.share_path && !load_samples(a.share_path, &s, &ns)) {
-                        r = CTL_EXIT_REFUSED;
+                        r = CTL_EXIT_USAGE;
                 } else if (!isnan(a.share)) {
                         ns = nc;
                         s = xmalloc((ns ? ns : 1) * sizeof(double));
@@ -734,7 +753,7 @@ int ctl_judge(int argc, char **argv)
         free(b);
         if (fflush(stdout) != 0) {
                 fprintf(stderr, "canaryctl: cannot write output: %s\n", strerror(errno));
-                return CTL_EXIT_REFUSED;
+                return CTL_EXIT_USAGE;
         }
         return r;
 }

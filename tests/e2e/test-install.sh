@@ -2,7 +2,8 @@
 # Install and package (issue #8), without touching the machine's real root:
 #  1. `DESTDIR=T/root cmake --install BUILD --prefix /usr`: the exact FHS tree (binaries, units
 #     with ExecStart= in /usr/bin, sysusers/tmpfiles snippets, gzipped man pages equal to
-#     docs/, docs and the example config), nothing outside usr/; a second install with
+#     docs/, docs and the example config, canaryctl's bash and zsh completion equal to
+#     contrib/completion/), nothing outside usr/; a second install with
 #     --prefix /opt/canaryd rewrites ExecStart= to /opt/canaryd/bin;
 #  2. `cpack -G DEB` (on the tree of step 1) into T: `dpkg-deb -I` (name, version, Depends:
 #     from dpkg-shlibdeps naming libcurl, libcjson, libyaml, libsystemd, libc), `dpkg-deb -c`
@@ -38,11 +39,13 @@ cat >"$T/expected" <<-'EOF'
 	usr/lib/systemd/system/canaryd.socket
 	usr/lib/sysusers.d/canaryd.conf
 	usr/lib/tmpfiles.d/canaryd.conf
+	usr/share/bash-completion/completions/canaryctl
 	usr/share/doc/canaryd/README.md
 	usr/share/doc/canaryd/examples/canaryd.yaml.example
 	usr/share/man/man1/canaryctl.1.gz
 	usr/share/man/man5/canaryd.yaml.5.gz
 	usr/share/man/man8/canaryd.8.gz
+	usr/share/zsh/vendor-completions/_canaryctl
 EOF
 for f in "$SRC"/docs/*.md; do echo "usr/share/doc/canaryd/$(basename "$f")"; done >>"$T/expected"
 sort -o "$T/expected" "$T/expected"
@@ -72,6 +75,11 @@ check_tree() {
 		cmp -s "$unit" "$SRC/systemd/canaryd.service" ||
 			fail "$what: canaryd.service differs from systemd/canaryd.service"
 	fi
+	cmp -s "$root/usr/share/bash-completion/completions/canaryctl" \
+		"$SRC/contrib/completion/canaryctl.bash" ||
+		fail "$what: completions/canaryctl differs from contrib/completion/canaryctl.bash"
+	cmp -s "$root/usr/share/zsh/vendor-completions/_canaryctl" "$SRC/contrib/completion/_canaryctl" ||
+		fail "$what: vendor-completions/_canaryctl differs from contrib/completion/_canaryctl"
 	cmp -s "$root/usr/lib/sysusers.d/canaryd.conf" "$SRC/systemd/canaryd.sysusers" ||
 		fail "$what: sysusers.d/canaryd.conf differs from systemd/canaryd.sysusers"
 	cmp -s "$root/usr/lib/tmpfiles.d/canaryd.conf" "$SRC/systemd/canaryd.tmpfiles" ||

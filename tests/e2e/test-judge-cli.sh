@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `canaryctl judge` (SPEC §5), offline: the JSON document has exactly SPEC's keys and reproduces
 # R's wilcox.test for cases of tests/data/stats/mannwhitney_reference.json; CRLF files are read;
-# a bad line is an error naming file and line (exit 1); usage errors exit 2; the table and the
+# the exit code is the verdict for CI (0 pass, 1 fail, 4 no data) for every judge, in text and
+# JSON; a bad line is an error naming file and line (exit 2, no verdict); usage errors exit 2; the table and the
 # ratio / threshold judges work; the sequential judge (SPEC §8) pairs line i of both files. No daemon, no sandbox: runs in well under a second.
 set -euo pipefail
 
@@ -13,6 +14,14 @@ trap 'rm -rf "$T"' EXIT
 fail() {
 	echo "FAIL: $*" >&2
 	exit 1
+}
+# judge ARGS...: runs canaryctl judge; its stdout in $out, stderr in $err, exit code in $rc.
+judge() {
+	set +e
+	out=$("$CTL" judge "$@" 2>"$T/err")
+	rc=$?
+	set -e
+	err=$(cat "$T/err")
 }
 
 # Every case, default R block: our JSON against R (u exact, p 1e-9 relative, exact-path interval
@@ -38,10 +47,12 @@ for i, c in enumerate(cases):
     write(f"{tmp}/c.txt", c["x"], i % 2 == 0)
     write(f"{tmp}/b.txt", c["y"], i % 2 == 1)
     conf = d["args"]["conf.level"]
-    out = subprocess.run([ctl, "judge", "--canary", f"{tmp}/c.txt", "--baseline", f"{tmp}/b.txt",
-                          "--confidence", str(conf), "--min-samples", "1", "-o", "json"],
-                         capture_output=True, text=True, check=True).stdout
-    j = json.loads(out)
+    p = subprocess.run([ctl, "judge", "--canary", f"{tmp}/c.txt", "--baseline", f"{tmp}/b.txt",
+                        "--confidence", str(conf), "--min-samples", "1", "-o", "json"],
+                       capture_output=True, text=True)
+    j = json.loads(p.stdout)
+    want_rc = {"Pass": 0, "High": 1, "Low": 1, "NoData": 4}[j["classification"]]
+    assert p.returncode == want_rc, (c["id"], j["classification"], p.returncode, p.stderr)
     assert list(j) == keys, (c["id"], list(j))
     assert j["u"] == num(d["statistic_W"]), (c["id"], "u", j["u"])
     rp = num(d["p_value"])
@@ -69,17 +80,14 @@ PY
 # The table for people.
 printf '10\n11\n12\n13\n14\n15\n16\n17\n18\n19\n20\n' >"$T/b.txt"
 printf '30\n31\n32\n33\n34\n35\n36\n37\n38\n39\n40\n' >"$T/c.txt"
-out=$("$CTL" judge --canary "$T/c.txt" --baseline "$T/b.txt")
-grep -q '^mann_whitney: High' <<<"$out" || fail "table: $out"
+judge --canary "$T/c.txt" --baseline "$T/b.txt"
+[ "$rc" = 1 ] && grep -q '^mann_whitney: High' <<<"$out" || fail "table: exit $rc: $out"
 grep -q 'p-value' <<<"$out" && grep -q '98% interval' <<<"$out" || fail "table rows: $out"
 
-# A bad line: exit 1, file and line named.
+# A bad line: exit 2 (no verdict, never taken for a failed canary), file and line named.
 printf '1\r\n2\r\nabc\r\n' >"$T/bad.txt"
-set +e
-err=$("$CTL" judge --canary "$T/bad.txt" --baseline "$T/b.txt" 2>&1 >/dev/null)
-rc=$?
-set -e
-[ "$rc" = 1 ] || fail "bad line: exit $rc"
+judge --canary "$T/bad.txt" --baseline "$T/b.txt"
+[ "$rc" = 2 ] || fail "bad line: exit $rc"
 grep -q 'bad.txt: line 3: "abc" is not a number' <<<"$err" || fail "bad line message: $err"
 
 # Usage errors: exit 2.
@@ -95,15 +103,57 @@ done
 
 # Ratio and threshold, with preprocessing.
 printf '10\n10\nnan\n10\n1000\n10\n10\n10\n10\n10\n10\n10\n10\n10\n10\n10\n10\n10\n10\n10\n' >"$T/spike.txt"
-j=$("$CTL" judge --canary "$T/spike.txt" --baseline "$T/b.txt" --judge ratio --reducer max \
-	--max-ratio 2 -o json)
-grep -q '"result":"fail"' <<<"$j" || fail "ratio: $j"
-j=$("$CTL" judge --canary "$T/spike.txt" --baseline "$T/b.txt" --judge ratio --reducer max \
-	--max-ratio 2 --outliers remove -o json)
-grep -q '"result":"pass"' <<<"$j" || fail "ratio with outliers removed: $j"
-j=$("$CTL" judge --canary "$T/spike.txt" --baseline "$T/b.txt" --judge threshold --max 100 \
-	--reducer p50 --nan-strategy replace -o json)
-grep -q '"n_canary":20' <<<"$j" && grep -q '"result":"pass"' <<<"$j" || fail "threshold: $j"
+judge --canary "$T/spike.txt" --baseline "$T/b.txt" --judge ratio --reducer max --max-ratio 2 -o json
+[ "$rc" = 1 ] && grep -q '"result":"fail"' <<<"$out" || fail "ratio: exit $rc: $out"
+judge --canary "$T/spike.txt" --baseline "$T/b.txt" --judge ratio --reducer max --max-ratio 2 \
+	--outliers remove -o json
+[ "$rc" = 0 ] && grep -q '"result":"pass"' <<<"$out" || fail "ratio with outliers removed: exit $rc: $out"
+judge --canary "$T/spike.txt" --baseline "$T/b.txt" --judge threshold --max 100 --reducer p50 \
+	--nan-strategy replace -o json
+[ "$rc" = 0 ] && grep -q '"n_canary":20' <<<"$out" && grep -q '"result":"pass"' <<<"$out" ||
+	fail "threshold: exit $rc: $out"
+
+# The exit code is the verdict, for CI: 0 pass, 1 fail, 4 no data; the same in text and JSON.
+# expect CODE WHAT ARGS...: judge ARGS (text, then -o json) exits CODE both times.
+expect() {
+	local code=$1 what=$2
+	shift 2
+	judge "$@"
+	[ "$rc" = "$code" ] || fail "$what: exit $rc, expected $code: $out $err"
+	judge "$@" -o json
+	[ "$rc" = "$code" ] || fail "$what -o json: exit $rc, expected $code: $out $err"
+}
+printf 'nan\nnan\n' >"$T/nan.txt"
+: >"$T/empty.txt"
+printf '20\n21\n19\n22\n18\n20\n21\n19\n23\n17\n20\n' >"$T/same.txt"
+expect 0 "mann_whitney equal arms" --canary "$T/same.txt" --baseline "$T/same.txt"
+expect 1 "mann_whitney higher" --canary "$T/c.txt" --baseline "$T/b.txt"
+expect 1 "mann_whitney lower" --canary "$T/b.txt" --baseline "$T/c.txt"
+expect 0 "mann_whitney lower, direction increase" --canary "$T/b.txt" --baseline "$T/c.txt" \
+	--direction increase
+expect 4 "mann_whitney empty canary" --canary "$T/empty.txt" --baseline "$T/b.txt"
+expect 4 "mann_whitney only NaN" --canary "$T/nan.txt" --baseline "$T/b.txt"
+expect 4 "mann_whitney under --min-samples" --canary "$T/c.txt" --baseline "$T/b.txt" \
+	--min-samples 20
+expect 0 "ratio pass" --judge ratio --canary "$T/same.txt" --baseline "$T/b.txt" --max-ratio 2
+expect 1 "ratio fail" --judge ratio --canary "$T/c.txt" --baseline "$T/b.txt" --max-ratio 2
+expect 4 "ratio no data" --judge ratio --canary "$T/nan.txt" --baseline "$T/b.txt" --max-ratio 2
+expect 0 "threshold pass" --judge threshold --canary "$T/c.txt" --baseline "$T/b.txt" --max 100
+expect 1 "threshold fail" --judge threshold --canary "$T/c.txt" --baseline "$T/b.txt" --max 30
+expect 4 "threshold no data" --judge threshold --canary "$T/empty.txt" --baseline "$T/b.txt" \
+	--max 30
+expect 0 "sequential pass" --judge sequential --canary "$T/c.txt" --baseline "$T/c.txt" \
+	--min-samples 5
+expect 4 "sequential no data" --judge sequential --canary "$T/c.txt" --baseline "$T/b.txt" \
+	--min-samples 20
+# no verdict: 2, never 1 (a CI job must not read a missing file as a failed canary)
+expect 2 "missing file" --canary "$T/none.txt" --baseline "$T/b.txt"
+grep -q 'cannot read .*none.txt' <<<"$err" || fail "missing file message: $err"
+expect 2 "missing share file" --judge sequential --kind count --share-file "$T/none.txt" \
+	--canary "$T/c.txt" --baseline "$T/b.txt"
+expect 2 "no --baseline" --canary "$T/c.txt"
+judge --help
+[ "$rc" = 0 ] && grep -q '^exit: 0 pass, 1 fail, 4 no data' <<<"$out" || fail "judge --help: exit $rc: $out"
 
 # Sequential (SPEC §8): line i of both files is one timestamp; AR(1) noise and a load both arms
 # share. +10 % fails, equal arms pass with the confidence sequence inside the tolerance.
@@ -127,8 +177,11 @@ def judge(c, b, *args):
     open(f"{tmp}/sb.txt", "w").write("".join(f"{x!r}\n" for x in b))
     out = subprocess.run([ctl, "judge", "--judge", "sequential", "--canary", f"{tmp}/sc.txt",
                           "--baseline", f"{tmp}/sb.txt", "-o", "json", *args],
-                         capture_output=True, text=True, check=True).stdout
-    return json.loads(out)
+                         capture_output=True, text=True)
+    j = json.loads(out.stdout)
+    want_rc = {"Pass": 0, "Fail": 1, "NoData": 4}[j["classification"]]
+    assert out.returncode == want_rc, (j, out.returncode, out.stderr)
+    return j
 keys = ["n", "e_value", "p_value", "estimate", "ci_low", "ci_high", "inside_tolerance",
         "autocorrelation", "classification"]
 c, b = arms(40, 0.10, 1)
@@ -161,8 +214,8 @@ PY
 # 33 pairs: fewer than 24 carry no evidence (docs/judges.md)
 for _ in 1 2 3; do printf '15\n11\n18\n10\n17\n13\n19\n12\n16\n14\n20\n'; done >"$T/sb.txt"
 for _ in 1 2 3; do printf '35\n31\n38\n30\n37\n33\n39\n32\n36\n34\n40\n'; done >"$T/sc.txt"
-out=$("$CTL" judge --judge sequential --canary "$T/sc.txt" --baseline "$T/sb.txt")
-grep -q '^sequential: Fail' <<<"$out" && grep -q 'conf. sequence' <<<"$out" || fail "sequential table: $out"
+judge --judge sequential --canary "$T/sc.txt" --baseline "$T/sb.txt"
+[ "$rc" = 1 ] && grep -q '^sequential: Fail' <<<"$out" && grep -q 'conf. sequence' <<<"$out" || fail "sequential table: $out"
 for args in "--kind count" "--alpha 1" "--tolerance 1" "--kind gauge" "--share 0.5" \
 	"--kind count --share 1"; do
 	set +e
@@ -172,11 +225,8 @@ for args in "--kind count" "--alpha 1" "--tolerance 1" "--kind gauge" "--share 0
 	set -e
 	[ "$rc" = 2 ] || fail "sequential usage error '$args': exit $rc"
 done
-set +e
-err=$("$CTL" judge --judge sequential --canary "$T/spike.txt" --baseline "$T/b.txt" 2>&1 >/dev/null)
-rc=$?
-set -e
-[ "$rc" = 1 ] && grep -q 'pairs line i' <<<"$err" || fail "sequential unequal files: exit $rc: $err"
+judge --judge sequential --canary "$T/spike.txt" --baseline "$T/b.txt"
+[ "$rc" = 2 ] && grep -q 'pairs line i' <<<"$err" || fail "sequential unequal files: exit $rc: $err"
 # Long options are written in full: an abbreviation that getopt would take is a usage error,
 # before any daemon is asked (--ful would otherwise promote to 100 %).
 for args in "promote checkout --ful" "promote checkout --f" "--sock /x status" \

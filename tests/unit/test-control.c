@@ -352,6 +352,23 @@ static void status_table_renders_spec_document(void **state)
                                     "3 samples < min_samples 10\n"));
         assert_non_null(strstr(out, "\nsearch: no analysis yet\n"));
         free(out);
+
+        /* --no-headers: no column-name lines, columns as wide as their values */
+        assert_int_equal(control_status_format_table_headers(status_doc, strlen(status_doc), false,
+                                                             false, &out, &error),
+                         0);
+        assert_string_equal(out, "cart-api  cart    Progressing  3/5  25%  1  0  7d9f8c  "
+                                 "pass 2024-05-01T12:00:00Z\n"
+                                 "search    search  Idle         0/4  0%   0  0  -       -\n");
+        free(out);
+        assert_int_equal(control_status_format_table_headers(status_doc, strlen(status_doc), true,
+                                                             false, &out, &error),
+                         0);
+        assert_null(strstr(out, "NAME"));
+        assert_null(strstr(out, "METRIC"));
+        assert_non_null(strstr(out, "\ncart-api: last analysis at 2024-05-01T12:00:00Z: pass\n"
+                                    "error-rate  threshold"));
+        free(out);
 }
 
 /* A rollout that waits for approval (SPEC §9) says so in PHASE, and with details when it began,

@@ -110,6 +110,13 @@ static void history_selects_the_latest_rollout_and_skips_bad_lines(void **unused
         assert_contains(out, "observed  Progressing step 1 (10%) (y)");
         assert_contains(out, "3 unreadable journal lines skipped");
         free(out);
+        /* --no-headers: only the entries' lines */
+        assert_int_equal(journal_history_format_headers(json, strlen(json), false, &out, &err), 0);
+        assert_null(strstr(out, "entry"));
+        assert_null(strstr(out, "skipped"));
+        assert_contains(out, "observed  Progressing step 1 (10%) (y)");
+        assert_int_equal(strchr(out, '\n') - out + 1, (long)strlen(out)); /* one line */
+        free(out);
         free(json);
 
         assert_int_equal(journal_history_select(text, strlen(text), "checkout", true, &json), 0);
