@@ -54,6 +54,14 @@ static struct {
         int64_t said;          /* the step last logged, to say each one once */
 } anchor;
 
+/* Microseconds to the nearest second: the two clocks are read a few microseconds apart, so a
+ * step of an hour is 3599.99999 s as often as 3600.00001 s. */
+static long long round_sec(int64_t usec)
+{
+        int64_t half = (int64_t)USEC_PER_SEC / 2;
+        return (long long)((usec + (usec < 0 ? -half : half)) / (int64_t)USEC_PER_SEC);
+}
+
 static int64_t diff_usec(usec_t a, usec_t b)
 {
         return a >= b ? (int64_t)(a - b) : -(int64_t)(b - a);
@@ -83,7 +91,7 @@ usec_t now_realtime_usec(void)
         if (boot - anchor.diverged_since >= CLOCK_STEP_FOLLOW_USEC) {
                 log_warning("clock: the wall clock has differed from canaryd's by %+lld s for "
                             "%llu s: following it now (a step under way is %s by that)",
-                            (long long)(off / (int64_t)USEC_PER_SEC),
+                            (long long)round_sec(off),
                             (unsigned long long)(CLOCK_STEP_FOLLOW_USEC / USEC_PER_SEC),
                             off > 0 ? "shortened" : "lengthened");
                 anchor.wall = wall;
@@ -98,7 +106,7 @@ usec_t now_realtime_usec(void)
                 log_warning("clock: the wall clock stepped by %+lld s; steps keep their length: "
                             "canaryd keeps its own clock, and follows the wall clock if the "
                             "difference lasts %llu s",
-                            (long long)(off / (int64_t)USEC_PER_SEC),
+                            (long long)round_sec(off),
                             (unsigned long long)(CLOCK_STEP_FOLLOW_USEC / USEC_PER_SEC));
         }
         return ours;
