@@ -183,7 +183,7 @@ double mw_diff_select_bisect(const double *x, size_t n, const double *y, size_t 
  * 10^6 about 10 staircase walks in all (the interval ends and the median share the first round). */
 #define SELECT_SAMPLE     8192
 #define SELECT_SAMPLE_MIN 256
-#define SELECT_COLLECT    4096 /* fewer differences than this are all collected at once */
+#define SELECT_COLLECT    1024 /* fewer differences than this are all collected at once */
 #define SELECT_ROUNDS     200  /* safety net: then bisection */
 
 struct selector {
