@@ -124,7 +124,7 @@ for t in "${targets[@]}"; do
 		"$bin" -merge=1 -timeout=10 -rss_limit_mb=2048 "$stage" "$tmp/$t/new" \
 			>"$tmp/$t/merge.log" 2>&1 || { echo "   merge failed: $tmp/$t/merge.log"; crashed=1; }
 		files=$(find "$corpus" -type f | wc -l)
-		kb=$(du -sk "$corpus" | cut -f1)
+		kb=$(du -sk --apparent-size "$corpus" | cut -f1)
 		while read -r size f; do
 			[ -e "$corpus/$f" ] && continue
 			[ "$files" -lt "$max_files" ] || break
