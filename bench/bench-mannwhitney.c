@@ -4,9 +4,11 @@
  * hardest case for the selection, once rounded to 0.01 ms, with ties as real metrics have them),
  * printing beside it, in the same run, the time of one qsort() of the pooled
  * 2n values. Median of 5 runs each (--runs N to change). Also the largest exact-path case (49
- * per arm, no ties). Not a test: built by CMake (target bench-mannwhitney) so that it keeps
- * compiling, run by hand; see bench/README.md. */
+ * per arm, no ties). `--exact`: the exact path alone (no ties, both arms below 50), microseconds
+ * a call for a few sizes, each the median over runs of 200 calls. Not a test: built by CMake
+ * (target bench-mannwhitney) so that it keeps compiling, run by hand; see bench/README.md. */
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +48,39 @@ static double median(double *t, int runs)
         return t[runs / 2];
 }
 
+/* The exact path: the null distribution of U for (n, m), p-value, estimate and interval. */
+static int exact_rows(int runs, const struct mw_params *p)
+{
+        static const size_t sizes[][2] = {{5, 5},   {10, 10}, {10, 49}, {20, 20},
+                                          {30, 30}, {40, 40}, {49, 49}};
+        enum { CALLS = 200 };
+        double *t = malloc((size_t)runs * sizeof(double)), c[49], b[49];
+        struct mw_result r = {0};
+
+        if (!t)
+                return 1;
+        printf("exact path: median of %d runs of %d calls\n%5s %5s %10s %10s %s\n", runs, CALLS,
+               "n", "m", "us/call", "p_value", "class");
+        for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
+                size_t n = sizes[s][0], m = sizes[s][1];
+                for (size_t i = 0; i < n; i++)
+                        c[i] = latency_ms(1.03, 0);
+                for (size_t j = 0; j < m; j++)
+                        b[j] = latency_ms(1.0, 0);
+                for (int k = 0; k < runs; k++) {
+                        double t0 = now_s();
+                        for (int call = 0; call < CALLS; call++)
+                                if (mann_whitney(c, n, b, m, p, &r) < 0 || !r.exact)
+                                        return 1;
+                        t[k] = (now_s() - t0) / CALLS;
+                }
+                printf("%5zu %5zu %10.1f %10.3g %s\n", n, m, median(t, runs) * 1e6, r.p_value,
+                       mw_class_to_string(r.classification));
+        }
+        free(t);
+        return 0;
+}
+
 int main(int argc, char **argv)
 {
         static const size_t sizes[] = {49, 10000, 10000, 100000, 100000, 1000000, 1000000};
@@ -62,12 +97,21 @@ int main(int argc, char **argv)
             .effect_size = EFFECT_SIZE_MEAN_RATIO,
         };
 
+        bool exact = argc > 1 && strcmp(argv[1], "--exact") == 0;
+        if (exact) {
+                argc--;
+                argv++;
+        }
         if (argc == 3 && strcmp(argv[1], "--runs") == 0)
                 runs = atoi(argv[2]);
+        else if (argc != 1)
+                runs = 0;
         if (runs < 1 || runs > 1000) {
-                fprintf(stderr, "usage: bench-mannwhitney [--runs N]\n");
+                fprintf(stderr, "usage: bench-mannwhitney [--exact] [--runs N]\n");
                 return 2;
         }
+        if (exact)
+                return exact_rows(runs, &p);
         printf("median of %d runs; judge = mann_whitney() (test + estimate + interval + effect "
                "size), qsort = one qsort() of the pooled 2n doubles\n",
                runs);

@@ -2,9 +2,9 @@
  * R 4.2's wilcox.test(x, y, conf.int = TRUE) with its defaults, and Kayenta's (NetflixACAJudge)
  * High / Low / Pass rule on top. Pure: libc and libm.
  *
- * Exact path (both samples < 50, no ties): the null distribution of U is counted with an
- * addition-only DP and p-value and interval follow R's pwilcox/qwilcox step by step, so the
- * results are R's to the last bit or within a few ulps.
+ * Exact path (both samples < 50, no ties): the null distribution of U is counted exactly (in
+ * 128-bit integers, Harding's generating-function algorithm) and p-value and interval follow
+ * R's pwilcox/qwilcox step by step, so the results are R's to the last bit or within a few ulps.
  * Normal path: the p-value is R's (tie-corrected, continuity-corrected). R finds the interval ends
  * with uniroot to an absolute tolerance of 1e-4; we return the exact order statistics of the
  * pairwise differences that the root finder approximates (STATS.md §2.5), and the exact
@@ -169,19 +169,22 @@ double mw_diff_select_bisect(const double *x, size_t n, const double *y, size_t 
  * an n x m matrix with sorted rows and columns: cell(i, t) = diff(x_i, y_(m-1-t)) ascends in t
  * and in i. Each row keeps a window [lo_i, hi_i) of columns still in contention, with every
  * cell left of the windows strictly below every cell inside and every cell right of them
- * strictly above. A round draws SELECT_SAMPLE cells uniformly from the windows, takes the two
- * sample values that bracket the wanted rank by a margin (3 standard deviations of the sample
- * rank; a miss only costs a weaker round, never a wrong answer), counts per row the cells below
+ * strictly above. A round draws S cells uniformly from the windows (S = n + m rounded up to a
+ * power of two within [SELECT_SAMPLE_MIN, SELECT_SAMPLE], so that drawing costs no more than
+ * counting), picks by quickselect the two sample values that bracket the wanted rank by a
+ * margin (3 standard deviations of the sample rank, 3 sqrt(S) / 2; a miss only costs a weaker
+ * round, never a wrong answer), counts per row the cells below
  * each (one staircase walk inside the windows, O(n + m)) and shrinks the windows to the
- * bracket: about 30x fewer candidates per round, so 10^12 differences need 4 rounds. Once at
- * most `collect` (n + m) candidates remain they are copied out and the rank is found by
- * quickselect. A round that does not shrink the windows (many equal values) is followed by one
- * with a single pivot at the estimated rank, which always removes that pivot's value. The
- * expected cost is O((n + m) log(nm) / log(30)) on top of sorting; for n = m = 10^6 about 10
- * staircase walks in all (the interval ends and the median share the first round). */
-#define SELECT_SAMPLE 8192
-#define SELECT_MARGIN 135 /* sample ranks: 3 sd, sd <= sqrt(8192) / 2 = 45 */
-#define SELECT_ROUNDS 200 /* safety net: then bisection */
+ * bracket: about 30x fewer candidates per round at S = 8192, so 10^12 differences need 4
+ * rounds. Once at most `collect` (n + m, at least SELECT_COLLECT) candidates remain they are copied
+ * out and the rank is found by quickselect. A round that does not shrink the windows (many equal
+ * values) is followed by one with a single pivot at the estimated rank, which always removes that
+ * pivot's value. The expected cost is O((n + m) log(nm) / log(30)) on top of sorting; for n = m =
+ * 10^6 about 10 staircase walks in all (the interval ends and the median share the first round). */
+#define SELECT_SAMPLE     8192
+#define SELECT_SAMPLE_MIN 256
+#define SELECT_COLLECT    1024 /* fewer differences than this are all collected at once */
+#define SELECT_ROUNDS     200  /* safety net: then bisection */
 
 struct selector {
         const double *x, *y;
@@ -194,6 +197,8 @@ struct selector {
         uint32_t *base_lo, *base_hi; /* windows after selector_prepare(), or NULL */
         uint64_t base_below, base_cand, base_k1, base_k2;
         size_t collect;
+        bool filled;             /* no windows: buf holds every cell (selection only permutes it) */
+        size_t sample_n, margin; /* S and the margin in sample ranks: 3 sd, sd <= sqrt(S) / 2 */
         uint64_t rng;
 };
 
@@ -205,7 +210,7 @@ static inline double cell(const struct selector *s, size_t i, size_t t)
 static void selector_init(struct selector *s, const double *x, size_t n, const double *y, size_t m)
 {
         *s = (struct selector){.x = x, .y = y, .n = n, .m = m, .nm = (uint64_t)n * m};
-        s->collect = n + m > 16384 ? n + m : 16384;
+        s->collect = n + m > SELECT_COLLECT ? n + m : SELECT_COLLECT;
         if (s->nm <= s->collect || m > UINT32_MAX) {
                 /* Everything fits the collection buffer (or the windows do not fit 32 bits,
                  * never in practice: then bisection). */
@@ -218,7 +223,11 @@ static void selector_init(struct selector *s, const double *x, size_t n, const d
         s->p = xmalloc(n * sizeof(uint32_t));
         s->q = xmalloc(n * sizeof(uint32_t));
         s->prefix = xmalloc((n + 1) * sizeof(uint64_t));
-        s->sample = xmalloc(SELECT_SAMPLE * sizeof(double));
+        s->sample_n = SELECT_SAMPLE_MIN;
+        while (s->sample_n < SELECT_SAMPLE && s->sample_n < n + m)
+                s->sample_n *= 2;
+        s->margin = 3 * (size_t)sqrt((double)s->sample_n) / 2; /* 135 at 8192 */
+        s->sample = xmalloc(s->sample_n * sizeof(double));
         s->buf = xmalloc(s->collect * sizeof(double));
 }
 
@@ -320,15 +329,18 @@ static void count_rows(const struct selector *s, bool has_lo, double vlo, bool h
 }
 
 /* The k-th smallest of the candidates in the windows (k 1-based among them), by copying them
- * out (there are at most s->collect). */
+ * out (there are at most s->collect); without windows they are copied once for every
+ * selection. */
 static double collect_select(struct selector *s, uint64_t k)
 {
         size_t c = 0;
 
         if (!s->lo) {
-                for (size_t i = 0; i < s->n; i++)
+                c = (size_t)s->nm;
+                for (size_t i = 0; i < s->n && !s->filled; i++)
                         for (size_t t = 0; t < s->m; t++)
-                                s->buf[c++] = cell(s, i, t);
+                                s->buf[i * s->m + t] = cell(s, i, t);
+                s->filled = true;
         } else {
                 for (size_t i = 0; i < s->n; i++)
                         for (size_t t = s->lo[i]; t < s->hi[i]; t++)
@@ -348,7 +360,8 @@ static bool narrow_round(struct selector *s, uint64_t k1, uint64_t k2, bool sing
         s->prefix[0] = 0;
         for (size_t i = 0; i < s->n; i++)
                 s->prefix[i + 1] = s->prefix[i] + (s->hi[i] - s->lo[i]);
-        for (size_t j = 0; j < SELECT_SAMPLE; j++) {
+        const size_t ns = s->sample_n;
+        for (size_t j = 0; j < ns; j++) {
                 uint64_t r = next_random(s) % *cand;
                 size_t lo = 0, hi = s->n; /* the last row with prefix <= r */
                 while (hi - lo > 1) {
@@ -360,19 +373,25 @@ static bool narrow_round(struct selector *s, uint64_t k1, uint64_t k2, bool sing
                 }
                 s->sample[j] = cell(s, lo, s->lo[lo] + (size_t)(r - s->prefix[lo]));
         }
-        sort_doubles(s->sample, SELECT_SAMPLE);
 
-        /* Bracket the ranks: sample positions around their expected positions. */
-        double f1 = (double)(k1 - *below) * SELECT_SAMPLE / (double)*cand;
-        double f2 = (double)(k2 - *below) * SELECT_SAMPLE / (double)*cand;
+        /* Bracket the ranks: sample positions around their expected positions, found by
+         * quickselect (the upper one among the values above the lower one). */
+        double f1 = (double)(k1 - *below) * (double)ns / (double)*cand;
+        double f2 = (double)(k2 - *below) * (double)ns / (double)*cand;
         long ilo, ihi;
         if (single) {
-                ilo = ihi = f1 < SELECT_SAMPLE - 1 ? (long)f1 : SELECT_SAMPLE - 1;
+                ilo = ihi = f1 < (double)(ns - 1) ? (long)f1 : (long)ns - 1;
         } else {
-                ilo = (long)floor(f1) - SELECT_MARGIN;
-                ihi = (long)ceil(f2) + SELECT_MARGIN;
+                ilo = (long)floor(f1) - (long)s->margin;
+                ihi = (long)ceil(f2) + (long)s->margin;
         }
-        bool has_lo = ilo >= 0, has_hi = ihi < SELECT_SAMPLE;
+        bool has_lo = ilo >= 0, has_hi = ihi < (long)ns;
+        if (has_lo)
+                nth_smallest(s->sample, ns, (size_t)ilo);
+        if (has_hi && has_lo && ihi > ilo)
+                nth_smallest(s->sample + ilo + 1, ns - (size_t)ilo - 1, (size_t)(ihi - ilo - 1));
+        else if (has_hi && !has_lo)
+                nth_smallest(s->sample, ns, (size_t)ihi);
         double vlo = has_lo ? s->sample[ilo] : 0, vhi = has_hi ? s->sample[ihi] : 0;
         uint64_t a, b;
         uint32_t *t;
@@ -572,27 +591,33 @@ static void rank_stats(const double *x, size_t n, const double *y, size_t m, dou
 
 /* ---- exact null distribution (R's cwilcox / pwilcox / qwilcox) ---- */
 
-/* Number of rankings giving U = 0..n*m when neither sample has ties; caller frees. Choosing
- * which a = min(n, m) of the ranks 1..n+m belong to the smaller sample: taking rank t as the
- * j-th chosen raises U by t - j. Additions only, so every count is accurate to ~N ulps. */
+/* Exact integer counts: their sum, at most C(98, 49) < 2^95, is far below 2^128. */
+__extension__ typedef unsigned __int128 mw_count;
+
+/* Number of rankings giving U = 0..n*m when neither sample has ties; caller frees. These are the
+ * coefficients of the Gaussian binomial [n+m choose a]_q, a = min(n, m), b = max(n, m), built as
+ * the product over i = 1..a of (1 - q^(b+i)) / (1 - q^i) (Harding 1984): multiplying by
+ * (1 - q^(b+i)) is one subtraction per coefficient, dividing by (1 - q^i) one running addition,
+ * so O(a * n * m) in all. Counting in 128-bit integers keeps every step exact (a subtraction
+ * may wrap, the product after each i is again a Gaussian binomial and fits), and each count
+ * is rounded once into a double. The distribution is symmetric and coefficient u depends only
+ * on coefficients <= u, so only the lower half is computed. */
 static double *wilcox_counts(size_t n, size_t m)
 {
-        size_t a = n < m ? n : m, big = n + m, nm = n * m, w = nm + 1;
-        double *dp = xcalloc((a + 1) * w, sizeof(double));
+        size_t a = n < m ? n : m, b = n + m - a, nm = n * m, h = nm / 2;
+        mw_count *c = xcalloc(h + 1, sizeof(mw_count));
+        double *cnt = xmalloc((nm + 1) * sizeof(double));
 
-        dp[0] = 1;
-        for (size_t t = 1; t <= big; t++) {
-                for (size_t j = t < a ? t : a; j >= 1; j--) {
-                        size_t shift = t - j, umax = (j - 1) * (t - j);
-                        double *row = dp + j * w;
-                        const double *prev = dp + (j - 1) * w;
-                        for (size_t u = 0; u <= umax && u + shift <= nm; u++)
-                                row[u + shift] += prev[u];
-                }
+        c[0] = 1;
+        for (size_t i = 1; i <= a; i++) {
+                for (size_t u = h; u >= b + i && h >= b + i; u--)
+                        c[u] -= c[u - (b + i)];
+                for (size_t u = i; u <= h; u++)
+                        c[u] += c[u - i];
         }
-        double *cnt = xmalloc(w * sizeof(double));
-        memcpy(cnt, dp + a * w, w * sizeof(double));
-        free(dp);
+        for (size_t u = 0; u <= h; u++)
+                cnt[u] = cnt[nm - u] = (double)c[u];
+        free(c);
         return cnt;
 }
 
