@@ -837,6 +837,11 @@ bool slack_delivery_pick(struct slack_delivery *d, usec_t now, struct slack_pick
                         p.op = SLACK_OP_UPDATE;
                 else if (!t->t.ts && t->t.parent_maybe_sent)
                         p.op = SLACK_OP_VERIFY_PARENT; /* finish what a crash interrupted */
+                else if (!t->t.ts && t->t.update_pending)
+                        /* events were folded into a parent not posted yet (its post failed,
+                         * then a backlog folded the rest): the parent carries them, so it
+                         * must go out even with no message left to open it */
+                        p.op = SLACK_OP_PARENT;
                 else
                         continue;
                 if (offer(d, &p, now, seen, &n_seen, ret_wake)) {
