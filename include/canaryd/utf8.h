@@ -10,3 +10,8 @@ size_t utf8_seq_len(const unsigned char *s, size_t n);
 
 /* The n bytes at s are valid UTF-8 (NUL bytes included as U+0000). */
 bool utf8_valid(const char *s, size_t n);
+
+/* A copy of s with invalid UTF-8 replaced by U+FFFD (and, with no_controls, control characters
+ * below 0x20 and DEL dropped), cut at a sequence boundary to at most max bytes: text for a
+ * wire format that caps its fields. Caller owns it. */
+char *utf8_clean_copy(const char *s, size_t max, bool no_controls);

@@ -47,38 +47,6 @@ const char *datadog_event_alert_type(enum datadog_event_kind k)
         return (unsigned)k < _DATADOG_EVENT_KIND_MAX ? alert_types[k] : NULL;
 }
 
-/* A copy of s with invalid UTF-8 replaced by U+FFFD (and, with no_controls, control characters
- * below 0x20 and DEL dropped), cut at a sequence boundary to at most max bytes. Owned. */
-static char *clean_text(const char *s, size_t max, bool no_controls)
-{
-        static const char replacement[] = "\xef\xbf\xbd";
-        size_t n = strlen(s), o = 0;
-        char *out = xmalloc(max + 1);
-
-        for (size_t i = 0; i < n;) {
-                const unsigned char *p = (const unsigned char *)s + i;
-                size_t l = utf8_seq_len(p, n - i);
-                const char *src = s + i;
-                size_t w = l;
-
-                if (l == 0) {
-                        src = replacement;
-                        w = 3;
-                        l = 1;
-                } else if (no_controls && l == 1 && (*p < 0x20 || *p == 0x7f)) {
-                        i += 1;
-                        continue;
-                }
-                if (o + w > max)
-                        break;
-                memcpy(out + o, src, w);
-                o += w;
-                i += l;
-        }
-        out[o] = '\0';
-        return out;
-}
-
 static bool nonempty(const char *s)
 {
         return s && *s;
@@ -87,7 +55,7 @@ static bool nonempty(const char *s)
 /* Adds key: s cleaned and cut to max bytes. Returns false on OOM. */
 static bool add_text(cJSON *o, const char *key, const char *s, size_t max, bool no_controls)
 {
-        char *t = clean_text(s, max, no_controls);
+        char *t = utf8_clean_copy(s, max, no_controls);
         cJSON *item = cJSON_AddStringToObject(o, key, t);
 
         free(t);
@@ -98,7 +66,7 @@ static bool add_text(cJSON *o, const char *key, const char *s, size_t max, bool 
 static bool add_tag(cJSON *tags, const char *name, const char *value)
 {
         char *raw = xasprintf("%s:%s", name, value);
-        char *t = clean_text(raw, DATADOG_EVENT_TAG_MAX, true);
+        char *t = utf8_clean_copy(raw, DATADOG_EVENT_TAG_MAX, true);
         cJSON *item = cJSON_CreateString(t);
 
         free(raw);
@@ -111,7 +79,7 @@ char *datadog_event_aggregation_key(const char *canary, uint64_t started_usec)
         char tail[32];
         int n = snprintf(tail, sizeof(tail), "/%" PRIu64, started_usec);
         size_t room = DATADOG_EVENT_AGG_KEY_MAX - strlen("canaryd/") - (size_t)n;
-        char *name = clean_text(canary ? canary : "", room, true);
+        char *name = utf8_clean_copy(canary ? canary : "", room, true);
         char *key = xasprintf("canaryd/%s%s", name, tail);
 
         free(name);
@@ -133,21 +101,21 @@ static char *event_text(const struct datadog_event *e)
         if (nonempty(e->revision))
                 buf_printf(&b, "\nRevision: `%s`", e->revision);
         if (nonempty(e->reason)) {
-                field = clean_text(e->reason, DATADOG_EVENT_FIELD_MAX, false);
+                field = utf8_clean_copy(e->reason, DATADOG_EVENT_FIELD_MAX, false);
                 buf_printf(&b, "\nReason: %s", field);
                 free(field);
         }
         if (nonempty(e->actor)) {
-                field = clean_text(e->actor, DATADOG_EVENT_FIELD_MAX, true);
+                field = utf8_clean_copy(e->actor, DATADOG_EVENT_FIELD_MAX, true);
                 buf_printf(&b, "\nBy: %s", field);
                 free(field);
         }
         if (nonempty(e->link)) {
-                field = clean_text(e->link, DATADOG_EVENT_FIELD_MAX, true);
+                field = utf8_clean_copy(e->link, DATADOG_EVENT_FIELD_MAX, true);
                 buf_printf(&b, "\n\n[Rollout report](%s)", field);
                 free(field);
         }
-        body = clean_text(b.data, room, false);
+        body = utf8_clean_copy(b.data, room, false);
         buf_free(&b);
         text = xasprintf("%s%s%s", TEXT_OPEN, body, TEXT_CLOSE);
         free(body);

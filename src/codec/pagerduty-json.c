@@ -42,42 +42,10 @@ const char *pagerduty_severity_to_string(enum pagerduty_severity s)
         return (unsigned)s < _PAGERDUTY_SEVERITY_MAX ? severity_names[s] : NULL;
 }
 
-/* A copy of s with invalid UTF-8 replaced by U+FFFD (and, with no_controls, control characters
- * below 0x20 and DEL dropped), cut at a sequence boundary to at most max bytes. Owned. */
-static char *clean_text(const char *s, size_t max, bool no_controls)
-{
-        static const char replacement[] = "\xef\xbf\xbd";
-        size_t n = strlen(s), o = 0;
-        char *out = xmalloc(max + 1);
-
-        for (size_t i = 0; i < n;) {
-                const unsigned char *p = (const unsigned char *)s + i;
-                size_t l = utf8_seq_len(p, n - i);
-                const char *src = s + i;
-                size_t w = l;
-
-                if (l == 0) {
-                        src = replacement;
-                        w = 3;
-                        l = 1;
-                } else if (no_controls && l == 1 && (*p < 0x20 || *p == 0x7f)) {
-                        i += 1;
-                        continue;
-                }
-                if (o + w > max)
-                        break;
-                memcpy(out + o, src, w);
-                o += w;
-                i += l;
-        }
-        out[o] = '\0';
-        return out;
-}
-
 /* Adds key: a cleaned copy of s to o. Returns false on OOM. */
 static bool add_text(cJSON *o, const char *key, const char *s, size_t max)
 {
-        char *t = clean_text(s, max, false);
+        char *t = utf8_clean_copy(s, max, false);
         cJSON *item = cJSON_AddStringToObject(o, key, t);
 
         free(t);
@@ -117,7 +85,7 @@ static int build_payload(const struct pagerduty_event *e, cJSON *root)
                 for (size_t i = 0; i < n; i++) {
                         if (!nonempty(e->details[i].key) || !e->details[i].value)
                                 return -EINVAL;
-                        char *k = clean_text(e->details[i].key, PAGERDUTY_FIELD_MAX, true);
+                        char *k = utf8_clean_copy(e->details[i].key, PAGERDUTY_FIELD_MAX, true);
                         r = cJSON_GetObjectItemCaseSensitive(d, k) ? -EINVAL : 0;
                         if (r == 0 && !add_text(d, k, e->details[i].value, PAGERDUTY_FIELD_MAX))
                                 r = -ENOMEM;
@@ -211,7 +179,7 @@ static char *string_member(const cJSON *o, const char *key, size_t max)
 
         if (!cJSON_IsString(v) || !v->valuestring)
                 return NULL;
-        return clean_text(v->valuestring, max, true);
+        return utf8_clean_copy(v->valuestring, max, true);
 }
 
 int pagerduty_result_parse(long http_status, const char *body, size_t len,
@@ -232,8 +200,8 @@ int pagerduty_result_parse(long http_status, const char *body, size_t len,
                         if (r.n_errors == PAGERDUTY_RESULT_ERRORS)
                                 break;
                         if (cJSON_IsString(e) && e->valuestring)
-                                r.errors[r.n_errors++] =
-                                    clean_text(e->valuestring, PAGERDUTY_RESULT_TEXT_MAX, true);
+                                r.errors[r.n_errors++] = utf8_clean_copy(
+                                    e->valuestring, PAGERDUTY_RESULT_TEXT_MAX, true);
                 }
         }
 
@@ -267,7 +235,7 @@ char *pagerduty_dedup_key(const char *canary, uint64_t started_usec)
         char tail[32];
         int tl = snprintf(tail, sizeof(tail), "/%" PRIu64, started_usec);
         size_t room = PAGERDUTY_DEDUP_KEY_MAX - strlen("canaryd/") - (size_t)tl;
-        char *name = clean_text(canary ? canary : "", room, true);
+        char *name = utf8_clean_copy(canary ? canary : "", room, true);
         char *key = xasprintf("canaryd/%s%s", name, tail);
 
         free(name);

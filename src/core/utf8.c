@@ -1,5 +1,8 @@
 /* Strict UTF-8 (utf8.h). */
+#include <string.h>
+
 #include "canaryd/utf8.h"
+#include "canaryd/util.h"
 
 size_t utf8_seq_len(const unsigned char *s, size_t n)
 {
@@ -40,4 +43,34 @@ bool utf8_valid(const char *s, size_t n)
                 n -= l;
         }
         return true;
+}
+
+char *utf8_clean_copy(const char *s, size_t max, bool no_controls)
+{
+        static const char replacement[] = "\xef\xbf\xbd";
+        size_t n = strlen(s), o = 0;
+        char *out = xmalloc(max + 1);
+
+        for (size_t i = 0; i < n;) {
+                const unsigned char *p = (const unsigned char *)s + i;
+                size_t l = utf8_seq_len(p, n - i);
+                const char *src = s + i;
+                size_t w = l;
+
+                if (l == 0) {
+                        src = replacement;
+                        w = 3;
+                        l = 1;
+                } else if (no_controls && l == 1 && (*p < 0x20 || *p == 0x7f)) {
+                        i += 1;
+                        continue;
+                }
+                if (o + w > max)
+                        break;
+                memcpy(out + o, src, w);
+                o += w;
+                i += l;
+        }
+        out[o] = '\0';
+        return out;
 }
