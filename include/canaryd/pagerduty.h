@@ -2,7 +2,7 @@
  * canaryd/pagerduty-json.h) to POST {base_url}/v2/enqueue one at a time, in order, on the event
  * loop, retrying 429, 5xx, unreadable 2xx answers and transport errors with exponential backoff
  * (a 429's Retry-After, when given, is the least wait). Never blocks: enqueueing only queues.
- * Not yet wired into the daemon (issue 15); crash-safe once-only delivery (SPEC.md §10) is the
+ * The daemon's src/daemon/pager.c drives it; crash-safe once-only delivery (SPEC.md §10) is the
  * caller's (an outbox, like Slack's), since a 202 whose answer is lost is sent again. */
 #pragma once
 

@@ -360,9 +360,12 @@ static void on_put(const struct kube_result *res, void *userdata)
 
         c->kube_inflight = false;
         if (res->error == -ESTALE) {
-                /* 409: someone else updated the object; re-read and decide again */
+                /* 409: someone else updated the object, or a copy of this very PUT that the
+                 * HTTP client sent again after its connection died found our own write: the
+                 * read tells (the state it holds is ours to the microsecond), and only then
+                 * are the held Slack messages released or dropped (resolve_held). */
                 c->conflicts++;
-                announce_forget(c); /* not applied: its events did not happen */
+                c->put_uncertain = true;
                 log_canary(LOG_NOTICE, c, NULL, NULL, "conflict writing %s (%u), re-reading",
                            c->vs_path, c->conflicts);
                 c->vs_force_get = true; /* the cache lags the cluster: read it */
@@ -682,7 +685,8 @@ static void cycle_read(struct canary *c, const char *body, size_t body_len, bool
             c, &(struct slack_seen){.state_usec = s.updated_usec, .rv = view.resource_version},
             true);
         if (c->put_uncertain && same_state(&s, &c->cycle->proposed)) {
-                /* Our last PUT timed out or got a 5xx, yet the cluster holds exactly the state
+                /* Our last PUT timed out, got a 5xx or a 409 (a copy of it, sent again by the
+                 * HTTP client, found it landed), yet the cluster holds exactly the state
                  * it carried (updated_at has microseconds): it landed. Deciding the event again
                  * would apply it twice (a second promote, a refused start). */
                 log_canary(LOG_NOTICE, c, NULL, NULL,

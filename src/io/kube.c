@@ -713,6 +713,13 @@ static int call_dispatch(struct kube_call *c)
             .client_cert_pem = exec_cert ? k->cred.client_cert_pem : k->creds.client_cert_pem,
             .client_key_pem = exec_cert ? k->cred.client_key_pem : k->creds.client_key_pem,
             .insecure_skip_verify = k->creds.insecure_skip_verify,
+            /* Every write carries its resourceVersion (a PUT, a DELETE's preconditions) or
+             * creates a name (a POST): a copy libcurl sends again on a new connection is
+             * answered 409 or 404, never applied twice, and the callers read the object back on
+             * a 409 (driver.c on_put). So writes keep reusing connections: a fresh one per
+             * write cost a TLS handshake per analysis and doubled the daemon's CPU at 1,000
+             * canaries (bench/scale.py). */
+            .idempotent = true,
         };
         c->cred_generation = k->cred_generation;
         r = http_submit_handle(k->http, &o, on_http_done, c, &c->http_req);

@@ -21,6 +21,28 @@ grep -q "conflict writing" "$E2E/canaryd.log" || fail "conflict not logged"
 grep -q "holding weights, will retry" "$E2E/canaryd.log" || fail "503 not logged as held"
 pass "409 re-read, 503 retried, still promoted"
 
+# 1b. a PUT that lands but whose connection dies before its answer: on a kept-alive connection
+# libcurl sends it again by itself and the copy gets 409 (on a fresh one the PUT fails): either
+# way the read that follows finds the daemon's own write, which counts once, with its Slack
+# message once
+ctl start checkout --revision v2 || fail "start v2"
+admin POST /faults '{"service":"kube","match":{"method":"PUT","path_regex":"virtualservices/checkout$"},"drop_connection":true,"process":true,"count":1}' >/dev/null
+wait_phase checkout Promoted 40
+grep -q "the write whose answer was lost had landed" "$E2E/canaryd.log" ||
+	fail "the landed write was not recognised as ours"
+ctl history checkout -o json | python3 -c "
+import json, sys
+d = json.load(sys.stdin)
+steps = [e['to']['weight'] for e in d['entries'] if e['type'] == 'decision']
+assert steps == [10, 25, 50, 100], steps
+" || fail "v2's decisions are not exactly 10, 25, 50, 100"
+for ev in 'progressed at 25' 'progressed at 50' 'promoted at 100'; do
+	for _ in $(seq 25); do [ "$(slack_texts | grep -c "checkout.*$ev.*" )" -ge 2 ] && break; sleep 0.2; done
+	# v1 and v2 each announce it once
+	[ "$(slack_texts | grep -c "checkout.*$ev")" = 2 ] || fail "'$ev' announced $(slack_texts | grep -c "checkout.*$ev") times for v1 and v2"
+done
+pass "a PUT whose answer was lost counts once, announced once"
+
 # 2. Datadog fails twice, then recovers: retried within the step
 admin POST /faults '{"service":"datadog","status":500,"body":"{\"errors\":[\"Internal Server Error\"]}","count":2}' >/dev/null
 ctl start search --revision v1 || fail "start search"
