@@ -178,6 +178,13 @@ static bool thread_open(const struct slack_delivery_thread *t)
         return t && t->t.ts && *t->t.ts;
 }
 
+/* A thread whose parent is or will be posted, so that a reply folded into its timeline is
+ * seen: not one given up. */
+static bool thread_can_fold(const struct slack_delivery_thread *t)
+{
+        return t && (!t->t.ts || *t->t.ts);
+}
+
 static bool is_thread_op(enum slack_op op)
 {
         return op != SLACK_OP_POST && op != SLACK_OP_VERIFY;
@@ -256,6 +263,7 @@ static void set_thread_ts(struct slack_delivery *d, struct slack_delivery_thread
 static void thread_unthread(struct slack_delivery_thread *t)
 {
         t->t.parent_maybe_sent = false;
+        t->t.update_pending = false; /* there is no parent to show a timeline */
         free(t->t.ts);
         t->t.ts = xstrdup("");
 }
@@ -410,6 +418,8 @@ static void coalesce(struct slack_delivery *d, struct slack_delivery_thread *t)
 {
         size_t pending = 0;
 
+        if (!thread_can_fold(t))
+                return;
         for (struct slack_delivery_msg *m = d->head; m; m = m->next)
                 if (streq_ptr(m->m.thread, t->t.id))
                         pending++;
@@ -463,7 +473,7 @@ static void coalesce_backlog(struct slack_delivery *d)
                 if (!m->m.coalescible || !msg_untouched(m))
                         continue;
                 t = thread_find(d, m->m.thread);
-                if (!t)
+                if (!thread_can_fold(t))
                         continue;
                 msg_remove(d, m, true);
                 d->coalesced++;

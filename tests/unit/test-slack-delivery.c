@@ -336,6 +336,54 @@ static void test_thread_parent_first(void **state)
         slack_delivery_free(d);
 }
 
+/* A thread whose parent Slack refused for good goes on without threading: its replies go to the
+ * channel one by one, none folds into a parent nobody will see, and no parent update stays owed
+ * (the network-chaos finding that left an outbox owing forever). */
+static void test_unthreaded_thread_folds_nothing(void **state)
+{
+        struct slack_delivery *d = new_delivery(true);
+        const char *keys[] = {"a", "b", "c", "d", "e", "f"};
+        enum slack_op op;
+        usec_t now = SEC;
+        size_t posted = 0;
+
+        (void)state;
+        for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
+                struct slack_outbox_held h = {
+                    .thread = xstrdup("c/1"),
+                    .summary = xstrdup("summary"),
+                    .line = xasprintf("line %s", keys[i]),
+                    .write_usec = WALL + i,
+                    .msgs = {msg(keys[i], NULL, true)},
+                    .n_msgs = 1,
+                };
+
+                h.msgs[0].thread = xstrdup("c/1");
+                h.msgs[0].coalescible = true;
+                assert_int_equal(slack_delivery_release(d, &h), 0);
+                if (i == 0) {
+                        assert_string_equal(send_next(d, now, &op), "c/1/parent");
+                        assert_int_equal(op, SLACK_OP_PARENT);
+                        answer(d, SLACK_OUTCOME_PERMANENT, now); /* e.g. not_in_channel */
+                        assert_int_equal(drops(d, NULL), 1);
+                        assert_string_equal(slack_delivery_thread_ts(d, "c/1"), "");
+                }
+        }
+        /* nothing was folded: six replies, each posted on its own */
+        while (slack_delivery_queue_length(d) > 0) {
+                now += 2 * SEC;
+                (void)send_next(d, now, &op);
+                assert_int_equal(op, SLACK_OP_POST);
+                answer(d, SLACK_OUTCOME_OK, now);
+                posted++;
+                assert_true(posted <= ELEMENTSOF(keys));
+        }
+        assert_int_equal(posted, ELEMENTSOF(keys));
+        assert_int_equal(d->coalesced, 0);
+        assert_false(slack_delivery_thread_busy(d, &d->threads[0]));
+        slack_delivery_free(d);
+}
+
 static void test_snapshot_restore(void **state)
 {
         struct slack_delivery *d = new_delivery(true), *back = new_delivery(true);
@@ -384,6 +432,7 @@ int main(void)
             cmocka_unit_test(test_held_forget_and_expire),
             cmocka_unit_test(test_webhook_digest),
             cmocka_unit_test(test_thread_parent_first),
+            cmocka_unit_test(test_unthreaded_thread_folds_nothing),
             cmocka_unit_test(test_snapshot_restore),
         };
 
