@@ -16,6 +16,9 @@ struct lease_record {
         long duration_seconds;           /* leaseDurationSeconds, 0 when absent */
         usec_t acquire_usec, renew_usec; /* 0 when absent or unreadable */
         long transitions;                /* leaseTransitions */
+        /* annotation canaryd.io/shards: the shard count its holder hashes canaries onto (member
+         * Leases; 0 when absent, as from an older daemon). Daemons that disagree stand back. */
+        unsigned shards;
 };
 void lease_record_done(struct lease_record *r);
 
@@ -27,7 +30,8 @@ int lease_list_parse(const char *json, size_t len, struct lease_record **ret, ch
                      size_t *ret_n, char **ret_error);
 
 /* The object to write: as_read (an item as returned, or NULL to create one) with spec set from
- * r and metadata.resourceVersion = r->resource_version (the guard; omitted when NULL). Every
- * other member of as_read is kept. Caller owns the result; NULL when as_read is not an object. */
+ * r, metadata.resourceVersion = r->resource_version (the guard; omitted when NULL) and, when
+ * r->shards > 0, annotation canaryd.io/shards. Every other member of as_read is kept. Caller owns
+ * the result; NULL when as_read is not an object. */
 char *lease_render(const char *as_read, const char *namespace_, const char *name,
                    const struct lease_record *r);

@@ -1,6 +1,7 @@
 /* Lease codec; see lease.h. Pure: cJSON on buffers. */
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,6 +38,25 @@ static usec_t time_member(const cJSON *o, const char *name)
         return t;
 }
 
+#define SHARDS_ANNOTATION "canaryd.io/shards"
+
+/* A positive decimal below 2^16, else 0 (absent, or not ours to trust). */
+static unsigned shards_annotation(const cJSON *md)
+{
+        const cJSON *a = cJSON_GetObjectItemCaseSensitive(md, "annotations");
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(a, SHARDS_ANNOTATION);
+        unsigned long n = 0;
+
+        if (!cJSON_IsString(v) || !v->valuestring[0] || strlen(v->valuestring) > 5)
+                return 0;
+        for (const char *p = v->valuestring; *p; p++) {
+                if (*p < '0' || *p > '9')
+                        return 0;
+                n = n * 10 + (unsigned long)(*p - '0');
+        }
+        return n < 65536 ? (unsigned)n : 0;
+}
+
 static int record_from(const cJSON *obj, struct lease_record *ret, char **ret_error)
 {
         const cJSON *md = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
@@ -57,6 +77,7 @@ static int record_from(const cJSON *obj, struct lease_record *ret, char **ret_er
             .acquire_usec = time_member(spec, "acquireTime"),
             .renew_usec = time_member(spec, "renewTime"),
             .transitions = int_member(spec, "leaseTransitions"),
+            .shards = shards_annotation(md),
         };
         return 0;
 }
@@ -137,6 +158,13 @@ char *lease_render(const char *as_read, const char *namespace_, const char *name
                 set_member(md, "resourceVersion", cJSON_CreateString(r->resource_version));
         else
                 cJSON_DeleteItemFromObjectCaseSensitive(md, "resourceVersion");
+        if (r->shards > 0) {
+                char n[16];
+
+                snprintf(n, sizeof(n), "%u", r->shards);
+                set_member(object_member(md, "annotations"), SHARDS_ANNOTATION,
+                           cJSON_CreateString(n));
+        }
         cJSON *spec = object_member(root, "spec");
         set_member(spec, "holderIdentity", cJSON_CreateString(r->holder ? r->holder : ""));
         set_member(spec, "leaseDurationSeconds", cJSON_CreateNumber((double)r->duration_seconds));

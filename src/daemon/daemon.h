@@ -61,6 +61,10 @@ struct daemon {
         struct canary *canaries;
         size_t n_canaries;
         struct ha *ha; /* NULL without `ha:`; see ha.c */
+        /* A reload that changes `ha:` hands the shards over first: every Lease is released
+         * (ha_handover), then (ha_handed_over) the old ha is freed from the loop and the new
+         * configuration applied with a new one. */
+        bool ha_handover, ha_handed_over;
         bool stopping;
         bool slack_hold_full; /* SLACK_HELD_MAX reached: events queued after their write lands */
         bool reload_pending;

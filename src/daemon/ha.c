@@ -55,8 +55,9 @@ struct member {
         char *rv;
         usec_t observed;
         long duration;
-        bool seen;     /* in the last list */
-        bool deleting; /* our DELETE of its Lease (it is long gone) is out */
+        unsigned shards; /* the shard count it hashes onto (0: not said) */
+        bool seen;       /* in the last list */
+        bool deleting;   /* our DELETE of its Lease (it is long gone) is out */
 };
 
 struct ha {
@@ -73,8 +74,11 @@ struct ha {
         sd_event_source *timer;
         bool list_in_flight;
         bool list_failing;
+        bool disagree; /* a live member hashes onto another shard count: we hold nothing */
         bool releasing;
+        bool member_release_after; /* releasing: our member renewal in flight, then release */
         unsigned release_pending;
+        unsigned requests; /* Kubernetes requests in flight, whose callbacks reach this ha */
         void (*release_done)(struct daemon *d);
 };
 
@@ -84,6 +88,7 @@ struct op {
         struct ha *h;
         unsigned shard;
         enum op_kind kind;
+        bool release; /* OP_MEMBER: the release of the member Lease */
         usec_t sent;
 };
 
@@ -109,7 +114,8 @@ bool ha_owns(const struct daemon *d, const struct canary *c)
                 return true;
         const struct ha *h = d->ha;
         unsigned i = ha_shard_of(c->cfg->namespace_, c->cfg->name, h->n_shards);
-        return shard_valid(h, &h->shards[i]);
+        /* handing over (a stop, or a reload that changes ha:): nothing more is written */
+        return !h->releasing && shard_valid(h, &h->shards[i]);
 }
 
 const char *ha_identity(const struct daemon *d)
@@ -141,10 +147,23 @@ static void set_owned(struct ha *h, unsigned i, bool owned, const char *why)
 
 static void op_send(struct ha *h, unsigned shard, enum op_kind kind);
 
+/* The release is over when every Lease write it counts is answered and no request is in
+ * flight at all: then the ha may be freed (a reload frees it), as no callback will reach it. */
+static void release_check(struct ha *h)
+{
+        void (*done)(struct daemon * d) = h->release_done;
+
+        if (!h->releasing || h->release_pending > 0 || h->requests > 0 || !done)
+                return;
+        h->release_done = NULL;
+        done(h->d);
+}
+
 static void release_one_done(struct ha *h)
 {
-        if (h->releasing && h->release_pending > 0 && --h->release_pending == 0 && h->release_done)
-                h->release_done(h->d);
+        if (h->releasing && h->release_pending > 0)
+                h->release_pending--;
+        release_check(h);
 }
 
 /* Stopping: a renewal that was in flight when the release began is answered. The release goes
@@ -163,11 +182,12 @@ static void release_deferred(struct ha *h, unsigned i)
                 release_one_done(h);
 }
 
-/* Our member Lease written: its resourceVersion and item are kept for the next write. */
-static void member_written(struct ha *h, const struct kube_result *res)
+/* Our member Lease written: its resourceVersion and item are kept for the next write. A renewal
+ * answered while releasing is followed by the release, with the version it produced. */
+static void member_written(struct ha *h, const struct op *op, const struct kube_result *res)
 {
         h->member_in_flight = false;
-        if (h->releasing) {
+        if (op->release) {
                 release_one_done(h);
                 return;
         }
@@ -181,6 +201,13 @@ static void member_written(struct ha *h, const struct kube_result *res)
                         h->member_raw = xstrndup(res->body, res->body_len);
                 }
                 lease_record_done(&r);
+        }
+        if (h->member_release_after) {
+                h->member_release_after = false;
+                if (res->error == 0 && h->member_rv)
+                        op_send(h, 0, OP_MEMBER); /* counted when the release began */
+                else
+                        release_one_done(h);
         }
 }
 
@@ -219,13 +246,10 @@ static void shard_written(struct ha *h, const struct op *op, const struct kube_r
         }
 }
 
-static void on_write(const struct kube_result *res, void *userdata)
+static void write_answered(struct ha *h, struct op *op, const struct kube_result *res)
 {
-        struct op *op = userdata;
-        struct ha *h = op->h;
-
         if (op->kind == OP_MEMBER) {
-                member_written(h, res);
+                member_written(h, op, res);
                 free(op);
                 return;
         }
@@ -251,6 +275,16 @@ static void on_write(const struct kube_result *res, void *userdata)
         release_deferred(h, shard);
 }
 
+static void on_write(const struct kube_result *res, void *userdata)
+{
+        struct op *op = userdata;
+        struct ha *h = op->h;
+
+        h->requests--;
+        write_answered(h, op, res);
+        release_check(h);
+}
+
 static void op_send(struct ha *h, unsigned i, enum op_kind kind)
 {
         struct kube_client *k = h->d->kube;
@@ -268,6 +302,7 @@ static void op_send(struct ha *h, unsigned i, enum op_kind kind)
                 r.resource_version = h->member_rv;
                 r.acquire_usec = r.renew_usec = now;
                 r.duration_seconds = h->releasing ? 1 : (long)(h->duration / USEC_PER_SEC);
+                r.shards = h->n_shards;
                 raw = h->member_raw;
                 exists = h->member_rv != NULL;
         } else {
@@ -301,8 +336,11 @@ static void op_send(struct ha *h, unsigned i, enum op_kind kind)
         char *json = lease_render(raw, h->ns, lease_name, &r);
         char *path = kube_lease_path(h->ns, exists ? lease_name : NULL);
         struct op *op = xmalloc(sizeof(*op));
-        *op =
-            (struct op){.h = h, .shard = i, .kind = kind, .sent = event_now_monotonic(h->d->event)};
+        *op = (struct op){.h = h,
+                          .shard = i,
+                          .kind = kind,
+                          .release = kind == OP_MEMBER && h->releasing,
+                          .sent = event_now_monotonic(h->d->event)};
         int rc = !json || !path || !k ? -EINVAL
                  : exists             ? kube_put(k, path, json, on_write, op)
                                       : kube_post(k, path, json, on_write, op);
@@ -314,8 +352,10 @@ static void op_send(struct ha *h, unsigned i, enum op_kind kind)
                         h->shards[i].in_flight = false;
                 if (kind == OP_RELEASE || kind == OP_MEMBER)
                         release_one_done(h);
-        } else if (kind == OP_MEMBER) {
-                h->member_in_flight = true;
+        } else {
+                h->requests++;
+                if (kind == OP_MEMBER)
+                        h->member_in_flight = true;
         }
         free(json);
         free(path);
@@ -334,19 +374,37 @@ static struct member *member_find(struct ha *h, const char *holder)
         return NULL;
 }
 
-/* Which live members there are (us included) and our share of the shards. */
+/* Which live members there are (us included) and our share of the shards: none while a live
+ * member hashes canaries onto another shard count (ha.shards changed on some daemons and not yet
+ * on others, or a daemon started with another file). Shard i of one count and shard j of the
+ * other can hold the same canary, so both sides stand back until they agree; a member that
+ * does not say (an older daemon) is taken to agree. */
 static unsigned fair_share(struct ha *h, unsigned *ret_members)
 {
         usec_t now = event_now_monotonic(h->d->event);
         const char **live = xcalloc(h->n_members + 1, sizeof(char *));
+        const struct member *other = NULL;
         size_t n = 0;
         live[n++] = h->identity;
         for (size_t i = 0; i < h->n_members; i++) {
                 struct member *m = &h->members[i];
                 if (!m->seen || !*m->holder || strcmp(m->holder, h->identity) == 0)
                         continue;
-                if (now < m->observed + (usec_t)m->duration * USEC_PER_SEC)
+                if (now < m->observed + (usec_t)m->duration * USEC_PER_SEC) {
                         live[n++] = m->holder;
+                        if (m->shards && m->shards != h->n_shards && !other)
+                                other = m;
+                }
+        }
+        if (!other != !h->disagree) {
+                if (other)
+                        log_warning("ha: member %s hashes canaries onto %u shards, this daemon "
+                                    "onto %u; holding no shard until every member has the same "
+                                    "ha.shards",
+                                    other->holder, other->shards, h->n_shards);
+                else
+                        log_notice("ha: every member hashes onto %u shards again", h->n_shards);
+                h->disagree = other != NULL;
         }
         qsort(live, n, sizeof(char *), cmp_str);
         size_t k = 0;
@@ -354,6 +412,8 @@ static unsigned fair_share(struct ha *h, unsigned *ret_members)
                 k++;
         free(live);
         *ret_members = (unsigned)n;
+        if (h->disagree)
+                return 0;
         return h->n_shards / (unsigned)n + (k < h->n_shards % n ? 1 : 0);
 }
 
@@ -404,14 +464,16 @@ struct member_delete {
 static void on_member_deleted(const struct kube_result *res, void *userdata)
 {
         struct member_delete *md = userdata;
-        struct member *m = res->error == -ECANCELED ? NULL : member_find(md->h, md->holder);
+        struct ha *h = md->h;
+        struct member *m = res->error == -ECANCELED ? NULL : member_find(h, md->holder);
 
         if (m)
                 m->deleting = false;
         if (res->error == 0)
                 log_info("ha: removed the member Lease %s of %s, not renewed for %d lease "
                          "durations",
-                         md->name, md->holder, MEMBER_GONE_DURATIONS);
+                         md->name, md->holder[0] ? md->holder : "a daemon that released it",
+                         MEMBER_GONE_DURATIONS);
         else if (res->error != -ECANCELED && res->status != 404 && res->status != 409)
                 /* 404: another member removed it; 409: renewed after all (or removed and
                  * made again) */
@@ -420,6 +482,8 @@ static void on_member_deleted(const struct kube_result *res, void *userdata)
         free(md->holder);
         free(md->name);
         free(md);
+        h->requests--;
+        release_check(h);
 }
 
 static void member_maybe_gone(struct ha *h, struct member *m, const struct lease_record *r,
@@ -434,6 +498,7 @@ static void member_maybe_gone(struct ha *h, struct member *m, const struct lease
         if (path &&
             kube_delete(h->d->kube, path, r->resource_version, on_member_deleted, md) >= 0) {
                 m->deleting = true;
+                h->requests++;
         } else {
                 free(md->holder);
                 free(md->name);
@@ -462,6 +527,7 @@ static void list_member(struct ha *h, const struct lease_record *r, char **raw, 
         }
         observe_version(&m->rv, &m->observed, r->resource_version, now);
         m->duration = r->duration_seconds;
+        m->shards = r->shards;
         m->seen = true;
         member_maybe_gone(h, m, r, now);
 }
@@ -539,9 +605,8 @@ static void acquire_free(struct ha *h, unsigned held, unsigned target, usec_t no
 
 /* One round's LIST answered: take in the Leases, renew our member Lease, then renew, release and
  * acquire shards towards our share. */
-static void on_list(const struct kube_result *res, void *userdata)
+static void list_answered(struct ha *h, const struct kube_result *res)
 {
-        struct ha *h = userdata;
         struct lease_record *recs = NULL;
         char **raws = NULL;
         size_t n = 0;
@@ -584,6 +649,15 @@ static void on_list(const struct kube_result *res, void *userdata)
         acquire_free(h, held, target, now);
 }
 
+static void on_list(const struct kube_result *res, void *userdata)
+{
+        struct ha *h = userdata;
+
+        h->requests--;
+        list_answered(h, res);
+        release_check(h);
+}
+
 static int on_round(sd_event_source *src, uint64_t usec, void *userdata)
 {
         struct ha *h = userdata;
@@ -593,8 +667,10 @@ static int on_round(sd_event_source *src, uint64_t usec, void *userdata)
                         set_owned(h, i, false, "not renewed within the renew deadline");
         if (!h->releasing && !h->list_in_flight && h->d->kube) {
                 char *path = kube_lease_path(h->ns, NULL);
-                if (path && kube_get(h->d->kube, path, on_list, h) >= 0)
+                if (path && kube_get(h->d->kube, path, on_list, h) >= 0) {
                         h->list_in_flight = true;
+                        h->requests++;
+                }
                 free(path);
         }
         sd_event_source_set_time(src, usec + h->period);
@@ -678,15 +754,17 @@ void ha_release_all(struct ha *h, void (*done)(struct daemon *d))
                 else if (s->exists && streq_ptr(s->rec.holder, h->identity))
                         op_send(h, i, OP_RELEASE);
         }
-        if (h->member_rv && !h->member_in_flight) {
+        if (h->member_in_flight) {
+                h->release_pending++; /* released once the renewal in flight is answered */
+                h->member_release_after = true;
+        } else if (h->member_rv) {
                 h->release_pending++;
                 op_send(h, 0, OP_MEMBER);
         }
         if (n > 0)
                 log_notice("ha: releasing %u shard lease(s)", n);
         h->release_done = done;
-        if (--h->release_pending == 0)
-                done(h->d);
+        release_one_done(h); /* the +1: every release is sent */
 }
 
 struct ha *ha_free(struct ha *h)

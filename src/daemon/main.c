@@ -591,6 +591,25 @@ static void log_reload_changes(const struct daemon *d, const struct config *cfg)
         free(new);
 }
 
+/* ha: settings that decide who owns what: a change needs a handover (on_reload_defer). */
+static bool ha_settings_equal(const struct config *a, const struct config *b)
+{
+        if (a->ha.enabled != b->ha.enabled)
+                return false;
+        return !a->ha.enabled ||
+               (streq_ptr(a->ha.namespace_, b->ha.namespace_) && a->ha.shards == b->ha.shards &&
+                a->ha.lease_duration_usec == b->ha.lease_duration_usec);
+}
+
+/* Every shard Lease and the member Lease are released (ha_release_all): the reload goes on
+ * from the loop, never from inside ha.c's callback, which still holds the ha. */
+static void ha_handed_over(struct daemon *d)
+{
+        d->ha_handed_over = true;
+        if (d->reload_defer)
+                sd_event_source_set_enabled(d->reload_defer, SD_EVENT_ONESHOT);
+}
+
 /* Applies the configuration parsed at SIGHUP (taken). Runs from the loop with nothing in flight. */
 static void reload_apply(struct daemon *d, struct config *cfg)
 {
@@ -614,9 +633,14 @@ static void reload_apply(struct daemon *d, struct config *cfg)
                 d->config = NULL;
                 if (apply_config(d, keep) < 0)
                         log_error("could not restore the previous configuration");
-                return;
+        } else {
+                log_notice("configuration reloaded: %zu canaries", d->n_canaries);
         }
-        log_notice("configuration reloaded: %zu canaries", d->n_canaries);
+        /* after a handover, or with ha: newly added: the shards of the configuration in force */
+        if (d->config && d->config->ha.enabled && !d->ha &&
+            ha_new(d, canaries_shard_changed, &d->ha) < 0)
+                log_error("reload: cannot start the shard leases; this daemon acts for no "
+                          "canary until a restart");
 }
 
 static int on_reload_defer(sd_event_source *s, void *userdata)
@@ -624,8 +648,25 @@ static int on_reload_defer(sd_event_source *s, void *userdata)
         struct daemon *d = userdata;
         struct config *cfg = d->reload_config;
 
-        if (d->stopping || !cfg || daemon_busy(d))
+        if (d->ha_handed_over) {
+                d->ha = ha_free(d->ha);
+                d->ha_handover = d->ha_handed_over = false;
+                if (d->stopping) { /* a stop came during the handover: nothing is held now */
+                        sd_event_exit(d->event, 0);
+                        return 0;
+                }
+        }
+        if (d->stopping || !cfg || daemon_busy(d) || d->ha_handover)
                 return 0; /* daemon_maybe_finish() comes back when the last request ends */
+        if (d->ha && !ha_settings_equal(d->config, cfg)) {
+                /* Who owns which canary changes: nothing is written until every Lease is
+                 * released (the other daemons take the shards over at once), then the new
+                 * settings start afresh. Without it two settings could drive one canary. */
+                log_notice("reload: ha: changed; releasing every shard lease first");
+                d->ha_handover = true;
+                ha_release_all(d->ha, ha_handed_over);
+                return 0;
+        }
         d->reload_config = NULL;
         d->reload_pending = false;
         reload_apply(d, cfg);
@@ -669,9 +710,9 @@ static void leases_released(struct daemon *d)
 static void daemon_maybe_finish(struct daemon *d)
 {
         if (d->stopping) {
-                if (daemon_busy(d))
-                        return;
-                if (d->ha) /* release our shard Leases first (client-go ReleaseOnCancel) */
+                if (daemon_busy(d) || d->ha_handover)
+                        return; /* a handover ends in on_reload_defer, which exits */
+                if (d->ha)      /* release our shard Leases first (client-go ReleaseOnCancel) */
                         ha_release_all(d->ha, leases_released);
                 else
                         sd_event_exit(d->event, 0);

@@ -94,12 +94,46 @@ static void list_skips_nameless_items(void **state)
         free(err);
 }
 
+/* Member Leases say which shard count their daemon hashes onto; a value not a small positive
+ * decimal reads as "not said". */
+static void shards_annotation_round_trip(void **state)
+{
+        struct lease_record r = {.holder = (char *)(uintptr_t) "me", .shards = 6};
+        struct lease_record back;
+        char *out = lease_render(lease, "canaryd-system", "canaryd-member-me", &r);
+
+        (void)state;
+        assert_non_null(strstr(out, "\"annotations\":{\"canaryd.io/shards\":\"6\"}"));
+        assert_non_null(strstr(out, "\"labels\":{\"a\":\"b\"}"));
+        assert_int_equal(lease_parse(out, strlen(out), &back, NULL), 0);
+        assert_int_equal(back.shards, 6);
+        lease_record_done(&back);
+        free(out);
+
+        r.shards = 0; /* not said: no annotation written */
+        out = lease_render(NULL, "ns", "x", &r);
+        assert_null(strstr(out, "annotations"));
+        free(out);
+
+        const char *bad[] = {"\"\"", "\"-1\"", "\"6x\"", "\"99999\"", "\"123456\"", "6"};
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                char *j = xasprintf("{\"metadata\":{\"name\":\"m\",\"annotations\":"
+                                    "{\"canaryd.io/shards\":%s}}}",
+                                    bad[i]);
+                assert_int_equal(lease_parse(j, strlen(j), &back, NULL), 0);
+                assert_int_equal(back.shards, 0);
+                lease_record_done(&back);
+                free(j);
+        }
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(parses_client_go_fields),
             cmocka_unit_test(render_keeps_the_rest_and_guards),
             cmocka_unit_test(list_skips_nameless_items),
+            cmocka_unit_test(shards_annotation_round_trip),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
