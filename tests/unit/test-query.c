@@ -63,6 +63,10 @@ static void valid_queries_pass(void **state)
             "q",
             "trace.http.request.hits{*}",
             "",
+            /* as Datadog's own API answers and examples write them */
+            "avg:Test_TestMetrics_1618221195{bar:baz}by{host}",
+            "system.cpu.idle{*}",
+            "avg:datadog.estimated_usage.metrics.custom{*}",
             /* tag filters are Datadog's to judge: colons, quotes, operators */
             "avg:a{env:prod AND NOT host:x-*,version:'v1:2'}",
             "avg:a{service:web,!env:staging}",
