@@ -28,6 +28,7 @@
 #include "canaryd/mannwhitney.h"
 #include "canaryd/names.h"
 #include "canaryd/preprocess.h"
+#include "canaryd/query.h"
 #include "canaryd/slack-interact.h"
 #include "config-values.h"
 
@@ -637,38 +638,67 @@ static void check_metric_limits_given(struct walker *w, const struct ynode *m, c
                 PROBLEM_AT(w, m, "%s with judge ratio needs max_ratio or min_ratio", what);
 }
 
-/* Datadog refuses a query whose braces or parentheses do not balance (a parse error, 400):
- * better said at load, with the place, than as an inconclusive analysis at every step. */
-static void check_query_balanced(struct walker *w, const struct ynode *v, const char *q)
+/* Characters (libyaml's columns) in the first n bytes of valid UTF-8. */
+static unsigned utf8_chars(const char *s, size_t n)
 {
-        char stack[64];
-        size_t depth = 0;
+        unsigned chars = 0;
+        for (size_t i = 0; i < n; i++)
+                chars += ((unsigned char)s[i] & 0xC0) != 0x80;
+        return chars;
+}
 
-        for (const char *p = q; *p; p++) {
-                if (*p == '(' || *p == '{') {
-                        if (depth == sizeof(stack)) {
-                                PROBLEM_AT(w, v,
-                                           "query nests braces and parentheses deeper "
-                                           "than 64");
-                                return;
-                        }
-                        stack[depth++] = *p;
-                } else if (*p == ')' || *p == '}') {
-                        char open = *p == ')' ? '(' : '{';
-                        if (depth == 0 || stack[depth - 1] != open) {
-                                PROBLEM_AT(w, v,
-                                           "query has an unbalanced '%c' at offset %zu (Datadog "
-                                           "would refuse it as a syntax error)",
-                                           *p, (size_t)(p - q));
-                                return;
-                        }
-                        depth--;
-                }
+/* The column of byte `at` of a scalar's value when the value is exactly the text between its
+ * marks (one line; no escapes, folding or tag, which would make the text wider), else 0. */
+static unsigned scalar_column_at(const struct ynode *v, size_t at)
+{
+        unsigned quotes = v->quoted ? 2 : 0;
+
+        if (v->end_line != v->line || v->end_column < v->column ||
+            v->end_column - v->column != utf8_chars(v->value, v->len) + quotes)
+                return 0;
+        return v->column + quotes / 2 + utf8_chars(v->value, at);
+}
+
+/* Datadog refuses a query it cannot parse (400 at every analysis, so every analysis would be
+ * inconclusive): better said at load, at the place in the query where we can point. */
+static void check_query_syntax(struct walker *w, const struct ynode *v, const char *q)
+{
+        struct query_problem p;
+        char what[160];
+
+        if (query_check(q, &p))
+                return;
+        switch (p.kind) {
+        case QUERY_UNBALANCED:
+                snprintf(what, sizeof(what), "query has an unbalanced '%c'", q[p.offset]);
+                break;
+        case QUERY_UNCLOSED:
+                snprintf(what, sizeof(what), "query leaves a '%c' open", q[p.offset]);
+                break;
+        case QUERY_UNCLOSED_QUOTE:
+                snprintf(what, sizeof(what), "query leaves a string open: its %c is never closed",
+                         q[p.offset]);
+                break;
+        case QUERY_TOO_DEEP:
+                snprintf(what, sizeof(what), "query nests braces and parentheses deeper than 64");
+                break;
+        case QUERY_UNKNOWN_AGGREGATOR:
+        default:
+                snprintf(what, sizeof(what),
+                         "query has an unknown space aggregator '%.*s', not avg, sum, min, max, "
+                         "count or a percentile such as p99.9",
+                         (int)(p.len > 40 ? 40 : p.len), q + p.offset);
+                break;
         }
-        if (depth)
-                PROBLEM_AT(w, v,
-                           "query leaves a '%c' open (Datadog would refuse it as a syntax error)",
-                           stack[depth - 1]);
+        unsigned column = scalar_column_at(v, p.offset);
+        if (column)
+                yaml_problem_add(w->problems, v->line, column,
+                                 "%s (Datadog would refuse it as a syntax error)", what);
+        else
+                PROBLEM_AT(
+                    w, v,
+                    "%s, at byte %zu of the query (Datadog would refuse it as a syntax error)",
+                    what, p.offset + 1);
 }
 
 /* A judge that compares the canary with the baseline. */
@@ -725,9 +755,15 @@ static bool walk_metric(struct walker *w, const struct ynode *m, struct metric_c
                 *scope_node = query;
         }
         if (have_query)
-                check_query_balanced(w, query, mc->query);
+                check_query_syntax(w, query, mc->query);
         bool judge_ok = walk_metric_judge(w, m, what, mc);
         bool sequential = judge_ok && mc->judge == JUDGE_SEQUENTIAL;
+        /* {{scope}} is the only variable that differs between the arms */
+        if (have_query && judge_ok && judge_compares(mc->judge) && !query_uses_scope(mc->query))
+                PROBLEM_AT(w, query,
+                           "query has no {{scope}}: judge %s would compare the same query with "
+                           "itself and could never fail",
+                           judge_name(mc->judge));
         if (as_enum(w, map_get(m, "reducer"), "reducer", reducer_name, _REDUCER_MAX, &e))
                 mc->reducer = (enum reducer)e;
         walk_metric_limits(w, m, mc);
@@ -803,7 +839,7 @@ static void walk_metrics(struct walker *w, const struct ynode *s, const struct y
         bool compares = false;
         for (size_t i = 0; i < cc->n_metrics && !compares; i++)
                 compares = judge_compares(cc->metrics[i].judge) && cc->metrics[i].query &&
-                           strstr(cc->metrics[i].query, "{{scope}}");
+                           query_uses_scope(cc->metrics[i].query);
         if (compares && cc->scope_canary && cc->scope_baseline &&
             strcmp(cc->scope_canary, cc->scope_baseline) == 0)
                 PROBLEM_AT(w, map_get(map_get(canary_map, "scopes"), "baseline"),

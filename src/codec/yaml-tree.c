@@ -216,6 +216,10 @@ static int builder_node(struct builder *b, yaml_event_t *ev, unsigned depth, boo
                 const char *tag = (const char *)ev->data.scalar.tag;
                 n->plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
                            !(tag && strcmp(tag, YAML_STR_TAG) == 0);
+                n->quoted = ev->data.scalar.style == YAML_SINGLE_QUOTED_SCALAR_STYLE ||
+                            ev->data.scalar.style == YAML_DOUBLE_QUOTED_SCALAR_STYLE;
+                n->end_line = (unsigned)ev->end_mark.line + 1;
+                n->end_column = (unsigned)ev->end_mark.column + 1;
                 break;
         }
         case YAML_ALIAS_EVENT:

@@ -30,8 +30,10 @@ struct ynode {
         unsigned line, column; /* 1-based */
         char *value;           /* scalar bytes, NUL-terminated (may also hold NULs) */
         size_t len;
-        bool plain; /* plain (unquoted, untagged) scalar: may be null, a number or a boolean */
-        struct ynode **items; /* sequence items; mapping keys and values interleaved */
+        bool plain;  /* plain (unquoted, untagged) scalar: may be null, a number or a boolean */
+        bool quoted; /* single- or double-quoted scalar */
+        unsigned end_line, end_column; /* where a scalar's text ends (1-based, exclusive) */
+        struct ynode **items;          /* sequence items; mapping keys and values interleaved */
         size_t n_items;
 };
 

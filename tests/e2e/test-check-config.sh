@@ -59,6 +59,31 @@ rc=0; "$CANARYD" --check-config --config "$E2E/groups.yaml" 2>"$E2E/err" >/dev/n
 grep -q "read_group must differ from group" "$E2E/err" || fail "no reason: $(cat "$E2E/err")"
 pass "control groups: unknown ones warned at their value, the same one twice refused"
 
+# A blind judge and a query Datadog cannot parse, each at the query's line and column: a ratio
+# without {{scope}} compares one query with itself; 'average' is no space aggregator.
+cat >"$E2E/blind.yaml" <<'YAML'
+canaries:
+  - name: web
+    namespace: shop
+    virtual_service: web
+    stable: {host: web, subset: stable}
+    canary: {host: web, subset: canary}
+    steps: [100]
+    scopes: {canary: "version:canary", baseline: "version:stable"}
+    metrics:
+      - {name: guard, query: "sum:errors{service:web}", judge: threshold, max: 1}
+      - {name: lat, query: "avg:lat{service:web}", judge: ratio, max_ratio: 1.2}
+      - {name: p99, query: "average:lat{service:web,{{scope}}}", judge: mann_whitney}
+YAML
+rc=0; "$CANARYD" --check-config --config "$E2E/blind.yaml" 2>"$E2E/err" >/dev/null || rc=$?
+[ $rc = 2 ] || fail "blind judge: exit $rc, expected 2"
+grep -q "^$E2E/blind.yaml:11:28: query has no {{scope}}: judge ratio" "$E2E/err" ||
+	fail "unscoped ratio not reported at 11:28: $(cat "$E2E/err")"
+grep -q "^$E2E/blind.yaml:12:29: query has an unknown space aggregator 'average'" "$E2E/err" ||
+	fail "unknown aggregator not reported at 12:29: $(cat "$E2E/err")"
+[ "$(wc -l <"$E2E/err")" = 2 ] || fail "a threshold guard without {{scope}} was reported: $(cat "$E2E/err")"
+pass "a comparing judge without {{scope}} and an unknown aggregator refused at their columns"
+
 rc=0; "$CANARYD" --check-config --config "$E2E/missing.yaml" 2>/dev/null || rc=$?
 [ $rc = 2 ] || fail "missing file: exit $rc, expected 2"
 rc=0; "$CANARYD" --bogus 2>/dev/null || rc=$?

@@ -46,11 +46,20 @@ after=$(admin GET "/kube/writes" | json_get "len([w for w in d if w.get('name') 
 [ "$(route_weight shop checkout primary canary)" = 10 ] || fail "checkout's weights changed"
 pass "removed canary left untouched at 10% and logged"
 
+# a comparing judge made blind (no {{scope}}): refused like a syntax error, old config stays
+sed -i 's/duration{service:search,{{scope}}}/duration{service:search}/' "$E2E/canaryd.yaml"
+kill -HUP "$DAEMON_PID"
+for _ in $(seq 50); do grep -q "reload refused: .*no {{scope}}" "$E2E/canaryd.log" && break; sleep 0.1; done
+grep -qE "reload refused: $E2E/canaryd.yaml:[0-9]+:[0-9]+: query has no \{\{scope\}\}: judge ratio" \
+	"$E2E/canaryd.log" || fail "blind ratio not refused: $(grep 'reload refused' "$E2E/canaryd.log")"
+[ "$(phase_of search)" = Progressing ] || fail "old config not in force after the blind judge"
+pass "a ratio without {{scope}} refused on reload; old one in force"
+
 # invalid: refused with PATH:LINE:COLUMN, old config (search only) stays
 printf 'canaries:\n  - name: [oops\n' >"$E2E/canaryd.yaml"
 kill -HUP "$DAEMON_PID"
-for _ in $(seq 50); do grep -q "reload refused" "$E2E/canaryd.log" && break; sleep 0.1; done
-grep -qE "reload refused: $E2E/canaryd.yaml:[0-9]+:[0-9]+: " "$E2E/canaryd.log" ||
+for _ in $(seq 50); do grep -q "reload refused: .*YAML" "$E2E/canaryd.log" && break; sleep 0.1; done
+grep -qE "reload refused: $E2E/canaryd.yaml:[0-9]+:[0-9]+: YAML" "$E2E/canaryd.log" ||
 	fail "refusal without PATH:LINE:COLUMN: $(grep 'reload refused' "$E2E/canaryd.log")"
 [ "$(phase_of search)" = Progressing ] || fail "old config not in force"
 pass "invalid config refused with PATH:LINE:COLUMN; old one in force"

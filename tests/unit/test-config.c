@@ -178,7 +178,7 @@ static void minimal_file_gets_defaults(void **state)
         assert_null(cc->runbook_url);
         assert_null(cc->trigger_deployment);
         assert_false(cc->has_score);
-        assert_null(cc->scope_canary);
+        assert_string_equal(cc->scope_canary, "version:canary");
 
         assert_int_equal(cc->n_metrics, 2);
         const struct metric_config *m = &cc->metrics[0];
