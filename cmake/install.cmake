@@ -8,12 +8,14 @@
 #   PREFIX/lib/sysusers.d/canaryd.conf, PREFIX/lib/tmpfiles.d/canaryd.conf
 #   PREFIX/share/man/man1/canaryctl.1.gz, man5/canaryd.yaml.5.gz, man8/canaryd.8.gz
 #   PREFIX/share/doc/canaryd/README.md, *.md, examples/canaryd.yaml.example
+#   PREFIX/share/doc/canaryd/copyright, changelog.Debian.gz    (cmake/deb/: Debian's names)
+#   PREFIX/share/lintian/overrides/canaryd                      (cmake/deb/lintian-overrides)
 #   PREFIX/share/bash-completion/completions/canaryctl, share/zsh/vendor-completions/_canaryctl
 #
 # Nothing is installed into /etc: canaryd.tmpfiles (and the unit's ConfigurationDirectory=)
 # create /etc/canaryd, and the operator writes canaryd.yaml from the example.
 # The man pages are hand-written roff in docs/; the build copies them into BUILD/man, gzipped
-# (-9n, reproducible) unless CANARYD_MAN_GZIP is OFF. tests/e2e/test-install.sh checks the tree.
+# (-9n, reproducible) unless CANARYD_MAN_GZIP is OFF; so is the Debian changelog, always. tests/e2e/test-install.sh checks the tree.
 
 include(GNUInstallDirs)
 
@@ -56,6 +58,19 @@ foreach(page ${CANARYD_MAN_PAGES})
   list(APPEND CANARYD_MAN_OUTPUTS ${out})
   install(FILES ${out} DESTINATION ${CMAKE_INSTALL_MANDIR}/man${section})
 endforeach()
+# ---- Debian's changelog.Debian.gz (always gzip -9n: Debian policy 12.7), built with the pages.
+if(GZIP_PROGRAM)
+  set(CANARYD_CHANGELOG_GZ ${CMAKE_BINARY_DIR}/man/changelog.Debian.gz)
+  add_custom_command(OUTPUT ${CANARYD_CHANGELOG_GZ} COMMAND ${CMAKE_COMMAND} -E make_directory man
+                     COMMAND ${GZIP_PROGRAM} -9nc ${CMAKE_SOURCE_DIR}/cmake/deb/changelog >
+                             ${CANARYD_CHANGELOG_GZ}
+                     DEPENDS ${CMAKE_SOURCE_DIR}/cmake/deb/changelog
+                     WORKING_DIRECTORY ${CMAKE_BINARY_DIR} VERBATIM)
+  list(APPEND CANARYD_MAN_OUTPUTS ${CANARYD_CHANGELOG_GZ})
+  install(FILES ${CANARYD_CHANGELOG_GZ} DESTINATION ${CANARYD_DOC_DIR})
+else()
+  message(WARNING "gzip not found: changelog.Debian.gz is not installed")
+endif()
 add_custom_target(man ALL DEPENDS ${CANARYD_MAN_OUTPUTS})
 
 # ---- systemd units; ExecStart=/usr/bin/canaryd is rewritten to the install-time bindir.
@@ -89,3 +104,8 @@ install(FILES systemd/canaryd.tmpfiles DESTINATION ${CANARYD_TMPFILES_DIR} RENAM
 file(GLOB CANARYD_DOCS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/docs/*.md)
 install(FILES README.md ${CANARYD_DOCS} DESTINATION ${CANARYD_DOC_DIR})
 install(FILES config/canaryd.yaml.example DESTINATION ${CANARYD_DOC_DIR}/examples)
+# Debian's copyright file (machine-readable; the license's text is LICENSE) and the lintian
+# overrides of the package, each with the reason (cmake/cpack.cmake).
+install(FILES cmake/deb/copyright DESTINATION ${CANARYD_DOC_DIR})
+install(FILES cmake/deb/lintian-overrides DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/lintian/overrides
+        RENAME canaryd)

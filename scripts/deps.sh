@@ -3,8 +3,8 @@
 # missing. Run as root on Debian 12 (it calls apt-get); does nothing when all are present.
 #   scripts/deps.sh          build + demo dependencies
 #   scripts/deps.sh --test   also the test tools (cmocka, clang's sanitizer runtime, kubectl,
-#                            systemd-analyze, dpkg-dev, groff, prometheus and promtool,
-#                            chromium)
+#                            systemd-analyze, dpkg-dev, lintian, groff, prometheus and
+#                            promtool, chromium)
 set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config libcurl4-openssl-dev libcjson-dev libyaml-dev
@@ -16,6 +16,9 @@ if [ "${1:-}" = --test ]; then
 	# unit checks (systemd-analyze, sysusers, tmpfiles, socket-activate), the .deb (cpack needs
 	# dpkg-shlibdeps from dpkg-dev; CPackDeb needs file), man page lint (groff)
 	pkgs+=(systemd dpkg-dev file groff-base gzip)
+	# the .deb must be lintian --pedantic clean (e2e/lintian); shellcheck for its maintainer
+	# scripts (e2e/install)
+	pkgs+=(lintian shellcheck)
 	# the HTTP endpoint's /metrics: promtool checks the format, a real Prometheus server scrapes
 	pkgs+=(prometheus)
 	# a rollout's report page is loaded in a real browser (headless) by e2e/report

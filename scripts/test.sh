@@ -8,7 +8,8 @@ build=${CANARYD_TEST_BUILD:-build-asan}
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Debug -DCANARYD_SANITIZE=ON >/dev/null
 cmake --build "$build" -j"$(nproc)"
 # The optimised build the demo and packages use: -O2 warnings (-Wnull-dereference,
-# -Wformat-truncation, -Wmaybe-uninitialized) differ from the Debug build's.
+# -Wformat-truncation, -Wmaybe-uninitialized) differ from the Debug build's. With its man pages
+# and changelog.Debian.gz (target man), e2e/lintian packages it as it ships.
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build -j"$(nproc)" --target canaryd canaryctl
+cmake --build build -j"$(nproc)" --target canaryd canaryctl man
 ctest --test-dir "$build" --output-on-failure -j2 "$@"

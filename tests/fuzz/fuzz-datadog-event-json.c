@@ -41,8 +41,9 @@ static void check_body(const char *body, enum datadog_event_kind kind)
         int source = 0;
 
         CHECK(root && cJSON_IsObject(root));
-        check_string(json_str(root, "title"), DATADOG_EVENT_TITLE_MAX);
-        CHECK(*json_str(root, "title"));
+        s = json_str(root, "title");
+        check_string(s, DATADOG_EVENT_TITLE_MAX);
+        CHECK(s && *s);
         s = json_str(root, "text");
         check_string(s, DATADOG_EVENT_TEXT_MAX);
         CHECK(strncmp(s, "%%% \n", 5) == 0 && strlen(s) >= 10 &&
