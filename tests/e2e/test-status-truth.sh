@@ -43,6 +43,23 @@ assert (c['canary_weight'], c['observed_weight'], c['phase']) == (10, 0, 'Paused
 assert isinstance(c['revision'], str) and isinstance(c['updated_at'], str), c" ||
 	fail "status -o yaml: $(ctl status checkout -o yaml)"
 pass "a hand edit to 0 % shows the routes' 0 % beside the step's 10 %, and why it paused"
+
+# every member of a real reply is documented (test-doc-ctl.sh reads them from the code)
+ctl status -o json --compact | python3 -c "
+import json, re, sys
+def keys(v):
+    if isinstance(v, dict):
+        for k, x in v.items():
+            yield k
+            yield from keys(x)
+    elif isinstance(v, list):
+        for x in v:
+            yield from keys(x)
+docs = ''.join(open(sys.argv[1] + p, encoding='utf-8').read().replace('\\\\-', '-')
+               for p in ('/docs/canaryctl.1', '/docs/control-protocol.md'))
+missing = sorted(k for k in set(keys(json.load(sys.stdin))) if not re.search(r'\\b%s\\b' % k, docs))
+sys.exit('undocumented status members: %s' % missing if missing else 0)" "$SRC" ||
+	fail "a status member is not in canaryctl(1) nor docs/control-protocol.md"
 e2e_stop_daemon
 
 # search regresses at 25 %: its rollout fails; a new one shows no analysis of the failed one
