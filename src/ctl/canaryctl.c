@@ -234,7 +234,7 @@ static const struct option_help {
     {NULL, "output", "table|wide|json|yaml",
      "a table (default), a wider one, or the daemon's document as JSON or YAML"},
     {NULL, "compact", NULL, "-o json on one line (default: indented by two spaces)"},
-    {NULL, "socket", "PATH", "the control socket, as before the command"},
+    {NULL, "socket", "PATH", "the control socket (as --socket before the command)"},
     {NULL, "watch", NULL, "show the table again every --interval seconds"},
     {NULL, "interval", "SECONDS", "--watch: seconds between refreshes (default 2, 0.1..3600)"},
     {NULL, "count", "N", "--watch: stop after N refreshes"},
@@ -273,7 +273,7 @@ static void print_command_help(const struct ctl_command *cmd)
                         snprintf(shortopt, sizeof(shortopt), "-%c, ", o->val);
                 snprintf(left, sizeof(left), "%4s--%s%s%s", shortopt, o->name,
                          h && h->value ? " " : "", h && h->value ? h->value : "");
-                printf("  %-26s %s\n", left, h ? h->text : "");
+                printf("  %-34s %s\n", left, h ? h->text : "");
         }
 }
 
