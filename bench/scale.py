@@ -220,7 +220,7 @@ class Run:
             time.sleep(0.05)
         # every VirtualService read (no canary Unknown)
         while True:
-            rc, out, _, _ = self.ctl("status", "-o", "json")
+            rc, out, _, _ = self.ctl("status", "-o", "json", "--compact")
             if rc == 0 and not any(c["phase"] == "Unknown" for c in json.loads(out)["canaries"]):
                 break
             if self.daemon.poll() is not None:

@@ -77,7 +77,7 @@ def ctl(*args):
 
 
 def status():
-    r = ctl("status", "-o", "json")
+    r = ctl("status", "-o", "json", "--compact")
     if r.returncode != 0:
         return None
     return json.loads(r.stdout)["canaries"]

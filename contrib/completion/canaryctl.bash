@@ -11,12 +11,13 @@ _canaryctl_commands='status start promote approve abort pause resume retry histo
 # _canaryctl_options COMMAND: its options.
 _canaryctl_options() {
 	case $1 in
-	status) echo '-o --output -w --watch --interval --count --no-headers -h --help' ;;
-	history) echo '-o --output --all --no-headers -h --help' ;;
-	report) echo '-o --output --rollout -h --help' ;;
-	start) echo '--revision -h --help' ;;
-	promote) echo '--full -h --help' ;;
-	abort) echo '--reason -h --help' ;;
+	status) echo '-o --output --compact -w --watch --interval --count --no-headers --socket -h --help' ;;
+	history) echo '-o --output --compact --all --no-headers --socket -h --help' ;;
+	report) echo '-o --output --compact --rollout --socket -h --help' ;;
+	start) echo '--revision --socket -h --help' ;;
+	promote) echo '--full --socket -h --help' ;;
+	abort) echo '--reason --socket -h --help' ;;
+	approve | pause | resume | retry) echo '--socket -h --help' ;;
 	judge)
 		echo '--canary --baseline --judge -o --output --direction --confidence' \
 			'--allowed-increase --allowed-decrease --tolerance --effect-size --min-samples' \
@@ -30,20 +31,21 @@ _canaryctl_options() {
 # _canaryctl_takes_value COMMAND OPTION: whether OPTION reads the next word as its value.
 _canaryctl_takes_value() {
 	case $2 in
-	-o | --output | --interval | --count | --rollout | --revision | --reason) return 0 ;;
-	--help | --full | --all | --watch | --no-headers) return 1 ;;
+	-o | --output | --interval | --count | --rollout | --revision | --reason | --socket) return 0 ;;
+	--help | --full | --all | --watch | --no-headers | --compact) return 1 ;;
 	--*) [[ $1 == judge ]] ;;
 	*) return 1 ;;
 	esac
 }
 
-# _canaryctl_canaries CANARYCTL SOCKET: the canaries' names, or nothing when no daemon answers.
+# _canaryctl_canaries CANARYCTL SOCKET: the canaries' names, or nothing when no daemon answers (--compact:
+# one line, so a canary's name is followed by its namespace).
 _canaryctl_canaries() {
 	local json
 	if type -P timeout >/dev/null; then # a daemon that hangs must not hang the shell
-		json=$(timeout 3 "$1" ${2:+--socket "$2"} status -o json 2>/dev/null) || return 0
+		json=$(timeout 3 "$1" ${2:+--socket "$2"} status -o json --compact 2>/dev/null) || return 0
 	else
-		json=$("$1" ${2:+--socket "$2"} status -o json 2>/dev/null) || return 0
+		json=$("$1" ${2:+--socket "$2"} status -o json --compact 2>/dev/null) || return 0
 	fi
 	# a canary's "name" is followed by its "namespace" (a metric's by its "judge")
 	grep -o '"name":"[^"\\]*","namespace"' <<<"$json" | sed 's/^"name":"//; s/","namespace"$//'
@@ -62,6 +64,10 @@ _canaryctl() {
 			-*) ;;
 			*) cmd=$w ;;
 			esac
+		elif [[ $w == --socket ]]; then # also after the command, as canaryctl reads it
+			socket=${COMP_WORDS[i + 1]} && ((i++))
+		elif [[ $w == --socket=* ]]; then
+			socket=${w#--socket=}
 		elif [[ $w == -* ]]; then
 			[[ $w != *=* ]] && _canaryctl_takes_value "$cmd" "$w" && ((i++))
 		else
@@ -87,9 +93,15 @@ _canaryctl() {
 	# the value of an option
 	if [[ $prev == -* ]] && _canaryctl_takes_value "$cmd" "$prev"; then
 		case $cmd:$prev in
-		report:-o | report:--output) words='html json' ;;
+		report:-o | report:--output) words='html json yaml' ;;
+		history:-o | history:--output) words='table json yaml' ;;
 		judge:-o | judge:--output) words='json text' ;;
-		*:-o | *:--output) words='table json' ;;
+		*:-o | *:--output) words='table wide json yaml' ;;
+		*:--socket)
+			compopt -o filenames 2>/dev/null
+			mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+			return 0
+			;;
 		judge:--canary | judge:--baseline | judge:--share-file)
 			compopt -o filenames 2>/dev/null
 			mapfile -t COMPREPLY < <(compgen -f -- "$cur")

@@ -78,16 +78,30 @@ void control_reply_done(struct control_reply *r);
 /* Parses one reply line. Returns 0 or -EINVAL with *ret_error (owned). */
 int control_reply_parse(const char *line, size_t len, struct control_reply *ret, char **ret_error);
 
-/* Renders SPEC §5's status document ({"canaries":[...]}) as a table for people: columns NAME
- * NAMESPACE PHASE STEP WEIGHT FAILED INCONCL REVISION LAST-ANALYSIS (PHASE reads "Progressing
- * (awaiting approval)" while a rollout waits for approval), and, with details, each canary's
- * wait for approval and last-analysis metrics (name, judge, canary, baseline, result, detail)
- * below it.
+/* How canaryctl shows SPEC §5's status document ({"canaries":[...]}). */
+struct status_view {
+        bool details; /* status NAME: each canary's reason, routes, approval and metrics below */
+        bool headers; /* false (--no-headers, for scripts): no column-name lines, and columns
+                         as wide as their values */
+        bool wide;    /* -o wide: more columns, the reason in full */
+        uint64_t now_usec; /* wall clock: times as ages ("5m", kubectl's); 0: as sent */
+};
+
+/* Renders the status document as a table for people: columns NAME NAMESPACE PHASE STEP WEIGHT
+ * FAILED INCONCL REVISION LAST-ANALYSIS AGE REASON; wide: NAME NAMESPACE PHASE STEP WEIGHT
+ * OBSERVED FAILED INCONCL REVISION LAST-ANALYSIS AGE STARTED REASON. PHASE reads "Progressing
+ * (awaiting approval)" while a rollout waits for approval; WEIGHT is the step's weight, followed
+ * by "(observed N%)" when the routes hold another (wide: OBSERVED); AGE is the time since the
+ * last transition (updated_at), LAST-ANALYSIS the result and its age, REASON why (cut short
+ * unless wide). With details, each canary's reason, routes, wait for approval and last-analysis
+ * metrics (name, judge, canary, baseline, result, detail) below it.
  * Missing or mistyped fields show as "-"; control characters are replaced by '?'. Returns 0 and
  * the text (owned, ends with a newline), or -EINVAL with *ret_error (owned). Pure. */
+int control_status_format(const char *json, size_t len, const struct status_view *view, char **ret,
+                          char **ret_error);
+/* The same, with headers, not wide, times as sent. */
 int control_status_format_table(const char *json, size_t len, bool details, char **ret,
                                 char **ret_error);
-/* The same; without headers (`canaryctl status --no-headers`, for scripts) the tables have no
- * column-name line (NAME ..., METRIC ...) and the columns are as wide as their values. */
+/* The same, with or without headers. */
 int control_status_format_table_headers(const char *json, size_t len, bool details, bool headers,
                                         char **ret, char **ret_error);

@@ -10,7 +10,9 @@
 
 #include <cjson/cJSON.h>
 
+#include "canaryd/config.h"
 #include "canaryd/control-json.h"
+#include "canaryd/state-json.h"
 #include "canaryd/utf8.h"
 #include "canaryd/util.h"
 
@@ -683,28 +685,89 @@ static char *cell_step(const cJSON *c)
         return s;
 }
 
-static char *cell_weight(const cJSON *c)
+static char *percent(double w)
 {
-        double w;
-        if (!get_number(c, "canary_weight", &w))
-                return xstrdup("-");
         char *n = format_number(w);
         char *s = xasprintf("%s%%", n);
         free(n);
         return s;
 }
 
-static char *cell_last_analysis(const cJSON *c)
+/* What the routes hold, as the daemon last read them: "0%", "0% (routes disagree)", or "-". */
+static char *cell_observed(const cJSON *c)
+{
+        double w;
+        if (!get_number(c, "observed_weight", &w))
+                return xstrdup("-");
+        char *p = percent(w);
+        if (!cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(c, "routes_agree")))
+                return p;
+        char *s = xasprintf("%s (routes disagree)", p);
+        free(p);
+        return s;
+}
+
+/* The step's weight; not wide, followed by what the routes hold when that differs (a hand
+ * edit): "10% (observed 0%)", "10% (routes disagree)". */
+static char *cell_weight(const cJSON *c, bool wide)
+{
+        double w, seen;
+        if (!get_number(c, "canary_weight", &w))
+                return xstrdup("-");
+        char *p = percent(w), *s = NULL;
+        if (wide || !get_number(c, "observed_weight", &seen))
+                return p;
+        if (cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(c, "routes_agree")))
+                s = xasprintf("%s (routes disagree)", p);
+        else if (seen != w)
+                s = xasprintf("%s (observed %.0f%%)", p, seen);
+        if (!s)
+                return p;
+        free(p);
+        return s;
+}
+
+/* A time member as an age ("5m") at now_usec, or as sent when now_usec is 0 or it is no time. */
+static char *cell_age(const cJSON *obj, const char *key, uint64_t now_usec)
+{
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+        usec_t t;
+        char age[32];
+        if (!now_usec || !cJSON_IsString(v) || parse_rfc3339(v->valuestring, &t) < 0)
+                return cell_string(obj, key);
+        return xstrdup(duration_format_age(now_usec > t ? now_usec - t : 0, age, sizeof(age)));
+}
+
+static char *cell_last_analysis(const cJSON *c, uint64_t now_usec)
 {
         const cJSON *la = cJSON_GetObjectItemCaseSensitive(c, "last_analysis");
         if (!cJSON_IsObject(la))
                 return xstrdup("-");
         char *result = cell_string(la, "result");
-        char *at = cell_string(la, "at");
+        char *at = cell_age(la, "at", now_usec);
         char *s = xasprintf("%s %s", result, at);
         free(result);
         free(at);
         return s;
+}
+
+#define REASON_CELL_MAX 48 /* code points of the reason in the table; wide shows it whole */
+
+static char *cell_reason(const cJSON *c, bool wide)
+{
+        char *s = cell_string(c, "reason");
+        size_t n = 0, i = 0;
+        if (wide)
+                return s;
+        for (; s[i]; i++)
+                if (((unsigned char)s[i] & 0xc0) != 0x80 && ++n > REASON_CELL_MAX - 3)
+                        break;
+        if (text_width(s) <= REASON_CELL_MAX)
+                return s;
+        s[i] = '\0';
+        char *cut = xasprintf("%s...", s);
+        free(s);
+        return cut;
 }
 
 /* "NAME: awaiting approval since AT (until DEADLINE): canaryctl approve NAME", for a rollout
@@ -728,21 +791,69 @@ static void render_approval(const cJSON *c, struct buf *out)
         free(deadline);
 }
 
-static void render_metrics(const cJSON *c, bool headers, struct buf *out)
+/* " since AT (5m ago)" of a time member (word: "since"); the age only with now_usec, nothing
+ * when it is absent. */
+static void put_when(struct buf *out, const char *word, const cJSON *obj, const char *key,
+                     uint64_t now_usec)
+{
+        char *at = cell_string(obj, key);
+        if (strcmp(at, "-") != 0) {
+                buf_printf(out, " %s %s", word, at);
+                if (now_usec) {
+                        char *age = cell_age(obj, key, now_usec);
+                        buf_printf(out, " (%s ago)", age);
+                        free(age);
+                }
+        }
+        free(at);
+}
+
+/* "NAME: Paused since AT (5m ago): why", and what the routes hold when the step's weight is not
+ * what they hold. */
+static void render_reason(const cJSON *c, const struct status_view *v, struct buf *out)
+{
+        const cJSON *reason = cJSON_GetObjectItemCaseSensitive(c, "reason");
+        char *name = cell_string(c, "name");
+        double w, seen;
+        bool said = cJSON_IsString(reason) && reason->valuestring[0];
+        if (said) {
+                char *phase = cell_string(c, "phase"), *why = cell_string(c, "reason");
+                buf_printf(out, "\n%s: %s", name, phase);
+                put_when(out, "since", c, "updated_at", v->now_usec);
+                buf_printf(out, ": %s\n", why);
+                free(phase);
+                free(why);
+        }
+        if (get_number(c, "canary_weight", &w) && get_number(c, "observed_weight", &seen) &&
+            (seen != w || cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(c, "routes_agree")))) {
+                char *o = percent(seen), *p = percent(w);
+                bool agree = !cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(c, "routes_agree"));
+                buf_printf(
+                    out, "%s%s: %s %s to the canary; the step's weight is %s\n", said ? "" : "\n",
+                    name, agree ? "the routes send" : "the routes disagree: the first sends", o, p);
+                free(o);
+                free(p);
+        }
+        free(name);
+}
+
+static void render_metrics(const cJSON *c, const struct status_view *v, struct buf *out)
 {
         const cJSON *la = cJSON_GetObjectItemCaseSensitive(c, "last_analysis");
+        bool headers = v->headers;
         char *name = cell_string(c, "name");
+        render_reason(c, v, out);
         render_approval(c, out);
         if (!cJSON_IsObject(la)) {
                 buf_printf(out, "\n%s: no analysis yet\n", name);
                 free(name);
                 return;
         }
-        char *at = cell_string(la, "at");
         char *result = cell_string(la, "result");
-        buf_printf(out, "\n%s: last analysis at %s: %s\n", name, at, result);
+        buf_printf(out, "\n%s: last analysis", name);
+        put_when(out, "at", la, "at", v->now_usec);
+        buf_printf(out, ": %s\n", result);
         free(name);
-        free(at);
         free(result);
 
         const cJSON *metrics = cJSON_GetObjectItemCaseSensitive(la, "metrics");
@@ -776,11 +887,83 @@ static void render_metrics(const cJSON *c, bool headers, struct buf *out)
 int control_status_format_table(const char *json, size_t len, bool details, char **ret,
                                 char **ret_error)
 {
-        return control_status_format_table_headers(json, len, details, true, ret, ret_error);
+        return control_status_format(json, len, &(struct status_view){details, true, false, 0}, ret,
+                                     ret_error);
 }
 
 int control_status_format_table_headers(const char *json, size_t len, bool details, bool headers,
                                         char **ret, char **ret_error)
+{
+        return control_status_format(json, len, &(struct status_view){details, headers, false, 0},
+                                     ret, ret_error);
+}
+
+/* The columns, and which of them the narrow table shows. */
+enum column {
+        COL_NAME,
+        COL_NAMESPACE,
+        COL_PHASE,
+        COL_STEP,
+        COL_WEIGHT,
+        COL_OBSERVED,
+        COL_FAILED,
+        COL_INCONCL,
+        COL_REVISION,
+        COL_LAST_ANALYSIS,
+        COL_AGE,
+        COL_STARTED,
+        COL_REASON,
+        _COL_MAX
+};
+static const struct {
+        const char *header;
+        bool wide_only;
+} columns[_COL_MAX] = {
+    [COL_NAME] = {"NAME", false},         [COL_NAMESPACE] = {"NAMESPACE", false},
+    [COL_PHASE] = {"PHASE", false},       [COL_STEP] = {"STEP", false},
+    [COL_WEIGHT] = {"WEIGHT", false},     [COL_OBSERVED] = {"OBSERVED", true},
+    [COL_FAILED] = {"FAILED", false},     [COL_INCONCL] = {"INCONCL", false},
+    [COL_REVISION] = {"REVISION", false}, [COL_LAST_ANALYSIS] = {"LAST-ANALYSIS", false},
+    [COL_AGE] = {"AGE", false},           [COL_STARTED] = {"STARTED", true},
+    [COL_REASON] = {"REASON", false},
+};
+
+static char *cell(const cJSON *c, enum column col, const struct status_view *v)
+{
+        switch (col) {
+        case COL_NAME:
+                return cell_string(c, "name");
+        case COL_NAMESPACE:
+                return cell_string(c, "namespace");
+        case COL_PHASE:
+                return cell_phase(c);
+        case COL_STEP:
+                return cell_step(c);
+        case COL_WEIGHT:
+                return cell_weight(c, v->wide);
+        case COL_OBSERVED:
+                return cell_observed(c);
+        case COL_FAILED:
+                return cell_value(c, "failed_checks");
+        case COL_INCONCL:
+                return cell_value(c, "inconclusive_checks");
+        case COL_REVISION:
+                return cell_string(c, "revision");
+        case COL_LAST_ANALYSIS:
+                return cell_last_analysis(c, v->now_usec);
+        case COL_AGE:
+                return cell_age(c, "updated_at", v->now_usec);
+        case COL_STARTED:
+                return cell_age(c, "started_at", v->now_usec);
+        case COL_REASON:
+        case _COL_MAX:
+                break;
+        }
+        return cell_reason(c, v->wide);
+}
+
+int control_status_format(const char *json, size_t len, const struct status_view *v, char **ret,
+                          char **ret_error)
 {
         char *error = NULL;
         cJSON *root = parse_line(json, len, CONTROL_REPLY_MAX, "status document", &error);
@@ -799,34 +982,28 @@ int control_status_format_table_headers(const char *json, size_t len, bool detai
                 }
         }
 
-        static const char *const header[] = {"NAME",    "NAMESPACE", "PHASE",
-                                             "STEP",    "WEIGHT",    "FAILED",
-                                             "INCONCL", "REVISION",  "LAST-ANALYSIS"};
-        struct table t = {.ncols = ELEMENTSOF(header)};
-        char *row[ELEMENTSOF(header)];
-        if (headers) {
-                for (size_t i = 0; i < ELEMENTSOF(header); i++)
-                        row[i] = xstrdup(header[i]);
+        enum column shown[_COL_MAX];
+        struct table t = {0};
+        for (size_t k = 0; k < _COL_MAX; k++)
+                if (v->wide || !columns[k].wide_only)
+                        shown[t.ncols++] = (enum column)k;
+        char *row[_COL_MAX];
+        if (v->headers) {
+                for (size_t k = 0; k < t.ncols; k++)
+                        row[k] = xstrdup(columns[shown[k]].header);
                 table_add_row(&t, row);
         }
         cJSON_ArrayForEach (c, canaries) {
-                row[0] = cell_string(c, "name");
-                row[1] = cell_string(c, "namespace");
-                row[2] = cell_phase(c);
-                row[3] = cell_step(c);
-                row[4] = cell_weight(c);
-                row[5] = cell_value(c, "failed_checks");
-                row[6] = cell_value(c, "inconclusive_checks");
-                row[7] = cell_string(c, "revision");
-                row[8] = cell_last_analysis(c);
+                for (size_t k = 0; k < t.ncols; k++)
+                        row[k] = cell(c, shown[k], v);
                 table_add_row(&t, row);
         }
         struct buf out = {0};
         table_render(&t, &out);
         table_free(&t);
-        if (details)
+        if (v->details)
                 cJSON_ArrayForEach (c, canaries)
-                        render_metrics(c, headers, &out);
+                        render_metrics(c, v, &out);
         /* the daemon's own trouble, under the table: a state_dir it cannot write */
         const cJSON *sd = cJSON_GetObjectItemCaseSensitive(root, "state_dir");
         if (cJSON_IsString(cJSON_GetObjectItemCaseSensitive(sd, "error"))) {

@@ -117,3 +117,32 @@ char *duration_format(usec_t u, char *buf, size_t size)
         snprintf(buf, size, "%s", strlen(combo) <= strlen(single) ? combo : single);
         return buf;
 }
+
+/* kubectl's HumanDuration (apimachinery duration.go): two units while the larger is small, then
+ * one, so a column of ages stays short and reads at a glance. */
+char *duration_format_age(usec_t u, char *buf, size_t size)
+{
+        unsigned long long s = u / USEC_PER_SEC, m = s / 60, h = m / 60, d = h / 24, y = d / 365;
+
+        if (!buf || size == 0)
+                return buf;
+        if (s < 120)
+                snprintf(buf, size, "%llus", s);
+        else if (m < 10 && s % 60)
+                snprintf(buf, size, "%llum%llus", m, s % 60);
+        else if (m < 180)
+                snprintf(buf, size, "%llum", m);
+        else if (h < 8 && m % 60)
+                snprintf(buf, size, "%lluh%llum", h, m % 60);
+        else if (h < 48)
+                snprintf(buf, size, "%lluh", h);
+        else if (h < 24 * 8 && h % 24)
+                snprintf(buf, size, "%llud%lluh", d, h % 24);
+        else if (y < 2)
+                snprintf(buf, size, "%llud", d);
+        else if (y < 8 && d % 365)
+                snprintf(buf, size, "%lluy%llud", y, d % 365);
+        else
+                snprintf(buf, size, "%lluy", y);
+        return buf;
+}

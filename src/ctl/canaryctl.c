@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "canaryd/control.h"
+#include "canaryd/doc-format.h"
 #include "canaryd/journal.h"
 #include "canaryd/report.h"
 #include "canaryd/util.h"
@@ -34,6 +35,22 @@ enum {
         OPT_COUNT,
         OPT_ROLLOUT,
         OPT_NO_HEADERS,
+        OPT_COMPACT,
+        OPT_SOCKET,
+};
+
+/* -o: what each command may print (ctl_command.outputs is a mask of these) */
+enum output {
+        OUT_TABLE, /* status, history: for people (the default) */
+        OUT_WIDE,  /* status: more columns, the reason in full */
+        OUT_JSON,  /* the daemon's document, indented (--compact: one line) */
+        OUT_YAML,  /* the same document as YAML */
+        OUT_HTML,  /* report: a page (its default) */
+        _OUT_MAX
+};
+static const char *const output_names[_OUT_MAX] = {
+    [OUT_TABLE] = "table", [OUT_WIDE] = "wide", [OUT_JSON] = "json",
+    [OUT_YAML] = "yaml",   [OUT_HTML] = "html",
 };
 
 struct ctl_args {
@@ -42,7 +59,8 @@ struct ctl_args {
         const char *reason;
         const char *rollout; /* report --rollout */
         bool full;
-        bool json;
+        enum output output;
+        bool compact; /* -o json on one line */
         bool all;
         bool watch;
         bool no_headers; /* status, history: the table without its column-name lines */
@@ -58,6 +76,7 @@ struct ctl_command {
         const char *shortopts;
         const struct option *longopts;
         enum control_command request;          /* what is sent to the daemon */
+        unsigned outputs;                      /* -o choices: bits of enum output */
         int (*run_raw)(int argc, char **argv); /* instead of the above: own parsing */
 };
 
@@ -72,6 +91,8 @@ static const struct option opts_status[] = {
     {"interval", required_argument, NULL, OPT_INTERVAL},
     {"count", required_argument, NULL, OPT_COUNT},
     {"no-headers", no_argument, NULL, OPT_NO_HEADERS},
+    {"compact", no_argument, NULL, OPT_COMPACT},
+    {"socket", required_argument, NULL, OPT_SOCKET},
     {"help", no_argument, NULL, 'h'},
     {0},
 };
@@ -79,67 +100,82 @@ static const struct option opts_history[] = {
     {"output", required_argument, NULL, 'o'},
     {"all", no_argument, NULL, OPT_ALL},
     {"no-headers", no_argument, NULL, OPT_NO_HEADERS},
+    {"compact", no_argument, NULL, OPT_COMPACT},
+    {"socket", required_argument, NULL, OPT_SOCKET},
     {"help", no_argument, NULL, 'h'},
     {0},
 };
 static const struct option opts_report[] = {
     {"output", required_argument, NULL, 'o'},
     {"rollout", required_argument, NULL, OPT_ROLLOUT},
+    {"compact", no_argument, NULL, OPT_COMPACT},
+    {"socket", required_argument, NULL, OPT_SOCKET},
     {"help", no_argument, NULL, 'h'},
     {0},
 };
 static const struct option opts_start[] = {
     {"revision", required_argument, NULL, OPT_REVISION},
+    {"socket", required_argument, NULL, OPT_SOCKET},
     {"help", no_argument, NULL, 'h'},
     {0},
 };
 static const struct option opts_promote[] = {
     {"full", no_argument, NULL, OPT_FULL},
+    {"socket", required_argument, NULL, OPT_SOCKET},
     {"help", no_argument, NULL, 'h'},
     {0},
 };
 static const struct option opts_abort[] = {
     {"reason", required_argument, NULL, OPT_REASON},
+    {"socket", required_argument, NULL, OPT_SOCKET},
     {"help", no_argument, NULL, 'h'},
     {0},
 };
 static const struct option opts_plain[] = {
+    {"socket", required_argument, NULL, OPT_SOCKET},
     {"help", no_argument, NULL, 'h'},
     {0},
 };
 
+#define OUT(x)          (1u << (x))
+#define STATUS_OUTPUTS  (OUT(OUT_TABLE) | OUT(OUT_WIDE) | OUT(OUT_JSON) | OUT(OUT_YAML))
+#define HISTORY_OUTPUTS (OUT(OUT_TABLE) | OUT(OUT_JSON) | OUT(OUT_YAML))
+#define REPORT_OUTPUTS  (OUT(OUT_HTML) | OUT(OUT_JSON) | OUT(OUT_YAML))
+
 static const struct ctl_command commands[] = {
     {"status",
-     "status [NAME] [-o json|table] [--no-headers] [--watch [--interval SECONDS] [--count N]]",
+     "status [NAME] [-o table|wide|json|yaml] [--compact] [--no-headers] [--watch [--interval "
+     "SECONDS] [--count N]]",
      "show every canary, or one with its metrics", 0, 1, ":ho:w", opts_status, CONTROL_STATUS,
-     NULL},
+     STATUS_OUTPUTS, NULL},
     {"start", "start NAME [--revision REV]", "start a rollout at step 1", 1, 1, ":h", opts_start,
-     CONTROL_START, NULL},
+     CONTROL_START, 0, NULL},
     {"promote", "promote NAME [--full]", "go to the next step now (--full: to 100%)", 1, 1, ":h",
-     opts_promote, CONTROL_PROMOTE, NULL},
+     opts_promote, CONTROL_PROMOTE, 0, NULL},
     {"approve", "approve NAME", "let a rollout waiting for approval go to the next step", 1, 1,
-     ":h", opts_plain, CONTROL_APPROVE, NULL},
+     ":h", opts_plain, CONTROL_APPROVE, 0, NULL},
     {"abort", "abort NAME [--reason TEXT]", "roll back now", 1, 1, ":h", opts_abort, CONTROL_ABORT,
+     0, NULL},
+    {"pause", "pause NAME", "hold the current weight", 1, 1, ":h", opts_plain, CONTROL_PAUSE, 0,
      NULL},
-    {"pause", "pause NAME", "hold the current weight", 1, 1, ":h", opts_plain, CONTROL_PAUSE, NULL},
     {"resume", "resume NAME", "continue a paused rollout", 1, 1, ":h", opts_plain, CONTROL_RESUME,
-     NULL},
+     0, NULL},
     {"retry", "retry NAME", "restart a rolled-back canary from step 1", 1, 1, ":h", opts_plain,
-     CONTROL_RETRY, NULL},
-    {"history", "history NAME [--all] [-o json|table] [--no-headers]",
+     CONTROL_RETRY, 0, NULL},
+    {"history", "history NAME [--all] [-o table|json|yaml] [--compact] [--no-headers]",
      "the decision journal of the latest rollout (--all: every entry)", 1, 1, ":ho:", opts_history,
-     CONTROL_HISTORY, NULL},
-    {"report", "report NAME [--rollout ID] [-o html|json]",
-     "a rollout's report: timeline, analyses, a chart per metric (HTML or JSON)", 1, 1,
-     ":ho:", opts_report, CONTROL_REPORT, NULL},
+     CONTROL_HISTORY, HISTORY_OUTPUTS, NULL},
+    {"report", "report NAME [--rollout ID] [-o html|json|yaml] [--compact]",
+     "a rollout's report: timeline, analyses, a chart per metric (HTML, JSON or YAML)", 1, 1,
+     ":ho:", opts_report, CONTROL_REPORT, REPORT_OUTPUTS, NULL},
     {"judge",
      "judge --canary FILE --baseline FILE [--judge mann_whitney|ratio|threshold] "
      "[--direction increase|decrease|either] [--confidence C] [--allowed-increase R] "
      "[--allowed-decrease R] [-o json]",
-     "judge two samples offline (no daemon needed)", 0, 0, NULL, NULL, 0, ctl_judge},
-    {"version", "version", "print canaryctl's version", 0, 0, NULL, NULL, 0, run_version},
+     "judge two samples offline (no daemon needed)", 0, 0, NULL, NULL, 0, 0, ctl_judge},
+    {"version", "version", "print canaryctl's version", 0, 0, NULL, NULL, 0, 0, run_version},
     {"help", "help [COMMAND]", "the list of commands, or one command's usage and options", 0, 1,
-     NULL, NULL, 0, run_help},
+     NULL, NULL, 0, 0, run_help},
 };
 
 static void print_help(FILE *f)
@@ -191,8 +227,14 @@ static const struct ctl_command *command_find(const char *name)
 static const struct option_help {
         const char *command, *option, *value, *text;
 } option_helps[] = {
-    {"report", "output", "html|json", "a self-contained HTML page (default) or JSON"},
-    {NULL, "output", "table|json", "a table for people (default) or the daemon's JSON"},
+    {"report", "output", "html|json|yaml",
+     "a self-contained HTML page (default), or the report as JSON or YAML"},
+    {"history", "output", "table|json|yaml",
+     "a table for people (default), or the journal as JSON or YAML"},
+    {NULL, "output", "table|wide|json|yaml",
+     "a table (default), a wider one, or the daemon's document as JSON or YAML"},
+    {NULL, "compact", NULL, "-o json on one line (default: indented by two spaces)"},
+    {NULL, "socket", "PATH", "the control socket (as --socket before the command)"},
     {NULL, "watch", NULL, "show the table again every --interval seconds"},
     {NULL, "interval", "SECONDS", "--watch: seconds between refreshes (default 2, 0.1..3600)"},
     {NULL, "count", "N", "--watch: stop after N refreshes"},
@@ -231,7 +273,7 @@ static void print_command_help(const struct ctl_command *cmd)
                         snprintf(shortopt, sizeof(shortopt), "-%c, ", o->val);
                 snprintf(left, sizeof(left), "%4s--%s%s%s", shortopt, o->name,
                          h && h->value ? " " : "", h && h->value ? h->value : "");
-                printf("  %-26s %s\n", left, h ? h->text : "");
+                printf("  %-34s %s\n", left, h ? h->text : "");
         }
 }
 
@@ -308,19 +350,49 @@ static int unreachable(int r)
         return CTL_EXIT_UNREACHABLE;
 }
 
-static int print_status(const char *status_json, bool json, bool details, bool headers)
+/* -o json, -o yaml: the daemon's document itself, printed for people (--compact: as sent). */
+static int print_document(const char *json, const struct ctl_args *a)
+{
+        if (a->output == OUT_JSON && a->compact) {
+                puts(json);
+                return CTL_EXIT_OK;
+        }
+        char *text = NULL, *error = NULL;
+        int r = a->output == OUT_YAML ? doc_format_yaml(json, strlen(json), &text, &error)
+                                      : doc_format_json_indented(json, strlen(json), &text, &error);
+        if (r < 0) {
+                fprintf(stderr, "canaryctl: invalid document from canaryd: %s\n", error);
+                free(error);
+                return CTL_EXIT_REFUSED;
+        }
+        fputs(text, stdout);
+        free(text);
+        return CTL_EXIT_OK;
+}
+
+static uint64_t now_usec(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static int print_status(const char *status_json, const struct ctl_args *a)
 {
         if (!status_json) {
                 fprintf(stderr, "canaryctl: canaryd's reply holds no status\n");
                 return CTL_EXIT_REFUSED;
         }
-        if (json) {
-                puts(status_json);
-                return CTL_EXIT_OK;
-        }
+        if (a->output == OUT_JSON || a->output == OUT_YAML)
+                return print_document(status_json, a);
         char *table = NULL, *error = NULL;
-        if (control_status_format_table_headers(status_json, strlen(status_json), details, headers,
-                                                &table, &error) < 0) {
+        struct status_view view = {
+            .details = a->name != NULL,
+            .headers = !a->no_headers,
+            .wide = a->output == OUT_WIDE,
+            .now_usec = now_usec(),
+        };
+        if (control_status_format(status_json, strlen(status_json), &view, &table, &error) < 0) {
                 fprintf(stderr, "canaryctl: invalid status from canaryd: %s\n", error);
                 free(error);
                 return CTL_EXIT_REFUSED;
@@ -330,19 +402,17 @@ static int print_status(const char *status_json, bool json, bool details, bool h
         return CTL_EXIT_OK;
 }
 
-static int print_history(const char *history_json, bool json, bool headers)
+static int print_history(const char *history_json, const struct ctl_args *a)
 {
         if (!history_json) {
                 fprintf(stderr, "canaryctl: canaryd's reply holds no history\n");
                 return CTL_EXIT_REFUSED;
         }
-        if (json) {
-                puts(history_json);
-                return CTL_EXIT_OK;
-        }
+        if (a->output == OUT_JSON || a->output == OUT_YAML)
+                return print_document(history_json, a);
         char *text = NULL, *error = NULL;
-        if (journal_history_format_headers(history_json, strlen(history_json), headers, &text,
-                                           &error) < 0) {
+        if (journal_history_format_headers(history_json, strlen(history_json), !a->no_headers,
+                                           &text, &error) < 0) {
                 fprintf(stderr, "canaryctl: invalid history from canaryd: %s\n", error);
                 free(error);
                 return CTL_EXIT_REFUSED;
@@ -352,16 +422,14 @@ static int print_history(const char *history_json, bool json, bool headers)
         return CTL_EXIT_OK;
 }
 
-static int print_report(const char *report_json, bool html)
+static int print_report(const char *report_json, const struct ctl_args *a)
 {
         if (!report_json) {
                 fprintf(stderr, "canaryctl: canaryd's reply holds no report\n");
                 return CTL_EXIT_REFUSED;
         }
-        if (!html) {
-                puts(report_json);
-                return CTL_EXIT_OK;
-        }
+        if (a->output == OUT_JSON || a->output == OUT_YAML)
+                return print_document(report_json, a);
         char *page = NULL;
         if (report_render_html(report_json, strlen(report_json), &page) < 0) {
                 fprintf(stderr, "canaryctl: invalid report from canaryd\n");
@@ -411,11 +479,11 @@ static int run_request(const struct ctl_command *cmd, const struct ctl_args *a)
                       : rep.code == CTL_EXIT_DENIED ? CTL_EXIT_DENIED
                                                     : CTL_EXIT_REFUSED;
         } else if (cmd->request == CONTROL_STATUS) {
-                ret = print_status(rep.status_json, a->json, a->name != NULL, !a->no_headers);
+                ret = print_status(rep.status_json, a);
         } else if (cmd->request == CONTROL_HISTORY) {
-                ret = print_history(rep.history_json, a->json, !a->no_headers);
+                ret = print_history(rep.history_json, a);
         } else if (cmd->request == CONTROL_REPORT) {
-                ret = print_report(rep.report_json, !a->json);
+                ret = print_report(rep.report_json, a);
         } else if (rep.message) {
                 puts(rep.message);
         }
@@ -469,9 +537,34 @@ static int run_watch(const struct ctl_command *cmd, const struct ctl_args *a)
         return ret == CTL_EXIT_USAGE ? ret : (interrupted ? CTL_EXIT_OK : ret);
 }
 
+/* What a command prints without -o: report a page, the others a table. */
+static enum output output_default(const struct ctl_command *cmd)
+{
+        return cmd->outputs & OUT(OUT_HTML) ? OUT_HTML : OUT_TABLE;
+}
+
+static int output_parse(const struct ctl_command *cmd, const char *name, enum output *ret)
+{
+        struct buf choices = {0};
+        for (int o = 0; o < _OUT_MAX; o++) {
+                if (!(cmd->outputs & OUT(o)))
+                        continue;
+                if (strcmp(name, output_names[o]) == 0) {
+                        buf_free(&choices);
+                        *ret = (enum output)o;
+                        return 0;
+                }
+                buf_printf(&choices, "%s%s", choices.len ? ", " : "", output_names[o]);
+        }
+        usage_error(cmd, "unknown output format '%s' (expected %s)", name,
+                    choices.data ? choices.data : "none");
+        buf_free(&choices);
+        return -EINVAL;
+}
+
 static int run_command(const struct ctl_command *cmd, int argc, char **argv)
 {
-        struct ctl_args a = {.interval = 2};
+        struct ctl_args a = {.interval = 2, .output = output_default(cmd)};
         int c;
         char *end;
 
@@ -487,18 +580,16 @@ static int run_command(const struct ctl_command *cmd, int argc, char **argv)
                         print_command_help(cmd);
                         return CTL_EXIT_OK;
                 case 'o':
-                        if (strcmp(optarg, "json") == 0)
-                                a.json = true;
-                        else if (cmd->request != CONTROL_REPORT && strcmp(optarg, "table") == 0)
-                                a.json = false;
-                        else if (cmd->request == CONTROL_REPORT && strcmp(optarg, "html") == 0)
-                                a.json = false;
-                        else
-                                return usage_error(
-                                    cmd,
-                                    "unknown output format '%s' "
-                                    "(expected json or %s)",
-                                    optarg, cmd->request == CONTROL_REPORT ? "html" : "table");
+                        if (output_parse(cmd, optarg, &a.output) < 0)
+                                return CTL_EXIT_USAGE;
+                        break;
+                case OPT_COMPACT:
+                        a.compact = true;
+                        break;
+                case OPT_SOCKET:
+                        if (!optarg[0])
+                                return usage_error(cmd, "%s", "--socket must not be empty");
+                        socket_path = optarg;
                         break;
                 case OPT_ROLLOUT:
                         a.rollout = optarg;
@@ -563,9 +654,11 @@ static int run_command(const struct ctl_command *cmd, int argc, char **argv)
                 return usage_error(cmd, "%s", "--reason must not be empty");
         if (a.rollout && !a.rollout[0])
                 return usage_error(cmd, "%s", "--rollout must not be empty");
-        if (a.watch && a.json)
-                return usage_error(cmd, "%s",
-                                   "--watch shows the table; it cannot be used with -o json");
+        if (a.watch && a.output != OUT_TABLE && a.output != OUT_WIDE)
+                return usage_error(cmd, "--watch shows the table; it cannot be used with -o %s",
+                                   output_names[a.output]);
+        if (a.compact && a.output != OUT_JSON)
+                return usage_error(cmd, "%s", "--compact goes with -o json");
         if (a.watch)
                 return run_watch(cmd, &a);
         return run_request(cmd, &a);

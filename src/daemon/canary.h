@@ -105,7 +105,12 @@ struct canary {
         bool vs_parked;       /* its read waits for the namespace's first LIST */
         bool vs_listed;       /* seen in the (re-)LIST under way */
         bool vs_force_get;    /* this cycle reads with GET (after a 409) */
-        bool ready_queued;    /* on d->ready: its cycle reads the cache next */
+        /* what the routes hold as last read (watch, GET, the PUT's answer), for status: a hand
+         * edit shows there even while the state still records the step's weight */
+        bool routes_seen;
+        bool routes_agree; /* every selected route has the same split */
+        unsigned routes_weight;
+        bool ready_queued; /* on d->ready: its cycle reads the cache next */
         struct canary *ready_next;
 
         /* group commit (driver.c barrier): what this loop iteration wrote to the journal and the

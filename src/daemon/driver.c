@@ -400,6 +400,7 @@ static bool verify_stored(struct canary *c, const char *body, size_t len, char *
         }
         if (vs_inspect(body, len, c->cfg, &view, ret_err) < 0)
                 return false;
+        vs_routes_seen(c, &view);
         if (w->kind == ACT_WRITE && w->set_weights &&
             (view.canary_weight != w->weight || !view.weights_consistent)) {
                 set_error(c, xasprintf("read-back after write: canary weight %u%%, wrote %u%%",
@@ -661,6 +662,7 @@ static void cycle_read(struct canary *c, const char *body, size_t body_len, bool
                 retry_later(c);
                 return;
         }
+        vs_routes_seen(c, &view);
 
         struct rollout_state s;
         char thread_ts[SLACK_THREAD_TS_MAX] = "";

@@ -92,6 +92,20 @@ static cJSON *canary_json(const struct canary *c)
         if (c->state.updated_usec)
                 cJSON_AddStringToObject(o, "updated_at",
                                         format_rfc3339(c->state.updated_usec, t, sizeof(t)));
+        if (c->loaded && c->state.started_usec)
+                cJSON_AddStringToObject(o, "started_at",
+                                        format_rfc3339(c->state.started_usec, t, sizeof(t)));
+        else
+                cJSON_AddNullToObject(o, "started_at");
+        /* what the routes hold, read back after each write and watched: a hand edit shows here
+         * while canary_weight still says what the step wrote */
+        if (c->routes_seen) {
+                cJSON_AddNumberToObject(o, "observed_weight", c->routes_weight);
+                cJSON_AddBoolToObject(o, "routes_agree", c->routes_agree);
+        } else {
+                cJSON_AddNullToObject(o, "observed_weight");
+                cJSON_AddNullToObject(o, "routes_agree");
+        }
         cJSON_AddStringToObject(o, "reason", c->state.last_reason);
         if (c->last_error && c->outage_since_usec) {
                 /* SPEC.md §4: the outage, since when, and what it has counted */
@@ -113,7 +127,9 @@ static cJSON *canary_json(const struct canary *c)
                 cJSON_AddNumberToObject(o, "outage_checks", c->outage_checks);
         }
 
-        if (!c->last.valid) {
+        /* the last analysis of this rollout only: a new one (start, retry) has none yet, and
+         * the verdict of the one before it would read as this revision's */
+        if (!c->last.valid || (c->loaded && c->last.window_start_usec < c->state.started_usec)) {
                 cJSON_AddNullToObject(o, "last_analysis");
                 return o;
         }

@@ -111,28 +111,86 @@ enum vs_change {
                              (a hand edit, a daemon that died with its write on the wire) */
 };
 
-static enum vs_change classify(const struct canary *c, const struct kube_watch_event *ev,
-                               unsigned *ret_weight, unsigned *ret_state_weight)
+static enum vs_change classify(const struct canary *c, const struct vs_view *view,
+                               unsigned *ret_state_weight)
 {
-        struct vs_view view = {0};
         struct rollout_state s;
         enum vs_change change = VS_SAME;
 
-        if (vs_inspect(ev->object, ev->object_len, c->cfg, &view, NULL) < 0)
-                return VS_SAME; /* the cycle reports what is wrong with it */
         rollout_state_init(&s);
-        if (view.state_json && state_from_json(view.state_json, strlen(view.state_json),
-                                               c->cfg->n_steps, &s, NULL, NULL) >= 0) {
+        if (view->state_json && state_from_json(view->state_json, strlen(view->state_json),
+                                                c->cfg->n_steps, &s, NULL, NULL) >= 0) {
                 bool ours = c->cycle && c->cycle->proposed.updated_usec == s.updated_usec;
-                if (rollout_routes_drifted(&s, view.canary_weight, view.weights_consistent))
+                if (rollout_routes_drifted(&s, view->canary_weight, view->weights_consistent))
                         change = VS_DRIFT;
                 else if (s.updated_usec != c->state.updated_usec && !ours)
                         change = VS_STATE_CHANGED;
         }
-        *ret_weight = view.canary_weight;
         *ret_state_weight = s.weight;
-        vs_view_done(&view);
         return change;
+}
+
+void vs_routes_seen(struct canary *c, const struct vs_view *view)
+{
+        c->routes_seen = view != NULL;
+        c->routes_weight = view ? view->canary_weight : 0;
+        c->routes_agree = view ? view->weights_consistent : false;
+}
+
+/* One canary's share of a watch event: the cache, what status shows of the routes, and a wake-up
+ * when the object changed outside canaryd. */
+static void on_object(struct vs_watch *vw, struct canary *c, const struct kube_watch_event *ev)
+{
+        struct daemon *d = vw->d;
+        struct vs_view view = {0};
+        unsigned state_weight = 0;
+        bool viewed = ev->type != KUBE_WATCH_DELETED &&
+                      vs_inspect(ev->object, ev->object_len, c->cfg, &view, NULL) >= 0;
+
+        if (ev->type == KUBE_WATCH_DELETED) {
+                cache_drop(c);
+                vs_routes_seen(c, NULL);
+        } else if (ev->type == KUBE_WATCH_LISTED || !c->vs_awaiting_rv ||
+                   rv_at_least(ev->resource_version, c->vs_awaiting_rv)) {
+                /* skipped: events older than the object our own write returned */
+                cache_set(c, ev->object, ev->object_len);
+                c->vs_awaiting_rv = (free(c->vs_awaiting_rv), NULL);
+                if (ev->type == KUBE_WATCH_LISTED)
+                        c->vs_listed = true;
+                if (viewed)
+                        vs_routes_seen(c, &view);
+        }
+        if (!c->loaded || !ha_owns(d, c))
+                goto done;
+        if (ev->type == KUBE_WATCH_DELETED) {
+                if (c->state.phase != ROLLOUT_PROGRESSING && c->state.phase != ROLLOUT_PAUSED)
+                        goto done;
+                log_canary(LOG_WARNING, c, NULL, NULL,
+                           "VirtualService %s/%s was deleted; re-reading now", vw->namespace_,
+                           ev->name);
+        } else if (!viewed) {
+                goto done; /* the cycle reports what is wrong with it */
+        } else {
+                switch (classify(c, &view, &state_weight)) {
+                case VS_DRIFT:
+                        log_canary(LOG_INFO, c, NULL, NULL,
+                                   "watch: VirtualService %s/%s changed outside canaryd "
+                                   "(routes at %u%%, its state says %u%%); re-reading now",
+                                   vw->namespace_, ev->name, view.canary_weight, state_weight);
+                        break;
+                case VS_STATE_CHANGED:
+                        log_canary(LOG_INFO, c, NULL, NULL,
+                                   "watch: VirtualService %s/%s holds a rollout state "
+                                   "this daemon did not write; re-reading now",
+                                   vw->namespace_, ev->name);
+                        break;
+                case VS_SAME:
+                        goto done;
+                }
+        }
+        vw->cb->wake(c);
+done:
+        vs_view_done(&view);
 }
 
 static void on_event(const struct kube_watch_event *ev, void *userdata)
@@ -164,8 +222,10 @@ static void on_event(const struct kube_watch_event *ev, void *userdata)
                 /* objects the LIST did not show are gone: their canaries read with GET */
                 for (size_t i = 0; i < vw->n_by_name; i++) {
                         struct canary *c = vw->by_name[i];
-                        if (!c->vs_listed)
+                        if (!c->vs_listed) {
                                 cache_drop(c);
+                                vs_routes_seen(c, NULL);
+                        }
                         c->vs_listed = false;
                         if (c->vs_parked) {
                                 c->vs_parked = false;
@@ -183,49 +243,8 @@ static void on_event(const struct kube_watch_event *ev, void *userdata)
                 return;
         struct canary **first;
         size_t n = canaries_of(vw, ev->name, &first);
-        for (size_t i = 0; i < n; i++) {
-                struct canary *c = first[i];
-                unsigned weight = 0, state_weight = 0;
-
-                if (ev->type == KUBE_WATCH_DELETED) {
-                        cache_drop(c);
-                } else if (ev->type == KUBE_WATCH_LISTED || !c->vs_awaiting_rv ||
-                           rv_at_least(ev->resource_version, c->vs_awaiting_rv)) {
-                        /* skipped: events older than the object our own write returned */
-                        cache_set(c, ev->object, ev->object_len);
-                        c->vs_awaiting_rv = (free(c->vs_awaiting_rv), NULL);
-                        if (ev->type == KUBE_WATCH_LISTED)
-                                c->vs_listed = true;
-                }
-                if (!c->loaded || !ha_owns(d, c))
-                        continue;
-                if (ev->type == KUBE_WATCH_DELETED) {
-                        if (c->state.phase != ROLLOUT_PROGRESSING &&
-                            c->state.phase != ROLLOUT_PAUSED)
-                                continue;
-                        log_canary(LOG_WARNING, c, NULL, NULL,
-                                   "VirtualService %s/%s was deleted; re-reading now",
-                                   vw->namespace_, ev->name);
-                } else {
-                        switch (classify(c, ev, &weight, &state_weight)) {
-                        case VS_DRIFT:
-                                log_canary(LOG_INFO, c, NULL, NULL,
-                                           "watch: VirtualService %s/%s changed outside canaryd "
-                                           "(routes at %u%%, its state says %u%%); re-reading now",
-                                           vw->namespace_, ev->name, weight, state_weight);
-                                break;
-                        case VS_STATE_CHANGED:
-                                log_canary(LOG_INFO, c, NULL, NULL,
-                                           "watch: VirtualService %s/%s holds a rollout state "
-                                           "this daemon did not write; re-reading now",
-                                           vw->namespace_, ev->name);
-                                break;
-                        case VS_SAME:
-                                continue;
-                        }
-                }
-                vw->cb->wake(c);
-        }
+        for (size_t i = 0; i < n; i++)
+                on_object(vw, first[i], ev);
 }
 
 enum vs_read vs_cache_read(struct canary *c)

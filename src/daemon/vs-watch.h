@@ -4,6 +4,7 @@
 #pragma once
 
 #include "canary.h"
+#include "canaryd/vs.h"
 
 /* What the watches ask of a canary's cycle (driver.c), so this file does not call up into it. */
 struct vs_watch_callbacks {
@@ -25,5 +26,7 @@ enum vs_read vs_cache_read(struct canary *c);
 /* Our write landed and the API server answered with the stored object: it is the cache, and
  * watch events older than resource_version are skipped. */
 void vs_cache_put(struct canary *c, const char *object, size_t len, const char *resource_version);
+/* The routes of the object last read for c (view NULL: it is gone), for status. */
+void vs_routes_seen(struct canary *c, const struct vs_view *view);
 /* Frees c's cache (canary_done). */
 void vs_cache_forget(struct canary *c);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Shell completion of canaryctl (issue 17), contrib/completion/: the bash file loads in a plain
 # bash (no bash-completion package) and completes commands, each command's options, -o values,
-# the judge's named values, and canary names from `canaryctl status -o json` (a stand-in daemon
+# the judge's named values, and canary names from `canaryctl status -o json --compact` (a stand-in daemon
 # on a socket answers it; with no daemon, nothing and no error). Every command `canaryctl help`
 # lists, and every option `canaryctl help COMMAND` lists, is known to the completion, so a new
 # one cannot be forgotten. The zsh file knows them too; when zsh is installed, an interactive zsh
@@ -51,9 +51,9 @@ bash -c 'source "$1"; complete -p canaryctl' _ "$BASHC" | grep -q -- '-F _canary
 expect "status start" st
 expect "--socket --version --help -h" -
 expect "promote" --socket /x pro
-expect "table json" status -o ""
-expect "table json" history cart --output ""
-expect "html json" report cart -o ""
+expect "table wide json yaml" status -o ""
+expect "table json yaml" history cart --output ""
+expect "html json yaml" report cart -o ""
 expect "json text" judge -o ""
 expect "sequential" judge --canary a --judge s
 expect "increase decrease either" judge --direction ""
@@ -108,6 +108,7 @@ for _ in $(seq 100); do [ -S "$T/d.sock" ] && break; sleep 0.05; done
 expect "cart-api checkout" --socket "$T/d.sock" promote ""
 expect "cart-api checkout" --socket="$T/d.sock" status -o json ""
 expect "checkout" --socket "$T/d.sock" abort --reason x ch
+expect "cart-api checkout" promote --socket "$T/d.sock" ""
 CANARYCTL_SOCKET=$T/d.sock expect "cart-api" history ca
 expect "" --socket "$T/d.sock" promote cart-api ""
 expect "" --socket "$T/d.sock" judge ""
@@ -147,8 +148,8 @@ zsh_expect() {
 if command -v zsh >/dev/null; then
 	zsh -n "$ZSHC" || fail "zsh cannot parse _canaryctl"
 	zsh_expect "status start" "canaryctl st"
-	zsh_expect "--count --help --interval --no-headers --output --watch" "canaryctl status --"
-	zsh_expect "html json" "canaryctl report x -o "
+	zsh_expect "--compact --count --help --interval --no-headers --output --socket --watch" "canaryctl status --"
+	zsh_expect "html json yaml" "canaryctl report x -o "
 	zsh_expect "mann_whitney ratio sequential threshold" "canaryctl judge --judge "
 	zsh_expect "--full" "canaryctl --socket /x promote --f"
 	zsh_expect "cart-api checkout" "canaryctl --socket $T/d.sock promote "

@@ -73,7 +73,7 @@ for c in $commands; do
 done
 # options with what they do; --help after a NAME and other options too
 ctl help status
-grep -qE '^  -o, --output table\|json +a table' <<<"$out" && grep -q -- '--interval SECONDS' <<<"$out" ||
+grep -qE '^  -o, --output table\|wide\|json\|yaml +a table' <<<"$out" && grep -q -- '--interval SECONDS' <<<"$out" ||
 	fail "help status lists no options: $out"
 ctl promote checkout --full --help
 [ "$rc" = 0 ] && grep -q -- '--full' <<<"$out" || fail "promote NAME --full --help: exit $rc: $out"
@@ -138,7 +138,8 @@ ctl status cart-api --no-headers
 [ "$rc" = 0 ] && ! grep -qE '^(NAME|METRIC) ' <<<"$out" && grep -q '^cart-api ' <<<"$out" &&
 	grep -q '^latency ' <<<"$out" || fail "status NAME --no-headers: exit $rc: $out $err"
 ctl status --no-headers -o json
-[ "$rc" = 0 ] && grep -q '^{"canaries"' <<<"$out" || fail "status --no-headers -o json: exit $rc: $out"
+[ "$rc" = 0 ] && [ "$(head -2 <<<"$out")" = $'{\n  "canaries": [' ] ||
+	fail "status --no-headers -o json: exit $rc: $out"
 ctl history cart-api
 [ "$rc" = 0 ] && [ "$(wc -l <<<"$out")" = 2 ] && grep -q '^canary cart-api, rollout' <<<"$out" ||
 	fail "history: exit $rc: $out $err"
@@ -150,3 +151,50 @@ for c in start promote approve abort pause resume retry report; do
 	[ "$rc" = 2 ] || fail "$c --no-headers: exit $rc (expected 2): $err"
 done
 echo "ok: status and history --no-headers"
+
+# -o json is indented by two spaces, --compact prints it on one line; -o yaml the same tree;
+# -o wide more columns. Options anywhere: before or after NAME, --socket after the command.
+ctl status -o json
+json=$out
+python3 -c 'import json,sys; json.loads(sys.argv[1])' "$json" || fail "status -o json is no JSON: $json"
+grep -q '^    {$' <<<"$json" && grep -q '^      "name": "cart-api",$' <<<"$json" ||
+	fail "status -o json is not indented by two spaces: $json"
+ctl status --compact -o json
+[ "$rc" = 0 ] && [ "$(wc -l <<<"$out")" = 1 ] && grep -q '^{"canaries":\[{"name":"cart-api"' <<<"$out" ||
+	fail "status -o json --compact: exit $rc: $out"
+[ "$(python3 -c 'import json,sys; print(json.loads(sys.argv[1]) == json.loads(sys.argv[2]))' "$out" "$json")" = True ] ||
+	fail "--compact and indented differ"
+ctl status -o yaml
+[ "$rc" = 0 ] && python3 -c '
+import json, sys, yaml
+assert yaml.safe_load(sys.argv[1]) == json.loads(sys.argv[2])' "$out" "$json" ||
+	fail "status -o yaml is not the JSON document: exit $rc: $out"
+ctl status -o wide
+[ "$rc" = 0 ] && head -1 <<<"$out" | grep -qE '^NAME +NAMESPACE +PHASE +STEP +WEIGHT +OBSERVED +.* STARTED +REASON$' ||
+	fail "status -o wide: exit $rc: $out"
+ctl history cart-api -o yaml
+[ "$rc" = 0 ] && grep -q '^canary: cart-api$' <<<"$out" && grep -q '^- type: command$' <<<"$out" ||
+	fail "history -o yaml: exit $rc: $out"
+ctl history cart-api -o json --compact
+[ "$rc" = 0 ] && [ "$(wc -l <<<"$out")" = 1 ] || fail "history -o json --compact: exit $rc: $out"
+for args in "status -o json cart-api" "status cart-api -o json" "status cart-api --output=json" \
+	"status cart-api -o json --socket $T/d.sock" "--socket $T/none.sock status cart-api --socket $T/d.sock -o json"; do
+	# --socket after the command wins over the one before it and over $CANARYCTL_SOCKET
+	# shellcheck disable=SC2086
+	case $args in *--socket*) export CANARYCTL_SOCKET=$T/none.sock ;; esac
+	ctl $args
+	export CANARYCTL_SOCKET=$T/d.sock
+	[ "$rc" = 0 ] && grep -q '"name": "cart-api"' <<<"$out" || fail "'$args': exit $rc: $out $err"
+done
+ctl status -o xml
+[ "$rc" = 2 ] && grep -q "unknown output format 'xml' (expected table, wide, json, yaml)" <<<"$err" ||
+	fail "status -o xml: exit $rc: $err"
+ctl history cart-api -o wide
+[ "$rc" = 2 ] && grep -q "expected table, json, yaml" <<<"$err" || fail "history -o wide: exit $rc: $err"
+ctl status --compact
+[ "$rc" = 2 ] && grep -q -- "--compact goes with -o json" <<<"$err" || fail "status --compact: exit $rc: $err"
+ctl status --watch -o yaml
+[ "$rc" = 2 ] && grep -q -- "cannot be used with -o yaml" <<<"$err" || fail "status --watch -o yaml: exit $rc: $err"
+ctl status cart-api --socket ''
+[ "$rc" = 2 ] && grep -q -- "--socket must not be empty" <<<"$err" || fail "--socket '': exit $rc: $err"
+echo "ok: -o table|wide|json|yaml, --compact, options anywhere"

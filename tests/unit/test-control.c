@@ -24,6 +24,8 @@
 
 #include "canaryd/control-access.h"
 #include "canaryd/control.h"
+#include "canaryd/doc-format.h"
+#include "canaryd/state-json.h"
 #include "canaryd/util.h"
 
 /* ---- codec ---- */
@@ -334,11 +336,11 @@ static void status_table_renders_spec_document(void **state)
         assert_int_equal(
             control_status_format_table(status_doc, strlen(status_doc), false, &out, &error), 0);
         assert_string_equal(out, "NAME      NAMESPACE  PHASE        STEP  WEIGHT  FAILED  INCONCL  "
-                                 "REVISION  LAST-ANALYSIS\n"
+                                 "REVISION  LAST-ANALYSIS              AGE  REASON\n"
                                  "cart-api  cart       Progressing  3/5   25%     1       0        "
-                                 "7d9f8c    pass 2024-05-01T12:00:00Z\n"
+                                 "7d9f8c    pass 2024-05-01T12:00:00Z  -    -\n"
                                  "search    search     Idle         0/4   0%      0       0        "
-                                 "-         -\n");
+                                 "-         -                          -    -\n");
         free(out);
 
         assert_int_equal(
@@ -358,8 +360,9 @@ static void status_table_renders_spec_document(void **state)
                                                              false, &out, &error),
                          0);
         assert_string_equal(out, "cart-api  cart    Progressing  3/5  25%  1  0  7d9f8c  "
-                                 "pass 2024-05-01T12:00:00Z\n"
-                                 "search    search  Idle         0/4  0%   0  0  -       -\n");
+                                 "pass 2024-05-01T12:00:00Z  -  -\n"
+                                 "search    search  Idle         0/4  0%   0  0  -       "
+                                 "-                          -  -\n");
         free(out);
         assert_int_equal(control_status_format_table_headers(status_doc, strlen(status_doc), true,
                                                              false, &out, &error),
@@ -411,14 +414,15 @@ static void status_table_tolerates_odd_fields_and_refuses_garbage(void **state)
                           "\"step\":1,\"steps\":[5,50,100],\"canary_weight\":5.5}]}";
         assert_int_equal(control_status_format_table(odd, strlen(odd), false, &out, &error), 0);
         assert_non_null(
-            strstr(out, "\na?b   -          -      1/3   5.5%    -       -        -         -\n"));
+            strstr(out, "\na?b   -          -      1/3   5.5%    -       -        -         -      "
+                        "        -    -\n"));
         assert_null(strchr(out, '\x1b'));
         free(out);
 
         const char *empty = "{\"canaries\":[]}";
         assert_int_equal(control_status_format_table(empty, strlen(empty), false, &out, &error), 0);
         assert_string_equal(out, "NAME  NAMESPACE  PHASE  STEP  WEIGHT  FAILED  INCONCL  "
-                                 "REVISION  LAST-ANALYSIS\n");
+                                 "REVISION  LAST-ANALYSIS  AGE  REASON\n");
         free(out);
 
         static const char *const bad[] = {"", "{", "[]", "{\"canaries\":{}}", "{\"canaries\":[1]}"};
@@ -430,6 +434,129 @@ static void status_table_tolerates_odd_fields_and_refuses_garbage(void **state)
                 assert_non_null(error);
                 free(error);
         }
+}
+
+/* A rollout paused by a hand edit of the routes to 0 % and one that runs, seen at a fixed time:
+ * the table says what the routes hold beside the step's weight, why it paused, and ages. */
+static const char drifted_doc[] =
+    "{\"canaries\":["
+    "{\"name\":\"search\",\"namespace\":\"search\",\"phase\":\"Paused\",\"step\":1,\"steps\":4,"
+    "\"canary_weight\":10,\"failed_checks\":0,\"inconclusive_checks\":2,\"revision\":\"r2\","
+    "\"updated_at\":\"2026-12-07T05:00:00.000000Z\",\"started_at\":\"2026-12-07T02:50:00.000000Z\","
+    "\"observed_weight\":0,\"routes_agree\":true,"
+    "\"reason\":\"weights changed outside canaryd: canary at 0%, expected 10%\",\"error\":null,"
+    "\"last_analysis\":null},"
+    "{\"name\":\"cart-api\",\"namespace\":\"cart\",\"phase\":\"Progressing\",\"step\":2,"
+    "\"steps\":4,\"canary_weight\":25,\"failed_checks\":1,\"inconclusive_checks\":0,"
+    "\"revision\":\"7d9f8c\",\"updated_at\":\"2026-12-04T04:00:00Z\","
+    "\"started_at\":\"2026-12-04T03:00:00Z\",\"observed_weight\":25,\"routes_agree\":false,"
+    "\"reason\":\"\",\"last_analysis\":{\"at\":\"2026-12-07T05:04:30Z\",\"result\":\"pass\","
+    "\"metrics\":[]}}]}";
+
+static uint64_t drifted_now(void)
+{
+        usec_t now;
+        assert_int_equal(parse_rfc3339("2026-12-07T05:05:00Z", &now), 0);
+        return now;
+}
+
+static void status_table_shows_routes_reason_and_ages(void **state)
+{
+        char *out = NULL, *error = NULL;
+        struct status_view v = {.headers = true, .now_usec = drifted_now()};
+        assert_int_equal(control_status_format(drifted_doc, strlen(drifted_doc), &v, &out, &error),
+                         0);
+        assert_string_equal(
+            out, "NAME      NAMESPACE  PHASE        STEP  WEIGHT                 FAILED  INCONCL  "
+                 "REVISION  LAST-ANALYSIS  AGE   REASON\n"
+                 "search    search     Paused       1/4   10% (observed 0%)      0       2        "
+                 "r2        -              5m    weights changed outside canaryd: canary at 0%...\n"
+                 "cart-api  cart       Progressing  2/4   25% (routes disagree)  1       0        "
+                 "7d9f8c    pass 30s       3d1h  -\n");
+        free(out);
+
+        /* wide: the routes in a column of their own, the rollout's age, the reason whole */
+        v.wide = true;
+        assert_int_equal(control_status_format(drifted_doc, strlen(drifted_doc), &v, &out, &error),
+                         0);
+        assert_string_equal(
+            out, "NAME      NAMESPACE  PHASE        STEP  WEIGHT  OBSERVED               FAILED  "
+                 "INCONCL  REVISION  LAST-ANALYSIS  AGE   STARTED  REASON\n"
+                 "search    search     Paused       1/4   10%     0%                     0       "
+                 "2        r2        -              5m    135m     weights changed outside "
+                 "canaryd: canary at 0%, expected 10%\n"
+                 "cart-api  cart       Progressing  2/4   25%     25% (routes disagree)  1       "
+                 "0        7d9f8c    pass 30s       3d1h  3d2h     -\n");
+        free(out);
+
+        /* status NAME: why, since when, and what the routes hold */
+        v.wide = false;
+        v.details = true;
+        assert_int_equal(control_status_format(drifted_doc, strlen(drifted_doc), &v, &out, &error),
+                         0);
+        assert_non_null(strstr(out,
+                               "\n\nsearch: Paused since 2026-12-07T05:00:00.000000Z (5m ago): "
+                               "weights changed outside canaryd: canary at 0%, expected 10%\n"
+                               "search: the routes send 0% to the canary; the step's weight "
+                               "is 10%\n"));
+        assert_non_null(strstr(out, "\ncart-api: the routes disagree: the first sends 25% to the "
+                                    "canary; the step's weight is 25%\n"));
+        assert_non_null(strstr(out, "\ncart-api: last analysis at 2026-12-07T05:04:30Z (30s ago): "
+                                    "pass\n"));
+        free(out);
+}
+
+/* -o json is indented by two spaces, -o yaml is the same tree, quoting what would read back as
+ * another type. */
+static void documents_print_as_indented_json_and_yaml(void **state)
+{
+        static const char doc[] =
+            "{\"canaries\":[{\"name\":\"a\\\"b\",\"step\":1,\"revision\":\"25\","
+            "\"at\":\"2026-12-07T05:00:00Z\",\"ok\":true,\"no\":\"no\","
+            "\"x\":null,\"r\":0.25,\"e\":[],\"o\":{},"
+            "\"why\":\"a: b # c\"}],\"slack\":{\"queued\":0}}";
+        char *out = NULL, *error = NULL;
+        assert_int_equal(doc_format_json_indented(doc, strlen(doc), &out, &error), 0);
+        assert_string_equal(out, "{\n"
+                                 "  \"canaries\": [\n"
+                                 "    {\n"
+                                 "      \"name\": \"a\\\"b\",\n"
+                                 "      \"step\": 1,\n"
+                                 "      \"revision\": \"25\",\n"
+                                 "      \"at\": \"2026-12-07T05:00:00Z\",\n"
+                                 "      \"ok\": true,\n"
+                                 "      \"no\": \"no\",\n"
+                                 "      \"x\": null,\n"
+                                 "      \"r\": 0.25,\n"
+                                 "      \"e\": [],\n"
+                                 "      \"o\": {},\n"
+                                 "      \"why\": \"a: b # c\"\n"
+                                 "    }\n"
+                                 "  ],\n"
+                                 "  \"slack\": {\n"
+                                 "    \"queued\": 0\n"
+                                 "  }\n"
+                                 "}\n");
+        free(out);
+        assert_int_equal(doc_format_yaml(doc, strlen(doc), &out, &error), 0);
+        assert_string_equal(out, "canaries:\n"
+                                 "- name: a\"b\n"
+                                 "  step: 1\n"
+                                 "  revision: \"25\"\n"
+                                 "  at: \"2026-12-07T05:00:00Z\"\n"
+                                 "  ok: true\n"
+                                 "  \"no\": \"no\"\n"
+                                 "  x: null\n"
+                                 "  r: 0.25\n"
+                                 "  e: []\n"
+                                 "  o: {}\n"
+                                 "  why: 'a: b # c'\n"
+                                 "slack:\n"
+                                 "  queued: 0\n");
+        free(out);
+        assert_int_equal(doc_format_yaml("{", 1, &out, &error), -EINVAL);
+        assert_non_null(error);
+        free(error);
 }
 
 /* ---- who may do what ---- */
@@ -1082,6 +1209,8 @@ int main(void)
             cmocka_unit_test(status_table_renders_spec_document),
             cmocka_unit_test(status_table_shows_awaiting_approval),
             cmocka_unit_test(status_table_tolerates_odd_fields_and_refuses_garbage),
+            cmocka_unit_test(status_table_shows_routes_reason_and_ages),
+            cmocka_unit_test(documents_print_as_indented_json_and_yaml),
             cmocka_unit_test(read_only_commands_are_status_history_report),
             cmocka_unit_test(without_read_group_everyone_may_do_everything),
             cmocka_unit_test(read_only_peer_may_read_but_not_change),

@@ -114,6 +114,42 @@ static void format_round_trips_and_truncates(void **state)
         assert_string_equal(duration_format(250 * USEC_PER_MSEC, small, sizeof(small)), "250");
 }
 
+/* Ages as kubectl prints them: two units while the larger is small, then one. */
+static void formats_ages_like_kubectl(void **state)
+{
+        static const struct {
+                usec_t seconds;
+                const char *want;
+        } cases[] = {
+            {0, "0s"},
+            {59, "59s"},
+            {119, "119s"},
+            {120, "2m"},
+            {330, "5m30s"},
+            {600, "10m"},
+            {659, "10m"},
+            {10799, "179m"},
+            {10800, "3h"},
+            {7800, "130m"},
+            {4 * 3600 + 600, "4h10m"},
+            {8 * 3600 + 60, "8h"},
+            {47 * 3600, "47h"},
+            {3 * 86400, "3d"},
+            {3 * 86400 + 3600 * 4, "3d4h"},
+            {8 * 86400 + 3600, "8d"},
+            {729 * 86400, "729d"},
+            {730 * 86400, "2y"},
+            {(3 * 365 + 5) * 86400, "3y5d"},
+            {9 * 365 * 86400 + 86400, "9y"},
+        };
+        char buf[32];
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++)
+                assert_string_equal(
+                    duration_format_age(cases[i].seconds * USEC_PER_SEC + 999999, buf, sizeof(buf)),
+                    cases[i].want);
+        assert_string_equal(duration_format_age(5 * 60 * USEC_PER_SEC, buf, 3), "5m");
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -122,6 +158,7 @@ int main(void)
             cmocka_unit_test(rejects_overflow),
             cmocka_unit_test(formats_shortest_exact_form),
             cmocka_unit_test(format_round_trips_and_truncates),
+            cmocka_unit_test(formats_ages_like_kubectl),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
