@@ -163,6 +163,13 @@ static void judge_one(const struct analysis_sched *sch, struct analysis *a, size
         const struct metric_config *m = &a->cfg->metrics[i];
         struct metric_samples *s = &a->samples[i];
 
+        if (a->points_from_usec >= a->window_end_usec) {
+                /* whatever on_no_data says: these are not missing points, the step's weight
+                 * was not there to be measured */
+                unjudged(m, r, "no data: the step's weight reached the cluster ",
+                         "after the window's end");
+                return;
+        }
         if (s->error) {
                 unjudged(m, r, "data source failed: ", s->error);
                 return;
@@ -189,13 +196,13 @@ static void judge_one(const struct analysis_sched *sch, struct analysis *a, size
                 unjudged(m, r, "judged at the end of the step", "");
                 return;
         }
-        if (a->query_from_usec >= a->window_start_usec) {
+        if (a->query_from_usec >= a->points_from_usec) {
                 judge_metric(m, s->canary, s->n_canary, s->baseline, s->n_baseline, r);
                 return;
         }
         /* the query reached back to the rollout's start for a sequential metric: keep the
          * step's window, rounded inwards to whole seconds as a query of its own would be */
-        double from_ms = (double)((a->window_start_usec + USEC_PER_SEC - 1) / USEC_PER_SEC) * 1e3;
+        double from_ms = (double)((a->points_from_usec + USEC_PER_SEC - 1) / USEC_PER_SEC) * 1e3;
         double *cv = xcalloc(s->n_canary + s->n_baseline + 1, sizeof(double));
         double *bv = cv + s->n_canary;
         size_t nc = window_points(s->canary, s->canary_ts, s->n_canary, from_ms, cv);
@@ -211,7 +218,7 @@ static void finish(struct analysis *a)
         struct metric_report *reports = xcalloc(cfg->n_metrics, sizeof(*reports));
         char from[40], to[40];
 
-        format_rfc3339(a->window_start_usec, from, sizeof(from));
+        format_rfc3339(a->points_from_usec, from, sizeof(from)); /* what was judged */
         format_rfc3339(a->window_end_usec, to, sizeof(to));
         for (size_t i = 0; i < cfg->n_metrics; i++) {
                 struct metric_report *r = &reports[i];
@@ -332,8 +339,8 @@ static void on_answers(int error, struct datadog_answer *answers, size_t n, void
 }
 
 void analysis_start(struct analysis_sched *s, struct analysis *a, const struct canary_config *cfg,
-                    unsigned step, usec_t rollout_started, usec_t window_start, usec_t window_end,
-                    bool interim, void *userdata)
+                    unsigned step, usec_t rollout_started, usec_t window_start, usec_t live_from,
+                    usec_t window_end, bool interim, void *userdata)
 {
         if (a->running)
                 return; /* one analysis per owner at a time */
@@ -355,6 +362,9 @@ void analysis_start(struct analysis_sched *s, struct analysis *a, const struct c
             .samples = xcalloc(cfg->n_metrics, sizeof(*a->samples)),
             .window_start_usec = window_start,
             .window_end_usec = window_end,
+            /* Before live_from the canary had the previous step's share (a slow API server, a
+             * write retried): points from then would judge a weight it did not have. */
+            .points_from_usec = live_from > window_start ? live_from : window_start,
             .step = step,
             .started_mono = now_monotonic_usec(),
             .running = true,
@@ -363,10 +373,14 @@ void analysis_start(struct analysis_sched *s, struct analysis *a, const struct c
 
         /* A sequential metric judges everything since the rollout started (SPEC §8): the one
          * request reaches back that far and the other metrics keep their window (judge_one). */
-        a->query_from_usec = window_start;
+        if (a->points_from_usec >= window_end) {
+                finish(a); /* every metric inconclusive (judge_one): never a pass */
+                return;
+        }
+        a->query_from_usec = a->points_from_usec;
         for (size_t i = 0; i < cfg->n_metrics; i++)
                 if (cfg->metrics[i].judge == JUDGE_SEQUENTIAL && rollout_started &&
-                    rollout_started < window_start)
+                    rollout_started < a->points_from_usec)
                         a->query_from_usec = rollout_started;
 
         /* Datadog takes whole seconds: round the window inwards so it stays inside the step. */

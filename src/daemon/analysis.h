@@ -33,10 +33,12 @@ struct analysis {
         struct metric_samples *samples;  /* owned: one per metric */
         struct datadog_job *job;         /* its queries, while the scheduler holds them */
         usec_t window_start_usec, window_end_usec;
-        usec_t query_from_usec; /* what was asked of Datadog: the rollout's start when a
-                                   sequential metric needs it, else window_start_usec */
-        usec_t started_mono;    /* CLOCK_MONOTONIC, when started: its duration for /metrics */
-        unsigned step;          /* the step it belongs to; a result for another step is stale */
+        usec_t points_from_usec; /* the judged window's start: window_start_usec, or later when
+                                    the step's weight reached the cluster later */
+        usec_t query_from_usec;  /* what was asked of Datadog: the rollout's start when a
+                                    sequential metric needs it, else points_from_usec */
+        usec_t started_mono;     /* CLOCK_MONOTONIC, when started: its duration for /metrics */
+        unsigned step;           /* the step it belongs to; a result for another step is stale */
         bool running;
         bool interim; /* a look before the step's end */
 };
@@ -81,12 +83,15 @@ void analysis_sched_set_client(struct analysis_sched *s, struct datadog_client *
                                size_t n_canaries);
 
 /* Judges cfg's metrics over [window_start, window_end] for step `step`; sequential metrics
- * (SPEC §8) judge all the data since rollout_started (0: unknown), up to window_end. interim: a
- * look before the step's end, where only sequential metrics speak. cfg must outlive the
- * analysis. A no-op while a is running: one analysis per owner at a time. */
+ * (SPEC §8) judge all the data since rollout_started (0: unknown), up to window_end. live_from
+ * (0: unknown): when the step's weight was known to be in the cluster; the other metrics judge
+ * no point before it, and a window that ends before it is no data. interim: a look before the
+ * step's end, where only sequential metrics speak. cfg must outlive the analysis. A no-op while
+ * a is running: one analysis per owner at a time. The outcome names the window as given: its
+ * start is the step's identity. */
 void analysis_start(struct analysis_sched *s, struct analysis *a, const struct canary_config *cfg,
-                    unsigned step, usec_t rollout_started, usec_t window_start, usec_t window_end,
-                    bool interim, void *userdata);
+                    unsigned step, usec_t rollout_started, usec_t window_start, usec_t live_from,
+                    usec_t window_end, bool interim, void *userdata);
 /* Forgets a running analysis: its done callback will not run. NULL-safe when not running. */
 void analysis_cancel(struct analysis *a);
 

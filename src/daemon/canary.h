@@ -52,7 +52,10 @@ struct canary {
         struct daemon *d;
         const struct canary_config *cfg; /* borrowed from d->config */
         struct rollout_spec spec;
-        struct rollout_state state;                /* as last read from or written to the cluster */
+        struct rollout_state state; /* as last read from or written to the cluster */
+        /* wall clock: when this daemon saw the write that began the step starting at
+         * step_live_for answered (0: not seen, e.g. after a restart: the step's start counts) */
+        usec_t step_live_usec, step_live_for;
         char slack_thread_ts[SLACK_THREAD_TS_MAX]; /* kept beside it in the annotation (""
                                                       until Slack gave the thread's parent) */
         char *vs_path;                             /* owned */

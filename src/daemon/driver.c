@@ -251,6 +251,9 @@ static void run_post_write_actions(struct canary *c)
                         if (!queue_has(c, EV_ANALYSIS))
                                 analysis_start(c->d->sched, &c->analysis, c->cfg, c->state.step,
                                                c->state.started_usec, a->window_start_usec,
+                                               c->step_live_for == a->window_start_usec
+                                                   ? c->step_live_usec
+                                                   : 0,
                                                a->window_end_usec, a->interim, c);
                         break;
                 case _ROLLOUT_ACTION_KIND_MAX:
@@ -466,6 +469,13 @@ static void write_landed(struct canary *c, const char *stored, size_t stored_len
                 histogram_observe(&c->d->metrics.decision_lag, (double)(now - due) / USEC_PER_SEC);
         c->put_uncertain = false;
         c->kube_failures = 0;
+        if (c->cycle->proposed.step_started_usec != c->cycle->decided_from.step_started_usec) {
+                /* the step's weight is in the cluster from now at the latest: its analysis
+                 * judges no earlier point (a write that took seconds, or was retried, would
+                 * otherwise have the previous weight judged as this one's) */
+                c->step_live_for = c->cycle->proposed.step_started_usec;
+                c->step_live_usec = now;
+        }
         outage_over(c); /* the cluster holds what was decided, the outage's count included */
         /* its events happened: send; no other write held can land now */
         resolve_held(c, &(struct slack_seen){.state_usec = c->cycle->proposed.updated_usec}, false);

@@ -210,7 +210,7 @@ static void on_done(void *userdata, const struct analysis_outcome *o)
         assert_false(w->a.running); /* free for the next one before the callback runs */
         if (w->start_again) {
                 w->start_again = false;
-                analysis_start(w->env->sched, &w->a, w->cfg, o->step + 1, 0, WINDOW_START,
+                analysis_start(w->env->sched, &w->a, w->cfg, o->step + 1, 0, WINDOW_START, 0,
                                WINDOW_END, false, w);
                 assert_true(w->a.running);
         }
@@ -290,7 +290,7 @@ static void owner_init(struct owner *w, struct env *e, const char *name)
 
 static void start(struct owner *w, unsigned step, usec_t rollout_started)
 {
-        analysis_start(w->env->sched, &w->a, w->cfg, step, rollout_started, WINDOW_START,
+        analysis_start(w->env->sched, &w->a, w->cfg, step, rollout_started, WINDOW_START, 0,
                        WINDOW_END, false, w);
         assert_true(w->a.running);
         assert_int_equal(w->done_calls, 0); /* never answered from inside start */
@@ -406,6 +406,41 @@ static void sequential_reaches_back_to_the_start(void **state)
         env_stop(&e);
 }
 
+/* The step's weight reached the cluster after the window's start (a slow or retried write):
+ * Datadog is asked from then on, and the outcome still names the step's window. When it reached
+ * the cluster only after the window's end, nothing is asked and every metric is inconclusive,
+ * whatever its data would say (the "bad" canary's would fail). */
+static void judges_only_while_the_weight_was_live(void **state)
+{
+        struct env e;
+        struct owner bad;
+        usec_t live = WINDOW_START + 60 * USEC_PER_SEC;
+        (void)state;
+
+        env_start(&e);
+        owner_init(&bad, &e, "bad");
+        analysis_start(e.sched, &bad.a, bad.cfg, 2, WINDOW_START, WINDOW_START, live, WINDOW_END,
+                       false, &bad);
+        spin_until_done(&e, (struct owner *[]){&bad}, 1);
+        assert_int_equal(bad.done_calls, 1);
+        assert_true(e.srv.first_from_ms == (double)(live / USEC_PER_SEC) * 1000.0);
+        assert_true(bad.last.window_start_usec == WINDOW_START); /* the step's identity */
+        assert_int_equal(bad.last.result, ANALYSIS_FAIL);
+
+        owner_init(&bad, &e, "bad");
+        e.srv.n_requests = 0;
+        analysis_start(e.sched, &bad.a, bad.cfg, 2, WINDOW_START, WINDOW_START, WINDOW_END,
+                       WINDOW_END, false, &bad);
+        spin_until_done(&e, (struct owner *[]){&bad}, 1);
+        assert_int_equal(bad.done_calls, 1);
+        assert_int_equal(e.srv.n_requests, 0);
+        assert_int_equal(bad.last.result, ANALYSIS_INCONCLUSIVE);
+        assert_int_equal(bad.verdicts[0], VERDICT_INCONCLUSIVE);
+        assert_int_equal(bad.verdicts[1], VERDICT_INCONCLUSIVE);
+        assert_true(bad.last.window_start_usec == WINDOW_START);
+        env_stop(&e);
+}
+
 static void done_may_start_the_next(void **state)
 {
         struct env e;
@@ -432,6 +467,7 @@ int main(void)
             cmocka_unit_test(refused_query_is_inconclusive),
             cmocka_unit_test(cancelled_is_never_answered),
             cmocka_unit_test(sequential_reaches_back_to_the_start),
+            cmocka_unit_test(judges_only_while_the_weight_was_live),
             cmocka_unit_test(done_may_start_the_next),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
