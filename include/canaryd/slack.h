@@ -73,6 +73,12 @@ struct slack_client *slack_client_free(struct slack_client *s);
  * outbox when it has a path. */
 int slack_notify(struct slack_client *s, const struct slack_notice *n, const char *key,
                  const char *thread, const char *thread_ts);
+/* Like slack_notify(), for an event another daemon may have posted already (it took the
+ * canary's shard over from one that died): every message counts as one that may have landed,
+ * so token mode reads the thread (and, for a thread new to this daemon, the channel for its
+ * parent) before posting, and webhook mode posts it once, marked as a re-send. */
+int slack_notify_recovered(struct slack_client *s, const struct slack_notice *n, const char *key,
+                           const char *thread, const char *thread_ts);
 
 /* Write-ahead of a state write (docs/slack.md): renders the event like slack_notify() but only
  * holds it, in memory, until slack_resolve() learns whether the canary's write carrying the

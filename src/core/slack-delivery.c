@@ -617,8 +617,12 @@ int slack_delivery_release(struct slack_delivery *d, struct slack_outbox_held *h
                 goto out;
         if (h->thread) {
                 t = thread_find(d, h->thread);
-                if (!t)
+                if (!t) {
                         t = thread_add(d, h->thread, h->write_usec);
+                        /* an event another daemon may have announced (it held the canary
+                         * before): so may it have the thread's parent, look for it first */
+                        t->t.parent_maybe_sent = h->msgs[0].maybe_sent;
+                }
                 if (!t->t.ts && h->thread_ts && !t->inflight) {
                         /* known from the rollout state (another daemon, a lost outbox) */
                         t->t.ts = xstrdup(h->thread_ts);

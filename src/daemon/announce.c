@@ -8,6 +8,7 @@
 
 #include "analysis.h"
 #include "announce.h"
+#include "canaryd/alert.h"
 #include "canaryd/clock.h"
 #include "canaryd/log.h"
 #include "canaryd/slack.h"
@@ -27,12 +28,20 @@ const char *announce_thread_ts(const struct canary *c)
         return slack_thread_ts(c->d->slack, thread);
 }
 
+/* How put_notice() puts a message into the outbox. */
+enum notice_mode {
+        NOTICE_QUEUE,    /* now: its write landed */
+        NOTICE_HOLD,     /* write-ahead: held on the write that carries the state */
+        NOTICE_RECOVERED /* now, as one another daemon may have posted (a shard taken over) */
+};
+
 /* Puts the Slack message of notification n of state s into the outbox: held on the write that
  * carries s (write-ahead, before it is submitted; see hold_notifications) or queued at once.
  * Returns true when the outbox has it (held, queued, or known already). */
 static bool put_notice(struct canary *c, const struct rollout_state *s, const char *thread_ts,
-                       enum rollout_notify n, bool hold, const char *base_rv)
+                       enum rollout_notify n, enum notice_mode mode, const char *base_rv)
 {
+        bool hold = mode == NOTICE_HOLD;
         struct daemon *d = c->d;
         const char *event = rollout_notify_to_string(n);
         const struct rollout_notify_policy *policy = rollout_notify_policy(n);
@@ -80,7 +89,9 @@ static bool put_notice(struct canary *c, const struct rollout_state *s, const ch
         const char *ts = thread_ts[0] ? thread_ts : NULL;
         int r = hold ? slack_hold(d->slack, &notice, key, thread, ts, c->cfg->name, s->updated_usec,
                                   base_rv)
-                     : slack_notify(d->slack, &notice, key, thread, ts);
+                : mode == NOTICE_RECOVERED
+                    ? slack_notify_recovered(d->slack, &notice, key, thread, ts)
+                    : slack_notify(d->slack, &notice, key, thread, ts);
         if (hold && r == -ENOBUFS) {
                 /* not lost: announce_notify() queues it once the write lands, only not written
                  * ahead. Said once per episode: under overload it would be said for every event. */
@@ -119,7 +130,7 @@ void announce_hold(struct canary *c, const char *base_rv)
         for (size_t i = 0; i < c->cycle->actions.n; i++) {
                 const struct rollout_action *a = &c->cycle->actions.items[i];
                 if (a->kind == ACT_NOTIFY && put_notice(c, &c->cycle->proposed, c->cycle->thread_ts,
-                                                        a->notify, true, base_rv))
+                                                        a->notify, NOTICE_HOLD, base_rv))
                         c->slack_held |= 1u << a->notify;
         }
         /* the commit (commit.c) saves the outbox before the PUT goes out */
@@ -173,6 +184,29 @@ void announce_notify(struct canary *c, enum rollout_notify n)
                    c->state.last_reason[0] ? ": " : "", c->state.last_reason);
         /* held ahead of the write, released when it landed; otherwise queued now */
         if (!(c->slack_held & (1u << n)))
-                (void)put_notice(c, &c->state, c->slack_thread_ts, n, false, NULL);
+                (void)put_notice(c, &c->state, c->slack_thread_ts, n, NOTICE_QUEUE, NULL);
         datadog_events_announce(c, n);
+}
+
+/* How long before a takeover a transition may have been written by the daemon that died
+ * without its Slack post: that daemon renewed the Lease until at most a lease duration (and a
+ * retry period) before it expired here, and posts within seconds of a write unless Slack is
+ * backlogged. Older transitions were posted, or sat in a backlog this recovery does not cover. */
+#define TAKEOVER_RECENT_DURATIONS 2
+#define TAKEOVER_RECENT_EXTRA     (30 * USEC_PER_SEC)
+
+void announce_takeover(struct canary *c)
+{
+        usec_t now = now_realtime_usec();
+        usec_t recent = TAKEOVER_RECENT_DURATIONS * c->d->config->ha.lease_duration_usec +
+                        TAKEOVER_RECENT_EXTRA;
+        enum rollout_notify n = alert_implied_notify(&c->state);
+
+        if (!c->d->slack || n == _ROLLOUT_NOTIFY_MAX || c->state.updated_usec + recent < now)
+                return;
+        log_canary(LOG_INFO, c, NULL, NULL,
+                   "slack: shard taken over from a daemon that died; announcing %s unless "
+                   "Slack shows it already",
+                   rollout_notify_to_string(n));
+        (void)put_notice(c, &c->state, c->slack_thread_ts, n, NOTICE_RECOVERED, NULL);
 }

@@ -24,5 +24,10 @@ void announce_forget(struct canary *c);
 /* Notification n of c->state happened (its write landed): logged, and its Slack message queued
  * unless it was held on that write. */
 void announce_notify(struct canary *c, enum rollout_notify n);
+/* The canary's shard was taken over from a daemon that stopped renewing it, and its state has
+ * just been read: the last transition, if it happened shortly before (the dead daemon may have
+ * written it and died before posting), is queued as a message that may have been posted: read
+ * back first (token mode) or marked as a re-send (webhook). Exactly once with a bot token. */
+void announce_takeover(struct canary *c);
 /* The ts of the current rollout's Slack thread parent, as far as the Slack client knows. */
 const char *announce_thread_ts(const struct canary *c);

@@ -56,6 +56,9 @@ struct canary {
         /* wall clock: when this daemon saw the write that began the step starting at
          * step_live_for answered (0: not seen, e.g. after a restart: the step's start counts) */
         usec_t step_live_usec, step_live_for;
+        /* its shard was taken over from a daemon that died: the next read announces the last
+         * transition if that daemon may not have (announce_takeover) */
+        bool slack_takeover;
         char slack_thread_ts[SLACK_THREAD_TS_MAX]; /* kept beside it in the annotation (""
                                                       until Slack gave the thread's parent) */
         char *vs_path;                             /* owned */

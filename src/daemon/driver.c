@@ -48,12 +48,14 @@ static void set_error(struct canary *c, char *msg /* owned */)
         c->last_error = msg;
 }
 
-void canaries_shard_changed(struct daemon *d, unsigned shard, unsigned n_shards, bool owned)
+void canaries_shard_changed(struct daemon *d, unsigned shard, unsigned n_shards, bool owned,
+                            bool taken_over)
 {
         for (size_t i = 0; i < d->n_canaries; i++) {
                 struct canary *c = &d->canaries[i];
                 if (ha_shard_of(c->cfg->namespace_, c->cfg->name, n_shards) != shard)
                         continue;
+                c->slack_takeover = owned && taken_over; /* announce_takeover() at the read */
                 if (owned)
                         canary_submit(c, &(struct rollout_event){.kind = EV_TICK});
                 else
@@ -726,6 +728,10 @@ static void cycle_read(struct canary *c, const char *body, size_t body_len, bool
         /* a transition that landed before a crash cut its page is paged now, once */
         if (observed)
                 pager_observe(c);
+        if (c->slack_takeover) {
+                c->slack_takeover = false;
+                announce_takeover(c);
+        }
         /* what a GET shows is newer than any watch event still on its way */
         if (from_get)
                 vs_cache_put(c, body, body_len, view.resource_version);

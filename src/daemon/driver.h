@@ -25,7 +25,8 @@ extern const struct vs_watch_callbacks canary_vs_watch_callbacks;
 void canary_committed(struct canary *c);
 /* The canaries of a shard this daemon now acts for are read again; those of a shard it lost
  * stop their analyses. For ha_new(). */
-void canaries_shard_changed(struct daemon *d, unsigned shard, unsigned n_shards, bool owned);
+void canaries_shard_changed(struct daemon *d, unsigned shard, unsigned n_shards, bool owned,
+                            bool taken_over);
 /* While a rollout runs, how often the VirtualService is re-read (drift, changes made
  * elsewhere); also the Deployment trigger's poll period. */
 usec_t canary_resync_usec(const struct canary *c);

@@ -90,6 +90,7 @@ struct op {
         enum op_kind kind;
         bool release; /* OP_MEMBER: the release of the member Lease */
         usec_t sent;
+        char from[128]; /* OP_ACQUIRE: the holder it takes the expired Lease from ("": none) */
 };
 
 unsigned ha_shard_of(const char *namespace_, const char *name, unsigned shards)
@@ -131,18 +132,25 @@ unsigned ha_owned_count(const struct daemon *d)
         return n;
 }
 
+/* why: for a shard lost, the reason; for one acquired, the daemon whose expired Lease it was
+ * taken from (NULL or "": free or released) */
 static void set_owned(struct ha *h, unsigned i, bool owned, const char *why)
 {
         struct shard *s = &h->shards[i];
         bool was = s->owned;
+        bool taken_over = owned && why && *why;
         s->owned = owned;
         if (was == owned)
                 return;
-        if (owned)
+        if (taken_over)
+                log_notice("ha: acquired shard %u (lease %s%u), taken over from %s, which stopped "
+                           "renewing it",
+                           i, SHARD_PREFIX, i, why);
+        else if (owned)
                 log_notice("ha: acquired shard %u (lease %s%u)", i, SHARD_PREFIX, i);
         else
                 log_warning("ha: no longer acting for shard %u: %s", i, why);
-        h->on_shard(h->d, i, h->n_shards, owned);
+        h->on_shard(h->d, i, h->n_shards, owned, taken_over);
 }
 
 static void op_send(struct ha *h, unsigned shard, enum op_kind kind);
@@ -231,7 +239,8 @@ static void shard_written(struct ha *h, const struct op *op, const struct kube_r
                         s->rec = r;
                         s->exists = true;
                         if (!h->releasing)
-                                set_owned(h, op->shard, true, NULL);
+                                set_owned(h, op->shard, true,
+                                          op->kind == OP_ACQUIRE ? op->from : NULL);
                 } else {
                         lease_record_done(&r);
                 }
@@ -341,6 +350,9 @@ static void op_send(struct ha *h, unsigned i, enum op_kind kind)
                           .kind = kind,
                           .release = kind == OP_MEMBER && h->releasing,
                           .sent = event_now_monotonic(h->d->event)};
+        if (kind == OP_ACQUIRE && exists && h->shards[i].rec.holder &&
+            !streq_ptr(h->shards[i].rec.holder, h->identity))
+                snprintf(op->from, sizeof(op->from), "%s", h->shards[i].rec.holder);
         int rc = !json || !path || !k ? -EINVAL
                  : exists             ? kube_put(k, path, json, on_write, op)
                                       : kube_post(k, path, json, on_write, op);

@@ -5,7 +5,10 @@
 
 #include "daemon.h"
 
-typedef void ha_shard_fn(struct daemon *d, unsigned shard, unsigned n_shards, bool owned);
+/* taken_over: acquired from a daemon that stopped renewing it (it may have died between a
+ * state write and its Slack post), not free or released */
+typedef void ha_shard_fn(struct daemon *d, unsigned shard, unsigned n_shards, bool owned,
+                         bool taken_over);
 int ha_new(struct daemon *d, ha_shard_fn *on_shard, struct ha **ret);
 struct ha *ha_free(struct ha *h);
 bool ha_owns(const struct daemon *d, const struct canary *c);

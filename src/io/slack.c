@@ -472,8 +472,8 @@ static bool key_taken(const struct slack_client *c, const char *key)
         return key && (slack_delivery_key_known(c->d, key) || slack_delivery_key_held(c->d, key));
 }
 
-int slack_notify(struct slack_client *c, const struct slack_notice *n, const char *key,
-                 const char *thread, const char *thread_ts)
+static int notify(struct slack_client *c, const struct slack_notice *n, const char *key,
+                  const char *thread, const char *thread_ts, bool maybe_sent)
 {
         struct slack_outbox_held h;
         int r;
@@ -484,10 +484,24 @@ int slack_notify(struct slack_client *c, const struct slack_notice *n, const cha
                 return -EEXIST;
         build(c, n, key, thread, thread_ts, &h);
         h.write_usec = n->at_usec; /* not held: only dates a thread it opens */
+        for (size_t i = 0; i < h.n_msgs; i++)
+                h.msgs[i].maybe_sent = maybe_sent; /* kept in the log record: a crash keeps it */
         log_record(c, SLACK_LOG_QUEUE, &h);
         r = slack_delivery_release(c->d, &h);
         changed(c);
         return r;
+}
+
+int slack_notify(struct slack_client *c, const struct slack_notice *n, const char *key,
+                 const char *thread, const char *thread_ts)
+{
+        return notify(c, n, key, thread, thread_ts, false);
+}
+
+int slack_notify_recovered(struct slack_client *c, const struct slack_notice *n, const char *key,
+                           const char *thread, const char *thread_ts)
+{
+        return notify(c, n, key, thread, thread_ts, true);
 }
 
 int slack_hold(struct slack_client *c, const struct slack_notice *n, const char *key,

@@ -5,14 +5,15 @@
  *   byte 0      bit 0: token mode (else webhook); bits 1-2: pace (1..4 s)
  *   3 bytes/op  operation (% 10), two parameters a and b
  *
- * Operations: queue a notice (key a % 24; thread b % 4, 0: none; routine b & 8; a routed
- * channel of ten when b & 16), hold one for a canary's write (a new write when b & 4), resolve a
- * canary's writes (one landed, or none with or without a resourceVersion that keeps them), forget
- * a refused write, advance the clocks (monotonic and wall; b & 128: hours of wall clock), pick
- * and send (or give up the request when a % 16 == 0), answer the request in flight (ok,
- * ratelimited with Retry-After, retry that may or may not have landed, permanent; a read-back is
- * answered truthfully from what Slack holds), a timer's outbox write, and a crash (the request
- * in flight may land) followed by a restart from the last outbox written, through the JSON codec.
+ * Operations: queue a notice (key a % 24; thread b % 4, 0: none; routine b & 8; a routed channel of
+ * ten when b & 16, else one that may have been posted already when b & 64), hold one for a canary's
+ * write (a new write when b & 4), resolve a canary's writes (one landed, or none with or without a
+ * resourceVersion that keeps them), forget a refused write, advance the clocks (monotonic and wall;
+ * b & 128: hours of wall clock), pick and send (or give up the request when a % 16 == 0), answer
+ * the request in flight (ok, ratelimited with Retry-After, retry that may or may not have landed,
+ * permanent; a read-back is answered truthfully from what Slack holds), a timer's outbox write, and
+ * a crash (the request in flight may land) followed by a restart from the last outbox written,
+ * through the JSON codec.
  *
  * The outbox is written where the daemon writes it at once: after a hold or a queueing (the log
  * makes those durable), before an attempt that may land and after its answer, as the state
@@ -235,6 +236,8 @@ static void op_queue(struct harness *h, uint8_t a, uint8_t b)
                 return;
         }
         m->routine = b & 8;
+        /* an event another daemon may have posted (a shard taken over): read back first */
+        m->maybe_sent = !(b & 16) && (b & 64);
         m->payload = xasprintf("{\"text\":\"k%d\"}", k);
         if (b & 16)
                 m->channel = xstrdup(CHANNELS[1 + (b >> 5) % (N_CHANNELS - 1)]);

@@ -384,6 +384,45 @@ static void test_unthreaded_thread_folds_nothing(void **state)
         slack_delivery_free(d);
 }
 
+/* An event another daemon may have posted (this one took the shard over): the parent of a
+ * thread new to this daemon is looked for before anything is posted, then the reply is read
+ * back in the thread it found; found, nothing is posted again. */
+static void test_recovered_event_reads_back_first(void **state)
+{
+        struct slack_delivery *d = new_delivery(true);
+        struct slack_outbox_held h = {
+            .thread = xstrdup("c/1"),
+            .summary = xstrdup("summary"),
+            .line = xstrdup("line"),
+            .write_usec = WALL,
+            .msgs = {msg("c/r1/progressed/2", NULL, true)},
+            .n_msgs = 1,
+        };
+        enum slack_op op;
+
+        (void)state;
+        h.msgs[0].thread = xstrdup("c/1");
+        h.msgs[0].maybe_sent = true;
+        assert_int_equal(slack_delivery_release(d, &h), 0);
+        assert_string_equal(send_next(d, SEC, &op), "c/1/parent");
+        assert_int_equal(op, SLACK_OP_VERIFY_PARENT);
+        assert_false(slack_delivery_done(
+            d, &(struct slack_outcome){.kind = SLACK_OUTCOME_OK, .found = true, .ts = "7.7"}, SEC));
+        assert_string_equal(slack_delivery_thread_ts(d, "c/1"), "7.7");
+        assert_string_equal(send_next(d, 2 * SEC, &op), "c/r1/progressed/2");
+        assert_int_equal(op, SLACK_OP_VERIFY);
+        (void)slack_delivery_done(
+            d, &(struct slack_outcome){.kind = SLACK_OUTCOME_OK, .found = true, .ts = "7.8"},
+            2 * SEC);
+        assert_true(slack_delivery_key_known(d, "c/r1/progressed/2"));
+        /* what is left is the parent's update (our timeline): no post of the event */
+        assert_string_equal(send_next(d, 4 * SEC, &op), "c/1/parent");
+        assert_int_equal(op, SLACK_OP_UPDATE);
+        answer(d, SLACK_OUTCOME_OK, 4 * SEC);
+        assert_int_equal(slack_delivery_queue_length(d), 0);
+        slack_delivery_free(d);
+}
+
 static void test_snapshot_restore(void **state)
 {
         struct slack_delivery *d = new_delivery(true), *back = new_delivery(true);
@@ -433,6 +472,7 @@ int main(void)
             cmocka_unit_test(test_webhook_digest),
             cmocka_unit_test(test_thread_parent_first),
             cmocka_unit_test(test_unthreaded_thread_folds_nothing),
+            cmocka_unit_test(test_recovered_event_reads_back_first),
             cmocka_unit_test(test_snapshot_restore),
         };
 
