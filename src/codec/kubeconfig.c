@@ -5,6 +5,7 @@
  * with a clear message. Error texts name contexts, clusters, users and fields, never a
  * credential value. */
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -14,6 +15,7 @@
 #include <time.h>
 
 #include <cjson/cJSON.h>
+#include <openssl/evp.h>
 #include <yaml.h>
 
 #include "canaryd/kube-json.h"
@@ -110,58 +112,31 @@ static yaml_node_t *named_entry(yaml_document_t *doc, yaml_node_t *root, const c
 
 /* ---- values -------------------------------------------------------------------------------- */
 
-static int b64_value(unsigned char c)
-{
-        if (c >= 'A' && c <= 'Z')
-                return c - 'A';
-        if (c >= 'a' && c <= 'z')
-                return c - 'a' + 26;
-        if (c >= '0' && c <= '9')
-                return c - '0' + 52;
-        if (c == '+')
-                return 62;
-        if (c == '/')
-                return 63;
-        return -1;
-}
-
-/* Standard base64 with optional padding; whitespace is skipped. The result must be text (no
- * NUL), since it is PEM. Returns NULL on any error. */
+/* Standard base64 with its padding, as client-go reads it (Go's StdEncoding); whitespace and
+ * line breaks are skipped (OpenSSL's decoder). The result must be text (no NUL), since it is
+ * PEM. Returns NULL on any error. */
 static char *base64_decode_text(const char *s)
 {
-        struct buf b = {0};
-        unsigned acc = 0;
-        int bits = 0;
-        bool padding = false;
+        size_t n = strlen(s);
+        EVP_ENCODE_CTX *ctx = EVP_ENCODE_CTX_new();
+        unsigned char *out = xmalloc(n + 4); /* decoding never lengthens */
+        int len = 0, fin = 0;
+        bool ok = ctx && n <= INT_MAX;
 
-        for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-                if (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')
-                        continue;
-                if (*p == '=') {
-                        padding = true;
-                        continue;
-                }
-                int v = b64_value(*p);
-                if (v < 0 || padding)
-                        goto fail;
-                acc = (acc << 6) | (unsigned)v;
-                bits += 6;
-                if (bits >= 8) {
-                        bits -= 8;
-                        char ch = (char)((acc >> bits) & 0xff);
-                        if (ch == '\0')
-                                goto fail;
-                        buf_append(&b, &ch, 1);
-                }
+        if (ok) {
+                EVP_DecodeInit(ctx);
+                ok = EVP_DecodeUpdate(ctx, out, &len, (const unsigned char *)s, (int)n) >= 0 &&
+                     EVP_DecodeFinal(ctx, out + len, &fin) >= 0;
         }
-        if (bits >= 6 || b.len == 0)
-                goto fail;
-        return buf_steal(&b);
-fail:
-        if (b.data)
-                explicit_bzero(b.data, b.len);
-        buf_free(&b);
-        return NULL;
+        EVP_ENCODE_CTX_free(ctx);
+        len += fin;
+        if (!ok || len <= 0 || memchr(out, '\0', (size_t)len)) {
+                explicit_bzero(out, n + 4);
+                free(out);
+                return NULL;
+        }
+        out[len] = '\0';
+        return (char *)out;
 }
 
 static char *resolve_path(const char *dir, const char *path)
@@ -716,24 +691,11 @@ out:
 
 static char *base64_encode(const char *s)
 {
-        static const char tbl[] =
-            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
         size_t n = strlen(s);
-        char *out = xmalloc((n + 2) / 3 * 4 + 1), *o = out;
-        const unsigned char *p = (const unsigned char *)s;
-        for (size_t i = 0; i < n; i += 3) {
-                unsigned v = (unsigned)p[i] << 16;
-                if (i + 1 < n)
-                        v |= (unsigned)p[i + 1] << 8;
-                if (i + 2 < n)
-                        v |= p[i + 2];
-                *o++ = tbl[(v >> 18) & 63];
-                *o++ = tbl[(v >> 12) & 63];
-                *o++ = i + 1 < n ? tbl[(v >> 6) & 63] : '=';
-                *o++ = i + 2 < n ? tbl[v & 63] : '=';
-        }
-        *o = '\0';
-        return out;
+        unsigned char *out = xmalloc((n + 2) / 3 * 4 + 1);
+
+        (void)EVP_EncodeBlock(out, (const unsigned char *)s, (int)n); /* NUL-terminated */
+        return (char *)out;
 }
 
 char *kube_exec_info_json(const struct kube_exec_config *e, const char *server, const char *ca_pem,
