@@ -862,17 +862,14 @@ void http_cancel(struct http_client *c, struct http_request *req)
 
 char *http_escape(const char *s)
 {
-        static const char hex[] = "0123456789ABCDEF";
-        struct buf b = {0};
+        /* libcurl's: the same unreserved set (RFC 3986), %XX in upper case. Since 7.82 it
+         * needs no handle. */
+        char *e = curl_easy_escape(NULL, s ? s : "", 0);
+        char *out;
 
-        for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
-                if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
-                    (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' || *p == '_' || *p == '~') {
-                        buf_append(&b, p, 1);
-                } else {
-                        char esc[3] = {'%', hex[*p >> 4], hex[*p & 15]};
-                        buf_append(&b, esc, 3);
-                }
-        }
-        return buf_steal(&b);
+        if (!e)
+                abort(); /* out of memory (as xmalloc), or over 8 MB: no query is */
+        out = xstrdup(e);
+        curl_free(e);
+        return out;
 }
