@@ -19,6 +19,7 @@
 #include <sys/epoll.h>
 
 #include <curl/curl.h>
+#include <curl/header.h>
 #include <systemd/sd-event.h>
 
 #include "canaryd/http.h"
@@ -204,38 +205,22 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *userdata)
         return n;
 }
 
-static char *strip(const char *s, size_t n)
+/* The headers of the final response (libcurl's header API, request -1: not those of a 1xx or a
+ * redirect), copied before the easy handle goes: at most MAX_HEADERS. */
+static void collect_headers(struct http_request *req)
 {
-        while (n > 0 && (*s == ' ' || *s == '\t')) {
-                s++;
-                n--;
+        struct curl_header *prev = NULL, *h;
+
+        request_clear_headers(req);
+        while (req->n_headers < MAX_HEADERS &&
+               (h = curl_easy_nextheader(req->easy, CURLH_HEADER, -1, prev))) {
+                req->headers = xrealloc(req->headers, (req->n_headers + 1) * sizeof(*req->headers));
+                req->headers[req->n_headers++] = (struct http_header){
+                    .name = xstrdup(h->name),
+                    .value = xstrdup(h->value ? h->value : ""),
+                };
+                prev = h;
         }
-        while (n > 0 &&
-               (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n'))
-                n--;
-        return xstrndup(s, n);
-}
-
-/* Collects the headers of the final response: every status line (1xx, redirects) starts over. */
-static size_t on_header(char *data, size_t size, size_t nmemb, void *userdata)
-{
-        struct http_request *req = userdata;
-        size_t n = size * nmemb;
-
-        if (n >= 5 && strncmp(data, "HTTP/", 5) == 0) {
-                request_clear_headers(req);
-                return n;
-        }
-        const char *colon = memchr(data, ':', n);
-        if (!colon || colon == data || req->n_headers >= MAX_HEADERS)
-                return n; /* blank line, obsolete folding, or too many: ignored */
-
-        req->headers = xrealloc(req->headers, (req->n_headers + 1) * sizeof(*req->headers));
-        req->headers[req->n_headers++] = (struct http_header){
-            .name = strip(data, (size_t)(colon - data)),
-            .value = strip(colon + 1, n - (size_t)(colon - data) - 1),
-        };
-        return n;
 }
 
 static int errno_from_curl(CURLcode code, long os_errno, bool too_big)
@@ -391,6 +376,7 @@ static void drain(struct http_client *c)
                 struct http_request *req = (struct http_request *)priv;
                 (void)curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &req->status);
                 (void)curl_easy_getinfo(easy, CURLINFO_OS_ERRNO, &os_errno);
+                collect_headers(req);
 
                 int error = errno_from_curl(code, os_errno, req->too_big);
                 const char *errmsg = NULL;
@@ -696,8 +682,6 @@ static int request_configure(struct http_request *req, const struct http_request
         SETOPT(e, CURLOPT_ERRORBUFFER, req->errbuf);
         SETOPT(e, CURLOPT_WRITEFUNCTION, on_write);
         SETOPT(e, CURLOPT_WRITEDATA, req);
-        SETOPT(e, CURLOPT_HEADERFUNCTION, on_header);
-        SETOPT(e, CURLOPT_HEADERDATA, req);
         if (!o->on_data)
                 SETOPT(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)req->max_body);
         if (o->idle_timeout_ms > 0) {
