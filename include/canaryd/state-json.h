@@ -28,4 +28,6 @@ int state_from_json(const char *json, size_t len, size_t n_steps, struct rollout
 
 /* RFC 3339 with microseconds, UTC. buf needs 32 bytes. */
 char *format_rfc3339(usec_t t, char *buf, size_t size);
+/* RFC 3339 with an optional fraction (microseconds kept) and Z or a numeric offset. 0, or
+ * -EINVAL (also before 1970). */
 int parse_rfc3339(const char *s, usec_t *ret);

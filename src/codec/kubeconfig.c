@@ -19,6 +19,7 @@
 #include <yaml.h>
 
 #include "canaryd/kube-json.h"
+#include "canaryd/state-json.h"
 #include "canaryd/util.h"
 
 static void strv_free(char **v)
@@ -531,73 +532,6 @@ void kube_exec_credential_done(struct kube_exec_credential *c)
         *c = (struct kube_exec_credential){0};
 }
 
-static bool digits(const char *s, size_t n)
-{
-        for (size_t i = 0; i < n; i++)
-                if (s[i] < '0' || s[i] > '9')
-                        return false;
-        return true;
-}
-
-static int num(const char *s, size_t n)
-{
-        int v = 0;
-        for (size_t i = 0; i < n; i++)
-                v = v * 10 + (s[i] - '0');
-        return v;
-}
-
-/* RFC 3339: "2018-03-05T17:30:20-08:00", "…20.123Z", "…20+01:00" (Go's time.RFC3339). */
-static int parse_timestamp(const char *s, usec_t *ret)
-{
-        if (strlen(s) < 20 || !digits(s, 4) || s[4] != '-' || !digits(s + 5, 2) || s[7] != '-' ||
-            !digits(s + 8, 2) || (s[10] != 'T' && s[10] != 't') || !digits(s + 11, 2) ||
-            s[13] != ':' || !digits(s + 14, 2) || s[16] != ':' || !digits(s + 17, 2))
-                return -EINVAL;
-        struct tm tm = {
-            .tm_year = num(s, 4) - 1900,
-            .tm_mon = num(s + 5, 2) - 1,
-            .tm_mday = num(s + 8, 2),
-            .tm_hour = num(s + 11, 2),
-            .tm_min = num(s + 14, 2),
-            .tm_sec = num(s + 17, 2),
-        };
-        if (tm.tm_mon > 11 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 ||
-            tm.tm_min > 59 || tm.tm_sec > 60)
-                return -EINVAL;
-        const char *p = s + 19;
-        usec_t frac = 0;
-        if (*p == '.') {
-                unsigned n = 0;
-                for (p++; *p >= '0' && *p <= '9'; p++, n++)
-                        if (n < 6)
-                                frac = frac * 10 + (usec_t)(*p - '0');
-                if (n == 0)
-                        return -EINVAL;
-                for (; n < 6; n++)
-                        frac *= 10;
-        }
-        long offset = 0;
-        if (*p == 'Z' || *p == 'z') {
-                p++;
-        } else if ((*p == '+' || *p == '-') && digits(p + 1, 2) && p[3] == ':' &&
-                   digits(p + 4, 2)) {
-                offset = (num(p + 1, 2) * 60L + num(p + 4, 2)) * 60L;
-                if (*p == '-')
-                        offset = -offset;
-                p += 6;
-        } else {
-                return -EINVAL;
-        }
-        if (*p)
-                return -EINVAL;
-        time_t t = timegm(&tm);
-        if (t == (time_t)-1 || (long long)t - offset < 0)
-                return -EINVAL;
-        *ret = (usec_t)((long long)t - offset) * USEC_PER_SEC + frac;
-        return 0;
-}
-
 static char *json_fail(char **ret_error, const char *msg)
 {
         if (ret_error)
@@ -663,7 +597,7 @@ int kube_exec_credential_parse(const char *json, size_t len, const char *api_ver
                 goto out;
         }
         if (exp && !cJSON_IsNull(exp) &&
-            (!cJSON_IsString(exp) || parse_timestamp(exp->valuestring, &c.expires_usec) < 0)) {
+            (!cJSON_IsString(exp) || parse_rfc3339(exp->valuestring, &c.expires_usec) < 0)) {
                 err = "exec plugin status: expirationTimestamp is not an RFC 3339 time";
                 goto out;
         }

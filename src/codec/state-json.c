@@ -23,29 +23,72 @@ char *format_rfc3339(usec_t t, char *buf, size_t size)
         return buf;
 }
 
+static bool digits(const char *s, size_t n)
+{
+        for (size_t i = 0; i < n; i++)
+                if (s[i] < '0' || s[i] > '9')
+                        return false;
+        return true;
+}
+
+static int num(const char *s, size_t n)
+{
+        int v = 0;
+        for (size_t i = 0; i < n; i++)
+                v = v * 10 + (s[i] - '0');
+        return v;
+}
+
+/* RFC 3339, as Go's time.RFC3339 and Kubernetes write it: "2018-03-05T17:30:20Z",
+ * "…20.123456Z", "…20-08:00"; fields of exactly their width, no leading blanks (strptime took
+ * those). The one parser for the state annotation, Leases and exec credentials. */
 int parse_rfc3339(const char *s, usec_t *ret)
 {
-        struct tm tm = {0};
-        const char *p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-        if (!p)
+        if (strlen(s) < 20 || !digits(s, 4) || s[4] != '-' || !digits(s + 5, 2) || s[7] != '-' ||
+            !digits(s + 8, 2) || (s[10] != 'T' && s[10] != 't') || !digits(s + 11, 2) ||
+            s[13] != ':' || !digits(s + 14, 2) || s[16] != ':' || !digits(s + 17, 2))
                 return -EINVAL;
+        struct tm tm = {
+            .tm_year = num(s, 4) - 1900,
+            .tm_mon = num(s + 5, 2) - 1,
+            .tm_mday = num(s + 8, 2),
+            .tm_hour = num(s + 11, 2),
+            .tm_min = num(s + 14, 2),
+            .tm_sec = num(s + 17, 2),
+        };
+        if (tm.tm_mon > 11 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 ||
+            tm.tm_min > 59 || tm.tm_sec > 60)
+                return -EINVAL;
+        const char *p = s + 19;
         usec_t frac = 0;
         if (*p == '.') {
-                unsigned digits = 0;
-                for (p++; *p >= '0' && *p <= '9'; p++, digits++)
-                        if (digits < 6)
+                unsigned n = 0;
+                for (p++; *p >= '0' && *p <= '9'; p++, n++)
+                        if (n < 6)
                                 frac = frac * 10 + (usec_t)(*p - '0');
-                if (digits == 0)
+                if (n == 0)
                         return -EINVAL;
-                for (; digits < 6; digits++)
+                for (; n < 6; n++)
                         frac *= 10;
         }
-        if (strcmp(p, "Z") != 0)
+        long offset = 0;
+        if (*p == 'Z' || *p == 'z') {
+                p++;
+        } else if ((*p == '+' || *p == '-') && digits(p + 1, 2) && p[3] == ':' &&
+                   digits(p + 4, 2)) {
+                offset = (num(p + 1, 2) * 60L + num(p + 4, 2)) * 60L;
+                if (*p == '-')
+                        offset = -offset;
+                p += 6;
+        } else {
                 return -EINVAL;
-        time_t sec = timegm(&tm);
-        if (sec < 0)
+        }
+        if (*p)
                 return -EINVAL;
-        *ret = (usec_t)sec * USEC_PER_SEC + frac;
+        time_t t = timegm(&tm);
+        if (t == (time_t)-1 || (long long)t - offset < 0)
+                return -EINVAL;
+        *ret = (usec_t)((long long)t - offset) * USEC_PER_SEC + frac;
         return 0;
 }
 
