@@ -2,7 +2,7 @@
 # Installs the Debian packages canaryd needs to build, test and run its demo, if any are
 # missing. Run as root on Debian 12 (it calls apt-get); does nothing when all are present.
 #   scripts/deps.sh          build + demo dependencies
-#   scripts/deps.sh --test   also the test tools (cmocka, clang's sanitizer runtime, kubectl,
+#   scripts/deps.sh --test   also the test tools (cmocka, clang's sanitizer runtime, PyYAML, kubectl,
 #                            systemd-analyze, dpkg-dev, lintian, groff, prometheus and
 #                            promtool, chromium)
 set -euo pipefail
@@ -11,6 +11,8 @@ pkgs=(build-essential cmake pkg-config libcurl4-openssl-dev libcjson-dev libyaml
       libsystemd-dev libmicrohttpd-dev libssl-dev python3 curl ca-certificates)
 if [ "${1:-}" = --test ]; then
 	pkgs+=(libcmocka-dev clang libclang-rt-14-dev clang-format openssl)
+	# the tests read canaryctl's -o yaml back with a real YAML parser
+	pkgs+=(python3-yaml)
 	# stock kubectl for the Kubernetes emulation test; Debian ships it as kubernetes-client
 	command -v kubectl >/dev/null 2>&1 || pkgs+=(kubernetes-client)
 	# unit checks (systemd-analyze, sysusers, tmpfiles, socket-activate), the .deb (cpack needs

@@ -115,8 +115,12 @@ for k in sorted(members):
                         "canaryctl(1) nor docs/control-protocol.md" % k)
 
 # 5. files the documents name
-tracked = subprocess.run(["git", "-C", src, "ls-files"], capture_output=True, text=True).stdout.split()
-if not tracked:  # not a checkout: the files on disk
+try:
+    tracked = subprocess.run(["git", "-C", src, "ls-files"], capture_output=True,
+                             text=True).stdout.split()
+except OSError:  # no git (a fresh CI root): the files on disk
+    tracked = []
+if not tracked:  # not a checkout, or no git: the files on disk
     tracked = [os.path.relpath(p, src) for p in glob.glob(os.path.join(src, "**"), recursive=True)]
 names = set(tracked) | set(os.path.basename(p) for p in tracked)
 docs = sorted(glob.glob(os.path.join(src, "docs/*")) + [os.path.join(src, "README.md")])

@@ -263,7 +263,7 @@ else
 	for _ in $(seq 100); do [ -S "$T/control.sock" ] && break; sleep 0.05; done
 
 	# The first connection starts the daemon (like canaryd.socket) and is answered.
-	if status=$(ctl status -o json) && [ "$status" = '{"canaries":[]}' ]; then
+	if status=$(ctl status -o json --compact) && [ "$status" = '{"canaries":[]}' ]; then
 		ok "socket activation: canaryctl answered through the inherited socket"
 	else
 		fail "canaryctl status through the activated socket: '${status:-}'"
