@@ -738,6 +738,13 @@ static struct canary *find_canary(struct daemon *d, const char *name)
         return NULL;
 }
 
+/* The refusal of a command for a canary the configuration does not have: it names it (a typo
+ * shows). Owned. */
+static char *no_such_canary(const char *name)
+{
+        return xasprintf("no such canary \"%s\"", name ? name : "");
+}
+
 /* `history NAME`: the decision journal of the canary's latest rollout (docs/journal.md). Read
  * from state_dir here, so canaryctl needs no access to it. A removed canary's journal is still
  * served. The reply, or NULL with *ret_why (owned) when refused. */
@@ -752,7 +759,7 @@ static char *control_history(struct daemon *d, const struct control_request *req
         }
         if (len == 0 && !find_canary(d, req->name)) {
                 free(text);
-                *ret_why = xstrdup("no such canary");
+                *ret_why = no_such_canary(req->name);
                 return NULL;
         }
         journal_history_select(text, len, req->name, req->all, &json);
@@ -771,7 +778,7 @@ static char *control_report(struct daemon *d, const struct control_request *req,
         int r = report_lookup(d->config->state_dir, req->name, req->rollout, &json, &error);
         if (r == -ENOENT && !req->rollout && !find_canary(d, req->name)) {
                 free(error);
-                *ret_why = xstrdup("no such canary");
+                *ret_why = no_such_canary(req->name);
                 return NULL;
         }
         if (r < 0) {
@@ -790,6 +797,15 @@ static char *control_refuse(struct daemon *d, const struct control_request *req,
         struct journal_peer jp = {.uid = peer->uid, .gid = peer->gid, .pid = peer->pid};
         control_refusal_log(d, control_command_to_string(req->command), req->name, &jp, why);
         return control_reply_error(code, why);
+}
+
+/* control_refuse() with code 1 and a reason it frees. */
+static char *control_refuse_owned(struct daemon *d, const struct control_request *req,
+                                  const struct control_peer *peer, char *why)
+{
+        char *reply = control_refuse(d, req, peer, 1, why);
+        free(why);
+        return reply;
 }
 
 /* The control server's word on a request it refused before on_control (malformed, too long,
@@ -821,7 +837,7 @@ static char *on_control(const struct control_request *req, const struct control_
 
         if (req->command == CONTROL_STATUS) {
                 if (req->name && !find_canary(d, req->name))
-                        return control_refuse(d, req, peer, 1, "no such canary");
+                        return control_refuse_owned(d, req, peer, no_such_canary(req->name));
                 char *status = status_json(d, req->name);
                 char *reply = control_reply_ok(NULL, status);
                 free(status);
@@ -840,7 +856,7 @@ static char *on_control(const struct control_request *req, const struct control_
         }
         struct canary *c = find_canary(d, req->name);
         if (!c)
-                return control_refuse(d, req, peer, 1, "no such canary");
+                return control_refuse_owned(d, req, peer, no_such_canary(req->name));
 
         static const enum rollout_event_kind kinds[_CONTROL_COMMAND_MAX] = {
             [CONTROL_START] = EV_CMD_START,     [CONTROL_PROMOTE] = EV_CMD_PROMOTE,

@@ -101,7 +101,7 @@ pass "a member of control.group by supplementary group may act (SO_PEERGROUPS)"
 rc=0
 ctl promote nosuch 2>/dev/null || rc=$?
 [ $rc = 1 ] || fail "root: promote of an unknown canary: exit $rc, expected 1"
-grep -q "control: refused promote nosuch from uid 0 gid 0 pid [0-9]*: no such canary" \
+grep -q "control: refused promote nosuch from uid 0 gid 0 pid [0-9]*: no such canary .*nosuch" \
 	"$E2E/canaryd.log" || fail "no refusal line for an unknown canary"
 ctl abort checkout --reason "root may" || fail "root: abort refused"
 wait_phase checkout RolledBack 5

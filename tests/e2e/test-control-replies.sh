@@ -70,4 +70,14 @@ PY
 grep -q 'promote requested by uid:0 (gid 0, pid [0-9]*)' "$E2E/canaryd.log" ||
 	fail "the log lacks the peer's gid and pid"
 pass "commands recorded with uid, gid and pid"
+
+# a refusal names what it refers to (a typo shows), for a command and for status alike
+for args in "promote chekcout" "status chekcout" "history chekcout"; do
+	rc=0
+	# shellcheck disable=SC2086
+	out=$(ctl $args 2>&1) || rc=$?
+	[ $rc = 1 ] && grep -q 'no such canary "chekcout"' <<<"$out" ||
+		fail "$args: exit $rc: $out"
+done
+pass "an unknown canary is refused by its name (exit 1)"
 e2e_stop_daemon
