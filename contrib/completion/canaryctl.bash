@@ -82,7 +82,7 @@ _canaryctl() {
 			return 0
 		fi
 		if [[ $cur == -* ]]; then
-			words='--socket --version --help -h'
+			words='--socket --version -V --help -h'
 		else
 			words=$_canaryctl_commands
 		fi

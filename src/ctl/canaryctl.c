@@ -683,7 +683,7 @@ int main(int argc, char **argv)
                                    inexact);
         opterr = 0;
         /* '+': stop at the command; its options are its own. */
-        while ((c = getopt_long(argc, argv, "+:h", global, NULL)) != -1) {
+        while ((c = getopt_long(argc, argv, "+:hV", global, NULL)) != -1) {
                 switch (c) {
                 case 's':
                         if (!optarg[0])

@@ -49,7 +49,7 @@ bash -c 'source "$1"; complete -p canaryctl' _ "$BASHC" | grep -q -- '-F _canary
 	fail "the file registers no completion for canaryctl"
 
 expect "status start" st
-expect "--socket --version --help -h" -
+expect "--socket --version -V --help -h" -
 expect "promote" --socket /x pro
 expect "table wide json yaml" status -o ""
 expect "table json yaml" history cart --output ""

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# canaryctl for people (issue 17): `canaryctl version` and `--version` print "canaryctl VERSION"
+# canaryctl for people (issue 17): `canaryctl version`, `--version` and `-V` print "canaryctl VERSION"
 # (the project's version, as `canaryd --version` knows it); `canaryctl help` prints the list of
 # commands, `help COMMAND` one command's usage and options (the same as `COMMAND --help`, and
 # for every command the list names); an unknown command in `help X` exits 2 naming it. No
@@ -34,7 +34,7 @@ ctl() {
 # The version: the project's, from CMakeLists.txt's project(), as canaryd prints it.
 version=$(sed -n 's/^project(canaryd VERSION \([0-9.]*\).*/\1/p' "$SRC/CMakeLists.txt")
 [ -n "$version" ] || fail "no project version in CMakeLists.txt"
-for args in version --version "--socket /x version"; do
+for args in version --version -V "--socket /x version"; do
 	# shellcheck disable=SC2086
 	ctl $args
 	[ "$rc" = 0 ] && [ "$out" = "canaryctl $version" ] && [ -z "$err" ] ||
