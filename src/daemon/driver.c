@@ -64,6 +64,16 @@ void canaries_shard_changed(struct daemon *d, unsigned shard, unsigned n_shards,
         status_notify(d);
 }
 
+/* The canary's state becomes s (read from the cluster, or our write of it landed). The last
+ * analysis kept for status, Slack and PagerDuty belongs to a rollout: one of an earlier rollout
+ * is forgotten here, once, so that no reader shows its verdict under the new revision. */
+static void state_set(struct canary *c, const struct rollout_state *s)
+{
+        if (c->last.valid && c->last.window_start_usec < s->started_usec)
+                last_analysis_done(&c->last);
+        c->state = *s;
+}
+
 static void submit_queued(struct canary *c, struct queued_event *qe)
 {
         const struct rollout_event *ev = &qe->ev;
@@ -502,7 +512,7 @@ static void write_landed(struct canary *c, const char *stored, size_t stored_len
                 command_answer(c, &c->cycle->current, control_reply_ok(msg, NULL));
                 free(msg);
         }
-        c->state = c->cycle->proposed;
+        state_set(c, &c->cycle->proposed);
         memcpy(c->slack_thread_ts, c->cycle->thread_ts, sizeof(c->slack_thread_ts));
         status_notify(c->d); /* the cluster now says so */
         if (c->d->stopping) {
@@ -722,7 +732,7 @@ static void cycle_read(struct canary *c, const char *body, size_t body_len, bool
                                                               : "read at start-up or reload"));
                 journal_mark_set(&c->journaled, &s);
         }
-        c->state = s;
+        state_set(c, &s);
         memcpy(c->slack_thread_ts, thread_ts, sizeof(c->slack_thread_ts));
         c->loaded = true;
         /* a transition that landed before a crash cut its page is paged now, once */

@@ -127,9 +127,9 @@ static cJSON *canary_json(const struct canary *c)
                 cJSON_AddNumberToObject(o, "outage_checks", c->outage_checks);
         }
 
-        /* the last analysis of this rollout only: a new one (start, retry) has none yet, and
-         * the verdict of the one before it would read as this revision's */
-        if (!c->last.valid || (c->loaded && c->last.window_start_usec < c->state.started_usec)) {
+        /* the last analysis of this rollout only (state_set() in driver.c forgets an earlier
+         * rollout's) */
+        if (!c->last.valid) {
                 cJSON_AddNullToObject(o, "last_analysis");
                 return o;
         }

@@ -2,7 +2,7 @@
 # `canaryctl status` tells the truth (issue 17): after a hand edit of the VirtualService to 0 %
 # it shows the routes' 0 % beside the step's weight, and why it paused, in the table, in
 # `status NAME`, in -o wide, -o json and -o yaml; a new rollout after a failed one shows no last
-# analysis of the one before it.
+# analysis of the one before it, in status or in its Slack message.
 . "$(dirname "$0")/lib.sh"
 
 E2E_INTERVAL=20s e2e_setup
@@ -75,5 +75,22 @@ ctl status search -o json | json_get "(lambda c: c['last_analysis'] is None or
     c['last_analysis']['at'] >= c['started_at'])(d['canaries'][0])" | grep -qx True ||
 	fail "a stale last analysis after retry: $(ctl status search -o json)"
 ctl status | grep -E '^search ' | grep -q ' fail ' && fail "stale fail in the table: $(ctl status)"
-pass "a new rollout shows no last analysis of the failed one"
+# nor does its Slack message: paused before its first analysis, its message has no metric
+# table (a 'paused' message shows the analysis that led to it; the failed rollout's latency
+# check would show there)
+ctl pause search || fail "pause"
+paused() {
+	admin GET /slack/messages | python3 -c "
+import json, sys
+for m in json.load(sys.stdin):
+    p = m.get('payload') or m.get('body') or {}
+    p = json.loads(p) if isinstance(p, str) else p
+    t = p.get('text', '')
+    if 'search' in t and 'paused' in t:
+        print(json.dumps(p))"
+}
+for _ in $(seq 50); do [ -n "$(paused)" ] && break; sleep 0.2; done
+[ -n "$(paused)" ] || fail "no Slack message for the pause"
+paused | grep -q latency && fail "the pause's Slack message shows the failed rollout's checks: $(paused)"
+pass "a new rollout shows no last analysis of the failed one (status, Slack)"
 e2e_stop_daemon
