@@ -10,42 +10,13 @@
 E2E_INTERVAL=1s
 e2e_setup
 LEASE_S=3
-NS=canaryd-system
-
-declare -a PIDS
-write_config() { # I SHARDS
-	sed -e "s|socket: $E2E/control.sock|socket: $E2E/control$1.sock|" "$E2E/canaryd.yaml" \
-		>"$E2E/canaryd$1.yaml.new"
-	cat >>"$E2E/canaryd$1.yaml.new" <<-EOF
-	ha:
-	  namespace: $NS
-	  shards: $2
-	  lease_duration: ${LEASE_S}s
-	EOF
-	mv "$E2E/canaryd$1.yaml.new" "$E2E/canaryd$1.yaml"
-}
+. "$(dirname "$0")/ha-helpers.sh"
 for i in 0 1; do
-	write_config "$i" 4
-	CREDENTIALS_DIRECTORY=$E2E/creds "$CANARYD" --config "$E2E/canaryd$i.yaml" \
-		>>"$E2E/canaryd$i.log" 2>&1 &
-	PIDS[$i]=$!
+	ha_write_config "$i" 4
+	ha_start "$i"
 done
-cleanup_daemons() {
-	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-}
-trap 'cleanup_daemons; e2e_cleanup' EXIT
-ctl_i() { local i=$1; shift; "$CANARYCTL" --socket "$E2E/control$i.sock" "$@"; }
 
-leases() { # one line per Lease: "<name> <holder> <canaryd.io/shards or ->"
-	admin GET "/kube/objects?resource=leases&ns=$NS" | python3 -c "
-import json, sys
-for o in json.load(sys.stdin):
-    a = o['metadata'].get('annotations') or {}
-    print(o['metadata']['name'], o['spec'].get('holderIdentity') or '-', a.get('canaryd.io/shards', '-'))"
-}
-held() { leases | awk '$1 ~ /^canaryd-shard-/ && $2 != "-"' | wc -l; }
-identity() { sed -n 's/.*ha: identity \([^,]*\),.*/\1/p' "$E2E/canaryd$1.log" | tail -n1; }
+held() { ha_leases | awk '$1 ~ /^canaryd-shard-/ && $2 != "-"' | wc -l; }
 wait_for() { # TRIES CMD...: until CMD succeeds, 0.1 s apart (CMD is run each time)
 	local n=$1
 	shift
@@ -53,15 +24,15 @@ wait_for() { # TRIES CMD...: until CMD succeeds, 0.1 s apart (CMD is run each ti
 	return 1
 }
 spread_is() { # "A B": held shards per daemon, sorted
-	[ "$(leases | awk '$1 ~ /^canaryd-shard-/ && $2 != "-" {print $2}' | sort | uniq -c |
+	[ "$(ha_leases | awk '$1 ~ /^canaryd-shard-/ && $2 != "-" {print $2}' | sort | uniq -c |
 		awk '{print $1}' | sort | tr '\n' ' ')" = "$1 " ]
 }
 
-wait_for 200 spread_is "2 2" || fail "4 shards not spread 2/2: $(leases | tr '\n' ';')"
-ID0=$(identity 0)
+wait_for 200 spread_is "2 2" || fail "4 shards not spread 2/2: $(ha_leases | tr '\n' ';')"
+ID0=$(ha_identity 0)
 pass "4 shards spread 2/2 over two daemons"
-leases | awk -v m="canaryd-member-$ID0" '$1 == m && $3 == 4 {f=1} END {exit !f}' ||
-	fail "daemon 0's member Lease does not say 4 shards: $(leases | tr '\n' ';')"
+ha_leases | awk -v m="canaryd-member-$ID0" '$1 == m && $3 == 4 {f=1} END {exit !f}' ||
+	fail "daemon 0's member Lease does not say 4 shards: $(ha_leases | tr '\n' ';')"
 
 # the rollout, from whichever daemon holds checkout's shard
 started() {
@@ -86,29 +57,29 @@ grep -q "releasing every shard lease" "$E2E/canaryd0.log" && fail "a reload with
 pass "a reload that keeps ha: keeps the shards"
 
 # -- daemon 0 to 6 shards: both stand back --
-write_config 0 6
+ha_write_config 0 6
 kill -HUP "${PIDS[0]}"
 T_STAND=$(date +%s.%N)
 wait_for 100 grep -q "releasing every shard lease first" "$E2E/canaryd0.log" ||
 	fail "daemon 0 did not hand over: $(tail -5 "$E2E/canaryd0.log")"
-new0() { [ "$(identity 0)" != "$ID0" ]; }
+new0() { [ "$(ha_identity 0)" != "$ID0" ]; }
 wait_for 100 new0 || fail "daemon 0 did not start its new shard leases"
 kill -0 "${PIDS[0]}" || fail "daemon 0 exited on the reload"
-wait_for 100 held_is 0 || fail "shards still held while the members disagree: $(leases | tr '\n' ';')"
+wait_for 100 held_is 0 || fail "shards still held while the members disagree: $(ha_leases | tr '\n' ';')"
 grep -q "hashes canaries onto 6 shards, this daemon onto 4" "$E2E/canaryd1.log" ||
 	fail "daemon 1 did not say why it stands back: $(tail -5 "$E2E/canaryd1.log")"
-ID0=$(identity 0)
-leases | awk -v m="canaryd-member-$ID0" '$1 == m && $3 == 6 {f=1} END {exit !f}' ||
-	fail "daemon 0's new member Lease does not say 6 shards: $(leases | tr '\n' ';')"
+ID0=$(ha_identity 0)
+ha_leases | awk -v m="canaryd-member-$ID0" '$1 == m && $3 == 6 {f=1} END {exit !f}' ||
+	fail "daemon 0's new member Lease does not say 6 shards: $(ha_leases | tr '\n' ';')"
 sleep $((LEASE_S + 1)) # several rounds and analysis intervals: still nobody
-[ "$(held)" = 0 ] || fail "a shard was taken while the members disagree: $(leases | tr '\n' ';')"
+[ "$(held)" = 0 ] || fail "a shard was taken while the members disagree: $(ha_leases | tr '\n' ';')"
 pass "daemon 0 reloaded to 6 shards in place (same PID); while daemon 1 says 4 nobody holds a shard"
 
 # -- daemon 1 to 6 shards: 3/3, and the rollout goes on --
-write_config 1 6
+ha_write_config 1 6
 kill -HUP "${PIDS[1]}"
 T_AGREE=$(date +%s.%N)
-wait_for 200 spread_is "3 3" || fail "6 shards not spread 3/3: $(leases | tr '\n' ';')"
+wait_for 200 spread_is "3 3" || fail "6 shards not spread 3/3: $(ha_leases | tr '\n' ';')"
 pass "both at 6 shards: spread 3/3"
 wait_for 300 phase_is Promoted || fail "checkout not promoted after the handover: $(phase)"
 pass "checkout promoted after the handover"
@@ -133,7 +104,7 @@ for i in 0 1; do
 	[ $rc = 0 ] || fail "daemon $i exited $rc after SIGTERM"
 done
 PIDS=()
-[ "$(held)" = 0 ] || fail "shard leases still held after SIGTERM: $(leases | tr '\n' ';')"
+[ "$(held)" = 0 ] || fail "shard leases still held after SIGTERM: $(ha_leases | tr '\n' ';')"
 for i in 0 1; do
 	if grep -nE 'AddressSanitizer|LeakSanitizer|runtime error:' "$E2E/canaryd$i.log"; then
 		fail "a sanitizer report in daemon $i's log"

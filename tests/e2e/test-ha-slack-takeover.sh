@@ -15,45 +15,14 @@ e2e_setup
 slack_token_mode
 LEASE_S=3
 SHARDS=2
-NS=canaryd-system
-
-declare -a PIDS
-start_daemon() { # I
-	mkdir -p "$E2E/state$1"
-	sed -e "s|socket: $E2E/control.sock|socket: $E2E/control$1.sock|" \
-		-e "s|state_dir: $E2E/state\$|state_dir: $E2E/state$1|" "$E2E/canaryd.yaml" \
-		>"$E2E/canaryd$1.yaml"
-	cat >>"$E2E/canaryd$1.yaml" <<-EOF
-	ha:
-	  namespace: $NS
-	  shards: $SHARDS
-	  lease_duration: ${LEASE_S}s
-	EOF
-	CREDENTIALS_DIRECTORY=$E2E/creds "$CANARYD" --config "$E2E/canaryd$1.yaml" \
-		>>"$E2E/canaryd$1.log" 2>&1 &
-	PIDS[$1]=$!
-}
-cleanup_daemons() {
-	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-}
-trap 'cleanup_daemons; e2e_cleanup' EXIT
-ctl_i() { local i=$1; shift; "$CANARYCTL" --socket "$E2E/control$i.sock" "$@"; }
-identity() { sed -n 's/.*ha: identity \([^,]*\),.*/\1/p' "$E2E/canaryd$1.log" | tail -n1; }
+. "$(dirname "$0")/ha-helpers.sh"
+start_daemon() { ha_write_config "$1" $SHARDS own && ha_start "$1"; } # I
 holder_of_checkout() { # the index of the daemon holding checkout's shard, or "none"
 	local s h
-	s=$(python3 -c "
-x = 2166136261
-for b in b'shop/checkout':
-    x = ((x ^ b) * 16777619) & 0xffffffff
-print(x % $SHARDS)")
-	h=$(admin GET "/kube/objects?resource=leases&ns=$NS" | python3 -c "
-import json, sys
-for o in json.load(sys.stdin):
-    if o['metadata']['name'] == 'canaryd-shard-$s':
-        print(o['spec'].get('holderIdentity') or '')")
+	s=$(ha_shard_of shop checkout $SHARDS)
+	h=$(ha_leases | awk -v n="canaryd-shard-$s" '$1 == n && $2 != "-" {print $2}')
 	for i in "${!PIDS[@]}"; do
-		[ -n "$h" ] && [ "$(identity "$i")" = "$h" ] && kill -0 "${PIDS[$i]}" 2>/dev/null &&
+		[ -n "$h" ] && [ "$(ha_identity "$i")" = "$h" ] && kill -0 "${PIDS[$i]}" 2>/dev/null &&
 			{ echo "$i"; return; }
 	done
 	echo none

@@ -9,32 +9,17 @@ E2E_INTERVAL=1s
 e2e_setup
 LEASE_S=3
 SHARDS=6
-NS=canaryd-system
+. "$(dirname "$0")/ha-helpers.sh"
 
-declare -a PIDS IDS
+declare -a IDS
 for i in 0 1 2; do
-	sed -e "s|socket: $E2E/control.sock|socket: $E2E/control$i.sock|" "$E2E/canaryd.yaml" \
-		>"$E2E/canaryd$i.yaml"
-	cat >>"$E2E/canaryd$i.yaml" <<-EOF
-	ha:
-	  namespace: $NS
-	  shards: $SHARDS
-	  lease_duration: ${LEASE_S}s
-	EOF
-	CREDENTIALS_DIRECTORY=$E2E/creds "$CANARYD" --config "$E2E/canaryd$i.yaml" \
-		>>"$E2E/canaryd$i.log" 2>&1 &
-	PIDS[$i]=$!
+	ha_write_config "$i" $SHARDS
+	ha_start "$i"
 done
-cleanup_daemons() {
-	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-}
-trap 'cleanup_daemons; e2e_cleanup' EXIT
-ctl_i() { local i=$1; shift; "$CANARYCTL" --socket "$E2E/control$i.sock" "$@"; }
 
 for i in 0 1 2; do
 	for _ in $(seq 100); do
-		IDS[$i]=$(sed -n 's/.*ha: identity \([^,]*\),.*/\1/p' "$E2E/canaryd$i.log" | tail -n1)
+		IDS[$i]=$(ha_identity "$i")
 		[ -n "${IDS[$i]}" ] && break
 		sleep 0.1
 	done
@@ -42,7 +27,7 @@ for i in 0 1 2; do
 done
 
 holders() { # one line per shard: "<index> <holder>"
-	admin GET "/kube/objects?resource=leases&ns=$NS" | python3 -c "
+	admin GET "/kube/objects?resource=leases&ns=$HA_NS" | python3 -c "
 import json, sys
 for o in json.load(sys.stdin):
     n = o['metadata']['name']
@@ -61,20 +46,13 @@ done
 [ "$spread" = "2 2 2 " ] || fail "shards not spread fairly: $(holders | tr '\n' ';')"
 pass "6 shards spread 2/2/2 over three daemons"
 
-shard_of() { # NS NAME -> FNV-1a("ns/name") % SHARDS, as ha.c computes it
-	python3 -c "
-x = 2166136261
-for b in ('$1/$2').encode():
-    x = ((x ^ b) * 16777619) & 0xffffffff
-print(x % $SHARDS)"
-}
 owner_of() { # SHARD -> daemon index
 	local h
 	h=$(holders | awk -v s="$1" '$1 == s {print $2}')
 	for i in 0 1 2; do [ "${IDS[$i]}" = "$h" ] && { echo "$i"; return; }; done
 	echo none
 }
-S=$(shard_of shop checkout)
+S=$(ha_shard_of shop checkout $SHARDS)
 OWNER=$(owner_of "$S")
 [ "$OWNER" != none ] || fail "shard $S has no holder"
 
@@ -100,7 +78,7 @@ kill -9 "${PIDS[$OWNER]}"
 wait "${PIDS[$OWNER]}" 2>/dev/null || true
 T_KILL=$(date +%s.%N)
 lease_time() { # SHARD FIELD -> seconds since the epoch of the Lease's renewTime or acquireTime
-	admin GET "/kube/objects?resource=leases&ns=$NS" | python3 -c "
+	admin GET "/kube/objects?resource=leases&ns=$HA_NS" | python3 -c "
 import json, sys, datetime
 for o in json.load(sys.stdin):
     if o['metadata']['name'] == 'canaryd-shard-$1':
@@ -150,7 +128,7 @@ pass "no double write"
 
 # -- the dead daemon's member Lease is removed by the others after 5 lease durations --
 members() {
-	admin GET "/kube/objects?resource=leases&ns=$NS" |
+	admin GET "/kube/objects?resource=leases&ns=$HA_NS" |
 		python3 -c "import json,sys; print(' '.join(o['metadata']['name'] for o in json.load(sys.stdin) if o['metadata']['name'].startswith('canaryd-member-')))"
 }
 dead_member=canaryd-member-${IDS[$OWNER]}
