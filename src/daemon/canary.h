@@ -12,6 +12,7 @@
 #include "canaryd/journal.h"
 #include "canaryd/rollout.h"
 #include "canaryd/state-json.h"
+#include "canaryd/trigger.h"
 
 #include "analysis.h"
 #include "daemon.h"
@@ -87,12 +88,16 @@ struct canary {
                                 (write-ahead, driver.c hold_notifications) */
         char *written_body;  /* owned: object we PUT, for verification */
 
-        /* trigger: {deployment}: the Deployment is polled (GET) every resync period */
+        /* trigger: {deployment} (deployment-trigger.c): the Deployment as last seen, from its
+         * namespace's watch, or a GET every resync period while that watch has not listed */
         char *deployment_path;          /* owned; NULL without a trigger */
         sd_event_source *trigger_timer; /* CLOCK_MONOTONIC */
-        bool trigger_inflight;          /* a GET is out: reload and stop wait for it */
-        bool trigger_failing;           /* logged once until a GET works again */
-        char trigger_waiting[16];       /* revision logged as "not available yet" */
+        struct deployment_view trigger_seen;
+        bool trigger_seen_valid;  /* trigger_seen holds the Deployment as it stands */
+        bool trigger_listed;      /* shown by the watch's current (re-)LIST */
+        bool trigger_inflight;    /* a GET is out: reload and stop wait for it */
+        bool trigger_failing;     /* logged once until a read works again */
+        char trigger_waiting[16]; /* revision logged as "not available yet" */
 
         sd_event_source *tick;         /* CLOCK_BOOTTIME (clock_boottime_at): next analysis or
                                           resync */

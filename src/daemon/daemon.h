@@ -24,6 +24,7 @@ struct ha;
 struct analysis_sched;
 struct datadog_key;
 struct vs_watch;
+struct deployment_watch;
 struct http_server;
 struct slack_groups;
 struct response_post;
@@ -84,6 +85,9 @@ struct daemon {
         usec_t state_dir_failed_usec;     /* the last append that failed (wall clock) */
         struct vs_watch *vs_watches;      /* vs-watch.c: one per namespace with canaries */
         size_t n_vs_watches;
+        struct deployment_watch *deployment_watches; /* deployment-trigger.c: one per namespace
+                                                        with triggered canaries */
+        size_t n_deployment_watches;
         /* driver.c: canaries whose cycle reads the informer's cache, from a deferred source */
         struct canary *ready, *ready_tail;
         sd_event_source *ready_defer;

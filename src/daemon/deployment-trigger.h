@@ -3,5 +3,10 @@
 
 #include "canary.h"
 
-/* Starts polling c->deployment_path; c->trigger_timer is the poll's timer. */
+/* Starts c's trigger timer: every resync period it acts on what the watch keeps of the
+ * Deployment, or GETs c->deployment_path while its namespace's watch has not listed. */
 int deployment_trigger_start(struct canary *c);
+/* One Deployment watch per namespace with triggered canaries (after the canaries are set up;
+ * stopped before they are freed). */
+void deployment_watches_start(struct daemon *d);
+void deployment_watches_stop(struct daemon *d);

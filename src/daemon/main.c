@@ -30,6 +30,7 @@
 #include "control-log.h"
 #include "datadog-key.h"
 #include "dd-events.h"
+#include "deployment-trigger.h"
 #include "driver.h"
 #include "endpoint.h"
 #include "env-secrets.h"
@@ -417,6 +418,7 @@ static int clients_new(struct daemon *d, const struct config *cfg)
 static void canaries_free(struct daemon *d)
 {
         vs_watches_stop(d);
+        deployment_watches_stop(d);
         for (size_t i = 0; i < d->n_canaries; i++)
                 canary_done(&d->canaries[i]);
         free(d->canaries);
@@ -524,6 +526,7 @@ static int apply_config(struct daemon *d, struct config *cfg)
         /* watches first: each canary's first read then waits for its namespace's LIST instead
          * of sending a GET of its own (10,000 canaries: 10,000 requests at once) */
         vs_watches_start(d, &canary_vs_watch_callbacks);
+        deployment_watches_start(d);
         for (size_t i = 0; i < d->n_canaries; i++)
                 canary_submit(&d->canaries[i], &(struct rollout_event){.kind = EV_TICK});
         analysis_sched_set_client(d->sched, d->datadog, d->n_canaries);
@@ -920,6 +923,7 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
         for (size_t i = 0; i < d->n_canaries; i++)
                 analysis_cancel(&d->canaries[i].analysis);
         vs_watches_stop(d);
+        deployment_watches_stop(d);
         sd_event_add_time_relative(d->event, NULL, CLOCK_MONOTONIC, STOP_DEADLINE,
                                    100 * USEC_PER_MSEC, on_stop_deadline, d);
         daemon_maybe_finish(d);

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# The Deployment trigger (SPEC §4, trigger: {deployment}): canaryd polls the Deployment; the
+# The Deployment trigger (SPEC §4, trigger: {deployment}): canaryd watches the Deployment; the
 # template it first sees is recorded, not rolled out; a new pod template, once fully rolled out
 # and available, starts a rollout with its revision; a restart (restartedAt annotation) or a
-# scale starts nothing; a newer template mid-rollout starts over at step 1 in one write.
+# scale starts nothing; a newer template mid-rollout starts over at step 1 in one write. All of
+# it from the watch: no GET of the Deployment once the watch has listed. With `list` and
+# `watch` refused (403, a Role with `get` only), the trigger reads it with GET instead.
 . "$(dirname "$0")/lib.sh"
 
-E2E_INTERVAL=4s e2e_setup # the Deployment is polled every interval/2 = 2 s
+E2E_INTERVAL=4s e2e_setup # without the watch, the Deployment is read every interval/2 = 2 s
 # checkout is triggered by its canary Deployment
 sed -i '0,/    virtual_service: checkout/s//&\n    trigger: {deployment: checkout-canary}/' "$E2E/canaryd.yaml"
 grep -q "trigger: {deployment: checkout-canary}" "$E2E/canaryd.yaml" || fail "config edit"
@@ -97,4 +99,36 @@ d = json.load(open(sys.argv[1]))
 assert d['revision'] == '$rev1' and d['finished'] is False and d['outcome'] == 'Paused', d
 " "$(ls "$E2E"/state/reports/checkout/*.json | head -1)" || fail "the replaced rollout's report"
 pass "the replaced rollout of $rev1 left its report"
+
+# Read by the watch: one LIST and watch streams of the namespace's Deployments, narrowed to the
+# one Deployment; at most the one GET a timer may send before the first LIST is answered (a
+# poll every 2 s would have sent one for each of this test's 2 s).
+dep_reqs() { # METHOD-and-path lines of the kube requests for Deployments
+	admin GET "/requests?service=kube&path_regex=deployments" | python3 -c "
+import json, sys
+for r in json.load(sys.stdin):
+    print(r['method'], r['path'] + ('?' + r['query'] if r.get('query') else ''))"
+}
+dep_reqs >"$E2E/dep-reqs.txt"
+grep -q 'deployments?.*watch=true' "$E2E/dep-reqs.txt" || fail "no watch of Deployments: $(cat "$E2E/dep-reqs.txt")"
+grep 'deployments?' "$E2E/dep-reqs.txt" | grep -vq 'fieldSelector=metadata.name%3Dcheckout-canary' &&
+	fail "a Deployment watch or LIST not narrowed to checkout-canary: $(cat "$E2E/dep-reqs.txt")"
+n_get=$(grep -c '^GET .*/deployments/checkout-canary$' "$E2E/dep-reqs.txt" || true)
+[ "$n_get" -le 1 ] || fail "$n_get GETs of the Deployment beside its watch"
+pass "the trigger read the Deployment from its watch ($n_get GET)"
+e2e_stop_daemon
+
+# Without list and watch: every LIST of Deployments answers 403, and the trigger GETs instead.
+: >"$E2E/canaryd.log"
+admin POST /faults '{"service":"kube","match":{"method":"GET","path_regex":"/deployments$"},"status":403,"body":"{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},\"status\":\"Failure\",\"message\":\"deployments.apps is forbidden: User canaryd cannot list resource deployments in API group apps in the namespace shop\",\"reason\":\"Forbidden\",\"details\":{\"group\":\"apps\",\"kind\":\"deployments\"},\"code\":403}","count":-1}' >/dev/null
+e2e_start_daemon
+for _ in $(seq 50); do grep -q "watching Deployments in shop failed" "$E2E/canaryd.log" && break; sleep 0.1; done
+grep -q "watching Deployments in shop failed" "$E2E/canaryd.log" || fail "the refused watch was not logged"
+put_dep "
+d['spec']['template']['spec']['containers'][0]['image'] = 'registry.example.com/shop/checkout:1.3.0'
+d['status']['observedGeneration'] = d['metadata']['generation'] + 1"
+for _ in $(seq 100); do [ "$(rev_of)" != "$rev2" ] && break; sleep 0.1; done
+rev3=$(rev_of)
+[ "$rev3" != "$rev2" ] && [ "$rev3" != - ] || fail "no rollout of the new template without the watch ($rev3)"
+pass "without list/watch, the trigger read the Deployment with GET and started $rev3"
 e2e_stop_daemon
