@@ -100,22 +100,26 @@ assert d['revision'] == '$rev1' and d['finished'] is False and d['outcome'] == '
 " "$(ls "$E2E"/state/reports/checkout/*.json | head -1)" || fail "the replaced rollout's report"
 pass "the replaced rollout of $rev1 left its report"
 
-# Read by the watch: one LIST and watch streams of the namespace's Deployments, narrowed to the
-# one Deployment; at most the one GET a timer may send before the first LIST is answered (a
-# poll every 2 s would have sent one for each of this test's 2 s).
-dep_reqs() { # METHOD-and-path lines of the kube requests for Deployments
-	admin GET "/requests?service=kube&path_regex=deployments" | python3 -c "
-import json, sys
-for r in json.load(sys.stdin):
-    print(r['method'], r['path'] + ('?' + r['query'] if r.get('query') else ''))"
-}
-dep_reqs >"$E2E/dep-reqs.txt"
-grep -q 'deployments?.*watch=true' "$E2E/dep-reqs.txt" || fail "no watch of Deployments: $(cat "$E2E/dep-reqs.txt")"
-grep 'deployments?' "$E2E/dep-reqs.txt" | grep -vq 'fieldSelector=metadata.name%3Dcheckout-canary' &&
-	fail "a Deployment watch or LIST not narrowed to checkout-canary: $(cat "$E2E/dep-reqs.txt")"
-n_get=$(grep -c '^GET .*/deployments/checkout-canary$' "$E2E/dep-reqs.txt" || true)
-[ "$n_get" -le 1 ] || fail "$n_get GETs of the Deployment beside its watch"
-pass "the trigger read the Deployment from its watch ($n_get GET)"
+# Read by the watch: LISTs and watch streams of the namespace's Deployments, narrowed to the one
+# Deployment, and no GET of it once the first LIST was answered (1 s allowed for that answer
+# to reach the daemon; a poll every 2 s would have sent one for each of this test's 2 s).
+admin GET "/requests?service=kube&path_regex=deployments" >"$E2E/dep-reqs.json"
+python3 - "$E2E/dep-reqs.json" <<-'EOF' || fail "the Deployment was not read from its watch"
+	import json, sys
+	reqs = json.load(open(sys.argv[1]))
+	coll = [r for r in reqs if r["path"].endswith("/deployments")]
+	assert any("watch=true" in r.get("query", "") for r in coll), "no watch: %s" % reqs
+	assert all("fieldSelector=metadata.name%3Dcheckout-canary" in r.get("query", "")
+	           for r in coll), "not narrowed: %s" % coll
+	listed = min(r["time"] for r in coll
+	             if r["status"] == 200 and "watch=" not in r.get("query", ""))
+	gets = [r for r in reqs if r["path"].endswith("/deployments/checkout-canary")]
+	late = [r for r in gets if r["time"] > listed + 1]
+	assert not late, "%d GETs after the LIST: %s" % (len(late), late)
+	print("%d LIST/watch requests; %d GET, all before the first LIST was answered"
+	      % (len(coll), len(gets)))
+EOF
+pass "the trigger read the Deployment from its watch"
 e2e_stop_daemon
 
 # Without list and watch: every LIST of Deployments answers 403, and the trigger GETs instead.
