@@ -291,6 +291,6 @@ int duration_parse(const char *s, usec_t *ret);
  * duration_parse() reads back; cut to fit size (always NUL-terminated when size > 0). Returns
  * buf. */
 char *duration_format(usec_t u, char *buf, size_t size);
-/* An age for people, as kubectl prints it: "45s", "5m30s", "2h10m", "3d4h", "400d" (rounded
+/* An age for people, as kubectl prints it: "45s", "5m30s", "130m", "3h10m", "3d4h", "400d" (rounded
  * down; the second unit only while the first is small). Returns buf. */
 char *duration_format_age(usec_t u, char *buf, size_t size);

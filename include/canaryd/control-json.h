@@ -96,12 +96,7 @@ struct status_view {
  * unless wide). With details, each canary's reason, routes, wait for approval and last-analysis
  * metrics (name, judge, canary, baseline, result, detail) below it.
  * Missing or mistyped fields show as "-"; control characters are replaced by '?'. Returns 0 and
- * the text (owned, ends with a newline), or -EINVAL with *ret_error (owned). Pure. */
+ * the text (owned; lines ending with a newline, or "" without headers and canaries), or -EINVAL
+ * with *ret_error (owned). Pure. */
 int control_status_format(const char *json, size_t len, const struct status_view *view, char **ret,
                           char **ret_error);
-/* The same, with headers, not wide, times as sent. */
-int control_status_format_table(const char *json, size_t len, bool details, char **ret,
-                                char **ret_error);
-/* The same, with or without headers. */
-int control_status_format_table_headers(const char *json, size_t len, bool details, bool headers,
-                                        char **ret, char **ret_error);

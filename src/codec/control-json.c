@@ -719,23 +719,33 @@ static char *cell_weight(const cJSON *c, bool wide)
                 return p;
         if (cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(c, "routes_agree")))
                 s = xasprintf("%s (routes disagree)", p);
-        else if (seen != w)
-                s = xasprintf("%s (observed %.0f%%)", p, seen);
+        else if (seen != w) {
+                char *o = percent(seen); /* as the OBSERVED column and the details show it */
+                s = xasprintf("%s (observed %s)", p, o);
+                free(o);
+        }
         if (!s)
                 return p;
         free(p);
         return s;
 }
 
-/* A time member as an age ("5m") at now_usec, or as sent when now_usec is 0 or it is no time. */
-static char *cell_age(const cJSON *obj, const char *key, uint64_t now_usec)
+/* A time member's age ("5m") at now_usec; NULL when now_usec is 0 or the member is no time. */
+static char *age_of(const cJSON *obj, const char *key, uint64_t now_usec)
 {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
         usec_t t;
         char age[32];
         if (!now_usec || !cJSON_IsString(v) || parse_rfc3339(v->valuestring, &t) < 0)
-                return cell_string(obj, key);
+                return NULL;
         return xstrdup(duration_format_age(now_usec > t ? now_usec - t : 0, age, sizeof(age)));
+}
+
+/* A time member as an age ("5m") at now_usec, or as sent when now_usec is 0 or it is no time. */
+static char *cell_age(const cJSON *obj, const char *key, uint64_t now_usec)
+{
+        char *age = age_of(obj, key, now_usec);
+        return age ? age : cell_string(obj, key);
 }
 
 static char *cell_last_analysis(const cJSON *c, uint64_t now_usec)
@@ -791,19 +801,18 @@ static void render_approval(const cJSON *c, struct buf *out)
         free(deadline);
 }
 
-/* " since AT (5m ago)" of a time member (word: "since"); the age only with now_usec, nothing
- * when it is absent. */
+/* " since AT (5m ago)" of a time member (word: "since"); the age only with now_usec and a
+ * time that parses, nothing when the member is absent. */
 static void put_when(struct buf *out, const char *word, const cJSON *obj, const char *key,
                      uint64_t now_usec)
 {
         char *at = cell_string(obj, key);
         if (strcmp(at, "-") != 0) {
+                char *age = age_of(obj, key, now_usec);
                 buf_printf(out, " %s %s", word, at);
-                if (now_usec) {
-                        char *age = cell_age(obj, key, now_usec);
+                if (age)
                         buf_printf(out, " (%s ago)", age);
-                        free(age);
-                }
+                free(age);
         }
         free(at);
 }
@@ -882,20 +891,6 @@ static void render_metrics(const cJSON *c, const struct status_view *v, struct b
         }
         table_render(&t, out);
         table_free(&t);
-}
-
-int control_status_format_table(const char *json, size_t len, bool details, char **ret,
-                                char **ret_error)
-{
-        return control_status_format(json, len, &(struct status_view){details, true, false, 0}, ret,
-                                     ret_error);
-}
-
-int control_status_format_table_headers(const char *json, size_t len, bool details, bool headers,
-                                        char **ret, char **ret_error)
-{
-        return control_status_format(json, len, &(struct status_view){details, headers, false, 0},
-                                     ret, ret_error);
 }
 
 /* The columns, and which of them the narrow table shows. */

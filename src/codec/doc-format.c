@@ -11,13 +11,25 @@
 #include <yaml.h>
 
 #include "canaryd/doc-format.h"
+#include "canaryd/utf8.h"
 #include "canaryd/util.h"
 
+/* One JSON value, valid UTF-8 (libyaml's emitter refuses anything else), nothing after it but
+ * white space: a document cut or run together is refused, not printed in part. */
 static cJSON *parse(const char *json, size_t len, char **ret_error)
 {
-        cJSON *root = json ? cJSON_ParseWithLength(json, len) : NULL;
-        if (!root)
+        const char *end = NULL;
+        cJSON *root = NULL;
+
+        if (json && !memchr(json, '\0', len) && utf8_valid(json, len))
+                root = cJSON_ParseWithLengthOpts(json, len, &end, false);
+        while (root && end < json + len && strchr(" \t\r\n", *end))
+                end++;
+        if (!root || end != json + len) {
+                cJSON_Delete(root);
                 *ret_error = xstrdup("not a JSON document");
+                return NULL;
+        }
         return root;
 }
 

@@ -134,7 +134,7 @@ bool query_check(const char *q, struct query_problem *ret)
                         braces -= c == '}';
                         i++;
                 } else if (braces > 0) {
-                        i++; /* tag filters are Datadog's to judge: anything but braces goes */
+                        i++; /* tag filters are Datadog's to judge: anything but brackets goes */
                 } else if (c == '\'' || c == '"') { /* a string argument: top(..., 'mean') */
                         const char *end = strchr(q + i + 1, c);
                         if (!end)

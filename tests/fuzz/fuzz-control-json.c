@@ -1,11 +1,17 @@
 /* Fuzzes the control protocol codec on arbitrary bytes: request parsing (and, when a request is
- * accepted, that formatting it and parsing again gives the same request), reply parsing and the
- * status table. Nothing may crash, leak or trip a sanitizer. */
+ * accepted, that formatting it and parsing again gives the same request), reply parsing, the
+ * status table in every view canaryctl asks for (the last byte picks details, headers, wide and
+ * ages at a fixed time), and the documents printed again as indented JSON and YAML (the indented
+ * JSON must parse back to the same tree; YAML only when the JSON is one). Nothing may crash,
+ * leak or trip a sanitizer. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "canaryd/control.h"
+#include "canaryd/doc-format.h"
 #include "canaryd/util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -23,6 +29,40 @@ static void check_round_trip(const struct control_request *req)
                 abort();
         control_request_done(&again);
         free(line);
+}
+
+/* Printed again for people, a document must read back as the same tree (printed unformatted by
+ * cJSON, member order kept); YAML is written from the same parse, so only a JSON document can. */
+static void check_documents(const char *text, size_t size)
+{
+        char *json = NULL, *yaml = NULL, *error = NULL;
+        int rj = doc_format_json_indented(text, size, &json, &error);
+        if (rj < 0) {
+                if (!error || json)
+                        abort();
+                free(error);
+        } else {
+                cJSON *a = cJSON_ParseWithLength(text, size), *b = cJSON_Parse(json);
+                char *pa = a ? cJSON_PrintUnformatted(a) : NULL;
+                char *pb = b ? cJSON_PrintUnformatted(b) : NULL;
+                if (!pa || !pb || strcmp(pa, pb) != 0)
+                        abort();
+                cJSON_free(pa);
+                cJSON_free(pb);
+                cJSON_Delete(a);
+                cJSON_Delete(b);
+                free(json);
+        }
+        error = NULL;
+        if (doc_format_yaml(text, size, &yaml, &error) == 0) {
+                if (rj < 0 || !yaml)
+                        abort();
+                free(yaml);
+        } else {
+                if (!error)
+                        abort();
+                free(error);
+        }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -52,11 +92,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 free(error);
         }
 
+        uint8_t flags = size ? data[size - 1] : 0;
+        struct status_view view = {
+            .details = flags & 1,
+            .headers = flags & 2,
+            .wide = flags & 4,
+            .now_usec = (flags & 8) ? 1796619900000000ULL : 0, /* 2026-12-07T05:05:00Z */
+        };
         char *table = NULL;
         error = NULL;
-        if (control_status_format_table(text, size, size % 2 == 0, &table, &error) == 0)
+        if (control_status_format(text, size, &view, &table, &error) == 0) {
+                /* lines, or nothing (no headers, no canaries) */
+                if (error || !table || (*table && table[strlen(table) - 1] != '\n'))
+                        abort();
                 free(table);
-        else
+        } else {
+                if (!error)
+                        abort();
                 free(error);
+        }
+
+        check_documents(text, size);
         return 0;
 }

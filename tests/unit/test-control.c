@@ -334,7 +334,10 @@ static void status_table_renders_spec_document(void **state)
 {
         char *out = NULL, *error = NULL;
         assert_int_equal(
-            control_status_format_table(status_doc, strlen(status_doc), false, &out, &error), 0);
+            control_status_format(status_doc, strlen(status_doc),
+                                  &(struct status_view){.details = false, .headers = true}, &out,
+                                  &error),
+            0);
         assert_string_equal(out, "NAME      NAMESPACE  PHASE        STEP  WEIGHT  FAILED  INCONCL  "
                                  "REVISION  LAST-ANALYSIS              AGE  REASON\n"
                                  "cart-api  cart       Progressing  3/5   25%     1       0        "
@@ -343,8 +346,10 @@ static void status_table_renders_spec_document(void **state)
                                  "-         -                          -    -\n");
         free(out);
 
-        assert_int_equal(
-            control_status_format_table(status_doc, strlen(status_doc), true, &out, &error), 0);
+        assert_int_equal(control_status_format(
+                             status_doc, strlen(status_doc),
+                             &(struct status_view){.details = true, .headers = true}, &out, &error),
+                         0);
         assert_non_null(strstr(out, "\ncart-api: last analysis at 2024-05-01T12:00:00Z: pass\n"
                                     "METRIC      JUDGE         CANARY  BASELINE  RESULT        "
                                     "DETAIL\n"
@@ -356,17 +361,21 @@ static void status_table_renders_spec_document(void **state)
         free(out);
 
         /* --no-headers: no column-name lines, columns as wide as their values */
-        assert_int_equal(control_status_format_table_headers(status_doc, strlen(status_doc), false,
-                                                             false, &out, &error),
-                         0);
+        assert_int_equal(
+            control_status_format(status_doc, strlen(status_doc),
+                                  &(struct status_view){.details = false, .headers = false}, &out,
+                                  &error),
+            0);
         assert_string_equal(out, "cart-api  cart    Progressing  3/5  25%  1  0  7d9f8c  "
                                  "pass 2024-05-01T12:00:00Z  -  -\n"
                                  "search    search  Idle         0/4  0%   0  0  -       "
                                  "-                          -  -\n");
         free(out);
-        assert_int_equal(control_status_format_table_headers(status_doc, strlen(status_doc), true,
-                                                             false, &out, &error),
-                         0);
+        assert_int_equal(
+            control_status_format(status_doc, strlen(status_doc),
+                                  &(struct status_view){.details = true, .headers = false}, &out,
+                                  &error),
+            0);
         assert_null(strstr(out, "NAME"));
         assert_null(strstr(out, "METRIC"));
         assert_non_null(strstr(out, "\ncart-api: last analysis at 2024-05-01T12:00:00Z: pass\n"
@@ -391,13 +400,20 @@ static void status_table_shows_awaiting_approval(void **state)
             "\"approval_since\":\"2024-05-01T11:00:00.000000Z\",\"approval_deadline\":null,"
             "\"last_analysis\":null}]}";
         char *out = NULL, *error = NULL;
-        assert_int_equal(control_status_format_table(doc, strlen(doc), false, &out, &error), 0);
+        assert_int_equal(
+            control_status_format(doc, strlen(doc),
+                                  &(struct status_view){.details = false, .headers = true}, &out,
+                                  &error),
+            0);
         assert_non_null(
             strstr(out, "\ncart-api  cart       Progressing (awaiting approval)  3/4 "));
         assert_non_null(
             strstr(out, "\nweb       shop       Paused                           2/3 "));
         free(out);
-        assert_int_equal(control_status_format_table(doc, strlen(doc), true, &out, &error), 0);
+        assert_int_equal(control_status_format(
+                             doc, strlen(doc),
+                             &(struct status_view){.details = true, .headers = true}, &out, &error),
+                         0);
         assert_non_null(strstr(out,
                                "\ncart-api: awaiting approval since 2024-05-01T12:00:00.000000Z "
                                "(until 2024-05-01T16:00:00.000000Z): canaryctl approve "
@@ -412,7 +428,11 @@ static void status_table_tolerates_odd_fields_and_refuses_garbage(void **state)
         char *out = NULL, *error = NULL;
         const char *odd = "{\"canaries\":[{\"name\":\"a\\u001bb\",\"phase\":7,"
                           "\"step\":1,\"steps\":[5,50,100],\"canary_weight\":5.5}]}";
-        assert_int_equal(control_status_format_table(odd, strlen(odd), false, &out, &error), 0);
+        assert_int_equal(
+            control_status_format(odd, strlen(odd),
+                                  &(struct status_view){.details = false, .headers = true}, &out,
+                                  &error),
+            0);
         assert_non_null(
             strstr(out, "\na?b   -          -      1/3   5.5%    -       -        -         -      "
                         "        -    -\n"));
@@ -420,7 +440,11 @@ static void status_table_tolerates_odd_fields_and_refuses_garbage(void **state)
         free(out);
 
         const char *empty = "{\"canaries\":[]}";
-        assert_int_equal(control_status_format_table(empty, strlen(empty), false, &out, &error), 0);
+        assert_int_equal(
+            control_status_format(empty, strlen(empty),
+                                  &(struct status_view){.details = false, .headers = true}, &out,
+                                  &error),
+            0);
         assert_string_equal(out, "NAME  NAMESPACE  PHASE  STEP  WEIGHT  FAILED  INCONCL  "
                                  "REVISION  LAST-ANALYSIS  AGE  REASON\n");
         free(out);
@@ -429,7 +453,9 @@ static void status_table_tolerates_odd_fields_and_refuses_garbage(void **state)
         for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
                 error = NULL;
                 assert_int_equal(
-                    control_status_format_table(bad[i], strlen(bad[i]), false, &out, &error),
+                    control_status_format(bad[i], strlen(bad[i]),
+                                          &(struct status_view){.details = false, .headers = true},
+                                          &out, &error),
                     -EINVAL);
                 assert_non_null(error);
                 free(error);
@@ -506,6 +532,26 @@ static void status_table_shows_routes_reason_and_ages(void **state)
         free(out);
 }
 
+/* An observed weight reads the same in the WEIGHT cell as in the details (12.5, not 13), and a
+ * time that does not parse gets no "(... ago)" of itself. */
+static void status_observed_fraction_and_unparsed_time(void **state)
+{
+        static const char doc[] =
+            "{\"canaries\":[{\"name\":\"web\",\"namespace\":\"shop\",\"phase\":\"Paused\","
+            "\"step\":1,\"steps\":4,\"canary_weight\":10,\"failed_checks\":0,"
+            "\"inconclusive_checks\":0,\"revision\":\"r1\",\"updated_at\":\"yesterday\","
+            "\"observed_weight\":12.5,\"routes_agree\":true,\"reason\":\"by hand\","
+            "\"last_analysis\":null}]}";
+        char *out = NULL, *error = NULL;
+        struct status_view v = {.headers = false, .details = true, .now_usec = drifted_now()};
+        assert_int_equal(control_status_format(doc, strlen(doc), &v, &out, &error), 0);
+        assert_non_null(strstr(out, " 10% (observed 12.5%) "));
+        assert_non_null(strstr(out, "the routes send 12.5% to the canary"));
+        assert_non_null(strstr(out, "\nweb: Paused since yesterday: by hand\n"));
+        assert_null(strstr(out, "ago"));
+        free(out);
+}
+
 /* -o json is indented by two spaces, -o yaml is the same tree, quoting what would read back as
  * another type. */
 static void documents_print_as_indented_json_and_yaml(void **state)
@@ -557,6 +603,27 @@ static void documents_print_as_indented_json_and_yaml(void **state)
         assert_int_equal(doc_format_yaml("{", 1, &out, &error), -EINVAL);
         assert_non_null(error);
         free(error);
+        /* one value, whole: nothing run on after it, no NUL, valid UTF-8 (libyaml's emitter
+         * refuses the rest, and a part printed would look like all of it) */
+        static const char *const refused[] = {"{} junk", "{}{}", "[1] 2", "\"a\xff\"",
+                                              "{\"a\":\"\xc3\"}"};
+        for (size_t i = 0; i < sizeof(refused) / sizeof(*refused); i++) {
+                error = NULL;
+                assert_int_equal(
+                    doc_format_json_indented(refused[i], strlen(refused[i]), &out, &error),
+                    -EINVAL);
+                free(error);
+                error = NULL;
+                assert_int_equal(doc_format_yaml(refused[i], strlen(refused[i]), &out, &error),
+                                 -EINVAL);
+                free(error);
+        }
+        error = NULL;
+        assert_int_equal(doc_format_yaml("{}\0{}", 5, &out, &error), -EINVAL);
+        free(error);
+        assert_int_equal(doc_format_json_indented("{\"a\": 1} \n", 10, &out, &error), 0);
+        assert_string_equal(out, "{\n  \"a\": 1\n}\n");
+        free(out);
 }
 
 /* ---- who may do what ---- */
@@ -1210,6 +1277,7 @@ int main(void)
             cmocka_unit_test(status_table_shows_awaiting_approval),
             cmocka_unit_test(status_table_tolerates_odd_fields_and_refuses_garbage),
             cmocka_unit_test(status_table_shows_routes_reason_and_ages),
+            cmocka_unit_test(status_observed_fraction_and_unparsed_time),
             cmocka_unit_test(documents_print_as_indented_json_and_yaml),
             cmocka_unit_test(read_only_commands_are_status_history_report),
             cmocka_unit_test(without_read_group_everyone_may_do_everything),

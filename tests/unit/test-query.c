@@ -137,30 +137,38 @@ static void deep_nesting_is_refused_not_overrun(void **state)
         assert_int_equal(p.offset, 64);
 }
 
-/* The loader's rule for comparing judges: without {{scope}} both arms expand to one text. */
+/* The loader's rule for comparing judges: without {{scope}} both arms expand to one text. Each
+ * template with what it must expand to for the canary, literally. */
 static void scope_is_what_makes_the_arms_differ(void **state)
 {
-        static const char *const tmpls[] = {
-            "avg:a{{{scope}}}", "avg:a{service:{{name}}}.rollup(avg, {{interval}})",
-            "avg:a{{scope}}",   "avg:a{{{namespace}}}",
-            "avg:a{*}",         "avg:a{{{ scope }}}",
+        static const struct {
+                const char *tmpl, *canary;
+                bool uses_scope;
+        } cases[] = {
+            {"avg:a{{{scope}}}", "avg:a{version:canary}", true},
+            {"avg:a{service:{{name}}}.rollup(avg, {{interval}})",
+             "avg:a{service:web}.rollup(avg, 60)", false},
+            {"avg:a{{scope}}", "avg:aversion:canary", true},
+            {"avg:a{{{namespace}}}", "avg:a{shop}", false},
+            {"avg:a{*}", "avg:a{*}", false},
+            {"avg:a{{{ scope }}}", "avg:a{{{ scope }}}", false}, /* no placeholder with spaces */
         };
         char name[] = "web", namespace_[] = "shop";
         struct canary_config c = {
             .name = name, .namespace_ = namespace_, .interval_usec = 60 * USEC_PER_SEC};
 
         (void)state;
-        for (size_t i = 0; i < ELEMENTSOF(tmpls); i++) {
-                char *a = query_expand(tmpls[i], "version:canary", &c);
-                char *b = query_expand(tmpls[i], "version:stable", &c);
-                if (query_uses_scope(tmpls[i]) != (strcmp(a, b) != 0))
-                        fail_msg("%s: uses_scope %d, expansions %s and %s", tmpls[i],
-                                 query_uses_scope(tmpls[i]), a, b);
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                char *a = query_expand(cases[i].tmpl, "version:canary", &c);
+                char *b = query_expand(cases[i].tmpl, "version:stable", &c);
+                if (strcmp(a, cases[i].canary) != 0 ||
+                    query_uses_scope(cases[i].tmpl) != cases[i].uses_scope ||
+                    (strcmp(a, b) != 0) != cases[i].uses_scope)
+                        fail_msg("%s: expanded to %s and %s, uses_scope %d", cases[i].tmpl, a, b,
+                                 query_uses_scope(cases[i].tmpl));
                 free(a);
                 free(b);
         }
-        assert_true(query_uses_scope("avg:a{{{scope}}}"));
-        assert_false(query_uses_scope("avg:a{service:{{name}}}"));
 }
 
 int main(void)
