@@ -15,6 +15,11 @@ char *query_expand(const char *tmpl, const char *scope, const struct canary_conf
  * baseline's queries are the same text, so a judge comparing them could never fail. */
 bool query_uses_scope(const char *tmpl);
 
+/* The length of the {{word}} placeholder at p (word: letters, digits, '_', '-', '.'), or 0:
+ * "{{{scope}}}" is "{" + {{scope}} + "}". The one rule of the expander, query_check() and the
+ * loader's check of the variables. */
+size_t query_placeholder_len(const char *p);
+
 enum query_problem_kind {
         QUERY_UNBALANCED,         /* a ')' or '}' that closes nothing open, or the wrong one */
         QUERY_UNCLOSED,           /* a '(' or '{' never closed */

@@ -457,11 +457,11 @@ static bool check_query_template(struct walker *w, const struct ynode *v, const 
         static const char *const vars[] = {"scope", "name", "namespace", "interval", NULL};
         bool uses_scope = false;
         for (const char *p = strstr(q, "{{"); p; p = strstr(p + 1, "{{")) {
-                const char *word = p + 2;
-                size_t n = strspn(word, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123"
-                                        "456789_-.");
-                if (n == 0 || strncmp(word + n, "}}", 2) != 0)
+                size_t len = query_placeholder_len(p);
+                if (len == 0)
                         continue;
+                const char *word = p + 2;
+                size_t n = len - 4;
                 bool known = false;
                 for (size_t i = 0; vars[i] && !known; i++)
                         known = n == strlen(vars[i]) && memcmp(word, vars[i], n) == 0;

@@ -44,9 +44,7 @@ bool query_uses_scope(const char *tmpl)
         return strstr(tmpl, "{{scope}}") != NULL;
 }
 
-/* The length of the {{word}} placeholder at p, or 0: the loader's rule, so that "{{{scope}}}"
- * is "{" + {{scope}} + "}". */
-static size_t placeholder_len(const char *p)
+size_t query_placeholder_len(const char *p)
 {
         if (p[0] != '{' || p[1] != '{')
                 return 0;
@@ -99,7 +97,7 @@ bool query_check(const char *q, struct query_problem *ret)
 
         for (size_t i = 0; q[i];) {
                 char c = q[i];
-                size_t ph = placeholder_len(q + i);
+                size_t ph = query_placeholder_len(q + i);
 
                 if (braces > 0 && ph) { /* a variable in a tag filter */
                         i += ph;
@@ -108,7 +106,7 @@ bool query_check(const char *q, struct query_problem *ret)
                         size_t start = i;
                         bool variable = false;
                         for (;;) {
-                                size_t l = placeholder_len(q + i);
+                                size_t l = query_placeholder_len(q + i);
                                 if (l) {
                                         variable = true;
                                         i += l;
