@@ -8,6 +8,10 @@
 /* Length of the UTF-8 sequence at s (n > 0 bytes left): 1..4, or 0 when it is invalid. */
 size_t utf8_seq_len(const unsigned char *s, size_t n);
 
+/* Code points in the first n bytes of valid UTF-8 (the bytes that start a sequence): columns
+ * for libyaml's marks and for tables. */
+size_t utf8_chars(const char *s, size_t n);
+
 /* The n bytes at s are valid UTF-8 (NUL bytes included as U+0000). */
 bool utf8_valid(const char *s, size_t n);
 

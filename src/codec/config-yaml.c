@@ -30,6 +30,7 @@
 #include "canaryd/preprocess.h"
 #include "canaryd/query.h"
 #include "canaryd/slack-interact.h"
+#include "canaryd/utf8.h"
 #include "config-values.h"
 
 /* ===== enum names (their tables live in src/core/config.c) ===== */
@@ -636,15 +637,6 @@ static void check_metric_limits_given(struct walker *w, const struct ynode *m, c
                 PROBLEM_AT(w, m, "%s with judge threshold needs min or max", what);
         if (mc->judge == JUDGE_RATIO && !map_get(m, "max_ratio") && !map_get(m, "min_ratio"))
                 PROBLEM_AT(w, m, "%s with judge ratio needs max_ratio or min_ratio", what);
-}
-
-/* Characters (libyaml's columns) in the first n bytes of valid UTF-8. */
-static unsigned utf8_chars(const char *s, size_t n)
-{
-        unsigned chars = 0;
-        for (size_t i = 0; i < n; i++)
-                chars += ((unsigned char)s[i] & 0xC0) != 0x80;
-        return chars;
 }
 
 /* The column of byte `at` of a scalar's value when the value is exactly the text between its

@@ -583,11 +583,7 @@ static void table_free(struct table *t)
 /* Display width: code points, as the text is valid UTF-8. */
 static size_t text_width(const char *s)
 {
-        size_t w = 0;
-        for (; *s; s++)
-                if (((unsigned char)*s & 0xc0) != 0x80)
-                        w++;
-        return w;
+        return utf8_chars(s, strlen(s));
 }
 
 static void table_render(const struct table *t, struct buf *out)
@@ -767,13 +763,11 @@ static char *cell_reason(const cJSON *c, bool wide)
 {
         char *s = cell_string(c, "reason");
         size_t n = 0, i = 0;
-        if (wide)
+        if (wide || text_width(s) <= REASON_CELL_MAX)
                 return s;
-        for (; s[i]; i++)
+        for (; s[i]; i++) /* cut before the code point that would not leave room for "..." */
                 if (((unsigned char)s[i] & 0xc0) != 0x80 && ++n > REASON_CELL_MAX - 3)
                         break;
-        if (text_width(s) <= REASON_CELL_MAX)
-                return s;
         s[i] = '\0';
         char *cut = xasprintf("%s...", s);
         free(s);

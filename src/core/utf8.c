@@ -32,6 +32,14 @@ size_t utf8_seq_len(const unsigned char *s, size_t n)
         return need + 1;
 }
 
+size_t utf8_chars(const char *s, size_t n)
+{
+        size_t chars = 0;
+        for (size_t i = 0; i < n; i++)
+                chars += ((unsigned char)s[i] & 0xC0) != 0x80;
+        return chars;
+}
+
 bool utf8_valid(const char *s, size_t n)
 {
         const unsigned char *p = (const unsigned char *)s;
