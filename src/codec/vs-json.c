@@ -1,7 +1,8 @@
 /* Istio VirtualService codec (WIRE.md §3): selects the canary's routes in spec.http, spec.tls
  * and spec.tcp, reads their weights, and rewrites only those weights and the canaryd.io/state
  * annotation. Pure: cJSON on a buffer. Every other member of the object is carried through
- * untouched (cJSON keeps member order; numbers are re-printed with the same value).
+ * untouched (cJSON keeps member order; numbers are re-printed with the same double, see
+ * exact_numbers(); an integer beyond 2^53 was rounded by the parse already).
  *
  * Weight rules (Istio >= 1.15): an absent weight is 0; a route with a single destination sends
  * it all traffic whatever its weight. We always write explicit integers that sum to 100, which
@@ -420,6 +421,27 @@ static void rule_set_weights(struct rule *r, const struct canary_config *c, unsi
         set_weight(r->canary, canary_pct);
 }
 
+/* cJSON prints a number with 15 significant digits whenever that reads back within DBL_EPSILON
+ * of it, not exactly: 0.30000000000000004 would come back as 0.3, and a field of the user's
+ * that canaryd never meant to touch would change. Each finite number becomes raw text, the
+ * shortest of 15, 16 or 17 digits that reads back as the same double. */
+static void exact_numbers(cJSON *item)
+{
+        for (; item; item = item->next) {
+                if (cJSON_IsNumber(item) && isfinite(item->valuedouble)) {
+                        char buf[32];
+                        for (int digits = 15; digits <= 17; digits++) {
+                                snprintf(buf, sizeof(buf), "%.*g", digits, item->valuedouble);
+                                if (strtod(buf, NULL) == item->valuedouble)
+                                        break;
+                        }
+                        item->valuestring = xstrdup(buf); /* cJSON_Delete frees it */
+                        item->type = cJSON_Raw;
+                }
+                exact_numbers(item->child);
+        }
+}
+
 int vs_update(const char *json, size_t len, const struct canary_config *c, int canary_pct,
               const char *state_json, char **ret_json, char **ret_error)
 {
@@ -457,6 +479,7 @@ int vs_update(const char *json, size_t len, const struct canary_config *c, int c
                         cJSON_AddItemToObject(ann, VS_STATE_ANNOTATION, value);
         }
 
+        exact_numbers(root);
         char *out = cJSON_PrintUnformatted(root);
         if (!out) {
                 r = fail(ret_error, -ENOMEM, "VirtualService: out of memory");

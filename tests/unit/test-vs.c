@@ -289,6 +289,38 @@ static void update_negative_pct_leaves_weights(void **state)
         free(json);
 }
 
+/* Numbers of the user's that need 16 or 17 digits are written back exactly (cJSON alone prints
+ * 15 digits when that reads back within DBL_EPSILON: 0.30000000000000004 became 0.3). */
+static void update_keeps_every_number_exactly(void **state)
+{
+        static const char json[] =
+            "{\"apiVersion\":\"networking.istio.io/v1\",\"kind\":\"VirtualService\","
+            "\"metadata\":{\"name\":\"reviews\",\"namespace\":\"prod\",\"generation\":7},"
+            "\"spec\":{\"hosts\":[\"reviews\"],\"http\":[{\"fault\":{\"delay\":{"
+            "\"percentage\":{\"value\":0.30000000000000004},\"fixedDelay\":\"5s\"}},"
+            "\"x-big\":8888888888888888888888888888888888888888888,\"x-tiny\":1.5e-300,"
+            "\"route\":[{\"destination\":{\"host\":\"reviews\",\"subset\":\"v1\"},\"weight\":100},"
+            "{\"destination\":{\"host\":\"reviews\",\"subset\":\"v2\"},\"weight\":0}]}]}}";
+        struct canary_config c = canary("reviews", "v1", "v2", NULL);
+        char *out = NULL, *err = NULL;
+
+        (void)state;
+        assert_int_equal(vs_update(json, strlen(json), &c, 25, "{}", &out, &err), 0);
+        assert_non_null(strstr(out, "\"value\":0.30000000000000004}"));
+        assert_non_null(strstr(out, "\"generation\":7,"));
+        assert_non_null(strstr(out, "\"weight\":75}"));
+        assert_non_null(strstr(out, "\"weight\":25}"));
+        cJSON *in = cJSON_Parse(json), *o = cJSON_Parse(out);
+        const cJSON *ri = at(in, "spec/http/0");
+        const cJSON *ro = at(o, "spec/http/0");
+        for (const char *const *k = (const char *const[]){"x-big", "x-tiny", NULL}; *k; k++)
+                assert_true(cJSON_GetObjectItemCaseSensitive(ri, *k)->valuedouble ==
+                            cJSON_GetObjectItemCaseSensitive(ro, *k)->valuedouble);
+        cJSON_Delete(in);
+        cJSON_Delete(o);
+        free(out);
+}
+
 /* ---- rejections ---------------------------------------------------------------------------- */
 
 static void expect_error(const char *json, const struct canary_config *c, int pct, int want,
@@ -514,6 +546,7 @@ int main(void)
             cmocka_unit_test(update_tcp_tls_writes_every_selected_route),
             cmocka_unit_test(update_appends_missing_canary_to_named_route),
             cmocka_unit_test(update_negative_pct_leaves_weights),
+            cmocka_unit_test(update_keeps_every_number_exactly),
             cmocka_unit_test(rejects_bad_input),
             cmocka_unit_test(every_istio_fixture_is_edited_exactly),
             cmocka_unit_test(short_host_names_match_the_way_istio_resolves_them),
