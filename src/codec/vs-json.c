@@ -436,7 +436,7 @@ static void exact_numbers(cJSON *item)
                                         break;
                         }
                         item->valuestring = xstrdup(buf); /* cJSON_Delete frees it */
-                        item->type = cJSON_Raw;
+                        item->type = cJSON_Raw | (item->type & cJSON_StringIsConst);
                 }
                 exact_numbers(item->child);
         }

@@ -19,6 +19,7 @@
 #include "commands.h"
 #include "deployment-trigger.h"
 #include "driver.h"
+#include "ha.h"
 #include "status.h"
 
 struct deployment_watch {
@@ -73,7 +74,8 @@ static void trigger_consider(struct canary *c)
         const struct deployment_view *v = &c->trigger_seen;
         const char *name = c->cfg->trigger_deployment;
 
-        if (!c->trigger_seen_valid || !c->loaded ||
+        /* only the shard's holder (HA): another daemon's view of the state may be old */
+        if (!c->trigger_seen_valid || !c->loaded || !ha_owns(c->d, c) ||
             strcmp(v->revision, c->state.trigger_revision) == 0)
                 return;
         if (!v->available) {
@@ -125,6 +127,9 @@ static void on_deployment(const struct kube_result *res, void *userdata)
                 return;
         }
         trigger_arm(c, canary_resync_usec(c));
+        struct deployment_watch *dw = watch_of(c);
+        if (dw && dw->synced)
+                return; /* the watch listed while this GET was out: its view is newer */
         if (res->error < 0) {
                 char why[256];
                 snprintf(why, sizeof(why), "%s%s", res->status ? "HTTP error " : "",
@@ -185,8 +190,11 @@ static void on_watch_event(const struct kube_watch_event *ev, void *userdata)
                 /* Deployments the LIST did not show are gone */
                 for (size_t i = 0; i < dw->n_canaries; i++) {
                         struct canary *c = dw->canaries[i];
-                        if (!c->trigger_listed)
+                        if (!c->trigger_listed) {
                                 c->trigger_seen_valid = false;
+                                trigger_read_failed(c, "not found (the LIST of Deployments "
+                                                       "does not show it)");
+                        }
                         c->trigger_listed = false;
                 }
                 if (dw->failing)
@@ -216,6 +224,7 @@ static void on_watch_event(const struct kube_watch_event *ev, void *userdata)
                         break;
                 if (ev->type == KUBE_WATCH_DELETED) {
                         c->trigger_seen_valid = false;
+                        trigger_read_failed(c, "it was deleted");
                         continue;
                 }
                 if (ev->type == KUBE_WATCH_LISTED)

@@ -932,8 +932,6 @@ static void cycle_begin(struct canary *c)
         cycle_get(c);
 }
 
-/* ---- the Deployment trigger (SPEC §4): a periodic GET of the Deployment ---- */
-
 void canary_cycle_stop(struct canary *c, const char *why)
 {
         if (c->cycle)
