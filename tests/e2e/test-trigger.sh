@@ -4,7 +4,8 @@
 # and available, starts a rollout with its revision; a restart (restartedAt annotation) or a
 # scale starts nothing; a newer template mid-rollout starts over at step 1 in one write. All of
 # it from the watch: no GET of the Deployment once the watch has listed. With `list` and
-# `watch` refused (403, a Role with `get` only), the trigger reads it with GET instead.
+# `watch` refused (403, a Role with `get` only), the trigger reads it with GET instead; a
+# Deployment that does not exist is logged once.
 . "$(dirname "$0")/lib.sh"
 
 E2E_INTERVAL=4s e2e_setup # without the watch, the Deployment is read every interval/2 = 2 s
@@ -135,4 +136,19 @@ for _ in $(seq 100); do [ "$(rev_of)" != "$rev2" ] && [ "$(rev_of)" != - ] && br
 rev3=$(rev_of)
 [ "$rev3" != "$rev2" ] && [ "$rev3" != - ] || fail "no rollout of the new template without the watch ($rev3)"
 pass "without list/watch, the trigger read the Deployment with GET and started $rev3"
+e2e_stop_daemon
+
+# A Deployment name with a typo: the watch lists, does not show it, and that is said once (or
+# the GET a slow first LIST lets out says 404 first: once, too).
+admin DELETE /faults >/dev/null
+: >"$E2E/canaryd.log"
+sed -i 's/trigger: {deployment: checkout-canary}/trigger: {deployment: checkout-canry}/' "$E2E/canaryd.yaml"
+e2e_start_daemon
+for _ in $(seq 50); do grep -Eq "cannot read deployment checkout-canry: .*not found" "$E2E/canaryd.log" && break; sleep 0.1; done
+grep -Eq "cannot read deployment checkout-canry: .*not found" "$E2E/canaryd.log" ||
+	fail "a trigger on a missing Deployment was not logged: $(grep trigger "$E2E/canaryd.log")"
+sleep 2.5 # a resync tick: still said once
+[ "$(grep -c "cannot read deployment checkout-canry" "$E2E/canaryd.log")" = 1 ] ||
+	fail "the missing Deployment was logged more than once"
+pass "a trigger on a missing Deployment is logged once"
 e2e_stop_daemon
