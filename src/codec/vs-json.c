@@ -423,13 +423,17 @@ static void rule_set_weights(struct rule *r, const struct canary_config *c, unsi
 
 /* cJSON prints a number with 15 significant digits whenever that reads back within DBL_EPSILON
  * of it, not exactly: 0.30000000000000004 would come back as 0.3, and a field of the user's
- * that canaryd never meant to touch would change. Each finite number becomes raw text, the
- * shortest of 15, 16 or 17 digits that reads back as the same double. */
-static void exact_numbers(cJSON *item)
+ * that canaryd never meant to touch would change. Each number becomes raw text, the shortest
+ * of 15, 16 or 17 digits that reads back as the same double. Returns false, converting
+ * nothing more, at a number beyond a double's range (1e400 parses as infinity, which cJSON
+ * would write as null; the API server stores no such number anyway). */
+static bool exact_numbers(cJSON *item)
 {
         for (; item; item = item->next) {
-                if (cJSON_IsNumber(item) && isfinite(item->valuedouble)) {
+                if (cJSON_IsNumber(item)) {
                         char buf[32];
+                        if (!isfinite(item->valuedouble))
+                                return false;
                         for (int digits = 15; digits <= 17; digits++) {
                                 snprintf(buf, sizeof(buf), "%.*g", digits, item->valuedouble);
                                 if (strtod(buf, NULL) == item->valuedouble)
@@ -438,8 +442,10 @@ static void exact_numbers(cJSON *item)
                         item->valuestring = xstrdup(buf); /* cJSON_Delete frees it */
                         item->type = cJSON_Raw | (item->type & cJSON_StringIsConst);
                 }
-                exact_numbers(item->child);
+                if (!exact_numbers(item->child))
+                        return false;
         }
+        return true;
 }
 
 int vs_update(const char *json, size_t len, const struct canary_config *c, int canary_pct,
@@ -479,7 +485,12 @@ int vs_update(const char *json, size_t len, const struct canary_config *c, int c
                         cJSON_AddItemToObject(ann, VS_STATE_ANNOTATION, value);
         }
 
-        exact_numbers(root);
+        if (!exact_numbers(root)) {
+                r = fail(ret_error, -EBADMSG,
+                         "VirtualService: a number is beyond the range of a double (it would be "
+                         "written back as null); nothing written");
+                goto out;
+        }
         char *out = cJSON_PrintUnformatted(root);
         if (!out) {
                 r = fail(ret_error, -ENOMEM, "VirtualService: out of memory");

@@ -319,6 +319,17 @@ static void update_keeps_every_number_exactly(void **state)
         cJSON_Delete(in);
         cJSON_Delete(o);
         free(out);
+
+        /* a number no double holds would come back as null: the write is refused (a read of it
+         * is not: the number is not the canary's) */
+        char *huge = xstrdup(json);
+        memcpy(strstr(huge, "1.0000000000000002"), "1e400             ", 18);
+        out = NULL;
+        assert_int_equal(vs_update(huge, strlen(huge), &c, 25, "{}", &out, &err), -EBADMSG);
+        assert_null(out);
+        assert_non_null(strstr(err, "beyond the range of a double"));
+        free(err);
+        free(huge);
 }
 
 /* ---- rejections ---------------------------------------------------------------------------- */
