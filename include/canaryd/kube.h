@@ -128,8 +128,7 @@ void kube_cancel(struct kube_call *c);
  * Usage (the Deployment trigger, SPEC §4):
  *
  *     char *path = kube_deployments_path(ns);            // .../apps/v1/namespaces/NS/deployments
- *     char *sel = xasprintf("metadata.name=%s", name);   // or NULL: every object
- *     r = kube_watch_new(kube, path, sel, on_event, canary, &canary->watch);
+ *     r = kube_watch_new(kube, path, name, on_event, canary, &canary->watch); // name NULL: all
  *     ...
  *     static void on_event(const struct kube_watch_event *ev, void *userdata) {
  *             switch (ev->type) {
@@ -166,9 +165,10 @@ typedef void kube_watch_fn(const struct kube_watch_event *ev, void *userdata);
 
 struct kube_watch;
 /* Starts a watch of collection_path ("/apis/<group>/<version>/namespaces/<ns>/<resource>", no
- * query), optionally narrowed by field_selector ("metadata.name=checkout"; copied). The first
- * LIST is sent at once. k must outlive the watch. Returns 0, or -EINVAL. */
-int kube_watch_new(struct kube_client *k, const char *collection_path, const char *field_selector,
+ * query), narrowed to the one object called name (fieldSelector=metadata.name=NAME; copied),
+ * or of every object when name is NULL. The first LIST is sent at once. k must outlive the
+ * watch. Returns 0, or -EINVAL. */
+int kube_watch_new(struct kube_client *k, const char *collection_path, const char *name,
                    kube_watch_fn *on_event, void *userdata, struct kube_watch **ret);
 /* Stops it (no callback runs afterwards). NULL-safe; returns NULL. */
 struct kube_watch *kube_watch_free(struct kube_watch *w);

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "canary-groups.h"
 #include "canaryd/kube.h"
 #include "canaryd/log.h"
 #include "canaryd/trigger.h"
@@ -24,14 +25,16 @@
 
 struct deployment_watch {
         struct daemon *d;
-        const char *namespace_; /* borrowed from the config */
         struct kube_watch *watch;
         bool failing; /* logged once until a LIST works again */
         bool synced;  /* listed, and no failure since: what the canaries keep is current */
-        struct canary **canaries; /* the namespace's triggered canaries by Deployment name
-                                     (borrowed) */
-        size_t n_canaries;
+        struct canary_group group; /* the namespace's triggered canaries by Deployment name */
 };
+
+static const char *deployment_of(const struct canary *c)
+{
+        return c->cfg->trigger_deployment;
+}
 
 #define TIMER_ACCURACY (10 * USEC_PER_MSEC)
 
@@ -54,7 +57,7 @@ static struct deployment_watch *watch_of(const struct canary *c)
         struct daemon *d = c->d;
 
         for (size_t i = 0; i < d->n_deployment_watches; i++)
-                if (strcmp(d->deployment_watches[i].namespace_, c->cfg->namespace_) == 0)
+                if (strcmp(d->deployment_watches[i].group.namespace_, c->cfg->namespace_) == 0)
                         return &d->deployment_watches[i];
         return NULL;
 }
@@ -182,14 +185,14 @@ static void on_watch_event(const struct kube_watch_event *ev, void *userdata)
                 if (!dw->failing)
                         log_warning("kubernetes: watching Deployments in %s failed, retrying "
                                     "(triggers read them with GET meanwhile): %s",
-                                    dw->namespace_, ev->message ? ev->message : "failed");
+                                    dw->group.namespace_, ev->message ? ev->message : "failed");
                 dw->failing = true;
                 dw->synced = false;
                 return;
         case KUBE_WATCH_SYNCED:
                 /* Deployments the LIST did not show are gone */
-                for (size_t i = 0; i < dw->n_canaries; i++) {
-                        struct canary *c = dw->canaries[i];
+                for (size_t i = 0; i < dw->group.n_canaries; i++) {
+                        struct canary *c = dw->group.canaries[i];
                         if (!c->trigger_listed) {
                                 c->trigger_seen_valid = false;
                                 trigger_read_failed(c, "not found (the LIST of Deployments "
@@ -198,7 +201,8 @@ static void on_watch_event(const struct kube_watch_event *ev, void *userdata)
                         c->trigger_listed = false;
                 }
                 if (dw->failing)
-                        log_info("kubernetes: watching Deployments in %s again", dw->namespace_);
+                        log_info("kubernetes: watching Deployments in %s again",
+                                 dw->group.namespace_);
                 dw->failing = false;
                 dw->synced = true;
                 return;
@@ -210,18 +214,10 @@ static void on_watch_event(const struct kube_watch_event *ev, void *userdata)
         }
         if (dw->d->stopping || dw->d->reload_pending)
                 return;
-        size_t i = 0, hi = dw->n_canaries;
-        while (i < hi) { /* the first canary of this Deployment (a re-LIST of 10,000: no scans) */
-                size_t mid = i + (hi - i) / 2;
-                if (strcmp(dw->canaries[mid]->cfg->trigger_deployment, ev->name) < 0)
-                        i = mid + 1;
-                else
-                        hi = mid;
-        }
-        for (; i < dw->n_canaries; i++) {
-                struct canary *c = dw->canaries[i];
-                if (strcmp(c->cfg->trigger_deployment, ev->name) != 0)
-                        break;
+        struct canary **first;
+        size_t n = canary_group_find(&dw->group, deployment_of, ev->name, &first);
+        for (size_t i = 0; i < n; i++) {
+                struct canary *c = first[i];
                 if (ev->type == KUBE_WATCH_DELETED) {
                         c->trigger_seen_valid = false;
                         trigger_read_failed(c, "it was deleted");
@@ -233,57 +229,33 @@ static void on_watch_event(const struct kube_watch_event *ev, void *userdata)
         }
 }
 
-/* By namespace, then Deployment: each namespace's canaries are a run, sorted for the events. */
-static int cmp_by_deployment(const void *a, const void *b)
-{
-        const struct canary *x = *(struct canary *const *)a, *y = *(struct canary *const *)b;
-        int r = strcmp(x->cfg->namespace_, y->cfg->namespace_);
-        return r ? r : strcmp(x->cfg->trigger_deployment, y->cfg->trigger_deployment);
-}
-
+/* One watch per namespace with triggered canaries. */
 void deployment_watches_start(struct daemon *d)
 {
-        size_t n = 0;
+        struct canary_group *groups;
 
         deployment_watches_stop(d);
         if (!d->kube)
                 return;
-        struct canary **all = xcalloc(d->n_canaries + 1, sizeof(*all));
-        for (size_t i = 0; i < d->n_canaries; i++)
-                if (d->canaries[i].cfg->trigger_deployment)
-                        all[n++] = &d->canaries[i];
-        qsort(all, n, sizeof(*all), cmp_by_deployment);
-        d->deployment_watches = xcalloc(n + 1, sizeof(*d->deployment_watches));
-        for (size_t i = 0, end; i < n; i = end) {
-                const struct canary_config *cfg = all[i]->cfg;
-                bool one_name = true;
-                for (end = i + 1;
-                     end < n && strcmp(all[end]->cfg->namespace_, cfg->namespace_) == 0; end++)
-                        one_name = one_name && strcmp(all[end]->cfg->trigger_deployment,
-                                                      cfg->trigger_deployment) == 0;
-
+        size_t n_groups = canary_groups_make(d, deployment_of, &groups);
+        d->deployment_watches = xcalloc(n_groups + 1, sizeof(*d->deployment_watches));
+        for (size_t i = 0; i < n_groups; i++) {
                 struct deployment_watch *dw = &d->deployment_watches[d->n_deployment_watches];
-                *dw = (struct deployment_watch){.d = d, .namespace_ = cfg->namespace_};
-                dw->n_canaries = end - i;
-                dw->canaries = xcalloc(dw->n_canaries, sizeof(*dw->canaries));
-                memcpy(dw->canaries, all + i, dw->n_canaries * sizeof(*dw->canaries));
-                char *path = kube_deployments_path(cfg->namespace_);
-                char *selector =
-                    one_name ? xasprintf("metadata.name=%s", cfg->trigger_deployment) : NULL;
-                int r =
-                    path ? kube_watch_new(d->kube, path, selector, on_watch_event, dw, &dw->watch)
-                         : -EINVAL;
+                *dw = (struct deployment_watch){.d = d, .group = groups[i]};
+                char *path = kube_deployments_path(dw->group.namespace_);
+                int r = path ? kube_watch_new(d->kube, path, dw->group.only_object, on_watch_event,
+                                              dw, &dw->watch)
+                             : -EINVAL;
                 if (r < 0) {
                         log_warning_errno(r, "kubernetes: cannot watch Deployments in %s: %m",
-                                          cfg->namespace_);
-                        free(dw->canaries);
+                                          dw->group.namespace_);
+                        canary_group_done(&dw->group);
                 } else {
                         d->n_deployment_watches++;
                 }
                 free(path);
-                free(selector);
         }
-        free(all);
+        free(groups);
 }
 
 void deployment_watches_stop(struct daemon *d)
@@ -291,7 +263,7 @@ void deployment_watches_stop(struct daemon *d)
         for (size_t i = 0; i < d->n_deployment_watches; i++) {
                 struct deployment_watch *dw = &d->deployment_watches[i];
                 dw->watch = kube_watch_free(dw->watch);
-                free(dw->canaries);
+                canary_group_done(&dw->group);
         }
         free(d->deployment_watches);
         d->deployment_watches = NULL;

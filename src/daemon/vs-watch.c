@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "canary-groups.h"
 #include "canaryd/kube.h"
 #include "canaryd/log.h"
 #include "canaryd/state-json.h"
@@ -29,38 +30,15 @@
 struct vs_watch {
         struct daemon *d;
         const struct vs_watch_callbacks *cb; /* borrowed */
-        const char *namespace_;              /* borrowed from the config */
         struct kube_watch *watch;
-        bool failing; /* logged once until a LIST works again */
-        bool synced;  /* listed, and no failure since: the cache is current */
-        /* the namespace's canaries by VirtualService name, for the events */
-        struct canary **by_name;
-        size_t n_by_name;
+        bool failing;              /* logged once until a LIST works again */
+        bool synced;               /* listed, and no failure since: the cache is current */
+        struct canary_group group; /* the namespace's canaries by VirtualService name */
 };
 
-static int cmp_by_name(const void *a, const void *b)
+static const char *virtual_service_of(const struct canary *c)
 {
-        const struct canary *x = *(struct canary *const *)a, *y = *(struct canary *const *)b;
-        return strcmp(x->cfg->virtual_service, y->cfg->virtual_service);
-}
-
-/* The canaries whose VirtualService is `name`: [*ret_first, *ret_first + n). */
-static size_t canaries_of(const struct vs_watch *vw, const char *name, struct canary ***ret_first)
-{
-        size_t lo = 0, hi = vw->n_by_name, n = 0;
-
-        while (lo < hi) { /* first index whose name is >= name */
-                size_t mid = lo + (hi - lo) / 2;
-                if (strcmp(vw->by_name[mid]->cfg->virtual_service, name) < 0)
-                        lo = mid + 1;
-                else
-                        hi = mid;
-        }
-        while (lo + n < vw->n_by_name &&
-               strcmp(vw->by_name[lo + n]->cfg->virtual_service, name) == 0)
-                n++;
-        *ret_first = vw->by_name + lo;
-        return n;
+        return c->cfg->virtual_service;
 }
 
 static struct vs_watch *watch_of(const struct canary *c)
@@ -68,7 +46,7 @@ static struct vs_watch *watch_of(const struct canary *c)
         struct daemon *d = c->d;
 
         for (size_t i = 0; i < d->n_vs_watches; i++)
-                if (strcmp(d->vs_watches[i].namespace_, c->cfg->namespace_) == 0)
+                if (strcmp(d->vs_watches[i].group.namespace_, c->cfg->namespace_) == 0)
                         return &d->vs_watches[i];
         return NULL;
 }
@@ -166,7 +144,7 @@ static void on_object(struct vs_watch *vw, struct canary *c, const struct kube_w
                 if (c->state.phase != ROLLOUT_PROGRESSING && c->state.phase != ROLLOUT_PAUSED)
                         goto done;
                 log_canary(LOG_WARNING, c, NULL, NULL,
-                           "VirtualService %s/%s was deleted; re-reading now", vw->namespace_,
+                           "VirtualService %s/%s was deleted; re-reading now", vw->group.namespace_,
                            ev->name);
         } else if (!viewed) {
                 goto done; /* the cycle reports what is wrong with it */
@@ -176,13 +154,14 @@ static void on_object(struct vs_watch *vw, struct canary *c, const struct kube_w
                         log_canary(LOG_INFO, c, NULL, NULL,
                                    "watch: VirtualService %s/%s changed outside canaryd "
                                    "(routes at %u%%, its state says %u%%); re-reading now",
-                                   vw->namespace_, ev->name, view.canary_weight, state_weight);
+                                   vw->group.namespace_, ev->name, view.canary_weight,
+                                   state_weight);
                         break;
                 case VS_STATE_CHANGED:
                         log_canary(LOG_INFO, c, NULL, NULL,
                                    "watch: VirtualService %s/%s holds a rollout state "
                                    "this daemon did not write; re-reading now",
-                                   vw->namespace_, ev->name);
+                                   vw->group.namespace_, ev->name);
                         break;
                 case VS_SAME:
                         goto done;
@@ -203,25 +182,25 @@ static void on_event(const struct kube_watch_event *ev, void *userdata)
                 if (!vw->failing)
                         log_warning("kubernetes: watching VirtualServices in %s failed, retrying "
                                     "(reading each VirtualService with GET meanwhile): %s",
-                                    vw->namespace_, ev->message);
+                                    vw->group.namespace_, ev->message);
                 vw->failing = true;
                 vw->synced = false;
                 /* parked reads go ahead with GETs */
-                for (size_t i = 0; i < vw->n_by_name; i++)
-                        if (vw->by_name[i]->vs_parked) {
-                                vw->by_name[i]->vs_parked = false;
-                                vw->cb->read_resume(vw->by_name[i]);
+                for (size_t i = 0; i < vw->group.n_canaries; i++)
+                        if (vw->group.canaries[i]->vs_parked) {
+                                vw->group.canaries[i]->vs_parked = false;
+                                vw->cb->read_resume(vw->group.canaries[i]);
                         }
                 return;
         case KUBE_WATCH_SYNCED:
                 if (vw->failing)
                         log_notice("kubernetes: watching VirtualServices in %s again",
-                                   vw->namespace_);
+                                   vw->group.namespace_);
                 vw->failing = false;
                 vw->synced = true;
                 /* objects the LIST did not show are gone: their canaries read with GET */
-                for (size_t i = 0; i < vw->n_by_name; i++) {
-                        struct canary *c = vw->by_name[i];
+                for (size_t i = 0; i < vw->group.n_canaries; i++) {
+                        struct canary *c = vw->group.canaries[i];
                         if (!c->vs_listed) {
                                 cache_drop(c);
                                 vs_routes_seen(c, NULL);
@@ -242,7 +221,7 @@ static void on_event(const struct kube_watch_event *ev, void *userdata)
         if (d->stopping)
                 return;
         struct canary **first;
-        size_t n = canaries_of(vw, ev->name, &first);
+        size_t n = canary_group_find(&vw->group, virtual_service_of, ev->name, &first);
         for (size_t i = 0; i < n; i++)
                 on_object(vw, first[i], ev);
 }
@@ -278,63 +257,40 @@ void vs_cache_forget(struct canary *c)
         c->vs_listed = false;
 }
 
-static int cmp_by_namespace(const void *a, const void *b)
-{
-        const struct canary *x = *(struct canary *const *)a, *y = *(struct canary *const *)b;
-        int r = strcmp(x->cfg->namespace_, y->cfg->namespace_);
-        return r ? r : (x > y) - (x < y); /* config order within a namespace */
-}
-
-/* One watch per namespace. The canaries are grouped by a sort (10,000 canaries: one pass, not
- * a scan per canary). */
+/* One watch per namespace. */
 void vs_watches_start(struct daemon *d, const struct vs_watch_callbacks *cb)
 {
-        vs_watches_stop(d);
-        if (!d->kube || d->n_canaries == 0)
-                return;
-        struct canary **all = xcalloc(d->n_canaries, sizeof(*all));
-        for (size_t i = 0; i < d->n_canaries; i++)
-                all[i] = &d->canaries[i];
-        qsort(all, d->n_canaries, sizeof(*all), cmp_by_namespace);
-        d->vs_watches = xcalloc(d->n_canaries, sizeof(*d->vs_watches));
-        for (size_t i = 0, end; i < d->n_canaries; i = end) {
-                const struct canary_config *cfg = all[i]->cfg;
-                bool one_name = true;
-                for (end = i + 1;
-                     end < d->n_canaries && strcmp(all[end]->cfg->namespace_, cfg->namespace_) == 0;
-                     end++)
-                        one_name = one_name && strcmp(all[end]->cfg->virtual_service,
-                                                      cfg->virtual_service) == 0;
+        struct canary_group *groups;
 
+        vs_watches_stop(d);
+        if (!d->kube)
+                return;
+        size_t n_groups = canary_groups_make(d, virtual_service_of, &groups);
+        d->vs_watches = xcalloc(n_groups + 1, sizeof(*d->vs_watches));
+        for (size_t i = 0; i < n_groups; i++) {
                 struct vs_watch *vw = &d->vs_watches[d->n_vs_watches];
-                *vw = (struct vs_watch){.d = d, .cb = cb, .namespace_ = cfg->namespace_};
-                vw->n_by_name = end - i;
-                vw->by_name = xcalloc(vw->n_by_name, sizeof(*vw->by_name));
-                memcpy(vw->by_name, all + i, vw->n_by_name * sizeof(*vw->by_name));
-                qsort(vw->by_name, vw->n_by_name, sizeof(*vw->by_name), cmp_by_name);
-                char *path = kube_virtual_services_path(cfg->namespace_);
-                char *selector =
-                    one_name ? xasprintf("metadata.name=%s", cfg->virtual_service) : NULL;
-                int r = path ? kube_watch_new(d->kube, path, selector, on_event, vw, &vw->watch)
+                *vw = (struct vs_watch){.d = d, .cb = cb, .group = groups[i]};
+                char *path = kube_virtual_services_path(vw->group.namespace_);
+                int r = path ? kube_watch_new(d->kube, path, vw->group.only_object, on_event, vw,
+                                              &vw->watch)
                              : -EINVAL;
                 if (r < 0) {
                         log_warning_errno(r, "kubernetes: cannot watch VirtualServices in %s: %m",
-                                          cfg->namespace_);
-                        free(vw->by_name);
+                                          vw->group.namespace_);
+                        canary_group_done(&vw->group);
                 } else {
                         d->n_vs_watches++;
                 }
                 free(path);
-                free(selector);
         }
-        free(all);
+        free(groups);
 }
 
 void vs_watches_unpark(struct daemon *d)
 {
         for (size_t i = 0; i < d->n_vs_watches; i++)
-                for (size_t k = 0; k < d->vs_watches[i].n_by_name; k++) {
-                        struct canary *c = d->vs_watches[i].by_name[k];
+                for (size_t k = 0; k < d->vs_watches[i].group.n_canaries; k++) {
+                        struct canary *c = d->vs_watches[i].group.canaries[k];
                         if (c->vs_parked) {
                                 c->vs_parked = false;
                                 d->vs_watches[i].cb->read_resume(c);
@@ -348,9 +304,9 @@ void vs_watches_stop(struct daemon *d)
         for (size_t i = 0; i < d->n_vs_watches; i++) {
                 struct vs_watch *vw = &d->vs_watches[i];
                 vw->watch = kube_watch_free(vw->watch);
-                for (size_t k = 0; k < vw->n_by_name; k++)
-                        vs_cache_forget(vw->by_name[k]);
-                free(vw->by_name);
+                for (size_t k = 0; k < vw->group.n_canaries; k++)
+                        vs_cache_forget(vw->group.canaries[k]);
+                canary_group_done(&vw->group);
         }
         free(d->vs_watches);
         d->vs_watches = NULL;

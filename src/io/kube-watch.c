@@ -408,7 +408,7 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
 
 /* ---- public -------------------------------------------------------------------------------- */
 
-int kube_watch_new(struct kube_client *k, const char *collection_path, const char *field_selector,
+int kube_watch_new(struct kube_client *k, const char *collection_path, const char *name,
                    kube_watch_fn *on_event, void *userdata, struct kube_watch **ret)
 {
         if (!k || !collection_path || collection_path[0] != '/' || strpbrk(collection_path, "?#") ||
@@ -417,10 +417,12 @@ int kube_watch_new(struct kube_client *k, const char *collection_path, const cha
         struct kube_watch *w = xcalloc(1, sizeof(*w));
         w->k = k;
         w->path = xstrdup(collection_path);
-        if (field_selector && *field_selector) {
-                char *esc = http_escape(field_selector);
+        if (name && *name) {
+                char *selector = xasprintf("metadata.name=%s", name);
+                char *esc = http_escape(selector);
                 w->selector_query = xasprintf("fieldSelector=%s", esc);
                 free(esc);
+                free(selector);
         }
         w->on_event = on_event;
         w->userdata = userdata;

@@ -477,8 +477,7 @@ static void watch_lists_streams_and_recovers(void **unused)
         struct seen seen = {0};
         char *path = kube_deployments_path("shop");
         assert_string_equal(path, "/apis/apps/v1/namespaces/shop/deployments");
-        assert_int_equal(
-            kube_watch_new(k, path, "metadata.name=web", on_watch_event, &seen, &seen.w), 0);
+        assert_int_equal(kube_watch_new(k, path, "web", on_watch_event, &seen, &seen.w), 0);
         assert_string_equal(kube_watch_resource_version(seen.w), "");
         run();
         assert_null(seen.w);
