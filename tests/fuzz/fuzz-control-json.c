@@ -31,17 +31,21 @@ static void check_round_trip(const struct control_request *req)
         free(line);
 }
 
+/* A formatter's contract: 0 with its output and no error, or < 0 with an error and no output. */
+static void expect_outcome(int r, const char *output, const char *error)
+{
+        if (r == 0 ? (!output || error) : (!error || output))
+                abort();
+}
+
 /* Printed again for people, a document must read back as the same tree (printed unformatted by
  * cJSON, member order kept); YAML is written from the same parse, so only a JSON document can. */
 static void check_documents(const char *text, size_t size)
 {
         char *json = NULL, *yaml = NULL, *error = NULL;
         int rj = doc_format_json_indented(text, size, &json, &error);
-        if (rj < 0) {
-                if (!error || json)
-                        abort();
-                free(error);
-        } else {
+        expect_outcome(rj, json, error);
+        if (rj == 0) {
                 cJSON *a = cJSON_ParseWithLength(text, size), *b = cJSON_Parse(json);
                 char *pa = a ? cJSON_PrintUnformatted(a) : NULL;
                 char *pb = b ? cJSON_PrintUnformatted(b) : NULL;
@@ -51,18 +55,16 @@ static void check_documents(const char *text, size_t size)
                 cJSON_free(pb);
                 cJSON_Delete(a);
                 cJSON_Delete(b);
-                free(json);
         }
+        free(json);
+        free(error);
         error = NULL;
-        if (doc_format_yaml(text, size, &yaml, &error) == 0) {
-                if (rj < 0 || !yaml)
-                        abort();
-                free(yaml);
-        } else {
-                if (!error)
-                        abort();
-                free(error);
-        }
+        int ry = doc_format_yaml(text, size, &yaml, &error);
+        expect_outcome(ry, yaml, error);
+        if (ry == 0 && rj < 0)
+                abort(); /* YAML of a document the JSON printer refused */
+        free(yaml);
+        free(error);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -101,16 +103,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         };
         char *table = NULL;
         error = NULL;
-        if (control_status_format(text, size, &view, &table, &error) == 0) {
-                /* lines, or nothing (no headers, no canaries) */
-                if (error || !table || (*table && table[strlen(table) - 1] != '\n'))
-                        abort();
-                free(table);
-        } else {
-                if (!error)
-                        abort();
-                free(error);
-        }
+        int rs = control_status_format(text, size, &view, &table, &error);
+        expect_outcome(rs, table, error);
+        if (rs == 0 && *table && table[strlen(table) - 1] != '\n')
+                abort(); /* lines, or nothing (no headers, no canaries) */
+        free(table);
+        free(error);
 
         check_documents(text, size);
         return 0;
