@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "canaryd/util.h"
+
 /* A request line holds at most CONTROL_LINE_MAX bytes, not counting its newline. */
 #define CONTROL_LINE_MAX (64 * 1024)
 /* The client reads reply lines of at most this many bytes (status of many canaries). */
@@ -80,11 +82,11 @@ int control_reply_parse(const char *line, size_t len, struct control_reply *ret,
 
 /* How canaryctl shows SPEC §5's status document ({"canaries":[...]}). */
 struct status_view {
-        bool details; /* status NAME: each canary's reason, routes, approval and metrics below */
-        bool headers; /* false (--no-headers, for scripts): no column-name lines, and columns
-                         as wide as their values */
-        bool wide;    /* -o wide: more columns, the reason in full */
-        uint64_t now_usec; /* wall clock: times as ages ("5m", kubectl's); 0: as sent */
+        bool details;    /* status NAME: each canary's reason, routes, approval and metrics below */
+        bool headers;    /* false (--no-headers, for scripts): no column-name lines, and columns
+                            as wide as their values */
+        bool wide;       /* -o wide: more columns, the reason in full */
+        usec_t now_usec; /* wall clock: times as ages ("5m", kubectl's); 0: as sent */
 };
 
 /* Renders the status document as a table for people: columns NAME NAMESPACE PHASE STEP WEIGHT

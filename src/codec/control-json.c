@@ -689,6 +689,13 @@ static char *percent(double w)
         return s;
 }
 
+/* The daemon read routes that send different weights to the canary (routes_agree false; null
+ * or absent: it has not read them, or an older daemon). */
+static bool routes_disagree(const cJSON *c)
+{
+        return cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(c, "routes_agree"));
+}
+
 /* What the routes hold, as the daemon last read them: "0%", "0% (routes disagree)", or "-". */
 static char *cell_observed(const cJSON *c)
 {
@@ -696,7 +703,7 @@ static char *cell_observed(const cJSON *c)
         if (!get_number(c, "observed_weight", &w))
                 return xstrdup("-");
         char *p = percent(w);
-        if (!cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(c, "routes_agree")))
+        if (!routes_disagree(c))
                 return p;
         char *s = xasprintf("%s (routes disagree)", p);
         free(p);
@@ -713,7 +720,7 @@ static char *cell_weight(const cJSON *c, bool wide)
         char *p = percent(w), *s = NULL;
         if (wide || !get_number(c, "observed_weight", &seen))
                 return p;
-        if (cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(c, "routes_agree")))
+        if (routes_disagree(c))
                 s = xasprintf("%s (routes disagree)", p);
         else if (seen != w) {
                 char *o = percent(seen); /* as the OBSERVED column and the details show it */
@@ -828,9 +835,9 @@ static void render_reason(const cJSON *c, const struct status_view *v, struct bu
                 free(why);
         }
         if (get_number(c, "canary_weight", &w) && get_number(c, "observed_weight", &seen) &&
-            (seen != w || cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(c, "routes_agree")))) {
+            (seen != w || routes_disagree(c))) {
                 char *o = percent(seen), *p = percent(w);
-                bool agree = !cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(c, "routes_agree"));
+                bool agree = !routes_disagree(c);
                 buf_printf(
                     out, "%s%s: %s %s to the canary; the step's weight is %s\n", said ? "" : "\n",
                     name, agree ? "the routes send" : "the routes disagree: the first sends", o, p);
