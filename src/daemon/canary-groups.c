@@ -39,6 +39,7 @@ size_t canary_groups_make(struct daemon *d, canary_object_fn *object_of, struct 
                 for (end = i + 1; end < n && strcmp(all[end]->cfg->namespace_, ns) == 0; end++)
                         ;
                 struct canary_group *g = &groups[n_groups++];
+                g->object_of = object_of;
                 g->namespace_ = ns;
                 /* sorted: one object when the first and the last agree */
                 g->only_object = strcmp(object_of(all[i]), object_of(all[end - 1])) == 0
@@ -60,9 +61,10 @@ void canary_group_done(struct canary_group *g)
         g->n_canaries = 0;
 }
 
-size_t canary_group_find(const struct canary_group *g, canary_object_fn *object_of,
-                         const char *object, struct canary ***ret_first)
+size_t canary_group_find(const struct canary_group *g, const char *object,
+                         struct canary ***ret_first)
 {
+        canary_object_fn *object_of = g->object_of;
         size_t lo = 0, hi = g->n_canaries, n = 0;
 
         while (lo < hi) { /* the first canary whose object is >= object */

@@ -11,10 +11,11 @@
 typedef const char *canary_object_fn(const struct canary *c);
 
 struct canary_group {
-        const char *namespace_;   /* borrowed from the config */
-        const char *only_object;  /* the one object every canary of the group names, or NULL */
-        struct canary **canaries; /* owned (canary_group_done); the canaries are borrowed */
-        size_t n_canaries;        /* sorted by object, then config order */
+        canary_object_fn *object_of; /* what the group was sorted by */
+        const char *namespace_;      /* borrowed from the config */
+        const char *only_object;     /* the one object every canary of the group names, or NULL */
+        struct canary **canaries;    /* owned (canary_group_done); the canaries are borrowed */
+        size_t n_canaries;           /* sorted by object, then config order */
 };
 
 /* Groups d's canaries that object_of() gives an object by namespace. Returns the number of
@@ -23,5 +24,5 @@ size_t canary_groups_make(struct daemon *d, canary_object_fn *object_of, struct 
 /* Frees g's array (not the canaries). */
 void canary_group_done(struct canary_group *g);
 /* The canaries of g whose object is `object`: returns how many, from *ret_first on. */
-size_t canary_group_find(const struct canary_group *g, canary_object_fn *object_of,
-                         const char *object, struct canary ***ret_first);
+size_t canary_group_find(const struct canary_group *g, const char *object,
+                         struct canary ***ret_first);

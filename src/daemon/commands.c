@@ -107,6 +107,22 @@ bool queue_has(const struct canary *c, enum rollout_event_kind kind)
         return false;
 }
 
+static bool event_matches(const struct queued_event *q, enum rollout_event_kind kind,
+                          const char *revision)
+{
+        return q->ev.kind == kind && (!revision || strcmp(q->revision, revision) == 0);
+}
+
+bool event_pending(const struct canary *c, enum rollout_event_kind kind, const char *revision)
+{
+        if (c->cycle && event_matches(&c->cycle->current, kind, revision))
+                return true;
+        for (size_t i = 0; i < c->n_queue; i++)
+                if (event_matches(&c->queue[i], kind, revision))
+                        return true;
+        return false;
+}
+
 bool queue_add(struct canary *c, const struct queued_event *q)
 {
         if (!queue_reserve(c))

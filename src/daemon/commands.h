@@ -26,6 +26,8 @@ bool queue_push_front(struct canary *c, const struct queued_event *q);
 /* Takes the head of a non-empty queue into *ret. */
 void queue_pop(struct canary *c, struct queued_event *ret);
 bool queue_has(const struct canary *c, enum rollout_event_kind kind);
+/* An event of kind is queued or being decided; with a revision, only one for that template. */
+bool event_pending(const struct canary *c, enum rollout_event_kind kind, const char *revision);
 /* Frees the queue (an idle canary carries none). */
 void queue_release(struct canary *c);
 /* Abandons every queued command with why, and empties the queue. */

@@ -70,20 +70,6 @@ static void trigger_read_failed(struct canary *c, const char *why)
         c->trigger_failing = true;
 }
 
-/* A trigger for this template is queued or being decided: once is enough (an event that comes
- * while the first is decided must not start, or log, it twice). A newer template goes ahead. */
-static bool trigger_pending(const struct canary *c, const char *revision)
-{
-        if (c->cycle && c->cycle->current.ev.kind == EV_TRIGGER &&
-            strcmp(c->cycle->current.revision, revision) == 0)
-                return true;
-        for (size_t i = 0; i < c->n_queue; i++)
-                if (c->queue[i].ev.kind == EV_TRIGGER &&
-                    strcmp(c->queue[i].revision, revision) == 0)
-                        return true;
-        return false;
-}
-
 /* What the canary last saw of its Deployment, from a GET or the watch: start a rollout when it
  * runs a template the rollout state has not seen, fully available. */
 static void trigger_consider(struct canary *c)
@@ -105,7 +91,9 @@ static void trigger_consider(struct canary *c)
                 snprintf(c->trigger_waiting, sizeof(c->trigger_waiting), "%s", v->revision);
                 return;
         }
-        if (trigger_pending(c, v->revision))
+        /* once is enough: an event that comes while the first is decided must not start, or log,
+         * it twice; a newer template goes ahead */
+        if (event_pending(c, EV_TRIGGER, v->revision))
                 return;
         log_canary(LOG_NOTICE, c, NULL, NULL,
                    "trigger: deployment %s runs template %s (image %s), available", name,
@@ -229,7 +217,7 @@ static void on_watch_event(const struct kube_watch_event *ev, void *userdata)
         if (dw->d->stopping || dw->d->reload_pending)
                 return;
         struct canary **first;
-        size_t n = canary_group_find(&dw->group, deployment_of, ev->name, &first);
+        size_t n = canary_group_find(&dw->group, ev->name, &first);
         for (size_t i = 0; i < n; i++) {
                 struct canary *c = first[i];
                 if (ev->type == KUBE_WATCH_DELETED) {

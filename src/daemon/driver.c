@@ -82,8 +82,7 @@ static void submit_queued(struct canary *c, struct queued_event *qe)
                 return;
         }
         /* One pending tick is as good as many. */
-        if (ev->kind == EV_TICK &&
-            (queue_has(c, EV_TICK) || (c->cycle && c->cycle->current.ev.kind == EV_TICK)))
+        if (ev->kind == EV_TICK && event_pending(c, EV_TICK, NULL))
                 return;
         if (!queue_add(c, qe)) {
                 log_canary(LOG_WARNING, c, NULL, NULL, "event queue full, dropping %s event",

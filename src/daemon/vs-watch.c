@@ -221,7 +221,7 @@ static void on_event(const struct kube_watch_event *ev, void *userdata)
         if (d->stopping)
                 return;
         struct canary **first;
-        size_t n = canary_group_find(&vw->group, virtual_service_of, ev->name, &first);
+        size_t n = canary_group_find(&vw->group, ev->name, &first);
         for (size_t i = 0; i < n; i++)
                 on_object(vw, first[i], ev);
 }

@@ -73,14 +73,14 @@ static void groups_by_namespace_and_object(void **unused)
         assert_ptr_equal(g[1].canaries[2], &f.d.canaries[5]);
 
         struct canary **first;
-        assert_int_equal(canary_group_find(&g[1], deployment_of, "web", &first), 2);
+        assert_int_equal(canary_group_find(&g[1], "web", &first), 2);
         assert_ptr_equal(first[0], &f.d.canaries[0]);
         assert_ptr_equal(first[1], &f.d.canaries[5]);
-        assert_int_equal(canary_group_find(&g[1], deployment_of, "cart", &first), 1);
+        assert_int_equal(canary_group_find(&g[1], "cart", &first), 1);
         assert_ptr_equal(first[0], &f.d.canaries[3]);
-        assert_int_equal(canary_group_find(&g[1], deployment_of, "api", &first), 0);
-        assert_int_equal(canary_group_find(&g[1], deployment_of, "zzz", &first), 0);
-        assert_int_equal(canary_group_find(&g[0], deployment_of, "", &first), 0);
+        assert_int_equal(canary_group_find(&g[1], "api", &first), 0);
+        assert_int_equal(canary_group_find(&g[1], "zzz", &first), 0);
+        assert_int_equal(canary_group_find(&g[0], "", &first), 0);
 
         for (size_t i = 0; i < n; i++)
                 canary_group_done(&g[i]);
