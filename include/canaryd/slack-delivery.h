@@ -124,12 +124,18 @@ struct slack_outcome {
 };
 
 /* Something the caller reports: a dropped message (key may be NULL; reason says why and after
- * how many attempts) or a thread whose parent ts became known. Owned strings. */
-enum slack_delivery_event_kind { SLACK_DELIVERY_DROPPED, SLACK_DELIVERY_THREAD_TS };
+ * how many attempts), a routine message folded into its thread's parent or a digest by a
+ * backlog (key may be NULL; reason says into what), or a thread whose parent ts became known.
+ * Owned strings. */
+enum slack_delivery_event_kind {
+        SLACK_DELIVERY_DROPPED,
+        SLACK_DELIVERY_FOLDED,
+        SLACK_DELIVERY_THREAD_TS
+};
 
 struct slack_delivery_event {
         enum slack_delivery_event_kind kind;
-        char *key, *reason; /* DROPPED */
+        char *key, *reason; /* DROPPED, FOLDED */
         char *thread, *ts;  /* THREAD_TS */
 };
 

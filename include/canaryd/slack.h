@@ -145,6 +145,12 @@ int slack_enqueue(struct slack_client *s, char *payload, const char *key);
 typedef void slack_failed_fn(const char *key, const char *reason, void *ud);
 void slack_set_failed_callback(struct slack_client *s, slack_failed_fn *fn, void *ud);
 
+/* Called when a backlog folds a routine message into its thread's parent or a digest instead of
+ * sending it (SLACK_COALESCE_AT, SLACK_BACKLOG_AT): delivered there, not lost. key may be NULL;
+ * into names where it went. Both borrowed for the call. */
+typedef void slack_folded_fn(const char *key, const char *into, void *ud);
+void slack_set_folded_callback(struct slack_client *s, slack_folded_fn *fn, void *ud);
+
 /* Called when a rollout thread's parent ts becomes known (token mode), so that the daemon can
  * store it with the rollout state. Borrowed strings. */
 typedef void slack_thread_fn(const char *thread, const char *ts, void *ud);

@@ -37,6 +37,18 @@ static void report_drop(struct slack_delivery *d, const char *key, const char *r
                       });
 }
 
+/* A routine message that a backlog folds into its thread's parent or a digest: delivered there,
+ * so it counts as coalesced, not dropped. */
+static void report_fold(struct slack_delivery *d, const char *key, const char *into)
+{
+        d->coalesced++;
+        push_event(d, (struct slack_delivery_event){
+                          .kind = SLACK_DELIVERY_FOLDED,
+                          .key = key ? xstrdup(key) : NULL,
+                          .reason = xstrdup(into),
+                      });
+}
+
 bool slack_delivery_next_event(struct slack_delivery *d, struct slack_delivery_event *ret)
 {
         if (!d || d->n_events == 0)
@@ -434,8 +446,8 @@ static void coalesce(struct slack_delivery *d, struct slack_delivery_thread *t)
                         }
                 if (!victim)
                         return;
+                report_fold(d, victim->m.key, "its thread's parent");
                 msg_remove(d, victim, true);
-                d->coalesced++;
                 t->t.update_pending = true;
                 pending--;
         }
@@ -475,8 +487,8 @@ static void coalesce_backlog(struct slack_delivery *d)
                 t = thread_find(d, m->m.thread);
                 if (!thread_can_fold(t))
                         continue;
+                report_fold(d, m->m.key, "its thread's parent");
                 msg_remove(d, m, true);
-                d->coalesced++;
                 t->t.update_pending = true;
         }
 }
@@ -531,8 +543,8 @@ static struct slack_delivery_msg *digest(struct slack_delivery *d, struct slack_
                 } else {
                         more++;
                 }
+                report_fold(d, m->m.key, "a digest");
                 msg_remove(d, m, true);
-                d->coalesced++;
         }
         d->coalesced--; /* the digest itself is delivered */
         g->n_lines = n;
@@ -562,8 +574,8 @@ static bool fold_into_digest(struct slack_delivery *d, struct slack_outbox_msg *
         free(g->m.payload);
         g->m.payload = render_digest(d, g);
         key_remember(d, om->key);
+        report_fold(d, om->key, "a digest");
         slack_outbox_msg_done(om);
-        d->coalesced++;
         return true;
 }
 

@@ -270,6 +270,13 @@ static void slack_dropped(const char *key, const char *reason, void *userdata)
         log_warning("slack: message %s not delivered: %s", key ? key : "(parent update)", reason);
 }
 
+/* Debug only: under a backlog of thousands of canaries a line per folded event is noise; it
+ * answers "where did that reply go" when looking for it. */
+static void slack_folded(const char *key, const char *into, void *userdata)
+{
+        log_debug("slack: message %s folded into %s (backlog)", key ? key : "(no key)", into);
+}
+
 /* The Datadog client, with the keys from their files or the environment. */
 static int clients_new_datadog(struct daemon *d, const struct config *cfg)
 {
@@ -368,6 +375,7 @@ static int clients_new_slack(struct daemon *d, const struct config *cfg)
                 goto out;
         }
         slack_set_failed_callback(d->slack, slack_dropped, d);
+        slack_set_folded_callback(d->slack, slack_folded, d);
         slack_groups_start(d, cfg, token);
 out:
         free_secret(webhook);

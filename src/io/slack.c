@@ -60,6 +60,8 @@ struct slack_client {
 
         slack_failed_fn *failed;
         void *failed_ud;
+        slack_folded_fn *folded;
+        void *folded_ud;
         slack_thread_fn *thread_cb;
         void *thread_ud;
 };
@@ -77,6 +79,8 @@ static void report(struct slack_client *c)
         while (slack_delivery_next_event(c->d, &e)) {
                 if (e.kind == SLACK_DELIVERY_DROPPED && c->failed)
                         c->failed(e.key, e.reason, c->failed_ud);
+                else if (e.kind == SLACK_DELIVERY_FOLDED && c->folded)
+                        c->folded(e.key, e.reason, c->folded_ud);
                 else if (e.kind == SLACK_DELIVERY_THREAD_TS && c->thread_cb)
                         c->thread_cb(e.thread, e.ts, c->thread_ud);
                 slack_delivery_event_done(&e);
@@ -336,6 +340,12 @@ void slack_set_failed_callback(struct slack_client *c, slack_failed_fn *fn, void
 {
         c->failed = fn;
         c->failed_ud = ud;
+}
+
+void slack_set_folded_callback(struct slack_client *c, slack_folded_fn *fn, void *ud)
+{
+        c->folded = fn;
+        c->folded_ud = ud;
 }
 
 void slack_set_thread_callback(struct slack_client *c, slack_thread_fn *fn, void *ud)

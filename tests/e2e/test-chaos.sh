@@ -22,6 +22,9 @@ SEED=${CHAOS_SEED:-20261122}
 SLACK_DELAY_MS=${CHAOS_SLACK_DELAY_MS:-300}
 # 16 per mode in CI (the suite must stay under 15 minutes); CHAOS_KILLS=200 for a longer run
 KILLS=${CHAOS_KILLS:-16}
+# the daemon logs each reply a backlog folds into its thread's parent at debug priority: the
+# evidence that a reply missing from its thread was folded, not lost
+export CANARYD_DEBUG=1
 MODES=${CHAOS_MODES:-webhook token}
 echo "chaos: seed $SEED, at least $KILLS kills per Slack mode ($MODES)"
 
@@ -109,7 +112,8 @@ chaos() { # MODE
 		mkdir -p "$CHAOS_KEEP/$mode"
 		cp "$E2E/writes.json" "$E2E/slack.json" "$E2E/canaryd.log" "$CHAOS_KEEP/$mode/"
 	fi
-	python3 - "$mode" "$E2E/writes.json" "$E2E/slack.json" "$round" "$E2E/readbacks.json" <<-'PY' ||
+	python3 - "$mode" "$E2E/writes.json" "$E2E/slack.json" "$round" "$E2E/readbacks.json" \
+		"$E2E/canaryd.log" <<-'PY' ||
 	import calendar, json, re, sys, time
 	mode = sys.argv[1]
 	writes = json.load(open(sys.argv[2]))
@@ -121,6 +125,7 @@ chaos() { # MODE
 	EVENTS = {"checkout": [("started", 10), ("progressed", 25), ("progressed", 50),
 	                       ("promoted", 100)],
 	          "search": [("started", 10), ("progressed", 25), ("rolled back", 0)]}
+	ROUTINE = ("started", "progressed", "promoted")  # info events: a backlog may fold them
 	problems = []
 
 	def us(t):  # RFC 3339 UTC with optional fraction -> microseconds
@@ -254,8 +259,8 @@ chaos() { # MODE
 	        problems.append("slack: %d thread parents for %d rollouts" % (len(parents), len(rollouts)))
 	    finals = {}  # thread -> the parent's last text (post or update)
 	    by_ts = {ts: th for th, ts in parents.items()}
-	    for m in messages:
-	        if m.get("kind") == "chat.update" and m.get("ts") in by_ts:
+	    for m in messages:  # in the order Slack got them
+	        if m.get("kind") in ("chat.postMessage", "chat.update") and m.get("ts") in by_ts:
 	            finals[by_ts[m["ts"]]] = json.dumps(payload(m))
 	    for m in posts:
 	        k = key(m)
@@ -274,22 +279,35 @@ chaos() { # MODE
 	        if (name, updated) not in landed:
 	            problems.append("slack: %s announces a write that never landed" % k)
 	        got[ident] = got.get(ident, 0) + 1
-	    # a routine reply folded into the parent (backlog) is delivered through its timeline
-	    folded = 0
+	    # a routine (info) reply that a backlog folded into the parent is delivered through its
+	    # timeline: started, progressed and promoted here; a rollback (error) never is. The
+	    # daemon logs each fold (debug); the parent shows every event, so it alone proves none.
+	    logged = set(re.findall(r"slack: message (\S+) folded into its thread's parent",
+	                            open(sys.argv[6], errors="replace").read()))
+	    folded = {}
 	    thread_of = {(c, r["revision"]): r["thread"] for (c, _), r in rollouts.items()}
+	    def fold_logged(name, rev, ev):
+	        return any(k.startswith("%s/%s/%s/" % (name, rev, ev)) for k in logged)
 	    for (name, rev, ev, wt), c in expected.items():
 	        final = finals.get(thread_of.get((name, rev)), "")
-	        if got.get((name, rev, ev, wt), 0) == 0 and ev in ("started", "progressed") and \
-	                "%s at %d%%" % (ev, wt) in final:
+	        if got.get((name, rev, ev, wt), 0) == 0 and ev in ROUTINE and \
+	                fold_logged(name, rev, ev) and "%s at %d%%" % (ev, wt) in final:
 	            got[(name, rev, ev, wt)] = 1
-	            folded += 1
-	    summary = "%d parents, %d folded into a parent, %d read-backs before a re-send" % (
-	        len(parents), folded, len(json.load(open(sys.argv[5]))))
+	            folded[ev] = folded.get(ev, 0) + 1
+	    summary = "%d parents, %d folded into a parent %s, %d read-backs before a re-send" % (
+	        len(parents), sum(folded.values()), folded or "", len(json.load(open(sys.argv[5]))))
 
 	missing = [k for k in expected if got.get(k, 0) < expected[k]]
 	unexpected = [k for k in got if k not in expected]
 	for k in missing:
-	    problems.append("slack: event %s never delivered" % (k,))
+	    why = ""
+	    if mode == "token":  # what its thread shows instead: the evidence for a fold or a loss
+	        th = thread_of.get((k[0], k[1]))
+	        keys = sorted(key(m) for m in posts if key(m).startswith(k[0] + "/" + k[1] + "/"))
+	        why = "; thread %s, keys posted %s, fold logged: %s, parent's last text %s" % (
+	            th, keys, fold_logged(k[0], k[1], k[2]),
+	            re.findall(r"[a-z ]+ at \d+%", finals.get(th, "")) or "none")
+	    problems.append("slack: event %s never delivered%s" % (k, why))
 	for k in unexpected:
 	    problems.append("slack: unexpected event %s (a write that did not land?)" % (k,))
 	delivered = sum(min(got.get(k, 0), 1) for k in expected)

@@ -95,6 +95,26 @@ static size_t drops(struct slack_delivery *d, char **ret_last_reason)
         return n;
 }
 
+/* Counts the FOLDED events (and drops none): the last key and where it went. */
+static size_t folds(struct slack_delivery *d, char **ret_last_key, char **ret_last_into)
+{
+        struct slack_delivery_event e;
+        size_t n = 0;
+
+        while (slack_delivery_next_event(d, &e)) {
+                assert_int_not_equal(e.kind, SLACK_DELIVERY_DROPPED);
+                if (e.kind == SLACK_DELIVERY_FOLDED) {
+                        n++;
+                        free(*ret_last_key);
+                        *ret_last_key = e.key ? xstrdup(e.key) : NULL;
+                        free(*ret_last_into);
+                        *ret_last_into = xstrdup(e.reason);
+                }
+                slack_delivery_event_done(&e);
+        }
+        return n;
+}
+
 static void test_paced_per_channel(void **state)
 {
         struct slack_delivery *d = new_delivery(false);
@@ -300,6 +320,13 @@ static void test_webhook_digest(void **state)
         assert_string_equal(d->head->m.payload, "digest 9+0");
         assert_int_equal(d->coalesced, SLACK_BACKLOG_AT);
         assert_true(slack_delivery_key_known(d, "r3"));
+        /* each message the digest stands for is reported, the first one too */
+        char *key_ = NULL, *into = NULL;
+        assert_int_equal(folds(d, &key_, &into), SLACK_BACKLOG_AT + 1);
+        assert_string_equal(key_, "r8");
+        assert_string_equal(into, "a digest");
+        free(key_);
+        free(into);
         slack_delivery_free(d);
 }
 
@@ -336,6 +363,57 @@ static void test_thread_parent_first(void **state)
         slack_delivery_free(d);
 }
 
+/* A routine reply in thread c/1 (its parent's ts known, or NULL), held for the write at
+ * write_usec; the caller releases it. */
+static struct slack_outbox_held thread_reply(const char *key, const char *thread_ts,
+                                             usec_t write_usec)
+{
+        struct slack_outbox_held h = {
+            .thread = xstrdup("c/1"),
+            .thread_ts = thread_ts ? xstrdup(thread_ts) : NULL,
+            .summary = xstrdup("summary"),
+            .line = xasprintf("line %s", key),
+            .write_usec = write_usec,
+            .msgs = {msg(key, NULL, true)},
+            .n_msgs = 1,
+        };
+
+        h.msgs[0].thread = xstrdup("c/1");
+        h.msgs[0].coalescible = true;
+        return h;
+}
+
+/* A thread with more than SLACK_COALESCE_AT replies waiting folds the oldest one that nothing
+ * has been sent of into its parent, and says which: a reply already on its way (here in
+ * flight) is not folded, so the one folded may be a later event. */
+static void test_thread_backlog_reports_folds(void **state)
+{
+        struct slack_delivery *d = new_delivery(true);
+        const char *keys[] = {"started", "progressed", "promoted", "extra"};
+        char *key_ = NULL, *into = NULL;
+        enum slack_op op;
+
+        (void)state;
+        for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
+                struct slack_outbox_held h = thread_reply(keys[i], "5.5", WALL + i);
+
+                assert_int_equal(slack_delivery_release(d, &h), 0);
+                if (i == 0) { /* the first reply goes out and stays in flight */
+                        assert_string_equal(send_next(d, SEC, &op), "started");
+                        assert_int_equal(op, SLACK_OP_POST);
+                }
+        }
+        /* four waiting, one of them in flight: the oldest untouched one is folded */
+        assert_int_equal(folds(d, &key_, &into), 1);
+        assert_string_equal(key_, "progressed");
+        assert_string_equal(into, "its thread's parent");
+        assert_int_equal(d->coalesced, 1);
+        assert_true(slack_delivery_key_known(d, "progressed"));
+        free(key_);
+        free(into);
+        slack_delivery_free(d);
+}
+
 /* A thread whose parent Slack refused for good goes on without threading: its replies go to the
  * channel one by one, none folds into a parent nobody will see, and no parent update stays owed
  * (the network-chaos finding that left an outbox owing forever). */
@@ -349,17 +427,8 @@ static void test_unthreaded_thread_folds_nothing(void **state)
 
         (void)state;
         for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
-                struct slack_outbox_held h = {
-                    .thread = xstrdup("c/1"),
-                    .summary = xstrdup("summary"),
-                    .line = xasprintf("line %s", keys[i]),
-                    .write_usec = WALL + i,
-                    .msgs = {msg(keys[i], NULL, true)},
-                    .n_msgs = 1,
-                };
+                struct slack_outbox_held h = thread_reply(keys[i], NULL, WALL + i);
 
-                h.msgs[0].thread = xstrdup("c/1");
-                h.msgs[0].coalescible = true;
                 assert_int_equal(slack_delivery_release(d, &h), 0);
                 if (i == 0) {
                         assert_string_equal(send_next(d, now, &op), "c/1/parent");
@@ -471,6 +540,7 @@ int main(void)
             cmocka_unit_test(test_held_forget_and_expire),
             cmocka_unit_test(test_webhook_digest),
             cmocka_unit_test(test_thread_parent_first),
+            cmocka_unit_test(test_thread_backlog_reports_folds),
             cmocka_unit_test(test_unthreaded_thread_folds_nothing),
             cmocka_unit_test(test_recovered_event_reads_back_first),
             cmocka_unit_test(test_snapshot_restore),
