@@ -160,3 +160,18 @@ slack_click() { # USER ACTION_ID CANARY
 		"url": sys.argv[1], "user": sys.argv[2], "action_id": sys.argv[3], "value": sys.argv[4]}))' \
 		"$ACTIONS" "$1" "$2" "$3")" | python3 -c 'import json,sys; print(json.load(sys.stdin)["status"])'
 }
+
+# Waits up to 20 s until Slack holds a message whose buttons include ACTION_ID for CANARY, or
+# fails. canaryd's queue is paced, and under a backlog it sends only a thread's latest state: a
+# phase's buttons reach Slack while the rollout stays in that phase, not after it moved on.
+slack_wait_button() { # ACTION_ID CANARY
+	for _ in $(seq 200); do
+		admin GET /slack/messages | python3 -c '
+import json, sys
+sys.exit(0 if any(e.get("value") == sys.argv[2] and e.get("action_id") == sys.argv[1]
+                  for m in json.load(sys.stdin) for b in (m.get("payload") or {}).get("blocks", [])
+                  if b.get("type") == "actions" for e in b["elements"]) else 1)' "$1" "$2" && return 0
+		sleep 0.1
+	done
+	fail "no message with the $1 button of $2 reached Slack"
+}

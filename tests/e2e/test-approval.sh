@@ -65,18 +65,6 @@ wait_awaiting() { # NAME STEP [SECONDS]
 state_of() { # NAME KEY: a member of the canaryd.io/state annotation
 	vs_json shop "$1" | json_get "__import__('json').loads(d.get('object', d)['metadata']['annotations']['canaryd.io/state']).get('$2')"
 }
-# Slack holds a message whose buttons include ACTION_ID for CANARY (canaryd's queue is paced)
-wait_button() { # ACTION_ID CANARY
-	for _ in $(seq 100); do
-		admin GET /slack/messages | python3 -c '
-import json, sys
-sys.exit(0 if any(e.get("value") == sys.argv[2] and e.get("action_id") == sys.argv[1]
-                  for m in json.load(sys.stdin) for b in (m.get("payload") or {}).get("blocks", [])
-                  if b.get("type") == "actions" for e in b["elements"]) else 1)' "$1" "$2" && return 0
-		sleep 0.1
-	done
-	fail "no message with the $1 button of $2 reached Slack"
-}
 
 e2e_start_daemon
 [ "$(field checkout "['approval_steps']")" = "[2, 3]" ] || fail "approval_steps: $(field checkout "['approval_steps']")"
@@ -118,7 +106,7 @@ sleep 4.5
 pass "a passed approval step waits: Progressing at 25 %, status and table say awaiting approval, analyses go on"
 
 # --- Slack: the message and its Approve button -------------------------------------------------
-wait_button canaryd_approve checkout
+slack_wait_button canaryd_approve checkout
 admin GET /slack/messages >"$E2E/messages.json"
 python3 - "$E2E/messages.json" <<'PY' || fail "the awaiting-approval message"
 import json, sys

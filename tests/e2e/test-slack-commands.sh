@@ -77,7 +77,8 @@ actor=$(vs_json shop checkout |
 	json_get "__import__('json').loads(d.get('object', d)['metadata']['annotations']['canaryd.io/state'])['actor']")
 [ "$actor" = slack:U0APPROVER ] || fail "actor in the state annotation: '$actor'"
 grep -q '"actor":"slack:U0APPROVER"' "$E2E/state/checkout.journal" || fail "actor not journaled"
-pass "pause by an approver: in_channel answer, Paused, actor slack:U0APPROVER in annotation and journal"
+slack_wait_button canaryd_resume checkout # while paused
+pass "pause by an approver: in_channel answer, Paused, actor slack:U0APPROVER in annotation and journal, Resume on Slack"
 
 out=$(slack U0APPROVER "resume checkout")
 echo "$out" | grep -q in_channel || fail "resume: $out"
@@ -129,16 +130,7 @@ pass "the rollout's messages carry Promote, Promote fully, Pause, Resume and Abo
 
 ctl start search --revision v8 || fail "start search"
 # Slack has the message with search's buttons only once canaryd's paced queue posted it
-has_buttons=0
-for _ in $(seq 100); do
-	admin GET /slack/messages | python3 -c '
-import json, sys
-sys.exit(0 if any(e.get("value") == "search" and e.get("action_id") == "canaryd_pause"
-                  for m in json.load(sys.stdin) for b in (m.get("payload") or {}).get("blocks", [])
-                  if b.get("type") == "actions" for e in b["elements"]) else 1)' && { has_buttons=1; break; }
-	sleep 0.1
-done
-[ $has_buttons = 1 ] || fail "no message with the buttons of search reached Slack"
+slack_wait_button canaryd_pause search
 code=$(click U0NOBODY canaryd_pause search)
 [ "$code" = 200 ] || fail "a click by a non-approver: HTTP $code, expected 200 (refusal via response_url)"
 wait_responses 1
