@@ -99,28 +99,29 @@ void queue_release(struct canary *c)
         c->n_queue = c->cap_queue = 0;
 }
 
-bool queue_has(const struct canary *c, enum rollout_event_kind kind)
-{
-        for (size_t i = 0; i < c->n_queue; i++)
-                if (c->queue[i].ev.kind == kind)
-                        return true;
-        return false;
-}
-
 static bool event_matches(const struct queued_event *q, enum rollout_event_kind kind,
                           const char *revision)
 {
         return q->ev.kind == kind && (!revision || strcmp(q->revision, revision) == 0);
 }
 
-bool event_pending(const struct canary *c, enum rollout_event_kind kind, const char *revision)
+static bool queue_holds(const struct canary *c, enum rollout_event_kind kind, const char *revision)
 {
-        if (c->cycle && event_matches(&c->cycle->current, kind, revision))
-                return true;
         for (size_t i = 0; i < c->n_queue; i++)
                 if (event_matches(&c->queue[i], kind, revision))
                         return true;
         return false;
+}
+
+bool queue_has(const struct canary *c, enum rollout_event_kind kind)
+{
+        return queue_holds(c, kind, NULL);
+}
+
+bool event_pending(const struct canary *c, enum rollout_event_kind kind, const char *revision)
+{
+        return (c->cycle && event_matches(&c->cycle->current, kind, revision)) ||
+               queue_holds(c, kind, revision);
 }
 
 bool queue_add(struct canary *c, const struct queued_event *q)

@@ -294,8 +294,9 @@ chaos() { # MODE
 	                fold_logged(name, rev, ev) and "%s at %d%%" % (ev, wt) in final:
 	            got[(name, rev, ev, wt)] = 1
 	            folded[ev] = folded.get(ev, 0) + 1
-	    summary = "%d parents, %d folded into a parent %s, %d read-backs before a re-send" % (
-	        len(parents), sum(folded.values()), folded or "", len(json.load(open(sys.argv[5]))))
+	    summary = "%d parents, %d folded into a parent%s, %d read-backs before a re-send" % (
+	        len(parents), sum(folded.values()), " %s" % folded if folded else "",
+	        len(json.load(open(sys.argv[5]))))
 
 	missing = [k for k in expected if got.get(k, 0) < expected[k]]
 	unexpected = [k for k in got if k not in expected]
